@@ -1,0 +1,82 @@
+// An OCI distribution client (libcurl): pull and push of manifests and blobs, token and
+// basic auth, TLS always verified unless plain HTTP is asked for, bounded retries, explicit
+// size caps, and every manifest and blob checked against its digest.
+// Thread-safety: a RegistryClient may be used from many threads at once (the token cache is
+// locked; each request uses its own curl handle).
+#ifndef LAYERSEAL_REGISTRY_CLIENT_H_
+#define LAYERSEAL_REGISTRY_CLIENT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "registry/credentials.h"
+#include "verifier/image_source.h"
+
+namespace layerseal::registry {
+
+inline constexpr int kMaxRedirects = 5;
+inline constexpr size_t kMaxErrorBodyBytes = 64 * 1024;
+inline constexpr size_t kMaxTokenResponseBytes = 1 << 20;
+inline constexpr size_t kDefaultChunkBytes = 8 << 20;
+
+struct Options {
+  // Talk plain HTTP to every registry (like crane/oras --plain-http). Never the default.
+  bool plain_http = false;
+  // Extra CA bundle (PEM) trusted for TLS, in addition to the system's.
+  std::string ca_file;
+  // Budget for one HTTP exchange (connect + transfer), per attempt.
+  absl::Duration timeout = absl::Seconds(30);
+  absl::Duration connect_timeout = absl::Seconds(10);
+  // Retries on 5xx, 429 and transport errors, with exponential backoff (Retry-After honoured,
+  // capped at max_backoff).
+  int max_retries = 3;
+  absl::Duration initial_backoff = absl::Milliseconds(200);
+  absl::Duration max_backoff = absl::Seconds(5);
+  std::shared_ptr<const CredentialStore> credentials;  // may be null: anonymous
+  std::string user_agent = "layerseal/0.1";
+};
+
+class RegistryClient : public ImageSource {
+ public:
+  explicit RegistryClient(Options options);
+  ~RegistryClient() override;
+
+  // ImageSource. Manifests are requested with the Accept list of verifier/manifest.h.
+  absl::StatusOr<FetchedManifest> FetchManifest(const Reference& ref, size_t max_bytes) override;
+  absl::StatusOr<std::string> FetchBlob(const Reference& repo, const Digest& digest,
+                                        size_t max_bytes) override;
+
+  // Streams a blob of any size to `path`, checking digest (DataLoss on mismatch).
+  absl::Status FetchBlobToFile(const Reference& repo, const Digest& digest,
+                               const std::string& path);
+
+  absl::StatusOr<bool> BlobExists(const Reference& repo, const Digest& digest);
+  // Monolithic upload (POST then PUT with the body). Skips nothing: call BlobExists first.
+  absl::Status PushBlob(const Reference& repo, const Digest& digest, std::string_view bytes);
+  // Chunked upload (POST, PATCH per chunk, PUT).
+  absl::Status PushBlobChunked(const Reference& repo, const Digest& digest,
+                               std::string_view bytes, size_t chunk_bytes = kDefaultChunkBytes);
+  // Chunked upload from a file (for base layers of any size).
+  absl::Status PushBlobFromFile(const Reference& repo, const Digest& digest,
+                                const std::string& path);
+  // Cross-repository mount from `from_repository` of the same registry. Returns false when the
+  // registry answered with an upload session instead (the caller then uploads).
+  absl::StatusOr<bool> MountBlob(const Reference& repo, const Digest& digest,
+                                 std::string_view from_repository);
+  // PUT the manifest under `ref`'s tag, or its digest when it has one. Returns the digest.
+  absl::StatusOr<Digest> PutManifest(const Reference& ref, std::string_view media_type,
+                                     std::string_view bytes);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace layerseal::registry
+
+#endif  // LAYERSEAL_REGISTRY_CLIENT_H_

@@ -1,0 +1,41 @@
+// Content digests ("sha256:<64 lowercase hex>"), as OCI descriptors and the spec use them.
+// Thread-safety: immutable value type, safe to share.
+#ifndef LAYERSEAL_VERIFIER_DIGEST_H_
+#define LAYERSEAL_VERIFIER_DIGEST_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace layerseal {
+
+class Digest {
+ public:
+  // Accepts only canonical forms: "sha256:" + 64 or "sha512:" + 128 lowercase hex digits.
+  static absl::StatusOr<Digest> Parse(std::string_view text);
+  // The SHA-256 digest of `bytes`.
+  static Digest Sha256Of(std::string_view bytes);
+
+  // True when `bytes` hash to this digest under its own algorithm.
+  bool Matches(std::string_view bytes) const;
+
+  const std::string& str() const { return value_; }
+  std::string_view algorithm() const;
+  std::string_view hex() const;
+
+  friend bool operator==(const Digest& a, const Digest& b) { return a.value_ == b.value_; }
+  friend bool operator<(const Digest& a, const Digest& b) { return a.value_ < b.value_; }
+
+ private:
+  explicit Digest(std::string value) : value_(std::move(value)) {}
+  std::string value_;
+};
+
+// Raw 32-byte SHA-256 of `bytes` (OpenSSL EVP).
+std::string Sha256(std::string_view bytes);
+std::string HexEncode(std::string_view bytes);
+
+}  // namespace layerseal
+
+#endif  // LAYERSEAL_VERIFIER_DIGEST_H_

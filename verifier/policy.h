@@ -1,0 +1,64 @@
+// The node policy: which keys are trusted for which repositories, and what to do.
+// Documented in docs/policy.md. A policy that does not parse, or names a missing key, is an
+// error naming the file, line and field; it is never replaced by a default.
+// Thread-safety: immutable after construction; share freely.
+#ifndef LAYERSEAL_VERIFIER_POLICY_H_
+#define LAYERSEAL_VERIFIER_POLICY_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "verifier/crypto.h"
+#include "verifier/reference.h"
+#include "verifier/verdict.h"
+
+namespace layerseal {
+
+inline constexpr size_t kMaxPolicyBytes = 1 << 20;
+
+enum class Requirement { kSigned, kReject, kInsecureAcceptAnything };
+std::string_view RequirementName(Requirement r);  // "signed" / "reject" / "insecureAcceptAnything"
+
+struct TrustedKey {
+  std::string name;
+  PublicKey key;
+  std::optional<Algorithm> algorithm;  // pins one algorithm when set
+};
+
+struct ScopePolicy {
+  std::string scope;  // "default" for the fallback
+  Requirement requirement = Requirement::kReject;
+  Mode mode = Mode::kEnforce;
+  bool allow_on_registry_error = false;  // fail open on REGISTRY_ERROR / LIMIT_EXCEEDED
+  std::vector<TrustedKey> keys;
+  // The trusted key with this keyId, or nullptr.
+  const TrustedKey* FindKey(std::string_view key_id) const;
+};
+
+class Policy {
+ public:
+  // `yaml` is the policy text; relative key paths resolve against `base_dir`; `source_name`
+  // (usually the file path) prefixes error messages.
+  static absl::StatusOr<Policy> Parse(std::string_view yaml, std::string_view base_dir,
+                                      std::string_view source_name = "policy");
+  static absl::StatusOr<Policy> LoadFile(const std::string& path);
+  // A policy trusting `keys` for every repository, enforce mode (the CLI's --key).
+  static Policy TrustingKeys(std::vector<PublicKey> keys);
+
+  // The scope that applies to `ref`: the most specific match, else the default.
+  const ScopePolicy& Resolve(const Reference& ref) const;
+  // "sha256:<hex>" of the policy's bytes.
+  const std::string& version() const { return version_; }
+
+ private:
+  std::string version_;
+  std::vector<ScopePolicy> scopes_;  // in file order
+  ScopePolicy default_;
+};
+
+}  // namespace layerseal
+
+#endif  // LAYERSEAL_VERIFIER_POLICY_H_

@@ -1,0 +1,56 @@
+// A verification verdict: ALLOW or DENY with exactly one reason code (spec section 4).
+#ifndef LAYERSEAL_VERIFIER_VERDICT_H_
+#define LAYERSEAL_VERIFIER_VERDICT_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/time/time.h"
+#include "verifier/digest.h"
+
+namespace layerseal {
+
+enum class Decision { kAllow, kDeny };
+
+enum class Reason {
+  kVerified,                // ALLOW: both seals verified (step 8)
+  kInsecureAcceptAnything,  // ALLOW: the policy scope requires nothing
+  kRejectedByPolicy,        // DENY: the policy scope rejects the repository
+  kInvalidManifest,         // DENY: step 1, a manifest that is not a well-formed known type
+  kNotSigned,               // DENY: step 2
+  kMalformedSeal,           // DENY: steps 2-4
+  kUntrustedKey,            // DENY: step 5
+  kBadSignature,            // DENY: step 5
+  kIntegrityMismatch,       // DENY: step 6
+  kConfigMismatch,          // DENY: step 7
+  kRegistryError,           // DENY (unless the policy allows on registry errors)
+  kLimitExceeded,           // DENY
+};
+
+enum class Mode { kEnforce, kWarn, kAudit };
+
+std::string_view DecisionName(Decision d);  // "ALLOW" / "DENY"
+std::string_view ReasonName(Reason r);      // "VERIFIED", "BAD_SIGNATURE", ...
+std::string_view ModeName(Mode m);          // "enforce" / "warn" / "audit"
+
+struct Verdict {
+  Decision decision = Decision::kDeny;
+  Reason reason = Reason::kRegistryError;
+  std::string detail;                    // human-readable, names what was wrong
+  std::string reference;                 // as requested
+  std::optional<Digest> manifest_digest;  // the digest the runtime must pull (ALLOW)
+  std::string key_id;                    // the signing key, when known
+  std::string policy_version;            // "sha256:..." of the policy bytes
+  std::string scope;                     // the policy scope that applied
+  Mode mode = Mode::kEnforce;
+  absl::Duration duration;
+
+  bool allowed() const { return decision == Decision::kAllow; }
+  // Whether the image may be used: allowed, or denied under a non-enforcing mode.
+  bool admits() const { return allowed() || mode != Mode::kEnforce; }
+};
+
+}  // namespace layerseal
+
+#endif  // LAYERSEAL_VERIFIER_VERDICT_H_
