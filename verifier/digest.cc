@@ -1,0 +1,77 @@
+#include "verifier/digest.h"
+
+#include <openssl/evp.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace layerseal {
+namespace {
+
+bool IsLowerHex(std::string_view s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+std::string Hash(const EVP_MD* md, std::string_view bytes) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  // EVP_Digest cannot fail for SHA-2 with valid arguments; an empty result would never match.
+  if (EVP_Digest(bytes.data(), bytes.size(), out, &len, md, nullptr) != 1) return "";
+  return std::string(reinterpret_cast<char*>(out), len);
+}
+
+}  // namespace
+
+absl::StatusOr<Digest> Digest::Parse(std::string_view text) {
+  size_t colon = text.find(':');
+  if (colon == std::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrFormat("digest %.80s: no algorithm prefix", text));
+  }
+  std::string_view algo = text.substr(0, colon);
+  std::string_view hex = text.substr(colon + 1);
+  size_t want = algo == "sha256" ? 64 : algo == "sha512" ? 128 : 0;
+  if (want == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("digest %.80s: unsupported algorithm (sha256 or sha512)", text));
+  }
+  if (hex.size() != want || !IsLowerHex(hex)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "digest %.80s: want %d lowercase hex digits after \"%s:\"", text, want, algo));
+  }
+  return Digest(std::string(text));
+}
+
+Digest Digest::Sha256Of(std::string_view bytes) {
+  return Digest(absl::StrCat("sha256:", HexEncode(Sha256(bytes))));
+}
+
+bool Digest::Matches(std::string_view bytes) const {
+  const EVP_MD* md = algorithm() == "sha512" ? EVP_sha512() : EVP_sha256();
+  return HexEncode(Hash(md, bytes)) == hex();
+}
+
+std::string_view Digest::algorithm() const {
+  return std::string_view(value_).substr(0, value_.find(':'));
+}
+
+std::string_view Digest::hex() const {
+  return std::string_view(value_).substr(value_.find(':') + 1);
+}
+
+std::string Sha256(std::string_view bytes) { return Hash(EVP_sha256(), bytes); }
+
+std::string HexEncode(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+}  // namespace layerseal

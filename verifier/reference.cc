@@ -1,0 +1,140 @@
+#include "verifier/reference.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+
+namespace layerseal {
+namespace {
+
+constexpr size_t kMaxNameLength = 255;  // docker's reference grammar
+constexpr size_t kMaxTagLength = 128;
+
+bool IsAlnumLower(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+// One path component: [a-z0-9]+ ((\.|_|__|-+) [a-z0-9]+)*
+bool ValidComponent(std::string_view c) {
+  if (c.empty() || !IsAlnumLower(c.front()) || !IsAlnumLower(c.back())) return false;
+  for (size_t i = 0; i < c.size(); ++i) {
+    if (IsAlnumLower(c[i])) continue;
+    size_t j = i;
+    while (j < c.size() && !IsAlnumLower(c[j])) ++j;
+    std::string_view sep = c.substr(i, j - i);
+    bool dashes = sep.find_first_not_of('-') == std::string_view::npos;
+    if (!(sep == "." || sep == "_" || sep == "__" || dashes)) return false;
+    i = j - 1;
+  }
+  return true;
+}
+
+bool ValidTag(std::string_view t) {
+  if (t.empty() || t.size() > kMaxTagLength) return false;
+  for (size_t i = 0; i < t.size(); ++i) {
+    char c = t[i];
+    bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '_';
+    if (!word && (i == 0 || (c != '.' && c != '-'))) return false;
+  }
+  return true;
+}
+
+bool ValidHost(std::string_view h) {
+  if (h.empty()) return false;
+  std::string_view host = h;
+  if (size_t colon = h.rfind(':'); colon != std::string_view::npos && h.front() != '[') {
+    std::string_view port = h.substr(colon + 1);
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != port.npos) {
+      return false;
+    }
+    host = h.substr(0, colon);
+  }
+  if (host.empty()) return false;
+  if (host.front() == '[') return host.find(']') != std::string_view::npos;
+  for (char c : host) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// A first component names a registry when it looks like a host (docker's rule).
+bool LooksLikeRegistry(std::string_view first) {
+  return first.find('.') != std::string_view::npos || first.find(':') != std::string_view::npos ||
+         first == "localhost" || (!first.empty() && first.front() == '[');
+}
+
+absl::Status Bad(std::string_view text, std::string_view why) {
+  return absl::InvalidArgumentError(absl::StrFormat("image reference \"%.300s\": %s", text, why));
+}
+
+}  // namespace
+
+absl::StatusOr<Reference> Reference::Parse(std::string_view text) {
+  Reference ref;
+  std::string_view rest = text;
+  if (size_t at = rest.find('@'); at != std::string_view::npos) {
+    absl::StatusOr<Digest> d = Digest::Parse(rest.substr(at + 1));
+    if (!d.ok()) return Bad(text, d.status().message());
+    ref.digest = *d;
+    rest = rest.substr(0, at);
+  }
+  size_t slash = rest.find('/');
+  if (slash != std::string_view::npos && LooksLikeRegistry(rest.substr(0, slash))) {
+    ref.registry = std::string(rest.substr(0, slash));
+    rest = rest.substr(slash + 1);
+    if (!ValidHost(ref.registry)) return Bad(text, "invalid registry host");
+  } else {
+    ref.registry = "docker.io";
+  }
+  size_t colon = rest.rfind(':');
+  if (colon != std::string_view::npos && rest.find('/', colon) == std::string_view::npos) {
+    ref.tag = std::string(rest.substr(colon + 1));
+    rest = rest.substr(0, colon);
+    if (!ValidTag(ref.tag)) return Bad(text, "invalid tag");
+  }
+  if (rest.empty()) return Bad(text, "no repository");
+  for (std::string_view c : absl::StrSplit(rest, '/')) {
+    if (!ValidComponent(c)) {
+      return Bad(text, absl::StrCat("invalid repository component \"", c,
+                                    "\" (lowercase letters, digits, separators . _ __ -)"));
+    }
+  }
+  ref.repository = std::string(rest);
+  if (ref.registry == "docker.io" && ref.repository.find('/') == std::string::npos) {
+    ref.repository = absl::StrCat("library/", ref.repository);
+  }
+  if (ref.Name().size() > kMaxNameLength) return Bad(text, "name longer than 255 characters");
+  return ref;
+}
+
+std::string Reference::Name() const { return absl::StrCat(registry, "/", repository); }
+
+std::string Reference::Identifier() const {
+  if (digest) return digest->str();
+  return tag.empty() ? "latest" : tag;
+}
+
+std::string Reference::ToString() const {
+  std::string out = Name();
+  if (!tag.empty()) absl::StrAppend(&out, ":", tag);
+  if (digest) absl::StrAppend(&out, "@", digest->str());
+  if (tag.empty() && !digest) absl::StrAppend(&out, ":latest");
+  return out;
+}
+
+Reference Reference::WithDigest(const Digest& d) const {
+  Reference r = *this;
+  r.tag.clear();
+  r.digest = d;
+  return r;
+}
+
+Reference Reference::WithTag(std::string_view t) const {
+  Reference r = *this;
+  r.tag = std::string(t);
+  r.digest.reset();
+  return r;
+}
+
+}  // namespace layerseal
