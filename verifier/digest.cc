@@ -49,6 +49,7 @@ Digest Digest::Sha256Of(std::string_view bytes) {
 }
 
 bool Digest::Matches(std::string_view bytes) const {
+  if (value_.empty()) return false;
   const EVP_MD* md = algorithm() == "sha512" ? EVP_sha512() : EVP_sha256();
   return HexEncode(Hash(md, bytes)) == hex();
 }

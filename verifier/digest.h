@@ -12,6 +12,8 @@ namespace layerseal {
 
 class Digest {
  public:
+  // An empty digest: matches nothing; only a placeholder until one is assigned.
+  Digest() = default;
   // Accepts only canonical forms: "sha256:" + 64 or "sha512:" + 128 lowercase hex digits.
   static absl::StatusOr<Digest> Parse(std::string_view text);
   // The SHA-256 digest of `bytes`.
@@ -21,6 +23,7 @@ class Digest {
   bool Matches(std::string_view bytes) const;
 
   const std::string& str() const { return value_; }
+  bool empty() const { return value_.empty(); }
   std::string_view algorithm() const;
   std::string_view hex() const;
 
