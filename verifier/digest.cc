@@ -2,8 +2,7 @@
 
 #include <openssl/evp.h>
 
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "verifier/str_cat.h"
 
 namespace layerseal {
 namespace {
@@ -28,24 +27,24 @@ std::string Hash(const EVP_MD* md, std::string_view bytes) {
 absl::StatusOr<Digest> Digest::Parse(std::string_view text) {
   size_t colon = text.find(':');
   if (colon == std::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrFormat("digest %.80s: no algorithm prefix", text));
+    return absl::InvalidArgumentError(StrCat("digest \"", text.substr(0, 80), "\": no algorithm prefix"));
   }
   std::string_view algo = text.substr(0, colon);
   std::string_view hex = text.substr(colon + 1);
   size_t want = algo == "sha256" ? 64 : algo == "sha512" ? 128 : 0;
   if (want == 0) {
     return absl::InvalidArgumentError(
-        absl::StrFormat("digest %.80s: unsupported algorithm (sha256 or sha512)", text));
+        StrCat("digest \"", text.substr(0, 80), "\": unsupported algorithm (sha256 or sha512)"));
   }
   if (hex.size() != want || !IsLowerHex(hex)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "digest %.80s: want %d lowercase hex digits after \"%s:\"", text, want, algo));
+    return absl::InvalidArgumentError(StrCat(
+        "digest \"", text.substr(0, 80), "\": want ", want, " lowercase hex digits after \"", algo, ":\""));
   }
   return Digest(std::string(text));
 }
 
 Digest Digest::Sha256Of(std::string_view bytes) {
-  return Digest(absl::StrCat("sha256:", HexEncode(Sha256(bytes))));
+  return Digest(StrCat("sha256:", HexEncode(Sha256(bytes))));
 }
 
 bool Digest::Matches(std::string_view bytes) const {

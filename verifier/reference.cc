@@ -1,7 +1,6 @@
 #include "verifier/reference.h"
 
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "verifier/str_cat.h"
 #include "absl/strings/str_split.h"
 
 namespace layerseal {
@@ -65,7 +64,7 @@ bool LooksLikeRegistry(std::string_view first) {
 }
 
 absl::Status Bad(std::string_view text, std::string_view why) {
-  return absl::InvalidArgumentError(absl::StrFormat("image reference \"%.300s\": %s", text, why));
+  return absl::InvalidArgumentError(StrCat("image reference \"", text.substr(0, 300), "\": ", why));
 }
 
 }  // namespace
@@ -75,7 +74,7 @@ absl::StatusOr<Reference> Reference::Parse(std::string_view text) {
   std::string_view rest = text;
   if (size_t at = rest.find('@'); at != std::string_view::npos) {
     absl::StatusOr<Digest> d = Digest::Parse(rest.substr(at + 1));
-    if (!d.ok()) return Bad(text, d.status().message());
+    if (!d.ok()) return Bad(text, Sv(d.status().message()));
     ref.digest = *d;
     rest = rest.substr(0, at);
   }
@@ -94,21 +93,21 @@ absl::StatusOr<Reference> Reference::Parse(std::string_view text) {
     if (!ValidTag(ref.tag)) return Bad(text, "invalid tag");
   }
   if (rest.empty()) return Bad(text, "no repository");
-  for (std::string_view c : absl::StrSplit(rest, '/')) {
-    if (!ValidComponent(c)) {
-      return Bad(text, absl::StrCat("invalid repository component \"", c,
+  for (absl::string_view c : absl::StrSplit(absl::string_view(rest.data(), rest.size()), '/')) {
+    if (!ValidComponent(Sv(c))) {
+      return Bad(text, StrCat("invalid repository component \"", c,
                                     "\" (lowercase letters, digits, separators . _ __ -)"));
     }
   }
   ref.repository = std::string(rest);
   if (ref.registry == "docker.io" && ref.repository.find('/') == std::string::npos) {
-    ref.repository = absl::StrCat("library/", ref.repository);
+    ref.repository = StrCat("library/", ref.repository);
   }
   if (ref.Name().size() > kMaxNameLength) return Bad(text, "name longer than 255 characters");
   return ref;
 }
 
-std::string Reference::Name() const { return absl::StrCat(registry, "/", repository); }
+std::string Reference::Name() const { return StrCat(registry, "/", repository); }
 
 std::string Reference::Identifier() const {
   if (digest) return digest->str();
@@ -117,9 +116,9 @@ std::string Reference::Identifier() const {
 
 std::string Reference::ToString() const {
   std::string out = Name();
-  if (!tag.empty()) absl::StrAppend(&out, ":", tag);
-  if (digest) absl::StrAppend(&out, "@", digest->str());
-  if (tag.empty() && !digest) absl::StrAppend(&out, ":latest");
+  if (!tag.empty()) out += StrCat(":", tag);
+  if (digest) out += StrCat("@", digest->str());
+  if (tag.empty() && !digest) out += StrCat(":latest");
   return out;
 }
 

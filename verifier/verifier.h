@@ -4,6 +4,9 @@
 #ifndef LAYERSEAL_VERIFIER_VERIFIER_H_
 #define LAYERSEAL_VERIFIER_VERIFIER_H_
 
+#include <optional>
+#include <string>
+
 #include "verifier/image_source.h"
 #include "verifier/manifest.h"
 #include "verifier/policy.h"
@@ -11,6 +14,28 @@
 #include "verifier/verdict.h"
 
 namespace layerseal {
+
+// A reference resolved to the single-platform image manifest the runtime would pull.
+struct ResolvedImage {
+  Reference pinned;            // the repository at the manifest's digest
+  FetchedManifest fetched;     // the image manifest's bytes, as served
+  ImageManifest manifest;
+  std::optional<Digest> index_digest;  // set when the reference named an index
+};
+
+// Spec step 1. Errors: the source's own status for fetch failures (image_source.h), with
+// DataLoss for bytes that do not match the digest they were asked by; InvalidArgument for a
+// document that is not a well-formed manifest of a known type or has no child for `platform`.
+absl::StatusOr<ResolvedImage> ResolveImage(ImageSource& source, const Reference& ref,
+                                           const Platform& platform);
+
+// A seal layer's one file (spec step 3): fetched within kMaxSealCompressedBytes, checked
+// against `layer`'s digest and size (DataLoss), gunzipped within kMaxSealUncompressedBytes
+// (ResourceExhausted), read as a one-entry tar named `path` (InvalidArgument). `tar`
+// receives the uncompressed archive.
+absl::StatusOr<std::string> ReadSealFile(ImageSource& source, const Reference& repo,
+                                         const Descriptor& layer, std::string_view path,
+                                         std::string* tar);
 
 class Verifier {
  public:
