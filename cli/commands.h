@@ -1,0 +1,33 @@
+// The `layerseal` command's subcommands. Each takes its arguments (after the subcommand
+// name) and streams, and returns the process exit code.
+#ifndef LAYERSEAL_CLI_COMMANDS_H_
+#define LAYERSEAL_CLI_COMMANDS_H_
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace layerseal::cli {
+
+// Exit codes shared by every subcommand.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitDenied = 1;  // verify: DENY; sign: refused or failed
+inline constexpr int kExitUsage = 2;   // usage or internal error
+
+struct Io {
+  std::istream& in;
+  std::ostream& out;
+  std::ostream& err;
+};
+
+using Args = std::vector<std::string>;
+
+int Main(const Args& args, Io io);  // args[0] is the subcommand
+int Keygen(const Args& args, Io io);
+int Sign(const Args& args, Io io);
+int Verify(const Args& args, Io io);
+int Inspect(const Args& args, Io io);
+
+}  // namespace layerseal::cli
+
+#endif  // LAYERSEAL_CLI_COMMANDS_H_

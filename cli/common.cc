@@ -1,0 +1,124 @@
+#include "cli/common.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "verifier/str_cat.h"
+
+namespace layerseal::cli {
+
+const char kRegistryFlagsHelp[] =
+    "Registry flags:\n"
+    "  --plain-http          talk plain HTTP to the registry (default: HTTPS, verified)\n"
+    "  --ca-file FILE        also trust this PEM CA bundle for TLS\n"
+    "  --username USER       registry user name (password from --password-stdin)\n"
+    "  --password-stdin      read the registry password from the first line of stdin\n"
+    "  --docker-config FILE  docker config.json with \"auths\" (default: $DOCKER_CONFIG\n"
+    "                        or ~/.docker/config.json)\n"
+    "  --timeout DURATION    per-request timeout, e.g. 30s (default 30s)\n";
+
+FlagSpec WithCommonFlags(FlagSpec spec) {
+  spec.switches.insert({"plain-http", "password-stdin", "help"});
+  spec.values.insert({"ca-file", "username", "timeout", "docker-config"});
+  return spec;
+}
+
+absl::StatusOr<registry::Options> RegistryOptionsFromFlags(const Flags& flags, std::istream& in) {
+  registry::Options options;
+  options.plain_http = flags.Has("plain-http");
+  options.ca_file = flags.GetOr("ca-file", "");
+  if (auto t = flags.Get("timeout")) {
+    absl::StatusOr<absl::Duration> d = ParsePositiveDuration(*t);
+    if (!d.ok()) return d.status();
+    options.timeout = *d;
+  }
+  std::shared_ptr<const registry::CredentialStore> from_config;
+  if (auto path = flags.Get("docker-config")) {
+    auto store = registry::DockerConfigCredentials(*path);
+    if (!store.ok()) return store.status();
+    from_config = *store;
+  } else {
+    auto store = registry::DefaultDockerConfigCredentials();
+    if (!store.ok()) return store.status();
+    from_config = *store;
+  }
+  options.credentials = from_config;
+  if (auto user = flags.Get("username")) {
+    if (!flags.Has("password-stdin")) {
+      return absl::InvalidArgumentError("--username needs --password-stdin");
+    }
+    registry::Credentials c;
+    c.username = *user;
+    std::getline(in, c.password);
+    if (!c.password.empty() && c.password.back() == '\r') c.password.pop_back();
+    options.credentials =
+        registry::ChainCredentials(registry::StaticCredentials("", c), from_config);
+  } else if (flags.Has("password-stdin")) {
+    return absl::InvalidArgumentError("--password-stdin needs --username");
+  }
+  return options;
+}
+
+absl::StatusOr<Platform> PlatformFromFlags(const Flags& flags) {
+  std::optional<std::string> p = flags.Get("platform");
+  return p ? Platform::Parse(*p) : Platform::Host();
+}
+
+absl::StatusOr<std::string> OutputFromFlags(const Flags& flags) {
+  std::string output = flags.GetOr("output", "text");
+  if (output != "text" && output != "json") {
+    return absl::InvalidArgumentError(StrCat("--output is text or json, not \"", output, "\""));
+  }
+  return output;
+}
+
+absl::StatusOr<std::string> ReadFileLimited(const std::string& path, size_t max_bytes) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return absl::NotFoundError(StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  std::string out(max_bytes + 1, '\0');
+  f.read(out.data(), static_cast<std::streamsize>(out.size()));
+  out.resize(static_cast<size_t>(f.gcount()));
+  if (out.size() > max_bytes) {
+    return absl::ResourceExhaustedError(StrCat(path, " is larger than ", max_bytes, " bytes"));
+  }
+  return out;
+}
+
+absl::Status WriteNewFile(const std::string& path, std::string_view content, int mode) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) return absl::AlreadyExistsError(StrCat("cannot create ", path, ": ", std::strerror(errno)));
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int saved = errno;
+      close(fd);
+      return absl::InternalError(StrCat("cannot write ", path, ": ", std::strerror(saved)));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (fchmod(fd, mode) != 0 || close(fd) != 0) {
+    return absl::InternalError(StrCat("cannot finish ", path, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+int Fail(Io io, std::string_view command, const absl::Status& status, int code) {
+  io.err << "layerseal " << command << ": " << Sv(status.message()) << "\n";
+  return code;
+}
+
+int UsageError(Io io, std::string_view command, std::string_view message, std::string_view usage) {
+  io.err << "layerseal " << command << ": " << message << "\n\n" << usage;
+  return kExitUsage;
+}
+
+}  // namespace layerseal::cli

@@ -1,0 +1,45 @@
+// What the registry-facing subcommands share: the common flags, files, error reporting.
+#ifndef LAYERSEAL_CLI_COMMON_H_
+#define LAYERSEAL_CLI_COMMON_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "cli/commands.h"
+#include "cli/flags.h"
+#include "registry/client.h"
+#include "verifier/manifest.h"
+#include "verifier/str_cat.h"
+
+namespace layerseal::cli {
+
+inline constexpr size_t kMaxKeyFileBytes = 64 * 1024;
+
+// Help text for the common registry flags, for the subcommands' usage.
+extern const char kRegistryFlagsHelp[];
+
+// Adds --plain-http, --ca-file, --username, --password-stdin, --timeout, --docker-config
+// and --help to `spec`.
+FlagSpec WithCommonFlags(FlagSpec spec);
+// Registry options from the common flags. The password is read from `in` (first line).
+// Credentials: --username/--password-stdin, else docker's config.json.
+absl::StatusOr<registry::Options> RegistryOptionsFromFlags(const Flags& flags, std::istream& in);
+
+// --platform OS/ARCH[/VARIANT], default this machine's.
+absl::StatusOr<Platform> PlatformFromFlags(const Flags& flags);
+// --output text|json, default text.
+absl::StatusOr<std::string> OutputFromFlags(const Flags& flags);
+
+absl::StatusOr<std::string> ReadFileLimited(const std::string& path, size_t max_bytes);
+// Writes `content` to a new file `path` with `mode`; refuses to overwrite.
+absl::Status WriteNewFile(const std::string& path, std::string_view content, int mode);
+
+// Prints "layerseal <command>: <message>" to io.err and returns `code`.
+int Fail(Io io, std::string_view command, const absl::Status& status, int code);
+int UsageError(Io io, std::string_view command, std::string_view message, std::string_view usage);
+
+}  // namespace layerseal::cli
+
+#endif  // LAYERSEAL_CLI_COMMON_H_

@@ -1,0 +1,9 @@
+// The `layerseal` command: keygen, sign, verify, inspect.
+#include <iostream>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  layerseal::cli::Args args(argv + 1, argv + argc);
+  return layerseal::cli::Main(args, {std::cin, std::cout, std::cerr});
+}

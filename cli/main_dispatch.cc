@@ -1,0 +1,41 @@
+#include <iostream>
+
+#include "cli/commands.h"
+
+namespace layerseal::cli {
+namespace {
+
+constexpr char kUsage[] =
+    "layerseal: sign container images and verify their seals (spec: signed-image-format v1)\n"
+    "\n"
+    "Usage: layerseal <command> [flags] [args]\n"
+    "\n"
+    "Commands:\n"
+    "  keygen    make a signing key pair (NAME.key, NAME.pub) and print its keyId\n"
+    "  sign      seal an image in a registry: layerseal sign --key NAME.key SRC DST\n"
+    "  verify    verify an image against keys or a policy; exit 0 ALLOW, 1 DENY, 2 error\n"
+    "  inspect   show an image's layers, seals, envelope and keyId (no verdict)\n"
+    "\n"
+    "Run 'layerseal <command> --help' for a command's flags.\n";
+
+}  // namespace
+
+int Main(const Args& args, Io io) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    (args.empty() ? io.err : io.out) << kUsage;
+    return args.empty() ? kExitUsage : kExitOk;
+  }
+  if (args[0] == "--version" || args[0] == "version") {
+    io.out << "layerseal 0.1.0\n";
+    return kExitOk;
+  }
+  Args rest(args.begin() + 1, args.end());
+  if (args[0] == "keygen") return Keygen(rest, io);
+  if (args[0] == "sign") return Sign(rest, io);
+  if (args[0] == "verify") return Verify(rest, io);
+  if (args[0] == "inspect") return Inspect(rest, io);
+  io.err << "layerseal: unknown command \"" << args[0] << "\"\n\n" << kUsage;
+  return kExitUsage;
+}
+
+}  // namespace layerseal::cli

@@ -1,0 +1,47 @@
+#include "cli/verdict_output.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <cstdio>
+
+#include "verifier/str_cat.h"
+
+namespace layerseal::cli {
+
+v1::Verdict ToProto(const Verdict& v) {
+  v1::Verdict p;
+  p.set_reference(v.reference);
+  if (v.manifest_digest) p.set_digest(v.manifest_digest->str());
+  p.set_verdict(std::string(DecisionName(v.decision)));
+  p.set_reason(std::string(ReasonName(v.reason)));
+  p.set_detail(v.detail);
+  p.set_key_id(v.key_id);
+  p.set_policy_version(v.policy_version);
+  p.set_scope(v.scope);
+  p.set_mode(std::string(ModeName(v.mode)));
+  p.set_duration_ms(absl::ToDoubleMilliseconds(v.duration));
+  return p;
+}
+
+std::string VerdictJson(const Verdict& v) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;
+  std::string out;
+  // Printing a message we just built cannot fail; an empty object would be the worst case.
+  if (!google::protobuf::util::MessageToJsonString(ToProto(v), &out, options).ok()) out = "{}";
+  return out;
+}
+
+std::string VerdictText(const Verdict& v) {
+  char took[32];
+  std::snprintf(took, sizeof took, "%.1f ms", absl::ToDoubleMilliseconds(v.duration));
+  std::string out = StrCat(DecisionName(v.decision), " ", v.reference, ": ", ReasonName(v.reason),
+                           ": ", v.detail, "\n");
+  if (v.manifest_digest) out += StrCat("  digest  ", v.manifest_digest->str(), "\n");
+  if (!v.key_id.empty()) out += StrCat("  key     ", v.key_id, "\n");
+  out += StrCat("  policy  ", v.policy_version, " (scope \"", v.scope, "\", ", ModeName(v.mode), ")\n");
+  out += StrCat("  took    ", took, "\n");
+  return out;
+}
+
+}  // namespace layerseal::cli

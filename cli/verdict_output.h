@@ -1,0 +1,19 @@
+// A verdict as people and programs read it: text lines, or JSON (the layerseal.v1.Verdict
+// message's canonical JSON mapping).
+#ifndef LAYERSEAL_CLI_VERDICT_OUTPUT_H_
+#define LAYERSEAL_CLI_VERDICT_OUTPUT_H_
+
+#include <string>
+
+#include "layerseal/v1/verdict.pb.h"
+#include "verifier/verdict.h"
+
+namespace layerseal::cli {
+
+v1::Verdict ToProto(const Verdict& v);
+std::string VerdictJson(const Verdict& v);  // one line, every field present
+std::string VerdictText(const Verdict& v);
+
+}  // namespace layerseal::cli
+
+#endif  // LAYERSEAL_CLI_VERDICT_OUTPUT_H_

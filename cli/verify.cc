@@ -1,0 +1,70 @@
+#include <ostream>
+
+#include "cli/common.h"
+#include "cli/verdict_output.h"
+#include "registry/client.h"
+#include "verifier/str_cat.h"
+#include "verifier/verifier.h"
+
+namespace layerseal::cli {
+namespace {
+
+constexpr char kUsage[] =
+    "Usage: layerseal verify (--key NAME.pub ... | --policy FILE) [flags] REF\n"
+    "\n"
+    "Verifies REF's signature seal and integrity seal (spec section 4). Exit status:\n"
+    "0 ALLOW, 1 DENY, 2 usage or internal error.\n"
+    "\n"
+    "  --key FILE          trust this public key (PEM) for every repository; repeatable\n"
+    "  --policy FILE       verify under a node policy (docs/policy.md) instead\n"
+    "  --platform OS/ARCH  the platform to pick from an index (default: this machine's)\n"
+    "  --output FORMAT     text (default) or json\n";
+
+absl::StatusOr<Policy> PolicyFromFlags(const Flags& flags) {
+  std::vector<std::string> keys = flags.GetAll("key");
+  std::optional<std::string> policy_file = flags.Get("policy");
+  if (keys.empty() == !policy_file) {
+    return absl::InvalidArgumentError("give either --key (one or more) or --policy");
+  }
+  if (policy_file) return Policy::LoadFile(*policy_file);
+  std::vector<PublicKey> trusted;
+  for (const std::string& path : keys) {
+    absl::StatusOr<std::string> pem = ReadFileLimited(path, kMaxKeyFileBytes);
+    if (!pem.ok()) return pem.status();
+    absl::StatusOr<PublicKey> key = PublicKey::FromPem(*pem);
+    if (!key.ok()) return absl::InvalidArgumentError(StrCat(path, ": ", key.status().message()));
+    trusted.push_back(*std::move(key));
+  }
+  return Policy::TrustingKeys(std::move(trusted));
+}
+
+}  // namespace
+
+int Verify(const Args& args, Io io) {
+  absl::StatusOr<Flags> flags =
+      Flags::Parse(args, WithCommonFlags({{"key", "policy", "platform", "output"}, {}}));
+  if (!flags.ok()) return UsageError(io, "verify", Sv(flags.status().message()), kUsage);
+  if (flags->Has("help")) {
+    io.out << kUsage << "\n" << kRegistryFlagsHelp;
+    return kExitOk;
+  }
+  if (flags->positional().size() != 1) return UsageError(io, "verify", "give exactly one REF", kUsage);
+  absl::StatusOr<std::string> output = OutputFromFlags(*flags);
+  if (!output.ok()) return UsageError(io, "verify", Sv(output.status().message()), kUsage);
+  absl::StatusOr<Reference> ref = Reference::Parse(flags->positional()[0]);
+  if (!ref.ok()) return UsageError(io, "verify", Sv(ref.status().message()), kUsage);
+  absl::StatusOr<Platform> platform = PlatformFromFlags(*flags);
+  if (!platform.ok()) return UsageError(io, "verify", Sv(platform.status().message()), kUsage);
+  absl::StatusOr<Policy> policy = PolicyFromFlags(*flags);
+  if (!policy.ok()) return Fail(io, "verify", policy.status(), kExitUsage);
+  absl::StatusOr<registry::Options> options = RegistryOptionsFromFlags(*flags, io.in);
+  if (!options.ok()) return Fail(io, "verify", options.status(), kExitUsage);
+
+  registry::RegistryClient client(*options);
+  Verifier verifier(&client, &*policy, *platform);
+  Verdict verdict = verifier.Verify(*ref);
+  io.out << (*output == "json" ? VerdictJson(verdict) + "\n" : VerdictText(verdict));
+  return verdict.allowed() ? kExitOk : kExitDenied;
+}
+
+}  // namespace layerseal::cli
