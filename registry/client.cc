@@ -1,0 +1,609 @@
+#include "registry/client.h"
+
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "nlohmann/json.hpp"
+#include "registry/internal/auth.h"
+#include "registry/internal/http.h"
+#include "verifier/manifest.h"
+#include "verifier/str_cat.h"
+
+namespace layerseal::registry {
+namespace {
+
+using internal::BodySink;
+using internal::HttpRequest;
+using internal::HttpResponse;
+using internal::StringSink;
+
+constexpr const char* kOctetStream = "Content-Type: application/octet-stream";
+// Registry error details quoted in a status message; the rest is dropped.
+constexpr size_t kMaxErrorsQuoted = 4;
+constexpr size_t kMaxErrorFieldChars = 200;
+
+bool IsRedirect(long status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+std::string Truncated(std::string s) {
+  if (s.size() > kMaxErrorFieldChars) s = s.substr(0, kMaxErrorFieldChars) + "...";
+  return s;
+}
+
+// ": CODE: message; CODE: message" from the registry's {"errors":[...]} body, if any.
+std::string RegistryErrors(const std::string& body) {
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("errors") || !j["errors"].is_array()) return "";
+  std::string out;
+  size_t n = 0;
+  for (const nlohmann::json& e : j["errors"]) {
+    if (!e.is_object() || ++n > kMaxErrorsQuoted) break;
+    std::string code = e.value("code", nlohmann::json("")).is_string() ? e.value("code", "") : "";
+    std::string message =
+        e.value("message", nlohmann::json("")).is_string() ? e.value("message", "") : "";
+    out += StrCat(n == 1 ? ": " : "; ", Truncated(code), ": ", Truncated(message));
+  }
+  return out;
+}
+
+// Maps a non-success HTTP answer to a status naming the URL, the status and the registry's
+// own explanation.
+absl::Status HttpError(std::string_view method, const HttpResponse& r) {
+  std::string msg =
+      StrCat(method, " ", r.url, ": HTTP ", r.status, RegistryErrors(r.error_body));
+  switch (r.status) {
+    case 401:
+      return absl::UnauthenticatedError(msg);
+    case 403:
+      return absl::PermissionDeniedError(msg);
+    case 404:
+      return absl::NotFoundError(msg);
+    case 429:
+      return absl::UnavailableError(msg);
+    default:
+      if (r.status >= 500) return absl::UnavailableError(msg);
+      return absl::FailedPreconditionError(msg);
+  }
+}
+
+absl::Status WithContext(const absl::Status& s, std::string_view prefix) {
+  return absl::Status(s.code(), StrCat(prefix, ": ", Sv(s.message())));
+}
+
+std::string AddQuery(const std::string& url, std::string_view param) {
+  return StrCat(url, url.find('?') == std::string::npos ? "?" : "&", param);
+}
+
+std::string PullScope(std::string_view repository) {
+  return StrCat("repository:", repository, ":pull");
+}
+std::string PushScope(std::string_view repository) {
+  return StrCat("repository:", repository, ":pull,push");
+}
+
+// Docker Hub's API host differs from the name in references.
+std::string ApiHost(const std::string& registry) {
+  return registry == "docker.io" ? "registry-1.docker.io" : registry;
+}
+
+// Streams into a file while hashing, for blobs of any size.
+class FileSink : public BodySink {
+ public:
+  FileSink(std::FILE* f, const EVP_MD* md) : file_(f), md_(md), ctx_(EVP_MD_CTX_new()) { Reset(); }
+  ~FileSink() override { EVP_MD_CTX_free(ctx_); }
+  bool Write(std::string_view chunk) override {
+    return std::fwrite(chunk.data(), 1, chunk.size(), file_) == chunk.size() &&
+           EVP_DigestUpdate(ctx_, chunk.data(), chunk.size()) == 1;
+  }
+  void Reset() override {
+    std::fflush(file_);
+    std::rewind(file_);
+    if (ftruncate(fileno(file_), 0) != 0) std::clearerr(file_);
+    EVP_DigestInit_ex(ctx_, md_, nullptr);
+  }
+  std::string HexDigest() {
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx_, out, &len);
+    return HexEncode(std::string_view(reinterpret_cast<char*>(out), len));
+  }
+
+ private:
+  std::FILE* file_;
+  const EVP_MD* md_;
+  EVP_MD_CTX* ctx_;
+};
+
+const EVP_MD* DigestAlgorithm(const Digest& d) {
+  return d.algorithm() == "sha512" ? EVP_sha512() : EVP_sha256();
+}
+
+// Checks an optional Docker-Content-Digest answer header against the bytes' digest.
+absl::Status CheckContentDigestHeader(const HttpResponse& r, std::string_view bytes,
+                                      const Digest* expected) {
+  std::string header = r.Header("docker-content-digest");
+  if (header.empty()) return absl::OkStatus();
+  absl::StatusOr<Digest> d = Digest::Parse(header);
+  if (!d.ok()) {
+    return absl::DataLossError(
+        StrCat(r.url, ": invalid Docker-Content-Digest: ", Sv(d.status().message())));
+  }
+  bool ok = expected != nullptr ? (*d == *expected || expected->algorithm() != d->algorithm())
+                                : d->Matches(bytes);
+  if (!ok) {
+    return absl::DataLossError(StrCat(r.url, ": Docker-Content-Digest ", d->str(),
+                                      " does not match the content"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// One logical request: the registry it belongs to and the token scopes it needs.
+struct Call {
+  HttpRequest request;
+  std::string registry;
+  std::vector<std::string> scopes;
+};
+
+class RegistryClient::Impl {
+ public:
+  explicit Impl(Options o) : options_(std::move(o)) {
+    transport_.plain_http = options_.plain_http;
+    transport_.ca_file = options_.ca_file;
+    transport_.timeout = options_.timeout;
+    transport_.connect_timeout = options_.connect_timeout;
+    transport_.user_agent = options_.user_agent;
+    internal::EnsureCurlInitialized();
+  }
+
+  std::string RepoUrl(const Reference& ref) const {
+    return StrCat(options_.plain_http ? "http://" : "https://", ApiHost(ref.registry), "/v2/",
+                  ref.repository);
+  }
+
+  // Sends the call with authentication, redirects and retries; any HTTP status is returned in
+  // `r`, errors are transport, limit and authentication failures.
+  absl::Status Exchange(Call& call, HttpResponse* r);
+
+  // Expects `status`; anything else becomes an error naming the URL.
+  absl::Status ExchangeExpect(Call& call, long status, HttpResponse* r) {
+    if (absl::Status s = Exchange(call, r); !s.ok()) return s;
+    if (r->status != status) return HttpError(call.request.method, *r);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string> StartUpload(const Reference& repo);
+  absl::Status PatchChunk(const Reference& repo, std::string* location, size_t offset,
+                          std::string_view chunk);
+  absl::Status FinishUpload(const Reference& repo, const std::string& location,
+                            const Digest& digest, std::string_view body);
+  void CancelUpload(const Reference& repo, const std::string& location);
+
+  const Options& options() const { return options_; }
+
+ private:
+  std::optional<Credentials> CredentialsFor(const std::string& registry) const {
+    if (!options_.credentials) return std::nullopt;
+    return options_.credentials->Lookup(registry);
+  }
+  absl::Status PerformWithRetries(const HttpRequest& request, HttpResponse* r);
+  absl::Status PerformFollowingRedirects(HttpRequest request, const std::string& authorization,
+                                         HttpResponse* r);
+  std::string CachedAuthorization(const Call& call);
+  absl::StatusOr<std::string> Authorize(const Call& call, const HttpResponse& r);
+  absl::StatusOr<std::string> FetchToken(const Call& call, const internal::Challenge& c);
+  absl::Duration Backoff(int attempt, const HttpResponse* r) const;
+
+  Options options_;
+  internal::TransportOptions transport_;
+  internal::TokenCache tokens_;
+  absl::Mutex mu_;
+  // Registries that answered with a Basic challenge: credentials go along up front.
+  std::set<std::string> basic_registries_ ABSL_GUARDED_BY(mu_);
+};
+
+absl::Duration RegistryClient::Impl::Backoff(int attempt, const HttpResponse* r) const {
+  absl::Duration d = options_.initial_backoff;
+  for (int i = 0; i < attempt && d < options_.max_backoff; ++i) d *= 2;
+  if (r != nullptr) {
+    std::string after = r->Header("retry-after");
+    char* end = nullptr;
+    long seconds = after.empty() ? -1 : std::strtol(after.c_str(), &end, 10);
+    if (seconds >= 0 && end != nullptr && *end == '\0') d = absl::Seconds(seconds);
+  }
+  return std::min(d, options_.max_backoff);
+}
+
+absl::Status RegistryClient::Impl::PerformWithRetries(const HttpRequest& request,
+                                                      HttpResponse* r) {
+  int max_retries = std::max(0, options_.max_retries);
+  for (int attempt = 0;; ++attempt) {
+    if (attempt > 0 && request.sink != nullptr) request.sink->Reset();
+    bool retryable = false;
+    absl::Status s = internal::Perform(transport_, request, r, &retryable);
+    bool again = attempt < max_retries;
+    if (!s.ok()) {
+      if (!retryable || !again) return s;
+      absl::SleepFor(Backoff(attempt, nullptr));
+      continue;
+    }
+    if ((r->status >= 500 || r->status == 429) && again) {
+      absl::SleepFor(Backoff(attempt, r));
+      continue;
+    }
+    return absl::OkStatus();
+  }
+}
+
+absl::Status RegistryClient::Impl::PerformFollowingRedirects(HttpRequest request,
+                                                             const std::string& authorization,
+                                                             HttpResponse* r) {
+  std::string origin;
+  if (absl::Status s = internal::OriginOf(request.url, &origin); !s.ok()) return s;
+  const std::vector<std::string> base_headers = request.headers;
+  bool send_auth = !authorization.empty();
+  bool follow = request.method == "GET" || request.method == "HEAD";
+  for (int hop = 0; hop <= kMaxRedirects; ++hop) {
+    request.headers = base_headers;
+    if (send_auth) request.headers.push_back(StrCat("Authorization: ", authorization));
+    if (absl::Status s = PerformWithRetries(request, r); !s.ok()) return s;
+    std::string location = r->Header("location");
+    if (!follow || !IsRedirect(r->status) || location.empty()) return absl::OkStatus();
+    std::string next, next_origin;
+    if (absl::Status s = internal::ResolveUrl(request.url, location, &next); !s.ok()) return s;
+    if (absl::Status s = internal::OriginOf(next, &next_origin); !s.ok()) return s;
+    if (request.url.rfind("https:", 0) == 0 && next.rfind("https:", 0) != 0) {
+      return absl::UnavailableError(
+          StrCat(request.method, " ", request.url, ": refusing redirect from https to ", next));
+    }
+    // Credentials are for the registry only: never hand them to another origin (S3, CDN).
+    if (next_origin != origin) send_auth = false;
+    request.url = next;
+  }
+  return absl::UnavailableError(StrCat(request.method, " ", request.url, ": more than ",
+                                       kMaxRedirects, " redirects"));
+}
+
+std::string RegistryClient::Impl::CachedAuthorization(const Call& call) {
+  std::optional<Credentials> creds = CredentialsFor(call.registry);
+  if (creds && !creds->registry_token.empty()) return StrCat("Bearer ", creds->registry_token);
+  {
+    absl::MutexLock lock(&mu_);
+    if (creds && basic_registries_.count(call.registry) != 0) {
+      return internal::BasicAuthorization(creds->username, creds->password);
+    }
+  }
+  std::string key = internal::TokenCache::Key(call.registry, absl::StrJoin(call.scopes, " "));
+  if (std::optional<std::string> token = tokens_.Get(key, absl::Now())) {
+    return StrCat("Bearer ", *token);
+  }
+  return "";
+}
+
+absl::StatusOr<std::string> RegistryClient::Impl::Authorize(const Call& call,
+                                                            const HttpResponse& r) {
+  std::vector<internal::Challenge> challenges;
+  for (const std::string& header : r.challenges) {
+    absl::StatusOr<std::vector<internal::Challenge>> parsed = internal::ParseChallenges(header);
+    if (!parsed.ok()) {
+      return absl::UnauthenticatedError(StrCat("registry ", call.registry, ": ", r.url,
+                                               ": HTTP 401 with ", Sv(parsed.status().message())));
+    }
+    challenges.insert(challenges.end(), parsed->begin(), parsed->end());
+  }
+  for (const internal::Challenge& c : challenges) {
+    if (c.scheme == "bearer") return FetchToken(call, c);
+  }
+  for (const internal::Challenge& c : challenges) {
+    if (c.scheme != "basic") continue;
+    std::optional<Credentials> creds = CredentialsFor(call.registry);
+    if (!creds || creds->username.empty()) {
+      return absl::UnauthenticatedError(StrCat("registry ", call.registry,
+                                               " requires basic authentication and no "
+                                               "credentials are configured for it (", r.url, ")"));
+    }
+    absl::MutexLock lock(&mu_);
+    basic_registries_.insert(call.registry);
+    return internal::BasicAuthorization(creds->username, creds->password);
+  }
+  return absl::UnauthenticatedError(StrCat("registry ", call.registry, ": ", r.url,
+                                           ": HTTP 401 without a supported challenge"));
+}
+
+absl::StatusOr<std::string> RegistryClient::Impl::FetchToken(const Call& call,
+                                                             const internal::Challenge& c) {
+  std::string realm = c.Param("realm");
+  std::string who = StrCat("registry ", call.registry, ": token realm \"", realm, "\"");
+  if (realm.rfind("https://", 0) != 0 && realm.rfind("http://", 0) != 0) {
+    return absl::UnauthenticatedError(StrCat(who, " is not an http(s) URL"));
+  }
+  if (!options_.plain_http && realm.rfind("https://", 0) != 0) {
+    return absl::UnauthenticatedError(
+        StrCat(who, ": refusing a plain-http token realm for an https registry"));
+  }
+  std::string query;
+  if (!c.Param("service").empty()) query += StrCat("&service=", internal::UrlEncode(c.Param("service")));
+  std::vector<std::string> scopes = call.scopes;
+  if (scopes.empty() && !c.Param("scope").empty()) scopes.push_back(c.Param("scope"));
+  for (const std::string& s : scopes) query += StrCat("&scope=", internal::UrlEncode(s));
+
+  std::optional<Credentials> creds = CredentialsFor(call.registry);
+  StringSink sink;
+  HttpRequest req;
+  req.sink = &sink;
+  req.max_bytes = kMaxTokenResponseBytes;
+  std::string authorization, form;
+  if (creds && !creds->identity_token.empty()) {
+    // OAuth2 refresh-token grant, as docker does with an identity token.
+    form = StrCat("grant_type=refresh_token&client_id=layerseal&refresh_token=",
+                  internal::UrlEncode(creds->identity_token), query);
+    req.method = "POST";
+    req.url = realm;
+    req.body = form;
+    req.headers.push_back("Content-Type: application/x-www-form-urlencoded");
+  } else {
+    req.url = query.empty() ? realm : AddQuery(realm, query.substr(1));
+    if (creds && !creds->username.empty()) {
+      authorization = internal::BasicAuthorization(creds->username, creds->password);
+    }
+  }
+  HttpResponse r;
+  if (absl::Status s = PerformFollowingRedirects(req, authorization, &r); !s.ok()) {
+    return WithContext(s, who);
+  }
+  if (r.status == 401 || r.status == 403) {
+    return absl::UnauthenticatedError(StrCat(who, " rejected the credentials: ",
+                                             Sv(HttpError(req.method, r).message())));
+  }
+  if (r.status != 200) return WithContext(HttpError(req.method, r), who);
+  absl::StatusOr<internal::Token> token = internal::ParseTokenResponse(sink.data);
+  if (!token.ok()) return WithContext(token.status(), who);
+  std::string key = internal::TokenCache::Key(call.registry, absl::StrJoin(call.scopes, " "));
+  tokens_.Put(key, token->value, absl::Now() + token->lifetime);
+  return StrCat("Bearer ", token->value);
+}
+
+absl::Status RegistryClient::Impl::Exchange(Call& call, HttpResponse* r) {
+  std::string authorization = CachedAuthorization(call);
+  absl::Status s = PerformFollowingRedirects(call.request, authorization, r);
+  if (!s.ok() || r->status != 401) return s;
+  // One authorization round per request: a second 401 is final, never a loop.
+  absl::StatusOr<std::string> fresh = Authorize(call, *r);
+  if (!fresh.ok()) return fresh.status();
+  s = PerformFollowingRedirects(call.request, *fresh, r);
+  if (!s.ok() || r->status != 401) return s;
+  return absl::UnauthenticatedError(StrCat("registry ", call.registry,
+                                           " rejected the credentials: ",
+                                           Sv(HttpError(call.request.method, *r).message())));
+}
+
+absl::StatusOr<std::string> RegistryClient::Impl::StartUpload(const Reference& repo) {
+  Call call{HttpRequest{"POST", StrCat(RepoUrl(repo), "/blobs/uploads/")}, repo.registry,
+            {PushScope(repo.repository)}};
+  HttpResponse r;
+  if (absl::Status s = ExchangeExpect(call, 202, &r); !s.ok()) return s;
+  std::string location;
+  if (absl::Status s = internal::ResolveUrl(r.url, r.Header("location"), &location); !s.ok()) {
+    return WithContext(s, StrCat("POST ", r.url, ": bad upload Location"));
+  }
+  return location;
+}
+
+absl::Status RegistryClient::Impl::PatchChunk(const Reference& repo, std::string* location,
+                                              size_t offset, std::string_view chunk) {
+  Call call{HttpRequest{"PATCH", *location}, repo.registry, {PushScope(repo.repository)}};
+  call.request.body = chunk;
+  call.request.headers = {kOctetStream,
+                          StrCat("Content-Range: ", offset, "-", offset + chunk.size() - 1)};
+  HttpResponse r;
+  if (absl::Status s = ExchangeExpect(call, 202, &r); !s.ok()) return s;
+  return internal::ResolveUrl(r.url, r.Header("location"), location);
+}
+
+absl::Status RegistryClient::Impl::FinishUpload(const Reference& repo,
+                                                const std::string& location,
+                                                const Digest& digest, std::string_view body) {
+  Call call{HttpRequest{"PUT", AddQuery(location, StrCat("digest=",
+                                                          internal::UrlEncode(digest.str())))},
+            repo.registry, {PushScope(repo.repository)}};
+  call.request.body = body;
+  call.request.headers = {kOctetStream};
+  HttpResponse r;
+  if (absl::Status s = ExchangeExpect(call, 201, &r); !s.ok()) return s;
+  return CheckContentDigestHeader(r, "", &digest);
+}
+
+void RegistryClient::Impl::CancelUpload(const Reference& repo, const std::string& location) {
+  // Best effort: an abandoned session expires on the registry anyway.
+  Call call{HttpRequest{"DELETE", location}, repo.registry, {PushScope(repo.repository)}};
+  HttpResponse r;
+  Exchange(call, &r).IgnoreError();
+}
+
+RegistryClient::RegistryClient(Options options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+RegistryClient::~RegistryClient() = default;
+
+absl::StatusOr<FetchedManifest> RegistryClient::FetchManifest(const Reference& ref,
+                                                              size_t max_bytes) {
+  StringSink sink;
+  Call call{HttpRequest{"GET", StrCat(impl_->RepoUrl(ref), "/manifests/", ref.Identifier())},
+            ref.registry, {PullScope(ref.repository)}};
+  call.request.headers = {StrCat("Accept: ", kManifestAccept)};
+  call.request.sink = &sink;
+  call.request.max_bytes = max_bytes;
+  HttpResponse r;
+  if (absl::Status s = impl_->ExchangeExpect(call, 200, &r); !s.ok()) return s;
+  if (ref.digest && !ref.digest->Matches(sink.data)) {
+    return absl::DataLossError(StrCat(r.url, ": manifest does not match ", ref.digest->str()));
+  }
+  if (absl::Status s = CheckContentDigestHeader(r, sink.data, nullptr); !s.ok()) return s;
+  FetchedManifest m;
+  m.digest = Digest::Sha256Of(sink.data);
+  m.content_type = r.Header("content-type");
+  m.bytes = std::move(sink.data);
+  return m;
+}
+
+absl::StatusOr<std::string> RegistryClient::FetchBlob(const Reference& repo,
+                                                      const Digest& digest, size_t max_bytes) {
+  StringSink sink;
+  Call call{HttpRequest{"GET", StrCat(impl_->RepoUrl(repo), "/blobs/", digest.str())},
+            repo.registry, {PullScope(repo.repository)}};
+  call.request.sink = &sink;
+  call.request.max_bytes = max_bytes;
+  HttpResponse r;
+  if (absl::Status s = impl_->ExchangeExpect(call, 200, &r); !s.ok()) return s;
+  if (!digest.Matches(sink.data)) {
+    return absl::DataLossError(StrCat(r.url, ": blob does not match ", digest.str()));
+  }
+  return std::move(sink.data);
+}
+
+absl::Status RegistryClient::FetchBlobToFile(const Reference& repo, const Digest& digest,
+                                             const std::string& path) {
+  if (digest.empty()) return absl::InvalidArgumentError("FetchBlobToFile: empty digest");
+  // Written next to the target and renamed, so `path` never holds unverified bytes.
+  std::string partial = StrCat(path, ".partial");
+  std::FILE* f = std::fopen(partial.c_str(), "wb");
+  if (f == nullptr) return absl::PermissionDeniedError(StrCat(partial, ": cannot create"));
+  FileSink sink(f, DigestAlgorithm(digest));
+  Call call{HttpRequest{"GET", StrCat(impl_->RepoUrl(repo), "/blobs/", digest.str())},
+            repo.registry, {PullScope(repo.repository)}};
+  call.request.sink = &sink;
+  call.request.streaming = true;
+  HttpResponse r;
+  absl::Status s = impl_->ExchangeExpect(call, 200, &r);
+  if (s.ok() && sink.HexDigest() != digest.hex()) {
+    s = absl::DataLossError(StrCat(r.url, ": blob does not match ", digest.str()));
+  }
+  if (std::fclose(f) != 0 && s.ok()) s = absl::DataLossError(StrCat(partial, ": write failed"));
+  if (s.ok() && std::rename(partial.c_str(), path.c_str()) != 0) {
+    s = absl::InternalError(StrCat("cannot rename ", partial, " to ", path));
+  }
+  if (!s.ok()) std::remove(partial.c_str());
+  return s;
+}
+
+absl::StatusOr<bool> RegistryClient::BlobExists(const Reference& repo, const Digest& digest) {
+  Call call{HttpRequest{"HEAD", StrCat(impl_->RepoUrl(repo), "/blobs/", digest.str())},
+            repo.registry, {PullScope(repo.repository)}};
+  HttpResponse r;
+  if (absl::Status s = impl_->Exchange(call, &r); !s.ok()) return s;
+  if (r.status == 200) return true;
+  if (r.status == 404) return false;
+  return HttpError("HEAD", r);
+}
+
+absl::Status RegistryClient::PushBlob(const Reference& repo, const Digest& digest,
+                                      std::string_view bytes) {
+  if (!digest.Matches(bytes)) {
+    return absl::InvalidArgumentError(StrCat("PushBlob: bytes do not match ", digest.str()));
+  }
+  absl::StatusOr<std::string> location = impl_->StartUpload(repo);
+  if (!location.ok()) return location.status();
+  absl::Status s = impl_->FinishUpload(repo, *location, digest, bytes);
+  if (!s.ok()) impl_->CancelUpload(repo, *location);
+  return s;
+}
+
+absl::Status RegistryClient::PushBlobChunked(const Reference& repo, const Digest& digest,
+                                             std::string_view bytes, size_t chunk_bytes) {
+  if (!digest.Matches(bytes)) {
+    return absl::InvalidArgumentError(StrCat("PushBlobChunked: bytes do not match ",
+                                             digest.str()));
+  }
+  if (chunk_bytes == 0) return absl::InvalidArgumentError("PushBlobChunked: chunk_bytes is 0");
+  absl::StatusOr<std::string> location = impl_->StartUpload(repo);
+  if (!location.ok()) return location.status();
+  absl::Status s;
+  for (size_t offset = 0; s.ok() && offset < bytes.size(); offset += chunk_bytes) {
+    s = impl_->PatchChunk(repo, &*location, offset, bytes.substr(offset, chunk_bytes));
+  }
+  if (s.ok()) s = impl_->FinishUpload(repo, *location, digest, "");
+  if (!s.ok()) impl_->CancelUpload(repo, *location);
+  return s;
+}
+
+absl::Status RegistryClient::PushBlobFromFile(const Reference& repo, const Digest& digest,
+                                              const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(StrCat(path, ": cannot open"));
+  absl::StatusOr<std::string> location = impl_->StartUpload(repo);
+  if (!location.ok()) return location.status();
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  EVP_DigestInit_ex(ctx.get(), DigestAlgorithm(digest), nullptr);
+  std::string chunk(kDefaultChunkBytes, '\0');
+  absl::Status s;
+  size_t offset = 0;
+  while (s.ok() && in) {
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    size_t n = static_cast<size_t>(in.gcount());
+    if (n == 0) break;
+    EVP_DigestUpdate(ctx.get(), chunk.data(), n);
+    s = impl_->PatchChunk(repo, &*location, offset, std::string_view(chunk).substr(0, n));
+    offset += n;
+  }
+  if (s.ok() && in.bad()) s = absl::DataLossError(StrCat(path, ": read error"));
+  if (s.ok()) {
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx.get(), out, &len);
+    if (HexEncode(std::string_view(reinterpret_cast<char*>(out), len)) != digest.hex()) {
+      s = absl::DataLossError(StrCat(path, ": content does not match ", digest.str()));
+    }
+  }
+  if (s.ok()) s = impl_->FinishUpload(repo, *location, digest, "");
+  if (!s.ok()) impl_->CancelUpload(repo, *location);
+  return s;
+}
+
+absl::StatusOr<bool> RegistryClient::MountBlob(const Reference& repo, const Digest& digest,
+                                               std::string_view from_repository) {
+  std::string url = StrCat(impl_->RepoUrl(repo), "/blobs/uploads/?mount=",
+                           internal::UrlEncode(digest.str()),
+                           "&from=", internal::UrlEncode(from_repository));
+  Call call{HttpRequest{"POST", url}, repo.registry,
+            {PushScope(repo.repository), PullScope(from_repository)}};
+  HttpResponse r;
+  if (absl::Status s = impl_->Exchange(call, &r); !s.ok()) return s;
+  if (r.status == 201) return true;
+  if (r.status != 202) return HttpError("POST", r);
+  // The registry opened an upload session instead; the caller uploads with its own.
+  std::string location;
+  if (internal::ResolveUrl(r.url, r.Header("location"), &location).ok()) {
+    impl_->CancelUpload(repo, location);
+  }
+  return false;
+}
+
+absl::StatusOr<Digest> RegistryClient::PutManifest(const Reference& ref,
+                                                   std::string_view media_type,
+                                                   std::string_view bytes) {
+  if (ref.digest && !ref.digest->Matches(bytes)) {
+    return absl::InvalidArgumentError(StrCat("PutManifest ", ref.ToString(),
+                                             ": bytes do not match the reference's digest"));
+  }
+  Call call{HttpRequest{"PUT", StrCat(impl_->RepoUrl(ref), "/manifests/", ref.Identifier())},
+            ref.registry, {PushScope(ref.repository)}};
+  call.request.body = bytes;
+  call.request.headers = {StrCat("Content-Type: ", media_type)};
+  HttpResponse r;
+  if (absl::Status s = impl_->ExchangeExpect(call, 201, &r); !s.ok()) return s;
+  if (absl::Status s = CheckContentDigestHeader(r, bytes, nullptr); !s.ok()) return s;
+  return ref.digest ? *ref.digest : Digest::Sha256Of(bytes);
+}
+
+}  // namespace layerseal::registry
