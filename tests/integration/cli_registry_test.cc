@@ -59,13 +59,16 @@ class CliRegistryTest : public ::testing::Test {
 RegistryServer* CliRegistryTest::server_;
 
 TEST_F(CliRegistryTest, KeygenWritesPrivateKeyWithMode0600AndPrintsKeyId) {
-  std::string name = Keygen("ecdsa-p256-sha256");
+  std::string name = dir_.File("keyid");
+  RunResult made = Layerseal({"keygen", "--out", name});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
   struct stat st;
   ASSERT_EQ(stat((name + ".key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   // keyId as the spec defines it, computed by openssl.
   auto der = testing::Run({"sh", "-c", "openssl pkey -pubin -in '" + name + ".pub' -outform DER | sha256sum"});
   ASSERT_TRUE(der.ok());
+  EXPECT_EQ(made.out, "sha256:" + der->out.substr(0, 64) + "\n");
   RunResult again = Layerseal({"keygen", "--out", name});
   EXPECT_NE(again.exit_code, 0) << "keygen must not overwrite existing keys";
 }
