@@ -1,0 +1,92 @@
+// A signed image stays a valid image: skopeo copies it, containerd pulls and unpacks it
+// (native snapshotter, temp root), and the copy still verifies.
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "registry/client.h"
+#include "tests/support/containerd_server.h"
+#include "tests/support/images.h"
+#include "tests/support/process.h"
+#include "tests/support/push.h"
+#include "tests/support/registry_server.h"
+#include "verifier/verifier.h"
+#include "verifier/str_cat.h"
+
+namespace layerseal {
+namespace {
+
+using testing::RunResult;
+
+class InteropTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = testing::RegistryServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    key_ = *PrivateKey::Generate(Algorithm::kEcdsaP256Sha256);
+  }
+
+  // A sealed image whose first layer holds busybox, pushed under `repo:tag`.
+  Reference PushSigned(const std::string& repo_tag, Family family) {
+    testing::BaseImageSpec spec;
+    spec.family = family;
+    spec.layers = 2;
+    spec.payload = testing::ReadFileOrDie("/bin/busybox");
+    auto ref = Reference::Parse(StrCat(server_->host(), "/", repo_tag));
+    EXPECT_TRUE(ref.ok());
+    registry::RegistryClient client(server_->ClientOptions());
+    auto image = testing::SealTestImage(testing::MakeBaseImage(spec), key_);
+    absl::Status pushed = testing::PushTestImage(client, *ref, image);
+    EXPECT_TRUE(pushed.ok()) << pushed;
+    return *ref;
+  }
+
+  Verdict VerifyRef(const Reference& ref) {
+    registry::RegistryClient client(server_->ClientOptions());
+    Policy policy = Policy::TrustingKeys({key_.public_key()});
+    return Verifier(&client, &policy, Platform::Host()).Verify(ref);
+  }
+
+  std::unique_ptr<testing::RegistryServer> server_;
+  PrivateKey key_ = *PrivateKey::Generate(Algorithm::kEd25519);
+};
+
+TEST_F(InteropTest, SkopeoCopiesASignedImageThatStillVerifies) {
+  for (Family family : {Family::kOci, Family::kDocker}) {
+    std::string repo = family == Family::kOci ? "skopeo/oci" : "skopeo/docker";
+    Reference src = PushSigned(repo + ":signed", family);
+    ASSERT_EQ(VerifyRef(src).reason, Reason::kVerified);
+    auto r = testing::Run({"skopeo", "copy", "--src-tls-verify=false", "--dest-tls-verify=false",
+                           "docker://" + src.ToString(), StrCat("docker://", server_->host(), "/", repo, "-copy:signed")});
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->exit_code, 0) << r->err;
+    Verdict copy = VerifyRef(*Reference::Parse(StrCat(server_->host(), "/", repo, "-copy:signed")));
+    EXPECT_EQ(ReasonName(copy.reason), "VERIFIED") << copy.detail;
+  }
+}
+
+TEST_F(InteropTest, ContainerdPullsAndUnpacksASignedImage) {
+  auto containerd = testing::ContainerdServer::Start();
+  ASSERT_TRUE(containerd.ok()) << containerd.status();
+  for (Family family : {Family::kOci, Family::kDocker}) {
+    Reference ref = PushSigned(family == Family::kOci ? "ctr/oci:signed" : "ctr/docker:signed", family);
+    auto pull = (*containerd)->Ctr({"images", "pull", "--plain-http", "--snapshotter", "native", ref.ToString()});
+    ASSERT_TRUE(pull.ok()) << pull.status();
+    ASSERT_EQ(pull->exit_code, 0) << pull->out << pull->err;
+
+    // The unpacked rootfs holds the base layers' files and the two seal files.
+    std::string mnt = (*containerd)->dir() + "/mnt-" + std::to_string(static_cast<int>(family));
+    ASSERT_EQ(testing::Run({"mkdir", "-p", mnt})->exit_code, 0);
+    auto mount = (*containerd)->Ctr({"images", "mount", "--snapshotter", "native", ref.ToString(), mnt});
+    ASSERT_TRUE(mount.ok());
+    ASSERT_EQ(mount->exit_code, 0) << mount->err;
+    EXPECT_EQ(testing::Run({"test", "-f", mnt + "/.layerseal/manifest.json"})->exit_code, 0);
+    EXPECT_EQ(testing::Run({"test", "-f", mnt + "/.layerseal/signature.json"})->exit_code, 0);
+    EXPECT_EQ(testing::Run({"test", "-f", mnt + "/bin/busybox"})->exit_code, 0);
+    auto unmount = (*containerd)->Ctr({"images", "unmount", mnt});
+    ASSERT_TRUE(unmount.ok());
+    EXPECT_EQ(unmount->exit_code, 0) << unmount->err;
+  }
+}
+
+}  // namespace
+}  // namespace layerseal

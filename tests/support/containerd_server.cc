@@ -1,0 +1,71 @@
+#include "tests/support/containerd_server.h"
+
+#include <sys/stat.h>
+
+#include "absl/time/clock.h"
+#include "verifier/str_cat.h"
+
+namespace layerseal::testing {
+namespace {
+
+constexpr absl::Duration kStartTimeout = absl::Seconds(30);
+
+std::string ConfigToml(const TempDir& dir, const ContainerdOptions& options) {
+  std::string toml = StrCat(
+      "version = 2\n"
+      "root = \"", dir.File("root"), "\"\n"
+      "state = \"", dir.File("state"), "\"\n");
+  if (!options.cri) toml += "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n";
+  toml += StrCat(
+      "[grpc]\n"
+      "  address = \"", dir.File("containerd.sock"), "\"\n"
+      "[ttrpc]\n"
+      "  address = \"", dir.File("containerd.sock.ttrpc"), "\"\n"
+      "[debug]\n"
+      "  address = \"\"\n"
+      "[metrics]\n"
+      "  address = \"\"\n");
+  if (options.cri) {
+    toml += "[plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  snapshotter = \"native\"\n";
+  }
+  return toml;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ContainerdServer>> ContainerdServer::Start(ContainerdOptions options) {
+  std::unique_ptr<ContainerdServer> server(new ContainerdServer());
+  const TempDir& dir = server->dir_;
+  server->socket_ = dir.File("containerd.sock");
+  WriteFileOrDie(dir.File("config.toml"), ConfigToml(dir, options));
+  absl::StatusOr<std::unique_ptr<Child>> child =
+      Child::Spawn({"containerd", "--config", dir.File("config.toml"), "--log-level", "warn"},
+                   dir.File("containerd.log"));
+  if (!child.ok()) return child.status();
+  server->child_ = *std::move(child);
+  absl::Time deadline = absl::Now() + kStartTimeout;
+  while (absl::Now() < deadline) {
+    struct stat st;
+    if (stat(server->socket_.c_str(), &st) == 0) {
+      absl::StatusOr<RunResult> version = server->Ctr({"version"});
+      if (version.ok() && version->exit_code == 0) return server;
+    }
+    if (!server->child_->Running()) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  return absl::UnavailableError(StrCat("containerd did not start; log:\n",
+                                       ReadFileOrDie(dir.File("containerd.log"))));
+}
+
+ContainerdServer::~ContainerdServer() {
+  if (child_) child_->Stop();
+  // Snapshots of the native snapshotter are plain directories; nothing stays mounted.
+}
+
+absl::StatusOr<RunResult> ContainerdServer::Ctr(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"ctr", "--address", socket_, "--namespace", "layerseal-test"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return Run(argv, "", absl::Seconds(120));
+}
+
+}  // namespace layerseal::testing
