@@ -214,3 +214,62 @@ TEST_F(CliRegistryTest, EveryCommandHasHelpAndUsageErrorsExitTwo) {
 
 }  // namespace
 }  // namespace layerseal
+
+namespace layerseal {
+namespace {
+
+// The same commands against a registry with TLS (a CA made for the test) and htpasswd auth.
+class CliTlsAuthTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto server = testing::RegistryServer::Start({.tls = true, .basic_auth = true});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = server->release();
+  }
+  static void TearDownTestSuite() { delete server_; }
+
+  testing::RunResult Layerseal(std::vector<std::string> args, const std::string& input = "") {
+    args.insert(args.begin(), LAYERSEAL_BINARY);
+    auto r = testing::Run(args, input);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : testing::RunResult{};
+  }
+  std::string Ref(const std::string& repo_tag) const { return StrCat(server_->host(), "/", repo_tag); }
+
+  static testing::RegistryServer* server_;
+  testing::TempDir dir_;
+};
+
+testing::RegistryServer* CliTlsAuthTest::server_;
+
+TEST_F(CliTlsAuthTest, SignsAndVerifiesWithCaFileAndPasswordFromStdin) {
+  registry::RegistryClient client(server_->ClientOptions());
+  ASSERT_TRUE(testing::PushTestImage(client, *Reference::Parse(Ref("tls/app:base")), testing::MakeBaseImage({})).ok());
+  std::string key = dir_.File("k");
+  ASSERT_EQ(Layerseal({"keygen", "--out", key}).exit_code, 0);
+  const std::string user = server_->options().username;
+  const std::string pass = server_->options().password + "\n";
+  auto s = Layerseal({"sign", "--ca-file", server_->ca_file(), "--username", user, "--password-stdin",
+                      "--key", key + ".key", Ref("tls/app:base"), Ref("tls/app:signed")}, pass);
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  auto v = Layerseal({"verify", "--ca-file", server_->ca_file(), "--username", user, "--password-stdin",
+                      "--key", key + ".pub", Ref("tls/app:signed")}, pass);
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+
+  // Without the CA, TLS verification fails: never silently downgraded.
+  auto no_ca = Layerseal({"verify", "--username", user, "--password-stdin", "--key", key + ".pub", Ref("tls/app:signed")}, pass);
+  EXPECT_EQ(no_ca.exit_code, 1);
+  EXPECT_NE(no_ca.out.find("REGISTRY_ERROR"), std::string::npos) << no_ca.out;
+  EXPECT_NE(no_ca.out.find("certificate"), std::string::npos) << no_ca.out;
+
+  auto wrong = Layerseal({"verify", "--ca-file", server_->ca_file(), "--username", user, "--password-stdin",
+                          "--key", key + ".pub", Ref("tls/app:signed")}, "wrong-password\n");
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.out.find("REGISTRY_ERROR"), std::string::npos) << wrong.out;
+
+  auto anonymous = Layerseal({"verify", "--ca-file", server_->ca_file(), "--key", key + ".pub", Ref("tls/app:signed")});
+  EXPECT_EQ(anonymous.exit_code, 1);
+}
+
+}  // namespace
+}  // namespace layerseal

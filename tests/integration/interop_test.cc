@@ -22,7 +22,6 @@ class InteropTest : public ::testing::Test {
     auto server = testing::RegistryServer::Start();
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    key_ = *PrivateKey::Generate(Algorithm::kEcdsaP256Sha256);
   }
 
   // A sealed image whose first layer holds busybox, pushed under `repo:tag`.
