@@ -369,7 +369,9 @@ absl::StatusOr<std::string> RegistryClient::Impl::FetchToken(const Call& call,
   }
   if (r.status != 200) return WithContext(HttpError(req.method, r), who);
   absl::StatusOr<internal::Token> token = internal::ParseTokenResponse(sink.data);
-  if (!token.ok()) return WithContext(token.status(), who);
+  if (!token.ok()) {
+    return absl::UnauthenticatedError(StrCat(who, ": ", Sv(token.status().message())));
+  }
   std::string key = internal::TokenCache::Key(call.registry, absl::StrJoin(call.scopes, " "));
   tokens_.Put(key, token->value, absl::Now() + token->lifetime);
   return StrCat("Bearer ", token->value);

@@ -89,7 +89,14 @@ std::string ConfigYaml(const TempDir& dir, int port, const RegistryServerOptions
                    "    certificate: ", dir.File("server.pem"), "\n"
                    "    key: ", dir.File("server.key"), "\n");
   }
-  if (o.basic_auth) {
+  if (!o.token_realm.empty()) {
+    yaml += StrCat("auth:\n"
+                   "  token:\n"
+                   "    realm: ", o.token_realm, "\n"
+                   "    service: ", kTokenService, "\n"
+                   "    issuer: ", kTokenIssuer, "\n"
+                   "    rootcertbundle: ", dir.File("ca.pem"), "\n");
+  } else if (o.basic_auth) {
     yaml += StrCat("auth:\n"
                    "  htpasswd:\n"
                    "    realm: layerseal-test\n"
@@ -121,10 +128,12 @@ absl::StatusOr<std::unique_ptr<RegistryServer>> RegistryServer::Start(
   std::unique_ptr<RegistryServer> server(new RegistryServer());
   server->options_ = options;
   const TempDir& dir = server->dir_;
-  if (options.tls) {
+  if (options.tls || !options.token_realm.empty()) {
     if (absl::Status s = MakeCertificates(dir); !s.ok()) return s;
-    server->ca_file_ = dir.File("ca.pem");
+    server->ca_cert_ = dir.File("ca.pem");
+    server->ca_key_ = dir.File("ca.key");
   }
+  if (options.tls) server->ca_file_ = server->ca_cert_;
   if (options.basic_auth) {
     std::string line;
     if (absl::Status s = RunOk({"htpasswd", "-Bbn", options.username, options.password}, &line);

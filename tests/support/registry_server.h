@@ -18,7 +18,14 @@ struct RegistryServerOptions {
   bool basic_auth = false;
   std::string username = "tester";
   std::string password = "s3cret-pass";
+  // Token auth (auth.token): the registry sends clients to this realm, and trusts JWTs whose
+  // x5c is token_signing_cert() (signed with token_signing_key()). The test runs the token
+  // server. Empty: no token auth.
+  std::string token_realm;
 };
+
+inline constexpr const char* kTokenService = "layerseal-test-registry";
+inline constexpr const char* kTokenIssuer = "layerseal-test-issuer";
 
 class RegistryServer {
  public:
@@ -28,6 +35,9 @@ class RegistryServer {
   const std::string& host() const { return host_; }  // "127.0.0.1:PORT"
   int port() const { return port_; }
   const std::string& ca_file() const { return ca_file_; }  // empty without TLS
+  // PEM files of the CA made for this run (with TLS or token auth), empty otherwise.
+  const std::string& token_signing_cert() const { return ca_cert_; }
+  const std::string& token_signing_key() const { return ca_key_; }
   const RegistryServerOptions& options() const { return options_; }
   const std::string& dir() const { return dir_.path(); }
   // Client options that reach this server (plain_http or ca_file, credentials).
@@ -40,6 +50,8 @@ class RegistryServer {
   std::string host_;
   int port_ = 0;
   std::string ca_file_;
+  std::string ca_cert_;
+  std::string ca_key_;
   std::unique_ptr<Child> child_;
 };
 
