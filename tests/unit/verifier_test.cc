@@ -253,7 +253,8 @@ TEST_F(VerifierTest, SealTarWithLinkOrPaxHeaderIsMalformed) {
     std::string tar = MakeSingleFileTar(kSealManifestPath, base.manifest);
     tar[156] = type;
     FixChecksum(tar);
-    EXPECT_REASON(Verify(ReplaceSeal(image, -2, GzipCompress(tar))), Reason::kMalformedSeal) << type;
+    SCOPED_TRACE(std::string("typeflag ") + type);
+    EXPECT_REASON(Verify(ReplaceSeal(image, -2, GzipCompress(tar))), Reason::kMalformedSeal);
   }
 }
 
