@@ -27,7 +27,7 @@ using internal::HttpRequest;
 using internal::HttpResponse;
 using internal::StringSink;
 
-constexpr const char* kOctetStream = "Content-Type: application/octet-stream";
+constexpr const char* kOctetStreamHeader = "Content-Type: application/octet-stream";
 // Registry error details quoted in a status message; the rest is dropped.
 constexpr size_t kMaxErrorsQuoted = 4;
 constexpr size_t kMaxErrorFieldChars = 200;
@@ -407,7 +407,7 @@ absl::Status RegistryClient::Impl::PatchChunk(const Reference& repo, std::string
                                               size_t offset, std::string_view chunk) {
   Call call{HttpRequest{"PATCH", *location}, repo.registry, {PushScope(repo.repository)}};
   call.request.body = chunk;
-  call.request.headers = {kOctetStream,
+  call.request.headers = {kOctetStreamHeader,
                           StrCat("Content-Range: ", offset, "-", offset + chunk.size() - 1)};
   HttpResponse r;
   if (absl::Status s = ExchangeExpect(call, 202, &r); !s.ok()) return s;
@@ -421,7 +421,7 @@ absl::Status RegistryClient::Impl::FinishUpload(const Reference& repo,
                                                           internal::UrlEncode(digest.str())))},
             repo.registry, {PushScope(repo.repository)}};
   call.request.body = body;
-  call.request.headers = {kOctetStream};
+  call.request.headers = {kOctetStreamHeader};
   HttpResponse r;
   if (absl::Status s = ExchangeExpect(call, 201, &r); !s.ok()) return s;
   return CheckContentDigestHeader(r, "", &digest);

@@ -446,6 +446,7 @@ struct SeenRequest {
   std::string method;
   std::string target;  // path and query
   std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
   std::string Header(const std::string& name) const {
     auto it = headers.find(name);
     return it == headers.end() ? "" : it->second;
@@ -525,11 +526,11 @@ class ScriptedServer {
       req->headers[name] = value;
     }
     size_t want = std::strtoul(req->Header("content-length").c_str(), nullptr, 10);
-    size_t have = data.size() - end - 4;
-    while (have < want) {  // drain the body
+    req->body = data.substr(end + 4);
+    while (req->body.size() < want) {
       ssize_t n = read(conn, buf, sizeof buf);
       if (n <= 0) return false;
-      have += static_cast<size_t>(n);
+      req->body.append(buf, static_cast<size_t>(n));
     }
     return true;
   }
@@ -795,7 +796,9 @@ class BearerFlow {
  private:
   ScriptedResponse Answer(const SeenRequest& r) {
     if (r.target.rfind("/token", 0) == 0) {
-      if (r.Header("authorization") != "Basic dTpw") return ScriptedResponse{401};
+      bool refresh = r.method == "POST" &&
+                     r.body.find("refresh_token=refresh-me") != std::string::npos;
+      if (r.Header("authorization") != "Basic dTpw" && !refresh) return ScriptedResponse{401};
       return ScriptedResponse{200, {}, R"({"access_token":"T1","expires_in":300})"};
     }
     if (r.Header("authorization") != "Bearer T1") {
@@ -861,6 +864,49 @@ TEST(ScriptedServerTest, TokenServerRejectingCredentialsIsUnauthenticated) {
                                                      Digest::Sha256Of(BearerFlow::kBlob), 1024);
   ASSERT_EQ(got.status().code(), absl::StatusCode::kUnauthenticated) << got.status();
   EXPECT_THAT(Msg(got.status()), HasSubstr(flow.server().host()));
+}
+
+TEST(ScriptedServerTest, IdentityTokenUsesTheRefreshTokenGrant) {
+  BearerFlow flow;
+  registry::Options o = ScriptedOptions();
+  registry::Credentials c;
+  c.username = "00000000-0000-0000-0000-000000000000";  // docker's placeholder user
+  c.identity_token = "refresh-me";
+  o.credentials = registry::StaticCredentials("", c);
+  RegistryClient client(o);
+  absl::StatusOr<std::string> got = client.FetchBlob(ScriptedRepo(flow.server(), "team/app"),
+                                                     Digest::Sha256Of(BearerFlow::kBlob), 1024);
+  ASSERT_TRUE(got.ok()) << got.status();
+  std::vector<SeenRequest> tokens = flow.TokenRequests();
+  ASSERT_EQ(tokens.size(), 1u);
+  EXPECT_EQ(tokens[0].method, "POST");
+  EXPECT_EQ(tokens[0].Header("content-type"), "application/x-www-form-urlencoded");
+  EXPECT_THAT(tokens[0].body, HasSubstr("grant_type=refresh_token"));
+  EXPECT_THAT(tokens[0].body, HasSubstr("scope=repository%3Ateam%2Fapp%3Apull"));
+  EXPECT_EQ(tokens[0].Header("authorization"), "");
+}
+
+TEST_F(PlainRegistryTest, OneClientServesManyThreads) {
+  Reference repo = Repo("test/threads");
+  constexpr int kThreads = 8;
+  std::vector<std::string> blobs;
+  for (int i = 0; i < kThreads; ++i) blobs.push_back(Bytes(20000 + i, 100 + i));
+  std::vector<absl::Status> results(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      Digest d = Digest::Sha256Of(blobs[i]);
+      absl::Status s = client_->PushBlobChunked(repo, d, blobs[i], 7000);
+      if (s.ok()) {
+        absl::StatusOr<std::string> got = client_->FetchBlob(repo, d, 1 << 20);
+        s = !got.ok() ? got.status()
+                      : (*got == blobs[i] ? absl::OkStatus() : absl::InternalError("differs"));
+      }
+      results[i] = s;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const absl::Status& s : results) EXPECT_TRUE(s.ok()) << s;
 }
 
 // --- Token auth against the real registry: docker-registry verifies JWTs minted here with
