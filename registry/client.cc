@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
 #include "registry/internal/auth.h"
@@ -41,6 +42,11 @@ std::string Truncated(std::string s) {
   return s;
 }
 
+std::string StringMember(const nlohmann::json& object, const char* name) {
+  auto it = object.find(name);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 // ": CODE: message; CODE: message" from the registry's {"errors":[...]} body, if any.
 std::string RegistryErrors(const std::string& body) {
   nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
@@ -49,12 +55,16 @@ std::string RegistryErrors(const std::string& body) {
   size_t n = 0;
   for (const nlohmann::json& e : j["errors"]) {
     if (!e.is_object() || ++n > kMaxErrorsQuoted) break;
-    std::string code = e.value("code", nlohmann::json("")).is_string() ? e.value("code", "") : "";
-    std::string message =
-        e.value("message", nlohmann::json("")).is_string() ? e.value("message", "") : "";
-    out += StrCat(n == 1 ? ": " : "; ", Truncated(code), ": ", Truncated(message));
+    out += StrCat(n == 1 ? ": " : "; ", Truncated(StringMember(e, "code")), ": ",
+                  Truncated(StringMember(e, "message")));
   }
   return out;
+}
+
+// A URL for messages about another origin: its query may be a presigned credential.
+std::string Redacted(const std::string& url) {
+  size_t q = url.find('?');
+  return q == std::string::npos ? url : StrCat(url.substr(0, q), "?<redacted>");
 }
 
 // Maps a non-success HTTP answer to a status naming the URL, the status and the registry's
@@ -247,32 +257,48 @@ absl::Status RegistryClient::Impl::PerformWithRetries(const HttpRequest& request
   }
 }
 
+// Where a redirect answer points, refusing a downgrade from https to http.
+absl::StatusOr<std::string> RedirectTarget(const HttpRequest& request, const HttpResponse& r) {
+  std::string next;
+  if (absl::Status s = internal::ResolveUrl(request.url, r.Header("location"), &next); !s.ok()) {
+    return s;
+  }
+  if (request.url.rfind("https:", 0) == 0 && next.rfind("https:", 0) != 0) {
+    return absl::UnavailableError(StrCat(request.method, " ", r.url,
+                                         ": refusing redirect from https to ", Redacted(next)));
+  }
+  return next;
+}
+
 absl::Status RegistryClient::Impl::PerformFollowingRedirects(HttpRequest request,
                                                              const std::string& authorization,
                                                              HttpResponse* r) {
-  std::string origin;
+  std::string origin, hop_origin;
   if (absl::Status s = internal::OriginOf(request.url, &origin); !s.ok()) return s;
   const std::vector<std::string> base_headers = request.headers;
   bool send_auth = !authorization.empty();
   bool follow = request.method == "GET" || request.method == "HEAD";
   for (int hop = 0; hop <= kMaxRedirects; ++hop) {
+    bool foreign = hop > 0 && hop_origin != origin;
+    // Credentials are for the registry only: never hand them to another origin (S3, CDN).
+    if (foreign) send_auth = false;
     request.headers = base_headers;
     if (send_auth) request.headers.push_back(StrCat("Authorization: ", authorization));
-    if (absl::Status s = PerformWithRetries(request, r); !s.ok()) return s;
-    std::string location = r->Header("location");
-    if (!follow || !IsRedirect(r->status) || location.empty()) return absl::OkStatus();
-    std::string next, next_origin;
-    if (absl::Status s = internal::ResolveUrl(request.url, location, &next); !s.ok()) return s;
-    if (absl::Status s = internal::OriginOf(next, &next_origin); !s.ok()) return s;
-    if (request.url.rfind("https:", 0) == 0 && next.rfind("https:", 0) != 0) {
-      return absl::UnavailableError(
-          StrCat(request.method, " ", request.url, ": refusing redirect from https to ", next));
+    absl::Status s = PerformWithRetries(request, r);
+    if (foreign) {
+      r->url = Redacted(request.url);
+      s = absl::Status(s.code(), absl::StrReplaceAll(s.message(), {{request.url, r->url}}));
     }
-    // Credentials are for the registry only: never hand them to another origin (S3, CDN).
-    if (next_origin != origin) send_auth = false;
-    request.url = next;
+    if (!s.ok()) return s;
+    if (!follow || !IsRedirect(r->status) || r->Header("location").empty()) {
+      return absl::OkStatus();
+    }
+    absl::StatusOr<std::string> next = RedirectTarget(request, *r);
+    if (!next.ok()) return next.status();
+    if (absl::Status s = internal::OriginOf(*next, &hop_origin); !s.ok()) return s;
+    request.url = *std::move(next);
   }
-  return absl::UnavailableError(StrCat(request.method, " ", request.url, ": more than ",
+  return absl::UnavailableError(StrCat(request.method, " ", r->url, ": more than ",
                                        kMaxRedirects, " redirects"));
 }
 

@@ -621,6 +621,22 @@ TEST(ScriptedServerTest, CrossOriginRedirectDropsAuthorization) {
   EXPECT_EQ(seen[1].Header("authorization"), "");
 }
 
+TEST(ScriptedServerTest, ErrorsFromAnotherOriginDoNotQuoteItsQuery) {
+  int port = 0;
+  ScriptedServer server([&](const SeenRequest& r) {
+    if (r.target.rfind("/cdn/", 0) == 0) return ScriptedResponse{403};
+    return ScriptedResponse{
+        307, {StrCat("Location: http://localhost:", port, "/cdn/blob?X-Amz-Signature=s3kr1t")}};
+  });
+  port = server.port();
+  RegistryClient client(ScriptedOptions());
+  absl::StatusOr<std::string> got =
+      client.FetchBlob(ScriptedRepo(server), Digest::Sha256Of("x"), 1024);
+  ASSERT_EQ(got.status().code(), absl::StatusCode::kPermissionDenied) << got.status();
+  EXPECT_THAT(Msg(got.status()), HasSubstr(StrCat("localhost:", port, "/cdn/blob")));
+  EXPECT_THAT(Msg(got.status()), ::testing::Not(HasSubstr("s3kr1t")));
+}
+
 TEST(ScriptedServerTest, SameOriginRedirectKeepsAuthorization) {
   const std::string blob = "same origin";
   ScriptedServer server([&](const SeenRequest& r) {
