@@ -21,6 +21,7 @@ struct Transfer {
   size_t received = 0;
   bool too_large = false;
   bool sink_failed = false;
+  bool error_body_cut = false;  // a long error body was abandoned on purpose
 };
 
 bool IsSuccess(long status) { return status >= 200 && status < 300; }
@@ -85,11 +86,13 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
   size_t total = size * count;
   std::string_view chunk(data, total);
   if (!IsSuccess(t->response->status)) {
-    // Error bodies are only for messages: keep a bounded prefix, drop the rest.
+    // Error bodies are only for messages: keep a bounded prefix and stop reading there.
     std::string& body = t->response->error_body;
     size_t room = kMaxErrorBodyBytes - std::min(kMaxErrorBodyBytes, body.size());
     body.append(chunk.substr(0, room));
-    return total;
+    if (chunk.size() <= room) return total;
+    t->error_body_cut = true;
+    return 0;
   }
   t->received += total;
   if (t->request->max_bytes != 0 && t->received > t->request->max_bytes) {
@@ -245,7 +248,9 @@ absl::Status Perform(const TransportOptions& options, const HttpRequest& request
     return absl::InternalError(StrCat(request.method, " ", request.url,
                                       ": could not store the response body"));
   }
-  if (rc != CURLE_OK) return TransportError(request, rc, errbuf, retryable);
+  if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && transfer.error_body_cut)) {
+    return TransportError(request, rc, errbuf, retryable);
+  }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response->status);
   return absl::OkStatus();
 }

@@ -692,6 +692,17 @@ TEST(ScriptedServerTest, PersistentServerErrorIsUnavailableWithTheRegistryMessag
   EXPECT_EQ(server.requests().size(), 3u);  // 1 + max_retries
 }
 
+TEST(ScriptedServerTest, LongErrorBodyIsCutAndTheStatusStillReported) {
+  ScriptedServer server([](const SeenRequest&) {
+    return ScriptedResponse{404, {}, std::string(registry::kMaxErrorBodyBytes * 4, 'e')};
+  });
+  RegistryClient client(ScriptedOptions());
+  absl::StatusOr<std::string> got =
+      client.FetchBlob(ScriptedRepo(server), Digest::Sha256Of("x"), 1024);
+  ASSERT_EQ(got.status().code(), absl::StatusCode::kNotFound) << got.status();
+  EXPECT_LT(got.status().message().size(), 4096u);
+}
+
 TEST(ScriptedServerTest, RetryAfterIsCappedByMaxBackoff) {
   ScriptedServer server([](const SeenRequest&) {
     return ScriptedResponse{429, {"Retry-After: 3600"}};
