@@ -5,6 +5,7 @@
 #ifndef LAYERSEAL_VERIFIER_POLICY_H_
 #define LAYERSEAL_VERIFIER_POLICY_H_
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +19,13 @@
 namespace layerseal {
 
 inline constexpr size_t kMaxPolicyBytes = 1 << 20;
+inline constexpr size_t kMaxPolicyScopes = 4096;  // bounds the load-time ambiguity check
+inline constexpr size_t kMaxPolicyKeys = 256;
+inline constexpr size_t kMaxScopeLength = 255;   // docker's limit on a repository name
+
+namespace policy_internal {
+struct ScopePattern;  // a parsed scope string (policy.cc)
+}  // namespace policy_internal
 
 enum class Requirement { kSigned, kReject, kInsecureAcceptAnything };
 std::string_view RequirementName(Requirement r);  // "signed" / "reject" / "insecureAcceptAnything"
@@ -52,11 +60,16 @@ class Policy {
   const ScopePolicy& Resolve(const Reference& ref) const;
   // "sha256:<hex>" of the policy's bytes.
   const std::string& version() const { return version_; }
+  // The scopes in file order, and the fallback.
+  const std::vector<ScopePolicy>& scopes() const { return scopes_; }
+  const ScopePolicy& default_scope() const { return default_; }
 
  private:
   std::string version_;
   std::vector<ScopePolicy> scopes_;  // in file order
   ScopePolicy default_;
+  // patterns_[i] is scopes_[i].scope parsed once at load; shared so copies stay cheap.
+  std::vector<std::shared_ptr<const policy_internal::ScopePattern>> patterns_;
 };
 
 }  // namespace layerseal

@@ -1,0 +1,720 @@
+#include "verifier/policy.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <map>
+#include <set>
+#include <system_error>
+#include <tuple>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "verifier/digest.h"
+#include "verifier/str_cat.h"
+#include "yaml-cpp/depthguard.h"
+#include "yaml-cpp/yaml.h"
+
+namespace layerseal {
+
+namespace policy_internal {
+
+// A scope string, parsed once at load. Every scope but a host wildcard is a list of
+// '/'-separated segments matched against the leading segments of "registry/repository".
+struct ScopePattern {
+  bool host_wildcard = false;
+  std::string suffix;                 // host wildcard: ".example.org" (with any ":port")
+  std::vector<std::string> segments;  // otherwise: the host, then the path segments
+  std::vector<bool> literal;          // per segment: true when it has no '*'
+  std::vector<size_t> fixed;          // per segment: how many characters are not '*'
+};
+
+}  // namespace policy_internal
+
+using policy_internal::ScopePattern;
+
+std::string_view RequirementName(Requirement r) {
+  switch (r) {
+    case Requirement::kSigned: return "signed";
+    case Requirement::kReject: return "reject";
+    case Requirement::kInsecureAcceptAnything: return "insecureAcceptAnything";
+  }
+  return "reject";
+}
+
+const TrustedKey* ScopePolicy::FindKey(std::string_view key_id) const {
+  for (const TrustedKey& k : keys) {
+    if (k.key.key_id() == key_id) return &k;
+  }
+  return nullptr;
+}
+
+namespace {
+
+constexpr size_t kMaxKeyNameLength = 64;
+constexpr size_t kMaxQuotedLength = 100;  // of a name echoed in an error message
+
+// `s` quoted and escaped for a one-line message, cut if long (names can be any YAML text).
+std::string Quote(std::string_view s) {
+  std::string_view cut = s.substr(0, kMaxQuotedLength);
+  std::string escaped = absl::CEscape(absl::string_view(cut.data(), cut.size()));
+  return StrCat("\"", escaped, s.size() > cut.size() ? "\"..." : "\"");
+}
+
+absl::Status Bad(std::string_view why) { return absl::InvalidArgumentError(std::string(why)); }
+
+// ---- Scope strings ----
+
+bool IsLower(char c) { return c >= 'a' && c <= 'z'; }
+bool IsUpper(char c) { return c >= 'A' && c <= 'Z'; }
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+std::vector<std::string_view> Split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  while (true) {
+    size_t end = s.find(sep, start);
+    out.push_back(s.substr(start, end == std::string_view::npos ? end : end - start));
+    if (end == std::string_view::npos) return out;
+    start = end + 1;
+  }
+}
+
+absl::Status CheckPort(std::string_view port) {
+  if (port.empty() || port.size() > 5) return Bad(StrCat("bad port ", Quote(port)));
+  for (char c : port) {
+    if (!IsDigit(c)) return Bad(StrCat("bad port ", Quote(port)));
+  }
+  return absl::OkStatus();
+}
+
+// "[v6]" or "[v6]:port", lowercase hex.
+absl::Status CheckBracketHost(std::string_view h) {
+  size_t close = h.find(']');
+  if (close == std::string_view::npos || close == 1) return Bad(StrCat("bad host ", Quote(h)));
+  for (char c : h.substr(1, close - 1)) {
+    if (!(IsDigit(c) || (c >= 'a' && c <= 'f') || c == ':')) {
+      return Bad(StrCat("bad IPv6 host ", Quote(h), " (lowercase hex and ':')"));
+    }
+  }
+  std::string_view rest = h.substr(close + 1);
+  if (rest.empty()) return absl::OkStatus();
+  if (rest.front() != ':') return Bad(StrCat("bad host ", Quote(h)));
+  return CheckPort(rest.substr(1));
+}
+
+// "host" or "host:port". Lowercase only: matching lowercases the reference's registry, so an
+// uppercase scope could never match, and would silently do nothing.
+absl::Status CheckHost(std::string_view h) {
+  if (!h.empty() && h.front() == '[') return CheckBracketHost(h);
+  std::string_view host = h;
+  if (size_t colon = h.rfind(':'); colon != std::string_view::npos) {
+    if (absl::Status s = CheckPort(h.substr(colon + 1)); !s.ok()) return s;
+    host = h.substr(0, colon);
+  }
+  if (host.empty() || host.front() == '.' || host.front() == '-' || host.back() == '.') {
+    return Bad(StrCat("bad host ", Quote(h)));
+  }
+  for (char c : host) {
+    if (IsUpper(c)) return Bad(StrCat("host ", Quote(h), " has uppercase letters: write it lowercase"));
+    if (!(IsLower(c) || IsDigit(c) || c == '.' || c == '-')) {
+      return Bad(StrCat("host ", Quote(h), " has an invalid character ", Quote(std::string_view(&c, 1))));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// docker's rule for whether the first component names a registry. A scope must start with
+// one: "nginx" would otherwise be read as a host and silently match nothing.
+bool LooksLikeRegistry(std::string_view first) {
+  return first.find('.') != std::string_view::npos || first.find(':') != std::string_view::npos ||
+         first == "localhost" || first.front() == '[';
+}
+
+absl::Status CheckPathSegment(std::string_view seg) {
+  for (char c : seg) {
+    if (IsLower(c) || IsDigit(c) || c == '.' || c == '_' || c == '-' || c == '*') continue;
+    if (IsUpper(c)) return Bad(StrCat("repository segment ", Quote(seg), " has uppercase letters"));
+    if (c == ':' || c == '@') return Bad("a scope names repositories, not tags or digests");
+    return Bad(StrCat("repository segment ", Quote(seg), " has an invalid character ",
+                      Quote(std::string_view(&c, 1)), " ('*' is the only wildcard)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ScopePattern> ParseHostWildcard(std::string_view scope) {
+  std::string_view host = scope.substr(2);
+  if (host.find('/') != std::string_view::npos) {
+    return Bad("a host wildcard (\"*.example.org\") takes no path");
+  }
+  if (host.find('*') != std::string_view::npos) return Bad("'*' may appear once, as \"*.\"");
+  if (absl::Status s = CheckHost(host); !s.ok()) return s;
+  ScopePattern p;
+  p.host_wildcard = true;
+  p.suffix = std::string(scope.substr(1));
+  return p;
+}
+
+absl::StatusOr<ScopePattern> ParseScopePattern(std::string_view scope) {
+  if (scope.empty()) return Bad("empty scope");
+  if (scope.size() > kMaxScopeLength) return Bad(StrCat("longer than ", kMaxScopeLength, " bytes"));
+  if (scope == "*") return Bad("\"*\" would match everything: that is what default is for");
+  if (scope.starts_with("*.")) return ParseHostWildcard(scope);
+  std::vector<std::string_view> segments = Split(scope, '/');
+  for (std::string_view seg : segments) {
+    if (seg.empty()) return Bad("empty path segment (no leading, trailing or double '/')");
+  }
+  std::string_view host = segments.front();
+  if (host.find('*') != std::string_view::npos) {
+    return Bad("'*' in a host only as the leading \"*.\" of a host-only scope (\"*.example.org\")");
+  }
+  if (absl::Status s = CheckHost(host); !s.ok()) return s;
+  if (!LooksLikeRegistry(host)) {
+    return Bad(StrCat(Quote(host), " is not a registry host; a scope starts with one ",
+                      "(docker.io/library/nginx, not nginx)"));
+  }
+  ScopePattern p;
+  for (size_t i = 0; i < segments.size(); ++i) {
+    if (i > 0) {
+      if (absl::Status s = CheckPathSegment(segments[i]); !s.ok()) return s;
+    }
+    p.segments.emplace_back(segments[i]);
+    p.literal.push_back(segments[i].find('*') == std::string_view::npos);
+    p.fixed.push_back(segments[i].size() - std::count(segments[i].begin(), segments[i].end(), '*'));
+  }
+  return p;
+}
+
+// Whether some string matches both patterns, '*' being the only wildcard: reachability in
+// the product of the two patterns' automata. can[i][j]: a[i:] and b[j:] share a match.
+bool GlobsOverlap(std::string_view a, std::string_view b) {
+  // Cheap rejection first (the load-time check runs on every pair of same-rank scopes): the
+  // fixed text before the first '*' and after the last must agree.
+  size_t head = std::min(a.find('*'), b.find('*'));
+  head = std::min({head, a.size(), b.size()});
+  if (a.substr(0, head) != b.substr(0, head)) return false;
+  size_t a_tail = a.size() - std::min(a.size(), a.rfind('*') + 1);
+  size_t b_tail = b.size() - std::min(b.size(), b.rfind('*') + 1);
+  size_t tail = std::min(a_tail, b_tail);
+  if (a.substr(a.size() - tail) != b.substr(b.size() - tail)) return false;
+  std::vector<std::vector<char>> can(a.size() + 1, std::vector<char>(b.size() + 1, 0));
+  for (size_t i = a.size() + 1; i-- > 0;) {
+    for (size_t j = b.size() + 1; j-- > 0;) {
+      bool a_end = i == a.size(), b_end = j == b.size();
+      bool v;
+      if (a_end && b_end) {
+        v = true;
+      } else if (!a_end && a[i] == '*') {
+        v = can[i + 1][j] || (!b_end && can[i][j + 1]);
+      } else if (!b_end && b[j] == '*') {
+        v = can[i][j + 1] || (!a_end && can[i + 1][j]);
+      } else {
+        v = !a_end && !b_end && a[i] == b[j] && can[i + 1][j + 1];
+      }
+      can[i][j] = v;
+    }
+  }
+  return can[0][0];
+}
+
+bool SegmentMatches(const std::string& pattern, bool literal, std::string_view segment) {
+  if (literal) return pattern == segment;
+  std::string s(segment);
+  return fnmatch(pattern.c_str(), s.c_str(), FNM_PATHNAME) == 0;
+}
+
+// How specific a matching scope is; the larger wins. A scope naming a host beats a host
+// wildcard; then more segments win; at equal length a literal segment beats a glob, and then
+// a glob with more fixed characters beats one with fewer, comparing segments left to right.
+// An exact name is always first: any other match has fewer segments or a glob.
+struct Rank {
+  int tier = 0;               // 2: names a host; 1: host wildcard
+  size_t length = 0;          // segments (tier 2), or the wildcard's suffix length (tier 1)
+  std::vector<bool> literal;  // tier 2: which segments are literal
+  std::vector<size_t> fixed;  // tier 2: fixed characters per segment
+  bool operator<(const Rank& o) const {
+    return std::tie(tier, length, literal, fixed) < std::tie(o.tier, o.length, o.literal, o.fixed);
+  }
+};
+
+// `name`: the lowercased registry, then the repository's segments.
+std::optional<Rank> Match(const ScopePattern& p, const std::vector<std::string_view>& name) {
+  if (p.host_wildcard) {
+    std::string_view registry = name.front();
+    if (registry.size() <= p.suffix.size() || !registry.ends_with(p.suffix)) return std::nullopt;
+    return Rank{1, p.suffix.size(), {}, {}};
+  }
+  if (p.segments.size() > name.size()) return std::nullopt;
+  for (size_t i = 0; i < p.segments.size(); ++i) {
+    if (!SegmentMatches(p.segments[i], p.literal[i], name[i])) return std::nullopt;
+  }
+  return Rank{2, p.segments.size(), p.literal, p.fixed};
+}
+
+// Two scopes of the same rank that can match one name would make the winner depend on file
+// order: such a pair is refused at load.
+bool Ambiguous(const ScopePattern& a, const ScopePattern& b) {
+  if (a.host_wildcard || b.host_wildcard || a.literal != b.literal || a.fixed != b.fixed) {
+    return false;
+  }
+  bool glob = false;
+  for (size_t i = 0; i < a.segments.size(); ++i) {
+    glob = glob || !a.literal[i];
+    bool overlap = a.literal[i] ? a.segments[i] == b.segments[i] : GlobsOverlap(a.segments[i], b.segments[i]);
+    if (!overlap) return false;
+  }
+  return glob;  // two equal literal scopes are a duplicate key, reported as such
+}
+
+// ---- Files ----
+
+struct FileCloser {
+  void operator()(FILE* f) const { fclose(f); }
+};
+
+std::string ErrnoText(int err) { return std::error_code(err, std::generic_category()).message(); }
+
+absl::StatusOr<std::string> ReadFileLimited(const std::string& path, size_t limit) {
+  std::unique_ptr<FILE, FileCloser> f(fopen(path.c_str(), "rb"));
+  if (!f) return Bad(StrCat("cannot open ", Quote(path), ": ", ErrnoText(errno)));
+  std::string out;
+  char buf[16384];
+  while (true) {
+    size_t n = fread(buf, 1, sizeof buf, f.get());
+    out.append(buf, n);
+    if (out.size() > limit) return Bad(StrCat(Quote(path), " is larger than ", limit, " bytes"));
+    if (n == sizeof buf) continue;
+    if (ferror(f.get())) return Bad(StrCat("cannot read ", Quote(path), ": ", ErrnoText(errno)));
+    return out;
+  }
+}
+
+std::string JoinPath(std::string_view dir, std::string_view path) {
+  if (path.starts_with('/') || dir.empty()) return std::string(path);
+  if (dir.ends_with('/')) return StrCat(dir, path);
+  return StrCat(dir, "/", path);
+}
+
+// ---- YAML ----
+
+// One YAML node and where it is: `path` names it in messages (scopes["x"].keys[1]) and
+// `line` (1-based) is where it starts; for a map entry, the key's line, because yaml-cpp
+// marks an empty value on the line after its key.
+struct Item {
+  std::string name;  // the map key, for map entries
+  std::string path;
+  int line = 1;
+  YAML::Node node;
+};
+
+// yaml-cpp's lines are 0-based, and some nodes have no mark at all.
+int LineOf(const YAML::Mark& mark, int fallback) { return mark.is_null() ? fallback : mark.line + 1; }
+
+std::string_view KindName(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Null: return "nothing";
+    case YAML::NodeType::Scalar: return "a string";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a map";
+    default: return "an undefined node";
+  }
+}
+
+const Item* Find(const std::vector<Item>& items, std::string_view name) {
+  for (const Item& item : items) {
+    if (item.name == name) return &item;
+  }
+  return nullptr;
+}
+
+struct Parsed {
+  ScopePolicy default_scope;
+  std::vector<ScopePolicy> scopes;
+  std::vector<std::shared_ptr<const ScopePattern>> patterns;
+};
+
+// Walks the YAML tree strictly: every field known, every map key once, every value typed.
+// Single use; not thread-safe.
+class Parser {
+ public:
+  Parser(std::string_view source, std::string_view base_dir)
+      : source_(source), base_dir_(base_dir) {}
+
+  absl::StatusOr<Parsed> Run(const YAML::Node& root);
+
+ private:
+  // Map entries are either fixed fields (`default.mode`) or names (`keys["ci"]`).
+  enum class Keys { kFields, kNames };
+
+  absl::Status Error(const Item& at, std::string_view message) const;
+  // The entries of a map in file order; duplicate keys and, for kFields, unknown fields are
+  // errors.
+  absl::StatusOr<std::vector<Item>> Entries(const Item& map, Keys kind,
+                                            std::initializer_list<std::string_view> fields = {}) const;
+  absl::StatusOr<std::string> Scalar(const Item& item) const;
+  absl::StatusOr<std::string> OneOf(const Item& item,
+                                    std::initializer_list<std::string_view> allowed) const;
+  absl::Status ParseVersion(const std::vector<Item>& top, const Item& doc) const;
+  absl::Status ParseDefaults(const std::vector<Item>& top);
+  absl::Status ParseMode(const Item* item, Mode& mode) const;
+  absl::Status ParseOnRegistryError(const Item* item, bool& allow) const;
+  absl::Status ParseKeys(const Item& keys);
+  absl::Status ParseKey(const Item& item);
+  absl::StatusOr<PublicKey> LoadKey(const Item* path, const Item* pem) const;
+  absl::Status PinAlgorithm(const Item& item, TrustedKey& key) const;
+  absl::StatusOr<ScopePolicy> ParseScope(const Item& item, std::string name) const;
+  absl::Status ParseScopeKeys(const Item& item, ScopePolicy& scope) const;
+  absl::Status ParseScopes(const Item& scopes, Parsed& out) const;
+
+  std::string source_;
+  std::string base_dir_;
+  Mode mode_ = Mode::kEnforce;
+  bool allow_on_registry_error_ = false;
+  std::map<std::string, TrustedKey, std::less<>> keys_;
+};
+
+absl::Status Parser::Error(const Item& at, std::string_view message) const {
+  std::string where = at.path.empty() ? "" : StrCat(at.path, ": ");
+  return absl::InvalidArgumentError(StrCat(source_, ":", at.line, ": ", where, message));
+}
+
+std::string Expected(std::initializer_list<std::string_view> names) {
+  std::string out;
+  for (std::string_view n : names) out = out.empty() ? std::string(n) : StrCat(out, ", ", n);
+  return out;
+}
+
+absl::StatusOr<std::vector<Item>> Parser::Entries(const Item& map, Keys kind,
+                                                  std::initializer_list<std::string_view> fields) const {
+  if (!map.node.IsMap()) return Error(map, StrCat("expected a map, got ", KindName(map.node)));
+  std::vector<Item> items;
+  std::map<std::string, int, std::less<>> first_line;  // a 1 MiB map can hold 50k names
+  for (auto it = map.node.begin(); it != map.node.end(); ++it) {
+    Item item;
+    item.line = LineOf(it->first.Mark(), map.line);
+    item.node = it->second;
+    if (!it->first.IsScalar()) return Error(Item{"", map.path, item.line, {}}, "a map key is a string");
+    item.name = it->first.Scalar();
+    if (kind == Keys::kNames) {
+      item.path = StrCat(map.path, "[", Quote(item.name), "]");
+    } else {
+      item.path = map.path.empty() ? item.name : StrCat(map.path, ".", item.name);
+    }
+    if (kind == Keys::kFields &&
+        std::find(fields.begin(), fields.end(), item.name) == fields.end()) {
+      return Error(item, StrCat("unknown field (expected one of: ", Expected(fields), ")"));
+    }
+    // yaml-cpp keeps both entries of a duplicate key and looks up the first: refuse instead.
+    auto [first, inserted] = first_line.emplace(item.name, item.line);
+    if (!inserted) return Error(item, StrCat("duplicate key (first on line ", first->second, ")"));
+    items.push_back(std::move(item));
+  }
+  return items;
+}
+
+absl::StatusOr<std::string> Parser::Scalar(const Item& item) const {
+  if (item.node.IsScalar()) return item.node.Scalar();
+  return Error(item, StrCat("expected a string, got ", KindName(item.node)));
+}
+
+absl::StatusOr<std::string> Parser::OneOf(const Item& item,
+                                          std::initializer_list<std::string_view> allowed) const {
+  absl::StatusOr<std::string> s = Scalar(item);
+  if (!s.ok()) return s;
+  if (std::find(allowed.begin(), allowed.end(), *s) != allowed.end()) return s;
+  return Error(item, StrCat("unknown value ", Quote(*s), " (expected one of: ", Expected(allowed), ")"));
+}
+
+absl::Status Parser::ParseVersion(const std::vector<Item>& top, const Item& doc) const {
+  const Item* v = Find(top, "version");
+  if (v == nullptr) return Error(doc, "missing field \"version\" (the policy format version: 1)");
+  // A plain 1: a quoted "1" is a string in YAML, and a future version must not look alike.
+  if (!v->node.IsScalar() || v->node.Tag() != "?" || v->node.Scalar() != "1") {
+    std::string got = v->node.IsScalar() ? Quote(v->node.Scalar()) : std::string(KindName(v->node));
+    return Error(*v, StrCat("unsupported policy version ", got, " (this agent reads version 1)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseMode(const Item* item, Mode& mode) const {
+  if (item == nullptr) return absl::OkStatus();
+  absl::StatusOr<std::string> s = OneOf(*item, {"enforce", "warn", "audit"});
+  if (!s.ok()) return s.status();
+  mode = *s == "enforce" ? Mode::kEnforce : *s == "warn" ? Mode::kWarn : Mode::kAudit;
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseOnRegistryError(const Item* item, bool& allow) const {
+  if (item == nullptr) return absl::OkStatus();
+  absl::StatusOr<std::string> s = OneOf(*item, {"deny", "allow"});
+  if (!s.ok()) return s.status();
+  allow = *s == "allow";
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseDefaults(const std::vector<Item>& top) {
+  if (absl::Status s = ParseMode(Find(top, "mode"), mode_); !s.ok()) return s;
+  return ParseOnRegistryError(Find(top, "onRegistryError"), allow_on_registry_error_);
+}
+
+absl::Status Parser::ParseKeys(const Item& keys) {
+  absl::StatusOr<std::vector<Item>> items = Entries(keys, Keys::kNames);
+  if (!items.ok()) return items.status();
+  if (items->size() > kMaxPolicyKeys) return Error(keys, StrCat("more than ", kMaxPolicyKeys, " keys"));
+  for (const Item& item : *items) {
+    if (absl::Status s = ParseKey(item); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+bool ValidKeyName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxKeyNameLength) return false;
+  for (char c : name) {
+    if (!(IsLower(c) || IsUpper(c) || IsDigit(c) || c == '.' || c == '_' || c == '-')) return false;
+  }
+  return true;
+}
+
+absl::Status Parser::ParseKey(const Item& item) {
+  if (!ValidKeyName(item.name)) {
+    return Error(item, StrCat("a key name is 1 to ", kMaxKeyNameLength, " of A-Z a-z 0-9 . _ -"));
+  }
+  absl::StatusOr<std::vector<Item>> fields = Entries(item, Keys::kFields, {"path", "pem", "algorithm"});
+  if (!fields.ok()) return fields.status();
+  const Item* path = Find(*fields, "path");
+  const Item* pem = Find(*fields, "pem");
+  if ((path == nullptr) == (pem == nullptr)) return Error(item, "give exactly one of path or pem");
+  absl::StatusOr<PublicKey> key = LoadKey(path, pem);
+  if (!key.ok()) return key.status();
+  TrustedKey trusted{item.name, *std::move(key), std::nullopt};
+  if (const Item* alg = Find(*fields, "algorithm")) {
+    if (absl::Status s = PinAlgorithm(*alg, trusted); !s.ok()) return s;
+  }
+  // One key under two names would make a scope's pin depend on which name it lists first.
+  for (const auto& [name, other] : keys_) {
+    if (other.key.key_id() == trusted.key.key_id()) {
+      return Error(item, StrCat("the same public key as keys[", Quote(name), "] (",
+                                trusted.key.key_id(), ")"));
+    }
+  }
+  keys_.emplace(item.name, std::move(trusted));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PublicKey> Parser::LoadKey(const Item* path, const Item* pem) const {
+  const Item& at = path != nullptr ? *path : *pem;
+  absl::StatusOr<std::string> text = Scalar(at);
+  if (!text.ok()) return text.status();
+  std::string file;
+  if (path != nullptr) {
+    if (text->empty()) return Error(at, "empty path");
+    file = JoinPath(base_dir_, *text);
+    text = ReadFileLimited(file, kMaxPemBytes);
+    if (!text.ok()) return Error(at, Sv(text.status().message()));
+  }
+  absl::StatusOr<PublicKey> key = PublicKey::FromPem(*text);
+  if (!key.ok()) {
+    std::string what = file.empty() ? "" : StrCat(Quote(file), ": ");
+    return Error(at, StrCat(what, Sv(key.status().message())));
+  }
+  return key;
+}
+
+absl::Status Parser::PinAlgorithm(const Item& item, TrustedKey& key) const {
+  absl::StatusOr<std::string> name = Scalar(item);
+  if (!name.ok()) return name.status();
+  absl::StatusOr<Algorithm> a = ParseAlgorithm(*name);
+  if (!a.ok()) return Error(item, Sv(a.status().message()));
+  if (!key.key.Fits(*a)) {
+    std::string fits;
+    for (Algorithm f : key.key.algorithms()) fits = StrCat(fits, fits.empty() ? "" : ", ", AlgorithmName(f));
+    return Error(item, StrCat(*name, " does not fit this key (it fits: ", fits, ")"));
+  }
+  key.algorithm = *a;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ScopePolicy> Parser::ParseScope(const Item& item, std::string name) const {
+  absl::StatusOr<std::vector<Item>> fields =
+      Entries(item, Keys::kFields, {"requirement", "keys", "mode", "onRegistryError"});
+  if (!fields.ok()) return fields.status();
+  ScopePolicy scope;
+  scope.scope = std::move(name);
+  scope.mode = mode_;
+  scope.allow_on_registry_error = allow_on_registry_error_;
+  const Item* req = Find(*fields, "requirement");
+  if (req == nullptr) {
+    return Error(item, "missing field \"requirement\" (signed, reject or insecureAcceptAnything)");
+  }
+  absl::StatusOr<std::string> r = OneOf(*req, {"signed", "reject", "insecureAcceptAnything"});
+  if (!r.ok()) return r.status();
+  scope.requirement = *r == "signed"   ? Requirement::kSigned
+                      : *r == "reject" ? Requirement::kReject
+                                       : Requirement::kInsecureAcceptAnything;
+  if (absl::Status s = ParseMode(Find(*fields, "mode"), scope.mode); !s.ok()) return s;
+  absl::Status s = ParseOnRegistryError(Find(*fields, "onRegistryError"), scope.allow_on_registry_error);
+  if (!s.ok()) return s;
+  const Item* keys = Find(*fields, "keys");
+  if (scope.requirement != Requirement::kSigned) {
+    if (keys != nullptr) return Error(*keys, StrCat("keys apply only to requirement signed, not ", *r));
+    return scope;
+  }
+  if (keys == nullptr) return Error(item, "requirement signed needs keys (names from the top-level keys)");
+  if (absl::Status ks = ParseScopeKeys(*keys, scope); !ks.ok()) return ks;
+  return scope;
+}
+
+absl::Status Parser::ParseScopeKeys(const Item& item, ScopePolicy& scope) const {
+  if (!item.node.IsSequence()) return Error(item, StrCat("expected a list of key names, got ", KindName(item.node)));
+  if (item.node.size() == 0) return Error(item, "requirement signed needs at least one key");
+  for (size_t i = 0; i < item.node.size(); ++i) {
+    YAML::Node n = item.node[i];
+    Item element{"", StrCat(item.path, "[", i, "]"), LineOf(n.Mark(), item.line), n};
+    absl::StatusOr<std::string> name = Scalar(element);
+    if (!name.ok()) return name.status();
+    auto found = keys_.find(*name);
+    if (found == keys_.end()) return Error(element, StrCat("unknown key ", Quote(*name)));
+    if (scope.FindKey(found->second.key.key_id()) != nullptr) {
+      return Error(element, StrCat("key ", Quote(*name), " is listed twice"));
+    }
+    scope.keys.push_back(found->second);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseScopes(const Item& scopes, Parsed& out) const {
+  absl::StatusOr<std::vector<Item>> items = Entries(scopes, Keys::kNames);
+  if (!items.ok()) return items.status();
+  if (items->size() > kMaxPolicyScopes) return Error(scopes, StrCat("more than ", kMaxPolicyScopes, " scopes"));
+  for (const Item& item : *items) {
+    absl::StatusOr<ScopePattern> pattern = ParseScopePattern(item.name);
+    if (!pattern.ok()) return Error(item, Sv(pattern.status().message()));
+    for (size_t i = 0; i < out.patterns.size(); ++i) {
+      if (Ambiguous(*out.patterns[i], *pattern)) {
+        return Error(item, StrCat("as specific as scopes[", Quote(out.scopes[i].scope), "] (line ",
+                                  (*items)[i].line, ") and both can match the same repository; ",
+                                  "make one of them more specific"));
+      }
+    }
+    absl::StatusOr<ScopePolicy> scope = ParseScope(item, item.name);
+    if (!scope.ok()) return scope.status();
+    out.scopes.push_back(*std::move(scope));
+    out.patterns.push_back(std::make_shared<const ScopePattern>(*std::move(pattern)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Parsed> Parser::Run(const YAML::Node& root) {
+  Item doc{"", "", 1, root};
+  if (root.IsNull()) return Error(doc, "the policy is empty");
+  absl::StatusOr<std::vector<Item>> top = Entries(
+      doc, Keys::kFields, {"version", "mode", "onRegistryError", "keys", "default", "scopes"});
+  if (!top.ok()) return top.status();
+  if (absl::Status s = ParseVersion(*top, doc); !s.ok()) return s;
+  if (absl::Status s = ParseDefaults(*top); !s.ok()) return s;
+  if (const Item* keys = Find(*top, "keys")) {
+    if (absl::Status s = ParseKeys(*keys); !s.ok()) return s;
+  }
+  const Item* def = Find(*top, "default");
+  if (def == nullptr) return Error(doc, "missing field \"default\" (what applies when no scope matches)");
+  Parsed out;
+  absl::StatusOr<ScopePolicy> d = ParseScope(*def, "default");
+  if (!d.ok()) return d.status();
+  out.default_scope = *std::move(d);
+  if (const Item* scopes = Find(*top, "scopes")) {
+    if (absl::Status s = ParseScopes(*scopes, out); !s.ok()) return s;
+  }
+  return out;
+}
+
+// yaml-cpp reports errors by exception: none may leave here.
+absl::StatusOr<Parsed> ParseYaml(std::string_view yaml, std::string_view base_dir,
+                                 std::string_view source) {
+  try {
+    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));
+    if (docs.empty()) return Bad(StrCat(source, ":1: the policy is empty"));
+    if (docs.size() > 1) {
+      return Bad(StrCat(source, ":", LineOf(docs[1].Mark(), 1), ": a policy is one YAML document, this is a second"));
+    }
+    return Parser(source, base_dir).Run(docs.front());
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's depth guard reports "bad file", which would send the reader looking elsewhere.
+    return Bad(StrCat(source, ":", LineOf(e.mark, 1), ": invalid YAML: nested too deeply"));
+  } catch (const YAML::Exception& e) {
+    return Bad(StrCat(source, ":", LineOf(e.mark, 1), ": invalid YAML: ", e.msg));
+  } catch (const std::exception& e) {
+    return Bad(StrCat(source, ": cannot parse the policy: ", e.what()));
+  }
+}
+
+std::string Dirname(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return "";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+}  // namespace
+
+absl::StatusOr<Policy> Policy::Parse(std::string_view yaml, std::string_view base_dir,
+                                     std::string_view source_name) {
+  if (yaml.size() > kMaxPolicyBytes) {
+    return Bad(StrCat(source_name, ": the policy is ", yaml.size(), " bytes; the limit is ",
+                      kMaxPolicyBytes));
+  }
+  absl::StatusOr<Parsed> parsed = ParseYaml(yaml, base_dir, source_name);
+  if (!parsed.ok()) return parsed.status();
+  Policy p;
+  p.version_ = Digest::Sha256Of(yaml).str();
+  p.default_ = std::move(parsed->default_scope);
+  p.scopes_ = std::move(parsed->scopes);
+  p.patterns_ = std::move(parsed->patterns);
+  return p;
+}
+
+absl::StatusOr<Policy> Policy::LoadFile(const std::string& path) {
+  absl::StatusOr<std::string> yaml = ReadFileLimited(path, kMaxPolicyBytes);
+  if (!yaml.ok()) return Bad(StrCat("policy: ", Sv(yaml.status().message())));
+  return Parse(*yaml, Dirname(path), path);
+}
+
+Policy Policy::TrustingKeys(std::vector<PublicKey> keys) {
+  Policy p;
+  p.default_.scope = "default";
+  p.default_.requirement = Requirement::kSigned;
+  p.default_.mode = Mode::kEnforce;
+  std::string ids;
+  for (PublicKey& k : keys) {
+    ids += k.key_id();
+    std::string name = k.key_id();
+    p.default_.keys.push_back(TrustedKey{std::move(name), std::move(k), std::nullopt});
+  }
+  p.version_ = Digest::Sha256Of(ids).str();
+  return p;
+}
+
+const ScopePolicy& Policy::Resolve(const Reference& ref) const {
+  // Registries are host names, which compare without case; scopes are lowercase (checked).
+  std::string registry = ref.registry;
+  for (char& c : registry) {
+    if (IsUpper(c)) c = static_cast<char>(c - 'A' + 'a');
+  }
+  std::vector<std::string_view> name = {registry};
+  if (!ref.repository.empty()) {
+    for (std::string_view seg : Split(ref.repository, '/')) name.push_back(seg);
+  }
+  const ScopePolicy* best = &default_;
+  std::optional<Rank> best_rank;
+  for (size_t i = 0; i < scopes_.size() && i < patterns_.size(); ++i) {
+    std::optional<Rank> rank = Match(*patterns_[i], name);
+    if (rank && (!best_rank || *best_rank < *rank)) {
+      best = &scopes_[i];
+      best_rank = std::move(rank);
+    }
+  }
+  return *best;
+}
+
+}  // namespace layerseal
