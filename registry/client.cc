@@ -158,14 +158,14 @@ absl::Status CheckContentDigestHeader(const HttpResponse& r, std::string_view by
   return absl::OkStatus();
 }
 
-}  // namespace
-
 // One logical request: the registry it belongs to and the token scopes it needs.
 struct Call {
   HttpRequest request;
   std::string registry;
   std::vector<std::string> scopes;
 };
+
+}  // namespace
 
 class RegistryClient::Impl {
  public:
@@ -348,52 +348,76 @@ absl::StatusOr<std::string> RegistryClient::Impl::Authorize(const Call& call,
                                            ": HTTP 401 without a supported challenge"));
 }
 
-absl::StatusOr<std::string> RegistryClient::Impl::FetchToken(const Call& call,
-                                                             const internal::Challenge& c) {
+namespace {
+
+// The token request for challenge `c`: GET realm?service=...&scope=... with basic credentials
+// if any, or docker's OAuth2 refresh-token grant when an identity token is configured.
+// `t->request.body` points into `t->form`, so `t` must not move afterwards.
+struct TokenRequest {
+  HttpRequest request;
+  std::string authorization;
+  std::string form;
+};
+
+void BuildTokenRequest(const internal::Challenge& c, std::vector<std::string> scopes,
+                       const std::optional<Credentials>& creds, TokenRequest* t) {
   std::string realm = c.Param("realm");
-  std::string who = StrCat("registry ", call.registry, ": token realm \"", realm, "\"");
+  std::string query;
+  if (!c.Param("service").empty()) {
+    query += StrCat("&service=", internal::UrlEncode(c.Param("service")));
+  }
+  // Without a scope of our own (none today), echo the one the registry asked for.
+  if (scopes.empty() && !c.Param("scope").empty()) scopes.push_back(c.Param("scope"));
+  for (const std::string& s : scopes) query += StrCat("&scope=", internal::UrlEncode(s));
+  t->request.max_bytes = kMaxTokenResponseBytes;
+  if (creds && !creds->identity_token.empty()) {
+    t->form = StrCat("grant_type=refresh_token&client_id=layerseal&refresh_token=",
+                     internal::UrlEncode(creds->identity_token), query);
+    t->request.method = "POST";
+    t->request.url = realm;
+    t->request.body = t->form;
+    t->request.headers.push_back("Content-Type: application/x-www-form-urlencoded");
+    return;
+  }
+  t->request.url = query.empty() ? realm : AddQuery(realm, query.substr(1));
+  if (creds && !creds->username.empty()) {
+    t->authorization = internal::BasicAuthorization(creds->username, creds->password);
+  }
+}
+
+// A realm must be http(s), and https whenever the registry is: credentials and tokens never
+// travel in the clear because of what a registry's challenge says.
+absl::Status CheckRealm(const std::string& realm, bool plain_http, const std::string& who) {
   if (realm.rfind("https://", 0) != 0 && realm.rfind("http://", 0) != 0) {
     return absl::UnauthenticatedError(StrCat(who, " is not an http(s) URL"));
   }
-  if (!options_.plain_http && realm.rfind("https://", 0) != 0) {
+  if (!plain_http && realm.rfind("https://", 0) != 0) {
     return absl::UnauthenticatedError(
         StrCat(who, ": refusing a plain-http token realm for an https registry"));
   }
-  std::string query;
-  if (!c.Param("service").empty()) query += StrCat("&service=", internal::UrlEncode(c.Param("service")));
-  std::vector<std::string> scopes = call.scopes;
-  if (scopes.empty() && !c.Param("scope").empty()) scopes.push_back(c.Param("scope"));
-  for (const std::string& s : scopes) query += StrCat("&scope=", internal::UrlEncode(s));
+  return absl::OkStatus();
+}
 
-  std::optional<Credentials> creds = CredentialsFor(call.registry);
+}  // namespace
+
+absl::StatusOr<std::string> RegistryClient::Impl::FetchToken(const Call& call,
+                                                             const internal::Challenge& c) {
+  std::string who = StrCat("registry ", call.registry, ": token realm \"", c.Param("realm"),
+                           "\"");
+  if (absl::Status s = CheckRealm(c.Param("realm"), options_.plain_http, who); !s.ok()) return s;
+  TokenRequest t;
   StringSink sink;
-  HttpRequest req;
-  req.sink = &sink;
-  req.max_bytes = kMaxTokenResponseBytes;
-  std::string authorization, form;
-  if (creds && !creds->identity_token.empty()) {
-    // OAuth2 refresh-token grant, as docker does with an identity token.
-    form = StrCat("grant_type=refresh_token&client_id=layerseal&refresh_token=",
-                  internal::UrlEncode(creds->identity_token), query);
-    req.method = "POST";
-    req.url = realm;
-    req.body = form;
-    req.headers.push_back("Content-Type: application/x-www-form-urlencoded");
-  } else {
-    req.url = query.empty() ? realm : AddQuery(realm, query.substr(1));
-    if (creds && !creds->username.empty()) {
-      authorization = internal::BasicAuthorization(creds->username, creds->password);
-    }
-  }
+  BuildTokenRequest(c, call.scopes, CredentialsFor(call.registry), &t);
+  t.request.sink = &sink;
   HttpResponse r;
-  if (absl::Status s = PerformFollowingRedirects(req, authorization, &r); !s.ok()) {
+  if (absl::Status s = PerformFollowingRedirects(t.request, t.authorization, &r); !s.ok()) {
     return WithContext(s, who);
   }
   if (r.status == 401 || r.status == 403) {
-    return absl::UnauthenticatedError(StrCat(who, " rejected the credentials: ",
-                                             Sv(HttpError(req.method, r).message())));
+    return absl::UnauthenticatedError(StrCat(who, " refused a token: ",
+                                             Sv(HttpError(t.request.method, r).message())));
   }
-  if (r.status != 200) return WithContext(HttpError(req.method, r), who);
+  if (r.status != 200) return WithContext(HttpError(t.request.method, r), who);
   absl::StatusOr<internal::Token> token = internal::ParseTokenResponse(sink.data);
   if (!token.ok()) {
     return absl::UnauthenticatedError(StrCat(who, ": ", Sv(token.status().message())));
