@@ -179,6 +179,33 @@ TEST_F(PolicyTest, FullPolicyLoads) {
   EXPECT_EQ(org.mode, Mode::kAudit);
 }
 
+// docs/policy.md's complete example loads, and resolves as its table says.
+TEST_F(PolicyTest, DocumentedExample) {
+  std::string doc = ReadAll(LAYERSEAL_SOURCE_DIR "/docs/policy.md");
+  size_t start = doc.find("```yaml\n");
+  ASSERT_NE(start, std::string::npos);
+  start += 8;
+  std::string yaml = doc.substr(start, doc.find("```", start) - start);
+  WriteAll(dir() + "/documented.yaml", yaml);
+  absl::StatusOr<Policy> p = Policy::LoadFile(dir() + "/documented.yaml");
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(Resolve(*p, "registry.example.com/team/app:1.0").scope, "registry.example.com/team/app");
+  const ScopePolicy& team = Resolve(*p, "registry.example.com/team/api:2");
+  EXPECT_EQ(team.scope, "registry.example.com/team/*");
+  EXPECT_EQ(team.mode, Mode::kWarn);
+  const ScopePolicy& reg = Resolve(*p, "registry.example.com/tools/build");
+  EXPECT_EQ(reg.scope, "registry.example.com");
+  EXPECT_EQ(KeyNames(reg), (std::vector<std::string>{"release", "legacy"}));
+  EXPECT_EQ(*reg.keys[1].algorithm, Algorithm::kRsaPssSha256);
+  const ScopePolicy& mirror = Resolve(*p, "registry.example.com/mirror/debian");
+  EXPECT_EQ(mirror.scope, "registry.example.com/mirror");
+  EXPECT_TRUE(mirror.allow_on_registry_error);
+  EXPECT_FALSE(reg.allow_on_registry_error);
+  EXPECT_EQ(Resolve(*p, "cache.example.org/anything").requirement, Requirement::kInsecureAcceptAnything);
+  EXPECT_EQ(Resolve(*p, "nginx").scope, "default");
+  EXPECT_EQ(Resolve(*p, "nginx").requirement, Requirement::kReject);
+}
+
 TEST_F(PolicyTest, FindKeyByKeyId) {
   absl::StatusOr<Policy> p = ParseText(kFullPolicy);
   ASSERT_TRUE(p.ok()) << p.status();
