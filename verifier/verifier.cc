@@ -198,6 +198,15 @@ class Run {
     absl::StatusOr<nlohmann::json> cs = FetchConfig(image_.manifest.config);
     if (!cs.ok()) return FromStatus(cs.status(), Reason::kConfigMismatch);
     absl::StatusOr<nlohmann::json> cb = FetchConfig(base_.config);
+    if (cb.status().code() == absl::StatusCode::kNotFound) {
+      // Nothing in Ms references Cb, so copy tools that follow Ms (skopeo, crane) leave it
+      // behind; say so, since the fix is on the copying side.
+      return Failure{Reason::kRegistryError,
+                     StrCat("the base config ", base_.config.digest.str(), " that the signed base "
+                            "manifest names is not in ", image_.pinned.Name(), " (the signer pushes "
+                            "it there; a copy that follows only the image manifest leaves it "
+                            "behind): ", cb.status().message())};
+    }
     if (!cb.ok()) return FromStatus(cb.status(), Reason::kConfigMismatch);
     absl::StatusOr<nlohmann::json> expected = internal::SealConfig(
         *std::move(cb), Digest::Sha256Of(manifest_tar_), Digest::Sha256Of(signature_tar_));

@@ -45,8 +45,8 @@ class CliRegistryTest : public ::testing::Test {
     ASSERT_TRUE(testing::PushTestImage(client, *ref, testing::MakeBaseImage(spec)).ok());
   }
 
-  std::string Keygen(const std::string& algorithm) {
-    std::string name = dir_.File(algorithm);
+  std::string Keygen(const std::string& algorithm, const std::string& file = "") {
+    std::string name = dir_.File(file.empty() ? algorithm : file);
     RunResult r = Layerseal({"keygen", "--algorithm", algorithm, "--out", name});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return name;
@@ -79,7 +79,7 @@ TEST_F(CliRegistryTest, SignThenVerifyEveryAlgorithmAndFamily) {
     for (Family family : {Family::kOci, Family::kDocker}) {
       std::string repo = StrCat("algs/app", i++);
       PushBase(repo + ":base", {.family = family, .layers = 2, .seed = repo});
-      std::string key = Keygen(StrCat(alg, "-", i));
+      std::string key = Keygen(alg, StrCat(alg, "-", i));
       RunResult signed_run = Layerseal({"sign", "--plain-http", "--key", key + ".key", Ref(repo + ":base"), Ref(repo + ":signed")});
       ASSERT_EQ(signed_run.exit_code, 0) << signed_run.err;
       std::string digest = signed_run.out.substr(0, signed_run.out.find('\n'));

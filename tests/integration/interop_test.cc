@@ -8,6 +8,7 @@
 #include "tests/support/process.h"
 #include "tests/support/push.h"
 #include "tests/support/registry_server.h"
+#include "verifier/seal_layer.h"
 #include "verifier/verifier.h"
 #include "verifier/str_cat.h"
 
@@ -49,17 +50,41 @@ class InteropTest : public ::testing::Test {
   PrivateKey key_ = *PrivateKey::Generate(Algorithm::kEd25519);
 };
 
-TEST_F(InteropTest, SkopeoCopiesASignedImageThatStillVerifies) {
+// skopeo copies the image faithfully (same manifest digest), but nothing in the signed
+// manifest references the base config Cb, so Cb stays behind and the copy cannot be
+// verified until it is copied too (spec section 2 has the signer push it). The verdict
+// must say so; with Cb copied, the copy verifies.
+TEST_F(InteropTest, SkopeoCopiesASignedImageAndTheCopyVerifiesOnceCbIsThere) {
   for (Family family : {Family::kOci, Family::kDocker}) {
     std::string repo = family == Family::kOci ? "skopeo/oci" : "skopeo/docker";
     Reference src = PushSigned(repo + ":signed", family);
-    ASSERT_EQ(VerifyRef(src).reason, Reason::kVerified);
+    Verdict original = VerifyRef(src);
+    ASSERT_EQ(original.reason, Reason::kVerified) << original.detail;
     auto r = testing::Run({"skopeo", "copy", "--src-tls-verify=false", "--dest-tls-verify=false",
                            "docker://" + src.ToString(), StrCat("docker://", server_->host(), "/", repo, "-copy:signed")});
     ASSERT_TRUE(r.ok()) << r.status();
     ASSERT_EQ(r->exit_code, 0) << r->err;
-    Verdict copy = VerifyRef(*Reference::Parse(StrCat(server_->host(), "/", repo, "-copy:signed")));
-    EXPECT_EQ(ReasonName(copy.reason), "VERIFIED") << copy.detail;
+    Reference copy_ref = *Reference::Parse(StrCat(server_->host(), "/", repo, "-copy:signed"));
+
+    Verdict copy = VerifyRef(copy_ref);
+    EXPECT_EQ(ReasonName(copy.reason), "REGISTRY_ERROR");
+    EXPECT_NE(copy.detail.find("base config"), std::string::npos) << copy.detail;
+    ASSERT_TRUE(copy.manifest_digest.has_value());
+    EXPECT_EQ(copy.manifest_digest->str(), original.manifest_digest->str()) << "skopeo changed the manifest";
+
+    // Copy Cb along, as a Cb-aware copy would.
+    registry::RegistryClient client(server_->ClientOptions());
+    auto ms = nlohmann::json::parse(client.FetchManifest(copy_ref, kMaxManifestBytes)->bytes);
+    std::string tar;
+    auto mb = ReadSealFile(client, src, *ParseDescriptor(ms["layers"][ms["layers"].size() - 2], "seal"),
+                           kSealManifestPath, &tar);
+    ASSERT_TRUE(mb.ok()) << mb.status();
+    auto cb_digest = *Digest::Parse(nlohmann::json::parse(*mb)["config"]["digest"].get<std::string>());
+    auto cb = client.FetchBlob(src, cb_digest, kMaxConfigBytes);
+    ASSERT_TRUE(cb.ok()) << cb.status();
+    ASSERT_TRUE(client.PushBlob(copy_ref, cb_digest, *cb).ok());
+    Verdict after = VerifyRef(copy_ref);
+    EXPECT_EQ(ReasonName(after.reason), "VERIFIED") << after.detail;
   }
 }
 
