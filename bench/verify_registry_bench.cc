@@ -1,0 +1,286 @@
+// End to end: Verifier::Verify of a signed 5-layer image served by a real docker-registry on
+// loopback, through registry::RegistryClient. There is no verdict cache, so every iteration is
+// an uncached verification (1 manifest GET + 4 blob GETs: two seal layers, two configs).
+//
+//   BM_VerifyRegistry/fresh_client   a new RegistryClient per verification (constructor included)
+//   BM_VerifyRegistry/reused_client  one RegistryClient for all verifications
+//   .../tls_*                        the same against the registry over TLS (test CA)
+//   BM_FetchBlob                     one small blob GET through RegistryClient (per-request cost)
+//   BM_RawCurl/new_handle            the same GET with libcurl, a new easy handle each time
+//                                    (what registry/internal/http.cc does: a new connection)
+//   BM_RawCurl/reused_handle         the same GET on one easy handle (keep-alive connection)
+//
+// Each verification is timed on its own; the program prints p50/p90/p99 per benchmark after
+// the Google Benchmark report (whose "median" rows are medians of per-repetition means).
+// Figures and how to reproduce them: docs/performance.md.
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "nlohmann/json.hpp"
+#include "registry/client.h"
+#include "tests/support/images.h"
+#include "tests/support/push.h"
+#include "tests/support/registry_server.h"
+#include "verifier/crypto.h"
+#include "verifier/image_source.h"
+#include "verifier/policy.h"
+#include "verifier/reference.h"
+#include "verifier/str_cat.h"
+#include "verifier/verifier.h"
+
+namespace layerseal {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int kRepetitions = 10;
+
+[[noreturn]] void Die(std::string_view what, const absl::Status& s) {
+  std::fprintf(stderr, "verify_registry_bench: %.*s: %.*s\n", static_cast<int>(what.size()),
+               what.data(), static_cast<int>(s.message().size()), s.message().data());
+  std::exit(1);
+}
+
+// One registry with the signed image pushed to it.
+struct Target {
+  std::unique_ptr<testing::RegistryServer> server;
+  Reference ref;
+  std::string config_url;  // plain-http URL of the image's config blob (for BM_RawCurl)
+  Digest config_digest;
+};
+
+struct World {
+  PrivateKey key;
+  Policy policy;
+  Target plain;
+  Target tls;
+};
+World* world = nullptr;
+
+// Per-call latencies in milliseconds, per benchmark name, over all repetitions.
+std::map<std::string, std::vector<double>>& Samples() {
+  static auto* samples = new std::map<std::string, std::vector<double>>();
+  return *samples;
+}
+
+double MsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+Target StartAndPush(bool tls, const testing::TestImage& image) {
+  testing::RegistryServerOptions options;
+  options.tls = tls;
+  absl::StatusOr<std::unique_ptr<testing::RegistryServer>> server =
+      testing::RegistryServer::Start(options);
+  if (!server.ok()) Die("RegistryServer::Start", server.status());
+  Target t;
+  t.server = *std::move(server);
+  absl::StatusOr<Reference> ref = Reference::Parse(StrCat(t.server->host(), "/bench/app:signed"));
+  if (!ref.ok()) Die("Reference::Parse", ref.status());
+  t.ref = *ref;
+  registry::RegistryClient client(t.server->ClientOptions());
+  if (absl::Status s = testing::PushTestImage(client, t.ref, image); !s.ok()) Die("push", s);
+  auto manifest = nlohmann::json::parse(image.manifest);
+  absl::StatusOr<Digest> config = Digest::Parse(manifest["config"]["digest"].get<std::string>());
+  if (!config.ok()) Die("config digest", config.status());
+  t.config_digest = *config;
+  t.config_url = StrCat(tls ? "https://" : "http://", t.server->host(), "/v2/bench/app/blobs/",
+                        config->str());
+  return t;
+}
+
+// Times each fetch the verifier makes, so a slow verification can be split into requests.
+class TimedSource : public ImageSource {
+ public:
+  TimedSource(ImageSource* inner, const std::string& name)
+      : inner_(inner),
+        manifests_(Samples()[name + " .FetchManifest"]),
+        blobs_(Samples()[name + " .FetchBlob"]) {}
+  absl::StatusOr<FetchedManifest> FetchManifest(const Reference& ref, size_t max_bytes) override {
+    Clock::time_point start = Clock::now();
+    absl::StatusOr<FetchedManifest> m = inner_->FetchManifest(ref, max_bytes);
+    manifests_.push_back(MsSince(start));
+    return m;
+  }
+  absl::StatusOr<std::string> FetchBlob(const Reference& repo, const Digest& digest,
+                                        size_t max_bytes) override {
+    Clock::time_point start = Clock::now();
+    absl::StatusOr<std::string> b = inner_->FetchBlob(repo, digest, max_bytes);
+    blobs_.push_back(MsSince(start));
+    return b;
+  }
+
+ private:
+  ImageSource* inner_;
+  std::vector<double>& manifests_;
+  std::vector<double>& blobs_;
+};
+
+void Check(benchmark::State& state, const Verdict& v) {
+  if (v.reason != Reason::kVerified) {
+    state.SkipWithError(StrCat("not verified: ", ReasonName(v.reason), ": ", v.detail).c_str());
+  }
+}
+
+void BM_VerifyRegistry(benchmark::State& state, const char* name, bool tls, bool reuse_client) {
+  const Target& t = tls ? world->tls : world->plain;
+  std::vector<double>& samples = Samples()[name];
+  std::unique_ptr<registry::RegistryClient> reused;
+  if (reuse_client) reused = std::make_unique<registry::RegistryClient>(t.server->ClientOptions());
+  for (auto _ : state) {
+    Clock::time_point start = Clock::now();
+    Verdict v;
+    if (reuse_client) {
+      TimedSource timed(reused.get(), name);
+      v = Verifier(&timed, &world->policy, Platform::Host()).Verify(t.ref);
+    } else {
+      registry::RegistryClient client(t.server->ClientOptions());
+      TimedSource timed(&client, name);
+      v = Verifier(&timed, &world->policy, Platform::Host()).Verify(t.ref);
+    }
+    samples.push_back(MsSince(start));
+    Check(state, v);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_FetchBlob(benchmark::State& state, const char* name, bool tls) {
+  const Target& t = tls ? world->tls : world->plain;
+  std::vector<double>& samples = Samples()[name];
+  registry::RegistryClient client(t.server->ClientOptions());
+  for (auto _ : state) {
+    Clock::time_point start = Clock::now();
+    absl::StatusOr<std::string> blob = client.FetchBlob(t.ref, t.config_digest, 1 << 20);
+    samples.push_back(MsSince(start));
+    if (!blob.ok()) {
+      state.SkipWithError(std::string(Sv(blob.status().message())).c_str());
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+size_t Discard(char*, size_t size, size_t n, void*) { return size * n; }
+
+// The config blob GET with bare libcurl (plain HTTP): a new easy handle per request, as
+// registry/internal/http.cc does, or one handle whose connection libcurl keeps alive.
+void BM_RawCurl(benchmark::State& state, const char* name, bool reuse_handle) {
+  const Target& t = world->plain;
+  std::vector<double>& samples = Samples()[name];
+  CURL* kept = reuse_handle ? curl_easy_init() : nullptr;
+  long connects = 0;
+  curl_off_t connect_us = 0, server_us = 0;
+  for (auto _ : state) {
+    Clock::time_point start = Clock::now();
+    CURL* c = reuse_handle ? kept : curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, t.config_url.c_str());
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, Discard);
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0, n = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &n);
+    connects += n;
+    // connect: TCP handshake (0 on a reused connection); server: request sent to first byte.
+    curl_off_t connect = 0, pretransfer = 0, first_byte = 0;
+    curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connect);
+    curl_easy_getinfo(c, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+    curl_easy_getinfo(c, CURLINFO_STARTTRANSFER_TIME_T, &first_byte);
+    connect_us += connect;
+    server_us += first_byte - pretransfer;
+    if (!reuse_handle) curl_easy_cleanup(c);
+    samples.push_back(MsSince(start));
+    if (rc != CURLE_OK || status != 200) {
+      state.SkipWithError(StrCat("GET ", t.config_url, ": ", curl_easy_strerror(rc), " HTTP ",
+                                 status).c_str());
+      break;
+    }
+  }
+  if (kept != nullptr) curl_easy_cleanup(kept);
+  const double n = static_cast<double>(std::max<int64_t>(1, state.iterations()));
+  state.counters["new_connections/request"] = static_cast<double>(connects) / n;
+  state.counters["connect_us"] = static_cast<double>(connect_us) / n;
+  state.counters["server_us"] = static_cast<double>(server_us) / n;
+  state.SetItemsProcessed(state.iterations());
+}
+
+// Per-call samples are keyed by the registered name (benchmark 1.7's State has no name()).
+template <typename... Args>
+void Register(const char* name, void (*fn)(benchmark::State&, const char*, Args...),
+              Args... args) {
+  benchmark::RegisterBenchmark(name, fn, name, args...)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->Repetitions(kRepetitions)
+      ->ReportAggregatesOnly(true);
+}
+
+void RegisterAll() {
+  Register("BM_VerifyRegistry/fresh_client", BM_VerifyRegistry, false, false);
+  Register("BM_VerifyRegistry/reused_client", BM_VerifyRegistry, false, true);
+  Register("BM_VerifyRegistry/tls_fresh_client", BM_VerifyRegistry, true, false);
+  Register("BM_VerifyRegistry/tls_reused_client", BM_VerifyRegistry, true, true);
+  Register("BM_FetchBlob/plain", BM_FetchBlob, false);
+  Register("BM_FetchBlob/tls", BM_FetchBlob, true);
+  Register("BM_RawCurl/new_handle", BM_RawCurl, false);
+  Register("BM_RawCurl/reused_handle", BM_RawCurl, true);
+}
+
+double Percentile(std::vector<double>& v, double p) {
+  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(i), v.end());
+  return v[i];
+}
+
+void PrintPercentiles() {
+  std::printf("\nPer-call latency over all repetitions (ms):\n");
+  std::printf("%-44s %8s %8s %8s %8s %8s\n", "benchmark", "calls", "p50", "p90", "p99", "max");
+  for (auto& [name, v] : Samples()) {
+    if (v.empty()) continue;
+    double p50 = Percentile(v, 0.50), p90 = Percentile(v, 0.90), p99 = Percentile(v, 0.99);
+    double max = *std::max_element(v.begin(), v.end());
+    std::printf("%-44s %8zu %8.3f %8.3f %8.3f %8.3f\n", name.c_str(), v.size(), p50, p90, p99,
+                max);
+  }
+}
+
+}  // namespace
+}  // namespace layerseal
+
+int main(int argc, char** argv) {
+  using namespace layerseal;
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+
+  absl::StatusOr<PrivateKey> key = PrivateKey::Generate(Algorithm::kEcdsaP256Sha256);
+  if (!key.ok()) Die("PrivateKey::Generate", key.status());
+  testing::BaseImageSpec spec;
+  spec.layers = 5;
+  spec.architecture = Platform::Host().architecture;
+  testing::TestImage image = testing::SealTestImage(testing::MakeBaseImage(spec), *key);
+
+  World w{*key, Policy::TrustingKeys({key->public_key()}), StartAndPush(false, image),
+          StartAndPush(true, image)};
+  world = &w;
+  std::fprintf(stderr, "registries: http://%s and https://%s, image %s (5 base layers + 2 seal "
+               "layers), key ecdsa-p256-sha256\n",
+               w.plain.server->host().c_str(), w.tls.server->host().c_str(),
+               image.digest.str().c_str());
+
+  RegisterAll();
+  benchmark::RunSpecifiedBenchmarks();
+  PrintPercentiles();
+  benchmark::Shutdown();
+  world = nullptr;
+  return 0;
+}
