@@ -140,7 +140,8 @@ TEST_F(PlainRegistryTest, PushRejectsBytesThatDoNotMatchTheDigest) {
 TEST_F(PlainRegistryTest, FileUploadAndFileDownloadRoundTrip) {
   TempDir tmp;
   Reference repo = Repo("test/files");
-  std::string blob = Bytes(300 * 1024, 3);
+  // More than one upload chunk, the last one partial.
+  std::string blob = Bytes(registry::kDefaultChunkBytes + 12345, 3);
   Digest d = Digest::Sha256Of(blob);
   WriteFileOrDie(tmp.File("in.bin"), blob);
   absl::Status s = client_->PushBlobFromFile(repo, d, tmp.File("in.bin"));
