@@ -148,7 +148,10 @@ absl::StatusOr<std::unique_ptr<RegistryServer>> RegistryServer::Start(
     int port = PickFreePort();
     WriteFileOrDie(dir.File("config.yml"), ConfigYaml(dir, port, options));
     absl::StatusOr<std::unique_ptr<Child>> child =
-        Child::Spawn({kRegistryBinary, "serve", dir.File("config.yml")}, log);
+        // An empty environment: REGISTRY_* variables would override the generated config.
+        Child::Spawn({"/usr/bin/env", "-i", StrCat("HOME=", dir.path()), kRegistryBinary,
+                      "serve", dir.File("config.yml")},
+                     log);
     if (!child.ok()) return child.status();
     std::string url = StrCat(options.tls ? "https" : "http", "://127.0.0.1:", port, "/v2/");
     absl::Time deadline = absl::Now() + kStartTimeout;
