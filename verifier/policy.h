@@ -53,10 +53,12 @@ class Policy {
   static absl::StatusOr<Policy> Parse(std::string_view yaml, std::string_view base_dir,
                                       std::string_view source_name = "policy");
   static absl::StatusOr<Policy> LoadFile(const std::string& path);
-  // A policy trusting `keys` for every repository, enforce mode (the CLI's --key).
+  // A policy trusting `keys` for every repository, enforce mode (the CLI's --key): one scope
+  // "default", keys named by their key ids; version "sha256:" of the concatenated key ids.
   static Policy TrustingKeys(std::vector<PublicKey> keys);
 
-  // The scope that applies to `ref`: the most specific match, else the default.
+  // The scope that applies to `ref`: the most specific match, else the default (precedence
+  // in docs/policy.md; ties are refused at load, so file order never decides).
   const ScopePolicy& Resolve(const Reference& ref) const;
   // "sha256:<hex>" of the policy's bytes.
   const std::string& version() const { return version_; }

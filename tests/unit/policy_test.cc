@@ -756,6 +756,32 @@ TEST_F(PolicyTest, ScopeCountLimit) {
   EXPECT_THAT(ErrorOf(many(kMaxPolicyScopes + 1)), StartsWith("policy.yaml:3: scopes: more than 4096 scopes"));
 }
 
+// Every prefix of a valid policy either loads or is an error with a location: yaml-cpp's
+// exceptions never escape, and nothing crashes on half-written files.
+TEST_F(PolicyTest, EveryTruncationLoadsOrFailsCleanly) {
+  std::string full(kFullPolicy);
+  for (size_t n = 0; n < full.size(); ++n) {
+    absl::StatusOr<Policy> p = ParseText(full.substr(0, n));
+    if (!p.ok()) {
+      EXPECT_THAT(std::string(Sv(p.status().message())), StartsWith("policy.yaml:")) << n;
+    }
+  }
+}
+
+TEST_F(PolicyTest, YamlMergeKeysAreNotSupported) {
+  // yaml-cpp reads "<<" as a plain key; it must not be mistaken for anything else.
+  EXPECT_THAT(ErrorOf(R"(version: 1
+base: &b {requirement: reject}
+default: {requirement: reject}
+)"),
+              StartsWith("policy.yaml:2: base: unknown field"));
+  EXPECT_THAT(ErrorOf(R"(version: 1
+default:
+  <<: {requirement: reject}
+)"),
+              StartsWith("policy.yaml:3: default.<<: unknown field"));
+}
+
 TEST_F(PolicyTest, DefaultConstructedPolicyRejects) {
   Policy p;
   EXPECT_EQ(Resolve(p, "nginx").requirement, Requirement::kReject);
