@@ -199,6 +199,38 @@ TEST_F(CliRegistryTest, UnreachableRegistryIsRegistryError) {
   EXPECT_NE(v.out.find("REGISTRY_ERROR"), std::string::npos) << v.out;
 }
 
+TEST_F(CliRegistryTest, VerifyUnderAPolicyFile) {
+  PushBase("policy/app:base");
+  PushBase("policy/other:base", {.seed = "other"});
+  std::string key = Keygen("ecdsa-p256-sha256", "policy-key");
+  ASSERT_EQ(Layerseal({"sign", "--plain-http", "--key", key + ".key", Ref("policy/app:base"), Ref("policy/app:signed")}).exit_code, 0);
+  std::string policy = dir_.File("policy.yaml");
+  testing::WriteFileOrDie(policy, StrCat("version: 1\n"
+                                         "keys:\n  ci: {path: policy-key.pub}\n"
+                                         "default: {requirement: reject}\n"
+                                         "scopes:\n"
+                                         "  \"", server_->host(), "/policy/app\": {requirement: signed, keys: [ci]}\n"
+                                         "  \"", server_->host(), "/policy/other\": {requirement: signed, keys: [ci], mode: audit}\n"));
+  RunResult ok = Layerseal({"verify", "--plain-http", "--policy", policy, "--output", "json", Ref("policy/app:signed")});
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  auto j = nlohmann::json::parse(ok.out);
+  EXPECT_EQ(j["scope"], server_->host() + "/policy/app");
+  EXPECT_EQ(j["policyVersion"], Digest::Sha256Of(testing::ReadFileOrDie(policy)).str());
+
+  RunResult rejected = Layerseal({"verify", "--plain-http", "--policy", policy, Ref("unlisted/app:1")});
+  EXPECT_EQ(rejected.exit_code, 1);
+  EXPECT_NE(rejected.out.find("REJECTED_BY_POLICY"), std::string::npos) << rejected.out;
+
+  RunResult audit = Layerseal({"verify", "--plain-http", "--policy", policy, "--output", "json", Ref("policy/other:base")});
+  EXPECT_EQ(audit.exit_code, 1) << "verify reports the verification verdict, whatever the mode";
+  EXPECT_EQ(nlohmann::json::parse(audit.out)["mode"], "audit");
+
+  testing::WriteFileOrDie(policy, "version: 1\ndefault: {requirement: signed, keys: [nokey]}\n");
+  RunResult bad = Layerseal({"verify", "--plain-http", "--policy", policy, Ref("policy/app:signed")});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("policy.yaml:2"), std::string::npos) << bad.err;
+}
+
 TEST_F(CliRegistryTest, EveryCommandHasHelpAndUsageErrorsExitTwo) {
   for (std::string cmd : {"keygen", "sign", "verify", "inspect"}) {
     RunResult h = Layerseal({cmd, "--help"});

@@ -409,5 +409,113 @@ TEST_F(VerifierTest, VerdictCarriesReferenceScopeAndDuration) {
   EXPECT_GT(absl::ToDoubleMicroseconds(v.duration), 0);
 }
 
+
+// Policy-driven verdicts: the scope decides before, and around, the spec's steps.
+class VerifierPolicyTest : public VerifierTest {
+ protected:
+  static std::string Indent(const std::string& pem) {
+    std::string out;
+    for (char c : pem) {
+      out += c;
+      if (c == '\n') out += "      ";
+    }
+    return out;
+  }
+  // Keys: ci (key_), ops (other_key_), and rsa (extra_key_, when set, pinned to `rsa_pin`).
+  Verdict VerifyUnder(const std::string& scopes, const TestImage* image, const std::string& rsa_pin = "") {
+    std::string yaml = StrCat("version: 1\nkeys:\n",
+                              "  ci:\n    pem: |\n      ", Indent(key_->public_key().ToPem()), "\n",
+                              "  ops:\n    pem: |\n      ", Indent(other_key_->public_key().ToPem()), "\n");
+    if (!extra_key_.empty()) {
+      yaml += StrCat("  rsa:\n", rsa_pin.empty() ? "" : StrCat("    algorithm: ", rsa_pin, "\n"),
+                     "    pem: |\n      ", Indent(extra_key_), "\n");
+    }
+    yaml += StrCat("default:\n  requirement: reject\nscopes:\n", scopes);
+    auto policy = Policy::Parse(yaml, "/nonexistent", "test-policy");
+    EXPECT_TRUE(policy.ok()) << policy.status() << "\n" << yaml;
+    if (!policy.ok()) return Verdict{};
+    policy_ = *std::move(policy);
+    if (image) source_.Add(ref_, *image);
+    return Verifier(&source_, &policy_, kAmd64).Verify(ref_);
+  }
+  std::string extra_key_;
+};
+
+TEST_F(VerifierPolicyTest, RejectScopeDeniesWithoutTouchingTheRegistry) {
+  TestImage image = Signed();
+  Verdict v = VerifyUnder("  \"registry.test/team\": {requirement: reject}\n", &image);
+  EXPECT_EQ(ReasonName(v.reason), "REJECTED_BY_POLICY");
+  EXPECT_EQ(v.scope, "registry.test/team");
+  EXPECT_EQ(source_.manifest_fetches, 0);
+}
+
+TEST_F(VerifierPolicyTest, UnmatchedRepositoryFallsToTheDefault) {
+  TestImage image = Signed();
+  Verdict v = VerifyUnder("  \"registry.test/other\": {requirement: signed, keys: [ci]}\n", &image);
+  EXPECT_EQ(ReasonName(v.reason), "REJECTED_BY_POLICY");
+  EXPECT_EQ(v.scope, "default");
+}
+
+TEST_F(VerifierPolicyTest, InsecureAcceptAnythingAllowsWithoutFetching) {
+  Verdict v = VerifyUnder("  \"registry.test\": {requirement: insecureAcceptAnything}\n", nullptr);
+  EXPECT_EQ(v.decision, Decision::kAllow);
+  EXPECT_EQ(ReasonName(v.reason), "INSECURE_ACCEPT_ANYTHING");
+  EXPECT_EQ(source_.manifest_fetches, 0);
+}
+
+TEST_F(VerifierPolicyTest, SignedScopeVerifies) {
+  TestImage image = Signed();
+  Verdict v = VerifyUnder("  \"registry.test/team/app\": {requirement: signed, keys: [ci]}\n", &image);
+  EXPECT_EQ(ReasonName(v.reason), "VERIFIED") << v.detail;
+  EXPECT_EQ(v.policy_version, policy_.version());
+}
+
+TEST_F(VerifierPolicyTest, WarnModeDeniesButAdmits) {
+  TestImage image = SealTestImage(Base(), *other_key_);
+  Verdict v = VerifyUnder("  \"registry.test\": {requirement: signed, keys: [ci], mode: warn}\n", &image);
+  EXPECT_EQ(ReasonName(v.reason), "UNTRUSTED_KEY");
+  EXPECT_EQ(v.decision, Decision::kDeny);
+  EXPECT_EQ(v.mode, Mode::kWarn);
+  EXPECT_TRUE(v.admits());
+}
+
+TEST_F(VerifierPolicyTest, OnRegistryErrorAllowFailsOpenOnlyOnRegistryErrors) {
+  Verdict missing = VerifyUnder("  \"registry.test\": {requirement: signed, keys: [ci], onRegistryError: allow}\n", nullptr);
+  EXPECT_EQ(missing.decision, Decision::kAllow);
+  EXPECT_EQ(ReasonName(missing.reason), "REGISTRY_ERROR");
+  EXPECT_NE(missing.detail.find("onRegistryError"), std::string::npos);
+  TestImage unsigned_image = Base();
+  Verdict not_signed = VerifyUnder("  \"registry.test\": {requirement: signed, keys: [ci], onRegistryError: allow}\n", &unsigned_image);
+  EXPECT_EQ(not_signed.decision, Decision::kDeny);
+  EXPECT_EQ(ReasonName(not_signed.reason), "NOT_SIGNED");
+}
+
+TEST_F(VerifierPolicyTest, RegistryErrorDeniesByDefault) {
+  Verdict v = VerifyUnder("  \"registry.test\": {requirement: signed, keys: [ci]}\n", nullptr);
+  EXPECT_EQ(v.decision, Decision::kDeny);
+  EXPECT_EQ(ReasonName(v.reason), "REGISTRY_ERROR");
+}
+
+TEST_F(VerifierPolicyTest, KeyTrustedForAnotherScopeIsUntrustedHere) {
+  TestImage image = Signed();  // signed by ci
+  ref_ = *Reference::Parse("registry.test/team/other:1.0");
+  Verdict v = VerifyUnder("  \"registry.test/team/app\": {requirement: signed, keys: [ci]}\n"
+                          "  \"registry.test/team\": {requirement: signed, keys: [ops]}\n", &image);
+  EXPECT_EQ(ReasonName(v.reason), "UNTRUSTED_KEY");
+  EXPECT_EQ(v.scope, "registry.test/team");
+}
+
+TEST_F(VerifierPolicyTest, PinnedAlgorithmRejectsTheOtherRsaPadding) {
+  auto rsa = PrivateKey::Generate(Algorithm::kRsaPkcs1v15Sha256);
+  ASSERT_TRUE(rsa.ok());
+  extra_key_ = rsa->public_key().ToPem();
+  TestImage pkcs1 = SealTestImage(Base(), *rsa, Algorithm::kRsaPkcs1v15Sha256);
+  Verdict v = VerifyUnder("  \"registry.test\": {requirement: signed, keys: [rsa]}\n", &pkcs1, "rsa-pss-sha256");
+  EXPECT_EQ(ReasonName(v.reason), "BAD_SIGNATURE");
+  TestImage pss = SealTestImage(Base(1), *rsa, Algorithm::kRsaPssSha256);
+  Verdict ok = VerifyUnder("  \"registry.test\": {requirement: signed, keys: [rsa]}\n", &pss, "rsa-pss-sha256");
+  EXPECT_EQ(ReasonName(ok.reason), "VERIFIED") << ok.detail;
+}
+
 }  // namespace
 }  // namespace layerseal
