@@ -39,7 +39,8 @@ class PublicKey {
   const std::vector<Algorithm>& algorithms() const { return algorithms_; }
   bool Fits(Algorithm a) const;
   // OK when `signature` is a valid `a` signature over `digest` (32 bytes). Errors:
-  // InvalidArgument if `a` does not fit the key; Unauthenticated if the signature is bad.
+  // InvalidArgument if `a` does not fit the key or `digest` is not 32 bytes; Unauthenticated
+  // if the signature is bad; FailedPrecondition on a default-constructed key.
   absl::Status Verify(Algorithm a, std::string_view digest, std::string_view signature) const;
   std::string ToPem() const;
   std::string ToDer() const;

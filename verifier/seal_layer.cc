@@ -44,6 +44,7 @@ constexpr uint64_t kMaxOctalSize = 077777777777ULL;  // 11 octal digits
 size_t PaddedSize(uint64_t n) { return static_cast<size_t>((n + kBlock - 1) / kBlock * kBlock); }
 
 void Put(std::string& header, Field f, std::string_view value) {
+  if (value.empty()) return;  // an empty view's data() may be null, which memcpy forbids
   std::memcpy(header.data() + f.offset, value.data(), std::min(value.size(), f.size));
 }
 

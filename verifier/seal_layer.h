@@ -20,6 +20,7 @@ inline constexpr size_t kMaxSealCompressedBytes = 8 << 20;    // spec 4.3
 inline constexpr size_t kMaxSealUncompressedBytes = 8 << 20;  // spec 4.3
 
 // A ustar archive of one regular file `path` holding `content`, with two zero end blocks.
+// Empty when `path` does not fit ustar (empty, or no split into prefix <= 155 and name <= 100).
 std::string MakeSingleFileTar(std::string_view path, std::string_view content);
 // Deterministic gzip (no name, mtime 0).
 std::string GzipCompress(std::string_view bytes);
