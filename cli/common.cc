@@ -66,17 +66,22 @@ absl::StatusOr<registry::Options> RegistryOptionsFromFlags(const Flags& flags, s
   return options;
 }
 
-absl::StatusOr<Platform> PlatformFromFlags(const Flags& flags) {
-  std::optional<std::string> p = flags.Get("platform");
-  return p ? Platform::Parse(*p) : Platform::Host();
-}
-
-absl::StatusOr<std::string> OutputFromFlags(const Flags& flags) {
+absl::StatusOr<ImageArgs> ImageArgsFromFlags(const Flags& flags) {
+  if (flags.positional().size() != 1) return absl::InvalidArgumentError("give exactly one REF");
+  ImageArgs out;
   std::string output = flags.GetOr("output", "text");
   if (output != "text" && output != "json") {
     return absl::InvalidArgumentError(StrCat("--output is text or json, not \"", output, "\""));
   }
-  return output;
+  out.json = output == "json";
+  absl::StatusOr<Reference> ref = Reference::Parse(flags.positional()[0]);
+  if (!ref.ok()) return ref.status();
+  out.ref = *std::move(ref);
+  std::optional<std::string> p = flags.Get("platform");
+  absl::StatusOr<Platform> platform = p ? Platform::Parse(*p) : Platform::Host();
+  if (!platform.ok()) return platform.status();
+  out.platform = *std::move(platform);
+  return out;
 }
 
 absl::StatusOr<std::string> ReadFileLimited(const std::string& path, size_t max_bytes) {

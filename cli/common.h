@@ -27,10 +27,14 @@ FlagSpec WithCommonFlags(FlagSpec spec);
 // Credentials: --username/--password-stdin, else docker's config.json.
 absl::StatusOr<registry::Options> RegistryOptionsFromFlags(const Flags& flags, std::istream& in);
 
-// --platform OS/ARCH[/VARIANT], default this machine's.
-absl::StatusOr<Platform> PlatformFromFlags(const Flags& flags);
-// --output text|json, default text.
-absl::StatusOr<std::string> OutputFromFlags(const Flags& flags);
+// What the commands that read one image take: exactly one REF, --platform OS/ARCH[/VARIANT]
+// (default this machine's) and --output text|json (default text). Errors are usage errors.
+struct ImageArgs {
+  Reference ref;
+  Platform platform;
+  bool json = false;
+};
+absl::StatusOr<ImageArgs> ImageArgsFromFlags(const Flags& flags);
 
 absl::StatusOr<std::string> ReadFileLimited(const std::string& path, size_t max_bytes);
 // Writes `content` to a new file `path` with `mode`; refuses to overwrite.

@@ -104,20 +104,15 @@ int Inspect(const Args& args, Io io) {
     io.out << kUsage << "\n" << kRegistryFlagsHelp;
     return kExitOk;
   }
-  if (flags->positional().size() != 1) return UsageError(io, "inspect", "give exactly one REF", kUsage);
-  absl::StatusOr<std::string> output = OutputFromFlags(*flags);
-  if (!output.ok()) return UsageError(io, "inspect", Sv(output.status().message()), kUsage);
-  absl::StatusOr<Reference> ref = Reference::Parse(flags->positional()[0]);
-  if (!ref.ok()) return UsageError(io, "inspect", Sv(ref.status().message()), kUsage);
-  absl::StatusOr<Platform> platform = PlatformFromFlags(*flags);
-  if (!platform.ok()) return UsageError(io, "inspect", Sv(platform.status().message()), kUsage);
+  absl::StatusOr<ImageArgs> image_args = ImageArgsFromFlags(*flags);
+  if (!image_args.ok()) return UsageError(io, "inspect", Sv(image_args.status().message()), kUsage);
   absl::StatusOr<registry::Options> options = RegistryOptionsFromFlags(*flags, io.in);
   if (!options.ok()) return Fail(io, "inspect", options.status(), kExitUsage);
   registry::RegistryClient client(*options);
-  absl::StatusOr<ResolvedImage> image = ResolveImage(client, *ref, *platform);
+  absl::StatusOr<ResolvedImage> image = ResolveImage(client, image_args->ref, image_args->platform);
   if (!image.ok()) return Fail(io, "inspect", image.status(), kExitDenied);
   ordered_json d = Describe(client, *image);
-  if (*output == "json") {
+  if (image_args->json) {
     io.out << d.dump() << "\n";
   } else {
     PrintText(d, io.out);

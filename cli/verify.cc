@@ -48,22 +48,17 @@ int Verify(const Args& args, Io io) {
     io.out << kUsage << "\n" << kRegistryFlagsHelp;
     return kExitOk;
   }
-  if (flags->positional().size() != 1) return UsageError(io, "verify", "give exactly one REF", kUsage);
-  absl::StatusOr<std::string> output = OutputFromFlags(*flags);
-  if (!output.ok()) return UsageError(io, "verify", Sv(output.status().message()), kUsage);
-  absl::StatusOr<Reference> ref = Reference::Parse(flags->positional()[0]);
-  if (!ref.ok()) return UsageError(io, "verify", Sv(ref.status().message()), kUsage);
-  absl::StatusOr<Platform> platform = PlatformFromFlags(*flags);
-  if (!platform.ok()) return UsageError(io, "verify", Sv(platform.status().message()), kUsage);
+  absl::StatusOr<ImageArgs> image_args = ImageArgsFromFlags(*flags);
+  if (!image_args.ok()) return UsageError(io, "verify", Sv(image_args.status().message()), kUsage);
   absl::StatusOr<Policy> policy = PolicyFromFlags(*flags);
   if (!policy.ok()) return Fail(io, "verify", policy.status(), kExitUsage);
   absl::StatusOr<registry::Options> options = RegistryOptionsFromFlags(*flags, io.in);
   if (!options.ok()) return Fail(io, "verify", options.status(), kExitUsage);
 
   registry::RegistryClient client(*options);
-  Verifier verifier(&client, &*policy, *platform);
-  Verdict verdict = verifier.Verify(*ref);
-  io.out << (*output == "json" ? VerdictJson(verdict) + "\n" : VerdictText(verdict));
+  Verifier verifier(&client, &*policy, image_args->platform);
+  Verdict verdict = verifier.Verify(image_args->ref);
+  io.out << (image_args->json ? VerdictJson(verdict) + "\n" : VerdictText(verdict));
   return verdict.allowed() ? kExitOk : kExitDenied;
 }
 
