@@ -81,6 +81,8 @@ absl::StatusOr<PemBlock> ReadOnePemBlock(std::string_view pem) {
   if (pem.size() > kMaxPemBytes) {
     return absl::InvalidArgumentError(StrCat("PEM is ", pem.size(), " bytes, above the limit of ", kMaxPemBytes));
   }
+  // A NUL has no place in PEM text, and C-string line handling could drop what follows it.
+  if (pem.find('\0') != std::string_view::npos) return absl::InvalidArgumentError("PEM contains a NUL byte");
   size_t start = 0;
   while (start < pem.size() && IsSpace(pem[start])) ++start;
   if (pem.substr(start, 11) != "-----BEGIN ") {

@@ -361,6 +361,9 @@ TEST_F(PemTest, RejectsFramingProblems) {
   EXPECT_TRUE(PublicKey::FromPem("\n" + pem + "\n\n").ok());  // surrounding whitespace is fine
   ExpectRejected(pem + other, "a second block or trailing garbage");
   ExpectRejected(pem + "garbage\n", "trailing garbage");
+  std::string with_nul = pem;
+  with_nul.insert(with_nul.size() - 1, std::string("\0garbage", 8));
+  ExpectRejected(with_nul, "NUL byte");
   ExpectRejected("comment\n" + pem, "does not start with");
   ExpectRejected("", "does not start with");
   ExpectRejected(pem + std::string(kMaxPemBytes, '\n'), "above the limit");
