@@ -3,8 +3,11 @@
 #include "verifier/crypto.h"
 
 #include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <stdlib.h>
@@ -334,6 +337,43 @@ TEST_F(PemTest, RejectsOtherKeyTypesNamingThem) {
                       "openssl genpkey -paramfile p.pem -out d.pem && openssl pkey -in d.pem -pubout -out d.pub"))
       << dir_.Read("err.txt");
   ExpectRejected(dir_.Read("d.pub"), "DSA");
+}
+
+// A public RSA key with a random odd modulus of `bits` bits (no need for primes to test sizes).
+std::string RsaPublicPemOfSize(int bits) {
+  BIGNUM* n = BN_new();
+  BIGNUM* e = BN_new();
+  BN_rand(n, bits, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ODD);
+  BN_set_word(e, 65537);
+  OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
+  OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n);
+  OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e);
+  OSSL_PARAM* params = OSSL_PARAM_BLD_to_param(bld);
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr);
+  EVP_PKEY* pkey = nullptr;
+  std::string pem;
+  if (EVP_PKEY_fromdata_init(ctx) > 0 && EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) > 0) {
+    BIO* bio = BIO_new(BIO_s_mem());
+    PEM_write_bio_PUBKEY(bio, pkey);
+    char* data = nullptr;
+    long len = BIO_get_mem_data(bio, &data);
+    pem.assign(data, static_cast<size_t>(len));
+    BIO_free(bio);
+  }
+  EVP_PKEY_free(pkey);
+  EVP_PKEY_CTX_free(ctx);
+  OSSL_PARAM_free(params);
+  OSSL_PARAM_BLD_free(bld);
+  BN_free(e);
+  BN_free(n);
+  return pem;
+}
+
+TEST_F(PemTest, RsaSizeLimitsAreInclusive) {
+  ExpectRejected(RsaPublicPemOfSize(16392), "16392 bits");
+  ExpectRejected(RsaPublicPemOfSize(2040), "2040 bits");
+  EXPECT_TRUE(PublicKey::FromPem(RsaPublicPemOfSize(16384)).ok());
+  EXPECT_TRUE(PublicKey::FromPem(RsaPublicPemOfSize(2048)).ok());
 }
 
 TEST_F(PemTest, RejectsPssKeysThatForbidTheSpecParameters) {
