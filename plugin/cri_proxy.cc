@@ -1,0 +1,346 @@
+// Design: gRPC's callback API (CallbackGenericService on the server side, GenericStub's
+// bidi-streaming reactor on the client side) rather than AsyncGenericService with our own
+// completion-queue threads. Every call, whatever its kind, is a bidi stream on the wire, so
+// one pair of reactors (ServerSide, ClientSide) forwards all of them; gRPC owns the threads,
+// so there is no pool to size and no tag bookkeeping, and an idle proxy runs no threads of
+// its own. Each direction is a lockstep chain with at most one message in flight, which
+// gives end-to-end flow control: a slow reader on one side slows the writer on the other.
+//
+// Request chain:  server Read -> client Write -> server Read ... -> client WritesDone.
+// Response chain: client initial metadata -> server SendInitialMetadata; client Read ->
+//                 server Write -> client Read ... until the client Read fails.
+// Each chain holds one client-side hold, so the client's OnDone (the upstream status) comes
+// after both chains end; it then finishes the server call with that status and trailers.
+// A request chain parked in a server Read when the response chain ends (the runtime
+// finished first, e.g. with an error while a bidi client is idle) is abandoned: its hold is
+// released so the status is forwarded at once, and the pending server Read is ignored.
+#include "plugin/cri_proxy.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include "absl/synchronization/mutex.h"
+#include "verifier/str_cat.h"
+
+namespace layerseal::plugin {
+namespace {
+
+using grpc::ByteBuffer;
+
+std::string_view View(grpc::string_ref s) { return std::string_view(s.data(), s.size()); }
+
+// Metadata gRPC sets itself on each hop (HTTP/2 pseudo-headers, grpc-timeout, grpc-encoding,
+// grpc-status..., and the HTTP hop-by-hop headers); everything else is the application's.
+bool IsApplicationMetadata(std::string_view key) {
+  if (key.empty() || key[0] == ':' || key.substr(0, 5) == "grpc-") return false;
+  for (std::string_view hop : {"te", "content-type", "user-agent", "host", "connection",
+                               "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}) {
+    if (key == hop) return false;
+  }
+  return true;
+}
+
+template <typename Add>
+void CopyMetadata(const std::multimap<grpc::string_ref, grpc::string_ref>& from, Add add) {
+  for (const auto& [key, value] : from) {
+    if (IsApplicationMetadata(View(key))) add(std::string(View(key)), std::string(View(value)));
+  }
+}
+
+}  // namespace
+
+class CriProxy::Service final : public grpc::CallbackGenericService {
+ public:
+  Service(std::shared_ptr<grpc::Channel> upstream, CallInterceptor* interceptor)
+      : stub_(std::move(upstream)), interceptor_(interceptor) {}
+
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
+
+ private:
+  grpc::GenericStub stub_;
+  CallInterceptor* const interceptor_;
+};
+
+namespace {
+
+// One proxied call. Deleted when both the server side and (if started) the client side are
+// done. All members but the chain state are touched by one chain at a time.
+class Call {
+ public:
+  Call(grpc::GenericStub* stub, CallInterceptor* interceptor,
+       grpc::GenericCallbackServerContext* ctx)
+      : stub_(stub), interceptor_(interceptor), server_ctx_(ctx), server_(this), client_(this) {
+    intercepted_ = interceptor_ != nullptr && interceptor_->Intercepts(ctx->method());
+    if (intercepted_) {
+      server_.StartRead(&request_);  // OnRequest sees it before the upstream call starts
+    } else {
+      StartUpstream(/*first=*/Request::kNone);
+    }
+  }
+
+  grpc::ServerGenericBidiReactor* server_reactor() { return &server_; }
+
+ private:
+  enum class Request { kNone, kMessage, kHalfClose };
+  enum class RequestChain { kParked, kWriting, kDone };
+
+  class ServerSide final : public grpc::ServerGenericBidiReactor {
+   public:
+    explicit ServerSide(Call* call) : call_(call) {}
+    void OnReadDone(bool ok) override { call_->OnServerReadDone(ok); }
+    void OnWriteDone(bool ok) override { call_->OnServerWriteDone(ok); }
+    void OnCancel() override { call_->client_ctx_.TryCancel(); }
+    void OnDone() override { call_->Unref(); }
+
+   private:
+    Call* const call_;
+  };
+
+  class ClientSide final : public grpc::ClientBidiReactor<ByteBuffer, ByteBuffer> {
+   public:
+    explicit ClientSide(Call* call) : call_(call) {}
+    void OnReadInitialMetadataDone(bool ok) override { call_->OnClientInitialMetadata(ok); }
+    void OnReadDone(bool ok) override { call_->OnClientReadDone(ok); }
+    void OnWriteDone(bool ok) override { call_->OnClientWriteDone(ok); }
+    void OnWritesDoneDone(bool /*ok*/) override { call_->EndRequestChain(); }
+    void OnDone(const grpc::Status& status) override { call_->OnClientDone(status); }
+
+   private:
+    Call* const call_;
+  };
+
+  void StartUpstream(Request first) {
+    upstream_started_ = true;
+    client_ctx_.set_deadline(server_ctx_->raw_deadline());
+    CopyMetadata(server_ctx_->client_metadata(),
+                 [this](std::string k, std::string v) { client_ctx_.AddMetadata(k, v); });
+    refs_.fetch_add(1);
+    stub_->PrepareBidiStreamingCall(&client_ctx_, server_ctx_->method(), grpc::StubOptions(),
+                                    &client_);
+    client_.AddMultipleHolds(2);  // one for the request chain, one for the response chain
+    if (first == Request::kNone) {
+      {
+        absl::MutexLock lock(&mu_);
+        request_chain_ = RequestChain::kParked;
+        ++starting_reads_;
+      }
+      client_.StartCall();
+      server_.StartRead(&request_);
+      ReadStarted();
+      return;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      request_chain_ = RequestChain::kWriting;
+    }
+    client_.StartCall();
+    if (first == Request::kMessage) {
+      client_.StartWrite(&request_);
+    } else {
+      client_.StartWritesDone();
+    }
+  }
+
+  // Request chain.
+  void OnServerReadDone(bool ok) {
+    if (!upstream_started_) {
+      if (ok) {
+        std::optional<grpc::Status> answer =
+            interceptor_->OnRequest(server_ctx_->method(), request_, *server_ctx_);
+        if (answer.has_value()) {
+          server_.Finish(*answer);
+          return;
+        }
+      }
+      StartUpstream(ok ? Request::kMessage : Request::kHalfClose);
+      return;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      if (request_chain_ == RequestChain::kDone) return;  // abandoned: upstream finished
+      request_chain_ = RequestChain::kWriting;
+    }
+    if (ok) {
+      client_.StartWrite(&request_);
+    } else {
+      client_.StartWritesDone();
+    }
+  }
+
+  void OnClientWriteDone(bool ok) {
+    bool read_next = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (ok && !response_done_) {
+        request_chain_ = RequestChain::kParked;
+        ++starting_reads_;
+        read_next = true;
+      }
+    }
+    if (!read_next) return EndRequestChain();  // the upstream stream is over; status follows
+    server_.StartRead(&request_);
+    ReadStarted();
+  }
+
+  void EndRequestChain() {
+    {
+      absl::MutexLock lock(&mu_);
+      request_chain_ = RequestChain::kDone;
+    }
+    client_.RemoveHold();
+  }
+
+  // Response chain.
+  void OnClientInitialMetadata(bool ok) {
+    if (!ok) return EndResponseChain();  // trailers-only response or failed call
+    CopyMetadata(client_ctx_.GetServerInitialMetadata(),
+                 [this](std::string k, std::string v) { server_ctx_->AddInitialMetadata(k, v); });
+    server_.StartSendInitialMetadata();
+    client_.StartRead(&response_);
+  }
+
+  void OnClientReadDone(bool ok) {
+    if (!ok) return EndResponseChain();
+    server_.StartWrite(&response_);
+  }
+
+  void OnServerWriteDone(bool ok) {
+    if (!ok) return EndResponseChain();  // the client is gone; OnCancel cancels upstream
+    client_.StartRead(&response_);
+  }
+
+  void EndResponseChain() {
+    bool abandon_request = false;
+    {
+      absl::MutexLock lock(&mu_);
+      response_done_ = true;
+      if (request_chain_ == RequestChain::kParked) {
+        request_chain_ = RequestChain::kDone;
+        abandon_request = true;
+      }
+    }
+    if (abandon_request) client_.RemoveHold();
+    client_.RemoveHold();
+  }
+
+  // The upstream call is over (both chains ended): finish the server call with its status,
+  // unless a server Read is being started right now, in which case ReadStarted finishes.
+  void OnClientDone(const grpc::Status& status) {
+    bool finish_now;
+    {
+      absl::MutexLock lock(&mu_);
+      upstream_status_ = status;
+      finish_now = starting_reads_ == 0;
+      finish_pending_ = !finish_now;
+    }
+    if (finish_now) FinishServer();
+    Unref();
+  }
+
+  // After a server StartRead returned: it is registered, so Finish may follow it.
+  void ReadStarted() {
+    bool finish_now;
+    {
+      absl::MutexLock lock(&mu_);
+      --starting_reads_;
+      finish_now = starting_reads_ == 0 && finish_pending_;
+      if (finish_now) finish_pending_ = false;
+    }
+    if (finish_now) FinishServer();
+  }
+
+  void FinishServer() {
+    CopyMetadata(client_ctx_.GetServerTrailingMetadata(),
+                 [this](std::string k, std::string v) { server_ctx_->AddTrailingMetadata(k, v); });
+    server_.Finish(upstream_status_);
+  }
+
+  void Unref() {
+    if (refs_.fetch_sub(1) == 1) delete this;
+  }
+
+  grpc::GenericStub* const stub_;
+  CallInterceptor* const interceptor_;
+  grpc::GenericCallbackServerContext* const server_ctx_;
+  grpc::ClientContext client_ctx_;
+  ServerSide server_;
+  ClientSide client_;
+  bool intercepted_ = false;
+  bool upstream_started_ = false;  // only read before the upstream call exists
+  ByteBuffer request_;             // owned by the request chain
+  ByteBuffer response_;            // owned by the response chain
+  std::atomic<int> refs_{1};       // the server side, plus the client side once started
+
+  absl::Mutex mu_;
+  RequestChain request_chain_ ABSL_GUARDED_BY(mu_) = RequestChain::kDone;
+  bool response_done_ ABSL_GUARDED_BY(mu_) = false;
+  int starting_reads_ ABSL_GUARDED_BY(mu_) = 0;
+  bool finish_pending_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status upstream_status_;  // written in OnClientDone, read by FinishServer after it
+};
+
+}  // namespace
+
+grpc::ServerGenericBidiReactor* CriProxy::Service::CreateReactor(
+    grpc::GenericCallbackServerContext* ctx) {
+  return (new Call(&stub_, interceptor_, ctx))->server_reactor();
+}
+
+CriProxy::CriProxy() = default;
+
+CriProxy::~CriProxy() {
+  if (server_) {
+    server_->Shutdown(std::chrono::system_clock::now() +
+                      absl::ToChronoMilliseconds(kShutdownGrace));
+    server_->Wait();
+  }
+}
+
+absl::StatusOr<std::unique_ptr<CriProxy>> CriProxy::Start(CriProxyOptions options) {
+  if (options.listen_path.empty() || options.upstream_path.empty()) {
+    return absl::InvalidArgumentError("CriProxy: listen_path and upstream_path are required");
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  args.SetMaxSendMessageSize(kMaxMessageBytes);
+  const int backoff_ms = static_cast<int>(absl::ToInt64Milliseconds(kMaxReconnectBackoff));
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::min(backoff_ms, 100));
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, std::min(backoff_ms, 100));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, backoff_ms);
+  std::shared_ptr<grpc::Channel> upstream = grpc::CreateCustomChannel(
+      StrCat("unix:", options.upstream_path), grpc::InsecureChannelCredentials(), args);
+
+  std::unique_ptr<CriProxy> proxy(new CriProxy());
+  proxy->service_ = std::make_unique<Service>(std::move(upstream), options.interceptor);
+  grpc::ServerBuilder builder;
+  int bound = 0;
+  builder.AddListeningPort(StrCat("unix:", options.listen_path),
+                           grpc::InsecureServerCredentials(), &bound);
+  builder.RegisterCallbackGenericService(proxy->service_.get());
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  proxy->server_ = builder.BuildAndStart();
+  if (proxy->server_ == nullptr || bound == 0) {
+    proxy->server_.reset();
+    return absl::UnavailableError(
+        StrCat("CriProxy: cannot listen on unix:", options.listen_path));
+  }
+  return proxy;
+}
+
+}  // namespace layerseal::plugin

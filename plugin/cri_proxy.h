@@ -1,0 +1,61 @@
+// A transparent gRPC proxy between the kubelet and the container runtime: it listens on a
+// unix socket and forwards every call, whatever its method, as opaque bytes to the runtime's
+// unix socket. Propagated: request metadata (but pseudo-headers, grpc-* and hop-by-hop
+// headers, which gRPC sets itself), the deadline, cancellation, response initial metadata,
+// every message both ways (unary, client-, server- and bidi-streaming alike), and the final
+// status with its message, details (grpc-status-details-bin) and trailing metadata. An
+// unreachable runtime is an UNAVAILABLE status to the client.
+#ifndef LAYERSEAL_PLUGIN_CRI_PROXY_H_
+#define LAYERSEAL_PLUGIN_CRI_PROXY_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "plugin/call_interceptor.h"
+
+namespace grpc {
+class Server;
+}  // namespace grpc
+
+namespace layerseal::plugin {
+
+// Largest message accepted or sent, both directions and both sides. The kubelet's CRI
+// client accepts 16 MiB by default; ListImages on a node with thousands of images and large
+// ContainerStatus/Exec responses must not be cut by the proxy, so it allows more.
+inline constexpr int kMaxMessageBytes = 64 << 20;
+// Backoff between reconnection attempts to the runtime (gRPC's default grows to 120 s; a
+// restarted containerd must be reachable again within about a second).
+inline constexpr absl::Duration kMaxReconnectBackoff = absl::Seconds(1);
+
+struct CriProxyOptions {
+  std::string listen_path;    // unix socket the kubelet connects to (replaced if stale)
+  std::string upstream_path;  // the runtime's unix socket, e.g. /run/containerd/containerd.sock
+  // Not owned; must outlive the proxy. nullptr: forward everything untouched.
+  CallInterceptor* interceptor = nullptr;
+};
+
+// Thread-safety: Start and the destructor from one thread; calls are served on gRPC's threads.
+class CriProxy {
+ public:
+  // Listens and returns once the socket accepts connections. The runtime need not be up:
+  // calls made while it is down fail with UNAVAILABLE.
+  static absl::StatusOr<std::unique_ptr<CriProxy>> Start(CriProxyOptions options);
+  // Stops listening, cancels calls still running after `kShutdownGrace`, waits for them.
+  ~CriProxy();
+  CriProxy(const CriProxy&) = delete;
+  CriProxy& operator=(const CriProxy&) = delete;
+
+  static constexpr absl::Duration kShutdownGrace = absl::Seconds(2);
+
+ private:
+  class Service;
+  CriProxy();
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+}  // namespace layerseal::plugin
+
+#endif  // LAYERSEAL_PLUGIN_CRI_PROXY_H_

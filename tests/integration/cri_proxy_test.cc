@@ -1,0 +1,680 @@
+// The CRI proxy (plugin/cri_proxy.h) in front of a real containerd with its CRI plugin, and
+// in front of a small in-process fake upstream (a generic gRPC server) for what containerd
+// cannot show: metadata, deadline and cancellation reaching the upstream, status details and
+// trailers, streaming, large messages, and the interception seam. Clients call with a
+// generic stub, so every call is forwarded as opaque bytes exactly as the kubelet's would be.
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "google/protobuf/unknown_field_set.h"
+#include "gtest/gtest.h"
+#include "k8s/cri/runtime/v1/api.pb.h"
+#include "plugin/cri_proxy.h"
+#include "tests/support/containerd_server.h"
+#include "tests/support/process.h"
+#include "verifier/str_cat.h"
+
+namespace layerseal::plugin {
+namespace {
+
+using grpc::ByteBuffer;
+using Metadata = std::multimap<std::string, std::string>;
+
+constexpr absl::Duration kCallTimeout = absl::Seconds(20);
+
+ByteBuffer ToBuffer(const std::string& s) {
+  grpc::Slice slice(s);
+  return ByteBuffer(&slice, 1);
+}
+
+std::string ToString(const ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  (void)buffer.Dump(&slices);
+  std::string out;
+  for (const grpc::Slice& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return out;
+}
+
+std::string Str(grpc::string_ref s) { return std::string(s.data(), s.size()); }
+
+Metadata ToMetadata(const std::multimap<grpc::string_ref, grpc::string_ref>& from) {
+  Metadata out;
+  for (const auto& [k, v] : from) out.emplace(Str(k), Str(v));
+  return out;
+}
+
+std::string Get(const Metadata& md, const std::string& key) {
+  auto it = md.find(key);
+  return it == md.end() ? "<absent>" : it->second;
+}
+
+std::shared_ptr<grpc::Channel> Connect(const std::string& socket) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  args.SetMaxSendMessageSize(kMaxMessageBytes);
+  return grpc::CreateCustomChannel(StrCat("unix:", socket), grpc::InsecureChannelCredentials(),
+                                   args);
+}
+
+struct CallResult {
+  grpc::Status status;
+  std::vector<std::string> responses;
+  Metadata initial_metadata;
+  Metadata trailing_metadata;
+};
+
+// A client call of any kind: writes `requests`, half-closes (unless told to keep the stream
+// open), reads every response.
+class Call final : public grpc::ClientBidiReactor<ByteBuffer, ByteBuffer> {
+ public:
+  Call(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+       std::vector<std::string> requests, const Metadata& metadata = {},
+       absl::Duration timeout = kCallTimeout, bool half_close = true)
+      : stub_(channel), requests_(std::move(requests)), half_close_(half_close) {
+    for (const auto& [k, v] : metadata) ctx_.AddMetadata(k, v);
+    if (timeout != absl::InfiniteDuration()) {
+      ctx_.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+    }
+    stub_.PrepareBidiStreamingCall(&ctx_, method, grpc::StubOptions(), this);
+    AddHold();
+    StartRead(&response_);
+    NextWrite();
+    StartCall();
+  }
+
+  void Cancel() { ctx_.TryCancel(); }
+
+  CallResult Wait() {
+    done_.WaitForNotification();
+    return result_;
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (ok) {
+      NextWrite();
+    } else {
+      RemoveHold();
+    }
+  }
+  void OnWritesDoneDone(bool /*ok*/) override { RemoveHold(); }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    result_.responses.push_back(ToString(response_));
+    StartRead(&response_);
+  }
+  void OnDone(const grpc::Status& status) override {
+    result_.status = status;
+    result_.initial_metadata = ToMetadata(ctx_.GetServerInitialMetadata());
+    result_.trailing_metadata = ToMetadata(ctx_.GetServerTrailingMetadata());
+    done_.Notify();
+  }
+
+ private:
+  void NextWrite() {
+    if (next_ < requests_.size()) {
+      request_ = ToBuffer(requests_[next_++]);
+      StartWrite(&request_);
+    } else if (half_close_) {
+      StartWritesDone();
+    } else {
+      RemoveHold();  // the stream stays open for writes until the call ends
+    }
+  }
+
+  grpc::GenericStub stub_;
+  grpc::ClientContext ctx_;
+  std::vector<std::string> requests_;
+  bool half_close_;
+  size_t next_ = 0;
+  ByteBuffer request_;
+  ByteBuffer response_;
+  CallResult result_;
+  absl::Notification done_;
+};
+
+CallResult Invoke(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                  std::vector<std::string> requests, const Metadata& metadata = {},
+                  absl::Duration timeout = kCallTimeout) {
+  Call call(channel, method, std::move(requests), metadata, timeout);
+  return call.Wait();
+}
+
+// gRPC 1.51 (Debian) serves the callback API of every channel and server from one
+// process-global completion queue (CompletionQueue::CallbackAlternativeCQ, because the posix
+// iomgr does not run in the background). It is reference counted and torn down whenever the
+// last channel or server using it goes away; under ASan that teardown raced its own polling
+// threads (a double free inside grpc_cq_internal_unref) when tests created and destroyed
+// servers and channels one after the other. A server kept for the whole binary holds the queue,
+// so it is torn down once, at exit. The agent holds its server and upstream channel for its
+// whole life, so it does not cycle the queue.
+class PinCallbackQueue final : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(StrCat("unix:", dir_.File("pin.sock")),
+                             grpc::InsecureServerCredentials());
+    builder.RegisterCallbackGenericService(&service_);  // takes the queue at start
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+  }
+  void TearDown() override {
+    server_->Shutdown(std::chrono::system_clock::now());
+    server_->Wait();
+  }
+
+ private:
+  testing::TempDir dir_;
+  grpc::CallbackGenericService service_;
+  std::unique_ptr<grpc::Server> server_;
+};
+[[maybe_unused]] ::testing::Environment* const kPinCallbackQueue =
+    ::testing::AddGlobalTestEnvironment(new PinCallbackQueue);
+
+// ---------------------------------------------------------------------------------------
+// The fake upstream. Methods (the first request message is the argument):
+//   /fake.Echo/Unary   echoes the request; initial metadata "echo-<key>" for each x-* key
+//                      received; trailer "deadline-ms": the deadline it saw, from now.
+//   /fake.Echo/Sleep   answers nothing until cancelled, then records the cancellation.
+//   /fake.Echo/Fail    FAILED_PRECONDITION "nope" with details and two trailers.
+//   /fake.Echo/Stream  request "N": N messages "msg-i", then OK.
+//   /fake.Echo/Bidi    echoes every message until the client half-closes.
+// Anything else: UNIMPLEMENTED.
+constexpr char kDetails[] = "\x08\x09" "details\x00\xff";  // binary, with NUL and 0xff
+const std::string kDetailsBytes(kDetails, sizeof(kDetails) - 1);
+const std::string kBinaryTrailer("\x00\x01\x02\xfe", 4);
+
+class FakeUpstream final : public grpc::CallbackGenericService {
+ public:
+  std::atomic<int> calls{0};
+  absl::Notification sleep_cancelled;
+
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
+    calls.fetch_add(1);
+    return new Reactor(this, ctx);
+  }
+
+ private:
+  class Reactor final : public grpc::ServerGenericBidiReactor {
+   public:
+    Reactor(FakeUpstream* fake, grpc::GenericCallbackServerContext* ctx) : fake_(fake), ctx_(ctx) {
+      StartRead(&request_);
+    }
+    void OnReadDone(bool ok) override {
+      const std::string& method = ctx_->method();
+      if (method == "/fake.Echo/Bidi") {
+        if (ok) {
+          StartWrite(&request_);
+        } else {
+          FinishOnce(grpc::Status::OK);
+        }
+        return;
+      }
+      if (!ok) return FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "no request"));
+      if (method == "/fake.Echo/Unary") {
+        for (const auto& [k, v] : ctx_->client_metadata()) {
+          if (Str(k).rfind("x-", 0) == 0) ctx_->AddInitialMetadata("echo-" + Str(k), Str(v));
+        }
+        auto left = ctx_->deadline() - std::chrono::system_clock::now();
+        ctx_->AddTrailingMetadata(
+            "deadline-ms",
+            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(left).count()));
+        finished_.store(true);
+        StartWriteAndFinish(&request_, grpc::WriteOptions(), grpc::Status::OK);
+      } else if (method == "/fake.Echo/Sleep") {
+        // OnCancel finishes.
+      } else if (method == "/fake.Echo/Fail") {
+        ctx_->AddTrailingMetadata("x-trailer", "t");
+        ctx_->AddTrailingMetadata("x-trailer-bin", kBinaryTrailer);
+        FinishOnce(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "nope", kDetailsBytes));
+      } else if (method == "/fake.Echo/Stream") {
+        remaining_ = std::stoi(ToString(request_));
+        ctx_->AddInitialMetadata("stream-initial", "yes");
+        WriteNext();
+      } else {
+        FinishOnce(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "fake: no such method"));
+      }
+    }
+    void OnWriteDone(bool ok) override {
+      if (!ok) return FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "write failed"));
+      if (ctx_->method() == "/fake.Echo/Bidi") {
+        StartRead(&request_);
+      } else {
+        WriteNext();
+      }
+    }
+    void OnCancel() override {
+      if (ctx_->method() == "/fake.Echo/Sleep") fake_->sleep_cancelled.Notify();
+      FinishOnce(grpc::Status::CANCELLED);
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    void WriteNext() {
+      if (remaining_ == 0) return FinishOnce(grpc::Status::OK);
+      response_ = ToBuffer(StrCat("msg-", sent_++));
+      --remaining_;
+      StartWrite(&response_);
+    }
+    void FinishOnce(const grpc::Status& status) {
+      if (!finished_.exchange(true)) Finish(status);
+    }
+
+    FakeUpstream* const fake_;
+    grpc::GenericCallbackServerContext* const ctx_;
+    ByteBuffer request_;
+    ByteBuffer response_;
+    int remaining_ = 0;
+    int sent_ = 0;
+    std::atomic<bool> finished_{false};
+  };
+};
+
+// Rewrites "/fake.Echo/Unary" requests "rewrite-me" and refuses "deny".
+class TestInterceptor final : public CallInterceptor {
+ public:
+  bool Intercepts(std::string_view method) const override { return method == "/fake.Echo/Unary"; }
+  std::optional<grpc::Status> OnRequest(std::string_view method, ByteBuffer& request,
+                                        const grpc::ServerContextBase& context) override {
+    seen_method = std::string(method);
+    std::string text = ToString(request);
+    auto md = context.client_metadata();
+    seen_header = md.count("x-who") ? Str(md.find("x-who")->second) : "";
+    if (text == "deny") return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "denied: deny");
+    if (text == "rewrite-me") request = ToBuffer("rewritten");
+    return std::nullopt;
+  }
+  std::string seen_method;
+  std::string seen_header;
+};
+
+class FakeUpstreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartProxy(nullptr); }
+
+  void StartProxy(CallInterceptor* interceptor) {
+    proxy_.reset();
+    upstream_server_.reset();
+    fake_ = std::make_unique<FakeUpstream>();  // a generic service registers with one server
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(StrCat("unix:", dir_.File("upstream.sock")),
+                             grpc::InsecureServerCredentials());
+    builder.RegisterCallbackGenericService(fake_.get());
+    builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+    builder.SetMaxSendMessageSize(kMaxMessageBytes);
+    upstream_server_ = builder.BuildAndStart();
+    ASSERT_NE(upstream_server_, nullptr);
+    absl::StatusOr<std::unique_ptr<CriProxy>> proxy = CriProxy::Start(
+        {.listen_path = dir_.File("proxy.sock"), .upstream_path = dir_.File("upstream.sock"),
+         .interceptor = interceptor});
+    ASSERT_TRUE(proxy.ok()) << proxy.status();
+    proxy_ = *std::move(proxy);
+    channel_ = Connect(dir_.File("proxy.sock"));
+  }
+
+  void TearDown() override {
+    proxy_.reset();
+    if (upstream_server_) upstream_server_->Shutdown(std::chrono::system_clock::now());
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<FakeUpstream> fake_;  // declared first: outlives its server
+  std::unique_ptr<grpc::Server> upstream_server_;
+  std::unique_ptr<CriProxy> proxy_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+TEST_F(FakeUpstreamTest, MetadataAndDeadlineReachTheUpstream) {
+  CallResult r = Invoke(channel_, "/fake.Echo/Unary", {"hello"},
+                        {{"x-request-id", "abc"}, {"x-blob-bin", kBinaryTrailer}},
+                        absl::Seconds(30));
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.responses, std::vector<std::string>{"hello"});
+  EXPECT_EQ(Get(r.initial_metadata, "echo-x-request-id"), "abc");
+  EXPECT_EQ(Get(r.initial_metadata, "echo-x-blob-bin"), kBinaryTrailer);
+  int deadline_ms = std::stoi(Get(r.trailing_metadata, "deadline-ms"));
+  EXPECT_GT(deadline_ms, 15000);  // the client's 30 s, not "infinite", not lost
+  EXPECT_LE(deadline_ms, 30000);
+}
+
+TEST_F(FakeUpstreamTest, DeadlineExceededCancelsTheUpstream) {
+  CallResult r = Invoke(channel_, "/fake.Echo/Sleep", {"zzz"}, {}, absl::Milliseconds(300));
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_TRUE(fake_->sleep_cancelled.WaitForNotificationWithTimeout(absl::Seconds(10)));
+}
+
+TEST_F(FakeUpstreamTest, ClientCancellationCancelsTheUpstream) {
+  Call call(channel_, "/fake.Echo/Sleep", {"zzz"}, {}, absl::InfiniteDuration());
+  absl::SleepFor(absl::Milliseconds(200));
+  call.Cancel();
+  EXPECT_EQ(call.Wait().status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(fake_->sleep_cancelled.WaitForNotificationWithTimeout(absl::Seconds(10)));
+}
+
+TEST_F(FakeUpstreamTest, StatusDetailsAndTrailersPassThrough) {
+  CallResult r = Invoke(channel_, "/fake.Echo/Fail", {"x"});
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(r.status.error_message(), "nope");
+  EXPECT_EQ(r.status.error_details(), kDetailsBytes);
+  EXPECT_EQ(Get(r.trailing_metadata, "x-trailer"), "t");
+  EXPECT_EQ(Get(r.trailing_metadata, "x-trailer-bin"), kBinaryTrailer);
+  EXPECT_TRUE(r.responses.empty());
+}
+
+TEST_F(FakeUpstreamTest, ServerStreamingPassesEveryMessageInOrder) {
+  CallResult r = Invoke(channel_, "/fake.Echo/Stream", {"50"});
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  ASSERT_EQ(r.responses.size(), 50u);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(r.responses[i], StrCat("msg-", i));
+  EXPECT_EQ(Get(r.initial_metadata, "stream-initial"), "yes");
+}
+
+TEST_F(FakeUpstreamTest, BidiStreamingEchoesEveryMessage) {
+  std::vector<std::string> sent = {"one", "two", "", "four"};
+  CallResult r = Invoke(channel_, "/fake.Echo/Bidi", sent);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.responses, sent);
+}
+
+TEST_F(FakeUpstreamTest, UpstreamFinishingFirstEndsAStreamTheClientKeepsOpen) {
+  // The client never half-closes: the proxy must not wait for it to forward the status.
+  Call call(channel_, "/fake.Echo/Fail", {"x"}, {}, kCallTimeout, /*half_close=*/false);
+  CallResult r = call.Wait();
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+      << r.status.error_message();
+  EXPECT_EQ(r.status.error_details(), kDetailsBytes);
+}
+
+TEST_F(FakeUpstreamTest, UnknownMethodStatusIsTheUpstreams) {
+  CallResult r = Invoke(channel_, "/no.Such/Method", {"x"});
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(r.status.error_message(), "fake: no such method");
+}
+
+TEST_F(FakeUpstreamTest, TwentyMiBMessagesPassBothWays) {
+  std::string big(20 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 131 % 251);
+  CallResult r = Invoke(channel_, "/fake.Echo/Unary", {big});
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  ASSERT_EQ(r.responses.size(), 1u);
+  EXPECT_TRUE(r.responses[0] == big);
+}
+
+TEST_F(FakeUpstreamTest, ManyConcurrentCallsAllComplete) {
+  std::vector<std::unique_ptr<Call>> calls;
+  for (int i = 0; i < 64; ++i) {
+    calls.push_back(std::make_unique<Call>(channel_, i % 2 ? "/fake.Echo/Stream" : "/fake.Echo/Unary",
+                                           std::vector<std::string>{"7"}));
+  }
+  for (int i = 0; i < 64; ++i) {
+    CallResult r = calls[i]->Wait();
+    ASSERT_TRUE(r.status.ok()) << i << ": " << r.status.error_message();
+    EXPECT_EQ(r.responses.size(), i % 2 ? 7u : 1u);
+  }
+}
+
+TEST_F(FakeUpstreamTest, InterceptorRewritesOrAnswersInstead) {
+  TestInterceptor interceptor;
+  StartProxy(&interceptor);
+  int before = fake_->calls.load();
+
+  CallResult denied = Invoke(channel_, "/fake.Echo/Unary", {"deny"}, {{"x-who", "kubelet"}});
+  EXPECT_EQ(denied.status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(denied.status.error_message(), "denied: deny");
+  EXPECT_EQ(fake_->calls.load(), before);  // the upstream never saw it
+  EXPECT_EQ(interceptor.seen_method, "/fake.Echo/Unary");
+  EXPECT_EQ(interceptor.seen_header, "kubelet");
+
+  CallResult rewritten = Invoke(channel_, "/fake.Echo/Unary", {"rewrite-me"});
+  ASSERT_TRUE(rewritten.status.ok()) << rewritten.status.error_message();
+  EXPECT_EQ(rewritten.responses, std::vector<std::string>{"rewritten"});
+
+  CallResult streamed = Invoke(channel_, "/fake.Echo/Stream", {"3"});  // not intercepted
+  EXPECT_EQ(streamed.responses.size(), 3u);
+}
+
+TEST(CriProxyTest, MissingUpstreamIsUnavailableThenRecovers) {
+  testing::TempDir dir;
+  const std::string upstream = dir.File("upstream.sock");
+  absl::StatusOr<std::unique_ptr<CriProxy>> proxy =
+      CriProxy::Start({.listen_path = dir.File("proxy.sock"), .upstream_path = upstream});
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  std::shared_ptr<grpc::Channel> channel = Connect(dir.File("proxy.sock"));
+  for (int i = 0; i < 3; ++i) {  // the first call, and those while the channel backs off
+    // A proxy that waited for the runtime instead would end in DEADLINE_EXCEEDED.
+    CallResult r = Invoke(channel, "/fake.Echo/Unary", {"x"}, {}, absl::Seconds(10));
+    EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNAVAILABLE) << r.status.error_message();
+  }
+
+  // The runtime comes up: calls pass again without restarting the proxy.
+  FakeUpstream fake;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(StrCat("unix:", upstream), grpc::InsecureServerCredentials());
+  builder.RegisterCallbackGenericService(&fake);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  grpc::Status last;
+  for (int i = 0; i < 100 && !last.ok(); ++i) {
+    if (i > 0) absl::SleepFor(absl::Milliseconds(100));
+    last = Invoke(channel, "/fake.Echo/Unary", {"x"}, {}, absl::Seconds(5)).status;
+  }
+  EXPECT_TRUE(last.ok()) << last.error_code() << " " << last.error_message();
+  proxy->reset();
+  server->Shutdown(std::chrono::system_clock::now());
+}
+
+TEST(CriProxyTest, ReplacesAStaleListenSocket) {
+  testing::TempDir dir;
+  const std::string path = dir.File("proxy.sock");
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  ASSERT_LT(path.size(), sizeof(addr.sun_path));
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ::close(fd);  // the socket file stays, as after a crash
+
+  absl::StatusOr<std::unique_ptr<CriProxy>> proxy =
+      CriProxy::Start({.listen_path = path, .upstream_path = dir.File("none.sock")});
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  CallResult r = Invoke(Connect(path), "/fake.Echo/Unary", {"x"}, {}, absl::Seconds(10));
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNAVAILABLE) << r.status.error_message();
+}
+
+TEST(CriProxyTest, StartFailsOnAnUnusableListenPath) {
+  absl::StatusOr<std::unique_ptr<CriProxy>> proxy = CriProxy::Start(
+      {.listen_path = "/nonexistent-dir/x/proxy.sock", .upstream_path = "/tmp/whatever.sock"});
+  ASSERT_FALSE(proxy.ok());
+  EXPECT_EQ(proxy.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(Sv(proxy.status().message()).find("/nonexistent-dir/x/proxy.sock"),
+            std::string_view::npos);
+}
+
+// ---------------------------------------------------------------------------------------
+// The CRI subset: fields outside it survive a parse + serialize byte for byte.
+
+void Tag(std::string& out, int field, int wire_type) {
+  uint32_t v = static_cast<uint32_t>(field << 3 | wire_type);
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+std::string Bytes(int field, const std::string& payload) {
+  std::string out;
+  Tag(out, field, 2);
+  out.push_back(static_cast<char>(payload.size()));  // payloads here are < 128 bytes
+  return out + payload;
+}
+std::string Varint(int field, int value) {
+  std::string out;
+  Tag(out, field, 0);
+  out.push_back(static_cast<char>(value));  // values here are < 128
+  return out;
+}
+
+TEST(CriSubsetTest, PullImageRequestKeepsFieldsOutsideTheSubset) {
+  // As upstream serializes it (field order), with fields the subset leaves out:
+  // ImageSpec: image(1), user_specified_image(18); and a future field 25.
+  std::string image_spec = Bytes(1, "registry.local/app:1.0") + Bytes(18, "app:1.0") +
+                           Bytes(25, "future");
+  std::string auth = Bytes(1, "user") + Bytes(2, "secret") + Bytes(4, "registry.local");
+  std::string metadata = Bytes(1, "web-0") + Bytes(2, "uid-123") + Bytes(3, "prod") + Varint(4, 2);
+  // PodSandboxConfig: metadata(1) kept; hostname(2), log_directory(3), labels(6) not.
+  std::string sandbox = Bytes(1, metadata) + Bytes(2, "web-0") + Bytes(3, "/var/log/pods/x") +
+                        Bytes(6, Bytes(1, "app") + Bytes(2, "web"));
+  std::string wire = Bytes(1, image_spec) + Bytes(2, auth) + Bytes(3, sandbox) + Varint(9, 1);
+
+  runtime::v1::PullImageRequest request;
+  ASSERT_TRUE(request.ParseFromString(wire));
+  EXPECT_EQ(request.image().image(), "registry.local/app:1.0");
+  EXPECT_EQ(request.image().user_specified_image(), "app:1.0");
+  EXPECT_EQ(request.auth().password(), "secret");
+  EXPECT_EQ(request.sandbox_config().metadata().namespace_(), "prod");
+  EXPECT_EQ(request.sandbox_config().metadata().attempt(), 2u);
+  std::string again;
+  ASSERT_TRUE(request.SerializeToString(&again));
+  EXPECT_EQ(again, wire);
+
+  // Editing a known field keeps the unknown ones too (the PullImage gate will pin a digest).
+  request.mutable_image()->set_image("registry.local/app@sha256:00");
+  runtime::v1::PullImageRequest edited;
+  ASSERT_TRUE(edited.ParseFromString(request.SerializeAsString()));
+  EXPECT_EQ(edited.image().image(), "registry.local/app@sha256:00");
+  const google::protobuf::UnknownFieldSet& image_unknown =
+      edited.image().GetReflection()->GetUnknownFields(edited.image());
+  ASSERT_EQ(image_unknown.field_count(), 1);
+  EXPECT_EQ(image_unknown.field(0).number(), 25);
+  EXPECT_EQ(image_unknown.field(0).length_delimited(), "future");
+  const google::protobuf::UnknownFieldSet& sandbox_unknown =
+      edited.sandbox_config().GetReflection()->GetUnknownFields(edited.sandbox_config());
+  ASSERT_EQ(sandbox_unknown.field_count(), 3);  // hostname, log_directory, labels
+  EXPECT_EQ(sandbox_unknown.field(1).length_delimited(), "/var/log/pods/x");
+}
+
+// ---------------------------------------------------------------------------------------
+// A real containerd with its CRI plugin: the same calls direct and through the proxy.
+
+class ContainerdTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    absl::StatusOr<std::unique_ptr<testing::ContainerdServer>> server =
+        testing::ContainerdServer::Start({.cri = true});
+    ASSERT_TRUE(server.ok()) << server.status();
+    containerd_ = server->release();
+    dir_ = new testing::TempDir();
+    absl::StatusOr<std::unique_ptr<CriProxy>> proxy = CriProxy::Start(
+        {.listen_path = dir_->File("proxy.sock"), .upstream_path = containerd_->socket()});
+    ASSERT_TRUE(proxy.ok()) << proxy.status();
+    proxy_ = proxy->release();
+  }
+  static void TearDownTestSuite() {
+    delete proxy_;
+    delete dir_;
+    delete containerd_;
+  }
+  void SetUp() override {
+    ASSERT_NE(proxy_, nullptr);
+    direct_ = Connect(containerd_->socket());
+    proxied_ = Connect(dir_->File("proxy.sock"));
+  }
+
+  // The call must give the same status, messages and application metadata both ways.
+  CallResult ExpectSameBothWays(const std::string& method, const std::string& request,
+                                absl::Duration timeout = kCallTimeout) {
+    CallResult direct = Invoke(direct_, method, {request}, {}, timeout);
+    CallResult proxied = Invoke(proxied_, method, {request}, {}, timeout);
+    EXPECT_EQ(proxied.status.error_code(), direct.status.error_code()) << method;
+    EXPECT_EQ(proxied.status.error_message(), direct.status.error_message()) << method;
+    EXPECT_EQ(proxied.status.error_details(), direct.status.error_details()) << method;
+    EXPECT_EQ(proxied.responses, direct.responses) << method;
+    return proxied;
+  }
+
+  static testing::ContainerdServer* containerd_;
+  static testing::TempDir* dir_;
+  static CriProxy* proxy_;
+  std::shared_ptr<grpc::Channel> direct_;
+  std::shared_ptr<grpc::Channel> proxied_;
+};
+
+testing::ContainerdServer* ContainerdTest::containerd_ = nullptr;
+testing::TempDir* ContainerdTest::dir_ = nullptr;
+CriProxy* ContainerdTest::proxy_ = nullptr;
+
+TEST_F(ContainerdTest, VersionIsByteIdentical) {
+  runtime::v1::VersionRequest request;
+  request.set_version("v1");
+  CallResult r = ExpectSameBothWays("/runtime.v1.RuntimeService/Version",
+                                    request.SerializeAsString());
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  ASSERT_EQ(r.responses.size(), 1u);
+  runtime::v1::VersionResponse version;
+  ASSERT_TRUE(version.ParseFromString(r.responses[0]));
+  EXPECT_EQ(version.runtime_name(), "containerd");
+  EXPECT_EQ(version.runtime_api_version(), "v1");
+}
+
+TEST_F(ContainerdTest, ImageServiceCallsAreIdentical) {
+  CallResult list = ExpectSameBothWays("/runtime.v1.ImageService/ListImages",
+                                       runtime::v1::ListImagesRequest().SerializeAsString());
+  EXPECT_TRUE(list.status.ok()) << list.status.error_message();
+  runtime::v1::ImageStatusRequest status_request;
+  status_request.mutable_image()->set_image("registry.invalid/absent:1.0");
+  CallResult status = ExpectSameBothWays("/runtime.v1.ImageService/ImageStatus",
+                                         status_request.SerializeAsString());
+  EXPECT_TRUE(status.status.ok()) << status.status.error_message();
+  // A pull that must fail (nothing listens on the port): the runtime's own error comes back.
+  runtime::v1::PullImageRequest pull;
+  pull.mutable_image()->set_image("127.0.0.1:1/absent:1.0");
+  CallResult direct = Invoke(direct_, "/runtime.v1.ImageService/PullImage",
+                             {pull.SerializeAsString()});
+  CallResult proxied = Invoke(proxied_, "/runtime.v1.ImageService/PullImage",
+                              {pull.SerializeAsString()});
+  EXPECT_FALSE(direct.status.ok());
+  EXPECT_EQ(proxied.status.error_code(), direct.status.error_code());
+}
+
+TEST_F(ContainerdTest, UnknownMethodIsUnimplementedAsDirect) {
+  CallResult r = ExpectSameBothWays("/runtime.v1.RuntimeService/NoSuchMethod", "");
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(ContainerdTest, GetContainerEventsStreamsAsDirect) {
+  // Server-streaming. If the runtime implements it, the stream stays open without events
+  // until the deadline; if not, UNIMPLEMENTED. Either way the proxy says what containerd says.
+  CallResult r = ExpectSameBothWays("/runtime.v1.RuntimeService/GetContainerEvents", "",
+                                    absl::Seconds(1));
+  EXPECT_TRUE(r.status.error_code() == grpc::StatusCode::UNIMPLEMENTED ||
+              r.status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)
+      << r.status.error_code() << " " << r.status.error_message();
+  std::cout << "GetContainerEvents through the proxy: code " << r.status.error_code() << " \""
+            << r.status.error_message() << "\"\n";
+}
+
+}  // namespace
+}  // namespace layerseal::plugin
