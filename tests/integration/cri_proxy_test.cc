@@ -33,8 +33,13 @@
 #include "gtest/gtest.h"
 #include "k8s/cri/runtime/v1/api.pb.h"
 #include "plugin/cri_proxy.h"
+#include "registry/client.h"
 #include "tests/support/containerd_server.h"
+#include "tests/support/images.h"
 #include "tests/support/process.h"
+#include "tests/support/push.h"
+#include "tests/support/registry_server.h"
+#include "verifier/reference.h"
 #include "verifier/str_cat.h"
 
 namespace layerseal::plugin {
@@ -657,6 +662,47 @@ TEST_F(ContainerdTest, ImageServiceCallsAreIdentical) {
                               {pull.SerializeAsString()});
   EXPECT_FALSE(direct.status.ok());
   EXPECT_EQ(proxied.status.error_code(), direct.status.error_code());
+}
+
+TEST_F(ContainerdTest, AnImageInTheRuntimeListsAndReportsTheSameThroughTheProxy) {
+  // An image pulled into the CRI namespace behind the kubelet's back (ctr, plain HTTP).
+  absl::StatusOr<std::unique_ptr<testing::RegistryServer>> registry =
+      testing::RegistryServer::Start();
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  absl::StatusOr<Reference> ref = Reference::Parse(StrCat((*registry)->host(), "/cri/app:1.0"));
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  registry::RegistryClient client((*registry)->ClientOptions());
+  ASSERT_TRUE(testing::PushTestImage(client, *ref, testing::MakeBaseImage({})).ok());
+  absl::StatusOr<testing::RunResult> pull =
+      testing::Run({"ctr", "--address", containerd_->socket(), "--namespace", "k8s.io", "images",
+                    "pull", "--plain-http", "--snapshotter", "native", ref->ToString()});
+  ASSERT_TRUE(pull.ok()) << pull.status();
+  ASSERT_EQ(pull->exit_code, 0) << pull->out << pull->err;
+
+  runtime::v1::ListImagesResponse listed;
+  for (int i = 0; i < 100 && listed.images_size() == 0; ++i) {  // the CRI plugin syncs by event
+    if (i > 0) absl::SleepFor(absl::Milliseconds(100));
+    CallResult r = Invoke(direct_, "/runtime.v1.ImageService/ListImages",
+                          {runtime::v1::ListImagesRequest().SerializeAsString()});
+    ASSERT_TRUE(r.status.ok() && r.responses.size() == 1) << r.status.error_message();
+    ASSERT_TRUE(listed.ParseFromString(r.responses[0]));
+  }
+  ASSERT_EQ(listed.images_size(), 1);
+  EXPECT_EQ(listed.images(0).repo_tags(0), ref->ToString());
+
+  CallResult list = ExpectSameBothWays("/runtime.v1.ImageService/ListImages",
+                                       runtime::v1::ListImagesRequest().SerializeAsString());
+  ASSERT_EQ(list.responses.size(), 1u);
+  runtime::v1::ImageStatusRequest status_request;
+  status_request.mutable_image()->set_image(ref->ToString());
+  status_request.set_verbose(true);
+  CallResult status = ExpectSameBothWays("/runtime.v1.ImageService/ImageStatus",
+                                         status_request.SerializeAsString());
+  ASSERT_EQ(status.responses.size(), 1u);
+  runtime::v1::ImageStatusResponse image_status;
+  ASSERT_TRUE(image_status.ParseFromString(status.responses[0]));
+  EXPECT_EQ(image_status.image().id(), listed.images(0).id());
+  EXPECT_FALSE(image_status.info().empty());  // verbose: the runtime's JSON passes intact
 }
 
 TEST_F(ContainerdTest, UnknownMethodIsUnimplementedAsDirect) {
