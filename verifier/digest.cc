@@ -14,6 +14,18 @@ bool IsLowerHex(std::string_view s) {
   return true;
 }
 
+// Fetched once: passing EVP_sha256() makes OpenSSL 3 look the implementation up on every
+// call, which costs ~200 ns, more than hashing a small manifest descriptor (docs/performance.md).
+const EVP_MD* Sha256Md() {
+  static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
+const EVP_MD* Sha512Md() {
+  static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA512", nullptr);
+  return md;
+}
+
 std::string Hash(const EVP_MD* md, std::string_view bytes) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -49,7 +61,7 @@ Digest Digest::Sha256Of(std::string_view bytes) {
 
 bool Digest::Matches(std::string_view bytes) const {
   if (value_.empty()) return false;
-  const EVP_MD* md = algorithm() == "sha512" ? EVP_sha512() : EVP_sha256();
+  const EVP_MD* md = algorithm() == "sha512" ? Sha512Md() : Sha256Md();
   return HexEncode(Hash(md, bytes)) == hex();
 }
 
@@ -61,7 +73,7 @@ std::string_view Digest::hex() const {
   return std::string_view(value_).substr(value_.find(':') + 1);
 }
 
-std::string Sha256(std::string_view bytes) { return Hash(EVP_sha256(), bytes); }
+std::string Sha256(std::string_view bytes) { return Hash(Sha256Md(), bytes); }
 
 std::string HexEncode(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
