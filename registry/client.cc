@@ -176,6 +176,7 @@ class RegistryClient::Impl {
     transport_.connect_timeout = options_.connect_timeout;
     transport_.user_agent = options_.user_agent;
     internal::EnsureCurlInitialized();
+    transport_.connections = std::make_shared<internal::ConnectionCache>();
   }
 
   std::string RepoUrl(const Reference& ref) const {

@@ -205,6 +205,33 @@ std::string HttpResponse::Header(const std::string& lower_name) const {
   return it == headers.end() ? "" : it->second;
 }
 
+namespace {
+
+// libcurl calls these around every use of shared data; one mutex per kind of data.
+std::mutex share_locks[CURL_LOCK_DATA_LAST];
+
+void LockShare(CURL*, curl_lock_data data, curl_lock_access, void*) { share_locks[data].lock(); }
+void UnlockShare(CURL*, curl_lock_data data, void*) { share_locks[data].unlock(); }
+
+}  // namespace
+
+ConnectionCache::ConnectionCache() {
+  EnsureCurlInitialized();
+  CURLSH* sh = curl_share_init();
+  if (sh != nullptr) {
+    curl_share_setopt(sh, CURLSHOPT_LOCKFUNC, LockShare);
+    curl_share_setopt(sh, CURLSHOPT_UNLOCKFUNC, UnlockShare);
+    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  }
+  share_ = sh;  // null only when libcurl is out of memory: requests then run unshared
+}
+
+ConnectionCache::~ConnectionCache() {
+  if (share_ != nullptr) curl_share_cleanup(static_cast<CURLSH*>(share_));
+}
+
 void EnsureCurlInitialized() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -224,6 +251,9 @@ absl::Status Perform(const TransportOptions& options, const HttpRequest& request
   char errbuf[CURL_ERROR_SIZE] = {0};
 
   curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
+  if (options.connections && options.connections->share() != nullptr) {
+    curl_easy_setopt(c, CURLOPT_SHARE, static_cast<CURLSH*>(options.connections->share()));
+  }
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, options.plain_http ? "http,https" : "https");
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);

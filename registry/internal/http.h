@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,12 +63,29 @@ struct HttpResponse {
   std::string Header(const std::string& lower_name) const;
 };
 
+// Connections, TLS sessions and DNS answers shared by the requests of one client (a libcurl
+// share handle), so consecutive requests to a registry reuse a kept-alive connection instead
+// of a new TCP connection and TLS handshake each. Thread-safe: libcurl takes the locks this
+// object provides. Must outlive every Perform() that uses it.
+class ConnectionCache {
+ public:
+  ConnectionCache();
+  ~ConnectionCache();
+  ConnectionCache(const ConnectionCache&) = delete;
+  ConnectionCache& operator=(const ConnectionCache&) = delete;
+  void* share() const { return share_; }  // a CURLSH*
+
+ private:
+  void* share_;
+};
+
 struct TransportOptions {
   bool plain_http = false;
   std::string ca_file;
   absl::Duration timeout = absl::Seconds(30);
   absl::Duration connect_timeout = absl::Seconds(10);
   std::string user_agent;
+  std::shared_ptr<ConnectionCache> connections;  // null: a fresh connection per request
 };
 
 // Initialises libcurl once per process.
