@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -72,6 +73,42 @@ std::string OciManifest(const std::string& config, const std::string& layer) {
 }
 
 constexpr std::string_view kOciManifestType = "application/vnd.oci.image.manifest.v1+json";
+
+// Client-side IPv4 TCP sockets (any state, TIME_WAIT included) whose peer is 127.0.0.1:port.
+int ClientSocketsTo(int port) {
+  std::ifstream tcp("/proc/net/tcp");
+  std::string line;
+  std::getline(tcp, line);  // header
+  int count = 0;
+  char want[16];
+  std::snprintf(want, sizeof want, ":%04X", port);
+  while (std::getline(tcp, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote;
+    fields >> slot >> local >> remote;
+    if (remote.size() > 5 && remote.compare(remote.size() - 5, 5, want) == 0) ++count;
+  }
+  return count;
+}
+
+// One client's requests share a kept-alive connection: ten blob fetches open one TCP
+// connection, not ten (and, over TLS, one handshake). A dedicated registry keeps the count clean.
+TEST(ConnectionReuseTest, RequestsOfOneClientShareAConnection) {
+  absl::StatusOr<std::unique_ptr<RegistryServer>> server = RegistryServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  RegistryClient client((*server)->ClientOptions());
+  Reference repo = Ref(**server, "reuse/app");
+  std::string blob = Bytes(2000, 7);
+  Digest d = Digest::Sha256Of(blob);
+  ASSERT_TRUE(client.PushBlob(repo, d, blob).ok());
+  int before = ClientSocketsTo((*server)->port());
+  for (int i = 0; i < 10; ++i) {
+    absl::StatusOr<std::string> got = client.FetchBlob(repo, d, blob.size());
+    ASSERT_TRUE(got.ok()) << got.status();
+  }
+  int opened = ClientSocketsTo((*server)->port()) - before;
+  EXPECT_LE(opened, 1) << "each request opened its own connection";
+}
 
 class PlainRegistryTest : public ::testing::Test {
  protected:
