@@ -38,22 +38,20 @@ class Signer {
   absl::StatusOr<Digest> Run() {
     absl::StatusOr<FetchedManifest> top = client_.FetchManifest(src_, kMaxManifestBytes);
     if (!top.ok()) return top.status();
-    absl::StatusOr<std::string> type = ClassifyManifest(top->bytes, top->content_type);
-    if (!type.ok()) return type.status();
-    if (IsIndexMediaType(*type)) return SignIndex(top->bytes, *type);
-    absl::StatusOr<std::string> signed_manifest = SignImage(top->bytes, *type);
+    absl::StatusOr<ServedManifest> served = ParseServedManifest(top->bytes, top->content_type);
+    if (!served.ok()) return served.status();
+    if (served->index) return SignIndex(top->bytes, *served->index);
+    absl::StatusOr<std::string> signed_manifest = SignImage(top->bytes, served->media_type);
     if (!signed_manifest.ok()) return signed_manifest.status();
-    return client_.PutManifest(dst_, *type, *signed_manifest);
+    return client_.PutManifest(dst_, served->media_type, *signed_manifest);
   }
 
  private:
   // Seals every child and points a new index (same platforms, same order) at them.
-  absl::StatusOr<Digest> SignIndex(const std::string& bytes, const std::string& type) {
-    absl::StatusOr<ImageIndex> index = ParseImageIndex(bytes, type);
-    if (!index.ok()) return index.status();
+  absl::StatusOr<Digest> SignIndex(const std::string& bytes, const ImageIndex& index) {
     ordered_json out = ordered_json::parse(bytes);
-    for (size_t i = 0; i < index->manifests.size(); ++i) {
-      const Descriptor& child = index->manifests[i];
+    for (size_t i = 0; i < index.manifests.size(); ++i) {
+      const Descriptor& child = index.manifests[i];
       if (IsIndexMediaType(child.media_type)) {
         return absl::InvalidArgumentError(StrCat("index entry ", i, " is itself an index; not supported"));
       }
@@ -68,7 +66,7 @@ class Signer {
       out["manifests"][i]["digest"] = d.str();
       out["manifests"][i]["size"] = sealed->size();
     }
-    return client_.PutManifest(dst_, type, out.dump(3));
+    return client_.PutManifest(dst_, index.media_type, out.dump(3));
   }
 
   // Seals one image manifest and pushes everything it needs to DST but the manifest itself.

@@ -176,70 +176,126 @@ bool IsIndexMediaType(std::string_view media_type) {
   return media_type == kOciIndex || media_type == kDockerList;
 }
 
-absl::StatusOr<std::string> ClassifyManifest(std::string_view bytes, std::string_view content_type) {
+namespace {
+
+// The four manifest media types, from a Content-Type with parameters and case ignored.
+absl::StatusOr<std::string> ServedMediaType(std::string_view content_type) {
   std::string_view media = content_type.substr(0, content_type.find(';'));
   std::string ct = absl::AsciiStrToLower(
       absl::StripAsciiWhitespace(absl::string_view(media.data(), media.size())));
   if (ct != kOciManifest && ct != kOciIndex && ct != kDockerManifest && ct != kDockerList) {
     return Invalid("manifest", StrCat("unsupported Content-Type \"", content_type, "\""));
   }
-  absl::StatusOr<json> doc = ParseStrictJson(bytes, kMaxManifestBytes);
-  if (!doc.ok()) return Invalid("manifest", Sv(doc.status().message()));
-  if (!doc->is_object()) return Invalid("manifest", "not a JSON object");
-  absl::StatusOr<std::string> mt = GetString(*doc, "mediaType", "manifest", false);
-  if (!mt.ok()) return mt.status();
-  if (!mt->empty() && *mt != ct) {
-    return Invalid("manifest", StrCat("Content-Type \"", ct, "\" and mediaType \"", *mt,
-                                            "\" disagree"));
-  }
   return ct;
 }
 
-absl::StatusOr<ImageManifest> ParseImageManifest(std::string_view bytes,
-                                                 std::string_view media_type) {
+absl::StatusOr<json> ParseObject(std::string_view bytes, std::string_view where) {
+  absl::StatusOr<json> doc = ParseStrictJson(bytes, kMaxManifestBytes);
+  if (!doc.ok()) return Invalid(where, Sv(doc.status().message()));
+  if (!doc->is_object()) return Invalid(where, "not a JSON object");
+  return doc;
+}
+
+// The document's own mediaType, when present, must be the one it was served as.
+absl::Status CheckAgreement(const json& doc, std::string_view served) {
+  absl::StatusOr<std::string> mt = GetString(doc, "mediaType", "manifest", false);
+  if (!mt.ok()) return mt.status();
+  if (!mt->empty() && *mt != served) {
+    return Invalid("manifest", StrCat("Content-Type \"", served, "\" and mediaType \"", *mt,
+                                      "\" disagree"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ImageManifest> ManifestFromObject(json doc, std::string_view media_type) {
   const std::string where = "manifest";
   if (media_type != kOciManifest && media_type != kDockerManifest) {
     return Invalid(where, StrCat("\"", media_type, "\" is not an image manifest type"));
   }
-  absl::StatusOr<json> doc = ParseStrictJson(bytes, kMaxManifestBytes);
-  if (!doc.ok()) return Invalid(where, Sv(doc.status().message()));
-  if (!doc->is_object()) return Invalid(where, "not a JSON object");
-  if (absl::Status s = CheckSchemaVersion(*doc, where); !s.ok()) return s;
-  if (absl::Status s = CheckMediaType(*doc, media_type, where); !s.ok()) return s;
-  if (doc->contains("manifests")) return Invalid(where, "an image manifest has no \"manifests\"");
+  if (absl::Status s = CheckSchemaVersion(doc, where); !s.ok()) return s;
+  if (absl::Status s = CheckMediaType(doc, media_type, where); !s.ok()) return s;
+  if (doc.contains("manifests")) return Invalid(where, "an image manifest has no \"manifests\"");
   ImageManifest m;
   m.media_type = std::string(media_type);
   m.family = media_type == kOciManifest ? Family::kOci : Family::kDocker;
-  auto config = doc->find("config");
-  if (config == doc->end()) return Invalid(where, "missing \"config\"");
+  auto config = doc.find("config");
+  if (config == doc.end()) return Invalid(where, "missing \"config\"");
   absl::StatusOr<Descriptor> cd = ParseDescriptor(*config, where + ".config");
   if (!cd.ok()) return cd.status();
   m.config = *std::move(cd);
-  absl::StatusOr<std::vector<Descriptor>> layers = ParseDescriptorArray(*doc, "layers", where);
+  absl::StatusOr<std::vector<Descriptor>> layers = ParseDescriptorArray(doc, "layers", where);
   if (!layers.ok()) return layers.status();
   m.layers = *std::move(layers);
-  m.json = *std::move(doc);
+  m.json = std::move(doc);
   return m;
 }
 
-absl::StatusOr<ImageIndex> ParseImageIndex(std::string_view bytes, std::string_view media_type) {
+absl::StatusOr<ImageIndex> IndexFromObject(json doc, std::string_view media_type) {
   const std::string where = "index";
   if (!IsIndexMediaType(media_type)) {
     return Invalid(where, StrCat("\"", media_type, "\" is not an index type"));
   }
-  absl::StatusOr<json> doc = ParseStrictJson(bytes, kMaxManifestBytes);
-  if (!doc.ok()) return Invalid(where, Sv(doc.status().message()));
-  if (!doc->is_object()) return Invalid(where, "not a JSON object");
-  if (absl::Status s = CheckSchemaVersion(*doc, where); !s.ok()) return s;
-  if (absl::Status s = CheckMediaType(*doc, media_type, where); !s.ok()) return s;
+  if (absl::Status s = CheckSchemaVersion(doc, where); !s.ok()) return s;
+  if (absl::Status s = CheckMediaType(doc, media_type, where); !s.ok()) return s;
   ImageIndex index;
   index.media_type = std::string(media_type);
   index.family = media_type == kOciIndex ? Family::kOci : Family::kDocker;
-  absl::StatusOr<std::vector<Descriptor>> children = ParseDescriptorArray(*doc, "manifests", where);
+  absl::StatusOr<std::vector<Descriptor>> children = ParseDescriptorArray(doc, "manifests", where);
   if (!children.ok()) return children.status();
   index.manifests = *std::move(children);
-  index.json = *std::move(doc);
+  index.json = std::move(doc);
   return index;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ClassifyManifest(std::string_view bytes, std::string_view content_type) {
+  absl::StatusOr<std::string> served = ServedMediaType(content_type);
+  if (!served.ok()) return served.status();
+  absl::StatusOr<json> doc = ParseObject(bytes, "manifest");
+  if (!doc.ok()) return doc.status();
+  if (absl::Status s = CheckAgreement(*doc, *served); !s.ok()) return s;
+  return served;
+}
+
+absl::StatusOr<ServedManifest> ParseServedManifest(std::string_view bytes,
+                                                   std::string_view content_type) {
+  absl::StatusOr<std::string> served = ServedMediaType(content_type);
+  if (!served.ok()) return served.status();
+  absl::StatusOr<json> doc = ParseObject(bytes, "manifest");
+  if (!doc.ok()) return doc.status();
+  if (absl::Status s = CheckAgreement(*doc, *served); !s.ok()) return s;
+  ServedManifest out;
+  out.media_type = *served;
+  if (IsIndexMediaType(*served)) {
+    absl::StatusOr<ImageIndex> index = IndexFromObject(*std::move(doc), *served);
+    if (!index.ok()) return index.status();
+    out.index = *std::move(index);
+  } else {
+    absl::StatusOr<ImageManifest> image = ManifestFromObject(*std::move(doc), *served);
+    if (!image.ok()) return image.status();
+    out.image = *std::move(image);
+  }
+  return out;
+}
+
+absl::StatusOr<ImageManifest> ParseImageManifest(std::string_view bytes,
+                                                 std::string_view media_type) {
+  if (media_type != kOciManifest && media_type != kDockerManifest) {
+    return Invalid("manifest", StrCat("\"", media_type, "\" is not an image manifest type"));
+  }
+  absl::StatusOr<json> doc = ParseObject(bytes, "manifest");
+  if (!doc.ok()) return doc.status();
+  return ManifestFromObject(*std::move(doc), media_type);
+}
+
+absl::StatusOr<ImageIndex> ParseImageIndex(std::string_view bytes, std::string_view media_type) {
+  if (!IsIndexMediaType(media_type)) {
+    return Invalid("index", StrCat("\"", media_type, "\" is not an index type"));
+  }
+  absl::StatusOr<json> doc = ParseObject(bytes, "index");
+  if (!doc.ok()) return doc.status();
+  return IndexFromObject(*std::move(doc), media_type);
 }
 
 absl::StatusOr<Descriptor> SelectPlatform(const ImageIndex& index, const Platform& platform) {

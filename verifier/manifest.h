@@ -82,6 +82,16 @@ struct ImageIndex {
 absl::StatusOr<std::string> ClassifyManifest(std::string_view bytes, std::string_view content_type);
 bool IsIndexMediaType(std::string_view media_type);
 
+// A document as a registry served it, classified (as ClassifyManifest) and parsed (as
+// ParseImageManifest or ParseImageIndex) in one strict parse. Exactly one of image/index is set.
+struct ServedManifest {
+  std::string media_type;
+  std::optional<ImageManifest> image;
+  std::optional<ImageIndex> index;
+};
+absl::StatusOr<ServedManifest> ParseServedManifest(std::string_view bytes,
+                                                   std::string_view content_type);
+
 absl::StatusOr<ImageManifest> ParseImageManifest(std::string_view bytes,
                                                  std::string_view media_type);
 absl::StatusOr<ImageIndex> ParseImageIndex(std::string_view bytes, std::string_view media_type);

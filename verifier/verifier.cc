@@ -238,13 +238,11 @@ absl::StatusOr<ResolvedImage> ResolveImage(ImageSource& source, const Reference&
                                            const Platform& platform) {
   absl::StatusOr<FetchedManifest> top = FetchChecked(source, ref);
   if (!top.ok()) return top.status();
-  absl::StatusOr<std::string> type = ClassifyManifest(top->bytes, top->content_type);
-  if (!type.ok()) return type.status();
+  absl::StatusOr<ServedManifest> served = ParseServedManifest(top->bytes, top->content_type);
+  if (!served.ok()) return served.status();
   ResolvedImage out;
-  if (IsIndexMediaType(*type)) {
-    absl::StatusOr<ImageIndex> index = ParseImageIndex(top->bytes, *type);
-    if (!index.ok()) return index.status();
-    absl::StatusOr<Descriptor> child = SelectPlatform(*index, platform);
+  if (served->index) {
+    absl::StatusOr<Descriptor> child = SelectPlatform(*served->index, platform);
     if (!child.ok()) return absl::InvalidArgumentError(child.status().message());
     out.index_digest = top->digest;
     top = FetchChecked(source, ref.WithDigest(child->digest));
@@ -254,18 +252,17 @@ absl::StatusOr<ResolvedImage> ResolveImage(ImageSource& source, const Reference&
           "index entry ", child->digest.str(), " has size ", child->size, " but the manifest has ",
           top->bytes.size(), " bytes"));
     }
-    type = ClassifyManifest(top->bytes, top->content_type);
-    if (!type.ok()) return type.status();
-    if (*type != child->media_type || IsIndexMediaType(*type)) {
-      return absl::InvalidArgumentError(StrCat("index entry for ", platform.ToString(),
-                                                     " is a ", *type, ", not an image manifest of the index's type"));
+    served = ParseServedManifest(top->bytes, top->content_type);
+    if (!served.ok()) return served.status();
+    if (served->media_type != child->media_type || !served->image) {
+      return absl::InvalidArgumentError(StrCat("index entry for ", platform.ToString(), " is a ",
+                                               served->media_type,
+                                               ", not an image manifest of the index's type"));
     }
   }
-  absl::StatusOr<ImageManifest> m = ParseImageManifest(top->bytes, *type);
-  if (!m.ok()) return m.status();
   out.pinned = ref.WithDigest(top->digest);
   out.fetched = *std::move(top);
-  out.manifest = *std::move(m);
+  out.manifest = *std::move(served->image);
   return out;
 }
 

@@ -78,6 +78,27 @@ TEST(ManifestTest, ClassifyRequiresAgreement) {
   EXPECT_EQ(*ClassifyManifest(R"({"schemaVersion":2})", std::string(kOciIndex)), kOciIndex);
 }
 
+TEST(ManifestTest, ParseServedManifestClassifiesAndParsesOnce) {
+  auto base = testing::MakeBaseImage({});
+  auto image = ParseServedManifest(base.manifest, std::string(kOciManifest) + "; charset=utf-8");
+  ASSERT_TRUE(image.ok()) << image.status();
+  EXPECT_EQ(image->media_type, kOciManifest);
+  ASSERT_TRUE(image->image.has_value());
+  EXPECT_FALSE(image->index.has_value());
+  EXPECT_EQ(image->image->layers.size(), 1u);
+
+  auto index = testing::MakeIndex(Family::kDocker, {{{"linux", "amd64", ""}, base}});
+  auto parsed = ParseServedManifest(index.manifest, kDockerList);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_TRUE(parsed->index.has_value());
+  EXPECT_FALSE(parsed->image.has_value());
+  EXPECT_EQ(parsed->index->manifests.size(), 1u);
+
+  EXPECT_FALSE(ParseServedManifest(base.manifest, kDockerManifest).ok());  // disagree
+  EXPECT_FALSE(ParseServedManifest(base.manifest, "application/json").ok());
+  EXPECT_FALSE(ParseServedManifest(R"({"schemaVersion":2})", kOciManifest).ok());  // no config
+}
+
 TEST(ManifestTest, ParsesDescriptorsStrictly) {
   auto base = testing::MakeBaseImage({});
   auto m = ParseImageManifest(base.manifest, kOciManifest);
