@@ -1,40 +1,80 @@
-// The seam through which the gates (PullImage, ImageStatus, CreateContainer; issue 4) will see
-// calls passing through the CRI proxy. The default interceptor sees nothing: every call is
-// forwarded untouched.
+// The seam through which the gates (plugin/image_gates.h) see calls passing through the CRI
+// proxy. An interceptor names the methods it wants; for each such call it receives an
+// InterceptedCall holding the first request message and decides, now or later and from any
+// thread, to forward it (possibly rewritten) or to answer it itself.
 #ifndef LAYERSEAL_PLUGIN_CALL_INTERCEPTOR_H_
 #define LAYERSEAL_PLUGIN_CALL_INTERCEPTOR_H_
 
-#include <optional>
+#include <memory>
 #include <string_view>
 
+#include <grpcpp/client_context.h>
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/status.h>
 
 namespace layerseal::plugin {
 
+// What the proxy needs from an intercepted call's resolution (implemented in cri_proxy.cc).
+class CallResolver {
+ public:
+  virtual ~CallResolver() = default;
+  virtual void Forward(grpc::ByteBuffer request) = 0;
+  virtual void Reply(const grpc::Status& status, grpc::ByteBuffer* response) = 0;
+};
+
+// One intercepted call. Move-only; resolve it exactly once with Forward, Reply or Fail.
+// A call destroyed unresolved is failed with INTERNAL (fail closed: the runtime never sees
+// a call the gate did not let through). Thread-safety: one thread at a time; any thread.
+class InterceptedCall {
+ public:
+  InterceptedCall(std::string_view method, grpc::ByteBuffer request,
+                  grpc::GenericCallbackServerContext* context, CallResolver* resolver)
+      : method_(method), request_(std::move(request)), context_(context), resolver_(resolver) {}
+  InterceptedCall(InterceptedCall&& other) noexcept;
+  InterceptedCall& operator=(InterceptedCall&&) = delete;
+  InterceptedCall(const InterceptedCall&) = delete;
+  ~InterceptedCall();
+
+  std::string_view method() const { return method_; }  // e.g. "/runtime.v1.ImageService/PullImage"
+  const grpc::ByteBuffer& request() const { return request_; }
+  // Valid until the call is resolved: client metadata, deadline, IsCancelled().
+  const grpc::ServerContextBase& context() const { return *context_; }
+  // Copies the caller's deadline and application metadata onto a context for the gate's own
+  // call to the runtime, so the runtime sees what it would have seen without the proxy.
+  void PrepareUpstreamContext(grpc::ClientContext* upstream) const;
+
+  // Sends `request` (the original or a rewritten one) on to the runtime; the runtime's
+  // response and status then reach the caller as for any forwarded call.
+  void Forward(grpc::ByteBuffer request);
+  void Forward() { Forward(request_); }
+  // Answers the caller: `response` is sent when status is OK (one message: unary calls).
+  void Reply(grpc::ByteBuffer response);
+  void Fail(const grpc::Status& status);
+
+ private:
+  std::string_view method_;  // owned by the server context
+  grpc::ByteBuffer request_;
+  grpc::GenericCallbackServerContext* context_;
+  CallResolver* resolver_;  // nullptr once resolved or moved from
+};
+
 // Thread-safety: implementations must be safe to call concurrently from many calls.
-// Both methods run on gRPC's callback threads: OnRequest delays only its own call, but a
-// blocking OnRequest occupies one of gRPC's few callback threads while it runs. Gates that
-// do registry I/O must not block there unboundedly (an asynchronous variant of this seam,
-// or a worker pool, is the next step of issue 4).
+// OnRequest runs on one of gRPC's callback threads: it must not block (hand the call to a
+// worker and return); the call may be resolved after OnRequest returns.
 class CallInterceptor {
  public:
   virtual ~CallInterceptor() = default;
 
-  // Whether calls to `method` (e.g. "/runtime.v1.ImageService/PullImage") go through
-  // OnRequest. Calls to other methods are forwarded at once, headers before any message.
-  virtual bool Intercepts(std::string_view /*method*/) const { return false; }
+  // Whether calls to `method` go through OnRequest. Calls to other methods are forwarded at
+  // once, headers before any message.
+  virtual bool Intercepts(std::string_view method) const = 0;
 
-  // Called once per intercepted call with its first request message, before the upstream
-  // call is started. It may rewrite `request` in place (it is then forwarded as rewritten).
-  // Returning a status answers the client with it; the upstream never sees the call.
-  // Not called if the client half-closes or cancels before sending a message.
-  virtual std::optional<grpc::Status> OnRequest(std::string_view /*method*/,
-                                                grpc::ByteBuffer& /*request*/,
-                                                const grpc::ServerContextBase& /*context*/) {
-    return std::nullopt;
-  }
+  // Called once per intercepted call with its first request message, before any upstream
+  // call is started. Not called if the client half-closes or cancels before sending a
+  // message (the call is then forwarded as is).
+  virtual void OnRequest(InterceptedCall call) = 0;
 };
 
 }  // namespace layerseal::plugin

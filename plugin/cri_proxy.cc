@@ -78,9 +78,10 @@ class CriProxy::Service final : public grpc::CallbackGenericService {
 
 namespace {
 
-// One proxied call. Deleted when both the server side and (if started) the client side are
-// done. All members but the chain state are touched by one chain at a time.
-class Call {
+// One proxied call. Deleted when the server side, the client side (if started) and an
+// unresolved interception (if any) are all done. All members but the chain state are
+// touched by one chain at a time.
+class Call final : public CallResolver {
  public:
   Call(grpc::GenericStub* stub, CallInterceptor* interceptor,
        grpc::GenericCallbackServerContext* ctx)
@@ -159,15 +160,10 @@ class Call {
   // Request chain.
   void OnServerReadDone(bool ok) {
     if (!upstream_started_) {
-      if (ok) {
-        std::optional<grpc::Status> answer =
-            interceptor_->OnRequest(server_ctx_->method(), request_, *server_ctx_);
-        if (answer.has_value()) {
-          server_.Finish(*answer);
-          return;
-        }
-      }
-      StartUpstream(ok ? Request::kMessage : Request::kHalfClose);
+      if (!ok) return StartUpstream(Request::kHalfClose);
+      refs_.fetch_add(1);  // released when the interception is resolved
+      interceptor_->OnRequest(
+          InterceptedCall(server_ctx_->method(), std::move(request_), server_ctx_, this));
       return;
     }
     {
@@ -219,7 +215,25 @@ class Call {
     server_.StartWrite(&response_);
   }
 
+  // CallResolver: an intercepted call's first message, resolved by the interceptor.
+  void Forward(grpc::ByteBuffer request) override {
+    request_ = std::move(request);
+    StartUpstream(Request::kMessage);
+    Unref();
+  }
+
+  void Reply(const grpc::Status& status, grpc::ByteBuffer* response) override {
+    if (status.ok() && response != nullptr) {
+      response_ = std::move(*response);
+      server_.StartWriteAndFinish(&response_, grpc::WriteOptions(), status);
+    } else {
+      server_.Finish(status);
+    }
+    Unref();
+  }
+
   void OnServerWriteDone(bool ok) {
+    if (!upstream_started_) return;  // a reply written by an interceptor
     if (!ok) return EndResponseChain();  // the client is gone; OnCancel cancels upstream
     client_.StartRead(&response_);
   }
@@ -281,7 +295,7 @@ class Call {
   ServerSide server_;
   ClientSide client_;
   bool intercepted_ = false;
-  bool upstream_started_ = false;  // only read before the upstream call exists
+  bool upstream_started_ = false;  // set before any upstream or forwarded-response activity
   ByteBuffer request_;             // owned by the request chain
   ByteBuffer response_;            // owned by the response chain
   std::atomic<int> refs_{1};       // the server side, plus the client side once started
@@ -295,6 +309,37 @@ class Call {
 };
 
 }  // namespace
+
+InterceptedCall::InterceptedCall(InterceptedCall&& other) noexcept
+    : method_(other.method_),
+      request_(std::move(other.request_)),
+      context_(other.context_),
+      resolver_(std::exchange(other.resolver_, nullptr)) {}
+
+InterceptedCall::~InterceptedCall() {
+  if (resolver_ != nullptr) {
+    Fail(grpc::Status(grpc::StatusCode::INTERNAL,
+                      StrCat("layerseal: the gate for ", method_, " dropped the call")));
+  }
+}
+
+void InterceptedCall::PrepareUpstreamContext(grpc::ClientContext* upstream) const {
+  upstream->set_deadline(context_->raw_deadline());
+  CopyMetadata(context_->client_metadata(),
+               [upstream](std::string k, std::string v) { upstream->AddMetadata(k, v); });
+}
+
+void InterceptedCall::Forward(grpc::ByteBuffer request) {
+  std::exchange(resolver_, nullptr)->Forward(std::move(request));
+}
+
+void InterceptedCall::Reply(grpc::ByteBuffer response) {
+  std::exchange(resolver_, nullptr)->Reply(grpc::Status::OK, &response);
+}
+
+void InterceptedCall::Fail(const grpc::Status& status) {
+  std::exchange(resolver_, nullptr)->Reply(status, nullptr);
+}
 
 grpc::ServerGenericBidiReactor* CriProxy::Service::CreateReactor(
     grpc::GenericCallbackServerContext* ctx) {
@@ -311,10 +356,7 @@ CriProxy::~CriProxy() {
   }
 }
 
-absl::StatusOr<std::unique_ptr<CriProxy>> CriProxy::Start(CriProxyOptions options) {
-  if (options.listen_path.empty() || options.upstream_path.empty()) {
-    return absl::InvalidArgumentError("CriProxy: listen_path and upstream_path are required");
-  }
+std::shared_ptr<grpc::Channel> CreateUpstreamChannel(const std::string& upstream_path) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetMaxSendMessageSize(kMaxMessageBytes);
@@ -322,9 +364,18 @@ absl::StatusOr<std::unique_ptr<CriProxy>> CriProxy::Start(CriProxyOptions option
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::min(backoff_ms, 100));
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, std::min(backoff_ms, 100));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, backoff_ms);
-  std::shared_ptr<grpc::Channel> upstream = grpc::CreateCustomChannel(
-      StrCat("unix:", options.upstream_path), grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(StrCat("unix:", upstream_path),
+                                   grpc::InsecureChannelCredentials(), args);
+}
 
+absl::StatusOr<std::unique_ptr<CriProxy>> CriProxy::Start(CriProxyOptions options) {
+  if (options.listen_path.empty() || (options.upstream_path.empty() && !options.upstream)) {
+    return absl::InvalidArgumentError(
+        "CriProxy: listen_path and upstream_path (or upstream) are required");
+  }
+  std::shared_ptr<grpc::Channel> upstream = options.upstream
+                                                ? std::move(options.upstream)
+                                                : CreateUpstreamChannel(options.upstream_path);
   std::unique_ptr<CriProxy> proxy(new CriProxy());
   proxy->service_ = std::make_unique<Service>(std::move(upstream), options.interceptor);
   grpc::ServerBuilder builder;

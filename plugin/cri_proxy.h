@@ -16,6 +16,7 @@
 #include "plugin/call_interceptor.h"
 
 namespace grpc {
+class Channel;
 class Server;
 }  // namespace grpc
 
@@ -29,9 +30,14 @@ inline constexpr int kMaxMessageBytes = 64 << 20;
 // restarted containerd must be reachable again within about a second).
 inline constexpr absl::Duration kMaxReconnectBackoff = absl::Seconds(1);
 
+// A channel to the runtime's unix socket with the proxy's message limits and reconnection
+// backoff. One per process: share it between the proxy and the gates' own calls.
+std::shared_ptr<grpc::Channel> CreateUpstreamChannel(const std::string& upstream_path);
+
 struct CriProxyOptions {
   std::string listen_path;    // unix socket the kubelet connects to (replaced if stale)
   std::string upstream_path;  // the runtime's unix socket, e.g. /run/containerd/containerd.sock
+  std::shared_ptr<grpc::Channel> upstream;  // if set, used instead of upstream_path
   // Not owned; must outlive the proxy. nullptr: forward everything untouched.
   CallInterceptor* interceptor = nullptr;
 };

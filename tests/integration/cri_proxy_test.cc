@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -30,6 +31,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/unknown_field_set.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "k8s/cri/runtime/v1/api.pb.h"
 #include "plugin/cri_proxy.h"
@@ -297,22 +299,37 @@ class FakeUpstream final : public grpc::CallbackGenericService {
   };
 };
 
-// Rewrites "/fake.Echo/Unary" requests "rewrite-me" and refuses "deny".
+// For "/fake.Echo/Unary": rewrites "rewrite-me", refuses "deny", answers "answer" itself
+// from another thread after a while, drops "drop" unresolved, forwards anything else.
 class TestInterceptor final : public CallInterceptor {
  public:
+  ~TestInterceptor() override {
+    for (std::thread& t : threads_) t.join();
+  }
   bool Intercepts(std::string_view method) const override { return method == "/fake.Echo/Unary"; }
-  std::optional<grpc::Status> OnRequest(std::string_view method, ByteBuffer& request,
-                                        const grpc::ServerContextBase& context) override {
-    seen_method = std::string(method);
-    std::string text = ToString(request);
-    auto md = context.client_metadata();
+  void OnRequest(InterceptedCall call) override {
+    seen_method = std::string(call.method());
+    std::string text = ToString(call.request());
+    auto md = call.context().client_metadata();
     seen_header = md.count("x-who") ? Str(md.find("x-who")->second) : "";
-    if (text == "deny") return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "denied: deny");
-    if (text == "rewrite-me") request = ToBuffer("rewritten");
-    return std::nullopt;
+    if (text == "deny") {
+      call.Fail(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "denied: deny"));
+    } else if (text == "rewrite-me") {
+      call.Forward(ToBuffer("rewritten"));
+    } else if (text == "answer") {
+      threads_.emplace_back([c = std::move(call)]() mutable {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        c.Reply(ToBuffer("answered-by-gate"));
+      });
+    } else if (text != "drop") {
+      call.Forward();
+    }
   }
   std::string seen_method;
   std::string seen_header;
+
+ private:
+  std::vector<std::thread> threads_;
 };
 
 class FakeUpstreamTest : public ::testing::Test {
@@ -458,6 +475,22 @@ TEST_F(FakeUpstreamTest, InterceptorRewritesOrAnswersInstead) {
 
   CallResult streamed = Invoke(channel_, "/fake.Echo/Stream", {"3"});  // not intercepted
   EXPECT_EQ(streamed.responses.size(), 3u);
+
+  int upstream_calls = fake_->calls.load();
+  CallResult answered = Invoke(channel_, "/fake.Echo/Unary", {"answer"});
+  ASSERT_TRUE(answered.status.ok()) << answered.status.error_message();
+  EXPECT_EQ(answered.responses, std::vector<std::string>{"answered-by-gate"});
+  EXPECT_EQ(fake_->calls.load(), upstream_calls);
+
+  // A gate that loses a call fails it closed instead of forwarding it or hanging.
+  CallResult dropped = Invoke(channel_, "/fake.Echo/Unary", {"drop"});
+  EXPECT_EQ(dropped.status.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_THAT(dropped.status.error_message(), ::testing::HasSubstr("dropped the call"));
+  EXPECT_EQ(fake_->calls.load(), upstream_calls);
+
+  CallResult plain = Invoke(channel_, "/fake.Echo/Unary", {"hello"});
+  ASSERT_TRUE(plain.status.ok()) << plain.status.error_message();
+  EXPECT_EQ(plain.responses, std::vector<std::string>{"hello"});
 }
 
 TEST(CriProxyTest, MissingUpstreamIsUnavailableThenRecovers) {
