@@ -27,6 +27,9 @@ int Keygen(const Args& args, Io io);
 int Sign(const Args& args, Io io);
 int Verify(const Args& args, Io io);
 int Inspect(const Args& args, Io io);
+// `layerseal cri ...`: a CRI client (version, pull, images, inspecti, rmi); exit 1 when the
+// runtime answers with an error.
+int Cri(const Args& args, Io io);
 
 }  // namespace layerseal::cli
 

@@ -15,6 +15,7 @@ constexpr char kUsage[] =
     "  sign      seal an image in a registry: layerseal sign --key NAME.key SRC DST\n"
     "  verify    verify an image against keys or a policy; exit 0 ALLOW, 1 DENY, 2 error\n"
     "  inspect   show an image's layers, seals, envelope and keyId (no verdict)\n"
+    "  cri       talk CRI to the agent or a runtime: version, pull, images, inspecti, rmi\n"
     "\n"
     "Run 'layerseal <command> --help' for a command's flags.\n";
 
@@ -34,6 +35,7 @@ int Main(const Args& args, Io io) {
   if (args[0] == "sign") return Sign(rest, io);
   if (args[0] == "verify") return Verify(rest, io);
   if (args[0] == "inspect") return Inspect(rest, io);
+  if (args[0] == "cri") return Cri(rest, io);
   io.err << "layerseal: unknown command \"" << args[0] << "\"\n\n" << kUsage;
   return kExitUsage;
 }

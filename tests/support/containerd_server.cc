@@ -28,7 +28,27 @@ std::string ConfigToml(const TempDir& dir, const ContainerdOptions& options) {
   if (options.cri) {
     toml += "[plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  snapshotter = \"native\"\n";
   }
+  if (!options.plain_http_registries.empty()) {
+    toml += StrCat("[plugins.\"io.containerd.grpc.v1.cri\".registry]\n"
+                   "  config_path = \"", dir.File("certs.d"), "\"\n");
+  }
   return toml;
+}
+
+// containerd's hosts directory (docs/hosts.md): <config_path>/<host>/hosts.toml.
+void WritePlainHttpHosts(const TempDir& dir, const std::vector<std::string>& hosts) {
+  if (hosts.empty()) return;
+  mkdir(dir.File("certs.d").c_str(), 0755);
+  for (const std::string& host : hosts) {
+    std::string host_dir = dir.File(StrCat("certs.d/", host));
+    mkdir(host_dir.c_str(), 0755);
+    WriteFileOrDie(host_dir + "/hosts.toml",
+                   StrCat("server = \"http://", host, "\"\n"
+                          "\n"
+                          "[host.\"http://", host, "\"]\n"
+                          "  capabilities = [\"pull\", \"resolve\"]\n"
+                          "  skip_verify = true\n"));
+  }
 }
 
 }  // namespace
@@ -38,6 +58,7 @@ absl::StatusOr<std::unique_ptr<ContainerdServer>> ContainerdServer::Start(Contai
   const TempDir& dir = server->dir_;
   server->socket_ = dir.File("containerd.sock");
   WriteFileOrDie(dir.File("config.toml"), ConfigToml(dir, options));
+  WritePlainHttpHosts(dir, options.plain_http_registries);
   absl::StatusOr<std::unique_ptr<Child>> child =
       Child::Spawn({"containerd", "--config", dir.File("config.toml"), "--log-level", "warn"},
                    dir.File("containerd.log"));
@@ -63,7 +84,12 @@ ContainerdServer::~ContainerdServer() {
 }
 
 absl::StatusOr<RunResult> ContainerdServer::Ctr(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"ctr", "--address", socket_, "--namespace", "layerseal-test"};
+  return CtrIn("layerseal-test", args);
+}
+
+absl::StatusOr<RunResult> ContainerdServer::CtrIn(const std::string& ns,
+                                                   const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"ctr", "--address", socket_, "--namespace", ns};
   argv.insert(argv.end(), args.begin(), args.end());
   return Run(argv, "", absl::Seconds(120));
 }

@@ -15,6 +15,10 @@ namespace layerseal::testing {
 
 struct ContainerdOptions {
   bool cri = false;  // enable the CRI plugin (native snapshotter)
+  // Registries ("127.0.0.1:PORT") the CRI plugin pulls from over plain HTTP. When non-empty,
+  // the plugin's registry config_path is <dir>/certs.d, holding <host>/hosts.toml for each
+  // (server http://<host>, capabilities pull+resolve). Empty (default): no registry config.
+  std::vector<std::string> plain_http_registries;
 };
 
 class ContainerdServer {
@@ -26,6 +30,8 @@ class ContainerdServer {
   const std::string& dir() const { return dir_.path(); }
   // Runs `ctr --address <socket> --namespace layerseal-test args...`.
   absl::StatusOr<RunResult> Ctr(const std::vector<std::string>& args);
+  // Runs `ctr --address <socket> --namespace <ns> args...` ("k8s.io": the CRI plugin's images).
+  absl::StatusOr<RunResult> CtrIn(const std::string& ns, const std::vector<std::string>& args);
 
  private:
   ContainerdServer() = default;
