@@ -54,8 +54,13 @@ class Run {
   Run(ImageSource& source, const ScopePolicy& scope, const Platform& platform, Verdict& verdict)
       : source_(source), scope_(scope), platform_(platform), verdict_(verdict) {}
 
-  std::optional<Failure> Execute(const Reference& ref) {
+  // Steps 1-8, or step 1 and `known`'s answer for the resolved image (then in known_).
+  std::optional<Failure> Execute(const Reference& ref, const Verifier::KnownVerdict& known) {
     if (auto f = Resolve(ref)) return f;
+    if (known) {
+      known_ = known(image_.pinned);
+      if (known_) return std::nullopt;
+    }
     if (auto f = FindSeals()) return f;
     if (auto f = ReadSeals()) return f;
     if (auto f = ParseAndMatchEnvelope()) return f;
@@ -220,6 +225,7 @@ class Run {
 
  public:
   const ResolvedImage& image() const { return image_; }
+  std::optional<Verdict>& known() { return known_; }
 
  private:
   ImageSource& source_;
@@ -230,6 +236,7 @@ class Run {
   std::string manifest_tar_, signature_tar_, base_manifest_, envelope_text_;
   Envelope envelope_;
   ImageManifest base_;
+  std::optional<Verdict> known_;
 };
 
 }  // namespace
@@ -293,7 +300,7 @@ absl::StatusOr<std::string> ReadSealFile(ImageSource& source, const Reference& r
   return file;
 }
 
-Verdict Verifier::Verify(const Reference& ref) const {
+Verdict Verifier::Verify(const Reference& ref, const KnownVerdict& known) const {
   auto start = std::chrono::steady_clock::now();
   const ScopePolicy& scope = policy_->Resolve(ref);
   Verdict v;
@@ -312,7 +319,13 @@ Verdict Verifier::Verify(const Reference& ref) const {
     v.detail = StrCat("policy scope \"", scope.scope, "\" accepts anything");
   } else {
     Run run(*source_, scope, platform_, v);
-    failure = run.Execute(ref);
+    failure = run.Execute(ref, known);
+    if (run.known()) {
+      Verdict cached = *std::move(run.known());
+      cached.reference = v.reference;
+      cached.duration = absl::FromChrono(std::chrono::steady_clock::now() - start);
+      return cached;
+    }
     if (!failure) {
       v.decision = Decision::kAllow;
       v.reason = Reason::kVerified;

@@ -4,6 +4,7 @@
 #ifndef LAYERSEAL_VERIFIER_VERIFIER_H_
 #define LAYERSEAL_VERIFIER_VERIFIER_H_
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -42,9 +43,15 @@ class Verifier {
   Verifier(ImageSource* source, const Policy* policy, Platform platform)
       : source_(source), policy_(policy), platform_(std::move(platform)) {}
 
+  // A caller's earlier verdict for a resolved image (its repository at the image manifest's
+  // digest), e.g. a cache keyed by digest and policy version; nullopt to verify it.
+  using KnownVerdict = std::function<std::optional<Verdict>(const Reference& pinned)>;
+
   // Never fails: every error becomes a DENY verdict with a reason (fail closed), unless the
-  // scope allows registry errors.
-  Verdict Verify(const Reference& ref) const;
+  // scope allows registry errors. With `known`, step 1 runs and, if `known` has a verdict
+  // for the resolved image, that verdict is returned (with `ref` and this call's duration)
+  // instead of running steps 2-8.
+  Verdict Verify(const Reference& ref, const KnownVerdict& known = nullptr) const;
 
  private:
   ImageSource* source_;

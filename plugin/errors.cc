@@ -1,0 +1,50 @@
+#include "plugin/errors.h"
+
+#include <string>
+
+#include "verifier/str_cat.h"
+
+namespace layerseal::plugin {
+namespace {
+
+// "sha256:" plus 12 hex digits: enough to tell policies apart in a pod event; the event log
+// and the controller have the full version.
+std::string ShortVersion(std::string_view version) {
+  constexpr size_t kShown = 7 + 12;
+  return std::string(version.substr(0, std::min(version.size(), kShown)));
+}
+
+}  // namespace
+
+std::string DenialText(const Verdict& v) {
+  return StrCat("layerseal denied ", v.reference, ": ", ReasonName(v.reason), ": ", v.detail,
+                " (policy ", ShortVersion(v.policy_version), ")");
+}
+
+grpc::Status PullDenied(const Verdict& verdict) {
+  return grpc::Status(grpc::StatusCode::UNKNOWN,
+                      StrCat(kSignatureValidationFailed, ": ", DenialText(verdict)));
+}
+
+grpc::Status CreateDenied(std::string_view image, const Verdict& verdict) {
+  return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                      StrCat(DenialText(verdict), "; image ", image,
+                             " is not admitted under this pod's policy"));
+}
+
+grpc::Status MalformedRequest(std::string_view method, std::string_view what) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      StrCat("layerseal: malformed ", method, " request: ", what));
+}
+
+grpc::Status Overloaded(std::string_view method) {
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      StrCat("layerseal: too many ", method, " calls waiting for verification; retry"));
+}
+
+grpc::Status CallerGone(std::string_view method) {
+  return grpc::Status(grpc::StatusCode::CANCELLED,
+                      StrCat("layerseal: the caller of ", method, " gave up before the verdict"));
+}
+
+}  // namespace layerseal::plugin

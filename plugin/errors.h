@@ -1,0 +1,43 @@
+// Every gRPC status the gates return, built in this one place (named constructors), so the
+// kubelet always sees the same codes and message shapes. Nothing else in plugin/ makes a
+// grpc::Status of its own; statuses from the runtime are passed through untouched.
+#ifndef LAYERSEAL_PLUGIN_ERRORS_H_
+#define LAYERSEAL_PLUGIN_ERRORS_H_
+
+#include <string_view>
+
+#include <grpcpp/support/status.h>
+
+#include "verifier/verdict.h"
+
+namespace layerseal::plugin {
+
+// k8s.io/cri-api pkg/errors: ErrSignatureValidationFailed = errors.New("SignatureValidationFailed").
+inline constexpr std::string_view kSignatureValidationFailed = "SignatureValidationFailed";
+
+// "layerseal denied <ref>: <REASON>: <detail> (policy sha256:<12 hex>)".
+std::string DenialText(const Verdict& verdict);
+
+// A denied PullImage, shaped so that the kubelet (1.28+) classifies it as
+// SignatureValidationFailed: code UNKNOWN (the kubelet's CRI client then keeps only the
+// message) and a message that starts with "SignatureValidationFailed: " (the kubelet tests
+// that prefix; see docs/agent.md). Pod events then read "Failed to pull image ...:
+// SignatureValidationFailed: layerseal denied ...".
+grpc::Status PullDenied(const Verdict& verdict);
+
+// A CreateContainer whose image the pod's policy does not admit. FAILED_PRECONDITION: the
+// image must be pulled (and verified) under that policy first.
+grpc::Status CreateDenied(std::string_view image, const Verdict& verdict);
+
+// A request the gate cannot parse: INVALID_ARGUMENT naming the method and what was wrong.
+grpc::Status MalformedRequest(std::string_view method, std::string_view what);
+
+// The gates' work queue is full: RESOURCE_EXHAUSTED (the kubelet retries with back-off).
+grpc::Status Overloaded(std::string_view method);
+
+// The caller gave up (deadline or cancellation) before the gate decided.
+grpc::Status CallerGone(std::string_view method);
+
+}  // namespace layerseal::plugin
+
+#endif  // LAYERSEAL_PLUGIN_ERRORS_H_

@@ -1,0 +1,257 @@
+#include "plugin/image_gates.h"
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "k8s/cri/runtime/v1/api.grpc.pb.h"
+#include "plugin/errors.h"
+#include "plugin/internal/worker_pool.h"
+#include "verifier/crypto.h"
+#include "verifier/str_cat.h"
+
+namespace layerseal::plugin {
+namespace {
+
+namespace cri = ::runtime::v1;
+
+bool ParseMessage(const grpc::ByteBuffer& buffer, google::protobuf::Message* message) {
+  std::vector<grpc::Slice> slices;
+  if (!buffer.Dump(&slices).ok()) return false;
+  std::string bytes;
+  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return message->ParseFromString(bytes);
+}
+
+grpc::ByteBuffer Serialize(const google::protobuf::Message& message) {
+  grpc::Slice slice(message.SerializeAsString());
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+PodRef PodFrom(const cri::PodSandboxConfig& config) {
+  const cri::PodSandboxMetadata& m = config.metadata();
+  return PodRef{.ns = m.namespace_(), .name = m.name(), .uid = m.uid()};
+}
+
+// The kubelet's AuthConfig as registry credentials: username/password, or the docker
+// "auth" form (base64 of user:password), or tokens. nullopt when it carries nothing.
+std::optional<registry::Credentials> CredentialsFrom(const cri::AuthConfig& auth) {
+  registry::Credentials c{.username = auth.username(),
+                          .password = auth.password(),
+                          .identity_token = auth.identity_token(),
+                          .registry_token = auth.registry_token()};
+  if (c.username.empty() && !auth.auth().empty()) {
+    absl::StatusOr<std::string> decoded = Base64Decode(auth.auth());
+    if (decoded.ok()) {
+      size_t colon = decoded->find(':');
+      if (colon != std::string::npos) {
+        c.username = decoded->substr(0, colon);
+        c.password = decoded->substr(colon + 1);
+      }
+    }
+  }
+  if (c.username.empty() && c.password.empty() && c.identity_token.empty() &&
+      c.registry_token.empty()) {
+    return std::nullopt;
+  }
+  return c;
+}
+
+// A verdict for an image the runtime holds but that cannot be judged by digest.
+Judgement Unjudgeable(std::string_view image, std::string detail) {
+  Judgement j;
+  j.verdict.decision = Decision::kDeny;
+  j.verdict.reason = Reason::kNotSigned;
+  j.verdict.reference = std::string(image);
+  j.verdict.detail = std::move(detail);
+  return j;
+}
+
+// Tags the gates pulled by digest, so that ImageStatus(tag) finds the image the runtime
+// stored under repository@digest. Bounded: the oldest tags are forgotten first (the kubelet
+// then pulls once more, which is cheap: the verdict is cached).
+class PinnedTags {
+ public:
+  void Remember(const std::string& tag_ref, const std::string& pinned) {
+    absl::MutexLock lock(&mu_);
+    auto [it, inserted] = pins_.insert_or_assign(tag_ref, pinned);
+    if (inserted) order_.push_back(tag_ref);
+    while (order_.size() > kMaxPinnedTags) {
+      pins_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+  std::optional<std::string> Find(const std::string& tag_ref) {
+    absl::MutexLock lock(&mu_);
+    auto it = pins_.find(tag_ref);
+    if (it == pins_.end()) return std::nullopt;
+    return it->second;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, std::string> pins_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> order_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+class ImageGates::Impl {
+ public:
+  explicit Impl(ImageGatesOptions options)
+      : options_(std::move(options)),
+        images_(cri::ImageService::NewStub(options_.upstream)),
+        pool_(options_.workers, kMaxQueuedGateCalls) {}
+
+  void Dispatch(InterceptedCall call) {
+    absl::Time arrival = absl::Now();
+    std::string method(call.method());
+    auto holder = std::make_shared<InterceptedCall>(std::move(call));
+    bool queued = pool_.Submit([this, holder, arrival] { Run(std::move(*holder), arrival); });
+    if (!queued) holder->Fail(Overloaded(method));
+  }
+
+ private:
+  void Run(InterceptedCall call, absl::Time arrival) {
+    if (call.context().IsCancelled()) return call.Fail(CallerGone(call.method()));
+    if (call.method() == kPullImage) return PullImage(std::move(call), arrival);
+    if (call.method() == kImageStatus) return ImageStatus(std::move(call), arrival);
+    return CreateContainer(std::move(call), arrival);
+  }
+
+  void PullImage(InterceptedCall call, absl::Time arrival) {
+    cri::PullImageRequest request;
+    if (!ParseMessage(call.request(), &request)) {
+      return call.Fail(MalformedRequest(call.method(), "not a runtime.v1.PullImageRequest"));
+    }
+    const std::string& image = request.image().image();
+    absl::StatusOr<Reference> ref = Reference::Parse(image);
+    if (!ref.ok()) {
+      return call.Fail(MalformedRequest(call.method(), StrCat("image \"", image, "\": ",
+                                                              ref.status().message())));
+    }
+    JudgeRequest judge_request{.reference = *ref,
+                               .credentials = CredentialsFrom(request.auth()),
+                               .pod = PodFrom(request.sandbox_config())};
+    Judgement judgement = options_.judge->Judge(judge_request);
+    const Verdict& v = judgement.verdict;
+    Report("PullImage", image, judge_request.pod, judgement, v.admits(), arrival);
+    if (!v.admits()) return call.Fail(PullDenied(v));
+    if (v.manifest_digest) {
+      // Pull exactly what was judged. The tag is dropped: the runtime names the image by
+      // repository@digest, and ImageStatus(tag) is answered through pins_.
+      std::string pinned = ref->WithDigest(*v.manifest_digest).ToString();
+      if (!ref->digest) pins_.Remember(image, pinned);
+      request.mutable_image()->set_image(pinned);
+    }
+    if (options_.after_pull_verdict) options_.after_pull_verdict(v);
+    call.Forward(Serialize(request));
+  }
+
+  void ImageStatus(InterceptedCall call, absl::Time arrival) {
+    cri::ImageStatusRequest request;
+    if (!ParseMessage(call.request(), &request)) {
+      return call.Fail(MalformedRequest(call.method(), "not a runtime.v1.ImageStatusRequest"));
+    }
+    cri::ImageStatusResponse response;
+    grpc::Status status = AskRuntime(call, request, &response);
+    if (status.ok() && !response.has_image()) {
+      if (std::optional<std::string> pinned = pins_.Find(request.image().image())) {
+        request.mutable_image()->set_image(*pinned);
+        status = AskRuntime(call, request, &response);
+      }
+    }
+    if (!status.ok()) return call.Fail(status);  // the runtime's own error, untouched
+    if (!response.has_image()) return call.Reply(Serialize(response));
+    const std::string& image = request.image().image();
+    auto [admitted, judgement] = JudgeStoredImage(response.image(), PodRef{}, image);
+    if (!judgement.cached) Report("ImageStatus", image, PodRef{}, judgement, admitted, arrival);
+    // An image without an admitting verdict is reported absent: the kubelet then pulls it,
+    // and the pull is judged.
+    call.Reply(Serialize(admitted ? response : cri::ImageStatusResponse()));
+  }
+
+  void CreateContainer(InterceptedCall call, absl::Time arrival) {
+    cri::CreateContainerRequest request;
+    if (!ParseMessage(call.request(), &request)) {
+      return call.Fail(MalformedRequest(call.method(), "not a runtime.v1.CreateContainerRequest"));
+    }
+    const std::string& image = request.config().image().image();
+    cri::ImageStatusRequest status_request;
+    *status_request.mutable_image() = request.config().image();
+    cri::ImageStatusResponse response;
+    grpc::Status status = AskRuntime(call, status_request, &response);
+    if (!status.ok()) return call.Fail(status);
+    // An image the runtime does not have cannot run; let the runtime say so.
+    if (!response.has_image()) return call.Forward();
+    PodRef pod = PodFrom(request.sandbox_config());
+    auto [admitted, judgement] = JudgeStoredImage(response.image(), pod, image);
+    Report("CreateContainer", image, pod, judgement, admitted, arrival);
+    if (!admitted) return call.Fail(CreateDenied(image, judgement.verdict));
+    call.Forward();
+  }
+
+  grpc::Status AskRuntime(const InterceptedCall& call, const cri::ImageStatusRequest& request,
+                          cri::ImageStatusResponse* response) {
+    grpc::ClientContext context;
+    call.PrepareUpstreamContext(&context);
+    return images_->ImageStatus(&context, request, response);
+  }
+
+  // An image the runtime holds is admitted when one of its repository digests is: the
+  // runtime's content is addressed by digest, so a verdict for repository@digest is a
+  // verdict for these bytes. Returns the admitting judgement, else the first denial.
+  std::pair<bool, Judgement> JudgeStoredImage(const cri::Image& image, const PodRef& pod,
+                                              std::string_view asked) {
+    std::optional<Judgement> first_denial;
+    for (const std::string& repo_digest : image.repo_digests()) {
+      absl::StatusOr<Reference> ref = Reference::Parse(repo_digest);
+      if (!ref.ok() || !ref->digest) continue;
+      Judgement j = options_.judge->Judge(JudgeRequest{.reference = *ref, .pod = pod});
+      if (j.verdict.admits()) return {true, std::move(j)};
+      if (!first_denial) first_denial = std::move(j);
+    }
+    if (first_denial) return {false, *std::move(first_denial)};
+    return {false, Unjudgeable(asked, StrCat("the runtime has no repository digest for image ",
+                                             image.id(), " (imported, not pulled), so its seals "
+                                             "cannot be checked; pull it from a registry"))};
+  }
+
+  void Report(std::string_view gate, std::string_view image, const PodRef& pod,
+              const Judgement& judgement, bool admitted, absl::Time arrival) {
+    if (options_.events == nullptr) return;
+    absl::Time now = absl::Now();
+    options_.events->Report(VerdictEvent{.gate = std::string(gate),
+                                         .image = std::string(image),
+                                         .pod = pod,
+                                         .judgement = judgement,
+                                         .admitted = admitted,
+                                         .gate_time = now - arrival,
+                                         .time = now});
+  }
+
+  const ImageGatesOptions options_;
+  std::unique_ptr<cri::ImageService::Stub> images_;
+  PinnedTags pins_;
+  internal::WorkerPool pool_;  // last: its destructor drains work that uses the members above
+};
+
+ImageGates::ImageGates(ImageGatesOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+ImageGates::~ImageGates() = default;
+
+bool ImageGates::Intercepts(std::string_view method) const {
+  return method == kPullImage || method == kImageStatus || method == kCreateContainer;
+}
+
+void ImageGates::OnRequest(InterceptedCall call) { impl_->Dispatch(std::move(call)); }
+
+}  // namespace layerseal::plugin

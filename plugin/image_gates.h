@@ -1,0 +1,71 @@
+// The gates: the CallInterceptor that makes the CRI proxy let only admitted images onto the
+// node and into containers.
+//
+// - PullImage: the image is judged under the pod's policy (the request's credentials, the
+//   sandbox config's namespace). A denial is answered with PullDenied (errors.h) and the
+//   runtime never sees the call. An admitted image is pulled by the exact digest that was
+//   judged (the request is rewritten to repository@digest), so a tag moved after the verdict
+//   cannot bring an unjudged image; the runtime's response goes back as is.
+// - ImageStatus: asks the runtime itself, then reports an image as absent unless one of its
+//   repository digests is admitted under the node policy, so the kubelet pulls (and the pull
+//   is judged) instead of using an image that arrived some other way. A tag that was pulled
+//   by digest here is looked up under that digest.
+// - CreateContainer: the container's image (as the runtime knows it) must be admitted under
+//   the policy of the pod at hand, whoever pulled it; otherwise CreateDenied.
+// Verdicts come from the ImageJudge (cached there); every decision that ran a verification,
+// and every PullImage and CreateContainer decision, is reported to the EventSink.
+//
+// Thread-safety: OnRequest may be called concurrently; the work runs on the gates' own
+// worker threads. Ownership: borrows the judge and the sink, which must outlive the gates.
+#ifndef LAYERSEAL_PLUGIN_IMAGE_GATES_H_
+#define LAYERSEAL_PLUGIN_IMAGE_GATES_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "plugin/call_interceptor.h"
+#include "plugin/image_judge.h"
+
+namespace grpc {
+class Channel;
+}  // namespace grpc
+
+namespace layerseal::plugin {
+
+inline constexpr std::string_view kPullImage = "/runtime.v1.ImageService/PullImage";
+inline constexpr std::string_view kImageStatus = "/runtime.v1.ImageService/ImageStatus";
+inline constexpr std::string_view kCreateContainer = "/runtime.v1.RuntimeService/CreateContainer";
+
+// Threads that run judgements (each may block on a registry) and calls waiting for one.
+inline constexpr int kDefaultGateWorkers = 16;
+inline constexpr size_t kMaxQueuedGateCalls = 4096;
+// Tags remembered as pulled by digest (for ImageStatus); the oldest are forgotten first.
+inline constexpr size_t kMaxPinnedTags = 16384;
+
+struct ImageGatesOptions {
+  ImageJudge* judge = nullptr;    // required
+  EventSink* events = nullptr;    // optional
+  std::shared_ptr<grpc::Channel> upstream;  // the runtime (CreateUpstreamChannel), required
+  int workers = kDefaultGateWorkers;
+  // Test seam: runs after a PullImage verdict that admits, before the pull is forwarded.
+  std::function<void(const Verdict&)> after_pull_verdict;
+};
+
+class ImageGates final : public CallInterceptor {
+ public:
+  explicit ImageGates(ImageGatesOptions options);
+  ~ImageGates() override;  // waits for calls being judged
+
+  bool Intercepts(std::string_view method) const override;
+  void OnRequest(InterceptedCall call) override;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace layerseal::plugin
+
+#endif  // LAYERSEAL_PLUGIN_IMAGE_GATES_H_

@@ -1,0 +1,68 @@
+// What the gates need from the rest of the agent: a judge that returns a verdict for an
+// image reference under the policy that applies to a pod, and a sink for verdict events.
+// Both are implemented by node-agent/ (policy set, verdict cache, registry client) and
+// faked in unit tests.
+#ifndef LAYERSEAL_PLUGIN_IMAGE_JUDGE_H_
+#define LAYERSEAL_PLUGIN_IMAGE_JUDGE_H_
+
+#include <optional>
+#include <string>
+
+#include "absl/time/time.h"
+#include "registry/credentials.h"
+#include "verifier/reference.h"
+#include "verifier/verdict.h"
+
+namespace layerseal::plugin {
+
+// The pod an image is for, from the CRI request's PodSandboxConfig.metadata (empty when the
+// request has none, e.g. ImageStatus, or a client other than the kubelet).
+struct PodRef {
+  std::string ns;
+  std::string name;
+  std::string uid;
+};
+
+struct JudgeRequest {
+  Reference reference;
+  // Registry credentials from the request (PullImageRequest.auth); nullopt: the node's own.
+  std::optional<registry::Credentials> credentials;
+  PodRef pod;  // pod.ns picks the namespace policy, if there is one
+};
+
+struct Judgement {
+  Verdict verdict;
+  bool cached = false;  // answered from the verdict cache, no verification ran
+};
+
+// Thread-safety: Judge is called concurrently from the gates' workers.
+class ImageJudge {
+ public:
+  virtual ~ImageJudge() = default;
+  // Blocks for registry I/O on a cache miss. Never fails: an image that cannot be judged is
+  // a DENY verdict with a reason (fail closed).
+  virtual Judgement Judge(const JudgeRequest& request) = 0;
+};
+
+// One gate decision, for the event log and the controller.
+struct VerdictEvent {
+  std::string gate;   // "PullImage", "ImageStatus", "CreateContainer"
+  std::string image;  // the image as the CRI request named it
+  PodRef pod;
+  Judgement judgement;
+  bool admitted = false;       // the call went on to the runtime (or the image was shown)
+  absl::Duration gate_time;    // from the call's arrival to the gate's decision
+  absl::Time time;
+};
+
+// Thread-safety: Report is called concurrently from the gates' workers; it must not block
+// for long (the verdict waits on it).
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void Report(const VerdictEvent& event) = 0;
+};
+
+}  // namespace layerseal::plugin
+
+#endif  // LAYERSEAL_PLUGIN_IMAGE_JUDGE_H_
