@@ -35,6 +35,7 @@
 #include <grpcpp/support/channel_arguments.h>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "verifier/str_cat.h"
 
 namespace layerseal::plugin {
@@ -66,14 +67,16 @@ void CopyMetadata(const std::multimap<grpc::string_ref, grpc::string_ref>& from,
 
 class CriProxy::Service final : public grpc::CallbackGenericService {
  public:
-  Service(std::shared_ptr<grpc::Channel> upstream, CallInterceptor* interceptor)
-      : stub_(std::move(upstream)), interceptor_(interceptor) {}
+  Service(std::shared_ptr<grpc::Channel> upstream, CallInterceptor* interceptor,
+          CallObserver* observer)
+      : stub_(std::move(upstream)), interceptor_(interceptor), observer_(observer) {}
 
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
 
  private:
   grpc::GenericStub stub_;
   CallInterceptor* const interceptor_;
+  CallObserver* const observer_;
 };
 
 namespace {
@@ -83,9 +86,14 @@ namespace {
 // touched by one chain at a time.
 class Call final : public CallResolver {
  public:
-  Call(grpc::GenericStub* stub, CallInterceptor* interceptor,
+  Call(grpc::GenericStub* stub, CallInterceptor* interceptor, CallObserver* observer,
        grpc::GenericCallbackServerContext* ctx)
-      : stub_(stub), interceptor_(interceptor), server_ctx_(ctx), server_(this), client_(this) {
+      : stub_(stub),
+        interceptor_(interceptor),
+        observer_(observer),
+        server_ctx_(ctx),
+        server_(this),
+        client_(this) {
     intercepted_ = interceptor_ != nullptr && interceptor_->Intercepts(ctx->method());
     if (intercepted_) {
       server_.StartRead(&request_);  // OnRequest sees it before the upstream call starts
@@ -223,6 +231,7 @@ class Call final : public CallResolver {
   }
 
   void Reply(const grpc::Status& status, grpc::ByteBuffer* response) override {
+    Observe(status.error_code());
     if (status.ok() && response != nullptr) {
       response_ = std::move(*response);
       server_.StartWriteAndFinish(&response_, grpc::WriteOptions(), status);
@@ -278,7 +287,13 @@ class Call final : public CallResolver {
     if (finish_now) FinishServer();
   }
 
+  void Observe(grpc::StatusCode code) {
+    if (observer_ == nullptr) return;
+    observer_->OnCallDone(server_ctx_->method(), code, absl::Now() - start_);
+  }
+
   void FinishServer() {
+    Observe(upstream_status_.error_code());
     CopyMetadata(client_ctx_.GetServerTrailingMetadata(),
                  [this](std::string k, std::string v) { server_ctx_->AddTrailingMetadata(k, v); });
     server_.Finish(upstream_status_);
@@ -290,6 +305,8 @@ class Call final : public CallResolver {
 
   grpc::GenericStub* const stub_;
   CallInterceptor* const interceptor_;
+  CallObserver* const observer_;
+  const absl::Time start_ = absl::Now();
   grpc::GenericCallbackServerContext* const server_ctx_;
   grpc::ClientContext client_ctx_;
   ServerSide server_;
@@ -343,7 +360,7 @@ void InterceptedCall::Fail(const grpc::Status& status) {
 
 grpc::ServerGenericBidiReactor* CriProxy::Service::CreateReactor(
     grpc::GenericCallbackServerContext* ctx) {
-  return (new Call(&stub_, interceptor_, ctx))->server_reactor();
+  return (new Call(&stub_, interceptor_, observer_, ctx))->server_reactor();
 }
 
 CriProxy::CriProxy() = default;
@@ -377,7 +394,8 @@ absl::StatusOr<std::unique_ptr<CriProxy>> CriProxy::Start(CriProxyOptions option
                                                 ? std::move(options.upstream)
                                                 : CreateUpstreamChannel(options.upstream_path);
   std::unique_ptr<CriProxy> proxy(new CriProxy());
-  proxy->service_ = std::make_unique<Service>(std::move(upstream), options.interceptor);
+  proxy->service_ =
+      std::make_unique<Service>(std::move(upstream), options.interceptor, options.observer);
   grpc::ServerBuilder builder;
   int bound = 0;
   builder.AddListeningPort(StrCat("unix:", options.listen_path),

@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -34,12 +35,23 @@ inline constexpr absl::Duration kMaxReconnectBackoff = absl::Seconds(1);
 // backoff. One per process: share it between the proxy and the gates' own calls.
 std::shared_ptr<grpc::Channel> CreateUpstreamChannel(const std::string& upstream_path);
 
+// Sees every call when it ends: the method, the status code the caller got, and the time
+// from the call's arrival to its end. Thread-safety: called concurrently from gRPC threads;
+// must be cheap (metrics).
+class CallObserver {
+ public:
+  virtual ~CallObserver() = default;
+  virtual void OnCallDone(std::string_view method, grpc::StatusCode code,
+                          absl::Duration elapsed) = 0;
+};
+
 struct CriProxyOptions {
   std::string listen_path;    // unix socket the kubelet connects to (replaced if stale)
   std::string upstream_path;  // the runtime's unix socket, e.g. /run/containerd/containerd.sock
   std::shared_ptr<grpc::Channel> upstream;  // if set, used instead of upstream_path
   // Not owned; must outlive the proxy. nullptr: forward everything untouched.
   CallInterceptor* interceptor = nullptr;
+  CallObserver* observer = nullptr;  // not owned; may be null
 };
 
 // Thread-safety: Start and the destructor from one thread; calls are served on gRPC's threads.

@@ -1,0 +1,332 @@
+#include "node-agent/agent.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <thread>
+
+#include <grpcpp/channel.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/synchronization/notification.h"
+#include "node-agent/event_log.h"
+#include "node-agent/judge.h"
+#include "node-agent/policy_set.h"
+#include "node-agent/verdict_cache.h"
+#include "plugin/cri_proxy.h"
+#include "plugin/image_gates.h"
+#include "registry/credentials.h"
+#include "telemetry/admin_http.h"
+#include "verifier/str_cat.h"
+
+namespace layerseal::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The health service name whose status follows the runtime connection ("" is the agent).
+constexpr char kRuntimeHealthService[] = "layerseal.v1.Runtime";
+
+absl::Status MakeDir(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return absl::UnavailableError(StrCat("cannot create ", dir, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<const registry::CredentialStore>> NodeCredentials(
+    const AgentConfig& c) {
+  if (!c.docker_config.empty()) return registry::DockerConfigCredentials(c.docker_config);
+  return registry::DefaultDockerConfigCredentials();
+}
+
+absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& address) {
+  size_t colon = address.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
+      port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(StrCat("admin address \"", address, "\" is not host:port"));
+  }
+  return std::make_pair(address.substr(0, colon), port);
+}
+
+}  // namespace
+
+class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver {
+ public:
+  Impl(AgentConfig config, AgentHooks hooks) : config_(std::move(config)), hooks_(std::move(hooks)) {
+    if (hooks_.logger == nullptr) {
+      own_logger_ = std::make_unique<telemetry::Logger>("agent");
+      hooks_.logger = own_logger_.get();
+    }
+    if (absl::StatusOr<telemetry::Level> level = telemetry::ParseLevel(config_.log_level); level.ok()) {
+      hooks_.logger->set_min_level(*level);
+    }
+    DefineMetrics();
+  }
+
+  ~Impl() override {
+    stop_.Notify();
+    if (watcher_.joinable()) watcher_.join();
+    admin_.reset();
+    if (health_) {
+      health_->Shutdown();
+      health_->Wait();
+    }
+    proxy_.reset();  // no calls left before the gates and the judge go
+    gates_.reset();
+  }
+
+  absl::Status Start() {
+    telemetry::Logger& log = *hooks_.logger;
+    if (absl::Status s = MakeDir(config_.state_dir); !s.ok()) return s;
+    if (absl::Status s = MakeDir(fs::path(config_.listen).parent_path().string()); !s.ok()) return s;
+    absl::StatusOr<std::unique_ptr<PolicySet>> policies =
+        PolicySet::Load(config_.policy, config_.namespace_policy_dir);
+    if (!policies.ok()) return policies.status();
+    policies_ = *std::move(policies);
+    policy_fingerprint_ = policies_->Fingerprint();
+
+    cache_ = std::make_unique<VerdictCache>(config_.cache);
+    if (absl::Status s = cache_->Load(); !s.ok()) {
+      log.Warn("verdicts will not survive a restart", {{"error", std::string(Sv(s.message()))}});
+    }
+    if (cache_->skipped_lines() > 0) {
+      log.Warn("skipped damaged lines in the remembered verdicts",
+               {{"path", config_.VerdictsPath()}, {"lines", cache_->skipped_lines()}});
+    }
+    absl::StatusOr<std::shared_ptr<const registry::CredentialStore>> creds = NodeCredentials(config_);
+    if (!creds.ok()) return creds.status();
+
+    JudgeOptions jo{.policies = policies_.get(), .cache = cache_.get()};
+    jo.registry.ca_file = config_.ca_file;
+    jo.registry.timeout = config_.registry_timeout;
+    jo.registry.credentials = *creds;
+    jo.registry.user_agent = StrCat("layerseal-agent/", kAgentVersion);
+    jo.plain_http_registries = config_.plain_http_registries;
+    jo.platform = config_.platform;
+    judge_ = std::make_unique<CachingJudge>(std::move(jo));
+
+    absl::StatusOr<std::unique_ptr<EventLog>> events =
+        EventLog::Open(config_.node_name, config_.EventLogPath(), hooks_.reporter);
+    if (!events.ok()) return events.status();
+    events_ = *std::move(events);
+
+    upstream_ = plugin::CreateUpstreamChannel(config_.runtime_endpoint);
+    gates_ = std::make_unique<plugin::ImageGates>(
+        plugin::ImageGatesOptions{.judge = judge_.get(),
+                                  .events = this,
+                                  .upstream = upstream_,
+                                  .workers = config_.workers,
+                                  .after_pull_verdict = hooks_.after_pull_verdict});
+    absl::StatusOr<std::unique_ptr<plugin::CriProxy>> proxy = plugin::CriProxy::Start(
+        {.listen_path = config_.listen, .upstream = upstream_, .interceptor = gates_.get(),
+         .observer = this});
+    if (!proxy.ok()) return proxy.status();
+    proxy_ = *std::move(proxy);
+    if (chmod(config_.listen.c_str(), static_cast<mode_t>(config_.listen_mode)) != 0) {
+      return absl::UnavailableError(StrCat("cannot chmod ", config_.listen));
+    }
+    if (absl::Status s = StartHealth(); !s.ok()) return s;
+    if (absl::Status s = StartAdmin(); !s.ok()) return s;
+    watcher_ = std::thread([this] { Watch(); });
+    log.Info("layerseal-agent started",
+             {{"listen", config_.listen}, {"runtime", config_.runtime_endpoint},
+              {"node", config_.node_name}, {"policy_version", policies_->node()->version()},
+              {"admin_port", admin_port()}, {"remembered_verdicts", cache_->size()}});
+    return absl::OkStatus();
+  }
+
+  absl::Status ReloadPolicies() {
+    absl::MutexLock lock(&reload_mu_);
+    std::string before = policies_->node()->version();
+    absl::Status s = policies_->Reload();
+    policy_fingerprint_ = policies_->Fingerprint();
+    if (!s.ok()) {
+      policy_reloads_->WithLabels({"error"}).Increment();
+      hooks_.logger->Error("policy reload failed; the previous policies stay in force",
+                           {{"error", std::string(Sv(s.message()))},
+                            {"policy_version", before}});
+      return s;
+    }
+    policy_reloads_->WithLabels({"ok"}).Increment();
+    hooks_.logger->Info("policies reloaded", {{"previous_version", before},
+                                              {"policy_version", policies_->node()->version()},
+                                              {"namespaces", policies_->NamespaceVersions()}});
+    return absl::OkStatus();
+  }
+
+  // EventSink: count, log, then the event log (and the reporter behind it).
+  void Report(const plugin::VerdictEvent& e) override {
+    const Verdict& v = e.judgement.verdict;
+    verdicts_->WithLabels({e.gate, std::string(DecisionName(v.decision)),
+                           std::string(ReasonName(v.reason)), std::string(ModeName(v.mode))})
+        .Increment();
+    cache_lookups_->WithLabels({e.judgement.cached ? "hit" : "miss"}).Increment();
+    if (!e.judgement.cached) verify_seconds_->Get().Observe(absl::ToDoubleSeconds(v.duration));
+    telemetry::Level level = e.admitted ? telemetry::Level::kInfo : telemetry::Level::kWarn;
+    if (hooks_.logger->enabled(level)) {
+      hooks_.logger->Log(level, e.admitted ? "image admitted" : "image denied",
+                         EventJson(config_.node_name, e));
+    }
+    events_->Report(e);
+  }
+
+  // CallObserver: every CRI call.
+  void OnCallDone(std::string_view method, grpc::StatusCode code, absl::Duration elapsed) override {
+    std::string m(method);
+    calls_->WithLabels({m, StatusCodeName(code)}).Increment();
+    call_seconds_->WithLabels({m}).Observe(absl::ToDoubleSeconds(elapsed));
+  }
+
+  int admin_port() const { return admin_ ? admin_->port() : 0; }
+
+  telemetry::MetricsRegistry metrics_;
+  std::unique_ptr<CachingJudge> judge_;
+
+ private:
+  static std::string StatusCodeName(grpc::StatusCode code) {
+    static const char* const kNames[] = {
+        "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+        "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+        "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+        "UNAUTHENTICATED"};
+    int i = static_cast<int>(code);
+    return i >= 0 && i < 17 ? kNames[i] : StrCat("CODE_", i);
+  }
+
+  void DefineMetrics() {
+    verdicts_ = metrics_.AddCounter("layerseal_verdicts_total",
+                                    "Gate decisions by gate, verdict, reason and mode.",
+                                    {"gate", "verdict", "reason", "mode"});
+    cache_lookups_ = metrics_.AddCounter("layerseal_verdict_cache_total",
+                                         "Gate decisions answered from the verdict cache (hit) "
+                                         "or by a verification (miss).",
+                                         {"result"});
+    verify_seconds_ = metrics_.AddHistogram("layerseal_verification_seconds",
+                                            "Time to verify an image (cache misses).",
+                                            telemetry::ExponentialBuckets(0.001, 2, 15));
+    calls_ = metrics_.AddCounter("layerseal_cri_calls_total",
+                                 "CRI calls through the agent by method and status code.",
+                                 {"method", "code"});
+    call_seconds_ = metrics_.AddHistogram("layerseal_cri_call_seconds",
+                                          "CRI call latency through the agent by method.",
+                                          telemetry::ExponentialBuckets(0.00005, 2, 20), {"method"});
+    policy_reloads_ = metrics_.AddCounter("layerseal_policy_reloads_total",
+                                          "Policy reloads by result (ok, error).", {"result"});
+    metrics_.AddGaugeCallback("layerseal_runtime_connected",
+                              "1 when the connection to the runtime is ready.",
+                              [this] { return RuntimeReady() ? 1.0 : 0.0; });
+    metrics_.AddGaugeCallback("layerseal_verdict_cache_entries", "Verdicts in the cache.",
+                              [this] { return cache_ ? static_cast<double>(cache_->size()) : 0; });
+  }
+
+  bool RuntimeReady() const {
+    return upstream_ && upstream_->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_READY;
+  }
+
+  absl::Status StartHealth() {
+    if (config_.health_socket.empty()) return absl::OkStatus();
+    if (absl::Status s = MakeDir(fs::path(config_.health_socket).parent_path().string()); !s.ok()) {
+      return s;
+    }
+    unlink(config_.health_socket.c_str());
+    // gRPC's own grpc.health.v1 implementation, on this server only (the CRI socket is
+    // built before it is enabled: the runtime's health service must not be shadowed).
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::ServerBuilder builder;
+    int bound = 0;
+    builder.AddListeningPort(StrCat("unix:", config_.health_socket),
+                             grpc::InsecureServerCredentials(), &bound);
+    health_ = builder.BuildAndStart();
+    grpc::EnableDefaultHealthCheckService(false);
+    if (!health_ || bound == 0) {
+      health_.reset();
+      return absl::UnavailableError(StrCat("cannot listen on unix:", config_.health_socket));
+    }
+    UpdateHealth();
+    return absl::OkStatus();
+  }
+
+  void UpdateHealth() {
+    if (!health_ || health_->GetHealthCheckService() == nullptr) return;
+    health_->GetHealthCheckService()->SetServingStatus("", true);
+    health_->GetHealthCheckService()->SetServingStatus(kRuntimeHealthService, RuntimeReady());
+  }
+
+  absl::Status StartAdmin() {
+    if (config_.admin_address.empty()) return absl::OkStatus();
+    absl::StatusOr<std::pair<std::string, int>> hp = SplitHostPort(config_.admin_address);
+    if (!hp.ok()) return hp.status();
+    absl::StatusOr<std::unique_ptr<telemetry::AdminHttpServer>> admin =
+        telemetry::AdminHttpServer::Start({.bind_address = hp->first,
+                                           .port = hp->second,
+                                           .metrics = &metrics_,
+                                           .ready = [this]() -> absl::Status {
+                                             if (RuntimeReady()) return absl::OkStatus();
+                                             return absl::UnavailableError(
+                                                 "the runtime is not reachable");
+                                           }});
+    if (!admin.ok()) return admin.status();
+    admin_ = *std::move(admin);
+    return absl::OkStatus();
+  }
+
+  // Reloads the policies when their files change; refreshes the health status.
+  void Watch() {
+    while (!stop_.WaitForNotificationWithTimeout(config_.policy_check_interval)) {
+      UpdateHealth();
+      std::string now;
+      {
+        absl::MutexLock lock(&reload_mu_);
+        now = policies_->Fingerprint();
+        if (now == policy_fingerprint_) continue;
+      }
+      hooks_.logger->Info("policy files changed", {{"policy", config_.policy}});
+      ReloadPolicies().IgnoreError();
+    }
+  }
+
+  AgentConfig config_;
+  AgentHooks hooks_;
+  std::unique_ptr<telemetry::Logger> own_logger_;
+  telemetry::Family<telemetry::Counter>* verdicts_ = nullptr;
+  telemetry::Family<telemetry::Counter>* cache_lookups_ = nullptr;
+  telemetry::Family<telemetry::Histogram>* verify_seconds_ = nullptr;
+  telemetry::Family<telemetry::Counter>* calls_ = nullptr;
+  telemetry::Family<telemetry::Histogram>* call_seconds_ = nullptr;
+  telemetry::Family<telemetry::Counter>* policy_reloads_ = nullptr;
+
+  std::unique_ptr<PolicySet> policies_;
+  std::unique_ptr<VerdictCache> cache_;
+  std::unique_ptr<EventLog> events_;
+  std::shared_ptr<grpc::Channel> upstream_;
+  std::unique_ptr<plugin::ImageGates> gates_;
+  std::unique_ptr<plugin::CriProxy> proxy_;
+  std::unique_ptr<grpc::Server> health_;
+  std::unique_ptr<telemetry::AdminHttpServer> admin_;
+  absl::Mutex reload_mu_;
+  std::string policy_fingerprint_ ABSL_GUARDED_BY(reload_mu_);
+  absl::Notification stop_;
+  std::thread watcher_;
+};
+
+Agent::Agent(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Agent::~Agent() = default;
+
+absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(AgentConfig config, AgentHooks hooks) {
+  auto impl = std::make_unique<Impl>(std::move(config), std::move(hooks));
+  if (absl::Status s = impl->Start(); !s.ok()) return s;
+  return std::unique_ptr<Agent>(new Agent(std::move(impl)));
+}
+
+absl::Status Agent::ReloadPolicies() { return impl_->ReloadPolicies(); }
+const telemetry::MetricsRegistry& Agent::metrics() const { return impl_->metrics_; }
+uint64_t Agent::verifications() const { return impl_->judge_ ? impl_->judge_->verifications() : 0; }
+int Agent::admin_port() const { return impl_->admin_port(); }
+
+}  // namespace layerseal::agent

@@ -1,0 +1,58 @@
+// The agent's configuration: a YAML file (docs/agent.md) and flags; a flag overrides the
+// file, the file overrides the defaults, which suit a containerd node. Unknown keys and
+// flags are errors naming them.
+#ifndef LAYERSEAL_NODE_AGENT_CONFIG_H_
+#define LAYERSEAL_NODE_AGENT_CONFIG_H_
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "node-agent/verdict_cache.h"
+#include "verifier/manifest.h"
+
+namespace layerseal::agent {
+
+struct AgentConfig {
+  std::string listen = "/run/layerseal/layerseal.sock";  // the kubelet's endpoint
+  int listen_mode = 0660;
+  std::string runtime_endpoint = "/run/containerd/containerd.sock";
+  std::string policy = "/etc/layerseal/policy.yaml";
+  std::string namespace_policy_dir;  // "" : node policy only
+  std::string state_dir = "/var/lib/layerseal";
+  std::string event_log;             // "" : <state_dir>/events.jsonl; "-" : none
+  std::string node_name;             // "" : the host name
+  std::string admin_address = "127.0.0.1:9464";  // HTTP: /metrics /healthz /readyz; "" : off
+  std::string health_socket = "/run/layerseal/health.sock";  // grpc.health.v1; "" : off
+  absl::Duration policy_check_interval = absl::Seconds(2);
+  int workers = 16;
+  std::string log_level = "info";
+  Platform platform = Platform::Host();
+  // Registry access for verification.
+  std::string ca_file;
+  std::set<std::string> plain_http_registries;
+  std::string docker_config;  // "" : $DOCKER_CONFIG or ~/.docker/config.json if present
+  absl::Duration registry_timeout = absl::Seconds(30);
+  VerdictCacheOptions cache;  // persist_path is set from state_dir
+
+  std::string EventLogPath() const;
+  std::string VerdictsPath() const;
+};
+
+// Parses `args` (argv without the program name). --config FILE is read first.
+// `help` is set (and nothing else checked) for --help; `version` for --version.
+struct ParsedArgs {
+  AgentConfig config;
+  bool help = false;
+  bool version = false;
+};
+absl::StatusOr<ParsedArgs> ParseAgentArgs(const std::vector<std::string>& args);
+
+// The --help text.
+std::string AgentUsage();
+
+}  // namespace layerseal::agent
+
+#endif  // LAYERSEAL_NODE_AGENT_CONFIG_H_

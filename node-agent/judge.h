@@ -1,0 +1,56 @@
+// The agent's ImageJudge: the policy for the pod's namespace, the verdict cache, and the
+// verifier reading the registry. One verification per image at a time: concurrent requests
+// for the same reference under the same policy wait for the first one's verdict.
+// Thread-safety: Judge may be called concurrently. Ownership: borrows the policy set and
+// the cache, which must outlive the judge.
+#ifndef LAYERSEAL_NODE_AGENT_JUDGE_H_
+#define LAYERSEAL_NODE_AGENT_JUDGE_H_
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "node-agent/policy_set.h"
+#include "node-agent/verdict_cache.h"
+#include "plugin/image_judge.h"
+#include "registry/client.h"
+#include "verifier/manifest.h"
+
+namespace layerseal::agent {
+
+struct JudgeOptions {
+  PolicySet* policies = nullptr;  // required
+  VerdictCache* cache = nullptr;  // required
+  // Per-call registry options (TLS CA, timeouts, retries). `credentials` is the node's own
+  // store (e.g. docker config.json), used when the request carries none.
+  registry::Options registry;
+  std::set<std::string> plain_http_registries;  // "host:port" spoken to over plain HTTP
+  Platform platform;  // the node's platform, for indexes
+};
+
+class CachingJudge final : public plugin::ImageJudge {
+ public:
+  explicit CachingJudge(JudgeOptions options) : options_(std::move(options)) {}
+
+  plugin::Judgement Judge(const plugin::JudgeRequest& request) override;
+
+  // Verifications actually run (cache misses), for metrics and tests.
+  uint64_t verifications() const { return verifications_.load(); }
+
+ private:
+  struct Flight;
+  std::optional<Verdict> Cached(const Reference& ref, const Policy& policy);
+  Verdict Verify(const plugin::JudgeRequest& request, const Policy& policy, bool* from_cache);
+
+  const JudgeOptions options_;
+  std::atomic<uint64_t> verifications_{0};
+  absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<Flight>> flights_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace layerseal::agent
+
+#endif  // LAYERSEAL_NODE_AGENT_JUDGE_H_

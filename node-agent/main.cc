@@ -1,0 +1,57 @@
+// layerseal-agent: flags and signals around Agent (agent.h). SIGHUP reloads the policies;
+// SIGTERM and SIGINT stop the agent (calls in progress get CriProxy::kShutdownGrace).
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "node-agent/agent.h"
+#include "node-agent/config.h"
+#include "verifier/str_cat.h"
+
+int main(int argc, char** argv) {
+  using namespace layerseal;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  absl::StatusOr<agent::ParsedArgs> parsed = agent::ParseAgentArgs(args);
+  if (!parsed.ok()) {
+    fprintf(stderr, "layerseal-agent: %s\n(see layerseal-agent --help)\n",
+            std::string(Sv(parsed.status().message())).c_str());
+    return 2;
+  }
+  if (parsed->help) {
+    fputs(agent::AgentUsage().c_str(), stdout);
+    return 0;
+  }
+  if (parsed->version) {
+    printf("layerseal-agent %s\n", std::string(agent::kAgentVersion).c_str());
+    return 0;
+  }
+  // Signals are taken by sigwait below, never by a handler: block them before any thread
+  // starts so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  absl::StatusOr<std::unique_ptr<agent::Agent>> running = agent::Agent::Start(parsed->config);
+  if (!running.ok()) {
+    fprintf(stderr, "layerseal-agent: cannot start: %s\n",
+            std::string(Sv(running.status().message())).c_str());
+    return 1;
+  }
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      (*running)->ReloadPolicies().IgnoreError();  // logged; the old policies stay
+      continue;
+    }
+    break;
+  }
+  running->reset();
+  return 0;
+}

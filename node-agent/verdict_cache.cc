@@ -1,0 +1,214 @@
+#include "node-agent/verdict_cache.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <utility>
+
+#include "nlohmann/json.hpp"
+#include "verifier/str_cat.h"
+
+namespace layerseal::agent {
+namespace {
+
+using nlohmann::json;
+
+std::string Key(const Reference& pinned, const std::string& policy_version) {
+  return StrCat(pinned.Name(), "@", pinned.digest ? pinned.digest->str() : "", "|", policy_version);
+}
+
+std::string UnresolvedKey(const std::string& ref, const std::string& policy_version) {
+  return StrCat("ref:", ref, "|", policy_version);
+}
+
+// A persisted entry (only ALLOW verdicts are written).
+json ToJson(const std::string& key, const Verdict& v, absl::Time expires) {
+  return json{{"key", key},
+              {"reason", ReasonName(v.reason)},
+              {"detail", v.detail},
+              {"reference", v.reference},
+              {"digest", v.manifest_digest ? v.manifest_digest->str() : ""},
+              {"key_id", v.key_id},
+              {"policy_version", v.policy_version},
+              {"scope", v.scope},
+              {"mode", ModeName(v.mode)},
+              {"expires", absl::ToUnixSeconds(expires)}};
+}
+
+template <typename E>
+std::optional<E> FromName(std::string_view name, std::string_view (*to_name)(E), int count) {
+  for (int i = 0; i < count; ++i) {
+    if (to_name(static_cast<E>(i)) == name) return static_cast<E>(i);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+VerdictCache::VerdictCache(VerdictCacheOptions options) : options_(std::move(options)) {}
+
+VerdictCache::~VerdictCache() {
+  absl::MutexLock lock(&mu_);
+  if (persist_ != nullptr) fclose(persist_);
+}
+
+absl::Duration VerdictCache::TtlFor(const Verdict& v) const {
+  // Registry errors first: an ALLOW through onRegistryError must not outlive the outage.
+  if (v.reason == Reason::kRegistryError || v.reason == Reason::kLimitExceeded) {
+    return options_.error_ttl;
+  }
+  return v.allowed() ? options_.allow_ttl : options_.deny_ttl;
+}
+
+absl::Status VerdictCache::Load() {
+  if (options_.persist_path.empty()) return absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  std::ifstream in(options_.persist_path);
+  std::string line;
+  absl::Time now = options_.now();
+  while (in && std::getline(in, line)) {
+    json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    std::optional<Reason> reason;
+    std::optional<Mode> mode;
+    std::optional<Digest> digest;
+    if (j.is_object() && j.contains("key") && j["key"].is_string() && j.contains("expires") &&
+        j["expires"].is_number_integer()) {
+      reason = FromName<Reason>(j.value("reason", ""), &ReasonName,
+                                static_cast<int>(Reason::kLimitExceeded) + 1);
+      mode = FromName<Mode>(j.value("mode", ""), &ModeName, static_cast<int>(Mode::kAudit) + 1);
+      absl::StatusOr<Digest> d = Digest::Parse(j.value("digest", ""));
+      if (d.ok()) digest = *d;
+    }
+    if (!reason || !mode || !digest) {
+      ++skipped_;
+      continue;
+    }
+    absl::Time expires = absl::FromUnixSeconds(j["expires"].get<int64_t>());
+    if (expires <= now) continue;
+    Verdict v;
+    v.decision = Decision::kAllow;
+    v.reason = *reason;
+    v.mode = *mode;
+    v.manifest_digest = *digest;
+    v.detail = j.value("detail", "");
+    v.reference = j.value("reference", "");
+    v.key_id = j.value("key_id", "");
+    v.policy_version = j.value("policy_version", "");
+    v.scope = j.value("scope", "");
+    Insert(j["key"].get<std::string>(), v, expires);
+  }
+  Compact();
+  if (persist_ == nullptr) {
+    return absl::UnavailableError(StrCat("verdict cache: cannot write ", options_.persist_path));
+  }
+  return absl::OkStatus();
+}
+
+// Rewrites the file with the live ALLOW entries (temp file + rename: a crash leaves either
+// the old file or the new one) and reopens it for appending.
+void VerdictCache::Compact() {
+  if (persist_ != nullptr) fclose(persist_);
+  persist_ = nullptr;
+  std::string tmp = options_.persist_path + ".tmp";
+  FILE* out = fopen(tmp.c_str(), "w");
+  if (out == nullptr) return;
+  for (auto it = lru_.rbegin(); it != lru_.rend(); ++it) {
+    if (!it->verdict.allowed() || it->verdict.reason == Reason::kRegistryError) continue;
+    std::string line = ToJson(it->key, it->verdict, it->expires).dump() + "\n";
+    fwrite(line.data(), 1, line.size(), out);
+  }
+  bool ok = fflush(out) == 0 && fsync(fileno(out)) == 0;
+  fclose(out);
+  if (!ok || rename(tmp.c_str(), options_.persist_path.c_str()) != 0) return;
+  persist_ = fopen(options_.persist_path.c_str(), "a");
+  appended_ = 0;
+}
+
+void VerdictCache::Append(const Entry& e) {
+  if (persist_ == nullptr || !e.verdict.allowed() || e.verdict.reason == Reason::kRegistryError) {
+    return;
+  }
+  std::string line = ToJson(e.key, e.verdict, e.expires).dump() + "\n";
+  fwrite(line.data(), 1, line.size(), persist_);
+  fflush(persist_);
+  // Superseded and expired lines accumulate; rewrite once they could outnumber live ones.
+  if (++appended_ > options_.max_entries) Compact();
+}
+
+void VerdictCache::Insert(std::string key, const Verdict& v, absl::Time expires) {
+  auto found = index_.find(key);
+  if (found != index_.end()) {
+    lru_.erase(found->second);
+    index_.erase(found);
+  }
+  lru_.push_front(Entry{key, v, expires});
+  index_.emplace(std::move(key), lru_.begin());
+  while (lru_.size() > options_.max_entries) {
+    index_.erase(lru_.back().key);
+    lru_.pop_back();
+  }
+}
+
+std::optional<Verdict> VerdictCache::Get(const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  auto found = index_.find(key);
+  if (found == index_.end()) return std::nullopt;
+  if (found->second->expires <= options_.now()) {
+    lru_.erase(found->second);
+    index_.erase(found);
+    return std::nullopt;
+  }
+  lru_.splice(lru_.begin(), lru_, found->second);
+  return found->second->verdict;
+}
+
+std::optional<Verdict> VerdictCache::Find(const Reference& pinned,
+                                          const std::string& policy_version) {
+  return Get(Key(pinned, policy_version));
+}
+
+void VerdictCache::Put(const Reference& pinned, const Verdict& v) {
+  absl::MutexLock lock(&mu_);
+  absl::Time expires = options_.now() + TtlFor(v);
+  Insert(Key(pinned, v.policy_version), v, expires);
+  Append(lru_.front());
+}
+
+std::optional<Verdict> VerdictCache::FindUnresolved(const std::string& ref,
+                                                    const std::string& policy_version) {
+  return Get(UnresolvedKey(ref, policy_version));
+}
+
+void VerdictCache::PutUnresolved(const std::string& ref, const Verdict& v) {
+  absl::MutexLock lock(&mu_);
+  Insert(UnresolvedKey(ref, v.policy_version), v, options_.now() + TtlFor(v));
+}
+
+std::optional<Reference> VerdictCache::Resolve(const std::string& ref) {
+  absl::MutexLock lock(&mu_);
+  auto found = resolutions_.find(ref);
+  if (found == resolutions_.end()) return std::nullopt;
+  if (found->second.expires <= options_.now()) {
+    resolutions_.erase(found);
+    return std::nullopt;
+  }
+  return found->second.pinned;
+}
+
+void VerdictCache::RememberResolution(const std::string& ref, const Reference& pinned) {
+  absl::MutexLock lock(&mu_);
+  if (resolutions_.size() >= options_.max_entries) resolutions_.clear();  // crude but bounded
+  resolutions_.insert_or_assign(ref, Resolution{pinned, options_.now() + options_.resolve_ttl});
+}
+
+size_t VerdictCache::size() const {
+  absl::MutexLock lock(&mu_);
+  return lru_.size();
+}
+
+size_t VerdictCache::skipped_lines() const {
+  absl::MutexLock lock(&mu_);
+  return skipped_;
+}
+
+}  // namespace layerseal::agent
