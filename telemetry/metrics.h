@@ -96,7 +96,8 @@ class Family {
 
   // The series for `values` (one per label name, in order), created on first use. A wrong
   // number of values gives the "__invalid__" series; a new combination beyond
-  // kMaxSeriesPerFamily gives the "__overflow__" series.
+  // kMaxSeriesPerFamily gives the "__overflow__" series. (A family without labels has
+  // nowhere to put "__invalid__": any values give its one series.)
   M& WithLabels(const std::vector<std::string>& values);
   // The series of a family without labels (same as WithLabels({})).
   M& Get() { return WithLabels({}); }
