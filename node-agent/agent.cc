@@ -6,7 +6,6 @@
 #include <thread>
 
 #include <grpcpp/channel.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
@@ -21,6 +20,7 @@
 #include "plugin/image_gates.h"
 #include "registry/credentials.h"
 #include "telemetry/admin_http.h"
+#include "telemetry/grpc_health.h"
 #include "verifier/str_cat.h"
 
 namespace layerseal::agent {
@@ -234,28 +234,17 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
     if (absl::Status s = MakeDir(fs::path(config_.health_socket).parent_path().string()); !s.ok()) {
       return s;
     }
-    unlink(config_.health_socket.c_str());
-    // gRPC's own grpc.health.v1 implementation, on this server only (the CRI socket is
-    // built before it is enabled: the runtime's health service must not be shadowed).
-    grpc::EnableDefaultHealthCheckService(true);
-    grpc::ServerBuilder builder;
-    int bound = 0;
-    builder.AddListeningPort(StrCat("unix:", config_.health_socket),
-                             grpc::InsecureServerCredentials(), &bound);
-    health_ = builder.BuildAndStart();
-    grpc::EnableDefaultHealthCheckService(false);
-    if (!health_ || bound == 0) {
-      health_.reset();
-      return absl::UnavailableError(StrCat("cannot listen on unix:", config_.health_socket));
-    }
     UpdateHealth();
+    absl::StatusOr<std::unique_ptr<grpc::Server>> server =
+        telemetry::StartHealthServer(config_.health_socket, &health_service_);
+    if (!server.ok()) return server.status();
+    health_ = *std::move(server);
     return absl::OkStatus();
   }
 
   void UpdateHealth() {
-    if (!health_ || health_->GetHealthCheckService() == nullptr) return;
-    health_->GetHealthCheckService()->SetServingStatus("", true);
-    health_->GetHealthCheckService()->SetServingStatus(kRuntimeHealthService, RuntimeReady());
+    health_service_.SetStatus("", true);
+    health_service_.SetStatus(kRuntimeHealthService, RuntimeReady());
   }
 
   absl::Status StartAdmin() {
@@ -307,6 +296,7 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
   std::shared_ptr<grpc::Channel> upstream_;
   std::unique_ptr<plugin::ImageGates> gates_;
   std::unique_ptr<plugin::CriProxy> proxy_;
+  telemetry::HealthService health_service_;
   std::unique_ptr<grpc::Server> health_;
   std::unique_ptr<telemetry::AdminHttpServer> admin_;
   absl::Mutex reload_mu_;

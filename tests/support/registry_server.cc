@@ -70,7 +70,7 @@ std::string ConfigYaml(const TempDir& dir, int port, const RegistryServerOptions
   std::string yaml = StrCat(
       "version: 0.1\n"
       "log:\n"
-      "  level: warn\n"
+      "  level: ", o.log_requests ? "info" : "warn", "\n"
       "  accesslog:\n"
       "    disabled: true\n"
       "storage:\n"

@@ -22,6 +22,8 @@ struct RegistryServerOptions {
   // x5c is token_signing_cert() (signed with token_signing_key()). The test runs the token
   // server. Empty: no token auth.
   std::string token_realm;
+  // Log every request (level info) to log_file(), e.g. to count a client's requests.
+  bool log_requests = false;
 };
 
 inline constexpr const char* kTokenService = "layerseal-test-registry";
@@ -40,6 +42,7 @@ class RegistryServer {
   const std::string& token_signing_key() const { return ca_key_; }
   const RegistryServerOptions& options() const { return options_; }
   const std::string& dir() const { return dir_.path(); }
+  std::string log_file() const { return dir_.path() + "/registry.log"; }
   // Client options that reach this server (plain_http or ca_file, credentials).
   registry::Options ClientOptions() const;
 

@@ -1,0 +1,504 @@
+// The node agent end to end: a real containerd (CRI plugin on, temp root) behind the real
+// `layerseal-agent` binary, a real docker-registry on loopback, and a CRI client talking to
+// the agent's socket as the kubelet would. One test (the moved tag) runs the agent
+// in-process, for its test seam.
+#include <signal.h>
+
+#include <atomic>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include "gtest/gtest.h"
+#include "k8s/cri/runtime/v1/api.grpc.pb.h"
+#include "nlohmann/json.hpp"
+#include "node-agent/agent.h"
+#include "registry/client.h"
+#include "tests/support/containerd_server.h"
+#include "tests/support/images.h"
+#include "tests/support/process.h"
+#include "tests/support/push.h"
+#include "tests/support/registry_server.h"
+#include "verifier/crypto.h"
+#include "verifier/seal_layer.h"
+#include "verifier/reference.h"
+#include "verifier/str_cat.h"
+
+namespace layerseal {
+namespace {
+
+namespace cri = ::runtime::v1;
+using nlohmann::json;
+using testing::TestImage;
+
+// What the kubelet makes of a PullImage error, written from its Go code (see docs/agent.md):
+// k8s.io/cri-client remote_image.go PullImage keeps only the message of a codes.Unknown
+// status (other codes keep the "rpc error: code = ... desc = ..." form); then
+// pkg/kubelet/images/image_manager.go evalCRIPullErr tests the message's prefix against
+// crierrors.ErrRegistryUnavailable and crierrors.ErrSignatureValidationFailed, and
+// everything else is ErrImagePull.
+std::string KubeletPullErrorReason(const grpc::Status& s) {
+  std::string err = s.error_code() == grpc::StatusCode::UNKNOWN
+                        ? s.error_message()
+                        : StrCat("rpc error: code = ", static_cast<int>(s.error_code()),
+                                 " desc = ", s.error_message());
+  if (err.rfind("RegistryUnavailable", 0) == 0) return "RegistryUnavailable";
+  if (err.rfind("SignatureValidationFailed", 0) == 0) return "SignatureValidationFailed";
+  return "ErrImagePull";
+}
+
+std::shared_ptr<grpc::Channel> Connect(const std::string& socket) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  return grpc::CreateCustomChannel(StrCat("unix:", socket), grpc::InsecureChannelCredentials(), args);
+}
+
+// A CRI client as the kubelet uses it.
+class CriClient {
+ public:
+  explicit CriClient(const std::string& socket)
+      : channel_(Connect(socket)),
+        images_(cri::ImageService::NewStub(channel_)),
+        runtime_(cri::RuntimeService::NewStub(channel_)) {}
+
+  grpc::Status Pull(const std::string& image, std::string* image_ref = nullptr,
+                    const std::string& ns = "default") {
+    cri::PullImageRequest req;
+    req.mutable_image()->set_image(image);
+    cri::PodSandboxMetadata* md = req.mutable_sandbox_config()->mutable_metadata();
+    md->set_namespace_(ns);
+    md->set_name("pod-1");
+    md->set_uid("uid-1");
+    cri::PullImageResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+    grpc::Status s = images_->PullImage(&ctx, req, &resp);
+    if (image_ref != nullptr) *image_ref = resp.image_ref();
+    return s;
+  }
+
+  // The image the runtime reports for `image` (nullopt: absent), or the call's error.
+  std::optional<cri::Image> Status(const std::string& image, grpc::Status* status = nullptr) {
+    cri::ImageStatusRequest req;
+    req.mutable_image()->set_image(image);
+    cri::ImageStatusResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    grpc::Status s = images_->ImageStatus(&ctx, req, &resp);
+    if (status != nullptr) *status = s;
+    EXPECT_TRUE(status != nullptr || s.ok()) << s.error_message();
+    if (!s.ok() || !resp.has_image()) return std::nullopt;
+    return resp.image();
+  }
+
+  grpc::Status CreateContainer(const std::string& image, const std::string& ns) {
+    cri::CreateContainerRequest req;
+    req.set_pod_sandbox_id("no-such-sandbox");
+    req.mutable_config()->mutable_metadata()->set_name("c");
+    req.mutable_config()->mutable_image()->set_image(image);
+    req.mutable_sandbox_config()->mutable_metadata()->set_namespace_(ns);
+    cri::CreateContainerResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    return runtime_->CreateContainer(&ctx, req, &resp);
+  }
+
+  grpc::Status Version() {
+    cri::VersionRequest req;
+    cri::VersionResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return runtime_->Version(&ctx, req, &resp);
+  }
+
+  grpc::Status Remove(const std::string& image) {
+    cri::RemoveImageRequest req;
+    req.mutable_image()->set_image(image);
+    cri::RemoveImageResponse resp;
+    grpc::ClientContext ctx;
+    return images_->RemoveImage(&ctx, req, &resp);
+  }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<cri::ImageService::Stub> images_;
+  std::unique_ptr<cri::RuntimeService::Stub> runtime_;
+};
+
+// Registry, containerd, keys and images, shared by the suite (each test uses its own
+// repositories so that verdicts and pulled images never leak between tests).
+class AgentE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    absl::StatusOr<std::unique_ptr<testing::RegistryServer>> registry =
+        testing::RegistryServer::Start({.log_requests = true});
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    registry_ = registry->release();
+    absl::StatusOr<std::unique_ptr<testing::ContainerdServer>> containerd =
+        testing::ContainerdServer::Start({.cri = true, .plain_http_registries = {registry_->host()}});
+    ASSERT_TRUE(containerd.ok()) << containerd.status();
+    containerd_ = containerd->release();
+    key_ = new PrivateKey(*PrivateKey::Generate(Algorithm::kEcdsaP256Sha256));
+    other_key_ = new PrivateKey(*PrivateKey::Generate(Algorithm::kEcdsaP256Sha256));
+  }
+  static void TearDownTestSuite() {
+    delete containerd_;
+    delete registry_;
+    delete key_;
+    delete other_key_;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(containerd_, nullptr);
+    testing::WriteFileOrDie(dir_.File("ci.pub"), key_->public_key().ToPem());
+    WritePolicy(StrCat("    \"", registry_->host(), "/audit\": {requirement: signed, keys: [ci], mode: audit}\n"));
+  }
+  void TearDown() override { StopAgent(); }
+
+  // The node policy: images under <registry>/ must be signed by `ci`; `extra_scopes` are
+  // added lines under "scopes:".
+  void WritePolicy(const std::string& extra_scopes, const std::string& path = "") {
+    testing::WriteFileOrDie(path.empty() ? dir_.File("policy.yaml") : path,
+                            StrCat("version: 1\n"
+                                   "keys:\n  ci: {path: ", dir_.File("ci.pub"), "}\n"
+                                   "default: {requirement: reject}\n"
+                                   "scopes:\n"
+                                   "    \"", registry_->host(), "\": {requirement: signed, keys: [ci]}\n",
+                                   extra_scopes));
+  }
+
+  std::vector<std::string> AgentArgs() {
+    return {LAYERSEAL_AGENT_BINARY, "--listen", dir_.File("agent.sock"),
+            "--runtime-endpoint", containerd_->socket(), "--policy", dir_.File("policy.yaml"),
+            "--namespace-policy-dir", dir_.File("namespaces"), "--state-dir", dir_.File("state"),
+            "--node-name", "node-e2e", "--admin", StrCat("127.0.0.1:", admin_port_),
+            "--health-socket", dir_.File("health.sock"), "--plain-http-registry", registry_->host(),
+            "--policy-check-interval", "200ms"};
+  }
+
+  void StartAgent() {
+    std::filesystem::create_directories(dir_.File("namespaces"));
+    absl::StatusOr<std::unique_ptr<testing::Child>> child =
+        testing::Child::Spawn(AgentArgs(), dir_.File("agent.log"));
+    ASSERT_TRUE(child.ok()) << child.status();
+    agent_ = *std::move(child);
+    ASSERT_TRUE(testing::WaitForPort(admin_port_, absl::Seconds(20))) << AgentLog();
+    client_ = std::make_unique<CriClient>(dir_.File("agent.sock"));
+  }
+  void StopAgent() {
+    client_.reset();
+    if (agent_) agent_->Stop();
+    agent_.reset();
+  }
+  std::string AgentLog() { return testing::ReadFileOrDie(dir_.File("agent.log")); }
+
+  // The agent's /metrics, through curl (an independent HTTP client).
+  std::string Metrics() {
+    absl::StatusOr<testing::RunResult> r =
+        testing::Run({"curl", "-sf", StrCat("http://127.0.0.1:", admin_port_, "/metrics")}, "",
+                     absl::Seconds(10));
+    EXPECT_TRUE(r.ok() && r->exit_code == 0);
+    return r.ok() ? r->out : "";
+  }
+  double Metric(const std::string& series) {
+    std::string text = Metrics();
+    size_t at = text.find("\n" + series + " ");
+    if (at == std::string::npos) return 0;
+    return std::stod(text.substr(at + series.size() + 2));
+  }
+
+  std::vector<json> Events() {
+    std::vector<json> out;
+    std::ifstream in(dir_.File("state/events.jsonl"));
+    std::string line;
+    while (std::getline(in, line)) out.push_back(json::parse(line));
+    return out;
+  }
+
+  // Requests the agent (not containerd) sent to the registry so far.
+  static int AgentRegistryRequests() {
+    std::ifstream in(registry_->log_file());
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+      n += line.find("response completed") != std::string::npos &&
+           line.find("useragent=layerseal-agent") != std::string::npos;
+    }
+    return n;
+  }
+
+  static std::string Ref(const std::string& repo_tag) { return StrCat(registry_->host(), "/", repo_tag); }
+
+  // Pushes `image` as <registry>/<repo_tag> and returns its manifest digest.
+  static Digest Push(const std::string& repo_tag, const TestImage& image) {
+    registry::RegistryClient client(registry_->ClientOptions());
+    absl::Status pushed = testing::PushTestImage(client, *Reference::Parse(Ref(repo_tag)), image);
+    EXPECT_TRUE(pushed.ok()) << pushed;
+    return image.digest;
+  }
+  static TestImage Signed(const std::string& seed, const PrivateKey& key) {
+    return testing::SealTestImage(testing::MakeBaseImage({.seed = seed}), key);
+  }
+
+  // The image as containerd itself knows it (not through the agent).
+  static std::optional<cri::Image> InContainerd(const std::string& image) {
+    return CriClient(containerd_->socket()).Status(image);
+  }
+
+  static testing::RegistryServer* registry_;
+  static testing::ContainerdServer* containerd_;
+  static PrivateKey* key_;
+  static PrivateKey* other_key_;
+  testing::TempDir dir_;
+  int admin_port_ = testing::PickFreePort();
+  std::unique_ptr<testing::Child> agent_;
+  std::unique_ptr<CriClient> client_;
+};
+
+testing::RegistryServer* AgentE2eTest::registry_ = nullptr;
+testing::ContainerdServer* AgentE2eTest::containerd_ = nullptr;
+PrivateKey* AgentE2eTest::key_ = nullptr;
+PrivateKey* AgentE2eTest::other_key_ = nullptr;
+
+TEST_F(AgentE2eTest, SignedImageIsPulledByTheVerifiedDigest) {
+  Digest digest = Push("signed/app:1.0", Signed("e2e-signed", *key_));
+  StartAgent();
+  std::string image_ref;
+  grpc::Status s = client_->Pull(Ref("signed/app:1.0"), &image_ref);
+  ASSERT_TRUE(s.ok()) << s.error_message() << AgentLog();
+  EXPECT_FALSE(image_ref.empty());
+
+  std::optional<cri::Image> stored = InContainerd(image_ref);
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->repo_digests(0), StrCat(Ref("signed/app"), "@", digest.str()));
+  // The kubelet asks by tag next time: the agent finds the image pulled by digest.
+  std::optional<cri::Image> by_tag = client_->Status(Ref("signed/app:1.0"));
+  ASSERT_TRUE(by_tag.has_value());
+  EXPECT_EQ(by_tag->id(), image_ref);
+
+  std::vector<json> events = Events();
+  ASSERT_FALSE(events.empty());
+  const json& e = events.front();
+  EXPECT_EQ(e["gate"], "PullImage");
+  EXPECT_EQ(e["verdict"], "ALLOW");
+  EXPECT_EQ(e["reason"], "VERIFIED");
+  EXPECT_EQ(e["digest"], digest.str());
+  EXPECT_EQ(e["node"], "node-e2e");
+  EXPECT_EQ(e["pod"]["namespace"], "default");
+  EXPECT_EQ(e["pod"]["uid"], "uid-1");
+  EXPECT_EQ(e["key_id"], key_->public_key().key_id());
+  EXPECT_NE(Metrics().find("layerseal_verdicts_total{gate=\"PullImage\",verdict=\"ALLOW\",reason=\"VERIFIED\",mode=\"enforce\"} 1"),
+            std::string::npos) << Metrics();
+}
+
+TEST_F(AgentE2eTest, DeniedImagesNeverReachContainerd) {
+  Push("deny/unsigned:1", testing::MakeBaseImage({.seed = "e2e-unsigned"}));
+  Push("deny/untrusted:1", Signed("e2e-untrusted", *other_key_));
+  TestImage tampered = Signed("e2e-tampered", *key_);
+  {  // a base layer swapped for another after signing
+    json m = json::parse(tampered.manifest);
+    json d = testing::AddBlob(tampered, "application/vnd.oci.image.layer.v1.tar+gzip",
+                              GzipCompress(MakeSingleFileTar("evil", "x")));
+    m["layers"][0]["digest"] = d["digest"];
+    m["layers"][0]["size"] = d["size"];
+    testing::SetManifest(tampered, m.dump());
+  }
+  Push("deny/tampered:1", tampered);
+  StartAgent();
+
+  struct Case {
+    std::string ref, reason;
+  };
+  for (const Case& c : {Case{Ref("deny/unsigned:1"), "NOT_SIGNED"},
+                        Case{Ref("deny/untrusted:1"), "UNTRUSTED_KEY"},
+                        Case{Ref("deny/tampered:1"), "INTEGRITY_MISMATCH"},
+                        Case{"elsewhere.example/app:1", "REJECTED_BY_POLICY"}}) {
+    grpc::Status s = client_->Pull(c.ref);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNKNOWN) << c.ref;
+    EXPECT_EQ(s.error_message().rfind(StrCat("SignatureValidationFailed: layerseal denied ", c.ref,
+                                             ": ", c.reason, ": "), 0), 0u)
+        << s.error_message();
+    EXPECT_NE(s.error_message().find("(policy sha256:"), std::string::npos);
+    EXPECT_EQ(KubeletPullErrorReason(s), "SignatureValidationFailed");
+    EXPECT_FALSE(InContainerd(c.ref).has_value()) << c.ref;
+  }
+  std::vector<json> events = Events();
+  ASSERT_EQ(events.size(), 4u);
+  for (const json& e : events) EXPECT_EQ(e["verdict"], "DENY");
+}
+
+TEST_F(AgentE2eTest, AuditModeAdmitsAndRecordsTheDenial) {
+  Push("audit/unsigned:1", testing::MakeBaseImage({.seed = "e2e-audit"}));
+  StartAgent();
+  grpc::Status s = client_->Pull(Ref("audit/unsigned:1"));
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  std::vector<json> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["verdict"], "DENY");
+  EXPECT_EQ(events[0]["reason"], "NOT_SIGNED");
+  EXPECT_EQ(events[0]["mode"], "audit");
+  EXPECT_EQ(events[0]["admitted"], true);
+}
+
+TEST_F(AgentE2eTest, ImagesThatBypassedTheAgentAreHiddenUntilVerified) {
+  Push("bypass/unsigned:1", testing::MakeBaseImage({.seed = "e2e-bypass-unsigned"}));
+  Digest signed_digest = Push("bypass/signed:1", Signed("e2e-bypass-signed", *key_));
+  CriClient direct(containerd_->socket());
+  std::string unsigned_id, signed_id;
+  ASSERT_TRUE(direct.Pull(Ref("bypass/unsigned:1"), &unsigned_id).ok());
+  ASSERT_TRUE(direct.Pull(Ref("bypass/signed:1"), &signed_id).ok());
+  StartAgent();
+
+  // Pulled behind the agent's back: the unsigned image is absent to the kubelet, and no
+  // container may be made from it.
+  EXPECT_FALSE(client_->Status(Ref("bypass/unsigned:1")).has_value());
+  EXPECT_FALSE(client_->Status(unsigned_id).has_value());
+  grpc::Status create = client_->CreateContainer(unsigned_id, "default");
+  EXPECT_EQ(create.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << create.error_message();
+  EXPECT_NE(create.error_message().find("NOT_SIGNED"), std::string::npos) << create.error_message();
+  // The signed one is verified in place by its repository digest and shown.
+  std::optional<cri::Image> shown = client_->Status(signed_id);
+  ASSERT_TRUE(shown.has_value());
+  EXPECT_EQ(shown->repo_digests(0), StrCat(Ref("bypass/signed"), "@", signed_digest.str()));
+  // CreateContainer of an admitted image reaches containerd (which has no such sandbox).
+  grpc::Status created = client_->CreateContainer(signed_id, "default");
+  EXPECT_NE(created.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << created.error_message();
+  EXPECT_EQ(created.error_message().find("layerseal"), std::string::npos) << created.error_message();
+}
+
+TEST_F(AgentE2eTest, NamespacePolicyAppliesToThePodAtHand) {
+  Push("ns/app:1", Signed("e2e-ns", *key_));
+  // Namespace "strict" trusts another key only.
+  testing::WriteFileOrDie(dir_.File("other.pub"), other_key_->public_key().ToPem());
+  std::filesystem::create_directories(dir_.File("namespaces"));
+  testing::WriteFileOrDie(dir_.File("namespaces/strict.yaml"),
+                          StrCat("version: 1\nkeys:\n  other: {path: ", dir_.File("other.pub"), "}\n"
+                                 "default: {requirement: signed, keys: [other]}\n"));
+  StartAgent();
+  std::string id;
+  ASSERT_TRUE(client_->Pull(Ref("ns/app:1"), &id, "default").ok());
+  grpc::Status strict_pull = client_->Pull(Ref("ns/app:1"), nullptr, "strict");
+  EXPECT_EQ(KubeletPullErrorReason(strict_pull), "SignatureValidationFailed");
+  EXPECT_NE(strict_pull.error_message().find("UNTRUSTED_KEY"), std::string::npos);
+  // Already on the node thanks to "default": still no container for a "strict" pod.
+  grpc::Status strict_create = client_->CreateContainer(id, "strict");
+  EXPECT_EQ(strict_create.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(strict_create.error_message().find("UNTRUSTED_KEY"), std::string::npos);
+  grpc::Status default_create = client_->CreateContainer(id, "default");
+  EXPECT_NE(default_create.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(AgentE2eTest, PolicyReloadsOnChangeAndKeepsTheOldPolicyWhenTheNewOneIsBad) {
+  Push("reload/app:1", Signed("e2e-reload", *key_));
+  StartAgent();
+  ASSERT_TRUE(client_->Pull(Ref("reload/app:1")).ok());
+
+  // A broken policy: reported, and the old one stays in force.
+  testing::WriteFileOrDie(dir_.File("policy.yaml"), "version: 1\ndefault: {requirement: nonsense}\n");
+  kill(agent_->pid(), SIGHUP);
+  for (int i = 0; i < 100 && Metric("layerseal_policy_reloads_total{result=\"error\"}") < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GE(Metric("layerseal_policy_reloads_total{result=\"error\"}"), 1) << AgentLog();
+  EXPECT_TRUE(client_->Pull(Ref("reload/app:1")).ok());
+
+  // A good new policy that rejects the registry: picked up from the file change alone.
+  testing::WriteFileOrDie(dir_.File("policy.yaml"), "version: 1\ndefault: {requirement: reject}\n");
+  grpc::Status s;
+  for (int i = 0; i < 100; ++i) {
+    s = client_->Pull(Ref("reload/app:1"));
+    if (!s.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(s.error_message().find("REJECTED_BY_POLICY"), std::string::npos) << s.error_message();
+  EXPECT_GE(Metric("layerseal_policy_reloads_total{result=\"ok\"}"), 1);
+  EXPECT_TRUE(client_->Version().ok());  // the same connection still works
+}
+
+TEST_F(AgentE2eTest, ConcurrentPullsOfOneImageVerifyOnce) {
+  Push("many/app:1", Signed("e2e-many", *key_));
+  StartAgent();
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 50; ++i) {
+    threads.emplace_back([&] { ok += client_->Pull(Ref("many/app:1")).ok(); });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 50) << AgentLog();
+  EXPECT_EQ(Metric("layerseal_verdict_cache_total{result=\"miss\"}"), 1);
+  EXPECT_EQ(Metric("layerseal_verdict_cache_total{result=\"hit\"}"), 49);
+}
+
+TEST_F(AgentE2eTest, RepeatedDeniedPullsDoNotHitTheRegistryAgain) {
+  Push("storm/unsigned:1", testing::MakeBaseImage({.seed = "e2e-storm"}));
+  StartAgent();
+  ASSERT_FALSE(client_->Pull(Ref("storm/unsigned:1")).ok());
+  int after_first = AgentRegistryRequests();
+  EXPECT_GT(after_first, 0);
+  for (int i = 0; i < 20; ++i) EXPECT_FALSE(client_->Pull(Ref("storm/unsigned:1")).ok());
+  EXPECT_EQ(AgentRegistryRequests(), after_first);
+}
+
+TEST_F(AgentE2eTest, AdmittedImagesAreRememberedAcrossRestarts) {
+  Push("restart/app:1", Signed("e2e-restart", *key_));
+  StartAgent();
+  std::string id;
+  ASSERT_TRUE(client_->Pull(Ref("restart/app:1"), &id).ok());
+  StopAgent();
+  int before = AgentRegistryRequests();
+  StartAgent();
+  EXPECT_TRUE(client_->Status(id).has_value());  // no registry round trip needed
+  EXPECT_EQ(AgentRegistryRequests(), before);
+  EXPECT_EQ(Metric("layerseal_verdict_cache_total{result=\"miss\"}"), 0);
+}
+
+TEST_F(AgentE2eTest, HealthAndReadiness) {
+  StartAgent();
+  absl::StatusOr<testing::RunResult> ready = testing::Run(
+      {"curl", "-s", StrCat("http://127.0.0.1:", admin_port_, "/readyz")}, "", absl::Seconds(10));
+  ASSERT_TRUE(ready.ok());
+  EXPECT_EQ(ready->out, "ready\n");
+  EXPECT_NE(Metrics().find("layerseal_runtime_connected 1"), std::string::npos);
+  EXPECT_TRUE(client_->Version().ok());
+  EXPECT_NE(Metrics().find("layerseal_cri_calls_total{method=\"/runtime.v1.RuntimeService/Version\",code=\"OK\"} 1"),
+            std::string::npos) << Metrics();
+}
+
+// In-process (the only test here that is): the tag moves to an unsigned image after the
+// verdict and before the runtime pulls.
+TEST_F(AgentE2eTest, TagMovedAfterTheVerdictBringsNothingUnverified) {
+  Digest signed_digest = Push("moved/app:1", Signed("e2e-moved", *key_));
+  TestImage evil = testing::MakeBaseImage({.seed = "e2e-moved-evil"});
+  std::filesystem::create_directories(dir_.File("namespaces"));
+  std::vector<std::string> argv = AgentArgs();
+  absl::StatusOr<agent::ParsedArgs> args =
+      agent::ParseAgentArgs(std::vector<std::string>(argv.begin() + 1, argv.end()));
+  ASSERT_TRUE(args.ok()) << args.status();
+  std::atomic<int> moved{0};
+  absl::StatusOr<std::unique_ptr<agent::Agent>> agent = agent::Agent::Start(
+      args->config, {.after_pull_verdict = [&](const Verdict&) {
+                       Push("moved/app:1", evil);
+                       ++moved;
+                     }});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  CriClient client(dir_.File("agent.sock"));
+  std::string id;
+  grpc::Status s = client.Pull(Ref("moved/app:1"), &id);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(moved.load(), 1);
+  std::optional<cri::Image> stored = InContainerd(id);
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->repo_digests(0), StrCat(Ref("moved/app"), "@", signed_digest.str()));
+  // The unsigned image the tag now names is not on the node.
+  EXPECT_FALSE(InContainerd(StrCat(Ref("moved/app"), "@", evil.digest.str())).has_value());
+  agent->reset();
+}
+
+}  // namespace
+}  // namespace layerseal
