@@ -15,9 +15,11 @@ namespace layerseal::testing {
 
 struct ContainerdOptions {
   bool cri = false;  // enable the CRI plugin (native snapshotter)
-  // Registries ("127.0.0.1:PORT") the CRI plugin pulls from over plain HTTP. When non-empty,
-  // the plugin's registry config_path is <dir>/certs.d, holding <host>/hosts.toml for each
+  // Registries ("HOST:PORT") the CRI plugin pulls from over plain HTTP. When non-empty, the
+  // plugin's registry config_path is <dir>/certs.d, holding <host>/hosts.toml for each
   // (server http://<host>, capabilities pull+resolve). Empty (default): no registry config.
+  // containerd 1.6.20's CRI plugin already uses plain HTTP for loopback hosts (127.0.0.1,
+  // localhost) without any config; this is for registries on other addresses.
   std::vector<std::string> plain_http_registries;
 };
 
