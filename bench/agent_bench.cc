@@ -10,7 +10,10 @@
 //      warm-up, direct and agent interleaved in blocks so that load drifts hit both alike.
 //   2. Version throughput with 16 concurrent callers for ~3 s, each thread with its own
 //      channel (own connection: local subchannel pool), and again sharing one channel.
-//   3. PullImage by tag of an already verified image (verdict cached), direct vs agent.
+//   3. PullImage by tag of an already verified image (verdict cached), direct vs agent; and
+//      the agent's tag pull against a direct pull of the repository@digest it forwards.
+//   The agent's CPU time (/proc/<pid>/stat) and context switches (all its threads) are read
+//   around its blocks and given per call.
 //   4. agent VmRSS idle after start, and its maximum (sampled every 10 ms, and VmHWM) during
 //      100 concurrent PullImage calls of distinct, pushed, not yet verified signed images.
 //
@@ -131,6 +134,20 @@ double CpuUs(pid_t pid) {
   return ticks * 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+// Context switches (voluntary + involuntary) summed over all threads of `pid`.
+long ContextSwitches(pid_t pid) {
+  long n = 0;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(StrCat("/proc/", pid, "/task"), ec)) {
+    std::ifstream in(task.path() / "status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.find("ctxt_switches:") != std::string::npos) n += std::atol(AfterColon(line).c_str());
+    }
+  }
+  return n;
+}
+
 int Threads(pid_t pid) { return std::atoi(AfterColon(FirstLineWith(StrCat("/proc/", pid, "/status"), "Threads:")).c_str()); }
 
 // ---------------------------------------------------------------- CRI client
@@ -222,6 +239,7 @@ struct LatencyResult {
   std::string name;
   Summary direct, agent;
   double agent_cpu_us_per_call = 0;
+  double agent_switches_per_call = 0;
   int errors = 0;
 };
 
@@ -238,6 +256,7 @@ LatencyResult MeasureLatency(const std::string& name, int calls, int warmup, int
   }
   std::vector<double> direct, agent;
   double agent_cpu = 0;
+  long agent_switches = 0;
   for (int done = 0; done < calls; done += block) {
     int n = std::min(block, calls - done);
     for (int i = 0; i < n; ++i) {
@@ -246,16 +265,19 @@ LatencyResult MeasureLatency(const std::string& name, int calls, int warmup, int
       direct.push_back(Us(Clock::now() - t0));
     }
     double cpu0 = CpuUs(agent_pid);
+    long switches0 = ContextSwitches(agent_pid);
     for (int i = 0; i < n; ++i) {
       Clock::time_point t0 = Clock::now();
       r.errors += !call_agent();
       agent.push_back(Us(Clock::now() - t0));
     }
     agent_cpu += CpuUs(agent_pid) - cpu0;
+    agent_switches += ContextSwitches(agent_pid) - switches0;
   }
   r.direct = Summarize(std::move(direct));
   r.agent = Summarize(std::move(agent));
   r.agent_cpu_us_per_call = agent_cpu / std::max(calls, 1);
+  r.agent_switches_per_call = static_cast<double>(agent_switches) / std::max(calls, 1);
   return r;
 }
 
@@ -332,10 +354,10 @@ Args ParseArgs(int argc, char** argv) {
 }
 
 void PrintLatencyRow(const LatencyResult& r) {
-  std::printf("| %-28s | %6zu | %9.1f | %9.1f | %9.1f | %9.1f | %+9.1f | %+9.1f | %8.1f | %d |\n",
+  std::printf("| %-28s | %6zu | %9.1f | %9.1f | %9.1f | %9.1f | %+9.1f | %+9.1f | %8.1f | %5.1f | %d |\n",
               r.name.c_str(), r.direct.n, r.direct.p50, r.direct.p99, r.agent.p50, r.agent.p99,
               r.agent.p50 - r.direct.p50, r.agent.p99 - r.direct.p99, r.agent_cpu_us_per_call,
-              r.errors);
+              r.agent_switches_per_call, r.errors);
 }
 
 int Main(int argc, char** argv) {
@@ -370,9 +392,10 @@ int Main(int argc, char** argv) {
     testing::TestImage image = testing::SealTestImage(testing::MakeBaseImage({.seed = seed}), *key);
     DieIf(testing::PushTestImage(pusher, *Reference::Parse(ref(repo_tag)), image),
           StrCat("push ", repo_tag));
+    return image.digest;
   };
   Clock::time_point push_start = Clock::now();
-  push("bench/app:1", "agent-bench-app");
+  const Digest app_digest = push("bench/app:1", "agent-bench-app");
   for (int i = 0; i < args.distinct_images; ++i) {
     push(StrCat("bench/many-", i, ":1"), StrCat("agent-bench-many-", i));
   }
@@ -436,12 +459,18 @@ int Main(int argc, char** argv) {
   latency.push_back(MeasureLatency(
       "ImageService/PullImage(tag)", args.pulls, 10, 20, [&] { return direct.Pull(app).ok(); },
       [&] { return via_agent.Pull(app).ok(); }, agent));
+  // The agent pulls what it judged by repository@digest; containerd then skips resolving the
+  // tag. This row compares the agent's tag pull with a direct pull of that pinned reference.
+  const std::string pinned = StrCat(ref("bench/app"), "@", app_digest.str());
+  latency.push_back(MeasureLatency(
+      "PullImage: direct by digest", args.pulls, 10, 20, [&] { return direct.Pull(pinned).ok(); },
+      [&] { return via_agent.Pull(app).ok(); }, agent));
 
   std::printf("Latency, sequential calls on one connection each (µs; added = agent - direct):\n\n");
-  std::printf("| %-28s | %6s | %9s | %9s | %9s | %9s | %9s | %9s | %8s | %s |\n", "call", "N",
+  std::printf("| %-28s | %6s | %9s | %9s | %9s | %9s | %9s | %9s | %8s | %s | %s |\n", "call", "N",
               "direct p50", "direct p99", "agent p50", "agent p99", "added p50", "added p99",
-              "agent CPU/call", "errors");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+              "agent CPU/call", "agent ctx switches/call", "errors");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const LatencyResult& r : latency) PrintLatencyRow(r);
   std::printf("\n");
   for (const LatencyResult& r : latency) {
