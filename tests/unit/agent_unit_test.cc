@@ -445,6 +445,68 @@ TEST(VerdictCacheTest, FileCompactedOnLoad) {
   EXPECT_EQ(Lines(path).size(), 3u);
 }
 
+// Compaction triggered by appends (more appended lines than max_entries) rewrites the
+// file from memory; entries that were never appended (unresolved references) must not
+// appear in it, or the next start counts them as damaged lines.
+TEST(VerdictCacheTest, CompactionAfterAppendsWritesOnlyPersistableEntries) {
+  TempDir dir;
+  std::string path = dir / "verdicts.jsonl";
+  FakeClock clock;
+  VerdictCacheOptions o = CacheOptions(clock, path);
+  o.max_entries = 3;
+  Reference a = Pinned("registry.example.com/app", "a");
+  {
+    VerdictCache cache(o);
+    ASSERT_TRUE(cache.Load().ok());
+    // An unresolved DENY and an unresolved ALLOW (a manifest over the limit under
+    // onRegistryError: allow): neither has a digest, neither is appended.
+    Verdict deny;
+    deny.decision = Decision::kDeny;
+    deny.reason = Reason::kNotSigned;
+    deny.policy_version = kV1;
+    cache.PutUnresolved("registry.example.com/app:deny", deny);
+    EXPECT_EQ(Lines(path).size(), 0u);
+    for (int i = 0; i < 5; ++i) {  // 5 appends > max_entries: compacts
+      cache.Put(a, MakeVerdict(Decision::kAllow, Reason::kVerified, a));
+      clock.t += absl::Seconds(1);
+    }
+    EXPECT_LE(Lines(path).size(), 3u) << ReadAll(path);
+  }
+  VerdictCache reloaded(o);
+  ASSERT_TRUE(reloaded.Load().ok());
+  EXPECT_EQ(reloaded.skipped_lines(), 0u) << ReadAll(path);
+  EXPECT_TRUE(reloaded.Find(a, kV1).has_value());
+  EXPECT_FALSE(reloaded.FindUnresolved("registry.example.com/app:deny", kV1).has_value());
+}
+
+TEST(VerdictCacheTest, UnresolvedAllowOnLimitExceededIsNotPersisted) {
+  // BUG: VerdictCache::Compact (run when appended lines exceed max_entries) writes every
+  // live ALLOW entry except REGISTRY_ERROR, including unresolved ("ref:...") entries that
+  // PutUnresolved never appends, e.g. an ALLOW/LIMIT_EXCEEDED under onRegistryError: allow.
+  // Such a line has digest "" and the next Load counts it in skipped_lines() as damage.
+  GTEST_SKIP() << "BUG: Compact persists unresolved ALLOW/LIMIT_EXCEEDED entries";
+  TempDir dir;
+  std::string path = dir / "verdicts.jsonl";
+  FakeClock clock;
+  VerdictCacheOptions o = CacheOptions(clock, path);
+  o.max_entries = 3;
+  Reference a = Pinned("registry.example.com/app", "a");
+  {
+    VerdictCache cache(o);
+    ASSERT_TRUE(cache.Load().ok());
+    Verdict limit;
+    limit.decision = Decision::kAllow;
+    limit.reason = Reason::kLimitExceeded;
+    limit.policy_version = kV1;
+    cache.PutUnresolved("registry.example.com/app:big", limit);
+    for (int i = 0; i < 5; ++i) cache.Put(a, MakeVerdict(Decision::kAllow, Reason::kVerified, a));
+    for (const std::string& line : Lines(path)) EXPECT_THAT(line, ::testing::Not(HasSubstr("ref:")));
+  }
+  VerdictCache reloaded(o);
+  ASSERT_TRUE(reloaded.Load().ok());
+  EXPECT_EQ(reloaded.skipped_lines(), 0u) << ReadAll(path);
+}
+
 TEST(VerdictCacheTest, LoadFailsForAnUnusablePath) {
   TempDir dir;
   FakeClock clock;
@@ -634,6 +696,29 @@ TEST_F(PolicySetTest, FingerprintChangesWhenAFileChanges) {
 
   fs::remove(NsFile("team-b.yaml"));
   EXPECT_NE((*set)->Fingerprint(), f3);
+}
+
+// A ConfigMap update swaps the "..data" symlink to a new timestamped directory: the
+// fingerprint changes and a reload reads the new file through the "<ns>.yaml" symlink.
+TEST_F(PolicySetTest, ConfigMapSymlinkSwap) {
+  std::string v1 = SignedPolicy("team-a v1");
+  std::string v2 = SignedPolicy("team-a v2");
+  fs::create_directories(NsFile("..t1"));
+  fs::create_directories(NsFile("..t2"));
+  WriteAll(NsFile("..t1/team-a.yaml"), v1);
+  WriteAll(NsFile("..t2/team-a.yaml"), v2);
+  fs::create_directory_symlink("..t1", NsFile("..data"));
+  fs::create_symlink("..data/team-a.yaml", NsFile("team-a.yaml"));
+  absl::StatusOr<std::unique_ptr<PolicySet>> set = PolicySet::Load(node_path_, ns_dir_);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ((*set)->For("team-a")->version(), Version(v1));
+  std::string f0 = (*set)->Fingerprint();
+
+  fs::create_directory_symlink("..t2", NsFile("..data_tmp"));
+  fs::rename(NsFile("..data_tmp"), NsFile("..data"));  // atomic, as the kubelet does
+  EXPECT_NE((*set)->Fingerprint(), f0);
+  ASSERT_TRUE((*set)->Reload().ok());
+  EXPECT_EQ((*set)->For("team-a")->version(), Version(v2));
 }
 
 TEST_F(PolicySetTest, FingerprintSeesASameSizeRewrite) {
@@ -953,6 +1038,26 @@ TEST(EventLogTest, NextSinkReceivesEveryEvent) {
       EXPECT_EQ(Lines(path).size(), 3u);
     }
   }
+}
+
+// At kMaxEventLogBytes the file is moved to <path>.1 (one old file kept) and a new one
+// begun. The size is taken from the file at Open, so a sparse file stands in for 64 MiB.
+TEST(EventLogTest, RotatesAtTheSizeLimit) {
+  TempDir dir;
+  std::string path = dir / "events.jsonl";
+  WriteAll(path + ".1", "older rotation\n");
+  WriteAll(path, "{}\n");
+  fs::resize_file(path, kMaxEventLogBytes - 10);
+  absl::StatusOr<std::unique_ptr<EventLog>> log = EventLog::Open("node-7", path, nullptr);
+  ASSERT_TRUE(log.ok()) << log.status();
+  (*log)->Report(MakeEvent("registry.example.com/app:1", true));
+  EXPECT_EQ(fs::file_size(path + ".1"), kMaxEventLogBytes - 10);
+  std::vector<std::string> lines = Lines(path);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_TRUE(nlohmann::json::accept(lines[0])) << lines[0];
+  (*log)->Report(MakeEvent("registry.example.com/app:2", true));
+  EXPECT_EQ(Lines(path).size(), 2u);
+  EXPECT_EQ(fs::file_size(path + ".1"), kMaxEventLogBytes - 10);
 }
 
 TEST(EventLogTest, OpenFailsForAnUnwritablePath) {
