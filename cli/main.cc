@@ -1,4 +1,4 @@
-// The `layerseal` command: keygen, sign, verify, inspect.
+// The `layerseal` command: keygen, sign, verify, inspect, cri.
 #include <iostream>
 
 #include "cli/commands.h"

@@ -9,6 +9,23 @@
 
 namespace layerseal::agent {
 
+namespace {
+
+// What verdicts are cached under: the policy version (a hash of the policy file's bytes)
+// and the trusted keys' ids. A key file replaced under the same path leaves the policy
+// version as it was (docs/policy.md) but must not leave verdicts of the old key standing.
+std::string CacheVersion(const Policy& policy) {
+  std::string text = policy.version();
+  auto add = [&text](const ScopePolicy& scope) {
+    for (const TrustedKey& k : scope.keys) text += StrCat("|", k.key.key_id());
+  };
+  add(policy.default_scope());
+  for (const ScopePolicy& scope : policy.scopes()) add(scope);
+  return Digest::Sha256Of(text).str();
+}
+
+}  // namespace
+
 struct CachingJudge::Flight {
   absl::Notification done;
   Verdict verdict;
@@ -17,12 +34,12 @@ struct CachingJudge::Flight {
 
 // A verdict already known for `ref` (by digest, or through a recent tag resolution), with
 // `ref` as its reference.
-std::optional<Verdict> CachingJudge::Cached(const Reference& ref, const Policy& policy) {
+std::optional<Verdict> CachingJudge::Cached(const Reference& ref, const std::string& version) {
   std::string text = ref.ToString();
-  std::optional<Verdict> v = options_.cache->FindUnresolved(text, policy.version());
+  std::optional<Verdict> v = options_.cache->FindUnresolved(text, version);
   if (!v) {
     std::optional<Reference> pinned = ref.digest ? ref : options_.cache->Resolve(text);
-    if (pinned) v = options_.cache->Find(*pinned, policy.version());
+    if (pinned) v = options_.cache->Find(*pinned, version);
   }
   if (v) {
     v->reference = text;
@@ -33,10 +50,11 @@ std::optional<Verdict> CachingJudge::Cached(const Reference& ref, const Policy& 
 
 plugin::Judgement CachingJudge::Judge(const plugin::JudgeRequest& request) {
   std::shared_ptr<const Policy> policy = options_.policies->For(request.pod.ns);
-  if (std::optional<Verdict> v = Cached(request.reference, *policy)) {
+  const std::string version = CacheVersion(*policy);
+  if (std::optional<Verdict> v = Cached(request.reference, version)) {
     return plugin::Judgement{.verdict = *std::move(v), .cached = true};
   }
-  std::string key = StrCat(request.reference.ToString(), "|", policy->version());
+  std::string key = StrCat(request.reference.ToString(), "|", version);
   std::shared_ptr<Flight> flight;
   bool leader = false;
   {
@@ -49,7 +67,7 @@ plugin::Judgement CachingJudge::Judge(const plugin::JudgeRequest& request) {
     flight = slot;
   }
   if (leader) {
-    flight->verdict = Verify(request, *policy, &flight->from_cache);
+    flight->verdict = Verify(request, *policy, version, &flight->from_cache);
     {
       absl::MutexLock lock(&mu_);
       flights_.erase(key);
@@ -63,7 +81,7 @@ plugin::Judgement CachingJudge::Judge(const plugin::JudgeRequest& request) {
 }
 
 Verdict CachingJudge::Verify(const plugin::JudgeRequest& request, const Policy& policy,
-                             bool* from_cache) {
+                             const std::string& version, bool* from_cache) {
   const Reference& ref = request.reference;
   registry::Options ro = options_.registry;
   ro.plain_http = options_.plain_http_registries.count(ref.registry) > 0;
@@ -75,7 +93,7 @@ Verdict CachingJudge::Verify(const plugin::JudgeRequest& request, const Policy& 
   std::string text = ref.ToString();
   Verdict v = verifier.Verify(ref, [&](const Reference& pinned) -> std::optional<Verdict> {
     if (!ref.digest) cache.RememberResolution(text, pinned);
-    std::optional<Verdict> known = cache.Find(pinned, policy.version());
+    std::optional<Verdict> known = cache.Find(pinned, version);
     *from_cache = known.has_value();
     return known;
   });
@@ -83,9 +101,9 @@ Verdict CachingJudge::Verify(const plugin::JudgeRequest& request, const Policy& 
   verifications_.fetch_add(1);
   if (v.manifest_digest) {
     Reference pinned = ref.WithDigest(*v.manifest_digest);
-    cache.Put(pinned, v);
+    cache.Put(pinned, version, v);
   } else if (v.reason != Reason::kInsecureAcceptAnything && v.reason != Reason::kRejectedByPolicy) {
-    cache.PutUnresolved(text, v);  // e.g. the registry was unreachable: brief negative entry
+    cache.PutUnresolved(text, version, v);  // e.g. the registry was unreachable: brief negative entry
   }
   return v;
 }

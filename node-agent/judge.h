@@ -2,7 +2,9 @@
 // verifier reading the registry. One verification per image at a time: concurrent requests
 // for the same reference under the same policy wait for the first one's verdict.
 // Thread-safety: Judge may be called concurrently. Ownership: borrows the policy set and
-// the cache, which must outlive the judge.
+// the cache, which must outlive the judge. Verdicts are cached under the policy version
+// and the trusted keys' ids together, so replacing a key file (same path, same policy
+// bytes) and reloading drops the verdicts made with the old key.
 #ifndef LAYERSEAL_NODE_AGENT_JUDGE_H_
 #define LAYERSEAL_NODE_AGENT_JUDGE_H_
 
@@ -42,8 +44,9 @@ class CachingJudge final : public plugin::ImageJudge {
 
  private:
   struct Flight;
-  std::optional<Verdict> Cached(const Reference& ref, const Policy& policy);
-  Verdict Verify(const plugin::JudgeRequest& request, const Policy& policy, bool* from_cache);
+  std::optional<Verdict> Cached(const Reference& ref, const std::string& version);
+  Verdict Verify(const plugin::JudgeRequest& request, const Policy& policy,
+                 const std::string& version, bool* from_cache);
 
   const JudgeOptions options_;
   std::atomic<uint64_t> verifications_{0};

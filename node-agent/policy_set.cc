@@ -107,6 +107,15 @@ std::map<std::string, std::string> PolicySet::NamespaceVersions() const {
 
 std::string PolicySet::Fingerprint() const {
   std::string f = FileIdentity(node_path_);
+  {
+    // The key files the policies in force read: a rotated key is a policy change too.
+    absl::MutexLock lock(&mu_);
+    auto add_keys = [&f](const Policy& p) {
+      for (const std::string& k : p.key_files()) f += FileIdentity(k);
+    };
+    if (current_.node) add_keys(*current_.node);
+    for (const auto& [ns, p] : current_.namespaces) add_keys(*p);
+  }
   if (!namespace_dir_.empty()) {
     f += FileIdentity(namespace_dir_);
     absl::StatusOr<std::vector<fs::path>> files = NamespaceFiles(namespace_dir_);

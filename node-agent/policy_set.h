@@ -37,7 +37,8 @@ class PolicySet {
 
   // Re-reads the files; on error the current policies stay in force.
   absl::Status Reload();
-  // Cheap summary of the files' identity (path, size, mtime, inode); a change means Reload.
+  // Cheap summary of the files' identity (path, size, mtime, inode), key files included; a
+  // change means Reload.
   std::string Fingerprint() const;
 
  private:

@@ -167,10 +167,12 @@ std::optional<Verdict> VerdictCache::Find(const Reference& pinned,
   return Get(Key(pinned, policy_version));
 }
 
-void VerdictCache::Put(const Reference& pinned, const Verdict& v) {
+void VerdictCache::Put(const Reference& pinned, const Verdict& v) { Put(pinned, v.policy_version, v); }
+
+void VerdictCache::Put(const Reference& pinned, const std::string& key_version, const Verdict& v) {
   absl::MutexLock lock(&mu_);
   absl::Time expires = options_.now() + TtlFor(v);
-  Insert(Key(pinned, v.policy_version), v, expires);
+  Insert(Key(pinned, key_version), v, expires);
   Append(lru_.front());
 }
 
@@ -180,8 +182,13 @@ std::optional<Verdict> VerdictCache::FindUnresolved(const std::string& ref,
 }
 
 void VerdictCache::PutUnresolved(const std::string& ref, const Verdict& v) {
+  PutUnresolved(ref, v.policy_version, v);
+}
+
+void VerdictCache::PutUnresolved(const std::string& ref, const std::string& key_version,
+                                 const Verdict& v) {
   absl::MutexLock lock(&mu_);
-  Insert(UnresolvedKey(ref, v.policy_version), v, options_.now() + TtlFor(v));
+  Insert(UnresolvedKey(ref, key_version), v, options_.now() + TtlFor(v));
 }
 
 std::optional<Reference> VerdictCache::Resolve(const std::string& ref) {

@@ -50,10 +50,14 @@ class VerdictCache {
   // The verdict for `pinned` (repository@digest) under `policy_version`.
   std::optional<Verdict> Find(const Reference& pinned, const std::string& policy_version);
   void Put(const Reference& pinned, const Verdict& verdict);
+  // Same, keyed by `key_version` instead of verdict.policy_version (the judge keys by the
+  // policy version and its trusted keys: see judge.h).
+  void Put(const Reference& pinned, const std::string& key_version, const Verdict& verdict);
   // A verdict for a reference that never resolved to a digest (e.g. a registry error),
   // keyed by the reference text.
   std::optional<Verdict> FindUnresolved(const std::string& ref, const std::string& policy_version);
   void PutUnresolved(const std::string& ref, const Verdict& verdict);
+  void PutUnresolved(const std::string& ref, const std::string& key_version, const Verdict& verdict);
 
   std::optional<Reference> Resolve(const std::string& ref);
   void RememberResolution(const std::string& ref, const Reference& pinned);

@@ -330,6 +330,7 @@ const Item* Find(const std::vector<Item>& items, std::string_view name) {
 }
 
 struct Parsed {
+  std::vector<std::string> key_files;  // every key file read, in file order
   ScopePolicy default_scope;
   std::vector<ScopePolicy> scopes;
   std::vector<std::shared_ptr<const ScopePattern>> patterns;
@@ -373,6 +374,7 @@ class Parser {
   Mode mode_ = Mode::kEnforce;
   bool allow_on_registry_error_ = false;
   std::map<std::string, TrustedKey, std::less<>> keys_;
+  mutable std::vector<std::string> key_files_;
 };
 
 absl::Status Parser::Error(const Item& at, std::string_view message) const {
@@ -511,6 +513,7 @@ absl::StatusOr<PublicKey> Parser::LoadKey(const Item* path, const Item* pem) con
   if (path != nullptr) {
     if (text->empty()) return Error(at, "empty path");
     file = JoinPath(base_dir_, *text);
+    key_files_.push_back(file);
     text = ReadFileLimited(file, kMaxPemBytes);
     if (!text.ok()) return Error(at, Sv(text.status().message()));
   }
@@ -620,6 +623,7 @@ absl::StatusOr<Parsed> Parser::Run(const YAML::Node& root) {
   const Item* def = Find(*top, "default");
   if (def == nullptr) return Error(doc, "missing field \"default\" (what applies when no scope matches)");
   Parsed out;
+  out.key_files = key_files_;
   absl::StatusOr<ScopePolicy> d = ParseScope(*def, "default");
   if (!d.ok()) return d.status();
   out.default_scope = *std::move(d);
@@ -668,6 +672,7 @@ absl::StatusOr<Policy> Policy::Parse(std::string_view yaml, std::string_view bas
   if (!parsed.ok()) return parsed.status();
   Policy p;
   p.version_ = Digest::Sha256Of(yaml).str();
+  p.key_files_ = std::move(parsed->key_files);
   p.default_ = std::move(parsed->default_scope);
   p.scopes_ = std::move(parsed->scopes);
   p.patterns_ = std::move(parsed->patterns);

@@ -65,9 +65,12 @@ class Policy {
   // The scopes in file order, and the fallback.
   const std::vector<ScopePolicy>& scopes() const { return scopes_; }
   const ScopePolicy& default_scope() const { return default_; }
+  // The key files the policy read (joined with its directory), e.g. to watch for changes.
+  const std::vector<std::string>& key_files() const { return key_files_; }
 
  private:
   std::string version_;
+  std::vector<std::string> key_files_;
   std::vector<ScopePolicy> scopes_;  // in file order
   ScopePolicy default_;
   // patterns_[i] is scopes_[i].scope parsed once at load; shared so copies stay cheap.

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -468,6 +469,131 @@ TEST_F(AgentE2eTest, HealthAndReadiness) {
   EXPECT_TRUE(client_->Version().ok());
   EXPECT_NE(Metrics().find("layerseal_cri_calls_total{method=\"/runtime.v1.RuntimeService/Version\",code=\"OK\"} 1"),
             std::string::npos) << Metrics();
+}
+
+TEST_F(AgentE2eTest, ReplacingAKeyFileDropsVerdictsMadeWithTheOldKey) {
+  Push("rotate/app:1", Signed("e2e-rotate", *key_));
+  StartAgent();
+  ASSERT_TRUE(client_->Pull(Ref("rotate/app:1")).ok());
+  // Same path, same policy bytes (so the same policy version), another key.
+  testing::WriteFileOrDie(dir_.File("ci.pub"), other_key_->public_key().ToPem());
+  grpc::Status s;
+  for (int i = 0; i < 100; ++i) {
+    s = client_->Pull(Ref("rotate/app:1"));
+    if (!s.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(s.error_message().find("UNTRUSTED_KEY"), std::string::npos) << s.error_message();
+}
+
+TEST_F(AgentE2eTest, RuntimeRestartGivesCleanUnavailableThenRecovers) {
+  Push("outage/app:1", Signed("e2e-outage", *key_));
+  StartAgent();
+  ASSERT_TRUE(client_->Version().ok());
+  containerd_->Stop();
+  grpc::Status version = client_->Version();
+  EXPECT_EQ(version.error_code(), grpc::StatusCode::UNAVAILABLE) << version.error_message();
+  grpc::Status status;
+  client_->Status(Ref("outage/app:1"), &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  grpc::Status pull = client_->Pull(Ref("outage/app:1"));
+  EXPECT_EQ(pull.error_code(), grpc::StatusCode::UNAVAILABLE) << pull.error_message();
+  EXPECT_NE(Metrics().find("layerseal_runtime_connected 0"), std::string::npos);
+
+  ASSERT_TRUE(containerd_->Restart().ok());
+  grpc::Status again;
+  for (int i = 0; i < 50; ++i) {
+    again = client_->Version();
+    if (again.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(again.ok()) << again.error_message();
+  EXPECT_TRUE(client_->Pull(Ref("outage/app:1")).ok());
+}
+
+TEST_F(AgentE2eTest, AClientConnectedAcrossAnAgentRestartCarriesOn) {
+  StartAgent();
+  CriClient kubelet(dir_.File("agent.sock"));  // one channel, kept across the restart
+  ASSERT_TRUE(kubelet.Version().ok());
+  agent_->Stop();
+  EXPECT_EQ(kubelet.Version().error_code(), grpc::StatusCode::UNAVAILABLE);
+  StopAgent();
+  StartAgent();
+  grpc::Status s;
+  for (int i = 0; i < 100; ++i) {  // gRPC reconnects with backoff
+    s = kubelet.Version();
+    if (s.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
+// Thousands of image names in containerd (one `ctr import` of an OCI layout whose index
+// names 100 distinct small images sharing one layer, 10 names each: containerd stores each
+// name with an fsync, so more distinct images would cost minutes): ListImages through the
+// agent lists the same images and names as direct. (Messages up to 20 MiB are covered by
+// cri_proxy_test against a fake runtime.)
+TEST_F(AgentE2eTest, ListImagesWithThousandsOfImagesPassesUnchanged) {
+  constexpr int kImages = 100;
+  constexpr int kNamesPerImage = 10;
+  TestImage base = testing::MakeBaseImage({.seed = "e2e-many-images"});
+  const std::string layout = dir_.File("layout");
+  std::filesystem::create_directories(layout + "/blobs/sha256");
+  auto write_blob = [&](const std::string& bytes) {
+    Digest d = Digest::Sha256Of(bytes);
+    testing::WriteFileOrDie(StrCat(layout, "/blobs/sha256/", d.str().substr(7)), bytes);
+    return d;
+  };
+  for (const auto& [digest, bytes] : base.blobs) write_blob(bytes);
+  json manifest = json::parse(base.manifest);
+  json config = json::parse(base.blobs.at(manifest["config"]["digest"].get<std::string>()));
+  json index = {{"schemaVersion", 2}, {"manifests", json::array()}};
+  for (int i = 0; i < kImages; ++i) {
+    config["config"]["Labels"]["n"] = std::to_string(i);  // a distinct image id each
+    std::string config_bytes = config.dump();
+    manifest["config"]["digest"] = write_blob(config_bytes).str();
+    manifest["config"]["size"] = config_bytes.size();
+    std::string manifest_bytes = manifest.dump();
+    Digest manifest_digest = write_blob(manifest_bytes);
+    for (int n = 0; n < kNamesPerImage; ++n) {
+      index["manifests"].push_back(
+          {{"mediaType", base.media_type},
+           {"digest", manifest_digest.str()},
+           {"size", manifest_bytes.size()},
+           {"annotations", {{"io.containerd.image.name", StrCat("many.example/img", i, ":", n)}}}});
+    }
+  }
+  testing::WriteFileOrDie(layout + "/index.json", index.dump());
+  testing::WriteFileOrDie(layout + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+  absl::StatusOr<testing::RunResult> tar =
+      testing::Run({"tar", "-C", layout, "-cf", dir_.File("layout.tar"), "."}, "", absl::Seconds(60));
+  ASSERT_TRUE(tar.ok() && tar->exit_code == 0);
+  absl::StatusOr<testing::RunResult> imported =
+      containerd_->CtrIn("k8s.io", {"images", "import", "--no-unpack", dir_.File("layout.tar")});
+  ASSERT_TRUE(imported.ok() && imported->exit_code == 0) << (imported.ok() ? imported->err : "");
+  StartAgent();
+
+  auto list = [](const std::string& socket) {
+    auto stub = cri::ImageService::NewStub(Connect(socket));
+    grpc::ClientContext ctx;
+    cri::ListImagesResponse response;
+    grpc::Status s = stub->ListImages(&ctx, cri::ListImagesRequest(), &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    std::set<std::string> names;  // image id and name: containerd's order is not stable
+    for (const cri::Image& image : response.images()) {
+      for (const std::string& tag : image.repo_tags()) names.insert(StrCat(image.id(), " ", tag));
+    }
+    return names;
+  };
+  // containerd's CRI plugin learns imported images from events, a moment after the import.
+  std::set<std::string> direct;
+  for (int i = 0; i < 300 && direct.size() < static_cast<size_t>(kImages * kNamesPerImage); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    direct = list(containerd_->socket());
+  }
+  std::set<std::string> through = list(dir_.File("agent.sock"));
+  EXPECT_GE(through.size(), static_cast<size_t>(kImages * kNamesPerImage));
+  EXPECT_EQ(through, direct);
 }
 
 // In-process (the only test here that is): the tag moves to an unsigned image after the

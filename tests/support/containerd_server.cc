@@ -59,23 +59,38 @@ absl::StatusOr<std::unique_ptr<ContainerdServer>> ContainerdServer::Start(Contai
   server->socket_ = dir.File("containerd.sock");
   WriteFileOrDie(dir.File("config.toml"), ConfigToml(dir, options));
   WritePlainHttpHosts(dir, options.plain_http_registries);
+  if (absl::Status s = server->Launch(); !s.ok()) return s;
+  return server;
+}
+
+absl::Status ContainerdServer::Launch() {
   absl::StatusOr<std::unique_ptr<Child>> child =
-      Child::Spawn({"containerd", "--config", dir.File("config.toml"), "--log-level", "warn"},
-                   dir.File("containerd.log"));
+      Child::Spawn({"containerd", "--config", dir_.File("config.toml"), "--log-level", "warn"},
+                   dir_.File("containerd.log"));
   if (!child.ok()) return child.status();
-  server->child_ = *std::move(child);
+  child_ = *std::move(child);
   absl::Time deadline = absl::Now() + kStartTimeout;
   while (absl::Now() < deadline) {
     struct stat st;
-    if (stat(server->socket_.c_str(), &st) == 0) {
-      absl::StatusOr<RunResult> version = server->Ctr({"version"});
-      if (version.ok() && version->exit_code == 0) return server;
+    if (stat(socket_.c_str(), &st) == 0) {
+      absl::StatusOr<RunResult> version = Ctr({"version"});
+      if (version.ok() && version->exit_code == 0) return absl::OkStatus();
     }
-    if (!server->child_->Running()) break;
+    if (!child_->Running()) break;
     absl::SleepFor(absl::Milliseconds(100));
   }
   return absl::UnavailableError(StrCat("containerd did not start; log:\n",
-                                       ReadFileOrDie(dir.File("containerd.log"))));
+                                       ReadFileOrDie(dir_.File("containerd.log"))));
+}
+
+void ContainerdServer::Stop() {
+  if (child_) child_->Stop();
+  child_.reset();
+}
+
+absl::Status ContainerdServer::Restart() {
+  Stop();
+  return Launch();
 }
 
 ContainerdServer::~ContainerdServer() {

@@ -29,6 +29,9 @@ class ContainerdServer {
   ~ContainerdServer();
 
   const std::string& socket() const { return socket_; }
+  // Stops containerd (its state stays); Restart starts it again on the same root and socket.
+  void Stop();
+  absl::Status Restart();
   const std::string& dir() const { return dir_.path(); }
   // Runs `ctr --address <socket> --namespace layerseal-test args...`.
   absl::StatusOr<RunResult> Ctr(const std::vector<std::string>& args);
@@ -37,6 +40,7 @@ class ContainerdServer {
 
  private:
   ContainerdServer() = default;
+  absl::Status Launch();
   TempDir dir_;
   std::string socket_;
   std::unique_ptr<Child> child_;
