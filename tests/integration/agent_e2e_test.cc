@@ -194,8 +194,12 @@ class AgentE2eTest : public ::testing::Test {
   }
   void StopAgent() {
     client_.reset();
-    if (agent_) agent_->Stop();
+    if (!agent_) return;
+    agent_->Stop();
     agent_.reset();
+    // Under the sanitizer build the agent is instrumented too: a report fails the test.
+    EXPECT_EQ(AgentLog().find("Sanitizer"), std::string::npos) << AgentLog();
+    EXPECT_EQ(AgentLog().find("runtime error:"), std::string::npos) << AgentLog();
   }
   std::string AgentLog() { return testing::ReadFileOrDie(dir_.File("agent.log")); }
 
