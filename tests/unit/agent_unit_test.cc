@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -505,6 +506,34 @@ TEST(VerdictCacheTest, UnresolvedAllowOnLimitExceededIsNotPersisted) {
   VerdictCache reloaded(o);
   ASSERT_TRUE(reloaded.Load().ok());
   EXPECT_EQ(reloaded.skipped_lines(), 0u) << ReadAll(path);
+}
+
+TEST(VerdictCacheTest, ConcurrentUseStaysBounded) {
+  TempDir dir;
+  FakeClock clock;
+  VerdictCacheOptions o = CacheOptions(clock, dir / "verdicts.jsonl");
+  o.max_entries = 16;
+  VerdictCache cache(o);
+  ASSERT_TRUE(cache.Load().ok());
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&cache, t] {
+      for (int i = 0; i < 200; ++i) {
+        Reference r = Pinned("registry.example.com/app", StrCat(t, "-", i % 40));
+        cache.Put(r, MakeVerdict(Decision::kAllow, Reason::kVerified, r));
+        cache.Find(r, kV1);
+        cache.RememberResolution(StrCat("registry.example.com/app:", i), r);
+        cache.Resolve(StrCat("registry.example.com/app:", i / 2));
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_LE(cache.size(), 16u);
+  VerdictCache reloaded(o);
+  ASSERT_TRUE(reloaded.Load().ok());
+  EXPECT_EQ(reloaded.skipped_lines(), 0u);
+  EXPECT_GT(reloaded.size(), 0u);
+  EXPECT_LE(reloaded.size(), 16u);
 }
 
 TEST(VerdictCacheTest, LoadFailsForAnUnusablePath) {
@@ -1216,6 +1245,24 @@ TEST_F(CachingJudgeTest, AllowOnRegistryErrorLivesOnlyErrorTtl) {
   plugin::Judgement third = Judge("127.0.0.1:1/team/app@" + DigestOf("x").str(), "lenient");
   EXPECT_FALSE(third.cached);
   EXPECT_EQ(judge_->verifications(), 2u);
+}
+
+TEST_F(CachingJudgeTest, ConcurrentJudgementsOfOneImage) {
+  std::vector<std::thread> threads;
+  std::vector<plugin::Judgement> results(8);
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([this, &results, t] {
+      results[t] = Judge("127.0.0.1:1/team/app:7", "secure");
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  for (const plugin::Judgement& j : results) {
+    EXPECT_FALSE(j.verdict.allowed());
+    EXPECT_EQ(j.verdict.reason, Reason::kRegistryError);
+  }
+  EXPECT_GE(judge_->verifications(), 1u);
+  EXPECT_LE(judge_->verifications(), 8u);
+  EXPECT_TRUE(Judge("127.0.0.1:1/team/app:7", "secure").cached);
 }
 
 }  // namespace
