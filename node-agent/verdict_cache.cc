@@ -35,6 +35,21 @@ json ToJson(const std::string& key, const Verdict& v, absl::Time expires) {
               {"expires", absl::ToUnixSeconds(expires)}};
 }
 
+// Only verdicts that stay valid for allow_ttl are written: an ALLOW of a resolved image.
+// Fail-open ALLOWs (onRegistryError) and unresolved entries live in memory only.
+bool Persistable(const Verdict& v) {
+  return v.allowed() && v.manifest_digest.has_value() && v.reason != Reason::kRegistryError &&
+         v.reason != Reason::kLimitExceeded;
+}
+
+// A string member: "" when absent, nullopt when present with another type (a damaged line).
+std::optional<std::string> TextField(const json& j, const char* name) {
+  auto it = j.find(name);
+  if (it == j.end()) return std::string();
+  if (!it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
 template <typename E>
 std::optional<E> FromName(std::string_view name, std::string_view (*to_name)(E), int count) {
   for (int i = 0; i < count; ++i) {
@@ -44,6 +59,41 @@ std::optional<E> FromName(std::string_view name, std::string_view (*to_name)(E),
 }
 
 }  // namespace
+
+// One persisted line, or nullopt if any member is missing, mistyped or unknown.
+std::optional<std::pair<std::string, VerdictCache::Entry>> VerdictCache::ParseLine(
+    const std::string& line) {
+  json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return std::nullopt;
+  std::optional<std::string> key = TextField(j, "key"), reason = TextField(j, "reason"),
+                             mode = TextField(j, "mode"), digest = TextField(j, "digest"),
+                             detail = TextField(j, "detail"), reference = TextField(j, "reference"),
+                             key_id = TextField(j, "key_id"),
+                             policy_version = TextField(j, "policy_version"),
+                             scope = TextField(j, "scope");
+  auto expires = j.find("expires");
+  if (!key || key->empty() || !reason || !mode || !digest || !detail || !reference || !key_id ||
+      !policy_version || !scope || expires == j.end() || !expires->is_number_integer()) {
+    return std::nullopt;
+  }
+  Verdict v;
+  v.decision = Decision::kAllow;
+  std::optional<Reason> r = FromName<Reason>(*reason, &ReasonName, static_cast<int>(Reason::kLimitExceeded) + 1);
+  std::optional<Mode> m = FromName<Mode>(*mode, &ModeName, static_cast<int>(Mode::kAudit) + 1);
+  absl::StatusOr<Digest> d = Digest::Parse(*digest);
+  if (!r || !m || !d.ok()) return std::nullopt;
+  v.reason = *r;
+  v.mode = *m;
+  v.manifest_digest = *d;
+  v.detail = *std::move(detail);
+  v.reference = *std::move(reference);
+  v.key_id = *std::move(key_id);
+  v.policy_version = *std::move(policy_version);
+  v.scope = *std::move(scope);
+  if (!Persistable(v)) return std::nullopt;
+  absl::Time when = absl::FromUnixSeconds(expires->get<int64_t>());
+  return std::make_pair(*key, Entry{*key, std::move(v), when});
+}
 
 VerdictCache::VerdictCache(VerdictCacheOptions options) : options_(std::move(options)) {}
 
@@ -67,35 +117,13 @@ absl::Status VerdictCache::Load() {
   std::string line;
   absl::Time now = options_.now();
   while (in && std::getline(in, line)) {
-    json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    std::optional<Reason> reason;
-    std::optional<Mode> mode;
-    std::optional<Digest> digest;
-    if (j.is_object() && j.contains("key") && j["key"].is_string() && j.contains("expires") &&
-        j["expires"].is_number_integer()) {
-      reason = FromName<Reason>(j.value("reason", ""), &ReasonName,
-                                static_cast<int>(Reason::kLimitExceeded) + 1);
-      mode = FromName<Mode>(j.value("mode", ""), &ModeName, static_cast<int>(Mode::kAudit) + 1);
-      absl::StatusOr<Digest> d = Digest::Parse(j.value("digest", ""));
-      if (d.ok()) digest = *d;
-    }
-    if (!reason || !mode || !digest) {
+    std::optional<std::pair<std::string, Entry>> loaded = ParseLine(line);
+    if (!loaded) {
       ++skipped_;
       continue;
     }
-    absl::Time expires = absl::FromUnixSeconds(j["expires"].get<int64_t>());
-    if (expires <= now) continue;
-    Verdict v;
-    v.decision = Decision::kAllow;
-    v.reason = *reason;
-    v.mode = *mode;
-    v.manifest_digest = *digest;
-    v.detail = j.value("detail", "");
-    v.reference = j.value("reference", "");
-    v.key_id = j.value("key_id", "");
-    v.policy_version = j.value("policy_version", "");
-    v.scope = j.value("scope", "");
-    Insert(j["key"].get<std::string>(), v, expires);
+    if (loaded->second.expires <= now) continue;
+    Insert(std::move(loaded->first), loaded->second.verdict, loaded->second.expires);
   }
   Compact();
   if (persist_ == nullptr) {
@@ -113,7 +141,7 @@ void VerdictCache::Compact() {
   FILE* out = fopen(tmp.c_str(), "w");
   if (out == nullptr) return;
   for (auto it = lru_.rbegin(); it != lru_.rend(); ++it) {
-    if (!it->verdict.allowed() || it->verdict.reason == Reason::kRegistryError) continue;
+    if (!Persistable(it->verdict)) continue;
     std::string line = ToJson(it->key, it->verdict, it->expires).dump() + "\n";
     fwrite(line.data(), 1, line.size(), out);
   }
@@ -125,9 +153,7 @@ void VerdictCache::Compact() {
 }
 
 void VerdictCache::Append(const Entry& e) {
-  if (persist_ == nullptr || !e.verdict.allowed() || e.verdict.reason == Reason::kRegistryError) {
-    return;
-  }
+  if (persist_ == nullptr || !Persistable(e.verdict)) return;
   std::string line = ToJson(e.key, e.verdict, e.expires).dump() + "\n";
   fwrite(line.data(), 1, line.size(), persist_);
   fflush(persist_);

@@ -71,6 +71,7 @@ class VerdictCache {
     Verdict verdict;
     absl::Time expires;
   };
+  static std::optional<std::pair<std::string, Entry>> ParseLine(const std::string& line);
   absl::Duration TtlFor(const Verdict& v) const;
   std::optional<Verdict> Get(const std::string& key);
   void Insert(std::string key, const Verdict& v, absl::Time expires) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -389,10 +389,8 @@ TEST(VerdictCacheTest, DamagedLinesSkippedAndCounted) {
 // A line with the right keys but a value of the wrong JSON type (e.g. "reason": 5) is
 // damage like any other: skipped and counted, not an exception out of Load.
 TEST(VerdictCacheTest, WrongTypedFieldIsSkippedNotThrown) {
-  // BUG: VerdictCache::Load reads fields with nlohmann's j.value("reason", "") etc., which
-  // throws nlohmann::json::type_error when the field exists with another type; the
-  // exception escapes Load (the agent dies at start) instead of the line being skipped.
-  GTEST_SKIP() << "BUG: VerdictCache::Load throws on a wrong-typed field";
+  // Regression: Load used nlohmann's j.value("reason", ""), which throws type_error for a
+  // field of another type; the exception escaped Load and the agent died at start.
   TempDir dir;
   std::string path = dir / "verdicts.jsonl";
   FakeClock clock;
@@ -481,11 +479,9 @@ TEST(VerdictCacheTest, CompactionAfterAppendsWritesOnlyPersistableEntries) {
 }
 
 TEST(VerdictCacheTest, UnresolvedAllowOnLimitExceededIsNotPersisted) {
-  // BUG: VerdictCache::Compact (run when appended lines exceed max_entries) writes every
-  // live ALLOW entry except REGISTRY_ERROR, including unresolved ("ref:...") entries that
-  // PutUnresolved never appends, e.g. an ALLOW/LIMIT_EXCEEDED under onRegistryError: allow.
-  // Such a line has digest "" and the next Load counts it in skipped_lines() as damage.
-  GTEST_SKIP() << "BUG: Compact persists unresolved ALLOW/LIMIT_EXCEEDED entries";
+  // Regression: Compact (run when appended lines exceed max_entries) wrote every live ALLOW
+  // but REGISTRY_ERROR, including unresolved ("ref:...") entries such as an
+  // ALLOW/LIMIT_EXCEEDED under onRegistryError: allow; the next Load counted them as damage.
   TempDir dir;
   std::string path = dir / "verdicts.jsonl";
   FakeClock clock;
