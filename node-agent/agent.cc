@@ -168,7 +168,9 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
         .Increment();
     cache_lookups_->WithLabels({e.judgement.cached ? "hit" : "miss"}).Increment();
     if (!e.judgement.cached) verify_seconds_->Get().Observe(absl::ToDoubleSeconds(v.duration));
-    telemetry::Level level = e.admitted ? telemetry::Level::kInfo : telemetry::Level::kWarn;
+    // A denial is a warning, also when warn mode lets it through; audit mode stays quiet.
+    bool warn = !v.allowed() && (!e.admitted || v.mode == Mode::kWarn);
+    telemetry::Level level = warn ? telemetry::Level::kWarn : telemetry::Level::kInfo;
     if (hooks_.logger->enabled(level)) {
       hooks_.logger->Log(level, e.admitted ? "image admitted" : "image denied",
                          EventJson(config_.node_name, e));
