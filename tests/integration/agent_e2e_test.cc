@@ -465,8 +465,14 @@ TEST_F(AgentE2eTest, AdmittedImagesAreRememberedAcrossRestarts) {
 
 TEST_F(AgentE2eTest, HealthAndReadiness) {
   StartAgent();
-  absl::StatusOr<testing::RunResult> ready = testing::Run(
-      {"curl", "-s", StrCat("http://127.0.0.1:", admin_port_, "/readyz")}, "", absl::Seconds(10));
+  // Ready once the connection to the runtime is up (the first probe starts connecting).
+  absl::StatusOr<testing::RunResult> ready;
+  for (int i = 0; i < 50; ++i) {
+    ready = testing::Run({"curl", "-s", StrCat("http://127.0.0.1:", admin_port_, "/readyz")}, "",
+                         absl::Seconds(10));
+    if (ready.ok() && ready->out == "ready\n") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   ASSERT_TRUE(ready.ok());
   EXPECT_EQ(ready->out, "ready\n");
   EXPECT_NE(Metrics().find("layerseal_runtime_connected 1"), std::string::npos);
