@@ -226,8 +226,18 @@ class AgentE2eTest : public ::testing::Test {
     return out;
   }
 
-  // Requests the agent (not containerd) sent to the registry so far.
+  // Requests the agent (not containerd) sent to the registry so far. The registry logs a
+  // request just after answering it: read until the count holds still for 300 ms.
   static int AgentRegistryRequests() {
+    int n = CountAgentRequests();
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      int again = CountAgentRequests();
+      if (again == n) return n;
+      n = again;
+    }
+  }
+  static int CountAgentRequests() {
     std::ifstream in(registry_->log_file());
     std::string line;
     int n = 0;
