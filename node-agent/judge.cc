@@ -9,23 +9,6 @@
 
 namespace layerseal::agent {
 
-namespace {
-
-// What verdicts are cached under: the policy version (a hash of the policy file's bytes)
-// and the trusted keys' ids. A key file replaced under the same path leaves the policy
-// version as it was (docs/policy.md) but must not leave verdicts of the old key standing.
-std::string CacheVersion(const Policy& policy) {
-  std::string text = policy.version();
-  auto add = [&text](const ScopePolicy& scope) {
-    for (const TrustedKey& k : scope.keys) text += StrCat("|", k.key.key_id());
-  };
-  add(policy.default_scope());
-  for (const ScopePolicy& scope : policy.scopes()) add(scope);
-  return Digest::Sha256Of(text).str();
-}
-
-}  // namespace
-
 struct CachingJudge::Flight {
   absl::Notification done;
   Verdict verdict;
@@ -50,7 +33,8 @@ std::optional<Verdict> CachingJudge::Cached(const Reference& ref, const std::str
 
 plugin::Judgement CachingJudge::Judge(const plugin::JudgeRequest& request) {
   std::shared_ptr<const Policy> policy = options_.policies->For(request.pod.ns);
-  const std::string version = CacheVersion(*policy);
+  // Keyed by the trusted keys too: a key replaced under the same path keeps the version.
+  const std::string& version = policy->trust_version();
   if (std::optional<Verdict> v = Cached(request.reference, version)) {
     return plugin::Judgement{.verdict = *std::move(v), .cached = true};
   }

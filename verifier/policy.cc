@@ -676,7 +676,18 @@ absl::StatusOr<Policy> Policy::Parse(std::string_view yaml, std::string_view bas
   p.default_ = std::move(parsed->default_scope);
   p.scopes_ = std::move(parsed->scopes);
   p.patterns_ = std::move(parsed->patterns);
+  p.SetTrustVersion();
   return p;
+}
+
+void Policy::SetTrustVersion() {
+  std::string text = version_;
+  auto add = [&text](const ScopePolicy& scope) {
+    for (const TrustedKey& k : scope.keys) text += StrCat("|", k.key.key_id());
+  };
+  add(default_);
+  for (const ScopePolicy& scope : scopes_) add(scope);
+  trust_version_ = Digest::Sha256Of(text).str();
 }
 
 absl::StatusOr<Policy> Policy::LoadFile(const std::string& path) {
@@ -697,6 +708,7 @@ Policy Policy::TrustingKeys(std::vector<PublicKey> keys) {
     p.default_.keys.push_back(TrustedKey{std::move(name), std::move(k), std::nullopt});
   }
   p.version_ = Digest::Sha256Of(ids).str();
+  p.SetTrustVersion();
   return p;
 }
 

@@ -65,11 +65,17 @@ class Policy {
   // The scopes in file order, and the fallback.
   const std::vector<ScopePolicy>& scopes() const { return scopes_; }
   const ScopePolicy& default_scope() const { return default_; }
+  // "sha256:<hex>" over version() and every trusted key's id: what a cache of verdicts
+  // must be keyed by, since a key file replaced under the same path keeps version().
+  const std::string& trust_version() const { return trust_version_; }
   // The key files the policy read (joined with its directory), e.g. to watch for changes.
   const std::vector<std::string>& key_files() const { return key_files_; }
 
  private:
+  void SetTrustVersion();
+
   std::string version_;
+  std::string trust_version_;
   std::vector<std::string> key_files_;
   std::vector<ScopePolicy> scopes_;  // in file order
   ScopePolicy default_;

@@ -446,6 +446,25 @@ TEST_F(PolicyTest, VersionIsTheSha256OfTheBytes) {
   EXPECT_EQ(versions.size(), 1u + std::size(variants));
 }
 
+TEST_F(PolicyTest, TrustVersionFollowsTheKeysAndKeyFilesAreListed) {
+  std::string sub = dir() + "/trust";
+  std::filesystem::create_directories(sub);
+  std::string yaml = "version: 1\nkeys: {ci: {path: ci.pub}}\ndefault: {requirement: signed, keys: [ci]}\n";
+  WriteAll(sub + "/policy.yaml", yaml);
+  WriteAll(sub + "/ci.pub", ReadAll(KeyPath("ci")));
+  absl::StatusOr<Policy> before = Policy::LoadFile(sub + "/policy.yaml");
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_EQ(before->key_files(), std::vector<std::string>{sub + "/ci.pub"});
+  // The same policy bytes over another key under the same path: same version, new trust.
+  WriteAll(sub + "/ci.pub", ReadAll(KeyPath("release")));
+  absl::StatusOr<Policy> after = Policy::LoadFile(sub + "/policy.yaml");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->version(), before->version());
+  EXPECT_NE(after->trust_version(), before->trust_version());
+  EXPECT_THAT(after->trust_version(), StartsWith("sha256:"));
+  EXPECT_EQ(Policy::LoadFile(sub + "/policy.yaml")->trust_version(), after->trust_version());
+}
+
 // ---- TrustingKeys ----
 
 TEST_F(PolicyTest, TrustingKeys) {
