@@ -14,6 +14,9 @@
 // A request chain parked in a server Read when the response chain ends (the runtime
 // finished first, e.g. with an error while a bidi client is idle) is abandoned: its hold is
 // released so the status is forwarded at once, and the pending server Read is ignored.
+//
+// This is the ProxyEngine::kCallback engine; ProxyEngine::kCompletionQueue is
+// plugin/internal/queue_proxy.{h,cc} (same chains, the async API on a queue of our own).
 #include "plugin/cri_proxy.h"
 
 #include <algorithm>
@@ -36,6 +39,8 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "plugin/internal/metadata.h"
+#include "plugin/internal/queue_proxy.h"
 #include "verifier/str_cat.h"
 
 namespace layerseal::plugin {
@@ -43,25 +48,7 @@ namespace {
 
 using grpc::ByteBuffer;
 
-std::string_view View(grpc::string_ref s) { return std::string_view(s.data(), s.size()); }
-
-// Metadata gRPC sets itself on each hop (HTTP/2 pseudo-headers, grpc-timeout, grpc-encoding,
-// grpc-status..., and the HTTP hop-by-hop headers); everything else is the application's.
-bool IsApplicationMetadata(std::string_view key) {
-  if (key.empty() || key[0] == ':' || key.substr(0, 5) == "grpc-") return false;
-  for (std::string_view hop : {"te", "content-type", "user-agent", "host", "connection",
-                               "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}) {
-    if (key == hop) return false;
-  }
-  return true;
-}
-
-template <typename Add>
-void CopyMetadata(const std::multimap<grpc::string_ref, grpc::string_ref>& from, Add add) {
-  for (const auto& [key, value] : from) {
-    if (IsApplicationMetadata(View(key))) add(std::string(View(key)), std::string(View(value)));
-  }
-}
+using internal::CopyMetadata;
 
 }  // namespace
 
@@ -341,8 +328,10 @@ InterceptedCall::~InterceptedCall() {
 }
 
 void InterceptedCall::PrepareUpstreamContext(grpc::ClientContext* upstream) const {
-  upstream->set_deadline(context_->raw_deadline());
-  CopyMetadata(context_->client_metadata(),
+  // Only through the base: the completion-queue engine's context is not a callback one.
+  const grpc::ServerContextBase& context = this->context();
+  upstream->set_deadline(context.raw_deadline());
+  CopyMetadata(context.client_metadata(),
                [upstream](std::string k, std::string v) { upstream->AddMetadata(k, v); });
 }
 
@@ -366,9 +355,16 @@ grpc::ServerGenericBidiReactor* CriProxy::Service::CreateReactor(
 CriProxy::CriProxy() = default;
 
 CriProxy::~CriProxy() {
+  const auto deadline =
+      std::chrono::system_clock::now() + absl::ToChronoMilliseconds(kShutdownGrace);
+  if (queue_) {
+    queue_->Stop(server_.get(), deadline);  // the server first, then the queue
+    server_.reset();
+    queue_.reset();
+    return;
+  }
   if (server_) {
-    server_->Shutdown(std::chrono::system_clock::now() +
-                      absl::ToChronoMilliseconds(kShutdownGrace));
+    server_->Shutdown(deadline);
     server_->Wait();
   }
 }
@@ -394,21 +390,31 @@ absl::StatusOr<std::unique_ptr<CriProxy>> CriProxy::Start(CriProxyOptions option
                                                 ? std::move(options.upstream)
                                                 : CreateUpstreamChannel(options.upstream_path);
   std::unique_ptr<CriProxy> proxy(new CriProxy());
-  proxy->service_ =
-      std::make_unique<Service>(std::move(upstream), options.interceptor, options.observer);
   grpc::ServerBuilder builder;
   int bound = 0;
   builder.AddListeningPort(StrCat("unix:", options.listen_path),
                            grpc::InsecureServerCredentials(), &bound);
-  builder.RegisterCallbackGenericService(proxy->service_.get());
+  switch (options.engine) {
+    case ProxyEngine::kCallback:
+      proxy->service_ =
+          std::make_unique<Service>(std::move(upstream), options.interceptor, options.observer);
+      builder.RegisterCallbackGenericService(proxy->service_.get());
+      break;
+    case ProxyEngine::kCompletionQueue:
+      proxy->queue_ = std::make_unique<internal::QueueProxy>(
+          std::move(upstream), options.interceptor, options.observer, builder);
+      break;
+  }
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   proxy->server_ = builder.BuildAndStart();
   if (proxy->server_ == nullptr || bound == 0) {
+    if (proxy->queue_) proxy->queue_->Stop(proxy->server_.get(), std::chrono::system_clock::now());
     proxy->server_.reset();
     return absl::UnavailableError(
         StrCat("CriProxy: cannot listen on unix:", options.listen_path));
   }
+  if (proxy->queue_) proxy->queue_->Start();
   return proxy;
 }
 
