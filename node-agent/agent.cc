@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/notification.h"
 #include "node-agent/event_log.h"
+#include "node-agent/health.h"
 #include "node-agent/judge.h"
 #include "node-agent/policy_set.h"
 #include "node-agent/verdict_cache.h"
@@ -20,7 +21,6 @@
 #include "plugin/image_gates.h"
 #include "registry/credentials.h"
 #include "telemetry/admin_http.h"
-#include "telemetry/grpc_health.h"
 #include "verifier/str_cat.h"
 
 namespace layerseal::agent {
@@ -73,11 +73,8 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
     stop_.Notify();
     if (watcher_.joinable()) watcher_.join();
     admin_.reset();
-    if (health_) {
-      health_->Shutdown();
-      health_->Wait();
-    }
-    proxy_.reset();  // no calls left before the gates and the judge go
+    proxy_.reset();  // no calls left before the interceptors and the judge go
+    health_.reset();
     gates_.reset();
   }
 
@@ -123,15 +120,28 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
                                   .upstream = upstream_,
                                   .workers = config_.workers,
                                   .after_pull_verdict = hooks_.after_pull_verdict});
+    health_ = std::make_unique<HealthInterceptor>(gates_.get());
+    UpdateHealth();
+    std::vector<std::string> extra_sockets;
+    if (!config_.health_socket.empty()) {
+      if (absl::Status s = MakeDir(fs::path(config_.health_socket).parent_path().string());
+          !s.ok()) {
+        return s;
+      }
+      extra_sockets.push_back(config_.health_socket);
+    }
     absl::StatusOr<std::unique_ptr<plugin::CriProxy>> proxy = plugin::CriProxy::Start(
-        {.listen_path = config_.listen, .upstream = upstream_, .interceptor = gates_.get(),
-         .observer = this});
+        {.listen_path = config_.listen,
+         .extra_listen_paths = extra_sockets,
+         .upstream = upstream_,
+         .interceptor = health_.get(),
+         .observer = this,
+         .engine = config_.proxy_engine});
     if (!proxy.ok()) return proxy.status();
     proxy_ = *std::move(proxy);
     if (chmod(config_.listen.c_str(), static_cast<mode_t>(config_.listen_mode)) != 0) {
       return absl::UnavailableError(StrCat("cannot chmod ", config_.listen));
     }
-    if (absl::Status s = StartHealth(); !s.ok()) return s;
     if (absl::Status s = StartAdmin(); !s.ok()) return s;
     watcher_ = std::thread([this] { Watch(); });
     log.Info("layerseal-agent started",
@@ -231,22 +241,9 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
     return upstream_ && upstream_->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_READY;
   }
 
-  absl::Status StartHealth() {
-    if (config_.health_socket.empty()) return absl::OkStatus();
-    if (absl::Status s = MakeDir(fs::path(config_.health_socket).parent_path().string()); !s.ok()) {
-      return s;
-    }
-    UpdateHealth();
-    absl::StatusOr<std::unique_ptr<grpc::Server>> server =
-        telemetry::StartHealthServer(config_.health_socket, &health_service_);
-    if (!server.ok()) return server.status();
-    health_ = *std::move(server);
-    return absl::OkStatus();
-  }
-
   void UpdateHealth() {
-    health_service_.SetStatus("", true);
-    health_service_.SetStatus(kRuntimeHealthService, RuntimeReady());
+    health_->SetStatus("", true);
+    health_->SetStatus(kRuntimeHealthService, RuntimeReady());
   }
 
   absl::Status StartAdmin() {
@@ -298,8 +295,7 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
   std::shared_ptr<grpc::Channel> upstream_;
   std::unique_ptr<plugin::ImageGates> gates_;
   std::unique_ptr<plugin::CriProxy> proxy_;
-  telemetry::HealthService health_service_;
-  std::unique_ptr<grpc::Server> health_;
+  std::unique_ptr<HealthInterceptor> health_;
   std::unique_ptr<telemetry::AdminHttpServer> admin_;
   absl::Mutex reload_mu_;
   std::string policy_fingerprint_ ABSL_GUARDED_BY(reload_mu_);

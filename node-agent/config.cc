@@ -90,6 +90,18 @@ const std::vector<Option>& Options() {
          return s;
        }},
       {"logLevel", "log-level", "debug, info, warn or error", Text(&AgentConfig::log_level)},
+      {"proxyEngine", "proxy-engine", "completion-queue (default) or callback",
+       [](AgentConfig& c, const std::string& v) {
+         if (v == "completion-queue") {
+           c.proxy_engine = plugin::ProxyEngine::kCompletionQueue;
+         } else if (v == "callback") {
+           c.proxy_engine = plugin::ProxyEngine::kCallback;
+         } else {
+           return absl::InvalidArgumentError(
+               StrCat("\"", v, "\" is not completion-queue or callback"));
+         }
+         return absl::OkStatus();
+       }},
       {"platform", "platform", "os/arch[/variant] chosen from indexes",
        [](AgentConfig& c, const std::string& v) {
          absl::StatusOr<Platform> p = Platform::Parse(v);

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "node-agent/verdict_cache.h"
+#include "plugin/cri_proxy.h"
 #include "verifier/manifest.h"
 
 namespace layerseal::agent {
@@ -28,6 +29,8 @@ struct AgentConfig {
   std::string health_socket = "/run/layerseal/health.sock";  // grpc.health.v1; "" : off
   absl::Duration policy_check_interval = absl::Seconds(2);
   int workers = 16;
+  // kCompletionQueue: fewer thread hand-offs per forwarded call (docs/performance.md).
+  plugin::ProxyEngine proxy_engine = plugin::ProxyEngine::kCompletionQueue;
   std::string log_level = "info";
   Platform platform = Platform::Host();
   // Registry access for verification.

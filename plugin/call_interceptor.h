@@ -9,7 +9,6 @@
 #include <string_view>
 
 #include <grpcpp/client_context.h>
-#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/status.h>
@@ -30,7 +29,7 @@ class CallResolver {
 class InterceptedCall {
  public:
   InterceptedCall(std::string_view method, grpc::ByteBuffer request,
-                  grpc::GenericCallbackServerContext* context, CallResolver* resolver)
+                  grpc::ServerContextBase* context, CallResolver* resolver)
       : method_(method), request_(std::move(request)), context_(context), resolver_(resolver) {}
   InterceptedCall(InterceptedCall&& other) noexcept;
   InterceptedCall& operator=(InterceptedCall&&) = delete;
@@ -56,7 +55,7 @@ class InterceptedCall {
  private:
   std::string_view method_;  // owned by the server context
   grpc::ByteBuffer request_;
-  grpc::GenericCallbackServerContext* context_;
+  grpc::ServerContextBase* context_;  // either engine's context (plugin/cri_proxy.h)
   CallResolver* resolver_;  // nullptr once resolved or moved from
 };
 

@@ -391,9 +391,13 @@ absl::StatusOr<std::unique_ptr<CriProxy>> CriProxy::Start(CriProxyOptions option
                                                 : CreateUpstreamChannel(options.upstream_path);
   std::unique_ptr<CriProxy> proxy(new CriProxy());
   grpc::ServerBuilder builder;
-  int bound = 0;
-  builder.AddListeningPort(StrCat("unix:", options.listen_path),
-                           grpc::InsecureServerCredentials(), &bound);
+  std::vector<std::string> paths = {options.listen_path};
+  paths.insert(paths.end(), options.extra_listen_paths.begin(), options.extra_listen_paths.end());
+  std::vector<int> bound(paths.size(), 0);
+  for (size_t i = 0; i < paths.size(); ++i) {
+    builder.AddListeningPort(StrCat("unix:", paths[i]), grpc::InsecureServerCredentials(),
+                             &bound[i]);
+  }
   switch (options.engine) {
     case ProxyEngine::kCallback:
       proxy->service_ =
@@ -408,11 +412,12 @@ absl::StatusOr<std::unique_ptr<CriProxy>> CriProxy::Start(CriProxyOptions option
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   proxy->server_ = builder.BuildAndStart();
-  if (proxy->server_ == nullptr || bound == 0) {
+  auto unbound = std::find(bound.begin(), bound.end(), 0);
+  if (proxy->server_ == nullptr || unbound != bound.end()) {
     if (proxy->queue_) proxy->queue_->Stop(proxy->server_.get(), std::chrono::system_clock::now());
     proxy->server_.reset();
-    return absl::UnavailableError(
-        StrCat("CriProxy: cannot listen on unix:", options.listen_path));
+    const std::string& path = unbound != bound.end() ? paths[unbound - bound.begin()] : paths[0];
+    return absl::UnavailableError(StrCat("CriProxy: cannot listen on unix:", path));
   }
   if (proxy->queue_) proxy->queue_->Start();
   return proxy;

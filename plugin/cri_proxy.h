@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -56,6 +57,9 @@ enum class ProxyEngine { kCallback, kCompletionQueue };
 
 struct CriProxyOptions {
   std::string listen_path;    // unix socket the kubelet connects to (replaced if stale)
+  // More sockets served by the same server (e.g. the agent's health socket). Every socket
+  // gets the same treatment: forwarded, or answered by the interceptor.
+  std::vector<std::string> extra_listen_paths;
   std::string upstream_path;  // the runtime's unix socket, e.g. /run/containerd/containerd.sock
   std::shared_ptr<grpc::Channel> upstream;  // if set, used instead of upstream_path
   // Not owned; must outlive the proxy. nullptr: forward everything untouched.

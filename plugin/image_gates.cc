@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "k8s/cri/runtime/v1/api.grpc.pb.h"
 #include "plugin/errors.h"
+#include "plugin/message_bytes.h"
 #include "plugin/internal/worker_pool.h"
 #include "verifier/crypto.h"
 #include "verifier/str_cat.h"
@@ -23,19 +24,6 @@ namespace layerseal::plugin {
 namespace {
 
 namespace cri = ::runtime::v1;
-
-bool ParseMessage(const grpc::ByteBuffer& buffer, google::protobuf::Message* message) {
-  std::vector<grpc::Slice> slices;
-  if (!buffer.Dump(&slices).ok()) return false;
-  std::string bytes;
-  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  return message->ParseFromString(bytes);
-}
-
-grpc::ByteBuffer Serialize(const google::protobuf::Message& message) {
-  grpc::Slice slice(message.SerializeAsString());
-  return grpc::ByteBuffer(&slice, 1);
-}
 
 PodRef PodFrom(const cri::PodSandboxConfig& config) {
   const cri::PodSandboxMetadata& m = config.metadata();
@@ -154,7 +142,7 @@ class ImageGates::Impl {
       request.mutable_image()->set_image(pinned);
     }
     if (options_.after_pull_verdict) options_.after_pull_verdict(v);
-    call.Forward(Serialize(request));
+    call.Forward(SerializeMessage(request));
   }
 
   void ImageStatus(InterceptedCall call, absl::Time arrival) {
@@ -171,13 +159,13 @@ class ImageGates::Impl {
       }
     }
     if (!status.ok()) return call.Fail(status);  // the runtime's own error, untouched
-    if (!response.has_image()) return call.Reply(Serialize(response));
+    if (!response.has_image()) return call.Reply(SerializeMessage(response));
     const std::string& image = request.image().image();
     auto [admitted, judgement] = JudgeStoredImage(response.image(), PodRef{}, image);
     if (!judgement.cached) Report("ImageStatus", image, PodRef{}, judgement, admitted, arrival);
     // An image without an admitting verdict is reported absent: the kubelet then pulls it,
     // and the pull is judged.
-    call.Reply(Serialize(admitted ? response : cri::ImageStatusResponse()));
+    call.Reply(SerializeMessage(admitted ? response : cri::ImageStatusResponse()));
   }
 
   void CreateContainer(InterceptedCall call, absl::Time arrival) {

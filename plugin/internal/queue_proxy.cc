@@ -90,7 +90,7 @@ class Call final : public CallResolver {
       // Outside the lock: the interceptor may resolve the call at once. `this` may be gone
       // once OnRequest returns.
       shared_->interceptor->OnRequest(
-          InterceptedCall(server_ctx_.method(), std::move(request_), CallbackContext(), this));
+          InterceptedCall(server_ctx_.method(), std::move(request_), &server_ctx_, this));
       return;
     }
     if (dead) delete this;
@@ -132,14 +132,6 @@ class Call final : public CallResolver {
   enum class Deferred { kNone, kWrite, kWritesDone };
 
   void* tag(Op op) { return &tags_[op]; }
-
-  // InterceptedCall takes the callback API's context type; it only ever uses it as the
-  // grpc::ServerContextBase both context types derive from (first and only base, so at the
-  // same address). See plugin/call_interceptor.h.
-  grpc::GenericCallbackServerContext* CallbackContext() {
-    return reinterpret_cast<grpc::GenericCallbackServerContext*>(
-        static_cast<grpc::ServerContextBase*>(&server_ctx_));
-  }
 
   bool DeadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return pending_ == 0 && !intercept_hold_;

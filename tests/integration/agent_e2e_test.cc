@@ -17,6 +17,7 @@
 #include <grpcpp/support/channel_arguments.h>
 
 #include "gtest/gtest.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "k8s/cri/runtime/v1/api.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "node-agent/agent.h"
@@ -486,6 +487,20 @@ TEST_F(AgentE2eTest, HealthAndReadiness) {
   ASSERT_TRUE(ready.ok());
   EXPECT_EQ(ready->out, "ready\n");
   EXPECT_NE(Metrics().find("layerseal_runtime_connected 1"), std::string::npos);
+  // grpc.health.v1 on the health socket.
+  auto health = grpc::health::v1::Health::NewStub(Connect(dir_.File("health.sock")));
+  auto check = [&](const std::string& service, grpc::health::v1::HealthCheckResponse* out) {
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(service);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return health->Check(&ctx, req, out);
+  };
+  grpc::health::v1::HealthCheckResponse agent_health, runtime_health, unknown;
+  ASSERT_TRUE(check("", &agent_health).ok());
+  EXPECT_EQ(agent_health.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  ASSERT_TRUE(check("layerseal.v1.Runtime", &runtime_health).ok());
+  EXPECT_EQ(check("no.such.Service", &unknown).error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_TRUE(client_->Version().ok());
   EXPECT_NE(Metrics().find("layerseal_cri_calls_total{method=\"/runtime.v1.RuntimeService/Version\",code=\"OK\"} 1"),
             std::string::npos) << Metrics();
