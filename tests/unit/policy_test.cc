@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
+#include "tests/support/files.h"
 #include "verifier/digest.h"
 #include "verifier/str_cat.h"
 
@@ -22,17 +23,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void WriteAll(const std::string& path, std::string_view data) {
-  std::ofstream out(path, std::ios::binary);
-  out << data;
-}
+using testing::ReadAll;
+using testing::WriteAll;
 
 // Runs a shell command; returns its stdout, or fails the test.
 std::string Shell(const std::string& cmd) {
