@@ -10,6 +10,7 @@
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 
+#include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/notification.h"
 #include "node-agent/event_log.h"
@@ -181,11 +182,11 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
     // A denial is a warning, also when warn mode lets it through; audit mode stays quiet.
     bool warn = !v.allowed() && (!e.admitted || v.mode == Mode::kWarn);
     telemetry::Level level = warn ? telemetry::Level::kWarn : telemetry::Level::kInfo;
+    nlohmann::json line = EventJson(config_.node_name, e);  // built once: log and event log
     if (hooks_.logger->enabled(level)) {
-      hooks_.logger->Log(level, e.admitted ? "image admitted" : "image denied",
-                         EventJson(config_.node_name, e));
+      hooks_.logger->Log(level, e.admitted ? "image admitted" : "image denied", line);
     }
-    events_->Report(e);
+    events_->Record(e, line);
   }
 
   // CallObserver: every CRI call.
@@ -201,14 +202,10 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
   std::unique_ptr<CachingJudge> judge_;
 
  private:
+  // gRPC's codes are absl's, number for number (as in cli/cri.cc).
   static std::string StatusCodeName(grpc::StatusCode code) {
-    static const char* const kNames[] = {
-        "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-        "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-        "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
-        "UNAUTHENTICATED"};
-    int i = static_cast<int>(code);
-    return i >= 0 && i < 17 ? kNames[i] : StrCat("CODE_", i);
+    std::string name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+    return name.empty() ? StrCat("CODE_", static_cast<int>(code)) : name;
   }
 
   void DefineMetrics() {

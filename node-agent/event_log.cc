@@ -60,9 +60,13 @@ void EventLog::Rotate() {
 }
 
 void EventLog::Report(const plugin::VerdictEvent& event) {
+  Record(event, EventJson(node_, event));
+}
+
+void EventLog::Record(const plugin::VerdictEvent& event, const nlohmann::json& json) {
   if (!path_.empty()) {
-    std::string line = EventJson(node_, event).dump(-1, ' ', false,
-                                                    nlohmann::json::error_handler_t::replace) + "\n";
+    std::string line =
+        json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     absl::MutexLock lock(&mu_);
     if (file_ != nullptr && size_ + line.size() > kMaxEventLogBytes) Rotate();
     if (file_ != nullptr) {

@@ -28,6 +28,8 @@ class EventLog final : public plugin::EventSink {
   ~EventLog() override;
 
   void Report(const plugin::VerdictEvent& event) override;
+  // The same, with the event's EventJson already built by the caller.
+  void Record(const plugin::VerdictEvent& event, const nlohmann::json& line);
 
  private:
   EventLog(std::string node, std::string path, plugin::EventSink* next)
