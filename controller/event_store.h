@@ -1,0 +1,78 @@
+// Where the controller keeps events: one interface, two backends chosen by a URL
+// (docs/controller.md): SQLite (the embedded default, WAL) and PostgreSQL (libpq).
+// Both version their schema and migrate it forward on open.
+//
+// Thread-safety: every method may be called concurrently from the gRPC and HTTP threads.
+// Ownership: OpenEventStore's caller owns the store; it must outlive every call.
+#ifndef LAYERSEAL_CONTROLLER_EVENT_STORE_H_
+#define LAYERSEAL_CONTROLLER_EVENT_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "layerseal/v1/controller.pb.h"
+
+namespace layerseal::controller {
+
+inline constexpr int kDefaultPageSize = 100;
+inline constexpr int kMaxPageSize = 1000;
+
+struct AppendResult {
+  int stored = 0;      // new events
+  int duplicates = 0;  // ids (node, seq) already stored: skipped, the stored copy kept
+};
+
+struct EventPage {
+  std::vector<v1::Event> events;  // newest stored first
+  std::string next_page_token;    // "": no more
+};
+
+class EventStore {
+ public:
+  virtual ~EventStore() = default;
+
+  // In one transaction: stores every event of `events` whose id is new (setting its
+  // received_unix_micros to `received`), and records `status` and `received` as the node's
+  // last report. The caller has validated the batch (all events are for `node`). All or
+  // nothing: on error nothing of the batch is stored.
+  virtual absl::StatusOr<AppendResult> Append(const std::string& node, const v1::AgentStatus& status,
+                                              const std::vector<v1::Event>& events,
+                                              absl::Time received) = 0;
+
+  // Events matching `filter`, newest stored first. `page_size` is clamped to
+  // [1, kMaxPageSize] (0: kDefaultPageSize). A page token this store did not hand out is
+  // INVALID_ARGUMENT.
+  virtual absl::StatusOr<EventPage> Query(const v1::EventFilter& filter, int page_size,
+                                          const std::string& page_token) = 0;
+
+  // For following: the cursor of the newest stored event (0 when empty), and the events
+  // matching `filter` stored after `*cursor`, oldest first, at most `limit`; `*cursor`
+  // advances past every event examined, matching or not.
+  virtual absl::StatusOr<int64_t> LatestCursor() = 0;
+  virtual absl::StatusOr<std::vector<v1::Event>> After(const v1::EventFilter& filter,
+                                                       int64_t* cursor, int limit) = 0;
+
+  // One summary per node that ever reported, sorted by node name.
+  virtual absl::StatusOr<std::vector<v1::NodeSummary>> Nodes() = 0;
+  // VERDICT events grouped by image, most recently seen first, at most `limit`.
+  virtual absl::StatusOr<std::vector<v1::ImageSummary>> Images(absl::Time since, int limit) = 0;
+
+  // Deletes events received before `cutoff` (the controller's clock, so a node with a
+  // wrong clock can neither keep events forever nor lose them early). Returns how many.
+  virtual absl::StatusOr<int64_t> Prune(absl::Time cutoff) = 0;
+
+  virtual int64_t CountForTesting() = 0;
+};
+
+// "sqlite:///abs/path.db" or "sqlite:relative/path.db" (a bare path is SQLite too), or
+// "postgres://user@host:port/db?..." / "postgresql://..." (libpq's URI form). Creates or
+// migrates the schema; a schema newer than this binary knows is FAILED_PRECONDITION.
+absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(const std::string& url);
+
+}  // namespace layerseal::controller
+
+#endif  // LAYERSEAL_CONTROLLER_EVENT_STORE_H_
