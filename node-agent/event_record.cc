@@ -1,0 +1,39 @@
+#include "node-agent/event_record.h"
+
+#include "cli/verdict_output.h"
+
+namespace layerseal::agent {
+
+v1::Event VerdictEventRecord(const plugin::VerdictEvent& e, const std::string& node, uint64_t seq,
+                             const std::string& agent_version) {
+  v1::Event out;
+  out.set_node(node);
+  out.set_seq(seq);
+  out.set_time_unix_micros(absl::ToUnixMicros(e.time));
+  out.set_kind(v1::Event::VERDICT);
+  out.set_gate(e.gate);
+  out.set_image(e.image);
+  out.set_pod_namespace(e.pod.ns);
+  out.set_pod_name(e.pod.name);
+  out.set_pod_uid(e.pod.uid);
+  *out.mutable_verdict() = cli::ToProto(e.judgement.verdict);
+  out.set_admitted(e.admitted);
+  out.set_cached(e.judgement.cached);
+  out.set_gate_ms(absl::ToDoubleMilliseconds(e.gate_time));
+  out.set_agent_version(agent_version);
+  return out;
+}
+
+v1::Event EventsLostRecord(uint64_t lost_count, const std::string& node, uint64_t seq,
+                           const std::string& agent_version, absl::Time time) {
+  v1::Event out;
+  out.set_node(node);
+  out.set_seq(seq);
+  out.set_time_unix_micros(absl::ToUnixMicros(time));
+  out.set_kind(v1::Event::EVENTS_LOST);
+  out.set_lost_count(lost_count);
+  out.set_agent_version(agent_version);
+  return out;
+}
+
+}  // namespace layerseal::agent

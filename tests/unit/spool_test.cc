@@ -1,0 +1,335 @@
+// The agent's durable event spool (node-agent/spool.h) and its sender to the controller
+// (node-agent/event_sender.h), the latter against an in-process fake EventIngest server.
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "node-agent/event_record.h"
+#include "node-agent/spool.h"
+#include "tests/support/files.h"
+#include "verifier/str_cat.h"
+
+namespace layerseal::agent {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::ReadAll;
+using testing::WriteAll;
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/spool_test.XXXXXX";
+    char* made = mkdtemp(tmpl);
+    path_ = made != nullptr ? made : "";
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The real filesystem, with syncs counted and writes failing on demand.
+class TestFs : public SpoolFs {
+ public:
+  absl::Status Write(int fd, uint64_t offset, std::string_view data,
+                     const std::string& path) override {
+    if (fail_writes.load()) return absl::ResourceExhaustedError(StrCat(path, ": ENOSPC (test)"));
+    return SpoolFs::Write(fd, offset, data, path);
+  }
+  absl::Status Sync(int fd, const std::string& path) override {
+    syncs.fetch_add(1);
+    // Holding the leader a moment lets the other appenders queue, as a real disk does.
+    if (sync_delay > absl::ZeroDuration()) absl::SleepFor(sync_delay);
+    return SpoolFs::Sync(fd, path);
+  }
+  std::atomic<bool> fail_writes{false};
+  std::atomic<int> syncs{0};
+  absl::Duration sync_delay = absl::ZeroDuration();
+};
+
+v1::Event Verdict(const std::string& image) {
+  plugin::VerdictEvent e;
+  e.gate = "PullImage";
+  e.image = image;
+  e.admitted = true;
+  e.time = absl::Now();
+  return VerdictEventRecord(e, "node-1", 0, "test");
+}
+
+SpoolOptions Options(const std::string& dir, SpoolFs* fs = nullptr) {
+  return SpoolOptions{.dir = dir + "/spool", .node = "node-1", .agent_version = "test", .fs = fs};
+}
+
+std::unique_ptr<EventSpool> OpenOrDie(SpoolOptions options) {
+  absl::StatusOr<std::unique_ptr<EventSpool>> spool = EventSpool::Open(std::move(options));
+  EXPECT_TRUE(spool.ok()) << spool.status();
+  return spool.ok() ? *std::move(spool) : nullptr;
+}
+
+std::vector<v1::Event> AllUnacked(EventSpool& spool) {
+  absl::StatusOr<std::vector<v1::Event>> events = spool.Unacked(1'000'000, 1 << 30);
+  EXPECT_TRUE(events.ok()) << events.status();
+  return events.ok() ? *events : std::vector<v1::Event>{};
+}
+
+std::vector<std::string> Segments(const std::string& spool_dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(spool_dir)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind("seg-", 0) == 0) out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(SpoolTest, EventsSurviveReopenInOrder) {
+  TempDir dir;
+  {
+    std::unique_ptr<EventSpool> spool = OpenOrDie(Options(dir.path()));
+    for (int i = 1; i <= 10; ++i) {
+      absl::StatusOr<uint64_t> seq = spool->Append(Verdict(StrCat("img-", i)));
+      ASSERT_TRUE(seq.ok()) << seq.status();
+      EXPECT_EQ(*seq, static_cast<uint64_t>(i));
+    }
+  }
+  std::unique_ptr<EventSpool> spool = OpenOrDie(Options(dir.path()));
+  std::vector<v1::Event> events = AllUnacked(*spool);
+  ASSERT_EQ(events.size(), 10u);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(events[i].seq(), static_cast<uint64_t>(i + 1));
+    EXPECT_EQ(events[i].image(), StrCat("img-", i + 1));
+    EXPECT_EQ(events[i].node(), "node-1");
+    EXPECT_EQ(events[i].kind(), v1::Event::VERDICT);
+  }
+  EXPECT_EQ(spool->stats().backlog, 10u);
+  EXPECT_TRUE(spool->recovered_cuts().empty());
+  EXPECT_EQ(*spool->Append(Verdict("next")), 11u);
+}
+
+TEST(SpoolTest, ConcurrentAppendsShareSyncs) {
+  TempDir dir;
+  TestFs test_fs;
+  test_fs.sync_delay = absl::Milliseconds(2);
+  std::unique_ptr<EventSpool> spool = OpenOrDie(Options(dir.path(), &test_fs));
+  constexpr int kThreads = 16, kPerThread = 100;
+  std::vector<std::vector<uint64_t>> seqs(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        absl::StatusOr<uint64_t> seq = spool->Append(Verdict(StrCat("t", t, "-", i)));
+        if (seq.ok()) seqs[t].push_back(*seq);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  std::set<uint64_t> all;
+  for (const auto& s : seqs) {
+    EXPECT_TRUE(std::is_sorted(s.begin(), s.end()));  // one thread's appends in order
+    all.insert(s.begin(), s.end());
+  }
+  constexpr int kAppends = kThreads * kPerThread;
+  ASSERT_EQ(all.size(), static_cast<size_t>(kAppends));
+  EXPECT_EQ(*all.begin(), 1u);
+  EXPECT_EQ(*all.rbegin(), static_cast<uint64_t>(kAppends));
+  // Every append returned after a sync, but far fewer syncs than appends ran.
+  EXPECT_LT(test_fs.syncs.load(), kAppends / 4) << "syncs: " << test_fs.syncs.load();
+  EXPECT_LT(spool->stats().syncs, static_cast<uint64_t>(kAppends / 4));
+  EXPECT_EQ(AllUnacked(*spool).size(), static_cast<size_t>(kAppends));
+}
+
+TEST(SpoolTest, TornTailIsCutOff) {
+  TempDir dir;
+  {
+    std::unique_ptr<EventSpool> spool = OpenOrDie(Options(dir.path()));
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(spool->Append(Verdict("img")).ok());
+  }
+  std::vector<std::string> segments = Segments(dir.path() + "/spool");
+  ASSERT_EQ(segments.size(), 1u);
+  std::string intact = ReadAll(segments[0]);
+  // A record whose header promises 100 bytes, of which 10 reached the disk.
+  std::string torn = intact + std::string("\x64\0\0\0\x01\x02\x03\x04", 8) + "0123456789";
+  WriteAll(segments[0], torn);
+  {
+    std::unique_ptr<EventSpool> spool = OpenOrDie(Options(dir.path()));
+    ASSERT_EQ(spool->recovered_cuts().size(), 1u);
+    EXPECT_NE(spool->recovered_cuts()[0].find("torn record"), std::string::npos)
+        << spool->recovered_cuts()[0];
+    EXPECT_EQ(ReadAll(segments[0]), intact);
+    EXPECT_EQ(AllUnacked(*spool).size(), 5u);
+    EXPECT_EQ(*spool->Append(Verdict("after")), 6u);
+  }
+  std::unique_ptr<EventSpool> spool = OpenOrDie(Options(dir.path()));
+  EXPECT_TRUE(spool->recovered_cuts().empty());
+  std::vector<v1::Event> events = AllUnacked(*spool);
+  ASSERT_EQ(events.size(), 6u);
+  EXPECT_EQ(events.back().image(), "after");
+}
+
+TEST(SpoolTest, CrcMismatchIsCutOff) {
+  TempDir dir;
+  {
+    std::unique_ptr<EventSpool> spool = OpenOrDie(Options(dir.path()));
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(spool->Append(Verdict(StrCat("img-", i))).ok());
+  }
+  std::string segment = Segments(dir.path() + "/spool")[0];
+  std::string data = ReadAll(segment);
+  data[data.size() - 3] ^= 0x55;  // inside the last record's payload
+  WriteAll(segment, data);
+  std::unique_ptr<EventSpool> spool = OpenOrDie(Options(dir.path()));
+  ASSERT_EQ(spool->recovered_cuts().size(), 1u);
+  EXPECT_NE(spool->recovered_cuts()[0].find("crc mismatch"), std::string::npos);
+  std::vector<v1::Event> events = AllUnacked(*spool);
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events.back().image(), "img-3");
+}
+
+TEST(SpoolTest, SeqContinuesAfterEverythingWasAcked) {
+  TempDir dir;
+  {
+    std::unique_ptr<EventSpool> spool = OpenOrDie(Options(dir.path()));
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(spool->Append(Verdict("img")).ok());
+    ASSERT_TRUE(spool->Ack(3).ok());
+    EXPECT_TRUE(Segments(dir.path() + "/spool").empty());
+    EXPECT_EQ(spool->stats().backlog, 0u);
+    EXPECT_EQ(spool->stats().bytes, 0u);
+  }
+  {
+    std::unique_ptr<EventSpool> spool = OpenOrDie(Options(dir.path()));
+    EXPECT_TRUE(AllUnacked(*spool).empty());  // nothing acknowledged is sent again
+    EXPECT_EQ(*spool->Append(Verdict("img")), 4u);
+  }
+  std::unique_ptr<EventSpool> spool = OpenOrDie(Options(dir.path()));
+  std::vector<v1::Event> events = AllUnacked(*spool);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].seq(), 4u);
+}
+
+TEST(SpoolTest, FailedWritesAreCountedAndReportedFirst) {
+  TempDir dir;
+  TestFs test_fs;
+  std::unique_ptr<EventSpool> spool = OpenOrDie(Options(dir.path(), &test_fs));
+  ASSERT_EQ(*spool->Append(Verdict("before")), 1u);
+  test_fs.fail_writes = true;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<uint64_t> seq = spool->Append(Verdict("lost"));
+    ASSERT_FALSE(seq.ok());
+    EXPECT_TRUE(absl::IsResourceExhausted(seq.status())) << seq.status();
+  }
+  EXPECT_EQ(spool->stats().lost, 3u);
+  EXPECT_EQ(spool->stats().lost_pending, 3u);
+  test_fs.fail_writes = false;
+  absl::StatusOr<uint64_t> seq = spool->Append(Verdict("after"));
+  ASSERT_TRUE(seq.ok()) << seq.status();
+  EXPECT_EQ(*seq, 3u);  // 2 is the EVENTS_LOST event
+  EXPECT_EQ(spool->stats().lost_pending, 0u);
+  std::vector<v1::Event> events = AllUnacked(*spool);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].image(), "before");
+  EXPECT_EQ(events[1].kind(), v1::Event::EVENTS_LOST);
+  EXPECT_EQ(events[1].lost_count(), 3u);
+  EXPECT_EQ(events[1].seq(), 2u);
+  EXPECT_EQ(events[1].node(), "node-1");
+  EXPECT_EQ(events[2].image(), "after");
+  EXPECT_EQ(events[2].seq(), 3u);
+}
+
+TEST(SpoolTest, FullSpoolCountsLossAndReportsItWhenSpaceReturns) {
+  TempDir dir;
+  SpoolOptions options = Options(dir.path());
+  options.max_bytes = 4096;
+  options.segment_bytes = 1024;
+  std::unique_ptr<EventSpool> spool = OpenOrDie(options);
+  uint64_t kept = 0;
+  while (spool->Append(Verdict("fill")).ok()) ++kept;
+  ASSERT_GT(kept, 3u);
+  EXPECT_LE(spool->stats().bytes, options.max_bytes);
+  for (int i = 0; i < 4; ++i) EXPECT_FALSE(spool->Append(Verdict("refused")).ok());
+  EXPECT_EQ(spool->stats().lost, 5u);  // the one that ended the loop and four more
+  ASSERT_TRUE(spool->Ack(kept).ok());
+  EXPECT_EQ(spool->stats().bytes, 0u);
+  absl::StatusOr<uint64_t> seq = spool->Append(Verdict("room again"));
+  ASSERT_TRUE(seq.ok()) << seq.status();
+  std::vector<v1::Event> events = AllUnacked(*spool);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kind(), v1::Event::EVENTS_LOST);
+  EXPECT_EQ(events[0].lost_count(), 5u);
+  EXPECT_EQ(events[0].seq(), kept + 1);
+  EXPECT_EQ(events[1].image(), "room again");
+  EXPECT_EQ(events[1].seq(), kept + 2);
+}
+
+TEST(SpoolTest, AckDeletesWholeSegmentsAndSurvivesReopen) {
+  TempDir dir;
+  SpoolOptions options = Options(dir.path());
+  options.segment_bytes = 1024;
+  {
+    std::unique_ptr<EventSpool> spool = OpenOrDie(options);
+    for (int i = 1; i <= 50; ++i) ASSERT_TRUE(spool->Append(Verdict(StrCat("img-", i))).ok());
+    size_t before = Segments(options.dir).size();
+    ASSERT_GT(before, 3u);
+    ASSERT_TRUE(spool->Ack(25).ok());
+    size_t after = Segments(options.dir).size();
+    EXPECT_LT(after, before);
+    EXPECT_GT(after, 0u);
+    EXPECT_EQ(spool->stats().backlog, 25u);
+    std::vector<v1::Event> events = AllUnacked(*spool);
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(events[0].seq(), 26u);
+  }
+  std::unique_ptr<EventSpool> spool = OpenOrDie(options);
+  std::vector<v1::Event> events = AllUnacked(*spool);
+  ASSERT_EQ(events.size(), 25u);
+  EXPECT_EQ(events.front().seq(), 26u);
+  EXPECT_EQ(events.back().seq(), 50u);
+  EXPECT_EQ(events.back().image(), "img-50");
+  // Batches respect both limits and always hold at least one event.
+  absl::StatusOr<std::vector<v1::Event>> batch = spool->Unacked(10, 1 << 20);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->size(), 10u);
+  batch = spool->Unacked(10, 1);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->size(), 1u);
+}
+
+TEST(SpoolTest, GarbageCursorIsAClearError) {
+  TempDir dir;
+  SpoolOptions options = Options(dir.path());
+  {
+    std::unique_ptr<EventSpool> spool = OpenOrDie(options);
+    ASSERT_TRUE(spool->Append(Verdict("img")).ok());
+    ASSERT_TRUE(spool->Ack(1).ok());
+  }
+  WriteAll(options.dir + "/cursor", "\x01garbage\xff");
+  absl::StatusOr<std::unique_ptr<EventSpool>> spool = EventSpool::Open(options);
+  ASSERT_FALSE(spool.ok());
+  EXPECT_TRUE(absl::IsDataLoss(spool.status())) << spool.status();
+  EXPECT_NE(std::string(Sv(spool.status().message())).find(options.dir + "/cursor"),
+            std::string::npos);
+}
+
+TEST(SpoolTest, BadOptionsAreErrors) {
+  EXPECT_FALSE(EventSpool::Open(SpoolOptions{}).ok());
+  TempDir dir;
+  SpoolOptions options = Options(dir.path());
+  options.max_bytes = 1;
+  EXPECT_FALSE(EventSpool::Open(options).ok());
+}
+
+}  // namespace
+}  // namespace layerseal::agent
