@@ -14,7 +14,13 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+
 #include "node-agent/event_record.h"
+#include "node-agent/event_sender.h"
 #include "node-agent/spool.h"
 #include "tests/support/files.h"
 #include "verifier/str_cat.h"
@@ -329,6 +335,226 @@ TEST(SpoolTest, BadOptionsAreErrors) {
   SpoolOptions options = Options(dir.path());
   options.max_bytes = 1;
   EXPECT_FALSE(EventSpool::Open(options).ok());
+}
+
+
+// ---- EventSender against a fake EventIngest ----
+
+// Stores what it is sent, answers with `code`, and holds calls while `hold` is set.
+class FakeIngest final : public v1::EventIngest::Service {
+ public:
+  grpc::Status ReportEvents(grpc::ServerContext*, const v1::ReportEventsRequest* request,
+                            v1::ReportEventsResponse* response) override {
+    absl::MutexLock lock(&mu_);
+    ++calls_;
+    ++in_flight_;
+    mu_.Await(absl::Condition(
+        +[](bool* hold) { return !*hold; }, &hold_));
+    --in_flight_;
+    last_status_ = request->status();
+    if (code_ != grpc::StatusCode::OK) return grpc::Status(code_, "refused by the test");
+    for (const v1::Event& e : request->events()) {
+      stored_.push_back(e.seq());
+      response->set_stored(response->stored() + 1);
+    }
+    if (request->events().empty()) ++heartbeats_;
+    return grpc::Status::OK;
+  }
+
+  void Reset() {
+    absl::MutexLock lock(&mu_);
+    code_ = grpc::StatusCode::OK;
+    hold_ = false;
+    calls_ = heartbeats_ = 0;
+    stored_.clear();
+  }
+  void set_code(grpc::StatusCode code) {
+    absl::MutexLock lock(&mu_);
+    code_ = code;
+  }
+  void set_hold(bool hold) {
+    absl::MutexLock lock(&mu_);
+    hold_ = hold;
+  }
+  // Waits (up to a generous bound, never asserted as a time) until `done` holds.
+  bool WaitFor(const std::function<bool(FakeIngest&)>& done) {
+    absl::Time give_up = absl::Now() + absl::Seconds(60);
+    while (absl::Now() < give_up) {
+      if (done(*this)) return true;
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return false;
+  }
+  int calls() { absl::MutexLock lock(&mu_); return calls_; }
+  int in_flight() { absl::MutexLock lock(&mu_); return in_flight_; }
+  int heartbeats() { absl::MutexLock lock(&mu_); return heartbeats_; }
+  std::vector<uint64_t> stored() { absl::MutexLock lock(&mu_); return stored_; }
+  v1::AgentStatus last_status() { absl::MutexLock lock(&mu_); return last_status_; }
+
+ private:
+  absl::Mutex mu_;
+  grpc::StatusCode code_ ABSL_GUARDED_BY(mu_) = grpc::StatusCode::OK;
+  bool hold_ ABSL_GUARDED_BY(mu_) = false;
+  int calls_ ABSL_GUARDED_BY(mu_) = 0;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  int heartbeats_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<uint64_t> stored_ ABSL_GUARDED_BY(mu_);
+  v1::AgentStatus last_status_ ABSL_GUARDED_BY(mu_);
+};
+
+// One server for the whole suite (gRPC 1.51 and many servers in one process do not mix).
+class SenderTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_dir_ = new TempDir();
+    ingest_ = new FakeIngest();
+    socket_ = "unix:" + server_dir_->path() + "/ingest.sock";
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(socket_, grpc::InsecureServerCredentials());
+    builder.RegisterService(ingest_);
+    server_ = builder.BuildAndStart().release();
+    ASSERT_NE(server_, nullptr);
+  }
+  static void TearDownTestSuite() {
+    ingest_->set_hold(false);
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    delete server_;
+    delete ingest_;
+    delete server_dir_;
+  }
+  void SetUp() override {
+    ingest_->Reset();
+    spool_ = OpenOrDie(Options(dir_.path()));
+    ASSERT_NE(spool_, nullptr);
+  }
+  void TearDown() override { ingest_->set_hold(false); }
+
+  std::unique_ptr<EventSender> StartSender() {
+    absl::StatusOr<std::unique_ptr<EventSender>> sender = EventSender::Start(
+        {.target = socket_,
+         .credentials = grpc::InsecureChannelCredentials(),
+         .node = "node-1",
+         .agent_version = "test",
+         .policy_version = [] { return std::string("sha256:policy"); },
+         .spool = spool_.get(),
+         .on_batch = [this](std::string_view result) {
+           absl::MutexLock lock(&results_mu_);
+           results_.emplace_back(result);
+         },
+         .heartbeat = absl::Milliseconds(50),
+         .min_backoff = absl::Milliseconds(10),
+         .max_backoff = absl::Milliseconds(100)});
+    EXPECT_TRUE(sender.ok()) << sender.status();
+    return sender.ok() ? *std::move(sender) : nullptr;
+  }
+  void AppendN(int n) {
+    for (int i = 0; i < n; ++i) ASSERT_TRUE(spool_->Append(Verdict(StrCat("img-", i))).ok());
+  }
+  static std::vector<uint64_t> OneTo(uint64_t n) {
+    std::vector<uint64_t> out;
+    for (uint64_t i = 1; i <= n; ++i) out.push_back(i);
+    return out;
+  }
+  bool BacklogIs(uint64_t n) {
+    absl::Time give_up = absl::Now() + absl::Seconds(60);
+    while (spool_->stats().backlog != n && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(5));
+    return spool_->stats().backlog == n;
+  }
+
+  static TempDir* server_dir_;
+  static FakeIngest* ingest_;
+  static grpc::Server* server_;
+  static std::string socket_;
+  TempDir dir_;
+  std::unique_ptr<EventSpool> spool_;
+  absl::Mutex results_mu_;
+  std::vector<std::string> results_;
+};
+
+TempDir* SenderTest::server_dir_ = nullptr;
+FakeIngest* SenderTest::ingest_ = nullptr;
+grpc::Server* SenderTest::server_ = nullptr;
+std::string SenderTest::socket_;
+
+TEST_F(SenderTest, DeliversInOrderAndAcks) {
+  AppendN(20);
+  std::unique_ptr<EventSender> sender = StartSender();
+  ASSERT_TRUE(BacklogIs(0));
+  EXPECT_EQ(ingest_->stored(), OneTo(20));
+  // Events appended later are sent after a Wake, in order.
+  AppendN(5);
+  sender->Wake();
+  ASSERT_TRUE(BacklogIs(0));
+  EXPECT_EQ(ingest_->stored(), OneTo(25));
+  EXPECT_EQ(spool_->stats().acked, 25u);
+  sender.reset();
+  // Acknowledged events are never sent again, also after a restart.
+  spool_ = OpenOrDie(Options(dir_.path()));
+  EXPECT_TRUE(AllUnacked(*spool_).empty());
+}
+
+TEST_F(SenderTest, FailingControllerKeepsEventsAndGetsThemOnce) {
+  ingest_->set_code(grpc::StatusCode::UNAVAILABLE);
+  AppendN(5);
+  std::unique_ptr<EventSender> sender = StartSender();
+  ASSERT_TRUE(ingest_->WaitFor([](FakeIngest& f) { return f.calls() >= 3; }));
+  EXPECT_EQ(spool_->stats().backlog, 5u);  // nothing removed
+  EXPECT_TRUE(ingest_->stored().empty());
+  ingest_->set_code(grpc::StatusCode::OK);
+  ASSERT_TRUE(BacklogIs(0));
+  EXPECT_EQ(ingest_->stored(), OneTo(5));  // each once, in order
+  absl::MutexLock lock(&results_mu_);
+  EXPECT_NE(std::find(results_.begin(), results_.end(), "error"), results_.end());
+  EXPECT_NE(std::find(results_.begin(), results_.end(), "ok"), results_.end());
+}
+
+TEST_F(SenderTest, RefusedBatchesAreRetriedNeverDropped) {
+  ingest_->set_code(grpc::StatusCode::PERMISSION_DENIED);
+  AppendN(3);
+  std::unique_ptr<EventSender> sender = StartSender();
+  ASSERT_TRUE(ingest_->WaitFor([](FakeIngest& f) { return f.calls() >= 2; }));
+  EXPECT_EQ(spool_->stats().backlog, 3u);
+  ingest_->set_code(grpc::StatusCode::OK);
+  ASSERT_TRUE(BacklogIs(0));
+  EXPECT_EQ(ingest_->stored(), OneTo(3));
+}
+
+TEST_F(SenderTest, HeartbeatCarriesStatus) {
+  std::unique_ptr<EventSender> sender = StartSender();
+  ASSERT_TRUE(ingest_->WaitFor([](FakeIngest& f) { return f.heartbeats() >= 2; }));
+  v1::AgentStatus status = ingest_->last_status();
+  EXPECT_EQ(status.agent_version(), "test");
+  EXPECT_EQ(status.policy_version(), "sha256:policy");
+  EXPECT_EQ(status.spool_backlog(), 0u);
+  EXPECT_EQ(status.events_lost(), 0u);
+}
+
+TEST_F(SenderTest, AppendsDoNotWaitForABlockedSender) {
+  ingest_->set_hold(true);
+  AppendN(1);
+  std::unique_ptr<EventSender> sender = StartSender();
+  ASSERT_TRUE(ingest_->WaitFor([](FakeIngest& f) { return f.in_flight() == 1; }));
+  // The sender is stuck in a call the server holds; appends still complete.
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(spool_->Append(Verdict("while blocked")).ok());
+    sender->Wake();
+  }
+  EXPECT_EQ(ingest_->in_flight(), 1);
+  EXPECT_EQ(spool_->stats().backlog, 201u);
+  ingest_->set_hold(false);
+  ASSERT_TRUE(BacklogIs(0));
+  EXPECT_EQ(ingest_->stored(), OneTo(201));
+}
+
+TEST_F(SenderTest, StopsWhileACallIsHeld) {
+  ingest_->set_hold(true);
+  AppendN(1);
+  std::unique_ptr<EventSender> sender = StartSender();
+  ASSERT_TRUE(ingest_->WaitFor([](FakeIngest& f) { return f.in_flight() == 1; }));
+  sender.reset();  // cancels the call in flight: returns although the server still holds it
+  EXPECT_EQ(ingest_->in_flight(), 1);
+  EXPECT_EQ(spool_->stats().backlog, 1u);
+  ingest_->set_hold(false);
 }
 
 }  // namespace
