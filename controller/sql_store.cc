@@ -1,0 +1,198 @@
+#include "controller/sql_store.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "absl/status/status.h"
+#include "controller/event_store.h"
+#include "verifier/str_cat.h"
+
+namespace layerseal::controller::sql {
+namespace {
+
+constexpr char kTokenPrefix[] = "c1";
+constexpr size_t kTokenSize = 2 + 16 + 16;
+
+// FNV-1a, 64 bits. The token MAC only has to tell our tokens from garbage, other stores'
+// and other filters' tokens (a client can read any page anyway): not a cryptographic MAC.
+uint64_t Fnv1a(const std::string& bytes, uint64_t hash = 1469598103934665603ULL) {
+  for (unsigned char c : bytes) {
+    hash ^= c;
+    hash *= 1099511628211ULL;
+  }
+  return hash;
+}
+
+std::string Hex16(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+bool ParseHex16(const std::string& s, uint64_t& out) {
+  if (s.size() != 16) return false;
+  out = 0;
+  for (char c : s) {
+    int d;
+    if (c >= '0' && c <= '9') {
+      d = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      d = c - 'a' + 10;
+    } else {
+      return false;
+    }
+    out = out << 4 | static_cast<uint64_t>(d);
+  }
+  return true;
+}
+
+uint64_t TokenMac(const std::string& store_key, const v1::EventFilter& filter, int64_t id) {
+  std::string filter_bytes;
+  filter.SerializeToString(&filter_bytes);
+  uint64_t h = Fnv1a(store_key);
+  h = Fnv1a(filter_bytes, h);
+  return Fnv1a(Hex16(static_cast<uint64_t>(id)), h);
+}
+
+void AddEquals(const char* column, const std::string& value, Dialect dialect,
+               std::vector<Param>& params, std::vector<std::string>& conds) {
+  if (value.empty()) return;
+  params.push_back(value);
+  conds.push_back(StrCat(column, " = ", Placeholder(dialect, static_cast<int>(params.size()))));
+}
+
+}  // namespace
+
+EventRow ToRow(const v1::Event& event, int64_t received_us) {
+  v1::Event stored = event;
+  stored.set_received_unix_micros(received_us);
+  EventRow row;
+  row.node = stored.node();
+  row.seq = static_cast<int64_t>(stored.seq());
+  row.time_us = stored.time_unix_micros();
+  row.received_us = received_us;
+  row.kind = stored.kind();
+  row.ns = stored.pod_namespace();
+  row.pod = stored.pod_name();
+  row.image = stored.image();
+  row.reference = stored.verdict().reference();
+  row.digest = stored.verdict().digest();
+  row.verdict = stored.verdict().verdict();
+  row.reason = stored.verdict().reason();
+  row.mode = stored.verdict().mode();
+  stored.SerializeToString(&row.body);
+  return row;
+}
+
+std::vector<Param> RowParams(const EventRow& row) {
+  return {row.node,    row.seq,    row.time_us, row.received_us,      row.kind,
+          row.ns,      row.pod,    row.image,   row.reference,        row.digest,
+          row.verdict, row.reason, row.mode,    Param::Blob(row.body)};
+}
+
+std::string Placeholder(Dialect dialect, int n) {
+  return dialect == Dialect::kSqlite ? StrCat("?", n) : StrCat("$", n);
+}
+
+std::string WhereClause(const v1::EventFilter& filter, Dialect dialect,
+                        std::vector<Param>& params) {
+  std::vector<std::string> conds;
+  auto next = [&] { return Placeholder(dialect, static_cast<int>(params.size())); };
+  if (filter.since_unix_micros() != 0) {
+    params.push_back(filter.since_unix_micros());
+    conds.push_back(StrCat("time_us >= ", next()));
+  }
+  if (filter.until_unix_micros() != 0) {
+    params.push_back(filter.until_unix_micros());
+    conds.push_back(StrCat("time_us < ", next()));
+  }
+  AddEquals("node", filter.node(), dialect, params, conds);
+  AddEquals("namespace", filter.namespace_(), dialect, params, conds);
+  AddEquals("pod", filter.pod(), dialect, params, conds);
+  if (!filter.image().empty()) {
+    params.push_back(filter.image());
+    std::string p = next();
+    conds.push_back(StrCat("(image = ", p, " OR reference = ", p, ")"));
+  }
+  AddEquals("digest", filter.digest(), dialect, params, conds);
+  AddEquals("verdict", filter.verdict(), dialect, params, conds);
+  AddEquals("reason", filter.reason(), dialect, params, conds);
+  AddEquals("mode", filter.mode(), dialect, params, conds);
+  std::string out;
+  for (const std::string& c : conds) out += out.empty() ? c : StrCat(" AND ", c);
+  return out;
+}
+
+std::string MakePageToken(const std::string& store_key, const v1::EventFilter& filter,
+                          int64_t before_id) {
+  return StrCat(kTokenPrefix, Hex16(static_cast<uint64_t>(before_id)),
+                Hex16(TokenMac(store_key, filter, before_id)));
+}
+
+absl::StatusOr<int64_t> ParsePageToken(const std::string& store_key, const v1::EventFilter& filter,
+                                       const std::string& token) {
+  uint64_t id = 0, mac = 0;
+  if (token.size() != kTokenSize || token.compare(0, 2, kTokenPrefix) != 0 ||
+      !ParseHex16(token.substr(2, 16), id) || !ParseHex16(token.substr(18, 16), mac) || id == 0 ||
+      id > static_cast<uint64_t>(INT64_MAX)) {
+    return absl::InvalidArgumentError("page_token: not a page token of this controller");
+  }
+  if (mac != TokenMac(store_key, filter, static_cast<int64_t>(id))) {
+    return absl::InvalidArgumentError(
+        "page_token: made by another store or for another filter (start again without it)");
+  }
+  return static_cast<int64_t>(id);
+}
+
+int ClampPageSize(int page_size) {
+  if (page_size <= 0) return kDefaultPageSize;
+  return std::min(page_size, kMaxPageSize);
+}
+
+std::vector<v1::ImageSummary> MergeImageCounts(const std::vector<ImageNodeCounts>& rows,
+                                               int limit) {
+  struct Acc {
+    int64_t allowed = 0, denied = 0, last_seen_us = 0;
+    std::set<std::string> nodes;
+  };
+  std::map<std::string, Acc> by_image;
+  for (const ImageNodeCounts& r : rows) {
+    Acc& a = by_image[r.image];
+    a.allowed += r.allowed;
+    a.denied += r.denied;
+    a.last_seen_us = std::max(a.last_seen_us, r.last_seen_us);
+    a.nodes.insert(r.node);
+  }
+  std::vector<v1::ImageSummary> out;
+  out.reserve(by_image.size());
+  for (auto& [image, a] : by_image) {
+    v1::ImageSummary s;
+    s.set_image(image);
+    s.set_allowed(static_cast<uint64_t>(a.allowed));
+    s.set_denied(static_cast<uint64_t>(a.denied));
+    s.set_last_seen_unix_micros(a.last_seen_us);
+    for (const std::string& n : a.nodes) s.add_nodes(n);
+    out.push_back(std::move(s));
+  }
+  // Most recently seen first; the image name breaks ties so the order is stable.
+  std::sort(out.begin(), out.end(), [](const v1::ImageSummary& x, const v1::ImageSummary& y) {
+    if (x.last_seen_unix_micros() != y.last_seen_unix_micros()) {
+      return x.last_seen_unix_micros() > y.last_seen_unix_micros();
+    }
+    return x.image() < y.image();
+  });
+  if (limit >= 0 && out.size() > static_cast<size_t>(limit)) out.resize(static_cast<size_t>(limit));
+  return out;
+}
+
+absl::StatusOr<v1::Event> ParseBody(const void* data, size_t size, int64_t id) {
+  v1::Event event;
+  if (!event.ParseFromArray(data, static_cast<int>(size))) {
+    return absl::DataLossError(StrCat("events row ", id, ": body does not parse as an Event"));
+  }
+  return event;
+}
+
+}  // namespace layerseal::controller::sql

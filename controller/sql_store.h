@@ -1,0 +1,97 @@
+// What the SQLite and PostgreSQL event stores share: the row an event becomes, the WHERE
+// clause a filter becomes, page tokens, and the merge of per-(image, node) counts into
+// image summaries. No database calls here.
+//
+// Thread-safety: pure functions and plain values.
+#ifndef LAYERSEAL_CONTROLLER_SQL_STORE_H_
+#define LAYERSEAL_CONTROLLER_SQL_STORE_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "layerseal/v1/controller.pb.h"
+
+namespace layerseal::controller::sql {
+
+// The schema version this binary writes; a database claiming a newer one is refused.
+// Each backend keeps its own ordered migrations 1..kSchemaVersion (SQL dialects differ).
+inline constexpr int kSchemaVersion = 2;
+
+// Prune deletes at most this many events per transaction, so that an Append waits at
+// most one chunk's delete.
+inline constexpr int kPruneChunk = 5000;
+
+// One bound value of a statement: an integer, text or bytes. (Not a std::variant: g++ 12
+// warns maybe-uninitialized on braced lists of them.)
+struct Param {
+  Param(int64_t v) : is_int(true), i(v) {}   // NOLINT: implicit on purpose
+  Param(int v) : is_int(true), i(v) {}       // NOLINT
+  Param(std::string v) : s(std::move(v)) {}  // NOLINT
+  Param(const char* v) : s(v) {}             // NOLINT
+  static Param Blob(std::string v) {
+    Param p(std::move(v));
+    p.is_blob = true;
+    return p;
+  }
+  bool is_int = false;
+  bool is_blob = false;  // bytes (a serialized message), not UTF-8 text
+  int64_t i = 0;
+  std::string s;
+};
+
+// The filterable columns of one event, as stored.
+struct EventRow {
+  std::string node;
+  int64_t seq = 0;  // uint64 bit-cast: SQL integers are signed
+  int64_t time_us = 0;
+  int64_t received_us = 0;
+  int64_t kind = 0;
+  std::string ns, pod, image, reference, digest, verdict, reason, mode;
+  std::string body;  // the whole serialized v1::Event (received_unix_micros set)
+};
+
+// `event` with received_unix_micros set to `received_us`, as a row.
+EventRow ToRow(const v1::Event& event, int64_t received_us);
+
+// The columns of `ToRow` in this order (for INSERT statements).
+inline constexpr const char* kEventColumns =
+    "node, seq, time_us, received_us, kind, namespace, pod, image, reference, digest, "
+    "verdict, reason, mode, body";
+inline constexpr int kEventColumnCount = 14;
+std::vector<Param> RowParams(const EventRow& row);
+
+// "?n" (SQLite) or "$n" (PostgreSQL) for the n-th (1-based) statement parameter.
+enum class Dialect { kSqlite, kPostgres };
+std::string Placeholder(Dialect dialect, int n);
+// The conditions of `filter` joined by AND ("" when it sets nothing); their values are
+// appended to `params`, numbered after those already there.
+std::string WhereClause(const v1::EventFilter& filter, Dialect dialect, std::vector<Param>& params);
+
+// Page tokens: "c1" + the hex id the next page starts below + a hex MAC of (store key,
+// filter, id). A token is valid only with the store (its random key) and filter it was
+// made for; anything else is INVALID_ARGUMENT.
+std::string MakePageToken(const std::string& store_key, const v1::EventFilter& filter,
+                          int64_t before_id);
+absl::StatusOr<int64_t> ParsePageToken(const std::string& store_key, const v1::EventFilter& filter,
+                                       const std::string& token);
+
+// page_size clamped to [1, kMaxPageSize], 0 meaning kDefaultPageSize.
+int ClampPageSize(int page_size);
+
+// Image summaries from rows of (image, node, allowed, denied, last_seen_us) grouped by
+// image and node: most recently seen first, at most `limit` (last_digest left empty).
+struct ImageNodeCounts {
+  std::string image, node;
+  int64_t allowed = 0, denied = 0, last_seen_us = 0;
+};
+std::vector<v1::ImageSummary> MergeImageCounts(const std::vector<ImageNodeCounts>& rows, int limit);
+
+// The body column back into an event; DATA_LOSS names the id when it does not parse.
+absl::StatusOr<v1::Event> ParseBody(const void* data, size_t size, int64_t id);
+
+}  // namespace layerseal::controller::sql
+
+#endif  // LAYERSEAL_CONTROLLER_SQL_STORE_H_

@@ -1,0 +1,598 @@
+#include "controller/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "controller/sql_store.h"
+#include "verifier/str_cat.h"
+
+namespace layerseal::controller {
+namespace {
+
+using sql::Param;
+
+// Prepared statements kept per connection; beyond this (many distinct filter combinations)
+// the cache is emptied and refilled.
+constexpr size_t kMaxCachedStatements = 128;
+
+// Migration n (1-based) brings the schema from version n-1 to n. Append only: a released
+// migration is never edited (databases in the field have run it).
+const std::vector<std::vector<const char*>>& Migrations() {
+  static const auto* migrations = new std::vector<std::vector<const char*>>{
+      // 1: events and nodes.
+      {"CREATE TABLE events ("
+       " id INTEGER PRIMARY KEY AUTOINCREMENT,"  // never reused: the page token and cursor
+       " node TEXT NOT NULL, seq INTEGER NOT NULL,"
+       " time_us INTEGER NOT NULL, received_us INTEGER NOT NULL, kind INTEGER NOT NULL,"
+       " namespace TEXT NOT NULL, pod TEXT NOT NULL, image TEXT NOT NULL,"
+       " reference TEXT NOT NULL, digest TEXT NOT NULL, verdict TEXT NOT NULL,"
+       " reason TEXT NOT NULL, mode TEXT NOT NULL, body BLOB NOT NULL,"
+       " UNIQUE (node, seq))",
+       "CREATE INDEX events_received ON events (received_us)",
+       "CREATE TABLE nodes (node TEXT PRIMARY KEY, last_seen_us INTEGER NOT NULL,"
+       " status BLOB NOT NULL, events INTEGER NOT NULL, denied INTEGER NOT NULL,"
+       " last_seq INTEGER NOT NULL)"},
+      // 2: an index per filter (an index on a column also orders by rowid, so each serves
+      // `col = ? ORDER BY id DESC LIMIT n` without a sort), and the page-token key.
+      {"CREATE INDEX events_node ON events (node)",
+       "CREATE INDEX events_namespace ON events (namespace)",
+       "CREATE INDEX events_pod ON events (pod)", "CREATE INDEX events_image ON events (image)",
+       "CREATE INDEX events_reference ON events (reference)",
+       "CREATE INDEX events_digest ON events (digest)",
+       "CREATE INDEX events_verdict ON events (verdict)",
+       "CREATE INDEX events_reason ON events (reason)", "CREATE INDEX events_mode ON events (mode)",
+       "CREATE INDEX events_time ON events (time_us)",
+       "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+       "INSERT INTO meta (key, value) VALUES ('page_token_key', lower(hex(randomblob(16))))"},
+  };
+  return *migrations;
+}
+
+absl::StatusCode CodeOf(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+      return absl::StatusCode::kUnavailable;
+    case SQLITE_FULL:
+      return absl::StatusCode::kResourceExhausted;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return absl::StatusCode::kDataLoss;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+      return absl::StatusCode::kPermissionDenied;
+    default:
+      return absl::StatusCode::kInternal;
+  }
+}
+
+// One connection and its prepared statements. Used by one thread at a time.
+class Conn {
+ public:
+  Conn(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  ~Conn() {
+    ClearCache();
+    sqlite3_close_v2(db_);
+  }
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  static absl::StatusOr<std::unique_ptr<Conn>> Open(const std::string& path, bool writer) {
+    int flags = SQLITE_OPEN_NOMUTEX |
+                (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
+    sqlite3* db = nullptr;
+    int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+    auto conn = std::make_unique<Conn>(db, path);  // closes `db` even when open failed
+    if (rc != SQLITE_OK) return conn->Error(rc, "open");
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, kSqliteBusyTimeoutMs);
+    // FULL: an acknowledged batch must survive power loss, because the agent deletes it
+    // from its spool as soon as we answer OK. In WAL mode that is one fsync per commit.
+    if (absl::Status s = conn->Exec("PRAGMA synchronous = FULL"); !s.ok()) return s;
+    return conn;
+  }
+
+  absl::Status Error(int rc, const std::string& what) const {
+    const char* msg = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    return absl::Status(CodeOf(rc), StrCat("sqlite ", path_, ": ", what, ": ", msg));
+  }
+
+  absl::Status Exec(const std::string& sql) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+    std::string msg = err != nullptr ? err : "";
+    sqlite3_free(err);
+    if (rc == SQLITE_OK) return absl::OkStatus();
+    return absl::Status(CodeOf(rc), StrCat("sqlite ", path_, ": ", sql, ": ", msg));
+  }
+
+  absl::StatusOr<sqlite3_stmt*> Prepare(const std::string& sql) {
+    auto it = cache_.find(sql);
+    if (it != cache_.end()) return it->second;
+    if (cache_.size() >= kMaxCachedStatements) ClearCache();
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
+                                SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK) return Error(rc, StrCat("prepare ", sql));
+    cache_.emplace(sql, stmt);
+    return stmt;
+  }
+
+  sqlite3* db() const { return db_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  void ClearCache() {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    cache_.clear();
+  }
+
+  sqlite3* db_;
+  std::string path_;
+  std::map<std::string, sqlite3_stmt*> cache_;
+};
+
+// A cached statement bound to parameters for one use; reset when it goes out of scope.
+class Stmt {
+ public:
+  static absl::StatusOr<Stmt> Make(Conn& conn, const std::string& sql,
+                                   const std::vector<Param>& params) {
+    absl::StatusOr<sqlite3_stmt*> stmt = conn.Prepare(sql);
+    if (!stmt.ok()) return stmt.status();
+    Stmt s(conn, *stmt, sql);
+    for (size_t i = 0; i < params.size(); ++i) {
+      int n = static_cast<int>(i + 1), rc;
+      if (params[i].is_int) {
+        rc = sqlite3_bind_int64(*stmt, n, params[i].i);
+      } else {
+        const std::string& t = params[i].s;
+        rc = params[i].is_blob
+                 ? sqlite3_bind_blob64(*stmt, n, t.data(), t.size(), SQLITE_TRANSIENT)
+                 : sqlite3_bind_text64(*stmt, n, t.data(), t.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+      }
+      if (rc != SQLITE_OK) return conn.Error(rc, StrCat("bind ", n, " of ", sql));
+    }
+    return s;
+  }
+  Stmt(Stmt&& other) noexcept : conn_(other.conn_), stmt_(other.stmt_), sql_(other.sql_) {
+    other.stmt_ = nullptr;
+  }
+  Stmt& operator=(Stmt&&) = delete;
+  ~Stmt() {
+    if (stmt_ == nullptr) return;
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+  // True for a row, false when done.
+  absl::StatusOr<bool> Step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return conn_->Error(rc, StrCat("step ", sql_));
+  }
+  absl::Status Run() {
+    absl::StatusOr<bool> row;
+    do {
+      row = Step();
+    } while (row.ok() && *row);
+    return row.status();
+  }
+
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::string Text(int col) const {
+    const void* p = sqlite3_column_blob(stmt_, col);
+    int n = sqlite3_column_bytes(stmt_, col);
+    return p != nullptr ? std::string(static_cast<const char*>(p), static_cast<size_t>(n)) : "";
+  }
+  absl::StatusOr<v1::Event> Event(int id_col, int body_col) const {
+    return sql::ParseBody(sqlite3_column_blob(stmt_, body_col),
+                          static_cast<size_t>(sqlite3_column_bytes(stmt_, body_col)), Int(id_col));
+  }
+
+ private:
+  Stmt(Conn& conn, sqlite3_stmt* stmt, const std::string& sql)
+      : conn_(&conn), stmt_(stmt), sql_(sql) {}
+  Conn* conn_;
+  sqlite3_stmt* stmt_;
+  std::string sql_;
+};
+
+// One value of a single-row query (0 when it returns no row or NULL).
+absl::StatusOr<int64_t> QueryInt(Conn& conn, const std::string& sql,
+                                 const std::vector<Param>& params = {}) {
+  absl::StatusOr<Stmt> stmt = Stmt::Make(conn, sql, params);
+  if (!stmt.ok()) return stmt.status();
+  absl::StatusOr<bool> row = stmt->Step();
+  if (!row.ok()) return row.status();
+  return *row ? stmt->Int(0) : 0;
+}
+
+// Runs `body` in a transaction on `conn` (BEGIN IMMEDIATE for writers: take the write lock
+// up front rather than fail upgrading a read lock); rolls back when it fails.
+template <typename F>
+absl::Status InTransaction(Conn& conn, const char* begin, F body) {
+  if (absl::Status s = conn.Exec(begin); !s.ok()) return s;
+  absl::Status s = body();
+  if (s.ok()) s = conn.Exec("COMMIT");
+  // Some errors (SQLITE_FULL, IOERR) have rolled back already: then this fails, harmlessly.
+  if (!s.ok() && sqlite3_get_autocommit(conn.db()) == 0) (void)conn.Exec("ROLLBACK");
+  return s;
+}
+
+absl::Status Migrate(Conn& conn) {
+  return InTransaction(conn, "BEGIN IMMEDIATE", [&]() -> absl::Status {
+    if (absl::Status s =
+            conn.Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+        !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<int64_t> version = QueryInt(conn, "SELECT MAX(version) FROM schema_version");
+    if (!version.ok()) return version.status();
+    const auto& migrations = Migrations();
+    static_assert(sql::kSchemaVersion == 2, "add the migration to Migrations()");
+    if (*version > static_cast<int64_t>(migrations.size())) {
+      return absl::FailedPreconditionError(StrCat("sqlite ", conn.path(), ": schema version ",
+                                                  *version,
+                                                  " is newer than this controller knows (",
+                                                  migrations.size(), "): upgrade the controller"));
+    }
+    for (size_t v = static_cast<size_t>(*version); v < migrations.size(); ++v) {
+      for (const char* statement : migrations[v]) {
+        if (absl::Status s = conn.Exec(statement); !s.ok()) {
+          return absl::Status(s.code(), StrCat("migration ", v + 1, ": ", Sv(s.message())));
+        }
+      }
+    }
+    if (absl::Status s = conn.Exec("DELETE FROM schema_version"); !s.ok()) return s;
+    absl::StatusOr<Stmt> set = Stmt::Make(conn, "INSERT INTO schema_version (version) VALUES (?1)",
+                                          {static_cast<int64_t>(migrations.size())});
+    if (!set.ok()) return set.status();
+    return set->Run();
+  });
+}
+
+class SqliteStore : public EventStore {
+ public:
+  SqliteStore(std::string path, std::unique_ptr<Conn> writer, std::string token_key)
+      : path_(std::move(path)), token_key_(std::move(token_key)), writer_(std::move(writer)) {}
+
+  absl::StatusOr<AppendResult> Append(const std::string& node, const v1::AgentStatus& status,
+                                      const std::vector<v1::Event>& events,
+                                      absl::Time received) override;
+  absl::StatusOr<EventPage> Query(const v1::EventFilter& filter, int page_size,
+                                  const std::string& page_token) override;
+  absl::StatusOr<int64_t> LatestCursor() override;
+  absl::StatusOr<std::vector<v1::Event>> After(const v1::EventFilter& filter, int64_t* cursor,
+                                               int limit) override;
+  absl::StatusOr<std::vector<v1::NodeSummary>> Nodes() override;
+  absl::StatusOr<std::vector<v1::ImageSummary>> Images(absl::Time since, int limit) override;
+  absl::StatusOr<int64_t> Prune(absl::Time cutoff) override;
+  int64_t CountForTesting() override;
+
+ private:
+  // Runs `f(Conn&)` on a free read connection, opening one if fewer than the maximum are.
+  template <typename F>
+  auto WithReader(F f) -> decltype(f(std::declval<Conn&>()));
+  absl::Status AppendLocked(const std::string& node, const v1::AgentStatus& status,
+                            const std::vector<v1::Event>& events, int64_t received_us,
+                            AppendResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+
+  const std::string path_;
+  const std::string token_key_;
+
+  absl::Mutex write_mu_;
+  std::unique_ptr<Conn> writer_ ABSL_GUARDED_BY(write_mu_);
+
+  absl::Mutex read_mu_;
+  std::vector<std::unique_ptr<Conn>> idle_readers_ ABSL_GUARDED_BY(read_mu_);
+  int readers_open_ ABSL_GUARDED_BY(read_mu_) = 0;
+};
+
+template <typename F>
+auto SqliteStore::WithReader(F f) -> decltype(f(std::declval<Conn&>())) {
+  std::unique_ptr<Conn> conn;
+  {
+    absl::MutexLock lock(&read_mu_);
+    read_mu_.Await(absl::Condition(
+        +[](SqliteStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->read_mu_) {
+          return !s->idle_readers_.empty() || s->readers_open_ < kMaxSqliteReaders;
+        },
+        this));
+    if (!idle_readers_.empty()) {
+      conn = std::move(idle_readers_.back());
+      idle_readers_.pop_back();
+    } else {
+      ++readers_open_;
+    }
+  }
+  if (conn == nullptr) {
+    absl::StatusOr<std::unique_ptr<Conn>> opened = Conn::Open(path_, /*writer=*/false);
+    if (!opened.ok()) {
+      absl::MutexLock lock(&read_mu_);
+      --readers_open_;
+      return opened.status();
+    }
+    conn = std::move(*opened);
+  }
+  auto result = f(*conn);
+  absl::MutexLock lock(&read_mu_);
+  idle_readers_.push_back(std::move(conn));
+  return result;
+}
+
+absl::StatusOr<AppendResult> SqliteStore::Append(const std::string& node,
+                                                 const v1::AgentStatus& status,
+                                                 const std::vector<v1::Event>& events,
+                                                 absl::Time received) {
+  AppendResult result;
+  absl::MutexLock lock(&write_mu_);
+  absl::Status s = InTransaction(*writer_, "BEGIN IMMEDIATE", [&] {
+    result = AppendResult();
+    return AppendLocked(node, status, events, absl::ToUnixMicros(received), result);
+  });
+  if (!s.ok()) return s;
+  return result;
+}
+
+absl::Status SqliteStore::AppendLocked(const std::string& node, const v1::AgentStatus& status,
+                                       const std::vector<v1::Event>& events, int64_t received_us,
+                                       AppendResult& result) {
+  static const std::string insert =
+      StrCat("INSERT INTO events (", sql::kEventColumns,
+             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+             " ON CONFLICT (node, seq) DO NOTHING");
+  int64_t denied = 0, last_seq = 0;
+  for (const v1::Event& event : events) {
+    sql::EventRow row = sql::ToRow(event, received_us);
+    absl::StatusOr<Stmt> stmt = Stmt::Make(*writer_, insert, sql::RowParams(row));
+    if (!stmt.ok()) return stmt.status();
+    if (absl::Status s = stmt->Run(); !s.ok()) return s;
+    if (sqlite3_changes(writer_->db()) == 1) {
+      ++result.stored;
+      if (row.verdict == "DENY") ++denied;
+    } else {
+      ++result.duplicates;
+    }
+    last_seq = std::max(last_seq, row.seq);
+  }
+  absl::StatusOr<Stmt> upsert =
+      Stmt::Make(*writer_,
+                 "INSERT INTO nodes (node, last_seen_us, status, events, denied, last_seq)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (node) DO UPDATE SET"
+                 " last_seen_us = excluded.last_seen_us, status = excluded.status,"
+                 " events = events + excluded.events, denied = denied + excluded.denied,"
+                 " last_seq = MAX(last_seq, excluded.last_seq)",
+                 {node, received_us, Param::Blob(status.SerializeAsString()),
+                  static_cast<int64_t>(result.stored), denied, last_seq});
+  if (!upsert.ok()) return upsert.status();
+  return upsert->Run();
+}
+
+absl::StatusOr<EventPage> SqliteStore::Query(const v1::EventFilter& filter, int page_size,
+                                             const std::string& page_token) {
+  int size = sql::ClampPageSize(page_size);
+  std::vector<Param> params;
+  std::string where = sql::WhereClause(filter, sql::Dialect::kSqlite, params);
+  if (!page_token.empty()) {
+    absl::StatusOr<int64_t> before = sql::ParsePageToken(token_key_, filter, page_token);
+    if (!before.ok()) return before.status();
+    params.push_back(*before);
+    where += StrCat(where.empty() ? "" : " AND ", "id < ?", params.size());
+  }
+  params.push_back(static_cast<int64_t>(size) + 1);  // one more: is there a next page?
+  std::string sql = StrCat("SELECT id, body FROM events", where.empty() ? "" : " WHERE ", where,
+                           " ORDER BY id DESC LIMIT ?", params.size());
+  return WithReader([&](Conn& conn) -> absl::StatusOr<EventPage> {
+    absl::StatusOr<Stmt> stmt = Stmt::Make(conn, sql, params);
+    if (!stmt.ok()) return stmt.status();
+    EventPage page;
+    int64_t last_id = 0;
+    for (;;) {
+      absl::StatusOr<bool> row = stmt->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      if (static_cast<int>(page.events.size()) == size) {
+        page.next_page_token = sql::MakePageToken(token_key_, filter, last_id);
+        break;
+      }
+      absl::StatusOr<v1::Event> event = stmt->Event(0, 1);
+      if (!event.ok()) return event.status();
+      page.events.push_back(std::move(*event));
+      last_id = stmt->Int(0);
+    }
+    return page;
+  });
+}
+
+absl::StatusOr<int64_t> SqliteStore::LatestCursor() {
+  return WithReader([](Conn& conn) { return QueryInt(conn, "SELECT MAX(id) FROM events"); });
+}
+
+absl::StatusOr<std::vector<v1::Event>> SqliteStore::After(const v1::EventFilter& filter,
+                                                          int64_t* cursor, int limit) {
+  limit = sql::ClampPageSize(limit);
+  std::vector<Param> params;
+  std::string where = sql::WhereClause(filter, sql::Dialect::kSqlite, params);
+  params.push_back(*cursor);
+  params.push_back(0);  // the newest id, set below
+  params.push_back(static_cast<int64_t>(limit));
+  size_t n = params.size();
+  std::string sql =
+      StrCat("SELECT id, body FROM events WHERE ", where, where.empty() ? "" : " AND ", "id > ?",
+             n - 2, " AND id <= ?", n - 1, " ORDER BY id LIMIT ?", n);
+  return WithReader([&](Conn& conn) -> absl::StatusOr<std::vector<v1::Event>> {
+    std::vector<v1::Event> out;
+    int64_t next = *cursor;
+    absl::Status s = InTransaction(conn, "BEGIN", [&]() -> absl::Status {
+      // One snapshot: the newest id and the rows up to it.
+      absl::StatusOr<int64_t> newest = QueryInt(conn, "SELECT MAX(id) FROM events");
+      if (!newest.ok()) return newest.status();
+      params[n - 2] = *newest;
+      absl::StatusOr<Stmt> stmt = Stmt::Make(conn, sql, params);
+      if (!stmt.ok()) return stmt.status();
+      for (;;) {
+        absl::StatusOr<bool> row = stmt->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        absl::StatusOr<v1::Event> event = stmt->Event(0, 1);
+        if (!event.ok()) return event.status();
+        out.push_back(std::move(*event));
+        next = stmt->Int(0);
+      }
+      // Fewer than `limit` matched: every row up to the newest was examined.
+      if (static_cast<int>(out.size()) < limit) next = std::max(next, *newest);
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    *cursor = next;
+    return out;
+  });
+}
+
+absl::StatusOr<std::vector<v1::NodeSummary>> SqliteStore::Nodes() {
+  return WithReader([this](Conn& conn) -> absl::StatusOr<std::vector<v1::NodeSummary>> {
+    absl::StatusOr<Stmt> stmt = Stmt::Make(
+        conn,
+        "SELECT node, last_seen_us, status, events, denied, last_seq FROM nodes ORDER BY node", {});
+    if (!stmt.ok()) return stmt.status();
+    std::vector<v1::NodeSummary> out;
+    for (;;) {
+      absl::StatusOr<bool> row = stmt->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      v1::NodeSummary n;
+      n.set_node(stmt->Text(0));
+      n.set_last_seen_unix_micros(stmt->Int(1));
+      if (!n.mutable_status()->ParseFromString(stmt->Text(2))) {
+        return absl::DataLossError(
+            StrCat("sqlite ", path_, ": nodes row ", n.node(), ": status does not parse"));
+      }
+      n.set_events(static_cast<uint64_t>(stmt->Int(3)));
+      n.set_denied(static_cast<uint64_t>(stmt->Int(4)));
+      n.set_last_seq(static_cast<uint64_t>(stmt->Int(5)));
+      out.push_back(std::move(n));
+    }
+    return out;
+  });
+}
+
+absl::StatusOr<std::vector<v1::ImageSummary>> SqliteStore::Images(absl::Time since, int limit) {
+  limit = sql::ClampPageSize(limit);
+  int64_t since_us = since == absl::InfinitePast() ? 0 : absl::ToUnixMicros(since);
+  return WithReader([&](Conn& conn) -> absl::StatusOr<std::vector<v1::ImageSummary>> {
+    std::vector<v1::ImageSummary> out;
+    absl::Status s = InTransaction(conn, "BEGIN", [&]() -> absl::Status {
+      absl::StatusOr<Stmt> stmt = Stmt::Make(
+          conn,
+          "SELECT image, node, SUM(verdict = 'ALLOW'), SUM(verdict = 'DENY'), MAX(time_us)"
+          " FROM events WHERE kind = ?1 AND time_us >= ?2 GROUP BY image, node",
+          {static_cast<int64_t>(v1::Event::VERDICT), since_us});
+      if (!stmt.ok()) return stmt.status();
+      std::vector<sql::ImageNodeCounts> rows;
+      for (;;) {
+        absl::StatusOr<bool> row = stmt->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        rows.push_back({stmt->Text(0), stmt->Text(1), stmt->Int(2), stmt->Int(3), stmt->Int(4)});
+      }
+      out = sql::MergeImageCounts(rows, limit);
+      for (v1::ImageSummary& image : out) {
+        absl::StatusOr<Stmt> last =
+            Stmt::Make(conn,
+                       "SELECT digest FROM events WHERE image = ?1 AND kind = ?2 AND time_us >= ?3"
+                       " ORDER BY time_us DESC, id DESC LIMIT 1",
+                       {image.image(), static_cast<int64_t>(v1::Event::VERDICT), since_us});
+        if (!last.ok()) return last.status();
+        absl::StatusOr<bool> row = last->Step();
+        if (!row.ok()) return row.status();
+        if (*row) image.set_last_digest(last->Text(0));
+      }
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    return out;
+  });
+}
+
+absl::StatusOr<int64_t> SqliteStore::Prune(absl::Time cutoff) {
+  int64_t cutoff_us = absl::ToUnixMicros(cutoff);
+  int64_t total = 0;
+  for (;;) {
+    // One chunk per transaction, the write lock released in between, so an Append waits
+    // for at most one chunk.
+    absl::MutexLock lock(&write_mu_);
+    int64_t deleted = 0;
+    absl::Status s = InTransaction(*writer_, "BEGIN IMMEDIATE", [&]() -> absl::Status {
+      absl::StatusOr<Stmt> stmt =
+          Stmt::Make(*writer_,
+                     "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE received_us < ?1"
+                     " ORDER BY received_us LIMIT ?2)",
+                     {cutoff_us, static_cast<int64_t>(sql::kPruneChunk)});
+      if (!stmt.ok()) return stmt.status();
+      if (absl::Status s = stmt->Run(); !s.ok()) return s;
+      deleted = sqlite3_changes(writer_->db());
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    total += deleted;
+    if (deleted < sql::kPruneChunk) return total;
+  }
+}
+
+int64_t SqliteStore::CountForTesting() {
+  absl::StatusOr<int64_t> n =
+      WithReader([](Conn& conn) { return QueryInt(conn, "SELECT COUNT(*) FROM events"); });
+  return n.ok() ? *n : -1;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> SqlitePathFromUrl(const std::string& url) {
+  std::string path = url;
+  if (url.rfind("sqlite://", 0) == 0) {
+    path = url.substr(9);
+    if (path.empty() || path[0] != '/') {
+      return absl::InvalidArgumentError(
+          StrCat("store URL ", url, ": use sqlite:///absolute/path or sqlite:relative/path"));
+    }
+  } else if (url.rfind("sqlite:", 0) == 0) {
+    path = url.substr(7);
+  }
+  if (path.empty()) return absl::InvalidArgumentError(StrCat("store URL ", url, ": no path"));
+  return path;
+}
+
+absl::StatusOr<std::unique_ptr<EventStore>> OpenSqliteStore(const std::string& path) {
+  absl::StatusOr<std::unique_ptr<Conn>> writer = Conn::Open(path, /*writer=*/true);
+  if (!writer.ok()) return writer.status();
+  Conn& w = **writer;
+  absl::StatusOr<Stmt> wal = Stmt::Make(w, "PRAGMA journal_mode = WAL", {});
+  if (!wal.ok()) return wal.status();
+  absl::StatusOr<bool> row = wal->Step();
+  if (!row.ok()) return row.status();
+  if (!*row || wal->Text(0) != "wal") {
+    return absl::FailedPreconditionError(StrCat("sqlite ", path, ": cannot switch to WAL mode"));
+  }
+  (void)wal->Run();
+  if (absl::Status s = Migrate(w); !s.ok()) return s;
+  absl::StatusOr<Stmt> key =
+      Stmt::Make(w, "SELECT value FROM meta WHERE key = 'page_token_key'", {});
+  if (!key.ok()) return key.status();
+  row = key->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return absl::DataLossError(StrCat("sqlite ", path, ": no page_token_key in meta"));
+  std::string token_key = key->Text(0);
+  return std::make_unique<SqliteStore>(path, std::move(*writer), std::move(token_key));
+}
+
+}  // namespace layerseal::controller

@@ -1,0 +1,35 @@
+// The embedded event store: one SQLite file in WAL mode (docs/controller.md).
+//
+// One writer connection (Append, Prune) and a small pool of read-only connections
+// (Query, After, Nodes, Images): in WAL mode readers see the last committed state and
+// never wait behind a write transaction.
+//
+// Thread-safety: every method may be called concurrently (the writer and each reader are
+// used by one thread at a time, under the store's mutexes).
+// Ownership: owns its connections; closes them on destruction.
+#ifndef LAYERSEAL_CONTROLLER_SQLITE_STORE_H_
+#define LAYERSEAL_CONTROLLER_SQLITE_STORE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "controller/event_store.h"
+
+namespace layerseal::controller {
+
+// Read connections opened at most; a query beyond them waits for one to be free.
+inline constexpr int kMaxSqliteReaders = 4;
+// How long a statement waits for a lock another process holds before failing UNAVAILABLE.
+inline constexpr int kSqliteBusyTimeoutMs = 5000;
+
+// Opens (creating if missing) the database file at `path` and migrates its schema.
+absl::StatusOr<std::unique_ptr<EventStore>> OpenSqliteStore(const std::string& path);
+
+// The path of a "sqlite:///abs", "sqlite:rel" or bare-path URL; INVALID_ARGUMENT if empty
+// or "sqlite://host/...".
+absl::StatusOr<std::string> SqlitePathFromUrl(const std::string& url);
+
+}  // namespace layerseal::controller
+
+#endif  // LAYERSEAL_CONTROLLER_SQLITE_STORE_H_
