@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <filesystem>
 #include <thread>
 
@@ -14,9 +15,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/notification.h"
 #include "node-agent/event_log.h"
+#include "node-agent/event_record.h"
+#include "node-agent/event_sender.h"
 #include "node-agent/health.h"
 #include "node-agent/judge.h"
 #include "node-agent/policy_set.h"
+#include "node-agent/spool.h"
 #include "node-agent/verdict_cache.h"
 #include "plugin/cri_proxy.h"
 #include "plugin/image_gates.h"
@@ -77,6 +81,8 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
     proxy_.reset();  // no calls left before the interceptors and the judge go
     health_.reset();
     gates_.reset();
+    sender_.reset();  // no verdicts left to spool: stop sending, then close the spool
+    spool_.reset();
   }
 
   absl::Status Start() {
@@ -113,6 +119,7 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
         EventLog::Open(config_.node_name, config_.EventLogPath(), hooks_.reporter);
     if (!events.ok()) return events.status();
     events_ = *std::move(events);
+    if (absl::Status s = StartDelivery(); !s.ok()) return s;
 
     upstream_ = plugin::CreateUpstreamChannel(config_.runtime_endpoint);
     gates_ = std::make_unique<plugin::ImageGates>(
@@ -148,7 +155,9 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
     log.Info("layerseal-agent started",
              {{"listen", config_.listen}, {"runtime", config_.runtime_endpoint},
               {"node", config_.node_name}, {"policy_version", policies_->node()->version()},
-              {"admin_port", admin_port()}, {"remembered_verdicts", cache_->size()}});
+              {"admin_port", admin_port()}, {"remembered_verdicts", cache_->size()},
+              {"controller", config_.controller},
+              {"spool_backlog", spool_ ? spool_->stats().backlog : 0}});
     return absl::OkStatus();
   }
 
@@ -187,6 +196,7 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
       hooks_.logger->Log(level, e.admitted ? "image admitted" : "image denied", line);
     }
     events_->Record(e, line);
+    if (spool_ != nullptr) Spool(e);
   }
 
   // CallObserver: every CRI call.
@@ -232,6 +242,81 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
                               [this] { return RuntimeReady() ? 1.0 : 0.0; });
     metrics_.AddGaugeCallback("layerseal_verdict_cache_entries", "Verdicts in the cache.",
                               [this] { return cache_ ? static_cast<double>(cache_->size()) : 0; });
+    metrics_.AddGaugeCallback(
+        "layerseal_agent_spool_events", "Events in the spool not yet acknowledged by the controller.",
+        [this] { return spool_ ? static_cast<double>(spool_->stats().backlog) : 0; });
+    metrics_.AddGaugeCallback(
+        "layerseal_agent_spool_bytes", "Bytes of the spool's segment files.",
+        [this] { return spool_ ? static_cast<double>(spool_->stats().bytes) : 0; });
+    events_lost_ = metrics_.AddCounter("layerseal_agent_events_lost_total",
+                                       "Events the spool could not keep (full or failing).");
+    controller_batches_ = metrics_.AddCounter(
+        "layerseal_agent_controller_batches_total",
+        "ReportEvents calls to the controller by result (ok, error); heartbeats included.",
+        {"result"});
+    spool_sync_seconds_ = metrics_.AddHistogram(
+        "layerseal_agent_spool_sync_seconds", "Time of one group commit: write and fdatasync.",
+        telemetry::ExponentialBuckets(0.00005, 2, 16));
+  }
+
+  // The controller's sender and the spool it reads; none without a controller.
+  absl::Status StartDelivery() {
+    if (config_.controller.empty()) return absl::OkStatus();
+    // Checked first: with another node's certificate nothing would ever be delivered.
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds = ControllerCredentials(
+        config_.controller_ca, config_.controller_cert, config_.controller_key, config_.node_name);
+    if (!creds.ok()) return creds.status();
+    absl::StatusOr<std::unique_ptr<EventSpool>> spool = EventSpool::Open(
+        {.dir = config_.SpoolDir(),
+         .max_bytes = config_.spool_max_bytes,
+         .node = config_.node_name,
+         .agent_version = std::string(kAgentVersion),
+         .on_sync = [this](absl::Duration d) {
+           spool_sync_seconds_->Get().Observe(absl::ToDoubleSeconds(d));
+         },
+         .on_lost = [this](uint64_t n) {
+           events_lost_->Get().Increment(static_cast<double>(n));
+         }});
+    if (!spool.ok()) return spool.status();
+    spool_ = *std::move(spool);
+    for (const std::string& cut : spool_->recovered_cuts()) {
+      hooks_.logger->Warn("cut a damaged record off the event spool", {{"cut", cut}});
+    }
+    absl::StatusOr<std::unique_ptr<EventSender>> sender = EventSender::Start(
+        {.target = config_.controller,
+         .credentials = *creds,
+         .tls_server_name = config_.controller_server_name,
+         .node = config_.node_name,
+         .agent_version = std::string(kAgentVersion),
+         .policy_version = [this] { return policies_->node()->version(); },
+         .spool = spool_.get(),
+         .logger = hooks_.logger,
+         .on_batch = [this](std::string_view result) {
+           controller_batches_->WithLabels({std::string(result)}).Increment();
+         }});
+    if (!sender.ok()) return sender.status();
+    sender_ = *std::move(sender);
+    return absl::OkStatus();
+  }
+
+  // Keeps the event for the controller. A spool that cannot keep it counts it (and reports
+  // the count to the controller later); the verdict goes on regardless.
+  void Spool(const plugin::VerdictEvent& e) {
+    absl::StatusOr<uint64_t> seq = spool_->Append(
+        VerdictEventRecord(e, config_.node_name, 0, std::string(kAgentVersion)));
+    if (seq.ok()) {
+      sender_->Wake();
+      if (spool_failing_.exchange(false)) {
+        hooks_.logger->Info("the event spool keeps events again",
+                            {{"events_lost", spool_->stats().lost}});
+      }
+      return;
+    }
+    if (!spool_failing_.exchange(true)) {  // once per bad spell, not once per event
+      hooks_.logger->Error("the event spool cannot keep events; they are counted as lost",
+                           {{"error", std::string(Sv(seq.status().message()))},
+                            {"spool", config_.SpoolDir()}});
+    }
   }
 
   bool RuntimeReady() const {
@@ -285,10 +370,16 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
   telemetry::Family<telemetry::Counter>* calls_ = nullptr;
   telemetry::Family<telemetry::Histogram>* call_seconds_ = nullptr;
   telemetry::Family<telemetry::Counter>* policy_reloads_ = nullptr;
+  telemetry::Family<telemetry::Counter>* events_lost_ = nullptr;
+  telemetry::Family<telemetry::Counter>* controller_batches_ = nullptr;
+  telemetry::Family<telemetry::Histogram>* spool_sync_seconds_ = nullptr;
 
   std::unique_ptr<PolicySet> policies_;
   std::unique_ptr<VerdictCache> cache_;
   std::unique_ptr<EventLog> events_;
+  std::unique_ptr<EventSpool> spool_;
+  std::unique_ptr<EventSender> sender_;
+  std::atomic<bool> spool_failing_{false};
   std::shared_ptr<grpc::Channel> upstream_;
   std::unique_ptr<plugin::ImageGates> gates_;
   std::unique_ptr<plugin::CriProxy> proxy_;

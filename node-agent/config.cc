@@ -50,6 +50,26 @@ absl::Status SetCount(int64_t* out, const std::string& v, int64_t max) {
   return absl::OkStatus();
 }
 
+// "67108864", "64Mi", "512Ki", "1Gi".
+absl::Status SetBytes(uint64_t* out, const std::string& v) {
+  std::string digits = v;
+  uint64_t unit = 1;
+  for (const auto& [suffix, scale] : {std::pair<std::string, uint64_t>{"Ki", 1ull << 10},
+                                      {"Mi", 1ull << 20}, {"Gi", 1ull << 30}}) {
+    if (v.size() > suffix.size() && v.compare(v.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      digits = v.substr(0, v.size() - suffix.size());
+      unit = scale;
+    }
+  }
+  uint64_t n = 0;
+  if (!absl::SimpleAtoi(digits, &n) || n > kMaxSpoolMaxBytes / unit || n * unit < kMinSpoolMaxBytes) {
+    return absl::InvalidArgumentError(StrCat("\"", v, "\" is not a size from ", kMinSpoolMaxBytes,
+                                             " bytes to 1024Gi (suffix Ki, Mi or Gi optional)"));
+  }
+  *out = n * unit;
+  return absl::OkStatus();
+}
+
 const std::vector<Option>& Options() {
   static const std::vector<Option> options = {
       {"listen", "listen", "unix socket the kubelet connects to", Text(&AgentConfig::listen)},
@@ -120,6 +140,19 @@ const std::vector<Option>& Options() {
        Text(&AgentConfig::docker_config)},
       {"registry.timeout", "registry-timeout", "budget for one registry exchange",
        Duration([](AgentConfig& c) { return &c.registry_timeout; })},
+      {"controller", "controller", "host:port of the controller (\"\": no delivery, no spool)",
+       Text(&AgentConfig::controller)},
+      {"controllerCa", "controller-ca", "CA bundle for the controller (default: system roots)",
+       Text(&AgentConfig::controller_ca)},
+      {"controllerCert", "controller-cert", "client certificate, common name = node name",
+       Text(&AgentConfig::controller_cert)},
+      {"controllerKey", "controller-key", "its private key", Text(&AgentConfig::controller_key)},
+      {"controllerServerName", "controller-server-name", "TLS name expected of the controller",
+       Text(&AgentConfig::controller_server_name)},
+      {"spoolDir", "spool-dir", "events not yet delivered (default <stateDir>/spool)",
+       Text(&AgentConfig::spool_dir)},
+      {"spoolMaxBytes", "spool-max-bytes", "bound of the spool (64Mi)",
+       [](AgentConfig& c, const std::string& v) { return SetBytes(&c.spool_max_bytes, v); }},
       {"cache.maxEntries", "cache-max-entries", "verdicts kept in memory",
        [](AgentConfig& c, const std::string& v) {
          int64_t n = 0;
@@ -194,6 +227,10 @@ std::string AgentConfig::EventLogPath() const {
 }
 
 std::string AgentConfig::VerdictsPath() const { return state_dir + "/verdicts.jsonl"; }
+
+std::string AgentConfig::SpoolDir() const {
+  return spool_dir.empty() ? state_dir + "/spool" : spool_dir;
+}
 
 absl::StatusOr<ParsedArgs> ParseAgentArgs(const std::vector<std::string>& args) {
   cli::FlagSpec spec{.values = {"config"}, .switches = {"help", "version"}};

@@ -10,11 +10,16 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "node-agent/spool.h"
 #include "node-agent/verdict_cache.h"
 #include "plugin/cri_proxy.h"
 #include "verifier/manifest.h"
 
 namespace layerseal::agent {
+
+// The smallest spool worth having: room for a few hundred events.
+inline constexpr uint64_t kMinSpoolMaxBytes = 64 << 10;
+inline constexpr uint64_t kMaxSpoolMaxBytes = 1ull << 40;
 
 struct AgentConfig {
   std::string listen = "/run/layerseal/layerseal.sock";  // the kubelet's endpoint
@@ -39,9 +44,18 @@ struct AgentConfig {
   std::string docker_config;  // "" : $DOCKER_CONFIG or ~/.docker/config.json if present
   absl::Duration registry_timeout = absl::Seconds(30);
   VerdictCacheOptions cache;  // persist_path is set from state_dir
+  // Delivery to the controller (docs/agent.md). controller "": none, and no spool either.
+  std::string controller;              // host:port of layerseal-controller's EventIngest
+  std::string controller_ca;           // "" : the system's roots
+  std::string controller_cert;         // client certificate; its common name is node_name
+  std::string controller_key;
+  std::string controller_server_name;  // "" : the host of `controller`
+  std::string spool_dir;               // "" : <state_dir>/spool
+  uint64_t spool_max_bytes = kDefaultSpoolMaxBytes;
 
   std::string EventLogPath() const;
   std::string VerdictsPath() const;
+  std::string SpoolDir() const;
 };
 
 // Parses `args` (argv without the program name). --config FILE is read first.

@@ -363,8 +363,10 @@ absl::Status EventSpool::RecoverSegment(const std::string& name, uint64_t acked,
 }
 
 void EventSpool::CountLost(uint64_t n) {
+  if (n == 0) return;
   lost_ += n;
   lost_pending_ += n;
+  if (options_.on_lost) options_.on_lost(n);
 }
 
 EventSpool::Group EventSpool::BuildGroup() {
@@ -549,15 +551,29 @@ absl::Status EventSpool::Ack(uint64_t through_seq) {
     if (through_seq <= acked_) return absl::OkStatus();
     next = next_seq_;
   }
-  if (absl::Status s = WriteCursor(through_seq, next); !s.ok()) return s;
-  std::vector<std::shared_ptr<Segment>> doomed;
+  if (absl::Status s = WriteCursor(through_seq, next); !s.ok()) {
+    // A full disk may refuse even the cursor's few bytes, and only deleting segments frees
+    // space. Delete those the controller has, except the newest (it keeps the next seq known
+    // should the cursor stay old), and try once more. Crashing in between only resends.
+    DeleteAcked(through_seq, /*keep_newest=*/true).IgnoreError();
+    if (absl::Status again = WriteCursor(through_seq, next); !again.ok()) return s;
+  }
   {
     absl::MutexLock lock(&mu_);
     acked_ = through_seq;
     while (!unacked_.empty() && unacked_.front().seq <= through_seq) unacked_.pop_front();
+  }
+  return DeleteAcked(through_seq, /*keep_newest=*/false);
+}
+
+absl::Status EventSpool::DeleteAcked(uint64_t through_seq, bool keep_newest) {
+  std::vector<std::shared_ptr<Segment>> doomed;
+  {
+    absl::MutexLock lock(&mu_);
     for (auto it = segments_.begin(); it != segments_.end();) {
       const std::shared_ptr<Segment>& seg = it->second;
-      if (seg->last_seq > through_seq || (seg == active_ && writing_)) {
+      bool newest = std::next(it) == segments_.end();
+      if (seg->last_seq > through_seq || (seg == active_ && writing_) || (keep_newest && newest)) {
         ++it;
         continue;
       }

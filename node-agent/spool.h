@@ -94,6 +94,9 @@ struct SpoolOptions {
   SpoolFs* fs = nullptr;      // nullptr: SpoolFs::Posix()
   // Called with each write+fdatasync's duration (a metric); on the leader's thread.
   std::function<void(absl::Duration)> on_sync;
+  // Called with the number of events just lost (a metric); under the spool's lock: must be
+  // quick and must not call the spool.
+  std::function<void(uint64_t)> on_lost;
 };
 
 struct SpoolStats {
@@ -124,7 +127,8 @@ class EventSpool {
   absl::StatusOr<std::vector<v1::Event>> Unacked(size_t max_events, size_t max_bytes);
 
   // Everything up to and including `through_seq` is acknowledged: persists that in the
-  // cursor and deletes the segments that hold nothing else.
+  // cursor and deletes the segments that hold nothing else. On a full disk, where even the
+  // cursor cannot be written, acknowledged segments are deleted first to make room.
   absl::Status Ack(uint64_t through_seq);
 
   SpoolStats stats() const;
@@ -155,6 +159,8 @@ class EventSpool {
   absl::Status WriteGroup(Group& group) ABSL_LOCKS_EXCLUDED(mu_);
   void FinishGroup(Group& group, const absl::Status& written) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CountLost(uint64_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Deletes the segments holding nothing after `through_seq` (but the newest, if asked).
+  absl::Status DeleteAcked(uint64_t through_seq, bool keep_newest) ABSL_LOCKS_EXCLUDED(mu_);
 
   const SpoolOptions options_;
   SpoolFs* const fs_;

@@ -54,8 +54,14 @@ class TestFs : public SpoolFs {
  public:
   absl::Status Write(int fd, uint64_t offset, std::string_view data,
                      const std::string& path) override {
-    if (fail_writes.load()) return absl::ResourceExhaustedError(StrCat(path, ": ENOSPC (test)"));
+    if (fail_writes.load() || full_until_unlink.load()) {
+      return absl::ResourceExhaustedError(StrCat(path, ": ENOSPC (test)"));
+    }
     return SpoolFs::Write(fd, offset, data, path);
+  }
+  absl::Status Unlink(const std::string& path) override {
+    full_until_unlink = false;  // deleting a file frees space
+    return SpoolFs::Unlink(path);
   }
   absl::Status Sync(int fd, const std::string& path) override {
     syncs.fetch_add(1);
@@ -64,6 +70,7 @@ class TestFs : public SpoolFs {
     return SpoolFs::Sync(fd, path);
   }
   std::atomic<bool> fail_writes{false};
+  std::atomic<bool> full_until_unlink{false};
   std::atomic<int> syncs{0};
   absl::Duration sync_delay = absl::ZeroDuration();
 };
@@ -311,6 +318,43 @@ TEST(SpoolTest, AckDeletesWholeSegmentsAndSurvivesReopen) {
   batch = spool->Unacked(10, 1);
   ASSERT_TRUE(batch.ok());
   EXPECT_EQ(batch->size(), 1u);
+}
+
+TEST(SpoolTest, AckOnAFullDiskDeletesSegmentsToMakeRoomForTheCursor) {
+  TempDir dir;
+  TestFs test_fs;
+  SpoolOptions options = Options(dir.path(), &test_fs);
+  options.segment_bytes = 512;
+  std::unique_ptr<EventSpool> spool = OpenOrDie(options);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(spool->Append(Verdict("img")).ok());
+  ASSERT_GT(Segments(options.dir).size(), 2u);
+  test_fs.full_until_unlink = true;  // not even the cursor's bytes fit
+  absl::Status acked = spool->Ack(20);
+  ASSERT_TRUE(acked.ok()) << acked;
+  EXPECT_TRUE(Segments(options.dir).empty());
+  EXPECT_EQ(spool->stats().backlog, 0u);
+  spool.reset();
+  spool = OpenOrDie(options);
+  EXPECT_TRUE(AllUnacked(*spool).empty());
+  EXPECT_EQ(*spool->Append(Verdict("img")), 21u);
+}
+
+TEST(SpoolTest, CursorThatCannotBeWrittenOnlyCausesResends) {
+  TempDir dir;
+  TestFs test_fs;
+  SpoolOptions options = Options(dir.path(), &test_fs);
+  options.segment_bytes = 512;
+  std::unique_ptr<EventSpool> spool = OpenOrDie(options);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(spool->Append(Verdict("img")).ok());
+  test_fs.fail_writes = true;
+  EXPECT_FALSE(spool->Ack(20).ok());
+  EXPECT_EQ(spool->stats().backlog, 20u);
+  EXPECT_EQ(AllUnacked(*spool).size(), 20u);  // still readable, sent again
+  EXPECT_EQ(Segments(options.dir).size(), 1u);  // the newest stays: it knows the next seq
+  test_fs.fail_writes = false;
+  spool.reset();
+  spool = OpenOrDie(options);
+  EXPECT_EQ(*spool->Append(Verdict("img")), 21u);  // never a seq used before
 }
 
 TEST(SpoolTest, GarbageCursorIsAClearError) {
