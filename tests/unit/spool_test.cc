@@ -14,11 +14,20 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 
+#include "k8s/cri/runtime/v1/api.grpc.pb.h"
+#include "node-agent/agent.h"
+#include "node-agent/config.h"
 #include "node-agent/event_record.h"
 #include "node-agent/event_sender.h"
 #include "node-agent/spool.h"
@@ -399,6 +408,7 @@ class FakeIngest final : public v1::EventIngest::Service {
     if (code_ != grpc::StatusCode::OK) return grpc::Status(code_, "refused by the test");
     for (const v1::Event& e : request->events()) {
       stored_.push_back(e.seq());
+      events_.push_back(e);
       response->set_stored(response->stored() + 1);
     }
     if (request->events().empty()) ++heartbeats_;
@@ -411,6 +421,7 @@ class FakeIngest final : public v1::EventIngest::Service {
     hold_ = false;
     calls_ = heartbeats_ = 0;
     stored_.clear();
+    events_.clear();
   }
   void set_code(grpc::StatusCode code) {
     absl::MutexLock lock(&mu_);
@@ -433,6 +444,7 @@ class FakeIngest final : public v1::EventIngest::Service {
   int in_flight() { absl::MutexLock lock(&mu_); return in_flight_; }
   int heartbeats() { absl::MutexLock lock(&mu_); return heartbeats_; }
   std::vector<uint64_t> stored() { absl::MutexLock lock(&mu_); return stored_; }
+  std::vector<v1::Event> events() { absl::MutexLock lock(&mu_); return events_; }
   v1::AgentStatus last_status() { absl::MutexLock lock(&mu_); return last_status_; }
 
  private:
@@ -443,6 +455,7 @@ class FakeIngest final : public v1::EventIngest::Service {
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   int heartbeats_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<uint64_t> stored_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::Event> events_ ABSL_GUARDED_BY(mu_);
   v1::AgentStatus last_status_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -599,6 +612,203 @@ TEST_F(SenderTest, StopsWhileACallIsHeld) {
   EXPECT_EQ(ingest_->in_flight(), 1);
   EXPECT_EQ(spool_->stats().backlog, 1u);
   ingest_->set_hold(false);
+}
+
+// ---- The agent, in-process, delivering over mutual TLS ----
+
+struct Pem {
+  std::string cert;
+  std::string key;
+};
+
+std::string BioString(BIO* bio) {
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio, &data);
+  std::string out(data, static_cast<size_t>(n));
+  BIO_free(bio);
+  return out;
+}
+
+// A P-256 certificate for `cn`, signed by `issuer` (nullptr: self-signed, a CA).
+Pem MakeCert(const std::string& cn, const Pem* issuer, const std::string& san = "") {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  X509* x = X509_new();
+  X509_set_version(x, 2);
+  static int serial = 1;
+  ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
+  X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+  X509_set_pubkey(x, key);
+  X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  X509* issuer_cert = x;
+  EVP_PKEY* issuer_key = key;
+  if (issuer != nullptr) {
+    BIO* b = BIO_new_mem_buf(issuer->cert.data(), static_cast<int>(issuer->cert.size()));
+    issuer_cert = PEM_read_bio_X509(b, nullptr, nullptr, nullptr);
+    BIO_free(b);
+    b = BIO_new_mem_buf(issuer->key.data(), static_cast<int>(issuer->key.size()));
+    issuer_key = PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr);
+    BIO_free(b);
+  }
+  X509_set_issuer_name(x, X509_get_subject_name(issuer_cert));
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, issuer_cert, x, nullptr, nullptr, 0);
+  auto add = [&](int nid, const char* value) {
+    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
+    X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+  };
+  add(NID_basic_constraints, issuer == nullptr ? "critical,CA:TRUE" : "CA:FALSE");
+  if (!san.empty()) add(NID_subject_alt_name, san.c_str());
+  X509_sign(x, issuer_key, EVP_sha256());
+  BIO* cert_bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_X509(cert_bio, x);
+  BIO* key_bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_PrivateKey(key_bio, key, nullptr, nullptr, 0, nullptr, nullptr);
+  if (issuer != nullptr) {
+    X509_free(issuer_cert);
+    EVP_PKEY_free(issuer_key);
+  }
+  X509_free(x);
+  EVP_PKEY_free(key);
+  return {BioString(cert_bio), BioString(key_bio)};
+}
+
+class AgentDeliveryTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    ca_ = new Pem(MakeCert("layerseal test CA", nullptr));
+    Pem server = MakeCert("controller", ca_, "DNS:controller.test");
+    WriteAll(File("ca.pem"), ca_->cert);
+    for (const char* node : {"node-1", "node-other"}) {
+      Pem client = MakeCert(node, ca_);
+      WriteAll(File(StrCat(node, ".pem")), client.cert);
+      WriteAll(File(StrCat(node, ".key")), client.key);
+    }
+    WriteAll(File("policy.yaml"), "version: 1\nkeys: {}\ndefault: {requirement: reject}\n");
+    ingest_ = new FakeIngest();
+    grpc::SslServerCredentialsOptions tls(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    tls.pem_root_certs = ca_->cert;
+    tls.pem_key_cert_pairs.push_back({server.key, server.cert});
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(tls), &port_);
+    builder.RegisterService(ingest_);
+    server_ = builder.BuildAndStart().release();
+    ASSERT_NE(server_, nullptr);
+    ASSERT_GT(port_, 0);
+  }
+  static void TearDownTestSuite() {
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    delete server_;
+    delete ingest_;
+    delete ca_;
+    delete dir_;
+  }
+  void SetUp() override { ingest_->Reset(); }
+  static std::string File(const std::string& name) { return dir_->path() + "/" + name; }
+
+  // The agent's command line, as an operator (or the end-to-end test) writes it.
+  static std::vector<std::string> Args(const std::string& cert_node, const std::string& run) {
+    return {"--listen", File(run + "/agent.sock"), "--runtime-endpoint", File("no-runtime.sock"),
+            "--policy", File("policy.yaml"), "--state-dir", File(run + "/state"),
+            "--node-name", "node-1", "--admin", "", "--health-socket", "",
+            "--log-level", "error",
+            "--controller", StrCat("127.0.0.1:", port_), "--controller-ca", File("ca.pem"),
+            "--controller-cert", File(cert_node + ".pem"), "--controller-key", File(cert_node + ".key"),
+            "--controller-server-name", "controller.test", "--spool-max-bytes", "1Mi"};
+  }
+
+  static TempDir* dir_;
+  static Pem* ca_;
+  static FakeIngest* ingest_;
+  static grpc::Server* server_;
+  static int port_;
+};
+
+TempDir* AgentDeliveryTest::dir_ = nullptr;
+Pem* AgentDeliveryTest::ca_ = nullptr;
+FakeIngest* AgentDeliveryTest::ingest_ = nullptr;
+grpc::Server* AgentDeliveryTest::server_ = nullptr;
+int AgentDeliveryTest::port_ = 0;
+
+TEST_F(AgentDeliveryTest, FlagsAreParsed) {
+  absl::StatusOr<ParsedArgs> args = ParseAgentArgs(Args("node-1", "flags"));
+  ASSERT_TRUE(args.ok()) << args.status();
+  const AgentConfig& c = args->config;
+  EXPECT_EQ(c.controller, StrCat("127.0.0.1:", port_));
+  EXPECT_EQ(c.controller_ca, File("ca.pem"));
+  EXPECT_EQ(c.controller_cert, File("node-1.pem"));
+  EXPECT_EQ(c.controller_key, File("node-1.key"));
+  EXPECT_EQ(c.controller_server_name, "controller.test");
+  EXPECT_EQ(c.spool_max_bytes, 1u << 20);
+  EXPECT_EQ(c.SpoolDir(), File("flags/state") + "/spool");
+  for (const char* bad : {"12", "64Ki0", "lots", "2048Gi"}) {
+    EXPECT_FALSE(ParseAgentArgs({"--spool-max-bytes", bad}).ok()) << bad;
+  }
+  EXPECT_EQ(ParseAgentArgs({"--spool-max-bytes", "65536"})->config.spool_max_bytes, 65536u);
+}
+
+TEST_F(AgentDeliveryTest, CertificateOfAnotherNodeStopsTheStart) {
+  absl::StatusOr<ParsedArgs> args = ParseAgentArgs(Args("node-other", "other"));
+  ASSERT_TRUE(args.ok()) << args.status();
+  absl::StatusOr<std::unique_ptr<Agent>> agent = Agent::Start(args->config);
+  ASSERT_FALSE(agent.ok());
+  std::string message(Sv(agent.status().message()));
+  EXPECT_NE(message.find("\"node-other\""), std::string::npos) << message;
+  EXPECT_NE(message.find("\"node-1\""), std::string::npos) << message;
+  // Without a key, no start either (the controller needs mutual TLS).
+  args->config.controller_key.clear();
+  EXPECT_FALSE(Agent::Start(args->config).ok());
+}
+
+TEST_F(AgentDeliveryTest, DeniedPullArrivesAtTheControllerOverMutualTls) {
+  absl::StatusOr<ParsedArgs> args = ParseAgentArgs(Args("node-1", "run"));
+  ASSERT_TRUE(args.ok()) << args.status();
+  absl::StatusOr<std::unique_ptr<Agent>> agent = Agent::Start(args->config);
+  ASSERT_TRUE(agent.ok()) << agent.status();
+
+  auto channel = grpc::CreateChannel("unix:" + File("run/agent.sock"),
+                                     grpc::InsecureChannelCredentials());
+  auto images = runtime::v1::ImageService::NewStub(channel);
+  runtime::v1::PullImageRequest request;
+  request.mutable_image()->set_image("elsewhere.example/app:1");
+  runtime::v1::PodSandboxMetadata* pod = request.mutable_sandbox_config()->mutable_metadata();
+  pod->set_namespace_("team");
+  pod->set_name("web-0");
+  grpc::ClientContext context;
+  runtime::v1::PullImageResponse response;
+  grpc::Status pulled = images->PullImage(&context, request, &response);
+  EXPECT_FALSE(pulled.ok()) << "the policy rejects every image";
+
+  ASSERT_TRUE(ingest_->WaitFor([](FakeIngest& f) { return !f.events().empty(); }));
+  v1::Event e = ingest_->events()[0];
+  EXPECT_EQ(e.node(), "node-1");
+  EXPECT_EQ(e.seq(), 1u);
+  EXPECT_EQ(e.kind(), v1::Event::VERDICT);
+  EXPECT_EQ(e.gate(), "PullImage");
+  EXPECT_EQ(e.image(), "elsewhere.example/app:1");
+  EXPECT_EQ(e.pod_namespace(), "team");
+  EXPECT_EQ(e.pod_name(), "web-0");
+  EXPECT_EQ(e.verdict().verdict(), "DENY");
+  EXPECT_FALSE(e.admitted());
+  EXPECT_EQ(e.agent_version(), std::string(kAgentVersion));
+  EXPECT_FALSE(ingest_->last_status().policy_version().empty());
+
+  // Acknowledged: the backlog gauge drains; batches were counted.
+  std::string metrics;
+  for (int i = 0; i < 6000; ++i) {
+    metrics = (*agent)->metrics().RenderText();
+    if (metrics.find("\nlayerseal_agent_spool_events 0\n") != std::string::npos) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_NE(metrics.find("\nlayerseal_agent_spool_events 0\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("layerseal_agent_controller_batches_total{result=\"ok\"}"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("layerseal_agent_spool_sync_seconds_count 1\n"), std::string::npos);
+  EXPECT_NE(metrics.find("layerseal_agent_events_lost_total 0\n"), std::string::npos);
+  agent->reset();
 }
 
 }  // namespace
