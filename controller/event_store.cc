@@ -1,6 +1,7 @@
 #include "controller/event_store.h"
 
 #include "absl/status/status.h"
+#include "controller/postgres_store.h"
 #include "controller/sqlite_store.h"
 #include "verifier/str_cat.h"
 
@@ -8,7 +9,7 @@ namespace layerseal::controller {
 
 absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(const std::string& url) {
   if (url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0) {
-    return absl::UnimplementedError("PostgreSQL event store: not built yet");
+    return OpenPostgresStore(url);
   }
   size_t scheme_end = url.find("://");
   if (scheme_end != std::string::npos && url.rfind("sqlite://", 0) != 0) {

@@ -77,7 +77,8 @@ class PostgresBackend : public Backend {
  public:
   explicit PostgresBackend(PostgresServer* server) : server_(server) {}
   std::string NewUrl() override {
-    std::string db = StrCat("t", ++n_);
+    static int databases = 0;  // one server for the suite: names unique across tests
+    std::string db = StrCat("t", ++databases);
     absl::Status s = server_->CreateDatabase(db);
     EXPECT_TRUE(s.ok()) << s;
     return server_->Url(db);
@@ -102,7 +103,6 @@ class PostgresBackend : public Backend {
 
  private:
   PostgresServer* server_;
-  int n_ = 0;
 };
 
 // ------------------------------------------------------------------ events
@@ -627,7 +627,7 @@ TEST_P(EventStoreTest, ConcurrentAppendsAndQueries) {
   EXPECT_EQ(store_->CountForTesting(), kThreads * kBatches * kPerBatch);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, EventStoreTest, ::testing::Values("sqlite"),
+INSTANTIATE_TEST_SUITE_P(Backends, EventStoreTest, ::testing::Values("sqlite", "postgres"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param;
                          });
@@ -660,6 +660,45 @@ TEST(EventStoreUrlTest, SqliteUrlsAndBadFiles) {
   testing::WriteFileOrDie(dir.File("junk.db"), std::string(8192, 'j'));
   absl::StatusOr<std::unique_ptr<EventStore>> junk = OpenEventStore(dir.File("junk.db"));
   EXPECT_EQ(junk.status().code(), absl::StatusCode::kDataLoss) << junk.status();
+}
+
+TEST(PostgresStoreTest, StoppedServerIsUnavailableThenRecovers) {
+  absl::StatusOr<std::unique_ptr<PostgresServer>> server = PostgresServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  PostgresServer& pg = **server;
+  ASSERT_TRUE(pg.CreateDatabase("events").ok());
+  absl::StatusOr<std::unique_ptr<EventStore>> store = OpenEventStore(pg.Url("events"));
+  ASSERT_TRUE(store.ok()) << store.status();
+  EventStore& s = **store;
+  // Several pooled connections, all of which the restart below breaks.
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&s, t] {
+      v1::Event e = MakeEvent("n", static_cast<uint64_t>(t + 1));
+      EXPECT_TRUE(s.Append("n", Status("p"), {e}, kReceived).ok());
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  ASSERT_EQ(s.CountForTesting(), 4);
+
+  ASSERT_TRUE(pg.Stop().ok());
+  absl::StatusOr<AppendResult> down = s.Append("n", Status("p"), {MakeEvent("n", 10)}, kReceived);
+  EXPECT_EQ(down.status().code(), absl::StatusCode::kUnavailable) << down.status();
+  EXPECT_NE(std::string(down.status().message()).find("127.0.0.1"), std::string::npos)
+      << "the error names the server: " << down.status();
+  EXPECT_EQ(s.Query({}, 10, "").status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(s.Nodes().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(OpenEventStore(pg.Url("events")).status().code(), absl::StatusCode::kUnavailable);
+
+  ASSERT_TRUE(pg.Restart().ok());
+  for (uint64_t seq = 10; seq < 20; ++seq) {  // more calls than pooled connections
+    absl::StatusOr<AppendResult> up = s.Append("n", Status("p"), {MakeEvent("n", seq)}, kReceived);
+    ASSERT_TRUE(up.ok()) << up.status();
+    EXPECT_EQ(up->stored, 1);
+  }
+  absl::StatusOr<EventPage> page = s.Query({}, 100, "");
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->events.size(), 14u) << "nothing of the failed batch, everything after";
 }
 
 }  // namespace
