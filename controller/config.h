@@ -1,0 +1,60 @@
+// The controller's configuration: a YAML file (docs/controller.md) and flags; a flag
+// overrides the file, the file overrides the defaults. Unknown keys and flags are errors
+// naming them.
+// Thread-safety: plain data and pure functions.
+#ifndef LAYERSEAL_CONTROLLER_CONFIG_H_
+#define LAYERSEAL_CONTROLLER_CONFIG_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace layerseal::controller {
+
+inline constexpr std::string_view kControllerVersion = "0.1.0";
+
+struct ControllerConfig {
+  // gRPC (EventIngest, EventQuery, grpc.health.v1): "host:port" or "unix:/path".
+  std::string listen = "0.0.0.0:7443";
+  std::string tls_cert;   // the server's certificate chain (PEM)
+  std::string tls_key;    // its private key (PEM)
+  std::string client_ca;  // the CA that signs agents' and clients' certificates (PEM)
+  // Plain-text gRPC, no client identity: for development on loopback or a unix socket only
+  // (refused elsewhere). Any client may then report events for any node.
+  bool insecure = false;
+  std::string database = "sqlite:///var/lib/layerseal/controller.db";  // event_store.h URL
+  std::string http = "127.0.0.1:7080";  // web page, /metrics /healthz /readyz; "": off
+  absl::Duration retention = absl::Hours(720);  // prune events older than this; 0: keep all
+  absl::Duration prune_interval = absl::Hours(1);
+  std::string log_level = "info";
+};
+
+// The rules across fields: TLS files unless insecure, insecure only on loopback or a unix
+// socket, addresses well formed. ParseControllerArgs calls it; Controller::Start does too
+// (for configs built in code).
+absl::Status ValidateConfig(const ControllerConfig& config);
+
+// True for "unix:...", "localhost:port", "127.x.y.z:port" and "[::1]:port".
+bool IsLoopbackOrUnix(const std::string& listen);
+
+// "host:port" split; the host may be "[v6]". Port 0 to 65535.
+absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& address);
+
+struct ParsedControllerArgs {
+  ControllerConfig config;
+  bool help = false;     // --help: nothing else was checked
+  bool version = false;  // --version: likewise
+};
+
+// Parses `args` (argv without the program name). --config FILE is applied first.
+absl::StatusOr<ParsedControllerArgs> ParseControllerArgs(const std::vector<std::string>& args);
+
+// The --help text.
+std::string ControllerUsage();
+
+}  // namespace layerseal::controller
+
+#endif  // LAYERSEAL_CONTROLLER_CONFIG_H_

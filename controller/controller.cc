@@ -1,0 +1,277 @@
+#include "controller/controller.h"
+
+#include <atomic>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <utility>
+
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "controller/ingest_service.h"
+#include "controller/query_service.h"
+#include "telemetry/admin_http.h"
+#include "verifier/str_cat.h"
+
+namespace layerseal::controller {
+namespace {
+
+// A PEM file, read whole; the error names it. Certificates and keys are a few KiB.
+constexpr size_t kMaxPemBytes = 1024 * 1024;
+
+absl::StatusOr<std::string> ReadPem(const char* what, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(StrCat(what, ": cannot read ", path));
+  std::string data(kMaxPemBytes + 1, '\0');
+  in.read(data.data(), static_cast<std::streamsize>(data.size()));
+  data.resize(static_cast<size_t>(in.gcount()));
+  if (data.size() > kMaxPemBytes) {
+    return absl::InvalidArgumentError(StrCat(what, ": ", path, " is larger than ", kMaxPemBytes, " bytes"));
+  }
+  if (data.find("-----BEGIN ") == std::string::npos) {
+    return absl::InvalidArgumentError(StrCat(what, ": ", path, " is not PEM"));
+  }
+  return data;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ControllerConfig& c) {
+  if (c.insecure) return grpc::InsecureServerCredentials();
+  absl::StatusOr<std::string> cert = ReadPem("tlsCert", c.tls_cert);
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPem("tlsKey", c.tls_key);
+  if (!key.ok()) return key.status();
+  absl::StatusOr<std::string> ca = ReadPem("clientCa", c.client_ca);
+  if (!ca.ok()) return ca.status();
+  grpc::SslServerCredentialsOptions options(
+      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  options.pem_root_certs = *ca;
+  options.pem_key_cert_pairs.push_back({*key, *cert});
+  return grpc::SslServerCredentials(options);
+}
+
+}  // namespace
+
+class Controller::Impl {
+ public:
+  Impl(ControllerConfig config, ControllerHooks hooks) : config_(std::move(config)) {
+    logger_ = hooks.logger;
+    if (logger_ == nullptr) {
+      own_logger_ = std::make_unique<telemetry::Logger>("controller");
+      logger_ = own_logger_.get();
+    }
+    if (absl::StatusOr<telemetry::Level> level = telemetry::ParseLevel(config_.log_level);
+        level.ok()) {
+      logger_->set_min_level(*level);
+    }
+  }
+
+  ~Impl() { Stop(); }
+
+  absl::Status Start() {
+    if (absl::StatusOr<telemetry::Level> level = telemetry::ParseLevel(config_.log_level);
+        !level.ok()) {
+      return absl::InvalidArgumentError(StrCat("logLevel: ", level.status().message()));
+    }
+    absl::Status s = ValidateConfig(config_);
+    if (!s.ok()) return s;
+    absl::StatusOr<std::unique_ptr<EventStore>> store = OpenEventStore(config_.database);
+    if (!store.ok()) {
+      return absl::Status(store.status().code(),
+                          StrCat("database ", config_.database, ": ", store.status().message()));
+    }
+    store_ = std::move(*store);
+    DefineMetrics();
+    s = StartGrpc();
+    if (!s.ok()) return s;
+    s = StartHttp();
+    if (!s.ok()) return s;
+    if (!metrics_.status().ok()) return metrics_.status();
+    if (config_.retention > absl::ZeroDuration()) retention_ = std::thread([this] { RetentionLoop(); });
+    logger_->Info("controller started",
+                  {{"version", std::string(kControllerVersion)},
+                   {"listen", config_.listen},
+                   {"grpc_port", grpc_port_},
+                   {"http_port", http_port()},
+                   {"tls", !config_.insecure},
+                   {"retention_seconds", absl::ToInt64Seconds(config_.retention)}});
+    return absl::OkStatus();
+  }
+
+  void Stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    stopping_.store(true);
+    if (server_ != nullptr) {
+      logger_->Info("controller stopping", {{"grace_seconds", absl::ToInt64Seconds(kShutdownGrace)}});
+      if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
+        health->SetServingStatus(false);
+      }
+    }
+    signal_.Stop();  // followers return
+    if (server_ != nullptr) {
+      if (!calls_.StopAndWait(absl::Now() + kShutdownGrace)) {
+        logger_->Warn("calls still running after the grace period are cancelled");
+      }
+      // Nothing left to finish: cancel at once rather than wait for idle clients to leave.
+      server_->Shutdown(absl::ToChronoTime(absl::Now()));
+      server_->Wait();
+    }
+    stop_.Notify();
+    if (retention_.joinable()) retention_.join();
+    admin_.reset();  // its routes read the store
+    server_.reset();
+    ingest_.reset();
+    query_.reset();
+    if (store_ != nullptr) logger_->Info("controller stopped");
+    store_.reset();
+  }
+
+  int grpc_port() const { return grpc_port_; }
+  int http_port() const { return admin_ == nullptr ? 0 : admin_->port(); }
+  EventStore* store() { return store_.get(); }
+  const telemetry::MetricsRegistry& metrics() const { return metrics_; }
+
+  absl::StatusOr<int64_t> PruneNow() {
+    absl::Time cutoff = absl::Now() - config_.retention;
+    absl::StatusOr<int64_t> pruned = store_->Prune(cutoff);
+    if (!pruned.ok()) {
+      logger_->Warn("pruning failed", {{"error", std::string(Sv(pruned.status().message()))}});
+      return pruned;
+    }
+    pruned_->Get().Increment(static_cast<double>(*pruned));
+    // Recounted here, not only tracked: another controller may share a PostgreSQL database.
+    stored_->Get().Set(static_cast<double>(store_->CountForTesting()));
+    if (*pruned > 0) {
+      logger_->Info("pruned old events", {{"events", *pruned}, {"cutoff", absl::FormatTime(cutoff)}});
+    }
+    return pruned;
+  }
+
+ private:
+  void DefineMetrics() {
+    stored_ = metrics_.AddGauge("layerseal_controller_events_stored", "Events in the store");
+    pruned_ = metrics_.AddCounter("layerseal_controller_pruned_events_total",
+                                  "Events deleted by retention");
+    stored_->Get().Set(static_cast<double>(store_->CountForTesting()));
+  }
+
+  absl::Status StartGrpc() {
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds = Credentials(config_);
+    if (!creds.ok()) return creds.status();
+    if (config_.insecure) {
+      logger_->Warn(
+          "INSECURE MODE: plain-text gRPC without client certificates; any local client may "
+          "report events for any node. For development only, never in a cluster.",
+          {{"listen", config_.listen}});
+    }
+    telemetry::Gauge* stored = &stored_->Get();
+    IngestOptions ingest;
+    ingest.store = store_.get();
+    ingest.logger = logger_;
+    ingest.metrics = &metrics_;
+    ingest.calls = &calls_;
+    ingest.require_identity = !config_.insecure;
+    ingest.on_stored = [this] { signal_.Notify(); };
+    ingest.on_count = [stored](int n) { stored->Add(n); };
+    ingest_ = std::make_unique<IngestService>(std::move(ingest));
+    query_ = std::make_unique<QueryService>(store_.get(), &signal_, &calls_, &metrics_);
+
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(config_.listen, *creds, &grpc_port_);
+    builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxBatchBytes));
+    grpc::ResourceQuota quota("layerseal-controller");
+    quota.SetMaxThreads(kMaxGrpcThreads);
+    builder.SetResourceQuota(quota);
+    builder.RegisterService(ingest_.get());
+    builder.RegisterService(query_.get());
+    server_ = builder.BuildAndStart();
+    bool unix_socket = config_.listen.rfind("unix:", 0) == 0;
+    if (server_ == nullptr || (!unix_socket && grpc_port_ == 0)) {
+      return absl::UnavailableError(StrCat("listen: cannot serve gRPC on ", config_.listen,
+                                           " (address in use or not local?)"));
+    }
+    if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
+      health->SetServingStatus(true);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status StartHttp() {
+    if (config_.http.empty()) return absl::OkStatus();
+    absl::StatusOr<std::pair<std::string, int>> hp = SplitHostPort(config_.http);
+    if (!hp.ok()) return hp.status();
+    telemetry::AdminHttpOptions options;
+    options.bind_address = hp->first;
+    options.port = hp->second;
+    options.metrics = &metrics_;
+    options.ready = [this]() -> absl::Status {
+      if (stopping_.load()) return absl::UnavailableError("stopping");
+      absl::StatusOr<int64_t> cursor = store_->LatestCursor();
+      if (!cursor.ok()) {
+        return absl::UnavailableError(StrCat("event store: ", cursor.status().message()));
+      }
+      return absl::OkStatus();
+    };
+    // TODO(integrator): options.routes = WebRoutes(store_.get()) (controller/web.h) once the
+    // web page is committed.
+    absl::StatusOr<std::unique_ptr<telemetry::AdminHttpServer>> admin =
+        telemetry::AdminHttpServer::Start(std::move(options));
+    if (!admin.ok()) {
+      return absl::Status(admin.status().code(),
+                          StrCat("http ", config_.http, ": ", admin.status().message()));
+    }
+    admin_ = std::move(*admin);
+    return absl::OkStatus();
+  }
+
+  void RetentionLoop() {
+    do {
+      PruneNow().IgnoreError();  // logged; tried again next interval
+    } while (!stop_.WaitForNotificationWithTimeout(config_.prune_interval));
+  }
+
+  const ControllerConfig config_;
+  std::unique_ptr<telemetry::Logger> own_logger_;
+  telemetry::Logger* logger_ = nullptr;
+  telemetry::MetricsRegistry metrics_;
+  telemetry::Family<telemetry::Gauge>* stored_ = nullptr;
+  telemetry::Family<telemetry::Counter>* pruned_ = nullptr;
+  std::unique_ptr<EventStore> store_;
+  EventSignal signal_;
+  CallTracker calls_;
+  std::unique_ptr<IngestService> ingest_;
+  std::unique_ptr<QueryService> query_;
+  std::unique_ptr<grpc::Server> server_;
+  int grpc_port_ = 0;
+  std::unique_ptr<telemetry::AdminHttpServer> admin_;
+  std::thread retention_;
+  absl::Notification stop_;
+  std::atomic<bool> stopping_{false};
+  bool stopped_ = false;
+};
+
+absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerConfig& config,
+                                                              ControllerHooks hooks) {
+  auto impl = std::make_unique<Impl>(config, hooks);
+  absl::Status s = impl->Start();
+  if (!s.ok()) return s;
+  return std::unique_ptr<Controller>(new Controller(std::move(impl)));
+}
+
+Controller::Controller(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Controller::~Controller() = default;
+int Controller::grpc_port() const { return impl_->grpc_port(); }
+int Controller::http_port() const { return impl_->http_port(); }
+EventStore* Controller::store() { return impl_->store(); }
+const telemetry::MetricsRegistry& Controller::metrics() const { return impl_->metrics(); }
+absl::StatusOr<int64_t> Controller::PruneNow() { return impl_->PruneNow(); }
+
+}  // namespace layerseal::controller

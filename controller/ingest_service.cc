@@ -1,0 +1,210 @@
+#include "controller/ingest_service.h"
+
+#include <grpcpp/security/auth_context.h>
+#include <grpcpp/server_context.h>
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "controller/rpc_errors.h"
+#include "verifier/str_cat.h"
+
+namespace layerseal::controller {
+namespace {
+
+constexpr char kMethod[] = "ReportEvents";
+// The AuthContext property gRPC fills from the verified peer certificate's subject CN.
+constexpr char kCommonNameProperty[] = "x509_common_name";
+
+struct StringField {
+  const char* name;
+  const std::string& value;
+  size_t max;
+};
+
+absl::Status CheckStrings(const std::string& where, const std::vector<StringField>& fields) {
+  for (const StringField& f : fields) {
+    if (f.value.size() > f.max) {
+      return absl::InvalidArgumentError(StrCat(where, f.name, " is ", f.value.size(),
+                                               " bytes, more than the limit of ", f.max));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckVerdict(const std::string& where, const v1::Verdict& v) {
+  constexpr size_t kShort = kMaxShortFieldBytes;
+  return CheckStrings(where, {{"verdict.reference", v.reference(), kShort},
+                              {"verdict.digest", v.digest(), kShort},
+                              {"verdict.verdict", v.verdict(), kShort},
+                              {"verdict.reason", v.reason(), kShort},
+                              {"verdict.detail", v.detail(), kMaxFieldBytes},
+                              {"verdict.key_id", v.key_id(), kShort},
+                              {"verdict.policy_version", v.policy_version(), kShort},
+                              {"verdict.scope", v.scope(), kShort},
+                              {"verdict.mode", v.mode(), kShort}});
+}
+
+absl::Status CheckEvent(const std::string& node, int index, const v1::Event& e) {
+  std::string where = StrCat("events[", index, "].");
+  if (e.node() != node) {
+    return absl::PermissionDeniedError(StrCat(where, "node is \"", e.node(),
+                                              "\", not the batch's node \"", node,
+                                              "\": an agent may only report its own node's events"));
+  }
+  if (e.seq() == 0) {
+    return absl::InvalidArgumentError(StrCat(where, "seq is 0 (an agent numbers events from 1)"));
+  }
+  if (e.kind() == v1::Event::KIND_UNSPECIFIED || !v1::Event::Kind_IsValid(e.kind())) {
+    return absl::InvalidArgumentError(StrCat(where, "kind ", static_cast<int>(e.kind()),
+                                             " is not VERDICT or EVENTS_LOST"));
+  }
+  if (e.time_unix_micros() <= 0) {
+    return absl::InvalidArgumentError(StrCat(where, "time_unix_micros ", e.time_unix_micros(),
+                                             " is not a time after 1970"));
+  }
+  absl::Status s = CheckStrings(where, {{"gate", e.gate(), kMaxShortFieldBytes},
+                                        {"image", e.image(), kMaxShortFieldBytes},
+                                        {"pod_namespace", e.pod_namespace(), kMaxShortFieldBytes},
+                                        {"pod_name", e.pod_name(), kMaxShortFieldBytes},
+                                        {"pod_uid", e.pod_uid(), kMaxShortFieldBytes},
+                                        {"agent_version", e.agent_version(), kMaxShortFieldBytes}});
+  if (!s.ok()) return s;
+  return CheckVerdict(where, e.verdict());
+}
+
+const char* ReasonFor(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kPermissionDenied:
+      return kRejectNodeMismatch;
+    case absl::StatusCode::kResourceExhausted:
+      return kRejectTooLarge;
+    default:
+      return kRejectMalformed;
+  }
+}
+
+}  // namespace
+
+absl::Status ValidateBatch(const v1::ReportEventsRequest& request) {
+  if (request.node().empty()) return absl::InvalidArgumentError("node is empty");
+  if (request.events_size() > kMaxBatchEvents) {
+    return absl::ResourceExhaustedError(StrCat("events[", kMaxBatchEvents, "]: the batch has ",
+                                               request.events_size(), " events, more than the limit of ",
+                                               kMaxBatchEvents, " (kMaxBatchEvents)"));
+  }
+  if (size_t bytes = request.ByteSizeLong(); bytes > kMaxBatchBytes) {
+    return absl::ResourceExhaustedError(StrCat("the batch is ", bytes, " bytes, more than the limit of ",
+                                               kMaxBatchBytes, " (kMaxBatchBytes)"));
+  }
+  absl::Status s = CheckStrings("", {{"node", request.node(), kMaxShortFieldBytes},
+                                     {"status.agent_version", request.status().agent_version(),
+                                      kMaxShortFieldBytes},
+                                     {"status.policy_version", request.status().policy_version(),
+                                      kMaxShortFieldBytes}});
+  if (!s.ok()) return s;
+  for (int i = 0; i < request.events_size(); ++i) {
+    s = CheckEvent(request.node(), i, request.events(i));
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+std::optional<std::string> PeerCommonName(const grpc::ServerContext& context) {
+  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  if (auth == nullptr || !auth->IsPeerAuthenticated()) return std::nullopt;
+  std::vector<grpc::string_ref> names = auth->FindPropertyValues(kCommonNameProperty);
+  if (names.empty()) return std::nullopt;
+  return std::string(names.front().data(), names.front().size());
+}
+
+IngestService::IngestService(IngestOptions options) : options_(std::move(options)) {
+  telemetry::MetricsRegistry& m = *options_.metrics;
+  received_ = m.AddCounter("layerseal_controller_events_received_total",
+                           "Events in accepted batches (new and duplicate)");
+  duplicates_ = m.AddCounter("layerseal_controller_duplicate_events_total",
+                             "Events received again after they were stored (resends)");
+  rejected_ = m.AddCounter("layerseal_controller_rejected_batches_total",
+                           "Batches refused, by reason (node_mismatch, malformed, too_large, "
+                           "unauthenticated, store_error); nothing of them was stored",
+                           {"reason"});
+  batches_ = m.AddCounter("layerseal_controller_batches_total",
+                          "ReportEvents calls, accepted or not (heartbeats included)");
+  lag_ = m.AddGauge("layerseal_controller_node_lag_seconds",
+                    "Per node: receive time minus the oldest event time of its last batch "
+                    "(0 for an empty batch)",
+                    {"node"});
+  latency_ = m.AddHistogram("layerseal_controller_ingest_seconds",
+                            "Time to validate and store one batch",
+                            telemetry::ExponentialBuckets(0.0005, 2, 14));
+}
+
+grpc::Status IngestService::ReportEvents(grpc::ServerContext* context,
+                                         const v1::ReportEventsRequest* request,
+                                         v1::ReportEventsResponse* response) {
+  TrackedCall call(options_.calls);
+  if (!call.entered()) return ShuttingDown(kMethod);
+  return Report(PeerCommonName(*context), *request, response);
+}
+
+grpc::Status IngestService::Reject(const char* reason, const std::string& node,
+                                   grpc::Status status) {
+  rejected_->WithLabels({reason}).Increment();
+  options_.logger->Warn("batch rejected", {{"reason", reason},
+                                           {"node", node},
+                                           {"code", static_cast<int>(status.error_code())},
+                                           {"error", status.error_message()}});
+  return status;
+}
+
+grpc::Status IngestService::Report(const std::optional<std::string>& cert_node,
+                                   const v1::ReportEventsRequest& request,
+                                   v1::ReportEventsResponse* response) {
+  absl::Time start = absl::Now();
+  batches_->Get().Increment();
+  if (options_.require_identity) {
+    if (!cert_node) return Reject(kRejectUnauthenticated, request.node(), NoIdentity());
+    if (request.node() != *cert_node) {
+      return Reject(kRejectNodeMismatch, *cert_node,
+                    NodeMismatch(*cert_node, "the request", request.node()));
+    }
+  }
+  if (absl::Status s = ValidateBatch(request); !s.ok()) {
+    return Reject(ReasonFor(s.code()), request.node(), Rejected(kMethod, s));
+  }
+  std::vector<v1::Event> events(request.events().begin(), request.events().end());
+  absl::Time received = absl::Now();
+  absl::StatusOr<AppendResult> stored =
+      options_.store->Append(request.node(), request.status(), events, received);
+  if (!stored.ok()) {
+    return Reject(kRejectStoreError, request.node(), StoreFailed(kMethod, stored.status()));
+  }
+  response->set_stored(static_cast<uint32_t>(stored->stored));
+  response->set_duplicates(static_cast<uint32_t>(stored->duplicates));
+  received_->Get().Increment(stored->stored + stored->duplicates);
+  duplicates_->Get().Increment(stored->duplicates);
+  RecordLag(request, received);
+  if (stored->stored > 0) {
+    if (options_.on_count) options_.on_count(stored->stored);
+    if (options_.on_stored) options_.on_stored();
+  }
+  latency_->Get().Observe(absl::ToDoubleSeconds(absl::Now() - start));
+  options_.logger->Debug("batch stored", {{"node", request.node()},
+                                          {"stored", stored->stored},
+                                          {"duplicates", stored->duplicates}});
+  return grpc::Status::OK;
+}
+
+void IngestService::RecordLag(const v1::ReportEventsRequest& request, absl::Time received) {
+  double lag = 0;
+  if (request.events_size() > 0) {
+    int64_t oldest = request.events(0).time_unix_micros();
+    for (const v1::Event& e : request.events()) oldest = std::min(oldest, e.time_unix_micros());
+    lag = absl::ToDoubleSeconds(received - absl::FromUnixMicros(oldest));
+  }
+  lag_->WithLabels({request.node()}).Set(lag);
+}
+
+}  // namespace layerseal::controller

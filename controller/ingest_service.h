@@ -1,0 +1,92 @@
+// EventIngest: agents report batches of verdict events (controller.proto). The identity of
+// a caller is the common name of its verified client certificate; a batch is accepted only
+// for that node. A batch is validated completely (limits below, every event's node, seq and
+// kind, every string's length) before anything of it is stored, so a malformed or oversized
+// batch leaves the store untouched; a valid one is stored in one transaction (at least once
+// delivery: ids already stored count as duplicates).
+//
+// Thread-safety: ReportEvents runs concurrently on gRPC's threads; the store and the
+// metrics are safe for that. Ownership: borrows the store, the logger and the registry,
+// which must outlive the service.
+#ifndef LAYERSEAL_CONTROLLER_INGEST_SERVICE_H_
+#define LAYERSEAL_CONTROLLER_INGEST_SERVICE_H_
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "controller/event_store.h"
+#include "controller/rpc_errors.h"
+#include "layerseal/v1/controller.grpc.pb.h"
+#include "telemetry/log.h"
+#include "telemetry/metrics.h"
+
+namespace layerseal::controller {
+
+// Events in one batch (agents send at most this many; RESOURCE_EXHAUSTED beyond).
+inline constexpr int kMaxBatchEvents = 1000;
+// Serialized bytes of one ReportEventsRequest; also the gRPC server's max receive size.
+inline constexpr size_t kMaxBatchBytes = 4 * 1024 * 1024;
+// Verdict.detail: a human-readable explanation, the only long string.
+inline constexpr size_t kMaxFieldBytes = 4096;
+// Every other string of an event or a status (names, references, digests, versions).
+inline constexpr size_t kMaxShortFieldBytes = 1024;
+
+// The label values of layerseal_controller_rejected_batches_total{reason}.
+inline constexpr char kRejectUnauthenticated[] = "unauthenticated";
+inline constexpr char kRejectNodeMismatch[] = "node_mismatch";
+inline constexpr char kRejectMalformed[] = "malformed";
+inline constexpr char kRejectTooLarge[] = "too_large";
+inline constexpr char kRejectStoreError[] = "store_error";
+
+// Checks a batch for `request.node()`: limits, then every event in order. OK, or
+// RESOURCE_EXHAUSTED (too many events or bytes), PERMISSION_DENIED (an event for another
+// node) or INVALID_ARGUMENT, naming the first bad event's index and field.
+absl::Status ValidateBatch(const v1::ReportEventsRequest& request);
+
+struct IngestOptions {
+  EventStore* store = nullptr;
+  telemetry::Logger* logger = nullptr;
+  telemetry::MetricsRegistry* metrics = nullptr;
+  CallTracker* calls = nullptr;  // in-flight batches, for a graceful stop
+  // false only with `insecure: true` (no certificates): the request's node is believed.
+  bool require_identity = true;
+  // Called after a batch stored at least one new event (wakes followers).
+  std::function<void()> on_stored;
+  // Called with the number of new events stored (the events_stored gauge).
+  std::function<void(int)> on_count;
+};
+
+class IngestService final : public v1::EventIngest::Service {
+ public:
+  explicit IngestService(IngestOptions options);
+
+  grpc::Status ReportEvents(grpc::ServerContext* context, const v1::ReportEventsRequest* request,
+                            v1::ReportEventsResponse* response) override;
+
+  // The work of ReportEvents for a caller whose certificate names `cert_node` (nullopt:
+  // no certificate, accepted only without require_identity).
+  grpc::Status Report(const std::optional<std::string>& cert_node,
+                      const v1::ReportEventsRequest& request, v1::ReportEventsResponse* response);
+
+ private:
+  grpc::Status Reject(const char* reason, const std::string& node, grpc::Status status);
+  void RecordLag(const v1::ReportEventsRequest& request, absl::Time received);
+
+  const IngestOptions options_;
+  telemetry::Family<telemetry::Counter>* received_;
+  telemetry::Family<telemetry::Counter>* duplicates_;
+  telemetry::Family<telemetry::Counter>* rejected_;
+  telemetry::Family<telemetry::Counter>* batches_;
+  telemetry::Family<telemetry::Gauge>* lag_;
+  telemetry::Family<telemetry::Histogram>* latency_;
+};
+
+// The common name of the peer's verified client certificate, or nullopt.
+std::optional<std::string> PeerCommonName(const grpc::ServerContext& context);
+
+}  // namespace layerseal::controller
+
+#endif  // LAYERSEAL_CONTROLLER_INGEST_SERVICE_H_

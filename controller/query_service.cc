@@ -1,0 +1,188 @@
+#include "controller/query_service.h"
+
+#include <grpcpp/server_context.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "controller/rpc_errors.h"
+#include "verifier/str_cat.h"
+
+namespace layerseal::controller {
+namespace {
+
+absl::Status CheckOneOf(const char* name, const std::string& value,
+                        const std::vector<std::string>& allowed) {
+  if (value.empty() || std::find(allowed.begin(), allowed.end(), value) != allowed.end()) {
+    return absl::OkStatus();
+  }
+  std::string list;
+  for (const std::string& a : allowed) list += (list.empty() ? "" : ", ") + a;
+  return absl::InvalidArgumentError(
+      StrCat("filter.", name, " \"", value, "\" is not one of ", list));
+}
+
+// RAII count of running followers.
+class FollowerSlot {
+ public:
+  FollowerSlot(std::atomic<int>& count, telemetry::Gauge& gauge) : count_(count), gauge_(gauge) {
+    taken_ = count_.fetch_add(1) < kMaxFollowers;
+    if (taken_) gauge_.Add(1);
+  }
+  ~FollowerSlot() {
+    count_.fetch_sub(1);
+    if (taken_) gauge_.Add(-1);
+  }
+  bool taken() const { return taken_; }
+
+ private:
+  std::atomic<int>& count_;
+  telemetry::Gauge& gauge_;
+  bool taken_ = false;
+};
+
+}  // namespace
+
+void EventSignal::Notify() {
+  absl::MutexLock lock(&mu_);
+  ++generation_;
+}
+
+void EventSignal::Stop() {
+  absl::MutexLock lock(&mu_);
+  stopped_ = true;
+}
+
+uint64_t EventSignal::generation() {
+  absl::MutexLock lock(&mu_);
+  return generation_;
+}
+
+bool EventSignal::Wait(uint64_t* generation, absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  uint64_t seen = *generation;
+  auto changed = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopped_ || generation_ != seen;
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
+  *generation = generation_;
+  return !stopped_;
+}
+
+absl::Status ValidateFilter(const v1::EventFilter& f) {
+  if (f.since_unix_micros() < 0 || f.until_unix_micros() < 0) {
+    return absl::InvalidArgumentError("filter: since_unix_micros and until_unix_micros must not be negative");
+  }
+  if (f.since_unix_micros() > 0 && f.until_unix_micros() > 0 &&
+      f.since_unix_micros() >= f.until_unix_micros()) {
+    return absl::InvalidArgumentError(StrCat("filter: since_unix_micros ", f.since_unix_micros(),
+                                             " is not before until_unix_micros ",
+                                             f.until_unix_micros()));
+  }
+  for (auto [name, value] : {std::pair{"node", &f.node()}, {"namespace", &f.namespace_()},
+                             {"pod", &f.pod()}, {"image", &f.image()}, {"digest", &f.digest()},
+                             {"verdict", &f.verdict()}, {"reason", &f.reason()},
+                             {"mode", &f.mode()}}) {
+    if (value->size() > kMaxFilterFieldBytes) {
+      return absl::InvalidArgumentError(StrCat("filter.", name, " is ", value->size(),
+                                               " bytes, more than the limit of ",
+                                               kMaxFilterFieldBytes));
+    }
+  }
+  absl::Status s = CheckOneOf("verdict", f.verdict(), {"ALLOW", "DENY"});
+  if (!s.ok()) return s;
+  return CheckOneOf("mode", f.mode(), {"enforce", "warn", "audit"});
+}
+
+QueryService::QueryService(EventStore* store, EventSignal* signal, CallTracker* calls,
+                           telemetry::MetricsRegistry* metrics)
+    : store_(store), signal_(signal), calls_(calls) {
+  followers_gauge_ = metrics->AddGauge("layerseal_controller_followers",
+                                       "FollowEvents streams open now");
+}
+
+grpc::Status QueryService::QueryEvents(grpc::ServerContext*, const v1::QueryEventsRequest* request,
+                                       v1::QueryEventsResponse* response) {
+  constexpr char kMethod[] = "QueryEvents";
+  TrackedCall call(calls_);
+  if (!call.entered()) return ShuttingDown(kMethod);
+  if (absl::Status s = ValidateFilter(request->filter()); !s.ok()) return Rejected(kMethod, s);
+  if (request->page_token().size() > kMaxPageTokenBytes) {
+    return Rejected(kMethod, absl::InvalidArgumentError("page_token is not one this controller handed out"));
+  }
+  int page_size = static_cast<int>(std::min<uint32_t>(request->page_size(), kMaxPageSize));
+  if (page_size == 0) page_size = kDefaultPageSize;
+  for (;;) {
+    absl::StatusOr<EventPage> page = store_->Query(request->filter(), page_size, request->page_token());
+    if (!page.ok()) return StoreFailed(kMethod, page.status());
+    response->Clear();
+    for (v1::Event& e : page->events) *response->add_events() = std::move(e);
+    response->set_next_page_token(page->next_page_token);
+    if (page_size == 1 || response->ByteSizeLong() <= kMaxResponseBytes) return grpc::Status::OK;
+    page_size /= 2;  // rare: a page of events with long details
+  }
+}
+
+grpc::Status QueryService::FollowEvents(grpc::ServerContext* context,
+                                        const v1::FollowEventsRequest* request,
+                                        grpc::ServerWriter<v1::Event>* writer) {
+  TrackedCall call(calls_);
+  if (!call.entered()) return ShuttingDown("FollowEvents");
+  if (absl::Status s = ValidateFilter(request->filter()); !s.ok()) {
+    return Rejected("FollowEvents", s);
+  }
+  FollowerSlot slot(followers_, followers_gauge_->Get());
+  if (!slot.taken()) return TooManyFollowers(kMaxFollowers);
+  return Follow(context, request->filter(), writer);
+}
+
+grpc::Status QueryService::Follow(grpc::ServerContext* context, const v1::EventFilter& filter,
+                                  grpc::ServerWriter<v1::Event>* writer) {
+  constexpr char kMethod[] = "FollowEvents";
+  // The generation before the cursor: an event stored in between is seen either way.
+  uint64_t generation = signal_->generation();
+  absl::StatusOr<int64_t> cursor = store_->LatestCursor();
+  if (!cursor.ok()) return StoreFailed(kMethod, cursor.status());
+  // Headers now, so the client knows the stream is open before the first event.
+  writer->SendInitialMetadata();
+  for (;;) {
+    if (context->IsCancelled()) return grpc::Status::CANCELLED;
+    absl::StatusOr<std::vector<v1::Event>> events = store_->After(filter, &*cursor, kFollowBatch);
+    if (!events.ok()) return StoreFailed(kMethod, events.status());
+    for (const v1::Event& e : *events) {
+      if (!writer->Write(e)) return grpc::Status::CANCELLED;  // the client left
+    }
+    if (static_cast<int>(events->size()) == kFollowBatch) continue;  // more waiting
+    if (!signal_->Wait(&generation, kFollowPoll)) return ShuttingDown(kMethod);
+  }
+}
+
+grpc::Status QueryService::ListNodes(grpc::ServerContext*, const v1::ListNodesRequest*,
+                                     v1::ListNodesResponse* response) {
+  TrackedCall call(calls_);
+  if (!call.entered()) return ShuttingDown("ListNodes");
+  absl::StatusOr<std::vector<v1::NodeSummary>> nodes = store_->Nodes();
+  if (!nodes.ok()) return StoreFailed("ListNodes", nodes.status());
+  for (v1::NodeSummary& n : *nodes) *response->add_nodes() = std::move(n);
+  return grpc::Status::OK;
+}
+
+grpc::Status QueryService::ListImages(grpc::ServerContext*, const v1::ListImagesRequest* request,
+                                      v1::ListImagesResponse* response) {
+  constexpr char kMethod[] = "ListImages";
+  TrackedCall call(calls_);
+  if (!call.entered()) return ShuttingDown(kMethod);
+  if (request->since_unix_micros() < 0) {
+    return Rejected(kMethod, absl::InvalidArgumentError("since_unix_micros must not be negative"));
+  }
+  int limit = static_cast<int>(std::min<uint32_t>(request->limit(), kMaxPageSize));
+  if (limit == 0) limit = kDefaultPageSize;
+  absl::StatusOr<std::vector<v1::ImageSummary>> images =
+      store_->Images(absl::FromUnixMicros(request->since_unix_micros()), limit);
+  if (!images.ok()) return StoreFailed(kMethod, images.status());
+  for (v1::ImageSummary& i : *images) *response->add_images() = std::move(i);
+  return grpc::Status::OK;
+}
+
+}  // namespace layerseal::controller
