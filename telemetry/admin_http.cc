@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -29,7 +30,73 @@ void SetSocketOptions(socket_t sock) {
   fcntl(sock, F_SETFD, FD_CLOEXEC);
 }
 
+constexpr const char* kBuiltinPaths[] = {"/metrics", "/healthz", "/readyz"};
+
+// cpp-httplib takes a route's path as a regular expression; only characters that mean
+// themselves in one are allowed, so a path matches exactly itself.
+absl::Status CheckRoutePath(const std::string& path) {
+  if (path.empty() || path[0] != '/' || path.size() > kAdminHttpMaxRoutePathBytes) {
+    return absl::InvalidArgumentError("admin http: route path \"" + path.substr(0, 200) +
+                                      "\" must start with '/' and be at most " +
+                                      std::to_string(kAdminHttpMaxRoutePathBytes) + " bytes");
+  }
+  for (char c : path) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '/' || c == '-' || c == '_';
+    if (!ok) {
+      return absl::InvalidArgumentError("admin http: route path \"" + path +
+                                        "\" may hold only letters, digits, '/', '-' and '_'");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRoutes(const std::vector<HttpRoute>& routes) {
+  if (routes.size() > kAdminHttpMaxRoutes) {
+    return absl::InvalidArgumentError("admin http: " + std::to_string(routes.size()) +
+                                      " routes, at most " + std::to_string(kAdminHttpMaxRoutes));
+  }
+  std::set<std::string> seen(std::begin(kBuiltinPaths), std::end(kBuiltinPaths));
+  for (const HttpRoute& route : routes) {
+    if (absl::Status s = CheckRoutePath(route.path); !s.ok()) return s;
+    if (!route.handler) {
+      return absl::InvalidArgumentError("admin http: route " + route.path + " has no handler");
+    }
+    if (!seen.insert(route.path).second) {
+      return absl::InvalidArgumentError("admin http: route " + route.path +
+                                        " is served twice (or is built in)");
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Serve(const HttpRoute& route, const httplib::Request& req, httplib::Response& res) {
+  HttpRequest request;
+  request.path = req.path;
+  // httplib keeps parameters in a multimap (sorted by name, in order within one name).
+  for (const auto& [name, value] : req.params) request.query.emplace_back(name, value);
+  HttpResponse response = route.handler(request);
+  res.status = response.status;
+  res.set_header("X-Content-Type-Options", "nosniff");
+  for (const auto& [name, value] : response.headers) res.set_header(name, value);
+  res.set_content(response.body, response.content_type);
+}
+
 }  // namespace
+
+size_t HttpRequest::Count(const std::string& name) const {
+  size_t n = 0;
+  for (const auto& [key, value] : query) n += key == name ? 1 : 0;
+  return n;
+}
+
+std::string HttpRequest::Param(const std::string& name) const {
+  std::string out;
+  for (const auto& [key, value] : query) {
+    if (key == name) out = value;
+  }
+  return out;
+}
 
 struct AdminHttpServer::Impl {
   explicit Impl(AdminHttpOptions o) : options(std::move(o)) {}
@@ -62,6 +129,12 @@ void AdminHttpServer::Impl::Configure() {
   server.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
     ServeReady(res);
   });
+  for (const HttpRoute& route : options.routes) {
+    const HttpRoute* r = &route;  // options (and so the route) live as long as the server
+    server.Get(route.path, [r](const httplib::Request& req, httplib::Response& res) {
+      Serve(*r, req, res);
+    });
+  }
   // cpp-httplib answers errors (404, 413, ...) with an empty body; say what happened. The
   // handler also sees our own 503, whose body is kept.
   server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
@@ -98,6 +171,7 @@ absl::StatusOr<std::unique_ptr<AdminHttpServer>> AdminHttpServer::Start(AdminHtt
     return absl::InvalidArgumentError("admin http: port " + std::to_string(options.port) +
                                       " is not in 0..65535");
   }
+  if (absl::Status s = CheckRoutes(options.routes); !s.ok()) return s;
   auto impl = std::make_unique<Impl>(std::move(options));
   impl->Configure();
   const std::string& host = impl->options.bind_address;
