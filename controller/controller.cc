@@ -120,7 +120,7 @@ class Controller::Impl {
         logger_->Warn("calls still running after the grace period are cancelled");
       }
       // Nothing left to finish: cancel at once rather than wait for idle clients to leave.
-      server_->Shutdown(absl::ToChronoTime(absl::Now()));
+      server_->Shutdown(absl::ToChronoTime(absl::Now() + kGoawayGrace));
       server_->Wait();
     }
     stop_.Notify();

@@ -25,6 +25,9 @@ namespace layerseal::controller {
 inline constexpr absl::Duration kShutdownGrace = absl::Seconds(10);
 // gRPC threads: every follower holds one; the rest serve batches and queries.
 inline constexpr int kMaxGrpcThreads = 128;
+// After the calls in flight finished: how long clients get to act on the GOAWAY (and
+// close their connections) before every connection is closed.
+inline constexpr absl::Duration kGoawayGrace = absl::Seconds(1);
 
 struct ControllerHooks {
   telemetry::Logger* logger = nullptr;  // nullptr: JSON lines on stderr, component "controller"

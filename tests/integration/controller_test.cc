@@ -1,21 +1,767 @@
+// layerseal-controller as a real process: mutual TLS with certificates made by the openssl
+// CLI (tests/support/tls_certs.h), a SQLite database in a temp dir (and PostgreSQL in one
+// suite), clients speaking gRPC with client certificates, /metrics read with curl.
+#include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "controller/ingest_service.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "layerseal/v1/controller.grpc.pb.h"
+#include "tests/support/postgres_server.h"
 #include "tests/support/process.h"
 #include "tests/support/tls_certs.h"
+#include "verifier/str_cat.h"
+
 namespace layerseal::testing {
-TEST(TlsCertsTest, ChainsVerify) {
+namespace {
+
+using controller::kMaxBatchBytes;
+using controller::kMaxBatchEvents;
+using controller::kMaxFieldBytes;
+
+// How long a test waits for something that should happen (a port, a stream, a prune)
+// before it fails; never a measure of speed.
+constexpr absl::Duration kPatience = absl::Seconds(60);
+
+std::string ControllerBinary() { return LAYERSEAL_CONTROLLER_BINARY; }
+
+// A controller process with its own ports; stopped (SIGTERM) on destruction.
+class ControllerProcess {
+ public:
+  ControllerProcess(const TlsCerts& certs, std::string database, std::string log,
+                    std::vector<std::string> extra = {})
+      : certs_(certs), database_(std::move(database)), log_(std::move(log)),
+        extra_(std::move(extra)), grpc_port_(PickFreePort()), http_port_(PickFreePort()) {}
+
+  // Starts the process and waits for both ports.
+  void Start() {
+    std::vector<std::string> argv = {ControllerBinary(),
+                                     "--listen", StrCat("127.0.0.1:", grpc_port_),
+                                     "--http", StrCat("127.0.0.1:", http_port_),
+                                     "--tls-cert", certs_.server.cert,
+                                     "--tls-key", certs_.server.key,
+                                     "--client-ca", certs_.ca.cert,
+                                     "--database", database_,
+                                     "--log-level", "debug"};
+    argv.insert(argv.end(), extra_.begin(), extra_.end());
+    absl::StatusOr<std::unique_ptr<Child>> child = Child::Spawn(argv, log_);
+    ASSERT_TRUE(child.ok()) << child.status();
+    child_ = std::move(*child);
+    // Until both ports answer; a controller that exits (bad config, database) fails at once.
+    absl::Time deadline = absl::Now() + kPatience;
+    while (!WaitForPort(grpc_port_, absl::Milliseconds(100)) ||
+           !WaitForPort(http_port_, absl::Milliseconds(100))) {
+      ASSERT_TRUE(child_->Running()) << "the controller exited:\n" << ReadFileOrDie(log_);
+      ASSERT_LT(absl::Now(), deadline) << ReadFileOrDie(log_);
+    }
+  }
+  void Stop() {
+    if (child_ != nullptr) child_->Stop();
+  }
+  bool Running() { return child_ != nullptr && child_->Running(); }
+
+  std::string target() const { return StrCat("127.0.0.1:", grpc_port_); }
+  int http_port() const { return http_port_; }
+  const std::string& log() const { return log_; }
+
+ private:
+  const TlsCerts& certs_;
+  std::string database_;
+  std::string log_;
+  std::vector<std::string> extra_;
+  int grpc_port_;
+  int http_port_;
+  std::unique_ptr<Child> child_;
+};
+
+// A channel to `target` trusting `certs.ca`, presenting `client` if it has a certificate.
+std::shared_ptr<grpc::Channel> Connect(const std::string& target, const TlsCerts& certs,
+                                       const CertKey& client, const std::string& ca_path = "") {
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = ReadFileOrDie(ca_path.empty() ? certs.ca.cert : ca_path);
+  if (!client.cert.empty()) {
+    options.pem_cert_chain = ReadFileOrDie(client.cert);
+    options.pem_private_key = ReadFileOrDie(client.key);
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(-1);
+  args.SetMaxReceiveMessageSize(-1);
+  return grpc::CreateCustomChannel(target, grpc::SslCredentials(options), args);
+}
+
+std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = kPatience) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  ctx->set_wait_for_ready(true);  // across a controller restart
+  return ctx;
+}
+
+// A verdict event; `i` varies the pod and the time.
+v1::Event MakeEvent(const std::string& node, uint64_t seq, const std::string& verdict = "ALLOW",
+                    const std::string& ns = "default", const std::string& image = "reg/app:1") {
+  v1::Event e;
+  e.set_node(node);
+  e.set_seq(seq);
+  e.set_time_unix_micros(absl::ToUnixMicros(absl::Now()) - 1000 + static_cast<int64_t>(seq));
+  e.set_kind(v1::Event::VERDICT);
+  e.set_gate("PullImage");
+  e.set_image(image);
+  e.set_pod_namespace(ns);
+  e.set_pod_name(StrCat("pod-", seq));
+  e.set_pod_uid(StrCat("uid-", seq));
+  v1::Verdict* v = e.mutable_verdict();
+  v->set_reference(image);
+  v->set_digest(StrCat("sha256:", std::string(64, verdict == "ALLOW" ? 'a' : 'd')));
+  v->set_verdict(verdict);
+  v->set_reason(verdict == "ALLOW" ? "VERIFIED" : "BAD_SIGNATURE");
+  v->set_detail("test event");
+  v->set_mode("enforce");
+  e.set_admitted(verdict == "ALLOW");
+  e.set_agent_version("test");
+  return e;
+}
+
+v1::ReportEventsRequest Batch(const std::string& node, uint64_t first_seq, int count,
+                              const std::string& verdict = "ALLOW") {
+  v1::ReportEventsRequest req;
+  req.set_node(node);
+  req.mutable_status()->set_agent_version("test");
+  for (int i = 0; i < count; ++i) *req.add_events() = MakeEvent(node, first_seq + i, verdict);
+  return req;
+}
+
+grpc::Status Report(const std::shared_ptr<grpc::Channel>& channel,
+                    const v1::ReportEventsRequest& req, v1::ReportEventsResponse* resp = nullptr) {
+  v1::ReportEventsResponse ignored;
+  auto stub = v1::EventIngest::NewStub(channel);
+  return stub->ReportEvents(Context().get(), req, resp == nullptr ? &ignored : resp);
+}
+
+// Every event matching `filter`, page by page (page_size 1000).
+std::vector<v1::Event> QueryAll(const std::shared_ptr<grpc::Channel>& channel,
+                                const v1::EventFilter& filter) {
+  auto stub = v1::EventQuery::NewStub(channel);
+  std::vector<v1::Event> out;
+  v1::QueryEventsRequest req;
+  *req.mutable_filter() = filter;
+  req.set_page_size(1000);
+  for (;;) {
+    v1::QueryEventsResponse resp;
+    grpc::Status s = stub->QueryEvents(Context().get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    if (!s.ok()) return out;
+    out.insert(out.end(), resp.events().begin(), resp.events().end());
+    if (resp.next_page_token().empty()) return out;
+    req.set_page_token(resp.next_page_token());
+  }
+}
+
+v1::EventFilter NodeFilter(const std::string& node) {
+  v1::EventFilter f;
+  f.set_node(node);
+  return f;
+}
+
+std::string Metrics(int http_port) {
+  absl::StatusOr<RunResult> r = layerseal::testing::Run({"curl", "-sf", StrCat("http://127.0.0.1:", http_port, "/metrics")});
+  EXPECT_TRUE(r.ok() && r->exit_code == 0);
+  return r.ok() ? r->out : "";
+}
+
+// The value of the sample `series` (name plus labels, as rendered), or -1 if absent.
+double MetricValue(const std::string& text, const std::string& series) {
+  size_t at = 0;
+  while ((at = text.find(series + " ", at)) != std::string::npos) {
+    if (at == 0 || text[at - 1] == '\n') return std::strtod(text.c_str() + at + series.size() + 1, nullptr);
+    at += series.size();
+  }
+  return -1;
+}
+
+TEST(TlsCertsTest, ChainsVerifyWithOpenssl) {
   TempDir dir;
   absl::StatusOr<TlsCerts> c = MakeTlsCerts(dir.path(), {"node-a", "node-b"});
   ASSERT_TRUE(c.ok()) << c.status();
-  auto v = layerseal::testing::Run({"openssl", "verify", "-CAfile", c->ca.cert, c->server.cert, c->client["node-a"].cert, c->client["node-b"].cert});
+  absl::StatusOr<RunResult> v = layerseal::testing::Run({"openssl", "verify", "-CAfile", c->ca.cert, c->server.cert,
+                                     c->client["node-a"].cert, c->client["node-b"].cert});
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(v->exit_code, 0) << v->out << v->err;
   v = layerseal::testing::Run({"openssl", "verify", "-CAfile", c->ca.cert, c->other_client.cert});
   EXPECT_NE(v->exit_code, 0);
   v = layerseal::testing::Run({"openssl", "verify", "-CAfile", c->other_ca.cert, c->other_client.cert});
   EXPECT_EQ(v->exit_code, 0) << v->err;
-  v = layerseal::testing::Run({"openssl", "x509", "-in", c->client["node-b"].cert, "-noout", "-subject", "-ext", "extendedKeyUsage"});
+  v = layerseal::testing::Run({"openssl", "x509", "-in", c->client["node-b"].cert, "-noout", "-subject"});
   EXPECT_NE(v->out.find("CN = node-b"), std::string::npos) << v->out;
   v = layerseal::testing::Run({"openssl", "x509", "-in", c->server.cert, "-noout", "-ext", "subjectAltName"});
   EXPECT_NE(v->out.find("IP Address:127.0.0.1"), std::string::npos) << v->out;
 }
+
+// ---- One controller on SQLite for the suite ----
+
+class ControllerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    absl::StatusOr<TlsCerts> certs = MakeTlsCerts(dir_->path(), {"node-a", "node-b", "node-c", "node-d", "reader"});
+    ASSERT_TRUE(certs.ok()) << certs.status();
+    certs_ = new TlsCerts(*certs);
+    controller_ = new ControllerProcess(*certs_, StrCat("sqlite://", dir_->File("events.db")),
+                                        dir_->File("controller.log"));
+    controller_->Start();
+  }
+  static void TearDownTestSuite() {
+    delete controller_;
+    delete certs_;
+    delete dir_;
+  }
+  void TearDown() override {
+    // A sanitizer report or a crash anywhere in the controller fails the test that caused it.
+    std::string log = ReadFileOrDie(controller_->log());
+    EXPECT_EQ(log.find("Sanitizer"), std::string::npos) << log;
+    EXPECT_TRUE(controller_->Running()) << log;
+  }
+
+  static std::shared_ptr<grpc::Channel> As(const std::string& node) {
+    return Connect(controller_->target(), *certs_, certs_->client.at(node));
+  }
+
+  static TempDir* dir_;
+  static TlsCerts* certs_;
+  static ControllerProcess* controller_;
+};
+
+TempDir* ControllerTest::dir_ = nullptr;
+TlsCerts* ControllerTest::certs_ = nullptr;
+ControllerProcess* ControllerTest::controller_ = nullptr;
+
+TEST_F(ControllerTest, BatchIsStoredAndReadBack) {
+  auto channel = As("node-a");
+  v1::ReportEventsResponse resp;
+  grpc::Status s = Report(channel, Batch("node-a", 1, 3), &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.stored(), 3u);
+  EXPECT_EQ(resp.duplicates(), 0u);
+
+  std::vector<v1::Event> events = QueryAll(channel, NodeFilter("node-a"));
+  ASSERT_GE(events.size(), 3u);
+  std::set<uint64_t> seqs;
+  for (const v1::Event& e : events) {
+    seqs.insert(e.seq());
+    EXPECT_GT(e.received_unix_micros(), 0);
+    EXPECT_EQ(e.node(), "node-a");
+  }
+  EXPECT_TRUE(seqs.count(1) && seqs.count(2) && seqs.count(3));
+  const v1::Event* third = nullptr;
+  for (const v1::Event& e : events) {
+    if (e.seq() == 3) third = &e;
+  }
+  ASSERT_NE(third, nullptr);
+  EXPECT_EQ(third->pod_name(), "pod-3");
+  EXPECT_EQ(third->verdict().reason(), "VERIFIED");
+  EXPECT_EQ(third->verdict().digest(), MakeEvent("node-a", 3).verdict().digest());
 }
+
+TEST_F(ControllerTest, ResentBatchIsCountedAsDuplicatesAndStoredOnce) {
+  auto channel = As("node-a");
+  v1::ReportEventsRequest batch = Batch("node-a", 101, 4);
+  ASSERT_TRUE(Report(channel, batch).ok());
+  double before = MetricValue(Metrics(controller_->http_port()), "layerseal_controller_duplicate_events_total");
+  v1::ReportEventsResponse resp;
+  grpc::Status s = Report(channel, batch, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.stored(), 0u);
+  EXPECT_EQ(resp.duplicates(), 4u);
+  std::string metrics = Metrics(controller_->http_port());
+  EXPECT_EQ(MetricValue(metrics, "layerseal_controller_duplicate_events_total"), before + 4);
+
+  int copies = 0;
+  for (const v1::Event& e : QueryAll(channel, NodeFilter("node-a"))) copies += e.seq() == 102;
+  EXPECT_EQ(copies, 1);
+}
+
+TEST_F(ControllerTest, NodeSpoofingIsRejectedAndCounted) {
+  auto channel = As("node-a");
+  double before = MetricValue(Metrics(controller_->http_port()),
+                              "layerseal_controller_rejected_batches_total{reason=\"node_mismatch\"}");
+  // The certificate says node-a; the request says node-b.
+  grpc::Status s = Report(channel, Batch("node-b", 1, 2));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(s.error_message().find("\"node-a\""), std::string::npos) << s.error_message();
+  EXPECT_NE(s.error_message().find("\"node-b\""), std::string::npos) << s.error_message();
+  // The request says node-a, but its second event names node-b.
+  v1::ReportEventsRequest mixed = Batch("node-a", 201, 3);
+  mixed.mutable_events(1)->set_node("node-b");
+  s = Report(channel, mixed);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(s.error_message().find("events[1].node"), std::string::npos) << s.error_message();
+
+  EXPECT_TRUE(QueryAll(channel, NodeFilter("node-b")).empty());
+  for (const v1::Event& e : QueryAll(channel, NodeFilter("node-a"))) {
+    EXPECT_LT(e.seq(), 201u) << "an event of the rejected batch was stored";
+  }
+  std::string metrics = Metrics(controller_->http_port());
+  EXPECT_EQ(MetricValue(metrics, "layerseal_controller_rejected_batches_total{reason=\"node_mismatch\"}"),
+            std::max(before, 0.0) + 2);
+}
+
+TEST_F(ControllerTest, ClientWithoutCertificateCannotConnect) {
+  auto channel = Connect(controller_->target(), *certs_, CertKey{});
+  v1::ReportEventsResponse resp;
+  auto stub = v1::EventIngest::NewStub(channel);
+  grpc::ClientContext ctx;  // no wait_for_ready: the handshake failure is the answer
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + kPatience));
+  grpc::Status s = stub->ReportEvents(&ctx, Batch("node-a", 301, 1), &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+
+  auto query = v1::EventQuery::NewStub(channel);
+  grpc::ClientContext qctx;
+  qctx.set_deadline(absl::ToChronoTime(absl::Now() + kPatience));
+  v1::QueryEventsResponse qresp;
+  EXPECT_FALSE(query->QueryEvents(&qctx, v1::QueryEventsRequest(), &qresp).ok());
+  EXPECT_TRUE(QueryAll(As("node-a"), v1::EventFilter()).size() > 0);
+  for (const v1::Event& e : QueryAll(As("node-a"), NodeFilter("node-a"))) {
+    EXPECT_NE(e.seq(), 301u);
+  }
+}
+
+TEST_F(ControllerTest, ClientCertificateFromAnotherCaCannotConnect) {
+  // Its CN is node-a, as a genuine one: only the CA tells them apart.
+  ASSERT_EQ(certs_->other_client_cn, "node-a");
+  auto channel = Connect(controller_->target(), *certs_, certs_->other_client);
+  auto stub = v1::EventIngest::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + kPatience));
+  v1::ReportEventsResponse resp;
+  grpc::Status s = stub->ReportEvents(&ctx, Batch("node-a", 401, 1), &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  for (const v1::Event& e : QueryAll(As("node-a"), NodeFilter("node-a"))) {
+    EXPECT_NE(e.seq(), 401u);
+  }
+}
+
+TEST_F(ControllerTest, ServerCertificateFromAnotherCaIsNotTrusted) {
+  // The agent's side of mutual TLS: it refuses a controller its CA did not sign.
+  auto channel = Connect(controller_->target(), *certs_, certs_->client.at("node-a"),
+                         certs_->other_ca.cert);
+  auto stub = v1::EventIngest::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + kPatience));
+  v1::ReportEventsResponse resp;
+  EXPECT_EQ(stub->ReportEvents(&ctx, Batch("node-a", 402, 1), &resp).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+}
+
+struct Malformed {
+  std::string name;
+  std::function<void(v1::ReportEventsRequest&)> spoil;
+  grpc::StatusCode code;
+  std::string message;  // a part of the error message
+};
+
+TEST_F(ControllerTest, MalformedBatchesGetClearErrorsAndStoreNothing) {
+  auto channel = As("node-b");
+  ASSERT_TRUE(Report(channel, Batch("node-b", 1, 5)).ok());
+  std::vector<v1::Event> before = QueryAll(channel, NodeFilter("node-b"));
+  ASSERT_EQ(before.size(), 5u);
+
+  std::vector<Malformed> cases = {
+      {"seq 0", [](v1::ReportEventsRequest& r) { r.mutable_events(2)->set_seq(0); },
+       grpc::StatusCode::INVALID_ARGUMENT, "events[2].seq"},
+      {"unknown kind",
+       [](v1::ReportEventsRequest& r) { r.mutable_events(1)->set_kind(static_cast<v1::Event::Kind>(7)); },
+       grpc::StatusCode::INVALID_ARGUMENT, "events[1].kind"},
+      {"kind unspecified",
+       [](v1::ReportEventsRequest& r) { r.mutable_events(0)->set_kind(v1::Event::KIND_UNSPECIFIED); },
+       grpc::StatusCode::INVALID_ARGUMENT, "events[0].kind"},
+      {"oversized detail",
+       [](v1::ReportEventsRequest& r) {
+         r.mutable_events(3)->mutable_verdict()->set_detail(std::string(kMaxFieldBytes + 1, 'x'));
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "events[3].verdict.detail is 4097 bytes"},
+      {"oversized image",
+       [](v1::ReportEventsRequest& r) { r.mutable_events(4)->set_image(std::string(1025, 'i')); },
+       grpc::StatusCode::INVALID_ARGUMENT, "events[4].image"},
+      {"too many events",
+       [](v1::ReportEventsRequest& r) {
+         for (int i = r.events_size(); i <= kMaxBatchEvents; ++i) {
+           *r.add_events() = MakeEvent("node-b", 1000 + i);
+         }
+       },
+       grpc::StatusCode::RESOURCE_EXHAUSTED, "more than the limit of 1000"},
+      {"more than 4 MiB",
+       [](v1::ReportEventsRequest& r) {
+         for (int i = 0; i < 900; ++i) {
+           v1::Event e = MakeEvent("node-b", 2000 + i);
+           e.mutable_verdict()->set_detail(std::string(kMaxFieldBytes, 'd'));
+           e.set_image(std::string(1000, 'i'));
+           *r.add_events() = e;
+         }
+         ASSERT_GT(r.ByteSizeLong(), kMaxBatchBytes);
+       },
+       grpc::StatusCode::RESOURCE_EXHAUSTED, ""},
+  };
+  for (const Malformed& c : cases) {
+    SCOPED_TRACE(c.name);
+    // New events (seq 500..504) that would be stored were the batch valid.
+    v1::ReportEventsRequest req = Batch("node-b", 500, 5);
+    c.spoil(req);
+    grpc::Status s = Report(channel, req);
+    EXPECT_EQ(s.error_code(), c.code) << s.error_message();
+    EXPECT_NE(s.error_message().find(c.message), std::string::npos) << s.error_message();
+    std::vector<v1::Event> after = QueryAll(channel, NodeFilter("node-b"));
+    ASSERT_EQ(after.size(), before.size());
+    for (size_t i = 0; i < after.size(); ++i) {
+      EXPECT_EQ(after[i].SerializeAsString(), before[i].SerializeAsString());
+    }
+  }
+  std::string metrics = Metrics(controller_->http_port());
+  EXPECT_GE(MetricValue(metrics, "layerseal_controller_rejected_batches_total{reason=\"malformed\"}"), 5);
+  EXPECT_GE(MetricValue(metrics, "layerseal_controller_rejected_batches_total{reason=\"too_large\"}"), 1);
+}
+
+TEST_F(ControllerTest, FiltersAndPagination) {
+  auto channel = As("node-c");
+  // 30 events: seq 1..30; every third a DENY; namespaces alternate; two images.
+  v1::ReportEventsRequest req;
+  req.set_node("node-c");
+  for (int i = 1; i <= 30; ++i) {
+    *req.add_events() = MakeEvent("node-c", i, i % 3 == 0 ? "DENY" : "ALLOW",
+                                  i % 2 == 0 ? "team-even" : "team-odd",
+                                  i <= 10 ? "reg/one:1" : "reg/two:2");
+  }
+  ASSERT_TRUE(Report(channel, req).ok());
+
+  auto count = [&](std::function<void(v1::EventFilter&)> set) {
+    v1::EventFilter f = NodeFilter("node-c");
+    set(f);
+    return QueryAll(channel, f).size();
+  };
+  EXPECT_EQ(count([](v1::EventFilter&) {}), 30u);
+  EXPECT_EQ(count([](v1::EventFilter& f) { f.set_verdict("DENY"); }), 10u);
+  EXPECT_EQ(count([](v1::EventFilter& f) { f.set_reason("BAD_SIGNATURE"); }), 10u);
+  EXPECT_EQ(count([](v1::EventFilter& f) { f.set_namespace_("team-even"); }), 15u);
+  EXPECT_EQ(count([](v1::EventFilter& f) { f.set_image("reg/one:1"); }), 10u);
+  EXPECT_EQ(count([](v1::EventFilter& f) { f.set_pod("pod-7"); }), 1u);
+  EXPECT_EQ(count([](v1::EventFilter& f) { f.set_mode("warn"); }), 0u);
+  EXPECT_EQ(count([](v1::EventFilter& f) {
+              f.set_digest(StrCat("sha256:", std::string(64, 'd')));
+              f.set_namespace_("team-odd");
+            }),
+            5u);  // DENY and odd: 3, 9, 15, 21, 27
+  int64_t t10 = req.events(9).time_unix_micros();
+  int64_t t20 = req.events(19).time_unix_micros();
+  EXPECT_EQ(count([&](v1::EventFilter& f) {
+              f.set_since_unix_micros(t10);
+              f.set_until_unix_micros(t20);
+            }),
+            10u);  // seq 10..19
+  EXPECT_EQ(count([](v1::EventFilter& f) { f.set_node("node-none"); }), 0u);
+
+  // Pages of 7: 7, 7, 7, 7, 2; each event once; newest first throughout.
+  auto stub = v1::EventQuery::NewStub(channel);
+  v1::QueryEventsRequest page_req;
+  *page_req.mutable_filter() = NodeFilter("node-c");
+  page_req.set_page_size(7);
+  std::vector<uint64_t> seqs;
+  int pages = 0;
+  for (;;) {
+    v1::QueryEventsResponse resp;
+    grpc::Status s = stub->QueryEvents(Context().get(), page_req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ++pages;
+    EXPECT_LE(resp.events_size(), 7);
+    for (const v1::Event& e : resp.events()) seqs.push_back(e.seq());
+    if (resp.next_page_token().empty()) break;
+    page_req.set_page_token(resp.next_page_token());
+    ASSERT_LT(pages, 10);
+  }
+  EXPECT_EQ(pages, 5);
+  ASSERT_EQ(seqs.size(), 30u);
+  for (size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], 30 - i);
+
+  // Bad requests are named.
+  v1::QueryEventsRequest bad;
+  bad.set_page_token("not-a-token");
+  v1::QueryEventsResponse resp;
+  grpc::Status s = stub->QueryEvents(Context().get(), bad, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  bad = v1::QueryEventsRequest();
+  bad.mutable_filter()->set_verdict("MAYBE");
+  s = stub->QueryEvents(Context().get(), bad, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("filter.verdict"), std::string::npos) << s.error_message();
+  bad = v1::QueryEventsRequest();
+  bad.mutable_filter()->set_since_unix_micros(t20);
+  bad.mutable_filter()->set_until_unix_micros(t10);
+  s = stub->QueryEvents(Context().get(), bad, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ControllerTest, NodesAndImages) {
+  auto channel = As("node-c");
+  ASSERT_TRUE(Report(channel, Batch("node-c", 1001, 2, "DENY")).ok());
+  auto stub = v1::EventQuery::NewStub(channel);
+  v1::ListNodesResponse nodes;
+  ASSERT_TRUE(stub->ListNodes(Context().get(), v1::ListNodesRequest(), &nodes).ok());
+  const v1::NodeSummary* c = nullptr;
+  for (const v1::NodeSummary& n : nodes.nodes()) {
+    if (n.node() == "node-c") c = &n;
+  }
+  ASSERT_NE(c, nullptr);
+  EXPECT_GE(c->denied(), 2u);
+  EXPECT_GE(c->last_seq(), 1002u);
+  EXPECT_EQ(c->status().agent_version(), "test");
+
+  v1::ListImagesResponse images;
+  ASSERT_TRUE(stub->ListImages(Context().get(), v1::ListImagesRequest(), &images).ok());
+  bool found = false;
+  for (const v1::ImageSummary& i : images.images()) found |= i.image() == "reg/app:1";
+  EXPECT_TRUE(found);
+}
+
+TEST_F(ControllerTest, FollowEventsStreamsNewMatchingEventsOnly) {
+  auto reader = As("reader");
+  auto agent = As("node-d");
+  ASSERT_TRUE(Report(agent, Batch("node-d", 1, 1, "DENY")).ok());  // before: not streamed
+
+  auto stub = v1::EventQuery::NewStub(reader);
+  v1::FollowEventsRequest req;
+  req.mutable_filter()->set_node("node-d");
+  req.mutable_filter()->set_verdict("DENY");
+  auto ctx = Context();
+  std::unique_ptr<grpc::ClientReader<v1::Event>> stream = stub->FollowEvents(ctx.get(), req);
+  stream->WaitForInitialMetadata();  // the server has its starting point
+
+  ASSERT_TRUE(Report(agent, Batch("node-d", 2, 1, "ALLOW")).ok());  // filtered out
+  ASSERT_TRUE(Report(As("node-c"), Batch("node-c", 2001, 1, "DENY")).ok());  // other node
+  ASSERT_TRUE(Report(agent, Batch("node-d", 3, 2, "DENY")).ok());
+  v1::Event e;
+  ASSERT_TRUE(stream->Read(&e));
+  EXPECT_EQ(e.node(), "node-d");
+  EXPECT_EQ(e.seq(), 3u);
+  ASSERT_TRUE(stream->Read(&e));
+  EXPECT_EQ(e.seq(), 4u);
+  ASSERT_TRUE(Report(agent, Batch("node-d", 5, 1, "ALLOW")).ok());
+  ASSERT_TRUE(Report(agent, Batch("node-d", 6, 1, "DENY")).ok());
+  ASSERT_TRUE(stream->Read(&e));
+  EXPECT_EQ(e.seq(), 6u);
+  EXPECT_EQ(e.verdict().verdict(), "DENY");
+  ctx->TryCancel();
+  while (stream->Read(&e)) {
+  }
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+
+  // A bad filter is refused at once.
+  v1::FollowEventsRequest bad;
+  bad.mutable_filter()->set_mode("sometimes");
+  auto bad_ctx = Context();
+  auto bad_stream = stub->FollowEvents(bad_ctx.get(), bad);
+  while (bad_stream->Read(&e)) {
+  }
+  EXPECT_EQ(bad_stream->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ControllerTest, HealthIsServing) {
+  auto health = grpc::health::v1::Health::NewStub(As("reader"));
+  grpc::health::v1::HealthCheckRequest req;
+  grpc::health::v1::HealthCheckResponse resp;
+  grpc::Status s = health->Check(Context().get(), req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+
+  absl::StatusOr<RunResult> ready =
+      layerseal::testing::Run({"curl", "-sf", StrCat("http://127.0.0.1:", controller_->http_port(), "/readyz")});
+  ASSERT_TRUE(ready.ok());
+  EXPECT_EQ(ready->exit_code, 0) << ready->out << ready->err;
+}
+
+TEST_F(ControllerTest, MetricsCountBatchesEventsAndLag) {
+  auto channel = As("node-a");
+  v1::ReportEventsRequest batch = Batch("node-a", 3001, 2);
+  // The oldest event of the batch is an hour old: the node lags about an hour.
+  batch.mutable_events(0)->set_time_unix_micros(absl::ToUnixMicros(absl::Now() - absl::Hours(1)));
+  std::string before = Metrics(controller_->http_port());
+  ASSERT_TRUE(Report(channel, batch).ok());
+  std::string after = Metrics(controller_->http_port());
+  EXPECT_EQ(MetricValue(after, "layerseal_controller_events_received_total"),
+            MetricValue(before, "layerseal_controller_events_received_total") + 2);
+  EXPECT_EQ(MetricValue(after, "layerseal_controller_batches_total"),
+            MetricValue(before, "layerseal_controller_batches_total") + 1);
+  EXPECT_EQ(MetricValue(after, "layerseal_controller_events_stored"),
+            MetricValue(before, "layerseal_controller_events_stored") + 2);
+  double lag = MetricValue(after, "layerseal_controller_node_lag_seconds{node=\"node-a\"}");
+  EXPECT_GE(lag, 3600);
+  EXPECT_LT(lag, 2 * 3600);
+  EXPECT_GE(MetricValue(after, "layerseal_controller_ingest_seconds_count"), 1);
+}
+
+// ---- Processes of their own: restart, retention, configuration ----
+
+class ControllerLifecycleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<TlsCerts> certs = MakeTlsCerts(dir_.path(), {"node-a", "reader"});
+    ASSERT_TRUE(certs.ok()) << certs.status();
+    certs_ = *certs;
+  }
+  TempDir dir_;
+  TlsCerts certs_;
+};
+
+TEST_F(ControllerLifecycleTest, RestartKeepsDataAndClientsReconnect) {
+  ControllerProcess controller(certs_, StrCat("sqlite:", dir_.File("events.db")),
+                               dir_.File("controller.log"));
+  ASSERT_NO_FATAL_FAILURE(controller.Start());
+  auto agent = Connect(controller.target(), certs_, certs_.client.at("node-a"));
+  ASSERT_TRUE(Report(agent, Batch("node-a", 1, 10)).ok());
+
+  // A follower is connected when the controller stops.
+  auto reader = Connect(controller.target(), certs_, certs_.client.at("reader"));
+  auto query = v1::EventQuery::NewStub(reader);
+  auto ctx = Context();
+  v1::FollowEventsRequest follow;
+  auto stream = query->FollowEvents(ctx.get(), follow);
+  stream->WaitForInitialMetadata();
+
+  controller.Stop();  // SIGTERM
+  v1::Event e;
+  while (stream->Read(&e)) {
+  }
+  EXPECT_FALSE(stream->Finish().ok());
+  std::string log = ReadFileOrDie(controller.log());
+  EXPECT_NE(log.find("\"controller stopped\""), std::string::npos) << log;
+
+  ASSERT_NO_FATAL_FAILURE(controller.Start());  // same port, same database
+  // The same channels: gRPC reconnects (the calls wait for ready).
+  std::vector<v1::Event> events = QueryAll(reader, NodeFilter("node-a"));
+  EXPECT_EQ(events.size(), 10u);
+  v1::ReportEventsResponse resp;
+  ASSERT_TRUE(Report(agent, Batch("node-a", 6, 10), &resp).ok());  // 6..15: 5 resent
+  EXPECT_EQ(resp.stored(), 5u);
+  EXPECT_EQ(resp.duplicates(), 5u);
+  EXPECT_EQ(QueryAll(reader, NodeFilter("node-a")).size(), 15u);
+  std::string metrics = Metrics(controller.http_port());
+  EXPECT_EQ(MetricValue(metrics, "layerseal_controller_events_stored"), 15);
+}
+
+TEST_F(ControllerLifecycleTest, RetentionPrunesOldEvents) {
+  ControllerProcess controller(certs_, StrCat("sqlite:", dir_.File("events.db")),
+                               dir_.File("controller.log"),
+                               {"--retention", "1s", "--prune-interval", "100ms"});
+  ASSERT_NO_FATAL_FAILURE(controller.Start());
+  auto agent = Connect(controller.target(), certs_, certs_.client.at("node-a"));
+  v1::ReportEventsResponse resp;
+  ASSERT_TRUE(Report(agent, Batch("node-a", 1, 3), &resp).ok());
+  EXPECT_EQ(resp.stored(), 3u);
+  absl::Time deadline = absl::Now() + kPatience;
+  std::string metrics;
+  while (absl::Now() < deadline) {
+    metrics = Metrics(controller.http_port());
+    if (MetricValue(metrics, "layerseal_controller_pruned_events_total") >= 3) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(MetricValue(metrics, "layerseal_controller_pruned_events_total"), 3) << metrics;
+  EXPECT_TRUE(QueryAll(agent, NodeFilter("node-a")).empty());
+  std::string log = ReadFileOrDie(controller.log());
+  EXPECT_NE(log.find("\"pruned old events\""), std::string::npos) << log;
+}
+
+TEST_F(ControllerLifecycleTest, BadConfigurationIsRefusedWithItsName) {
+  std::string config = dir_.File("controller.yaml");
+  WriteFileOrDie(config, "listen: 127.0.0.1:0\nretension: 1h\n");
+  absl::StatusOr<RunResult> r = layerseal::testing::Run({ControllerBinary(), "--config", config});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 2);
+  EXPECT_NE(r->err.find("retension: unknown key"), std::string::npos) << r->err;
+
+  r = layerseal::testing::Run({ControllerBinary(), "--listen", "0.0.0.0:7443", "--insecure"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 2);
+  EXPECT_NE(r->err.find("insecure: refused"), std::string::npos) << r->err;
+
+  r = layerseal::testing::Run({ControllerBinary(), "--retain", "1h"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 2);
+  EXPECT_NE(r->err.find("unknown flag --retain"), std::string::npos) << r->err;
+
+  r = layerseal::testing::Run({ControllerBinary(), "--listen", "127.0.0.1:0"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 2);
+  EXPECT_NE(r->err.find("tlsCert is required"), std::string::npos) << r->err;
+
+  r = layerseal::testing::Run({ControllerBinary(), "--tls-cert", dir_.File("missing.pem"), "--tls-key", certs_.server.key,
+           "--client-ca", certs_.ca.cert, "--database", StrCat("sqlite:", dir_.File("x.db")),
+           "--listen", "127.0.0.1:0", "--http", ""});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 1);
+  EXPECT_NE(r->err.find("missing.pem"), std::string::npos) << r->err;
+
+  r = layerseal::testing::Run({ControllerBinary(), "--help"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_NE(r->out.find("--client-ca"), std::string::npos);
+}
+
+TEST_F(ControllerLifecycleTest, InsecureModeOnLoopbackForDevelopment) {
+  int port = PickFreePort();
+  std::unique_ptr<Child> child;
+  {
+    absl::StatusOr<std::unique_ptr<Child>> c = Child::Spawn(
+        {ControllerBinary(), "--insecure", "--listen", StrCat("127.0.0.1:", port), "--http", "",
+         "--database", StrCat("sqlite:", dir_.File("dev.db"))},
+        dir_.File("dev.log"));
+    ASSERT_TRUE(c.ok()) << c.status();
+    child = std::move(*c);
+  }
+  ASSERT_TRUE(WaitForPort(port, kPatience)) << ReadFileOrDie(dir_.File("dev.log"));
+  auto channel = grpc::CreateChannel(StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+  v1::ReportEventsResponse resp;
+  grpc::Status s = Report(channel, Batch("laptop", 1, 1), &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.stored(), 1u);
+  EXPECT_NE(ReadFileOrDie(dir_.File("dev.log")).find("INSECURE MODE"), std::string::npos);
+}
+
+// ---- PostgreSQL ----
+
+TEST(ControllerPostgresTest, StoresQueriesAndSurvivesARestart) {
+  absl::StatusOr<std::unique_ptr<PostgresServer>> pg = PostgresServer::Start();
+  ASSERT_TRUE(pg.ok()) << pg.status();
+  ASSERT_TRUE((*pg)->CreateDatabase("layerseal").ok());
+  TempDir dir;
+  absl::StatusOr<TlsCerts> certs = MakeTlsCerts(dir.path(), {"node-a"});
+  ASSERT_TRUE(certs.ok()) << certs.status();
+  ControllerProcess controller(*certs, (*pg)->Url("layerseal"), dir.File("controller.log"));
+  ASSERT_NO_FATAL_FAILURE(controller.Start());
+  auto channel = Connect(controller.target(), *certs, certs->client.at("node-a"));
+  v1::ReportEventsResponse resp;
+  grpc::Status s = Report(channel, Batch("node-a", 1, 5, "DENY"), &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message() << ReadFileOrDie(controller.log());
+  EXPECT_EQ(resp.stored(), 5u);
+  ASSERT_TRUE(Report(channel, Batch("node-a", 1, 5, "DENY"), &resp).ok());
+  EXPECT_EQ(resp.duplicates(), 5u);
+  v1::ReportEventsRequest spoiled = Batch("node-a", 6, 3);
+  spoiled.mutable_events(2)->set_seq(0);
+  EXPECT_EQ(Report(channel, spoiled).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  controller.Stop();
+  ASSERT_NO_FATAL_FAILURE(controller.Start());
+  v1::EventFilter f = NodeFilter("node-a");
+  f.set_verdict("DENY");
+  std::vector<v1::Event> events = QueryAll(channel, f);
+  ASSERT_EQ(events.size(), 5u);
+  EXPECT_EQ(events.front().seq(), 5u);
+}
+
+}  // namespace
+}  // namespace layerseal::testing
