@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "controller/ingest_service.h"
 #include "controller/query_service.h"
+#include "controller/web.h"
 #include "telemetry/admin_http.h"
 #include "verifier/str_cat.h"
 
@@ -220,8 +221,7 @@ class Controller::Impl {
       }
       return absl::OkStatus();
     };
-    // TODO(integrator): options.routes = WebRoutes(store_.get()) (controller/web.h) once the
-    // web page is committed.
+    options.routes = WebRoutes(store_.get());  // the web page and its JSON (web.h)
     absl::StatusOr<std::unique_ptr<telemetry::AdminHttpServer>> admin =
         telemetry::AdminHttpServer::Start(std::move(options));
     if (!admin.ok()) {

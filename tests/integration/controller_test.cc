@@ -585,6 +585,20 @@ TEST_F(ControllerTest, HealthIsServing) {
   EXPECT_EQ(ready->exit_code, 0) << ready->out << ready->err;
 }
 
+TEST_F(ControllerTest, WebPageIsServedOnTheHttpPort) {
+  ASSERT_TRUE(Report(As("node-a"), Batch("node-a", 4001, 1, "DENY")).ok());
+  std::string base = StrCat("http://127.0.0.1:", controller_->http_port());
+  absl::StatusOr<RunResult> page = layerseal::testing::Run({"curl", "-sf", base + "/"});
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->exit_code, 0) << page->err;
+  EXPECT_NE(page->out.find("<html"), std::string::npos);
+  absl::StatusOr<RunResult> events =
+      layerseal::testing::Run({"curl", "-sf", base + "/api/events?node=node-a&verdict=DENY"});
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(events->exit_code, 0) << events->err;
+  EXPECT_NE(events->out.find("\"4001\""), std::string::npos) << events->out;  // uint64 as JSON string
+}
+
 TEST_F(ControllerTest, MetricsCountBatchesEventsAndLag) {
   auto channel = As("node-a");
   v1::ReportEventsRequest batch = Batch("node-a", 3001, 2);
