@@ -16,6 +16,7 @@ constexpr char kUsage[] =
     "  verify    verify an image against keys or a policy; exit 0 ALLOW, 1 DENY, 2 error\n"
     "  inspect   show an image's layers, seals, envelope and keyId (no verdict)\n"
     "  cri       talk CRI to the agent or a runtime: version, pull, images, inspecti, rmi\n"
+    "  events    the controller's verdict events (filters, --follow), nodes and images\n"
     "\n"
     "Run 'layerseal <command> --help' for a command's flags.\n";
 
@@ -36,6 +37,7 @@ int Main(const Args& args, Io io) {
   if (args[0] == "verify") return Verify(rest, io);
   if (args[0] == "inspect") return Inspect(rest, io);
   if (args[0] == "cri") return Cri(rest, io);
+  if (args[0] == "events") return Events(rest, io);
   io.err << "layerseal: unknown command \"" << args[0] << "\"\n\n" << kUsage;
   return kExitUsage;
 }
