@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "absl/strings/numbers.h"
+#include "telemetry/log.h"
 #include "verifier/str_cat.h"
 #include "yaml-cpp/yaml.h"
 
@@ -205,6 +206,9 @@ absl::Status ValidateConfig(const ControllerConfig& c) {
     }
   }
   if (c.database.empty()) return absl::InvalidArgumentError("database: empty URL");
+  if (absl::StatusOr<telemetry::Level> level = telemetry::ParseLevel(c.log_level); !level.ok()) {
+    return absl::InvalidArgumentError(StrCat("logLevel: ", level.status().message()));
+  }
   if (c.prune_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("pruneInterval must be positive");
   }

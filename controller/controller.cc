@@ -76,10 +76,6 @@ class Controller::Impl {
   ~Impl() { Stop(); }
 
   absl::Status Start() {
-    if (absl::StatusOr<telemetry::Level> level = telemetry::ParseLevel(config_.log_level);
-        !level.ok()) {
-      return absl::InvalidArgumentError(StrCat("logLevel: ", level.status().message()));
-    }
     absl::Status s = ValidateConfig(config_);
     if (!s.ok()) return s;
     absl::StatusOr<std::unique_ptr<EventStore>> store = OpenEventStore(config_.database);

@@ -15,6 +15,7 @@
 
 #include "absl/time/clock.h"
 #include "controller/ingest_service.h"
+#include "controller/query_service.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "layerseal/v1/controller.grpc.pb.h"
 #include "tests/support/postgres_server.h"
@@ -571,6 +572,38 @@ TEST_F(ControllerTest, FollowEventsStreamsNewMatchingEventsOnly) {
   EXPECT_EQ(bad_stream->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+TEST_F(ControllerTest, FollowersBeyondTheLimitAreRefused) {
+  // Streams of earlier tests end within a poll interval of their cancellation.
+  absl::Time deadline = absl::Now() + kPatience;
+  while (MetricValue(Metrics(controller_->http_port()), "layerseal_controller_followers") != 0) {
+    ASSERT_LT(absl::Now(), deadline);
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  auto stub = v1::EventQuery::NewStub(As("reader"));
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::Event>>> streams;
+  for (int i = 0; i < controller::kMaxFollowers; ++i) {
+    contexts.push_back(Context());
+    streams.push_back(stub->FollowEvents(contexts.back().get(), v1::FollowEventsRequest()));
+    streams.back()->WaitForInitialMetadata();  // sent once the stream holds its slot
+  }
+  EXPECT_EQ(MetricValue(Metrics(controller_->http_port()), "layerseal_controller_followers"),
+            controller::kMaxFollowers);
+  auto ctx = Context();
+  auto refused = stub->FollowEvents(ctx.get(), v1::FollowEventsRequest());
+  v1::Event e;
+  EXPECT_FALSE(refused->Read(&e));
+  grpc::Status s = refused->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  EXPECT_NE(s.error_message().find("kMaxFollowers"), std::string::npos) << s.error_message();
+  for (size_t i = 0; i < streams.size(); ++i) {
+    contexts[i]->TryCancel();
+    while (streams[i]->Read(&e)) {
+    }
+    streams[i]->Finish();
+  }
+}
+
 TEST_F(ControllerTest, HealthIsServing) {
   auto health = grpc::health::v1::Health::NewStub(As("reader"));
   grpc::health::v1::HealthCheckRequest req;
@@ -719,6 +752,12 @@ TEST_F(ControllerLifecycleTest, BadConfigurationIsRefusedWithItsName) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 1);
   EXPECT_NE(r->err.find("missing.pem"), std::string::npos) << r->err;
+
+  r = layerseal::testing::Run({ControllerBinary(), "--insecure", "--listen", "127.0.0.1:0",
+                               "--log-level", "loud"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 2);
+  EXPECT_NE(r->err.find("logLevel"), std::string::npos) << r->err;
 
   r = layerseal::testing::Run({ControllerBinary(), "--help"});
   ASSERT_TRUE(r.ok());
