@@ -66,9 +66,14 @@ class ControllerProcess {
       ASSERT_LT(absl::Now(), deadline) << ReadFileOrDie(log_);
     }
   }
+  // SIGTERM; a sanitizer report (leaks are reported at exit) fails the test.
   void Stop() {
-    if (child_ != nullptr) child_->Stop();
+    if (child_ == nullptr) return;
+    child_->Stop();
+    std::string log = ReadFileOrDie(log_);
+    EXPECT_EQ(log.find("Sanitizer"), std::string::npos) << log;
   }
+  ~ControllerProcess() { Stop(); }
   bool Running() { return child_ != nullptr && child_->Running(); }
 
   std::string target() const { return StrCat("127.0.0.1:", grpc_port_); }
