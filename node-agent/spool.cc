@@ -22,11 +22,11 @@ namespace layerseal::agent {
 namespace {
 
 constexpr char kCursorName[] = "cursor";
-constexpr char kCursorTempName[] = "cursor.tmp";
 constexpr char kSegmentPrefix[] = "seg-";
 constexpr char kSegmentSuffix[] = ".log";
 constexpr size_t kSegmentSeqDigits = 20;
-constexpr size_t kMaxCursorBytes = 256;
+// One of the cursor file's two slots (see CursorSlot).
+constexpr size_t kCursorSlotBytes = 128;
 
 absl::Status Errno(int err, const std::string& what) {
   return absl::ErrnoToStatus(err, StrCat(what, ": ", strerror(err)));
@@ -247,6 +247,40 @@ std::string EventSpool::SegmentPath(uint64_t first_seq) const {
   return StrCat(options_.dir, "/", kSegmentPrefix, digits, kSegmentSuffix);
 }
 
+namespace {
+
+// The cursor file holds two fixed-size slots, each "layerseal-spool 2 acked=N next=M crc=C"
+// padded to kCursorSlotBytes. Writes alternate between the slots and overwrite them in
+// place, so after the file exists no write needs a new block: an acknowledgement can always
+// be recorded, also on a full disk, and only deleting segments frees space. A write torn by
+// a crash leaves the other slot, one acknowledgement older (which only causes resends).
+std::string CursorSlot(uint64_t acked, uint64_t next) {
+  std::string text = StrCat("layerseal-spool 2 acked=", acked, " next=", next);
+  uint32_t crc = static_cast<uint32_t>(
+      crc32(0, reinterpret_cast<const Bytef*>(text.data()), static_cast<uInt>(text.size())));
+  char hex[9];
+  snprintf(hex, sizeof hex, "%08x", crc);
+  text = StrCat(text, " crc=", hex);
+  text.resize(kCursorSlotBytes - 1, ' ');
+  return text + "\n";
+}
+
+// Parses one slot; false when it is torn, damaged or not a slot.
+bool ParseCursorSlot(std::string_view slot, uint64_t* acked, uint64_t* next) {
+  unsigned long long a = 0, n = 0;
+  unsigned int crc = 0;
+  std::string text(slot);
+  if (sscanf(text.c_str(), "layerseal-spool 2 acked=%llu next=%llu crc=%8x", &a, &n, &crc) != 3) {
+    return false;
+  }
+  if (n <= a || CursorSlot(a, n) != text) return false;  // also checks crc and padding
+  *acked = a;
+  *next = n;
+  return true;
+}
+
+}  // namespace
+
 absl::Status EventSpool::ReadCursor(uint64_t* acked, uint64_t* next) {
   std::string path = StrCat(options_.dir, "/", kCursorName);
   absl::StatusOr<int> fd = fs_->Open(path, /*create=*/false);
@@ -256,31 +290,55 @@ absl::Status EventSpool::ReadCursor(uint64_t* acked, uint64_t* next) {
     return absl::OkStatus();
   }
   if (!fd.ok()) return fd.status();
-  absl::StatusOr<std::string> text = fs_->Read(*fd, 0, kMaxCursorBytes, path);
+  absl::StatusOr<std::string> text = fs_->Read(*fd, 0, 2 * kCursorSlotBytes, path);
   fs_->Close(*fd);
   if (!text.ok()) return text.status();
-  unsigned long long a = 0, n = 0;
-  int used = -1;
-  if (sscanf(text->c_str(), "layerseal-spool 1 acked=%llu next=%llu\n%n", &a, &n, &used) != 2 ||
-      used != static_cast<int>(text->size()) || n <= a) {
-    return absl::DataLossError(StrCat(
-        "event spool cursor ", path, " is damaged (expected \"layerseal-spool 1 acked=N next=M\""
-        " with M > N): the agent will not guess which events the controller has, since a wrong"
-        " seq would make it drop new events as duplicates; restore the file or, accepting"
-        " resends and reused seqs, delete the directory ", options_.dir));
+  bool found = false;
+  for (size_t slot = 0; slot < 2; ++slot) {
+    uint64_t a = 0, n = 0;
+    if (text->size() < (slot + 1) * kCursorSlotBytes ||
+        !ParseCursorSlot(std::string_view(*text).substr(slot * kCursorSlotBytes, kCursorSlotBytes),
+                         &a, &n)) {
+      continue;
+    }
+    if (!found || a > *acked || (a == *acked && n > *next)) {
+      *acked = a;
+      *next = n;
+      cursor_slot_ = 1 - slot;  // the next write goes to the other slot
+    }
+    found = true;
   }
-  *acked = a;
-  *next = n;
+  if (!found) {
+    return absl::DataLossError(StrCat(
+        "event spool cursor ", path, " is damaged (neither of its two slots holds \"layerseal-spool"
+        " 2 acked=N next=M crc=C\" with M > N and a matching crc): the agent will not guess which"
+        " events the controller has, since a wrong seq would make it drop new events as"
+        " duplicates; restore the file or, accepting resends and reused seqs, delete the"
+        " directory ", options_.dir));
+  }
   return absl::OkStatus();
 }
 
 absl::Status EventSpool::WriteCursor(uint64_t acked, uint64_t next) {
-  std::string tmp = StrCat(options_.dir, "/", kCursorTempName);
   std::string path = StrCat(options_.dir, "/", kCursorName);
-  std::string text = StrCat("layerseal-spool 1 acked=", acked, " next=", next, "\n");
+  std::string slot = CursorSlot(acked, next);
+  absl::StatusOr<int> fd = fs_->Open(path, /*create=*/false);
+  if (absl::IsNotFound(fd.status())) return CreateCursor(path, slot + slot);
+  if (!fd.ok()) return fd.status();
+  absl::Status s = fs_->Write(*fd, cursor_slot_ * kCursorSlotBytes, slot, path);
+  if (s.ok()) s = fs_->Sync(*fd, path);
+  fs_->Close(*fd);
+  if (s.ok()) cursor_slot_ = 1 - cursor_slot_;
+  return s;
+}
+
+// The first cursor: both slots, written whole to a temp file and renamed into place, so that
+// a crash never leaves a cursor without a valid slot.
+absl::Status EventSpool::CreateCursor(const std::string& path, const std::string& slots) {
+  std::string tmp = path + ".tmp";
   absl::StatusOr<int> fd = fs_->Open(tmp, /*create=*/true);
   if (!fd.ok()) return fd.status();
-  absl::Status s = fs_->Write(*fd, 0, text, tmp);
+  absl::Status s = fs_->Write(*fd, 0, slots, tmp);
   if (s.ok()) s = fs_->Sync(*fd, tmp);
   fs_->Close(*fd);
   if (s.ok()) s = fs_->Rename(tmp, path);
@@ -305,6 +363,9 @@ absl::Status EventSpool::Recover() {
   }
   acked_ = acked;
   next_seq_ = std::max({next, max_seq + 1, acked + 1});
+  // Made (or rewritten) now, while there is room, so that no later acknowledgement needs a
+  // new block. On a disk already full this fails; the first Ack makes room and tries again.
+  WriteCursor(acked_, next_seq_).IgnoreError();
   return absl::OkStatus();
 }
 

@@ -5,9 +5,12 @@
 //   seg-<first seq, 20 digits>.log   append-only segments of records
 //                                    [u32 length LE][u32 crc32 LE of the payload][payload]
 //                                    payload: a serialized layerseal.v1.Event
-//   cursor                           "layerseal-spool 1 acked=<seq> next=<seq>\n": the highest
-//                                    acknowledged seq and the next seq to use (written to
-//                                    cursor.tmp, synced, renamed, directory synced)
+//   cursor                           two 128-byte slots "layerseal-spool 2 acked=<seq>
+//                                    next=<seq> crc=<crc32>": the highest acknowledged seq and
+//                                    the next seq to use. Writes alternate between the slots
+//                                    in place (then fdatasync), so once the file exists an
+//                                    acknowledgement needs no new block, also on a full disk;
+//                                    a torn write leaves the other, older slot
 //
 // Events are numbered 1, 2, 3, ... across restarts, also when every segment was deleted (the
 // cursor keeps the next seq). Append writes with group commit: concurrent appenders queue; the
@@ -151,6 +154,7 @@ class EventSpool {
   absl::Status RecoverSegment(const std::string& name, uint64_t acked, uint64_t* max_seq);
   absl::Status ReadCursor(uint64_t* acked, uint64_t* next);
   absl::Status WriteCursor(uint64_t acked, uint64_t next);
+  absl::Status CreateCursor(const std::string& path, const std::string& slots);
   std::string SegmentPath(uint64_t first_seq) const;
 
   // Leader work: turns the queued writers into one buffer of records.
@@ -179,6 +183,7 @@ class EventSpool {
   uint64_t lost_pending_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t syncs_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Mutex ack_mu_;  // one Ack at a time (cursor file)
+  size_t cursor_slot_ = 0;  // the cursor slot the next write overwrites (Open, then ack_mu_)
 };
 
 }  // namespace layerseal::agent

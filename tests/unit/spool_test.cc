@@ -366,6 +366,30 @@ TEST(SpoolTest, CursorThatCannotBeWrittenOnlyCausesResends) {
   EXPECT_EQ(*spool->Append(Verdict("img")), 21u);  // never a seq used before
 }
 
+// A crash in the middle of a cursor write tears one slot; the other, one acknowledgement
+// older, is used: events after it are sent again, no seq is reused.
+TEST(SpoolTest, CursorWithATornSlotFallsBackToTheOtherSlot) {
+  TempDir dir;
+  SpoolOptions options = Options(dir.path());
+  {
+    std::unique_ptr<EventSpool> spool = OpenOrDie(options);
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(spool->Append(Verdict("img")).ok());
+    ASSERT_TRUE(spool->Ack(2).ok());
+    ASSERT_TRUE(spool->Ack(4).ok());  // the two slots now say acked=2 and acked=4
+  }
+  std::string cursor = ReadAll(options.dir + "/cursor");
+  ASSERT_EQ(cursor.size(), 256u);
+  size_t newest = cursor.find("acked=4");
+  ASSERT_NE(newest, std::string::npos);
+  cursor[newest + 6] = '9';  // acked=9: its crc no longer matches
+  WriteAll(options.dir + "/cursor", cursor);
+  std::unique_ptr<EventSpool> spool = OpenOrDie(options);
+  std::vector<v1::Event> unacked = AllUnacked(*spool);
+  ASSERT_EQ(unacked.size(), 3u);  // 3, 4 and 5 again
+  EXPECT_EQ(unacked[0].seq(), 3u);
+  EXPECT_EQ(*spool->Append(Verdict("img")), 6u);
+}
+
 TEST(SpoolTest, GarbageCursorIsAClearError) {
   TempDir dir;
   SpoolOptions options = Options(dir.path());
