@@ -191,7 +191,6 @@ absl::Status Migrate(PGconn* conn) {
     absl::StatusOr<int64_t> version = QueryInt(conn, "SELECT MAX(version) FROM schema_version");
     if (!version.ok()) return version.status();
     const auto& migrations = Migrations();
-    static_assert(sql::kSchemaVersion == 2, "add the migration to Migrations()");
     if (*version > static_cast<int64_t>(migrations.size())) {
       return absl::FailedPreconditionError(StrCat("postgres ", Where(conn), ": schema version ",
                                                   *version,

@@ -100,13 +100,14 @@ std::string WhereClause(const v1::EventFilter& filter, Dialect dialect,
                         std::vector<Param>& params) {
   std::vector<std::string> conds;
   auto next = [&] { return Placeholder(dialect, static_cast<int>(params.size())); };
+  const char* time = dialect == Dialect::kSqlite ? "+time_us" : "time_us";
   if (filter.since_unix_micros() != 0) {
     params.push_back(filter.since_unix_micros());
-    conds.push_back(StrCat("time_us >= ", next()));
+    conds.push_back(StrCat(time, " >= ", next()));
   }
   if (filter.until_unix_micros() != 0) {
     params.push_back(filter.until_unix_micros());
-    conds.push_back(StrCat("time_us < ", next()));
+    conds.push_back(StrCat(time, " < ", next()));
   }
   AddEquals("node", filter.node(), dialect, params, conds);
   AddEquals("namespace", filter.namespace_(), dialect, params, conds);

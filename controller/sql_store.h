@@ -16,9 +16,9 @@
 
 namespace layerseal::controller::sql {
 
-// The schema version this binary writes; a database claiming a newer one is refused.
-// Each backend keeps its own ordered migrations 1..kSchemaVersion (SQL dialects differ).
-inline constexpr int kSchemaVersion = 2;
+// Schema versions: each backend keeps its own ordered list of migrations (SQL dialects
+// differ); the version is the number applied, and a database claiming a newer version than
+// the list is long is refused.
 
 // Prune deletes at most this many events per transaction, so that an Append waits at
 // most one chunk's delete.
@@ -68,6 +68,8 @@ enum class Dialect { kSqlite, kPostgres };
 std::string Placeholder(Dialect dialect, int n);
 // The conditions of `filter` joined by AND ("" when it sets nothing); their values are
 // appended to `params`, numbered after those already there.
+// For SQLite the time conditions are written `+time_us` (no index on time_us: the caller
+// bounds ids instead, see sqlite_store.cc).
 std::string WhereClause(const v1::EventFilter& filter, Dialect dialect, std::vector<Param>& params);
 
 // Page tokens: "c1" + the hex id the next page starts below + a hex MAC of (store key,
