@@ -22,9 +22,9 @@ using sql::Param;
 constexpr size_t kMaxCachedStatements = 128;
 // Per connection: page cache, and the most of the file read through mmap.
 constexpr int kSqliteCacheKiB = 64 * 1024;
-// time_ranges buckets: hours of event time (the migration's SQL says 3600000000 too).
-constexpr int64_t kBucketUs = int64_t{3600} * 1'000'000;
 constexpr int64_t kSqliteMmapBytes = int64_t{1} << 30;
+// time_ranges buckets: hours of event time (migration 3's SQL says 3600000000 too).
+constexpr int64_t kBucketUs = int64_t{3600} * 1'000'000;
 
 // Migration n (1-based) brings the schema from version n-1 to n. Append only: a released
 // migration is never edited (databases in the field have run it).
