@@ -216,10 +216,18 @@ absl::Status Migrate(PGconn* conn) {
 
 // A new connection; UNAVAILABLE (naming the server) when it cannot be made.
 absl::StatusOr<PGconn*> Connect(const std::string& url) {
-  // Our connect_timeout first: a value in the URL itself comes later and wins.
+  // Our defaults first: a value in the URL itself comes later and wins. Keepalives and
+  // tcp_user_timeout bound how long a call waits on a server that vanished without closing
+  // the connection (a host gone, a network cut); a closed port fails at once.
   std::string timeout = std::to_string(kPostgresConnectTimeoutSeconds);
-  const char* keys[] = {"connect_timeout", "dbname", nullptr};
-  const char* values[] = {timeout.c_str(), url.c_str(), nullptr};
+  const char* keys[] = {"connect_timeout",
+                        "keepalives_idle",
+                        "keepalives_interval",
+                        "keepalives_count",
+                        "tcp_user_timeout",
+                        "dbname",
+                        nullptr};
+  const char* values[] = {timeout.c_str(), "10", "5", "3", "15000", url.c_str(), nullptr};
   PGconn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   if (conn == nullptr) return absl::ResourceExhaustedError("postgres: out of memory");
   // Not to stderr: "relation ... already exists, skipping" on every open is noise.
