@@ -9,7 +9,9 @@
 //   2. Filtered queries on that database: --queries first pages (page size 100) per filter
 //      kind with random values (node; namespace+verdict; digest; image; pod; reason; mode;
 //      time ranges; a second page by token); p50/p99/max latency. Also Nodes() and Images().
-//   3. PostgreSQL (unless --no-postgres): a real server (tests/support/postgres_server, fsync
+//   3. Prune of the first day's events while another thread keeps appending (unless
+//      --no-prune): Prune's time and the Appends' latency meanwhile.
+//   4. PostgreSQL (unless --no-postgres): a real server (tests/support/postgres_server, fsync
 //      on) filled with --pg-events events the same way, then the same queries.
 //
 // The data: 50 nodes running 36 pods each, in 30 namespaces of 60 pods, 200 images (one
@@ -17,13 +19,14 @@
 // spread over 5 reasons, modes 90% enforce / 7% warn / 3% audit, event times spread over
 // 7 days in arrival order.
 //
-// Usage: controller_bench [--events N] [--queries N] [--pg-events N] [--no-postgres]
+// Usage: controller_bench [--events N] [--queries N] [--pg-events N] [--no-postgres] [--no-prune]
 //                         [--db PATH (keep the SQLite database; filled only when short)]
 // Figures and how to reproduce them: docs/performance.md ("Controller storage").
 #include <sys/utsname.h>
 #include <time.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -132,7 +135,10 @@ std::string ImageDigest(int i) { return StrCat("sha256:", Hex64(static_cast<uint
 
 class Generator {
  public:
-  Generator(int64_t total) : total_(total), seqs_(kNodes, 0) {}
+  // `seq_base`: the first seq of every node is seq_base + 1 (a second generator over the
+  // same store must not repeat the first one's ids).
+  explicit Generator(int64_t total, uint64_t seq_base = 0)
+      : total_(total), seqs_(kNodes, seq_base) {}
 
   // The next batch: kBatch events of one node (round robin), times in arrival order.
   std::vector<v1::Event> Batch(std::string& node) {
@@ -233,6 +239,44 @@ void Fill(EventStore& store, int64_t total, const char* label) {
       label, kBatch, first_100k_ms > 0 ? 100'000 / (first_100k_ms / 1000) : 0.0,
       static_cast<long long>(stored), stored / (total_ms / 1000), p.p50, p.p99, p.max,
       cpu_ms * 1000 / static_cast<double>(stored), static_cast<double>(stored) / (cpu_ms / 1000));
+}
+
+// ---------------------------------------------------------------- prune
+
+// Prunes the first day of events (received times follow event times) in one thread while
+// this thread appends batches, as ingestion goes on during retention: how long Prune takes
+// and how long an Append waits behind its chunks.
+void PruneWhileAppending(EventStore& store, int64_t total) {
+  absl::Time cutoff = absl::FromUnixMicros(kStartUs + int64_t{24} * 3600 * 1'000'000);
+  std::atomic<bool> done{false};
+  absl::StatusOr<int64_t> pruned = 0;
+  double prune_ms = 0;
+  std::thread pruner([&] {
+    Clock::time_point t0 = Clock::now();
+    pruned = store.Prune(cutoff);
+    prune_ms = Ms(Clock::now() - t0);
+    done = true;
+  });
+  Generator gen(total, /*seq_base=*/uint64_t{1} << 40);
+  v1::AgentStatus status;
+  std::vector<double> batch_ms;
+  while (!done) {
+    std::string node;
+    std::vector<v1::Event> batch = gen.Batch(node);
+    Clock::time_point t0 = Clock::now();
+    absl::StatusOr<controller::AppendResult> r =
+        store.Append(node, status, batch, absl::FromUnixMicros(kStartUs + kSpanUs));
+    batch_ms.push_back(Ms(Clock::now() - t0));
+    DieIf(r.status(), "Append during Prune");
+  }
+  pruner.join();
+  DieIf(pruned.status(), "Prune");
+  Percentiles p = Of(batch_ms);
+  std::printf(
+      "Prune of the first day: %lld events in %.0f ms (chunks of %d); meanwhile %zu "
+      "Appends of %d: p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+      static_cast<long long>(*pruned), prune_ms, 5000, batch_ms.size(), kBatch, p.p50, p.p99,
+      p.max);
 }
 
 // ---------------------------------------------------------------- queries
@@ -367,6 +411,7 @@ int Main(int argc, char** argv) {
   int64_t events = 1'000'000, pg_events = 100'000;
   int queries = 200;
   bool postgres = true;
+  bool prune = true;
   std::string db_path;  // keep the SQLite database here (filled only if it has fewer events)
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -382,6 +427,8 @@ int Main(int argc, char** argv) {
       queries = std::atoi(value().c_str());
     } else if (a == "--db") {
       db_path = value();
+    } else if (a == "--no-prune") {
+      prune = false;
     } else if (a == "--no-postgres") {
       postgres = false;
     } else {
@@ -403,6 +450,7 @@ int Main(int argc, char** argv) {
     std::ifstream db(path, std::ios::binary | std::ios::ate);
     std::printf("SQLite file: %.0f MB\n", static_cast<double>(db.tellg()) / 1e6);
     RunQueries(**store, events, queries, "SQLite");
+    if (prune) PruneWhileAppending(**store, events);
   }
   if (postgres) {
     testing::PostgresServer::Options options;

@@ -509,10 +509,21 @@ TEST_P(EventStoreTest, PruneDeletesEventsReceivedBeforeCutoff) {
   pruned = store_->Prune(kReceived + absl::Hours(24));
   ASSERT_TRUE(pruned.ok());
   EXPECT_EQ(*pruned, 0);
-  // A pruned id is not stored again as new... unless resent: it is then new to the store.
   std::vector<v1::Event> left = QueryAll({});
   ASSERT_EQ(left.size(), 1u);
   EXPECT_EQ(left[0].seq(), 100000u);
+
+  // Appends while a Prune runs in another thread: both complete, nothing else is lost.
+  Append("n", old_batch, kReceived);
+  std::thread pruner([&] {
+    absl::StatusOr<int64_t> n = store_->Prune(kReceived + absl::Hours(24));
+    EXPECT_EQ(n.value_or(-1), kOld) << n.status();
+  });
+  for (uint64_t seq = 200000; seq < 200020; ++seq) {
+    Append("m", {MakeEvent("m", seq)}, kReceived + absl::Hours(48));
+  }
+  pruner.join();
+  EXPECT_EQ(store_->CountForTesting(), 21);
 }
 
 TEST_P(EventStoreTest, ReopenKeepsEverything) {
