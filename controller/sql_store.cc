@@ -155,7 +155,8 @@ int ClampPageSize(int page_size) {
 std::vector<v1::ImageSummary> MergeImageCounts(const std::vector<ImageNodeCounts>& rows,
                                                int limit) {
   struct Acc {
-    int64_t allowed = 0, denied = 0, last_seen_us = 0;
+    int64_t allowed = 0, denied = 0, last_seen_us = INT64_MIN;
+    std::string last_digest;
     std::set<std::string> nodes;
   };
   std::map<std::string, Acc> by_image;
@@ -163,7 +164,10 @@ std::vector<v1::ImageSummary> MergeImageCounts(const std::vector<ImageNodeCounts
     Acc& a = by_image[r.image];
     a.allowed += r.allowed;
     a.denied += r.denied;
-    a.last_seen_us = std::max(a.last_seen_us, r.last_seen_us);
+    if (r.last_seen_us > a.last_seen_us) {
+      a.last_seen_us = r.last_seen_us;
+      a.last_digest = r.last_digest;
+    }
     a.nodes.insert(r.node);
   }
   std::vector<v1::ImageSummary> out;
@@ -174,6 +178,7 @@ std::vector<v1::ImageSummary> MergeImageCounts(const std::vector<ImageNodeCounts
     s.set_allowed(static_cast<uint64_t>(a.allowed));
     s.set_denied(static_cast<uint64_t>(a.denied));
     s.set_last_seen_unix_micros(a.last_seen_us);
+    s.set_last_digest(a.last_digest);
     for (const std::string& n : a.nodes) s.add_nodes(n);
     out.push_back(std::move(s));
   }

@@ -88,6 +88,7 @@ int ClampPageSize(int page_size);
 struct ImageNodeCounts {
   std::string image, node;
   int64_t allowed = 0, denied = 0, last_seen_us = 0;
+  std::string last_digest;  // of the event seen last ("": the caller fills it in)
 };
 std::vector<v1::ImageSummary> MergeImageCounts(const std::vector<ImageNodeCounts>& rows, int limit);
 

@@ -588,31 +588,35 @@ absl::StatusOr<std::vector<v1::ImageSummary>> SqliteStore::Images(absl::Time sin
   return WithReader([&](Conn& conn) -> absl::StatusOr<std::vector<v1::ImageSummary>> {
     std::vector<v1::ImageSummary> out;
     absl::Status s = InTransaction(conn, "BEGIN", [&]() -> absl::Status {
+      // Since a time: only the ids of its hours and later (time_ranges), not every row.
+      int64_t min_id = 0, max_id = INT64_MAX;
+      if (since_us != 0) {
+        absl::StatusOr<Stmt> span =
+            Stmt::Make(conn, "SELECT MIN(min_id), MAX(max_id) FROM time_ranges WHERE bucket >= ?1",
+                       {since_us / kBucketUs});
+        if (!span.ok()) return span.status();
+        absl::StatusOr<bool> row = span->Step();
+        if (!row.ok()) return row.status();
+        min_id = *row ? span->Int(0) : 0;
+        max_id = *row ? span->Int(1) : 0;
+      }
+      // `digest` next to the one max(): SQLite takes it from the row with the max time.
       absl::StatusOr<Stmt> stmt = Stmt::Make(
           conn,
-          "SELECT image, node, SUM(verdict = 'ALLOW'), SUM(verdict = 'DENY'), MAX(time_us)"
-          " FROM events WHERE kind = ?1 AND time_us >= ?2 GROUP BY image, node",
-          {static_cast<int64_t>(v1::Event::VERDICT), since_us});
+          "SELECT image, node, SUM(verdict = 'ALLOW'), SUM(verdict = 'DENY'), MAX(time_us),"
+          " digest FROM events WHERE kind = ?1 AND +time_us >= ?2 AND id >= ?3 AND id <= ?4"
+          " GROUP BY image, node",
+          {static_cast<int64_t>(v1::Event::VERDICT), since_us, min_id, max_id});
       if (!stmt.ok()) return stmt.status();
       std::vector<sql::ImageNodeCounts> rows;
       for (;;) {
         absl::StatusOr<bool> row = stmt->Step();
         if (!row.ok()) return row.status();
         if (!*row) break;
-        rows.push_back({stmt->Text(0), stmt->Text(1), stmt->Int(2), stmt->Int(3), stmt->Int(4)});
+        rows.push_back({stmt->Text(0), stmt->Text(1), stmt->Int(2), stmt->Int(3), stmt->Int(4),
+                        stmt->Text(5)});
       }
       out = sql::MergeImageCounts(rows, limit);
-      for (v1::ImageSummary& image : out) {
-        absl::StatusOr<Stmt> last =
-            Stmt::Make(conn,
-                       "SELECT digest FROM events WHERE image = ?1 AND kind = ?2 AND time_us >= ?3"
-                       " ORDER BY time_us DESC, id DESC LIMIT 1",
-                       {image.image(), static_cast<int64_t>(v1::Event::VERDICT), since_us});
-        if (!last.ok()) return last.status();
-        absl::StatusOr<bool> row = last->Step();
-        if (!row.ok()) return row.status();
-        if (*row) image.set_last_digest(last->Text(0));
-      }
       return absl::OkStatus();
     });
     if (!s.ok()) return s;
