@@ -144,7 +144,7 @@ class Controller::Impl {
     }
     pruned_->Get().Increment(static_cast<double>(*pruned));
     // Recounted here, not only tracked: another controller may share a PostgreSQL database.
-    stored_->Get().Set(static_cast<double>(store_->CountForTesting()));
+    stored_->Get().Set(static_cast<double>(store_->Count()));
     if (*pruned > 0) {
       logger_->Info("pruned old events", {{"events", *pruned}, {"cutoff", absl::FormatTime(cutoff)}});
     }
@@ -156,7 +156,7 @@ class Controller::Impl {
     stored_ = metrics_.AddGauge("layerseal_controller_events_stored", "Events in the store");
     pruned_ = metrics_.AddCounter("layerseal_controller_pruned_events_total",
                                   "Events deleted by retention");
-    stored_->Get().Set(static_cast<double>(store_->CountForTesting()));
+    stored_->Get().Set(static_cast<double>(store_->Count()));
   }
 
   absl::Status StartGrpc() {

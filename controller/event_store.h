@@ -65,7 +65,8 @@ class EventStore {
   // wrong clock can neither keep events forever nor lose them early). Returns how many.
   virtual absl::StatusOr<int64_t> Prune(absl::Time cutoff) = 0;
 
-  virtual int64_t CountForTesting() = 0;
+  // How many events are stored (the controller's events_stored gauge); -1 on a store error.
+  virtual int64_t Count() = 0;
 };
 
 // "sqlite:///abs/path.db" or "sqlite:relative/path.db" (a bare path is SQLite too), or

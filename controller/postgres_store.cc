@@ -264,7 +264,7 @@ class PostgresStore : public EventStore {
   absl::StatusOr<std::vector<v1::NodeSummary>> Nodes() override;
   absl::StatusOr<std::vector<v1::ImageSummary>> Images(absl::Time since, int limit) override;
   absl::StatusOr<int64_t> Prune(absl::Time cutoff) override;
-  int64_t CountForTesting() override;
+  int64_t Count() override;
 
  private:
   // Runs `f(PGconn*)` -> absl::Status on a pooled connection. A connection found broken is
@@ -585,7 +585,7 @@ absl::StatusOr<int64_t> PostgresStore::Prune(absl::Time cutoff) {
   }
 }
 
-int64_t PostgresStore::CountForTesting() {
+int64_t PostgresStore::Count() {
   int64_t n = -1;
   absl::Status s = WithConn([&](PGconn* conn) -> absl::Status {
     absl::StatusOr<int64_t> v = QueryInt(conn, "SELECT COUNT(*) FROM events");

@@ -324,7 +324,7 @@ class SqliteStore : public EventStore {
   absl::StatusOr<std::vector<v1::NodeSummary>> Nodes() override;
   absl::StatusOr<std::vector<v1::ImageSummary>> Images(absl::Time since, int limit) override;
   absl::StatusOr<int64_t> Prune(absl::Time cutoff) override;
-  int64_t CountForTesting() override;
+  int64_t Count() override;
 
  private:
   // Runs `f(Conn&)` on a free read connection, opening one if fewer than the maximum are.
@@ -661,7 +661,7 @@ absl::StatusOr<int64_t> SqliteStore::PruneChunkLocked(int64_t cutoff_us) {
   return deleted;
 }
 
-int64_t SqliteStore::CountForTesting() {
+int64_t SqliteStore::Count() {
   absl::StatusOr<int64_t> n =
       WithReader([](Conn& conn) { return QueryInt(conn, "SELECT COUNT(*) FROM events"); });
   return n.ok() ? *n : -1;

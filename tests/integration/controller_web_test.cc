@@ -416,7 +416,7 @@ class FailingStore : public controller::EventStore {
   absl::StatusOr<std::vector<v1::NodeSummary>> Nodes() override { return Down(); }
   absl::StatusOr<std::vector<v1::ImageSummary>> Images(absl::Time, int) override { return Down(); }
   absl::StatusOr<int64_t> Prune(absl::Time) override { return Down(); }
-  int64_t CountForTesting() override { return 0; }
+  int64_t Count() override { return 0; }
 
  private:
   static absl::Status Down() { return absl::UnavailableError("database is locked"); }

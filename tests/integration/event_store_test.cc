@@ -237,7 +237,7 @@ TEST_P(EventStoreTest, AppendsAndReadsBackEveryField) {
   lost.set_received_unix_micros(absl::ToUnixMicros(kReceived));
   EXPECT_EQ(got[0].SerializeAsString(), lost.SerializeAsString()) << got[0].DebugString();
   EXPECT_EQ(got[1].SerializeAsString(), e.SerializeAsString()) << got[1].DebugString();
-  EXPECT_EQ(store_->CountForTesting(), 2);
+  EXPECT_EQ(store_->Count(), 2);
 }
 
 TEST_P(EventStoreTest, DuplicatesAreStoredOnceAndCounted) {
@@ -248,7 +248,7 @@ TEST_P(EventStoreTest, DuplicatesAreStoredOnceAndCounted) {
                           kReceived + absl::Seconds(5));
   EXPECT_EQ(r.stored, 1);
   EXPECT_EQ(r.duplicates, 3);
-  EXPECT_EQ(store_->CountForTesting(), 4);
+  EXPECT_EQ(store_->Count(), 4);
   v1::EventFilter f;
   f.set_image("other");
   EXPECT_TRUE(QueryAll(f).empty()) << "the first stored copy is kept";
@@ -271,7 +271,7 @@ TEST_P(EventStoreTest, BatchThatFailsMidwayLeavesNothing) {
   absl::StatusOr<AppendResult> r =
       store_->Append("n", Status("p1"), {MakeEvent("n", 1), MakeEvent("n", 2), bad}, kReceived);
   EXPECT_FALSE(r.ok());
-  EXPECT_EQ(store_->CountForTesting(), 0);
+  EXPECT_EQ(store_->Count(), 0);
   absl::StatusOr<std::vector<v1::NodeSummary>> nodes = store_->Nodes();
   ASSERT_TRUE(nodes.ok()) << nodes.status();
   EXPECT_TRUE(nodes->empty()) << "the node's report is part of the batch";
@@ -505,7 +505,7 @@ TEST_P(EventStoreTest, PruneDeletesEventsReceivedBeforeCutoff) {
   absl::StatusOr<int64_t> pruned = store_->Prune(kReceived + absl::Hours(24));
   ASSERT_TRUE(pruned.ok()) << pruned.status();
   EXPECT_EQ(*pruned, kOld);
-  EXPECT_EQ(store_->CountForTesting(), 1);
+  EXPECT_EQ(store_->Count(), 1);
   pruned = store_->Prune(kReceived + absl::Hours(24));
   ASSERT_TRUE(pruned.ok());
   EXPECT_EQ(*pruned, 0);
@@ -523,7 +523,7 @@ TEST_P(EventStoreTest, PruneDeletesEventsReceivedBeforeCutoff) {
     Append("m", {MakeEvent("m", seq)}, kReceived + absl::Hours(48));
   }
   pruner.join();
-  EXPECT_EQ(store_->CountForTesting(), 21);
+  EXPECT_EQ(store_->Count(), 21);
 }
 
 TEST_P(EventStoreTest, ReopenKeepsEverything) {
@@ -535,7 +535,7 @@ TEST_P(EventStoreTest, ReopenKeepsEverything) {
   store_.reset();
   store_ = Open(url_);
   ASSERT_NE(store_, nullptr);
-  EXPECT_EQ(store_->CountForTesting(), 30);
+  EXPECT_EQ(store_->Count(), 30);
   absl::StatusOr<EventPage> next = store_->Query({}, 10, page->next_page_token);
   ASSERT_TRUE(next.ok()) << "a page token survives a restart: " << next.status();
   ASSERT_EQ(next->events.size(), 10u);
@@ -622,7 +622,7 @@ TEST_P(EventStoreTest, MigratesAnOldSchemaAndRefusesANewerOne) {
   EXPECT_EQ(version->substr(0, 1), GetParam() == "sqlite" ? "3" : "2");
 
   // An empty database (created, never written) is migrated from nothing: SetUp did that.
-  EXPECT_EQ(store_->CountForTesting(), 0);
+  EXPECT_EQ(store_->Count(), 0);
 
   // A newer controller's database is refused, not damaged.
   store_.reset();
@@ -658,7 +658,7 @@ TEST_P(EventStoreTest, ConcurrentAppendsAndQueries) {
     });
   }
   for (std::thread& t : threads) t.join();
-  EXPECT_EQ(store_->CountForTesting(), kThreads * kBatches * kPerBatch);
+  EXPECT_EQ(store_->Count(), kThreads * kBatches * kPerBatch);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, EventStoreTest, ::testing::Values("sqlite", "postgres"),
@@ -713,7 +713,7 @@ TEST(PostgresStoreTest, StoppedServerIsUnavailableThenRecovers) {
     });
   }
   for (std::thread& t : threads) t.join();
-  ASSERT_EQ(s.CountForTesting(), 4);
+  ASSERT_EQ(s.Count(), 4);
 
   ASSERT_TRUE(pg.Stop().ok());
   absl::StatusOr<AppendResult> down = s.Append("n", Status("p"), {MakeEvent("n", 10)}, kReceived);
