@@ -446,7 +446,7 @@ int Main(int argc, char** argv) {
     std::string path = db_path.empty() ? dir.File("events.db") : db_path;
     absl::StatusOr<std::unique_ptr<EventStore>> store = controller::OpenEventStore(path);
     DieIf(store.status(), "open SQLite");
-    if ((*store)->CountForTesting() < events) Fill(**store, events, "SQLite");
+    if ((*store)->Count() < events) Fill(**store, events, "SQLite");
     std::ifstream db(path, std::ios::binary | std::ios::ate);
     std::printf("SQLite file: %.0f MB\n", static_cast<double>(db.tellg()) / 1e6);
     RunQueries(**store, events, queries, "SQLite");
