@@ -34,6 +34,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cli/common.h"
+#include "controller/time_bound.h"
 #include "google/protobuf/util/json_util.h"
 #include "layerseal/v1/controller.grpc.pb.h"
 #include "verifier/str_cat.h"
@@ -48,8 +49,6 @@ constexpr int kMaxPageSize = 1000;  // the controller's own maximum
 constexpr size_t kMaxPemFileBytes = 1024 * 1024;
 constexpr int kMaxReceiveMessageBytes = 16 * 1024 * 1024;
 constexpr size_t kShortDigestHex = 12;
-// A duration back from now given in days ("7d"); absl::ParseDuration stops at hours.
-constexpr int64_t kMaxDays = 36500;
 // How often a follower checks whether SIGINT/SIGTERM arrived.
 constexpr absl::Duration kSignalPoll = absl::Milliseconds(100);
 
@@ -202,25 +201,6 @@ void DropGrpcLog(gpr_log_func_args*) {}
 
 // ---------------------------------------------------------------- flags
 
-// RFC 3339, or a duration back from `now` ("15m", "2h", "7d").
-absl::StatusOr<int64_t> ParseTime(const std::string& flag, const std::string& text, absl::Time now) {
-  absl::Time t;
-  std::string err;
-  if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) return absl::ToUnixMicros(t);
-  absl::Duration d;
-  int64_t days = 0;
-  if (text.size() > 1 && text.back() == 'd' &&
-      absl::SimpleAtoi(text.substr(0, text.size() - 1), &days) && days > 0 && days <= kMaxDays) {
-    d = absl::Hours(24 * days);
-  } else if (!absl::ParseDuration(text, &d) || d <= absl::ZeroDuration() ||
-             d == absl::InfiniteDuration()) {
-    return absl::InvalidArgumentError(StrCat("--", flag, " \"", text,
-                                             "\" is neither RFC 3339 (2026-11-23T13:00:00Z) nor "
-                                             "a duration back from now (15m, 2h, 7d)"));
-  }
-  return absl::ToUnixMicros(now - d);
-}
-
 std::string Upper(std::string s) {
   for (char& ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   return s;
@@ -247,8 +227,8 @@ absl::StatusOr<v1::EventFilter> FilterFromFlags(const Flags& f) {
   for (const char* flag : {"since", "until"}) {
     auto v = f.Get(flag);
     if (!v) continue;
-    absl::StatusOr<int64_t> t = ParseTime(flag, *v, now);
-    if (!t.ok()) return t.status();
+    absl::StatusOr<int64_t> t = controller::ParseTimeBound(*v, now);
+    if (!t.ok()) return absl::InvalidArgumentError(StrCat("--", flag, " ", Sv(t.status().message())));
     if (std::string(flag) == "since") {
       filter.set_since_unix_micros(*t);
     } else {

@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "controller/time_bound.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
 #include "verifier/str_cat.h"
@@ -26,8 +27,6 @@ using telemetry::HttpResponse;
 constexpr char kJsonType[] = "application/json; charset=utf-8";
 constexpr char kNoncePlaceholder[] = "{{NONCE}}";
 constexpr int kNonceBytes = 16;
-// A duration back from now given in days ("7d"); absl::ParseDuration stops at hours.
-constexpr int64_t kMaxSinceDays = 36500;
 
 // The page. Everything shown from an event is set with textContent (never innerHTML), so
 // an image named "<img src=x onerror=...>" is text. The inline <style> and <script> run
@@ -368,29 +367,11 @@ std::optional<ParamError> CheckQuery(const HttpRequest& req, const std::set<std:
   return std::nullopt;
 }
 
-// RFC 3339 ("2026-11-23T13:00:00Z"), or a duration back from `now` ("15m", "2h", "7d").
-absl::StatusOr<int64_t> ParseTimeParam(const std::string& text, absl::Time now) {
-  absl::Time t;
-  std::string err;
-  if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) return absl::ToUnixMicros(t);
-  absl::Duration d;
-  int64_t days = 0;
-  if (text.size() > 1 && text.back() == 'd' &&
-      absl::SimpleAtoi(text.substr(0, text.size() - 1), &days) && days > 0 &&
-      days <= kMaxSinceDays) {
-    d = absl::Hours(24 * days);
-  } else if (!absl::ParseDuration(text, &d) || d <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        StrCat("\"", text, "\" is neither RFC 3339 (2026-11-23T13:00:00Z) nor a duration (15m, 2h, 7d)"));
-  }
-  return absl::ToUnixMicros(now - d);
-}
-
 std::optional<ParamError> ParseTimeInto(const HttpRequest& req, const std::string& name,
                                         absl::Time now, int64_t* out) {
   std::string text = req.Param(name);
   if (text.empty()) return std::nullopt;
-  absl::StatusOr<int64_t> t = ParseTimeParam(text, now);
+  absl::StatusOr<int64_t> t = ParseTimeBound(text, now);
   if (!t.ok()) return ParamError{name, std::string(Sv(t.status().message()))};
   *out = *t;
   return std::nullopt;
