@@ -4,7 +4,8 @@
 // the kubelet would; the images are rejected by the node policy, so no registry or runtime
 // is involved and every pull is a verdict in a few milliseconds (the runtime endpoint is a
 // socket nobody listens on). The faults are real: processes killed with SIGKILL, a controller
-// down or restarted, a spool on a full tmpfs.
+// down or restarted, a spool on a full tmpfs. Every test runs with the controller on SQLite
+// and on a real PostgreSQL (one server for the suite, a fresh database per test).
 #include <signal.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include "gtest/gtest.h"
 #include "k8s/cri/runtime/v1/api.grpc.pb.h"
 #include "layerseal/v1/controller.grpc.pb.h"
+#include "tests/support/postgres_server.h"
 #include "tests/support/process.h"
 #include "tests/support/tls_certs.h"
 #include "verifier/str_cat.h"
@@ -50,9 +52,27 @@ grpc::Status Pull(cri::ImageService::Stub& stub, const std::string& image) {
 
 std::string ReadPem(const std::string& path) { return testing::ReadFileOrDie(path); }
 
-class DeliveryE2eTest : public ::testing::Test {
+class DeliveryE2eTest : public ::testing::TestWithParam<std::string> {
  protected:
+  static void TearDownTestSuite() {
+    delete postgres_;
+    postgres_ = nullptr;
+  }
+
   void SetUp() override {
+    if (GetParam() == "sqlite") {
+      database_ = StrCat("sqlite://", dir_.File("events.db"));
+    } else {
+      if (postgres_ == nullptr) {
+        absl::StatusOr<std::unique_ptr<testing::PostgresServer>> pg = testing::PostgresServer::Start();
+        ASSERT_TRUE(pg.ok()) << pg.status();
+        postgres_ = pg->release();
+      }
+      std::string db = StrCat("delivery", ++databases_);
+      absl::Status created = postgres_->CreateDatabase(db);
+      ASSERT_TRUE(created.ok()) << created;
+      database_ = postgres_->Url(db);
+    }
     absl::StatusOr<testing::TlsCerts> certs = testing::MakeTlsCerts(dir_.path(), {kNode, "reader"});
     ASSERT_TRUE(certs.ok()) << certs.status();
     certs_ = *certs;
@@ -69,7 +89,7 @@ class DeliveryE2eTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<testing::Child>> child = testing::Child::Spawn(
         {LAYERSEAL_CONTROLLER_BINARY, "--listen", StrCat("127.0.0.1:", grpc_port_),
          "--tls-cert", certs_.server.cert, "--tls-key", certs_.server.key,
-         "--client-ca", certs_.ca.cert, "--database", StrCat("sqlite://", dir_.File("events.db")),
+         "--client-ca", certs_.ca.cert, "--database", database_,
          "--http", StrCat("127.0.0.1:", http_port_)},
         dir_.File("controller.log"));
     ASSERT_TRUE(child.ok()) << child.status();
@@ -213,7 +233,10 @@ class DeliveryE2eTest : public ::testing::Test {
     EXPECT_EQ(log.find("runtime error:"), std::string::npos) << name << ":\n" << log;
   }
 
+  static testing::PostgresServer* postgres_;
+  static int databases_;
   testing::TempDir dir_;
+  std::string database_;
   testing::TlsCerts certs_;
   std::string spool_dir_ = dir_.File("spool");
   int grpc_port_ = testing::PickFreePort();
@@ -225,7 +248,10 @@ class DeliveryE2eTest : public ::testing::Test {
   std::unique_ptr<cri::ImageService::Stub> images_;
 };
 
-TEST_F(DeliveryE2eTest, EveryVerdictArrivesOnceWithItsFields) {
+testing::PostgresServer* DeliveryE2eTest::postgres_ = nullptr;
+int DeliveryE2eTest::databases_ = 0;
+
+TEST_P(DeliveryE2eTest, EveryVerdictArrivesOnceWithItsFields) {
   StartController();
   StartAgent();
   // Concurrent pulls: their events share syncs (group commit) and batches.
@@ -257,7 +283,7 @@ TEST_F(DeliveryE2eTest, EveryVerdictArrivesOnceWithItsFields) {
   EXPECT_EQ(AwaitAgentMetric("layerseal_agent_spool_events", 0), 0);
 }
 
-TEST_F(DeliveryE2eTest, ControllerDownThenUpEveryEventArrivesOnce) {
+TEST_P(DeliveryE2eTest, ControllerDownThenUpEveryEventArrivesOnce) {
   StartAgent();  // no controller yet: pulls are judged as usual
   std::vector<std::string> before = PullDenied("down", 30);
   ASSERT_EQ(before.size(), 30u);
@@ -269,7 +295,7 @@ TEST_F(DeliveryE2eTest, ControllerDownThenUpEveryEventArrivesOnce) {
   EXPECT_EQ(StoredEvents().size(), 30u);
 }
 
-TEST_F(DeliveryE2eTest, AgentKilledMidStreamLosesNothingAndDoublesNothing) {
+TEST_P(DeliveryE2eTest, AgentKilledMidStreamLosesNothingAndDoublesNothing) {
   StartController();
   std::set<std::string> answered;
   for (int round = 0; round < 3; ++round) {
@@ -303,7 +329,7 @@ TEST_F(DeliveryE2eTest, AgentKilledMidStreamLosesNothingAndDoublesNothing) {
   for (const std::string& image : answered) EXPECT_EQ(stored.count(image), 1u) << image;
 }
 
-TEST_F(DeliveryE2eTest, ControllerRestartedMidStreamEveryEventArrivesOnce) {
+TEST_P(DeliveryE2eTest, ControllerRestartedMidStreamEveryEventArrivesOnce) {
   StartController();
   StartAgent();
   std::atomic<bool> stop = false;
@@ -331,7 +357,7 @@ TEST_F(DeliveryE2eTest, ControllerRestartedMidStreamEveryEventArrivesOnce) {
   EXPECT_EQ(stored.size(), answered.size());
 }
 
-TEST_F(DeliveryE2eTest, AgentWithACertificateFromAnotherCaIsRejectedAndKeepsItsEvents) {
+TEST_P(DeliveryE2eTest, AgentWithACertificateFromAnotherCaIsRejectedAndKeepsItsEvents) {
   StartController();
   StartAgentAs(certs_.other_client);
   ASSERT_EQ(PullDenied("untrusted", 5).size(), 5u);
@@ -345,7 +371,7 @@ TEST_F(DeliveryE2eTest, AgentWithACertificateFromAnotherCaIsRejectedAndKeepsItsE
   EXPECT_EQ(ByImage(AwaitStored(5)).size(), 5u);
 }
 
-TEST_F(DeliveryE2eTest, AgentRefusesACertificateForAnotherNode) {
+TEST_P(DeliveryE2eTest, AgentRefusesACertificateForAnotherNode) {
   absl::StatusOr<testing::CertKey> other = testing::AddClientCert(certs_, "node-other");
   ASSERT_TRUE(other.ok()) << other.status();
   absl::StatusOr<testing::RunResult> r = testing::Run(AgentArgs(*other), "", absl::Seconds(30));
@@ -354,7 +380,7 @@ TEST_F(DeliveryE2eTest, AgentRefusesACertificateForAnotherNode) {
   EXPECT_NE(r->err.find("node-other"), std::string::npos) << r->err;
 }
 
-TEST_F(DeliveryE2eTest, FullSpoolDiskIsCountedReportedAndTheAgentKeepsJudging) {
+TEST_P(DeliveryE2eTest, FullSpoolDiskIsCountedReportedAndTheAgentKeepsJudging) {
   if (geteuid() != 0) GTEST_SKIP() << "mounting a small tmpfs needs root";
   std::filesystem::create_directories(spool_dir_);
   ASSERT_EQ(mount("tmpfs", spool_dir_.c_str(), "tmpfs", 0, "size=64k"), 0) << strerror(errno);
@@ -386,6 +412,9 @@ TEST_F(DeliveryE2eTest, FullSpoolDiskIsCountedReportedAndTheAgentKeepsJudging) {
   std::map<std::string, v1::Event> by_image = ByImage(events);
   EXPECT_EQ(by_image.size() + reported_lost, 401u) << "every verdict stored or counted as lost";
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, DeliveryE2eTest, ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 }  // namespace
 }  // namespace layerseal
