@@ -102,8 +102,9 @@ void Fill(controller::EventStore& store) {
   std::vector<v1::Event> a = {
       MakeEvent("node-a", 1, t0 + absl::Minutes(1), {web, kDigestA, "ALLOW", "VERIFIED", "enforce", "shop", "web-1"}),
       MakeEvent("node-a", 2, t0 + absl::Minutes(2), {api, kDigestB, "ALLOW", "VERIFIED", "enforce", "shop", "api-1"}),
-      MakeEvent("node-a", 3, t0 + absl::Minutes(3), {tool, "", "DENY", "UNSIGNED", "enforce", "ops", "debug"}),
+      MakeEvent("node-a", 3, t0 + absl::Minutes(3), {tool, "", "DENY", "NOT_SIGNED", "enforce", "ops", "debug"}),
   };
+  a.back().mutable_verdict()->set_detail("no layer carries a layerseal seal");
   std::vector<v1::Event> b = {
       MakeEvent("node-b", 1, t0 + absl::Minutes(4), {web, kDigestA, "ALLOW", "VERIFIED", "enforce", "shop", "web-2"}),
       MakeEvent("node-b", 2, t0 + absl::Minutes(5), {api, kDigestB, "DENY", "BAD_SIGNATURE", "enforce", "shop", "api-2"}),
@@ -113,9 +114,9 @@ void Fill(controller::EventStore& store) {
   std::vector<v1::Event> c = {
       MakeEvent("node-c", 1, t0 + absl::Minutes(8), {web, kDigestA, "ALLOW", "VERIFIED", "enforce", "shop", "web-4"}),
       MakeEvent("node-c", 2, t0 + absl::Minutes(9), {api, kDigestB, "ALLOW", "VERIFIED", "enforce", "shop", "api-4"}),
-      MakeEvent("node-c", 3, t0 + absl::Minutes(10), {kHostileImage, "", "DENY", "BAD_REFERENCE", "enforce", "evil", "x"}),
+      MakeEvent("node-c", 3, t0 + absl::Minutes(10), {kHostileImage, "", "DENY", "REJECTED_BY_POLICY", "enforce", "evil", "x"}),
   };
-  c.back().mutable_verdict()->set_detail("\"<img src=x onerror=alert(1)>\" is not an image reference");
+  c.back().mutable_verdict()->set_detail("no policy scope admits \"<img src=x onerror=alert(1)>\"");
   absl::Time now = absl::Now();
   ASSERT_TRUE(store.Append("node-a", Status("0.1.0", kPolicyV1, 0, 0), a, now).ok());
   ASSERT_TRUE(store.Append("node-b", Status("0.1.0", kPolicyV2, 17, 3), b, now).ok());
