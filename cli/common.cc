@@ -18,10 +18,12 @@ const char kRegistryFlagsHelp[] =
     "Registry flags:\n"
     "  --plain-http          talk plain HTTP to the registry (default: HTTPS, verified)\n"
     "  --ca-file FILE        also trust this PEM CA bundle for TLS\n"
-    "  --username USER       registry user name (password from --password-stdin)\n"
+    "  --username USER       registry user name, sent to every registry the command\n"
+    "                        talks to (password from --password-stdin)\n"
     "  --password-stdin      read the registry password from the first line of stdin\n"
     "  --docker-config FILE  docker config.json with \"auths\" (default: $DOCKER_CONFIG\n"
-    "                        or ~/.docker/config.json)\n"
+    "                        or ~/.docker/config.json; credsStore and credHelpers are\n"
+    "                        not used)\n"
     "  --timeout DURATION    per-request timeout, e.g. 30s (default 30s)\n";
 
 FlagSpec WithCommonFlags(FlagSpec spec) {
