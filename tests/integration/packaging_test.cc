@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <regex>
@@ -447,11 +448,17 @@ TEST(DockerfileTest, BuildsOnDebian12AndRunsOnSlimWithTheThreeBinaries) {
   EXPECT_TRUE(Contains(text, StrCat("org.opencontainers.image.version=\"", LAYERSEAL_VERSION, "\"")));
 }
 
-// The runtime stage installs every library the .deb depends on (dpkg-shlibdeps' list).
+// The runtime stage installs every library the .deb depends on (dpkg-shlibdeps' list), and
+// so does the list cmake/Packaging.cmake falls back to without dpkg-shlibdeps.
 TEST_F(PackagingTest, DockerRuntimeStageHasEveryLibraryThePackageNeeds) {
   std::string depends = MustRun({"dpkg-deb", "--field", deb_, "Depends"}).out;
   std::string text = Dockerfile();
   std::string runtime_stage = text.substr(text.find("FROM debian:12-slim"));
+  std::string cmake = ReadFileOrDie(kSource + "/cmake/Packaging.cmake");
+  std::smatch fallback_match;
+  ASSERT_TRUE(std::regex_search(cmake, fallback_match,
+                                std::regex(R"re(CPACK_DEBIAN_PACKAGE_DEPENDS\s+"([^"]*)")re")));
+  std::string fallback = ", " + fallback_match[1].str() + ",";
   std::regex name(R"((^|,\s*)([a-z0-9][a-z0-9.+-]*))");
   int checked = 0;
   for (std::sregex_iterator m(depends.begin(), depends.end(), name), end; m != end; ++m) {
@@ -465,6 +472,8 @@ TEST_F(PackagingTest, DockerRuntimeStageHasEveryLibraryThePackageNeeds) {
     EXPECT_TRUE(std::regex_search(runtime_stage, std::regex("\\s" + std::regex_replace(
         package, std::regex(R"([.+])"), R"(\$&)") + "\\s")))
         << package << " (Depends: " << depends << ") is not installed in the runtime stage";
+    EXPECT_TRUE(Contains(fallback, ", " + package + ","))
+        << package << " is missing from the Depends of cmake/Packaging.cmake without dpkg-shlibdeps";
   }
   EXPECT_GT(checked, 5);
 }
@@ -482,6 +491,86 @@ TEST(DockerfileTest, InstallerScriptIsCopiedAndIsValidBash) {
   EXPECT_TRUE(Contains(text, "mv -f \"$dest.new\" \"$dest\""));
   EXPECT_TRUE(Contains(text, "rollback"));
   EXPECT_TRUE(Contains(text, "nsenter --target 1"));
+}
+
+// The installer script on a temp dir as the host (STAGE_ONLY: no systemctl): the agent and
+// its libraries are staged, run through the staged loader with no library of the image, the
+// unit points at them, the node's files land where agent.yaml looks, and a second round with
+// nothing new changes nothing.
+TEST_F(PackagingTest, InstallerStagesARunnableAgentOnAFakeHost) {
+  TempDir t;
+  const std::string host = t.File("host"), share = t.File("share"), config = t.File("config"),
+                    certs = t.File("certs");
+  for (const std::string& d : {host, share, config, certs}) fs::create_directories(d);
+  // The image's /opt/layerseal/share: the .deb's unit and defaults (Dockerfile).
+  fs::copy_file(Root(kUnitDir + "/layerseal-agent.service"), share + "/layerseal-agent.service");
+  fs::copy_file(Root(kConfDir + "/agent.yaml"), share + "/agent.yaml");
+  fs::copy_file(Root(kConfDir + "/policy.yaml"), share + "/policy.yaml");
+  YAML::Node configmap = Find("ConfigMap", "layerseal-agent-config");
+  ASSERT_TRUE(configmap);
+  for (const char* key : {"agent.yaml", "policy.yaml"}) {
+    WriteFileOrDie(config + "/" + key, configmap["data"][key].as<std::string>());
+  }
+  WriteFileOrDie(certs + "/ca.crt", "ca\n");
+  WriteFileOrDie(certs + "/node-1.crt", "cert of node-1\n");
+  WriteFileOrDie(certs + "/node-1.key", "key of node-1\n", 0600);
+  WriteFileOrDie(certs + "/node-2.key", "key of node-2\n", 0600);
+  auto install = [&](const std::string& agent) {
+    return MustRun({"env", "STAGE_ONLY=1", "HOST=" + host, "CONFIG=" + config, "CERTS=" + certs,
+                    "SHARE=" + share, "AGENT=" + agent, "NODE_NAME=node-1", "TMPDIR=" + t.path(),
+                    "bash", kPackaging + "/docker/install-host-agent"});
+  };
+  RunResult first = install(LAYERSEAL_AGENT_BINARY);
+  EXPECT_TRUE(Contains(first.out, "staged releases/")) << first.out << first.err;
+
+  // The unit's ExecStart, with the host's paths under the temp dir, runs the staged agent.
+  Unit unit = ParseUnit(ReadFileOrDie(host + "/etc/systemd/system/layerseal-agent.service"));
+  EXPECT_EQ(One(unit, "Service", "Restart"), "always");
+  std::string exec = One(unit, "Service", "ExecStart");
+  ASSERT_EQ(exec.rfind("/opt/layerseal/current/lib/ld.so --library-path /opt/layerseal/current/lib "
+                       "/opt/layerseal/current/bin/layerseal-agent --config ", 0), 0u) << exec;
+  std::vector<std::string> argv;
+  std::istringstream words(std::regex_replace(exec, std::regex("/opt/layerseal"), host + "/opt/layerseal"));
+  for (std::string w; words >> w && w != "--config";) argv.push_back(w);
+  argv.push_back("--version");
+  EXPECT_EQ(MustRun(argv).out, StrCat("layerseal-agent ", LAYERSEAL_VERSION, "\n"));
+  ASSERT_EQ(argv.size(), 5u);
+  // The loader names where each library comes from: all staged.
+  std::vector<std::string> list = {argv[0], "--list", argv[1], argv[2], argv[3]};
+  for (const std::string& line : Lines(MustRun(list).out)) {
+    if (Contains(line, "=>")) {
+      EXPECT_TRUE(Contains(line, "=> " + host + "/opt/layerseal/")) << line;
+    }
+  }
+
+  // The node's own certificate, where the ConfigMap's agent.yaml looks for it.
+  EXPECT_EQ(ReadFileOrDie(host + "/etc/layerseal/agent.yaml"),
+            configmap["data"]["agent.yaml"].as<std::string>());
+  absl::StatusOr<agent::ParsedArgs> parsed = ParseAgentFile(host + "/etc/layerseal/agent.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(ReadFileOrDie(host + parsed->config.controller_cert), "cert of node-1\n");
+  EXPECT_EQ(ReadFileOrDie(host + parsed->config.controller_key), "key of node-1\n");
+  EXPECT_EQ(ReadFileOrDie(host + parsed->config.controller_ca), "ca\n");
+  struct stat st {};
+  ASSERT_EQ(stat((host + parsed->config.controller_key).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ExpectAuditPolicy(host + "/etc/layerseal/policy.yaml");
+
+  // Nothing new: nothing staged or installed again.
+  RunResult second = install(LAYERSEAL_AGENT_BINARY);
+  EXPECT_FALSE(Contains(second.out, "staged") || Contains(second.out, "installed")) << second.out;
+
+  // A new agent binary: a new release, current switched by rename, the old one remembered.
+  std::string old_release = fs::read_symlink(host + "/opt/layerseal/current").string();
+  std::string newer = t.File("layerseal-agent");
+  fs::copy_file(LAYERSEAL_AGENT_BINARY, newer);
+  fs::permissions(newer, fs::perms::owner_all);
+  { std::ofstream(newer, std::ios::app) << '\0'; }  // other bytes, the same program
+  install(newer);
+  std::string new_release = fs::read_symlink(host + "/opt/layerseal/current").string();
+  EXPECT_NE(new_release, old_release);
+  EXPECT_EQ(ReadFileOrDie(host + "/opt/layerseal/previous"), old_release + "\n");
+  EXPECT_TRUE(fs::exists(host + "/opt/layerseal/" + old_release + "/bin/layerseal-agent"));
 }
 
 // ---- the Kubernetes manifests -------------------------------------------------------------
