@@ -544,10 +544,12 @@ TEST_F(PackagingTest, InstallerStagesARunnableAgentOnAFakeHost) {
   }
 
   // The node's own certificate, where the ConfigMap's agent.yaml looks for it.
-  EXPECT_EQ(ReadFileOrDie(host + "/etc/layerseal/agent.yaml"),
-            configmap["data"]["agent.yaml"].as<std::string>());
+  // The ConfigMap's agent.yaml, plus the node name the certificate's common name must match.
+  EXPECT_EQ(ReadFileOrDie(host + "/etc/layerseal/agent.yaml")
+                .rfind(configmap["data"]["agent.yaml"].as<std::string>(), 0), 0u);
   absl::StatusOr<agent::ParsedArgs> parsed = ParseAgentFile(host + "/etc/layerseal/agent.yaml");
   ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->config.node_name, "node-1");
   EXPECT_EQ(ReadFileOrDie(host + parsed->config.controller_cert), "cert of node-1\n");
   EXPECT_EQ(ReadFileOrDie(host + parsed->config.controller_key), "key of node-1\n");
   EXPECT_EQ(ReadFileOrDie(host + parsed->config.controller_ca), "ca\n");
