@@ -558,9 +558,19 @@ TEST_F(PackagingTest, InstallerStagesARunnableAgentOnAFakeHost) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   ExpectAuditPolicy(host + "/etc/layerseal/policy.yaml");
 
+  EXPECT_FALSE(Contains(first.out, "ERROR")) << first.out;
+
   // Nothing new: nothing staged or installed again.
   RunResult second = install(LAYERSEAL_AGENT_BINARY);
   EXPECT_FALSE(Contains(second.out, "staged") || Contains(second.out, "installed")) << second.out;
+
+  // A node the Secret has no certificate for: the agent could not start, and the log says so.
+  fs::remove(certs + "/node-1.key");
+  fs::remove(host + parsed->config.controller_key);
+  RunResult missing = install(LAYERSEAL_AGENT_BINARY);
+  EXPECT_TRUE(Contains(missing.out, "ERROR: agent.yaml's controllerKey is " +
+                                        parsed->config.controller_key))
+      << missing.out;
 
   // A new agent binary: a new release, current switched by rename, the old one remembered.
   std::string old_release = fs::read_symlink(host + "/opt/layerseal/current").string();
