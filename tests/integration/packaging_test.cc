@@ -585,6 +585,53 @@ TEST_F(PackagingTest, InstallerStagesARunnableAgentOnAFakeHost) {
   EXPECT_TRUE(fs::exists(host + "/opt/layerseal/" + old_release + "/bin/layerseal-agent"));
 }
 
+// A round whose agent does not answer /healthz (nothing listens on the port; systemctl is a
+// no-op) puts back exactly what it changed, and the same inputs are not tried again.
+TEST_F(PackagingTest, InstallerRollsBackAnUnhealthyAgentAndDoesNotRetryIt) {
+  TempDir t;
+  const std::string host = t.File("host"), share = t.File("share"), config = t.File("config"),
+                    certs = t.File("certs");
+  for (const std::string& d : {host, share, config, certs}) fs::create_directories(d);
+  fs::copy_file(Root(kUnitDir + "/layerseal-agent.service"), share + "/layerseal-agent.service");
+  fs::copy_file(Root(kConfDir + "/agent.yaml"), share + "/agent.yaml");
+  fs::copy_file(Root(kConfDir + "/policy.yaml"), share + "/policy.yaml");
+  WriteFileOrDie(config + "/agent.yaml", "logLevel: info\n");
+  auto round = [&](const std::string& agent, bool stage_only) {
+    return MustRun({"env", stage_only ? "STAGE_ONLY=1" : "ONCE=1", "HOSTCTL=true",
+                    "HEALTH_WAIT=1", StrCat("HEALTH_PORT=", testing::PickFreePort()),
+                    "HOST=" + host, "CONFIG=" + config, "CERTS=" + certs, "SHARE=" + share,
+                    "AGENT=" + agent, "NODE_NAME=node-1", "TMPDIR=" + t.path(), "bash",
+                    kPackaging + "/docker/install-host-agent"});
+  };
+  round(LAYERSEAL_AGENT_BINARY, true);  // the state that worked
+  const std::string good_yaml = ReadFileOrDie(host + "/etc/layerseal/agent.yaml");
+  const std::string good_release = fs::read_symlink(host + "/opt/layerseal/current").string();
+
+  // A new binary and a new agent.yaml, and the agent does not come up: both are put back.
+  std::string newer = t.File("layerseal-agent");
+  fs::copy_file(LAYERSEAL_AGENT_BINARY, newer);
+  fs::permissions(newer, fs::perms::owner_all);
+  { std::ofstream(newer, std::ios::app) << '\0'; }
+  WriteFileOrDie(config + "/agent.yaml", "logLevel: debug\n");
+  RunResult bad = round(newer, false);
+  EXPECT_TRUE(Contains(bad.out, "restarting layerseal-agent.service")) << bad.out;
+  EXPECT_TRUE(Contains(bad.out, "putting the previous files back")) << bad.out;
+  EXPECT_EQ(ReadFileOrDie(host + "/etc/layerseal/agent.yaml"), good_yaml);
+  EXPECT_EQ(fs::read_symlink(host + "/opt/layerseal/current").string(), good_release);
+
+  // The same inputs again: not installed, no restart.
+  RunResult again = round(newer, false);
+  EXPECT_TRUE(Contains(again.out, "not retrying")) << again.out;
+  EXPECT_FALSE(Contains(again.out, "restarting")) << again.out;
+  EXPECT_EQ(ReadFileOrDie(host + "/etc/layerseal/agent.yaml"), good_yaml);
+
+  // A new ConfigMap is tried (and, still unhealthy, rolled back again).
+  WriteFileOrDie(config + "/agent.yaml", "logLevel: warn\n");
+  RunResult changed = round(newer, false);
+  EXPECT_TRUE(Contains(changed.out, "restarting layerseal-agent.service")) << changed.out;
+  EXPECT_EQ(ReadFileOrDie(host + "/etc/layerseal/agent.yaml"), good_yaml);
+}
+
 // ---- the Kubernetes manifests -------------------------------------------------------------
 
 TEST(KubernetesTest, KustomizationListsEveryManifestAndEveryKindIsThere) {
