@@ -152,10 +152,27 @@ grpc::Status IngestService::ReportEvents(grpc::ServerContext* context,
 grpc::Status IngestService::Reject(const char* reason, const std::string& node,
                                    grpc::Status status) {
   rejected_->WithLabels({reason}).Increment();
-  options_.logger->Warn("batch rejected", {{"reason", reason},
-                                           {"node", node},
-                                           {"code", static_cast<int>(status.error_code())},
-                                           {"error", status.error_message()}});
+  int64_t left_out = 0;
+  {
+    absl::MutexLock lock(&log_mu_);
+    absl::Time second = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
+    if (second != log_second_) {
+      log_second_ = second;
+      logged_this_second_ = 0;
+    }
+    if (logged_this_second_ == kMaxRejectLogsPerSecond) {
+      ++not_logged_;
+      return status;
+    }
+    ++logged_this_second_;
+    left_out = std::exchange(not_logged_, 0);
+  }
+  nlohmann::json fields = {{"reason", reason},
+                           {"node", node},
+                           {"code", static_cast<int>(status.error_code())},
+                           {"error", status.error_message()}};
+  if (left_out > 0) fields["rejections_not_logged"] = left_out;
+  options_.logger->Warn("batch rejected", fields);
   return status;
 }
 

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "controller/event_store.h"
 #include "controller/rpc_errors.h"
 #include "layerseal/v1/controller.grpc.pb.h"
@@ -40,6 +41,11 @@ inline constexpr char kRejectNodeMismatch[] = "node_mismatch";
 inline constexpr char kRejectMalformed[] = "malformed";
 inline constexpr char kRejectTooLarge[] = "too_large";
 inline constexpr char kRejectStoreError[] = "store_error";
+
+// A misbehaving agent retries its rejected batch, and a hostile one can send bad batches as
+// fast as it likes: at most this many "batch rejected" lines are logged a second. The rest
+// are counted by the metric as usual, and the next line logged says how many it left out.
+inline constexpr int kMaxRejectLogsPerSecond = 5;
 
 // Checks a batch for `request.node()`: limits, then every event in order. OK, or
 // RESOURCE_EXHAUSTED (too many events or bytes), PERMISSION_DENIED (an event for another
@@ -76,6 +82,10 @@ class IngestService final : public v1::EventIngest::Service {
   void RecordLag(const v1::ReportEventsRequest& request, absl::Time received);
 
   const IngestOptions options_;
+  absl::Mutex log_mu_;
+  absl::Time log_second_ ABSL_GUARDED_BY(log_mu_);  // the second being counted
+  int logged_this_second_ ABSL_GUARDED_BY(log_mu_) = 0;
+  int64_t not_logged_ ABSL_GUARDED_BY(log_mu_) = 0;  // since the last line logged
   telemetry::Family<telemetry::Counter>* received_;
   telemetry::Family<telemetry::Counter>* duplicates_;
   telemetry::Family<telemetry::Counter>* rejected_;

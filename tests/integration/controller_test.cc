@@ -29,6 +29,7 @@ namespace {
 using controller::kMaxBatchBytes;
 using controller::kMaxBatchEvents;
 using controller::kMaxFieldBytes;
+using controller::kMaxRejectLogsPerSecond;
 
 // How long a test waits for something that should happen (a port, a stream, a prune)
 // before it fails; never a measure of speed.
@@ -318,6 +319,43 @@ TEST_F(ControllerTest, NodeSpoofingIsRejectedAndCounted) {
   std::string metrics = Metrics(controller_->http_port());
   EXPECT_EQ(MetricValue(metrics, "layerseal_controller_rejected_batches_total{reason=\"node_mismatch\"}"),
             std::max(before, 0.0) + 2);
+}
+
+// An agent retrying a rejected batch, or a hostile one, cannot flood the controller's log:
+// at most kMaxRejectLogsPerSecond lines a second, every rejection still counted, and the
+// lines say how many they left out.
+TEST_F(ControllerTest, RejectionsAreLoggedAtABoundedRateAndAllCounted) {
+  auto channel = As("node-c");
+  auto count_lines = [] {
+    std::string log = ReadFileOrDie(controller_->log());
+    size_t n = 0;
+    for (size_t at = log.find("batch rejected"); at != std::string::npos;
+         at = log.find("batch rejected", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  const char kSeries[] = "layerseal_controller_rejected_batches_total{reason=\"node_mismatch\"}";
+  double before = std::max(MetricValue(Metrics(controller_->http_port()), kSeries), 0.0);
+  size_t lines_before = count_lines();
+  constexpr int kBatches = 200;
+  absl::Time start = absl::Now();
+  for (int i = 0; i < kBatches; ++i) {
+    ASSERT_EQ(Report(channel, Batch("node-d", 1, 1)).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  // Seconds the rejections may have spanned (whole seconds started, plus the one in progress).
+  int64_t seconds = absl::ToInt64Seconds(absl::Now() - start) + 2;
+  EXPECT_EQ(MetricValue(Metrics(controller_->http_port()), kSeries), before + kBatches);
+  size_t lines = count_lines() - lines_before;
+  EXPECT_GE(lines, 1u);
+  EXPECT_LE(lines, static_cast<size_t>(seconds * kMaxRejectLogsPerSecond)) << seconds << " s";
+  if (lines < static_cast<size_t>(kBatches)) {
+    // Left-out rejections are reported by the next line logged (the next second's first).
+    ASSERT_EQ(Report(channel, Batch("node-d", 1, 1)).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    absl::SleepFor(absl::Seconds(1.1));
+    ASSERT_EQ(Report(channel, Batch("node-d", 1, 1)).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_NE(ReadFileOrDie(controller_->log()).find("rejections_not_logged"), std::string::npos);
+  }
 }
 
 TEST_F(ControllerTest, ClientWithoutCertificateCannotConnect) {
