@@ -24,6 +24,7 @@
 #include "registry/client.h"
 #include "tests/support/containerd_server.h"
 #include "tests/support/images.h"
+#include "tests/support/metrics_text.h"
 #include "tests/support/process.h"
 #include "tests/support/push.h"
 #include "tests/support/registry_server.h"
@@ -206,18 +207,11 @@ class AgentE2eTest : public ::testing::Test {
 
   // The agent's /metrics, through curl (an independent HTTP client).
   std::string Metrics() {
-    absl::StatusOr<testing::RunResult> r =
-        testing::Run({"curl", "-sf", StrCat("http://127.0.0.1:", admin_port_, "/metrics")}, "",
-                     absl::Seconds(10));
-    EXPECT_TRUE(r.ok() && r->exit_code == 0);
-    return r.ok() ? r->out : "";
+    std::optional<std::string> text = testing::ScrapeMetrics(admin_port_);
+    EXPECT_TRUE(text.has_value());
+    return text.value_or("");
   }
-  double Metric(const std::string& series) {
-    std::string text = Metrics();
-    size_t at = text.find("\n" + series + " ");
-    if (at == std::string::npos) return 0;
-    return std::stod(text.substr(at + series.size() + 2));
-  }
+  double Metric(const std::string& series) { return testing::MetricValue(Metrics(), series).value_or(0); }
 
   std::vector<json> Events() {
     std::vector<json> out;

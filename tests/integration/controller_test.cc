@@ -18,6 +18,7 @@
 #include "controller/query_service.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "layerseal/v1/controller.grpc.pb.h"
+#include "tests/support/metrics_text.h"
 #include "tests/support/postgres_server.h"
 #include "tests/support/process.h"
 #include "tests/support/tls_certs.h"
@@ -180,19 +181,14 @@ v1::EventFilter NodeFilter(const std::string& node) {
 }
 
 std::string Metrics(int http_port) {
-  absl::StatusOr<RunResult> r = layerseal::testing::Run({"curl", "-sf", StrCat("http://127.0.0.1:", http_port, "/metrics")});
-  EXPECT_TRUE(r.ok() && r->exit_code == 0);
-  return r.ok() ? r->out : "";
+  std::optional<std::string> text = layerseal::testing::ScrapeMetrics(http_port);
+  EXPECT_TRUE(text.has_value());
+  return text.value_or("");
 }
 
 // The value of the sample `series` (name plus labels, as rendered), or -1 if absent.
 double MetricValue(const std::string& text, const std::string& series) {
-  size_t at = 0;
-  while ((at = text.find(series + " ", at)) != std::string::npos) {
-    if (at == 0 || text[at - 1] == '\n') return std::strtod(text.c_str() + at + series.size() + 1, nullptr);
-    at += series.size();
-  }
-  return -1;
+  return layerseal::testing::MetricValue(text, series).value_or(-1);
 }
 
 TEST(TlsCertsTest, ChainsVerifyWithOpenssl) {

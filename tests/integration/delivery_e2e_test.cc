@@ -25,6 +25,7 @@
 #include "gtest/gtest.h"
 #include "k8s/cri/runtime/v1/api.grpc.pb.h"
 #include "layerseal/v1/controller.grpc.pb.h"
+#include "tests/support/metrics_text.h"
 #include "tests/support/postgres_server.h"
 #include "tests/support/process.h"
 #include "tests/support/tls_certs.h"
@@ -207,13 +208,11 @@ class DeliveryE2eTest : public ::testing::TestWithParam<std::string> {
 
   double AgentMetric(const std::string& series) { return Metric(admin_port_, series); }
   double ControllerMetric(const std::string& series) { return Metric(http_port_, series); }
+  // -1 when /metrics cannot be read, 0 when the series is absent.
   static double Metric(int port, const std::string& series) {
-    absl::StatusOr<testing::RunResult> r = testing::Run(
-        {"curl", "-sf", StrCat("http://127.0.0.1:", port, "/metrics")}, "", absl::Seconds(10));
-    if (!r.ok() || r->exit_code != 0) return -1;
-    size_t at = r->out.find("\n" + series + " ");
-    if (at == std::string::npos) return 0;
-    return std::stod(r->out.substr(at + series.size() + 2));
+    std::optional<std::string> text = testing::ScrapeMetrics(port);
+    if (!text) return -1;
+    return testing::MetricValue(*text, series).value_or(0);
   }
   // Polls an agent metric until it equals `want` (or 60 s pass); returns the last value.
   double AwaitAgentMetric(const std::string& series, double want) {
