@@ -614,10 +614,14 @@ TEST_F(AgentE2eTest, ListImagesWithThousandsOfImagesPassesUnchanged) {
     }
     return names;
   };
-  // containerd's CRI plugin learns imported images from events, a moment after the import.
-  std::set<std::string> direct;
-  for (int i = 0; i < 300 && direct.size() < static_cast<size_t>(kImages * kNamesPerImage); ++i) {
+  // containerd's CRI plugin learns imported images from events, a moment after the import,
+  // and not all at once: wait until its list has them all and holds still between two reads.
+  std::set<std::string> direct, previous;
+  for (int i = 0; i < 300 && (direct.size() < static_cast<size_t>(kImages * kNamesPerImage) ||
+                              direct != previous);
+       ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    previous = std::move(direct);
     direct = list(containerd_->socket());
   }
   std::set<std::string> through = list(dir_.File("agent.sock"));
