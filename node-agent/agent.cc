@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <functional>
 #include <filesystem>
 #include <thread>
 
@@ -14,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/notification.h"
+#include "node-agent/clock.h"
 #include "node-agent/event_log.h"
 #include "node-agent/event_record.h"
 #include "node-agent/event_sender.h"
@@ -35,6 +37,37 @@ namespace fs = std::filesystem;
 
 // The health service name whose status follows the runtime connection ("" is the agent).
 constexpr char kRuntimeHealthService[] = "layerseal.v1.Runtime";
+// SERVING while the configured policy files are in force; NOT_SERVING on the last-good copy
+// or with no policy. "" stays SERVING then: the kubelet's other calls still work.
+constexpr char kPolicyHealthService[] = "layerseal.v1.Policy";
+
+// Judges nothing while no policy is in force: every image is denied (POLICY_UNAVAILABLE),
+// so the agent can run (and every other CRI call pass) without a policy, failing closed.
+// Once a policy is in force, PolicySet never goes back to none, so `next` always finds one.
+// Thread-safety: as ImageJudge. Ownership: borrows everything.
+class PolicyGuardJudge final : public plugin::ImageJudge {
+ public:
+  PolicyGuardJudge(const PolicySet* policies, plugin::ImageJudge* next,
+                   std::function<std::string()> why)
+      : policies_(policies), next_(next), why_(std::move(why)) {}
+
+  plugin::Judgement Judge(const plugin::JudgeRequest& request) override {
+    if (policies_->origin() != PolicyOrigin::kNone) return next_->Judge(request);
+    Verdict v;
+    v.decision = Decision::kDeny;
+    v.reason = Reason::kPolicyUnavailable;
+    v.mode = Mode::kEnforce;
+    v.reference = request.reference.ToString();
+    v.detail = StrCat("the node policy could not be loaded (", why_(),
+                      "); every image is denied until it can be");
+    return plugin::Judgement{.verdict = std::move(v), .cached = false};
+  }
+
+ private:
+  const PolicySet* const policies_;
+  plugin::ImageJudge* const next_;
+  const std::function<std::string()> why_;
+};
 
 absl::Status MakeDir(const std::string& dir) {
   std::error_code ec;
@@ -89,11 +122,7 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
     telemetry::Logger& log = *hooks_.logger;
     if (absl::Status s = MakeDir(config_.state_dir); !s.ok()) return s;
     if (absl::Status s = MakeDir(fs::path(config_.listen).parent_path().string()); !s.ok()) return s;
-    absl::StatusOr<std::unique_ptr<PolicySet>> policies =
-        PolicySet::Load(config_.policy, config_.namespace_policy_dir);
-    if (!policies.ok()) return policies.status();
-    policies_ = *std::move(policies);
-    policy_fingerprint_ = policies_->Fingerprint();
+    LoadPoliciesAtStart();
 
     cache_ = std::make_unique<VerdictCache>(config_.cache);
     if (absl::Status s = cache_->Load(); !s.ok()) {
@@ -114,6 +143,8 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
     jo.plain_http_registries = config_.plain_http_registries;
     jo.platform = config_.platform;
     judge_ = std::make_unique<CachingJudge>(std::move(jo));
+    guard_ = std::make_unique<PolicyGuardJudge>(policies_.get(), judge_.get(),
+                                                [this] { return PolicyError(); });
 
     absl::StatusOr<std::unique_ptr<EventLog>> events =
         EventLog::Open(config_.node_name, config_.EventLogPath(), hooks_.reporter);
@@ -123,7 +154,7 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
 
     upstream_ = plugin::CreateUpstreamChannel(config_.runtime_endpoint);
     gates_ = std::make_unique<plugin::ImageGates>(
-        plugin::ImageGatesOptions{.judge = judge_.get(),
+        plugin::ImageGatesOptions{.judge = guard_.get(),
                                   .events = this,
                                   .upstream = upstream_,
                                   .workers = config_.workers,
@@ -154,31 +185,15 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
     watcher_ = std::thread([this] { Watch(); });
     log.Info("layerseal-agent started",
              {{"listen", config_.listen}, {"runtime", config_.runtime_endpoint},
-              {"node", config_.node_name}, {"policy_version", policies_->node()->version()},
+              {"node", config_.node_name}, {"policy_version", policies_->version()},
+              {"policy_origin", PolicyOriginName(policies_->origin())},
               {"admin_port", admin_port()}, {"remembered_verdicts", cache_->size()},
               {"controller", config_.controller},
               {"spool_backlog", spool_ ? spool_->stats().backlog : 0}});
     return absl::OkStatus();
   }
 
-  absl::Status ReloadPolicies() {
-    absl::MutexLock lock(&reload_mu_);
-    std::string before = policies_->node()->version();
-    absl::Status s = policies_->Reload();
-    policy_fingerprint_ = policies_->Fingerprint();
-    if (!s.ok()) {
-      policy_reloads_->WithLabels({"error"}).Increment();
-      hooks_.logger->Error("policy reload failed; the previous policies stay in force",
-                           {{"error", std::string(Sv(s.message()))},
-                            {"policy_version", before}});
-      return s;
-    }
-    policy_reloads_->WithLabels({"ok"}).Increment();
-    hooks_.logger->Info("policies reloaded", {{"previous_version", before},
-                                              {"policy_version", policies_->node()->version()},
-                                              {"namespaces", policies_->NamespaceVersions()}});
-    return absl::OkStatus();
-  }
+  absl::Status ReloadPolicies() { return ReloadPolicyFiles(/*retry=*/false); }
 
   // EventSink: count, log, then the event log (and the reporter behind it).
   void Report(const plugin::VerdictEvent& e) override {
@@ -187,7 +202,10 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
                            std::string(ReasonName(v.reason)), std::string(ModeName(v.mode))})
         .Increment();
     cache_lookups_->WithLabels({e.judgement.cached ? "hit" : "miss"}).Increment();
-    if (!e.judgement.cached) verify_seconds_->Get().Observe(absl::ToDoubleSeconds(v.duration));
+    // A POLICY_UNAVAILABLE denial ran no verification.
+    if (!e.judgement.cached && v.reason != Reason::kPolicyUnavailable) {
+      verify_seconds_->Get().Observe(absl::ToDoubleSeconds(v.duration));
+    }
     // A denial is a warning, also when warn mode lets it through; audit mode stays quiet.
     bool warn = !v.allowed() && (!e.admitted || v.mode == Mode::kWarn);
     telemetry::Level level = warn ? telemetry::Level::kWarn : telemetry::Level::kInfo;
@@ -237,6 +255,15 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
                                           telemetry::ExponentialBuckets(0.00005, 2, 20), {"method"});
     policy_reloads_ = metrics_.AddCounter("layerseal_policy_reloads_total",
                                           "Policy reloads by result (ok, error).", {"result"});
+    metrics_.AddGaugeCallback(
+        "layerseal_policy_loaded",
+        "1 when the configured policy files are in force; 0 on the last-good copy or with no "
+        "policy (every image denied).",
+        [this] { return Origin() == PolicyOrigin::kFiles ? 1.0 : 0.0; });
+    metrics_.AddGaugeCallback(
+        "layerseal_policy_last_good_in_force",
+        "1 when the configured policy could not be loaded and its last-good copy is in force.",
+        [this] { return Origin() == PolicyOrigin::kLastGood ? 1.0 : 0.0; });
     metrics_.AddGaugeCallback("layerseal_runtime_connected",
                               "1 when the connection to the runtime is ready.",
                               [this] { return RuntimeReady() ? 1.0 : 0.0; });
@@ -288,7 +315,7 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
          .tls_server_name = config_.controller_server_name,
          .node = config_.node_name,
          .agent_version = std::string(kAgentVersion),
-         .policy_version = [this] { return policies_->node()->version(); },
+         .policy_version = [this] { return policies_->version(); },
          .spool = spool_.get(),
          .logger = hooks_.logger,
          .on_batch = [this](std::string_view result) {
@@ -326,6 +353,98 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
   void UpdateHealth() {
     health_->SetStatus("", true);
     health_->SetStatus(kRuntimeHealthService, RuntimeReady());
+    health_->SetStatus(kPolicyHealthService, Origin() == PolicyOrigin::kFiles);
+  }
+
+  PolicyOrigin Origin() const {
+    return policies_ ? policies_->origin() : PolicyOrigin::kNone;
+  }
+
+  std::string LastGoodPath() const { return StrCat(config_.state_dir, "/policy.last-good"); }
+  std::string LastGoodKeyDir() const { return StrCat(config_.state_dir, "/policy.last-good.keys"); }
+
+  // Why no policy is in force (for POLICY_UNAVAILABLE details).
+  std::string PolicyError() const {
+    absl::MutexLock lock(&policy_error_mu_);
+    return policy_error_;
+  }
+  void SetPolicyError(std::string error) {
+    absl::MutexLock lock(&policy_error_mu_);
+    policy_error_ = std::move(error);
+  }
+
+  // A policy that cannot be loaded does not stop the agent (a crash-looping agent fails
+  // every CRI call, not only pulls): the last-good copy is used, else every image is denied
+  // until the files load (Watch retries them).
+  void LoadPoliciesAtStart() {
+    telemetry::Logger& log = *hooks_.logger;
+    absl::MutexLock lock(&reload_mu_);
+    policies_ = PolicySet::Empty(config_.policy, config_.namespace_policy_dir);
+    absl::Status s = policies_->Reload();
+    policy_fingerprint_ = policies_->Fingerprint();
+    if (s.ok()) {
+      SaveLastGood();
+      return;
+    }
+    std::string error(Sv(s.message()));
+    last_policy_error_ = error;
+    SetPolicyError(error);
+    log.Error("cannot load the policy", {{"policy", config_.policy},
+                                         {"namespace_policy_dir", config_.namespace_policy_dir},
+                                         {"error", error}});
+    absl::Status copy = policies_->LoadLastGood(LastGoodPath(), LastGoodKeyDir());
+    if (copy.ok()) {
+      log.Error("the last-good copy of the policy is in force until the policy file loads",
+                {{"policy", config_.policy}, {"last_good", LastGoodPath()},
+                 {"policy_version", policies_->version()},
+                 {"namespaces", policies_->NamespaceVersions()}});
+      return;
+    }
+    log.Error("no usable last-good policy copy; every image is denied until the policy file loads",
+              {{"policy", config_.policy}, {"last_good", LastGoodPath()},
+               {"last_good_error", std::string(Sv(copy.message()))}});
+  }
+
+  void SaveLastGood() {
+    if (absl::Status s = policies_->SaveLastGood(LastGoodPath()); !s.ok()) {
+      hooks_.logger->Warn("cannot save the last-good copy of the policy",
+                          {{"last_good", LastGoodPath()}, {"error", std::string(Sv(s.message()))}});
+    }
+  }
+
+  // `retry`: a periodic attempt while the files are not in force; the same error again is
+  // neither logged nor counted (it would be every policy_check_interval).
+  absl::Status ReloadPolicyFiles(bool retry) {
+    absl::MutexLock lock(&reload_mu_);
+    PolicyOrigin was = policies_->origin();
+    std::string before = policies_->version();
+    absl::Status s = policies_->Reload();
+    policy_fingerprint_ = policies_->Fingerprint();
+    if (!s.ok()) {
+      std::string error(Sv(s.message()));
+      if (retry && error == last_policy_error_) return s;
+      last_policy_error_ = error;
+      if (was == PolicyOrigin::kNone) SetPolicyError(error);
+      policy_reloads_->WithLabels({"error"}).Increment();
+      hooks_.logger->Error(
+          was == PolicyOrigin::kNone
+              ? "policy reload failed; every image is still denied"
+              : (was == PolicyOrigin::kLastGood
+                     ? "policy reload failed; the last-good copy stays in force"
+                     : "policy reload failed; the previous policies stay in force"),
+          {{"policy", config_.policy}, {"error", error}, {"policy_version", before},
+           {"policy_origin", PolicyOriginName(was)}});
+      return s;
+    }
+    last_policy_error_.clear();
+    SetPolicyError("");
+    policy_reloads_->WithLabels({"ok"}).Increment();
+    hooks_.logger->Info("policies reloaded", {{"previous_version", before},
+                                              {"previous_origin", PolicyOriginName(was)},
+                                              {"policy_version", policies_->version()},
+                                              {"namespaces", policies_->NamespaceVersions()}});
+    SaveLastGood();
+    return absl::OkStatus();
   }
 
   absl::Status StartAdmin() {
@@ -348,8 +467,14 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
 
   // Reloads the policies when their files change; refreshes the health status.
   void Watch() {
-    while (!stop_.WaitForNotificationWithTimeout(config_.policy_check_interval)) {
+    while (!stop_.WaitFor(config_.policy_check_interval)) {  // monotonic: see clock.h
       UpdateHealth();
+      if (policies_->origin() != PolicyOrigin::kFiles) {
+        // Not every fault changes the file's identity (a key file that appears again):
+        // until the files are in force, try them every time.
+        ReloadPolicyFiles(/*retry=*/true).IgnoreError();
+        continue;
+      }
       std::string now;
       {
         absl::MutexLock lock(&reload_mu_);
@@ -375,6 +500,7 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
   telemetry::Family<telemetry::Histogram>* spool_sync_seconds_ = nullptr;
 
   std::unique_ptr<PolicySet> policies_;
+  std::unique_ptr<PolicyGuardJudge> guard_;  // in front of judge_
   std::unique_ptr<VerdictCache> cache_;
   std::unique_ptr<EventLog> events_;
   std::unique_ptr<EventSpool> spool_;
@@ -387,7 +513,10 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
   std::unique_ptr<telemetry::AdminHttpServer> admin_;
   absl::Mutex reload_mu_;
   std::string policy_fingerprint_ ABSL_GUARDED_BY(reload_mu_);
-  absl::Notification stop_;
+  std::string last_policy_error_ ABSL_GUARDED_BY(reload_mu_);  // the last one logged
+  mutable absl::Mutex policy_error_mu_;
+  std::string policy_error_ ABSL_GUARDED_BY(policy_error_mu_);  // "" while a policy is in force
+  MonotonicSignal stop_;
   std::thread watcher_;
 };
 

@@ -27,8 +27,11 @@ struct AgentHooks {
 
 class Agent {
  public:
-  // Loads the policies (a bad policy is an error: the agent does not start without one),
-  // opens the state, listens on config.listen and returns once calls are accepted.
+  // Loads the policies, opens the state, listens on config.listen and returns once calls
+  // are accepted. A policy that cannot be loaded does not stop it: the last-good copy
+  // (<state_dir>/policy.last-good) is put in force, else every image is denied
+  // (POLICY_UNAVAILABLE) while every other CRI call passes; the files are retried until
+  // they load.
   static absl::StatusOr<std::unique_ptr<Agent>> Start(AgentConfig config, AgentHooks hooks = {});
   ~Agent();  // stops listening, waits for calls in progress (CriProxy::kShutdownGrace)
 

@@ -18,6 +18,7 @@ std::string_view ReasonName(Reason r) {
     case Reason::kConfigMismatch: return "CONFIG_MISMATCH";
     case Reason::kRegistryError: return "REGISTRY_ERROR";
     case Reason::kLimitExceeded: return "LIMIT_EXCEEDED";
+    case Reason::kPolicyUnavailable: return "POLICY_UNAVAILABLE";
   }
   return "UNKNOWN";
 }

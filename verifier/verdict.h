@@ -26,6 +26,9 @@ enum class Reason {
   kConfigMismatch,          // DENY: step 7
   kRegistryError,           // DENY (unless the policy allows on registry errors)
   kLimitExceeded,           // DENY
+  // DENY: the node agent has no policy in force (its policy file could not be loaded at
+  // start and there was no last-good copy). Not a verifier outcome: the agent's own.
+  kPolicyUnavailable,
 };
 
 enum class Mode { kEnforce, kWarn, kAudit };
