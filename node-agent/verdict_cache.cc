@@ -61,7 +61,7 @@ std::optional<E> FromName(std::string_view name, std::string_view (*to_name)(E),
 }  // namespace
 
 // One persisted line, or nullopt if any member is missing, mistyped or unknown.
-std::optional<std::pair<std::string, VerdictCache::Entry>> VerdictCache::ParseLine(
+std::optional<VerdictCache::Line> VerdictCache::ParseLine(
     const std::string& line) {
   json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) return std::nullopt;
@@ -92,10 +92,12 @@ std::optional<std::pair<std::string, VerdictCache::Entry>> VerdictCache::ParseLi
   v.scope = *std::move(scope);
   if (!Persistable(v)) return std::nullopt;
   absl::Time when = absl::FromUnixSeconds(expires->get<int64_t>());
-  return std::make_pair(*key, Entry{*key, std::move(v), when});
+  return Line{*key, std::move(v), when};
 }
 
-VerdictCache::VerdictCache(VerdictCacheOptions options) : options_(std::move(options)) {}
+VerdictCache::VerdictCache(VerdictCacheOptions options)
+    : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? *options_.clock : SystemClock()) {}
 
 VerdictCache::~VerdictCache() {
   absl::MutexLock lock(&mu_);
@@ -115,15 +117,19 @@ absl::Status VerdictCache::Load() {
   absl::MutexLock lock(&mu_);
   std::ifstream in(options_.persist_path);
   std::string line;
-  absl::Time now = options_.now();
+  absl::Time wall = clock_.Wall();
+  absl::Duration mono = clock_.Monotonic();
   while (in && std::getline(in, line)) {
-    std::optional<std::pair<std::string, Entry>> loaded = ParseLine(line);
+    std::optional<Line> loaded = ParseLine(line);
     if (!loaded) {
       ++skipped_;
       continue;
     }
-    if (loaded->second.expires <= now) continue;
-    Insert(std::move(loaded->first), loaded->second.verdict, loaded->second.expires);
+    // What is left of its life, from here on measured on the monotonic clock. Longer than
+    // allow_ttl: written by a clock now stepped back (or under a longer TTL), age unknown.
+    absl::Duration left = loaded->expires - wall;
+    if (left <= absl::ZeroDuration() || left > options_.allow_ttl) continue;
+    Insert(std::move(loaded->key), loaded->verdict, mono + left);
   }
   Compact();
   if (persist_ == nullptr) {
@@ -142,7 +148,7 @@ void VerdictCache::Compact() {
   if (out == nullptr) return;
   for (auto it = lru_.rbegin(); it != lru_.rend(); ++it) {
     if (!Persistable(it->verdict)) continue;
-    std::string line = ToJson(it->key, it->verdict, it->expires).dump() + "\n";
+    std::string line = LineText(*it);
     fwrite(line.data(), 1, line.size(), out);
   }
   bool ok = fflush(out) == 0 && fsync(fileno(out)) == 0;
@@ -152,16 +158,22 @@ void VerdictCache::Compact() {
   appended_ = 0;
 }
 
+// The entry's remaining life re-based on the wall clock as it reads now.
+std::string VerdictCache::LineText(const Entry& e) const {
+  absl::Time expires = clock_.Wall() + (e.expires - clock_.Monotonic());
+  return ToJson(e.key, e.verdict, expires).dump() + "\n";
+}
+
 void VerdictCache::Append(const Entry& e) {
   if (persist_ == nullptr || !Persistable(e.verdict)) return;
-  std::string line = ToJson(e.key, e.verdict, e.expires).dump() + "\n";
+  std::string line = LineText(e);
   fwrite(line.data(), 1, line.size(), persist_);
   fflush(persist_);
   // Superseded and expired lines accumulate; rewrite once they could outnumber live ones.
   if (++appended_ > options_.max_entries) Compact();
 }
 
-void VerdictCache::Insert(std::string key, const Verdict& v, absl::Time expires) {
+void VerdictCache::Insert(std::string key, const Verdict& v, absl::Duration expires) {
   auto found = index_.find(key);
   if (found != index_.end()) {
     lru_.erase(found->second);
@@ -179,7 +191,7 @@ std::optional<Verdict> VerdictCache::Get(const std::string& key) {
   absl::MutexLock lock(&mu_);
   auto found = index_.find(key);
   if (found == index_.end()) return std::nullopt;
-  if (found->second->expires <= options_.now()) {
+  if (found->second->expires <= clock_.Monotonic()) {
     lru_.erase(found->second);
     index_.erase(found);
     return std::nullopt;
@@ -197,7 +209,7 @@ void VerdictCache::Put(const Reference& pinned, const Verdict& v) { Put(pinned, 
 
 void VerdictCache::Put(const Reference& pinned, const std::string& key_version, const Verdict& v) {
   absl::MutexLock lock(&mu_);
-  absl::Time expires = options_.now() + TtlFor(v);
+  absl::Duration expires = clock_.Monotonic() + TtlFor(v);
   Insert(Key(pinned, key_version), v, expires);
   Append(lru_.front());
 }
@@ -214,14 +226,14 @@ void VerdictCache::PutUnresolved(const std::string& ref, const Verdict& v) {
 void VerdictCache::PutUnresolved(const std::string& ref, const std::string& key_version,
                                  const Verdict& v) {
   absl::MutexLock lock(&mu_);
-  Insert(UnresolvedKey(ref, key_version), v, options_.now() + TtlFor(v));
+  Insert(UnresolvedKey(ref, key_version), v, clock_.Monotonic() + TtlFor(v));
 }
 
 std::optional<Reference> VerdictCache::Resolve(const std::string& ref) {
   absl::MutexLock lock(&mu_);
   auto found = resolutions_.find(ref);
   if (found == resolutions_.end()) return std::nullopt;
-  if (found->second.expires <= options_.now()) {
+  if (found->second.expires <= clock_.Monotonic()) {
     resolutions_.erase(found);
     return std::nullopt;
   }
@@ -231,7 +243,7 @@ std::optional<Reference> VerdictCache::Resolve(const std::string& ref) {
 void VerdictCache::RememberResolution(const std::string& ref, const Reference& pinned) {
   absl::MutexLock lock(&mu_);
   if (resolutions_.size() >= options_.max_entries) resolutions_.clear();  // crude but bounded
-  resolutions_.insert_or_assign(ref, Resolution{pinned, options_.now() + options_.resolve_ttl});
+  resolutions_.insert_or_assign(ref, Resolution{pinned, clock_.Monotonic() + options_.resolve_ttl});
 }
 
 size_t VerdictCache::size() const {

@@ -9,6 +9,13 @@
 // ALLOW verdicts are also appended to a file (JSON lines) and read back at start, so images
 // already admitted stay admitted across agent restarts without a registry round trip. A
 // damaged line is skipped and counted, never fatal.
+//
+// Clocks: every TTL in memory runs on the monotonic clock, so a wall clock stepped back
+// cannot extend a verdict's life and one stepped forward cannot cut it short. Only the
+// persisted expiry is wall time (it must mean something after a restart); on Load an entry
+// whose expiry lies further ahead than allow_ttl is dropped (the wall clock was stepped back
+// since it was written, or the TTL shortened: its age is unknown, so it is verified again),
+// which bounds a remembered verdict's life by allow_ttl whatever the clock did.
 // Thread-safety: all methods may be called concurrently.
 #ifndef LAYERSEAL_NODE_AGENT_VERDICT_CACHE_H_
 #define LAYERSEAL_NODE_AGENT_VERDICT_CACHE_H_
@@ -23,6 +30,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "node-agent/clock.h"
 #include "verifier/reference.h"
 #include "verifier/verdict.h"
 
@@ -35,7 +43,8 @@ struct VerdictCacheOptions {
   absl::Duration error_ttl = absl::Seconds(5);     // REGISTRY_ERROR, LIMIT_EXCEEDED
   absl::Duration resolve_ttl = absl::Seconds(10);  // tag -> digest
   std::string persist_path;                        // "" : nothing persisted
-  std::function<absl::Time()> now = [] { return absl::Now(); };  // test seam
+  // Borrowed, must outlive the cache; nullptr: SystemClock(). Tests pass a fake.
+  const Clock* clock = nullptr;
 };
 
 class VerdictCache {
@@ -69,22 +78,30 @@ class VerdictCache {
   struct Entry {
     std::string key;
     Verdict verdict;
+    absl::Duration expires;  // on clock_.Monotonic()
+  };
+  // A persisted line: the entry and its wall-clock expiry.
+  struct Line {
+    std::string key;
+    Verdict verdict;
     absl::Time expires;
   };
-  static std::optional<std::pair<std::string, Entry>> ParseLine(const std::string& line);
+  static std::optional<Line> ParseLine(const std::string& line);
   absl::Duration TtlFor(const Verdict& v) const;
   std::optional<Verdict> Get(const std::string& key);
-  void Insert(std::string key, const Verdict& v, absl::Time expires) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Insert(std::string key, const Verdict& v, absl::Duration expires) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Append(const Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Compact() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string LineText(const Entry& e) const;
 
   const VerdictCacheOptions options_;
+  const Clock& clock_;
   mutable absl::Mutex mu_;
   std::list<Entry> lru_ ABSL_GUARDED_BY(mu_);  // most recently used first
   std::unordered_map<std::string, std::list<Entry>::iterator> index_ ABSL_GUARDED_BY(mu_);
   struct Resolution {
     Reference pinned;
-    absl::Time expires;
+    absl::Duration expires;  // on clock_.Monotonic()
   };
   std::unordered_map<std::string, Resolution> resolutions_ ABSL_GUARDED_BY(mu_);
   FILE* persist_ ABSL_GUARDED_BY(mu_) = nullptr;

@@ -104,12 +104,11 @@ Verdict MakeVerdict(Decision decision, Reason reason, const Reference& pinned,
   return v;
 }
 
-// A clock the test moves by hand.
-struct FakeClock {
+// A clock the test moves by hand: wall and monotonic time move together.
+struct FakeClock : Clock {
   absl::Time t = absl::FromUnixSeconds(1'800'000'000);
-  std::function<absl::Time()> Fn() {
-    return [this] { return t; };
-  }
+  absl::Time Wall() const override { return t; }
+  absl::Duration Monotonic() const override { return t - absl::UnixEpoch(); }
 };
 
 VerdictCacheOptions CacheOptions(FakeClock& clock, std::string persist_path = "") {
@@ -120,7 +119,7 @@ VerdictCacheOptions CacheOptions(FakeClock& clock, std::string persist_path = ""
   o.error_ttl = absl::Seconds(3);
   o.resolve_ttl = absl::Seconds(7);
   o.persist_path = std::move(persist_path);
-  o.now = clock.Fn();
+  o.clock = &clock;
   return o;
 }
 
@@ -1233,6 +1232,193 @@ TEST_F(CachingJudgeTest, ConcurrentJudgementsOfOneImage) {
   EXPECT_GE(judge_->verifications(), 1u);
   EXPECT_LE(judge_->verifications(), 8u);
   EXPECT_TRUE(Judge("127.0.0.1:1/team/app:7", "secure").cached);
+}
+
+
+// ---------------------------------------------------------------------------------------
+// Clock jumps (issue 7): wall time and monotonic time moved separately, as an NTP step, an
+// operator's `date -s` or a resumed VM would.
+
+struct SteppingClock : Clock {
+  absl::Time wall = absl::FromUnixSeconds(1'800'000'000);
+  absl::Duration mono = absl::Hours(1);
+  absl::Time Wall() const override { return wall; }
+  absl::Duration Monotonic() const override { return mono; }
+  void Elapse(absl::Duration d) {  // real time passing: both clocks move
+    wall += d;
+    mono += d;
+  }
+};
+
+VerdictCacheOptions SteppingOptions(SteppingClock& clock, std::string persist_path = "") {
+  VerdictCacheOptions o;
+  o.max_entries = 100;
+  o.allow_ttl = absl::Seconds(100);
+  o.deny_ttl = absl::Seconds(10);
+  o.error_ttl = absl::Seconds(3);
+  o.resolve_ttl = absl::Seconds(7);
+  o.persist_path = std::move(persist_path);
+  o.clock = &clock;
+  return o;
+}
+
+TEST(ClockJumpTest, WallClockSteppedBackDoesNotExtendCachedVerdicts) {
+  SteppingClock clock;
+  VerdictCache cache(SteppingOptions(clock));
+  Reference allowed = Pinned("registry.example.com/app", "allowed");
+  Reference denied = Pinned("registry.example.com/app", "denied");
+  cache.Put(allowed, MakeVerdict(Decision::kAllow, Reason::kVerified, allowed));
+  cache.Put(denied, MakeVerdict(Decision::kDeny, Reason::kNotSigned, denied));
+  cache.PutUnresolved("registry.example.com/app:down",
+                      MakeVerdict(Decision::kDeny, Reason::kRegistryError, denied));
+  cache.RememberResolution("registry.example.com/app:1", allowed);
+
+  clock.wall -= absl::Hours(24 * 365);  // stepped back a year
+  clock.Elapse(absl::Seconds(4));       // past error_ttl (3s)
+  EXPECT_FALSE(cache.FindUnresolved("registry.example.com/app:down", kV1).has_value());
+  EXPECT_TRUE(cache.Find(denied, kV1).has_value());
+  clock.Elapse(absl::Seconds(4));  // 8s: past resolve_ttl (7s)
+  EXPECT_FALSE(cache.Resolve("registry.example.com/app:1").has_value());
+  clock.Elapse(absl::Seconds(3));  // 11s: past deny_ttl (10s)
+  EXPECT_FALSE(cache.Find(denied, kV1).has_value());
+  EXPECT_TRUE(cache.Find(allowed, kV1).has_value());
+  clock.Elapse(absl::Seconds(90));  // 101s: past allow_ttl (100s)
+  EXPECT_FALSE(cache.Find(allowed, kV1).has_value());
+  EXPECT_EQ(cache.size(), 0u);
+}
+
+TEST(ClockJumpTest, WallClockSteppedForwardNeitherExpiresNorBreaksVerdicts) {
+  SteppingClock clock;
+  VerdictCache cache(SteppingOptions(clock));
+  Reference denied = Pinned("registry.example.com/app", "denied");
+  Reference allowed = Pinned("registry.example.com/app", "allowed");
+  cache.Put(denied, MakeVerdict(Decision::kDeny, Reason::kNotSigned, denied));
+  cache.RememberResolution("registry.example.com/app:1", allowed);
+
+  clock.wall += absl::Hours(24 * 365);  // stepped forward a year
+  clock.Elapse(absl::Seconds(1));
+  // A denial still holds off the retry storm it is there for; the resolution still pins.
+  EXPECT_TRUE(cache.Find(denied, kV1).has_value());
+  EXPECT_TRUE(cache.Resolve("registry.example.com/app:1").has_value());
+  // New entries put under the new wall time expire on their own TTL too.
+  cache.Put(allowed, MakeVerdict(Decision::kAllow, Reason::kVerified, allowed));
+  clock.Elapse(absl::Seconds(99));
+  EXPECT_TRUE(cache.Find(allowed, kV1).has_value());
+  EXPECT_FALSE(cache.Find(denied, kV1).has_value());
+  clock.Elapse(absl::Seconds(2));
+  EXPECT_FALSE(cache.Find(allowed, kV1).has_value());
+}
+
+TEST(ClockJumpTest, PersistedVerdictWrittenBeforeTheWallClockWentBackIsVerifiedAgain) {
+  TempDir dir;
+  std::string path = dir / "verdicts.jsonl";
+  SteppingClock clock;
+  Reference allowed = Pinned("registry.example.com/app", "allowed");
+  {
+    VerdictCache cache(SteppingOptions(clock, path));
+    ASSERT_TRUE(cache.Load().ok());
+    cache.Put(allowed, MakeVerdict(Decision::kAllow, Reason::kVerified, allowed));
+  }
+  ASSERT_EQ(Lines(path).size(), 1u);
+  // The agent restarts after the clock was stepped back a year: the line's expiry now lies a
+  // year and 100s ahead, more than allow_ttl; its age cannot be known, so it is not reused.
+  clock.wall -= absl::Hours(24 * 365);
+  clock.mono = absl::Seconds(5);  // a new boot
+  VerdictCache reloaded(SteppingOptions(clock, path));
+  ASSERT_TRUE(reloaded.Load().ok());
+  EXPECT_EQ(reloaded.skipped_lines(), 0u);  // not damaged, just not trusted
+  EXPECT_EQ(reloaded.size(), 0u);
+  EXPECT_FALSE(reloaded.Find(allowed, kV1).has_value());
+  EXPECT_EQ(Lines(path).size(), 0u) << "compaction drops it from the file too";
+}
+
+TEST(ClockJumpTest, PersistedVerdictPastItsExpiryAfterAForwardStepIsDropped) {
+  TempDir dir;
+  std::string path = dir / "verdicts.jsonl";
+  SteppingClock clock;
+  Reference allowed = Pinned("registry.example.com/app", "allowed");
+  {
+    VerdictCache cache(SteppingOptions(clock, path));
+    ASSERT_TRUE(cache.Load().ok());
+    cache.Put(allowed, MakeVerdict(Decision::kAllow, Reason::kVerified, allowed));
+  }
+  clock.wall += absl::Hours(24 * 365);
+  VerdictCache reloaded(SteppingOptions(clock, path));
+  ASSERT_TRUE(reloaded.Load().ok());
+  EXPECT_EQ(reloaded.size(), 0u);
+  // And the cache keeps working under the new time: a new verdict is kept and found.
+  reloaded.Put(allowed, MakeVerdict(Decision::kAllow, Reason::kVerified, allowed));
+  EXPECT_TRUE(reloaded.Find(allowed, kV1).has_value());
+}
+
+TEST(ClockJumpTest, ReloadedVerdictKeepsOnlyItsRemainingLifeOnTheMonotonicClock) {
+  TempDir dir;
+  std::string path = dir / "verdicts.jsonl";
+  SteppingClock clock;
+  Reference allowed = Pinned("registry.example.com/app", "allowed");
+  {
+    VerdictCache cache(SteppingOptions(clock, path));
+    ASSERT_TRUE(cache.Load().ok());
+    cache.Put(allowed, MakeVerdict(Decision::kAllow, Reason::kVerified, allowed));
+  }
+  clock.Elapse(absl::Seconds(40));  // restarted 40s later: 60s left
+  VerdictCache reloaded(SteppingOptions(clock, path));
+  ASSERT_TRUE(reloaded.Load().ok());
+  ASSERT_TRUE(reloaded.Find(allowed, kV1).has_value());
+  // Once loaded, wall steps no longer matter: back a year, and 61s later it is gone.
+  clock.wall -= absl::Hours(24 * 365);
+  clock.Elapse(absl::Seconds(59));
+  EXPECT_TRUE(reloaded.Find(allowed, kV1).has_value());
+  clock.Elapse(absl::Seconds(2));
+  EXPECT_FALSE(reloaded.Find(allowed, kV1).has_value());
+}
+
+TEST(ClockJumpTest, OnlyLinesWrittenAfterABackwardStepAreReused) {
+  TempDir dir;
+  std::string path = dir / "verdicts.jsonl";
+  SteppingClock clock;
+  Reference allowed = Pinned("registry.example.com/app", "allowed");
+  {
+    VerdictCache cache(SteppingOptions(clock, path));
+    ASSERT_TRUE(cache.Load().ok());
+    cache.Put(allowed, MakeVerdict(Decision::kAllow, Reason::kVerified, allowed));
+    // Stepped back an hour while running; 30s later another verdict is written, its
+    // expiry in the new wall time.
+    clock.wall -= absl::Hours(1);
+    clock.Elapse(absl::Seconds(30));
+    Reference other = Pinned("registry.example.com/app", "other");
+    cache.Put(other, MakeVerdict(Decision::kAllow, Reason::kVerified, other));
+  }
+  std::vector<std::string> lines = Lines(path);
+  ASSERT_EQ(lines.size(), 2u);
+  // The first line was written before the step: it looks an hour too long-lived, so a
+  // reload does not trust it; the second was written after it and is reused, and the
+  // compacted file holds it with its remaining life re-based on the wall clock of now.
+  VerdictCache reloaded(SteppingOptions(clock, path));
+  ASSERT_TRUE(reloaded.Load().ok());
+  EXPECT_FALSE(reloaded.Find(allowed, kV1).has_value());
+  EXPECT_TRUE(reloaded.Find(Pinned("registry.example.com/app", "other"), kV1).has_value());
+  nlohmann::json j = nlohmann::json::parse(Lines(path).at(0));
+  EXPECT_EQ(j["expires"].get<int64_t>(), absl::ToUnixSeconds(clock.wall + absl::Seconds(100)));
+}
+
+TEST(ClockJumpTest, MonotonicSignalWaitsAndWakes) {
+  MonotonicSignal signal;
+  EXPECT_FALSE(signal.WaitFor(absl::Milliseconds(1)));  // nobody notifies: times out
+  std::thread notifier([&signal] { signal.Notify(); });
+  EXPECT_TRUE(signal.WaitFor(absl::Hours(1)));  // woken, not timed out
+  notifier.join();
+  EXPECT_TRUE(signal.WaitFor(absl::ZeroDuration()));  // stays notified
+}
+
+TEST(ClockJumpTest, SystemClockMonotonicNeverGoesBack) {
+  const Clock& clock = SystemClock();
+  absl::Duration last = clock.Monotonic();
+  for (int i = 0; i < 1000; ++i) {
+    absl::Duration now = clock.Monotonic();
+    ASSERT_GE(now, last);
+    last = now;
+  }
 }
 
 }  // namespace
