@@ -41,6 +41,18 @@ constexpr char kRuntimeHealthService[] = "layerseal.v1.Runtime";
 // or with no policy. "" stays SERVING then: the kubelet's other calls still work.
 constexpr char kPolicyHealthService[] = "layerseal.v1.Policy";
 
+// The load error as a verdict detail: printable ASCII (a binary policy file can put any
+// byte into a parser's message; events are protobuf strings, UTF-8 only), at most
+// kMaxPolicyErrorInDetail bytes.
+constexpr size_t kMaxPolicyErrorInDetail = 512;
+std::string Printable(std::string text) {
+  if (text.size() > kMaxPolicyErrorInDetail) text.resize(kMaxPolicyErrorInDetail);
+  for (char& c : text) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  return text;
+}
+
 // Judges nothing while no policy is in force: every image is denied (POLICY_UNAVAILABLE),
 // so the agent can run (and every other CRI call pass) without a policy, failing closed.
 // Once a policy is in force, PolicySet never goes back to none, so `next` always finds one.
@@ -58,7 +70,7 @@ class PolicyGuardJudge final : public plugin::ImageJudge {
     v.reason = Reason::kPolicyUnavailable;
     v.mode = Mode::kEnforce;
     v.reference = request.reference.ToString();
-    v.detail = StrCat("the node policy could not be loaded (", why_(),
+    v.detail = StrCat("the node policy could not be loaded (", Printable(why_()),
                       "); every image is denied until it can be");
     return plugin::Judgement{.verdict = std::move(v), .cached = false};
   }
@@ -438,6 +450,7 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
     }
     last_policy_error_.clear();
     SetPolicyError("");
+    if (health_) health_->SetStatus(kPolicyHealthService, true);
     policy_reloads_->WithLabels({"ok"}).Increment();
     hooks_.logger->Info("policies reloaded", {{"previous_version", before},
                                               {"previous_origin", PolicyOriginName(was)},

@@ -304,7 +304,7 @@ absl::Status PolicySet::SaveLastGood(const std::string& path) const {
   nlohmann::json doc = {{"format", kLastGoodFormat},
                         {"node_policy", AbsoluteNormal(node_path_)},
                         {"policies", std::move(policies)}};
-  std::string text = doc.dump();
+  std::string text = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (text.size() > kMaxLastGoodBytes) {
     return absl::ResourceExhaustedError(StrCat("the last-good policy copy would be ", text.size(),
                                                " bytes; the limit is ", kMaxLastGoodBytes));
