@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "nlohmann/json.hpp"
 #include "registry/internal/auth.h"
+#include "registry/internal/errors.h"
 #include "registry/internal/http.h"
 #include "verifier/manifest.h"
 #include "verifier/str_cat.h"
@@ -26,39 +27,15 @@ namespace {
 using internal::BodySink;
 using internal::HttpRequest;
 using internal::HttpResponse;
+using internal::RegistryErrors;
 using internal::StringSink;
 
 constexpr const char* kOctetStreamHeader = "Content-Type: application/octet-stream";
-// Registry error details quoted in a status message; the rest is dropped.
-constexpr size_t kMaxErrorsQuoted = 4;
-constexpr size_t kMaxErrorFieldChars = 200;
+// A Retry-After value quoted in a status message is cut here (it is the registry's text).
+constexpr size_t kMaxRetryAfterQuoted = 40;
 
 bool IsRedirect(long status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
-}
-
-std::string Truncated(std::string s) {
-  if (s.size() > kMaxErrorFieldChars) s = s.substr(0, kMaxErrorFieldChars) + "...";
-  return s;
-}
-
-std::string StringMember(const nlohmann::json& object, const char* name) {
-  auto it = object.find(name);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
-// ": CODE: message; CODE: message" from the registry's {"errors":[...]} body, if any.
-std::string RegistryErrors(const std::string& body) {
-  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object() || !j.contains("errors") || !j["errors"].is_array()) return "";
-  std::string out;
-  size_t n = 0;
-  for (const nlohmann::json& e : j["errors"]) {
-    if (!e.is_object() || ++n > kMaxErrorsQuoted) break;
-    out += StrCat(n == 1 ? ": " : "; ", Truncated(StringMember(e, "code")), ": ",
-                  Truncated(StringMember(e, "message")));
-  }
-  return out;
 }
 
 // A URL for messages about another origin: its query may be a presigned credential.
@@ -177,6 +154,9 @@ class RegistryClient::Impl {
     transport_.user_agent = options_.user_agent;
     internal::EnsureCurlInitialized();
     transport_.connections = std::make_shared<internal::ConnectionCache>();
+    client_deadline_ = options_.total_timeout == absl::InfiniteDuration()
+                           ? absl::InfiniteFuture()
+                           : absl::Now() + options_.total_timeout;
   }
 
   std::string RepoUrl(const Reference& ref) const {
@@ -209,16 +189,22 @@ class RegistryClient::Impl {
     if (!options_.credentials) return std::nullopt;
     return options_.credentials->Lookup(registry);
   }
-  absl::Status PerformWithRetries(const HttpRequest& request, HttpResponse* r);
+  // When a request started now must be finished (Options::timeout, total_timeout).
+  absl::Time RequestDeadline(const HttpRequest& request) const;
+  absl::Status PerformWithRetries(const HttpRequest& request, absl::Time deadline,
+                                  HttpResponse* r);
   absl::Status PerformFollowingRedirects(HttpRequest request, const std::string& authorization,
-                                         HttpResponse* r);
+                                         absl::Time deadline, HttpResponse* r);
   std::string CachedAuthorization(const Call& call);
-  absl::StatusOr<std::string> Authorize(const Call& call, const HttpResponse& r);
-  absl::StatusOr<std::string> FetchToken(const Call& call, const internal::Challenge& c);
+  absl::StatusOr<std::string> Authorize(const Call& call, const HttpResponse& r,
+                                        absl::Time deadline);
+  absl::StatusOr<std::string> FetchToken(const Call& call, const internal::Challenge& c,
+                                         absl::Time deadline);
   absl::Duration Backoff(int attempt, const HttpResponse* r) const;
 
   Options options_;
   internal::TransportOptions transport_;
+  absl::Time client_deadline_;
   internal::TokenCache tokens_;
   absl::Mutex mu_;
   // Registries that answered with a Basic challenge: credentials go along up front.
@@ -237,21 +223,61 @@ absl::Duration RegistryClient::Impl::Backoff(int attempt, const HttpResponse* r)
   return std::min(d, options_.max_backoff);
 }
 
+absl::Time RegistryClient::Impl::RequestDeadline(const HttpRequest& request) const {
+  if (request.streaming) return client_deadline_;
+  return std::min(absl::Now() + options_.timeout, client_deadline_);
+}
+
+namespace {
+
+// The error for a request whose budget ran out before it could be (re)tried.
+absl::Status BudgetSpent(const HttpRequest& request, const absl::Status& last,
+                         std::string_view why) {
+  return absl::DeadlineExceededError(StrCat(request.method, " ", request.url, ": ", why,
+                                            last.ok() ? "" : "; last attempt: ",
+                                            last.ok() ? "" : Sv(last.message())));
+}
+
+}  // namespace
+
 absl::Status RegistryClient::Impl::PerformWithRetries(const HttpRequest& request,
-                                                      HttpResponse* r) {
+                                                      absl::Time deadline, HttpResponse* r) {
   int max_retries = std::max(0, options_.max_retries);
+  absl::Status last;
   for (int attempt = 0;; ++attempt) {
+    absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      if (!last.ok() && attempt == 1) return last;  // one attempt that timed out says it all
+      return BudgetSpent(request, last, StrCat("the request's time budget is spent after ",
+                                               attempt, " attempt(s)"));
+    }
     if (attempt > 0 && request.sink != nullptr) request.sink->Reset();
+    internal::TransportOptions transport = transport_;
+    // Each attempt gets what is left of the request's budget, never more.
+    transport.timeout = std::min(transport_.timeout, left);
+    transport.connect_timeout = std::min(transport_.connect_timeout, left);
     bool retryable = false;
-    absl::Status s = internal::Perform(transport_, request, r, &retryable);
+    absl::Status s = internal::Perform(transport, request, r, &retryable);
     bool again = attempt < max_retries;
     if (!s.ok()) {
       if (!retryable || !again) return s;
-      absl::SleepFor(Backoff(attempt, nullptr));
+      last = s;
+      absl::Duration wait = Backoff(attempt, nullptr);
+      if (absl::Now() + wait >= deadline) return s;
+      absl::SleepFor(wait);
       continue;
     }
     if ((r->status >= 500 || r->status == 429) && again) {
-      absl::SleepFor(Backoff(attempt, r));
+      absl::Duration wait = Backoff(attempt, r);
+      if (absl::Now() + wait >= deadline) {
+        std::string asked = r->Header("retry-after");
+        return absl::UnavailableError(StrCat(
+            Sv(HttpError(request.method, *r).message()),
+            asked.empty() ? "" : StrCat(" (Retry-After: ", asked.substr(0, kMaxRetryAfterQuoted), ")"),
+            ": not retried, waiting ", absl::FormatDuration(wait),
+            " would exceed the request's time budget"));
+      }
+      absl::SleepFor(wait);
       continue;
     }
     return absl::OkStatus();
@@ -273,6 +299,7 @@ absl::StatusOr<std::string> RedirectTarget(const HttpRequest& request, const Htt
 
 absl::Status RegistryClient::Impl::PerformFollowingRedirects(HttpRequest request,
                                                              const std::string& authorization,
+                                                             absl::Time deadline,
                                                              HttpResponse* r) {
   std::string origin, hop_origin;
   if (absl::Status s = internal::OriginOf(request.url, &origin); !s.ok()) return s;
@@ -285,7 +312,8 @@ absl::Status RegistryClient::Impl::PerformFollowingRedirects(HttpRequest request
     if (foreign) send_auth = false;
     request.headers = base_headers;
     if (send_auth) request.headers.push_back(StrCat("Authorization: ", authorization));
-    absl::Status s = PerformWithRetries(request, r);
+    absl::Status s = PerformWithRetries(request, deadline, r);
+    r->foreign = foreign;
     if (foreign) {
       r->url = Redacted(request.url);
       s = absl::Status(s.code(), absl::StrReplaceAll(s.message(), {{request.url, r->url}}));
@@ -320,7 +348,15 @@ std::string RegistryClient::Impl::CachedAuthorization(const Call& call) {
 }
 
 absl::StatusOr<std::string> RegistryClient::Impl::Authorize(const Call& call,
-                                                            const HttpResponse& r) {
+                                                            const HttpResponse& r,
+                                                            absl::Time deadline) {
+  if (r.foreign) {
+    // Only the registry itself may ask for its credentials: a host it redirected to (a CDN,
+    // or a hostile one) could otherwise name a token realm of its own and collect them.
+    return absl::UnauthenticatedError(StrCat(
+        "registry ", call.registry, ": ", r.url, ": HTTP 401 from another host after a "
+        "redirect; credentials are only sent to the registry's own host"));
+  }
   std::vector<internal::Challenge> challenges;
   for (const std::string& header : r.challenges) {
     absl::StatusOr<std::vector<internal::Challenge>> parsed = internal::ParseChallenges(header);
@@ -331,7 +367,7 @@ absl::StatusOr<std::string> RegistryClient::Impl::Authorize(const Call& call,
     challenges.insert(challenges.end(), parsed->begin(), parsed->end());
   }
   for (const internal::Challenge& c : challenges) {
-    if (c.scheme == "bearer") return FetchToken(call, c);
+    if (c.scheme == "bearer") return FetchToken(call, c, deadline);
   }
   for (const internal::Challenge& c : challenges) {
     if (c.scheme != "basic") continue;
@@ -402,7 +438,8 @@ absl::Status CheckRealm(const std::string& realm, bool plain_http, const std::st
 }  // namespace
 
 absl::StatusOr<std::string> RegistryClient::Impl::FetchToken(const Call& call,
-                                                             const internal::Challenge& c) {
+                                                             const internal::Challenge& c,
+                                                             absl::Time deadline) {
   std::string who = StrCat("registry ", call.registry, ": token realm \"", c.Param("realm"),
                            "\"");
   if (absl::Status s = CheckRealm(c.Param("realm"), options_.plain_http, who); !s.ok()) return s;
@@ -411,7 +448,8 @@ absl::StatusOr<std::string> RegistryClient::Impl::FetchToken(const Call& call,
   BuildTokenRequest(c, call.scopes, CredentialsFor(call.registry), &t);
   t.request.sink = &sink;
   HttpResponse r;
-  if (absl::Status s = PerformFollowingRedirects(t.request, t.authorization, &r); !s.ok()) {
+  if (absl::Status s = PerformFollowingRedirects(t.request, t.authorization, deadline, &r);
+      !s.ok()) {
     return WithContext(s, who);
   }
   if (r.status == 401 || r.status == 403) {
@@ -430,12 +468,13 @@ absl::StatusOr<std::string> RegistryClient::Impl::FetchToken(const Call& call,
 
 absl::Status RegistryClient::Impl::Exchange(Call& call, HttpResponse* r) {
   std::string authorization = CachedAuthorization(call);
-  absl::Status s = PerformFollowingRedirects(call.request, authorization, r);
+  absl::Time deadline = RequestDeadline(call.request);
+  absl::Status s = PerformFollowingRedirects(call.request, authorization, deadline, r);
   if (!s.ok() || r->status != 401) return s;
   // One authorization round per request: a second 401 is final, never a loop.
-  absl::StatusOr<std::string> fresh = Authorize(call, *r);
+  absl::StatusOr<std::string> fresh = Authorize(call, *r, deadline);
   if (!fresh.ok()) return fresh.status();
-  s = PerformFollowingRedirects(call.request, *fresh, r);
+  s = PerformFollowingRedirects(call.request, *fresh, deadline, r);
   if (!s.ok() || r->status != 401) return s;
   return absl::UnauthenticatedError(StrCat("registry ", call.registry,
                                            " rejected the credentials: ",
