@@ -29,11 +29,20 @@ struct Options {
   bool plain_http = false;
   // Extra CA bundle (PEM) trusted for TLS, in addition to the system's.
   std::string ca_file;
-  // Budget for one HTTP exchange (connect + transfer), per attempt.
+  // Budget for one request, whatever it takes: every attempt, the waits between retries,
+  // redirects and the token fetch it needs all come out of it, so a registry that drips
+  // bytes, times out or asks to retry later cannot stretch a request to retries x timeout.
+  // (A blob streamed to a file, FetchBlobToFile, has only the low-speed limit.)
   absl::Duration timeout = absl::Seconds(30);
   absl::Duration connect_timeout = absl::Seconds(10);
+  // Budget for everything this client does, counted from its construction: the CLI's verify
+  // and the agent's judge make one client per verification, so this is a deadline per
+  // verification. No request starts or goes on after it. Infinite: none (the default, for
+  // pushes of large images).
+  absl::Duration total_timeout = absl::InfiniteDuration();
   // Retries on 5xx, 429 and transport errors, with exponential backoff (Retry-After honoured,
-  // capped at max_backoff).
+  // capped at max_backoff). A wait that would end past the request's budget is not taken: the
+  // request fails at once, saying so.
   int max_retries = 3;
   absl::Duration initial_backoff = absl::Milliseconds(200);
   absl::Duration max_backoff = absl::Seconds(5);

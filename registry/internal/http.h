@@ -59,6 +59,9 @@ struct HttpResponse {
   std::map<std::string, std::string> headers;
   std::vector<std::string> challenges;
   std::string error_body;  // body of a non-2xx response, at most kMaxErrorBodyBytes
+  // Set by the client: the response came from another origin than the request's (after a
+  // redirect), so it may not ask for the registry's credentials.
+  bool foreign = false;
 
   std::string Header(const std::string& lower_name) const;
 };

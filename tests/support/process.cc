@@ -242,3 +242,54 @@ bool WaitForPort(int port, absl::Duration timeout) {
 }
 
 }  // namespace layerseal::testing
+
+// RunMeasured: Run() with wait4, so the child's own rusage is known.
+#include <sys/resource.h>
+
+namespace layerseal::testing {
+
+absl::StatusOr<MeasuredRun> RunMeasured(const std::vector<std::string>& argv,
+                                        const std::string& input, absl::Duration timeout) {
+  if (argv.empty()) return absl::InvalidArgumentError("RunMeasured: empty argv");
+  int in[2], out[2], err[2];
+  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+    return absl::InternalError(StrCat("pipe: ", strerror(errno)));
+  }
+  signal(SIGPIPE, SIG_IGN);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
+  pid_t pid = 0;
+  std::vector<char*> args = Argv(argv);
+  absl::Time start = absl::Now();
+  int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(in[0]);
+  close(out[1]);
+  close(err[1]);
+  if (rc != 0) {
+    close(in[1]);
+    close(out[0]);
+    close(err[0]);
+    return absl::NotFoundError(StrCat("spawn ", argv[0], ": ", strerror(rc)));
+  }
+  MeasuredRun m;
+  bool finished = Pump(in[1], out[0], err[0], input, m.result, start + timeout);
+  if (!finished) kill(pid, SIGKILL);
+  int status = 0;
+  rusage usage{};
+  while (wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
+  }
+  m.elapsed = absl::Now() - start;
+  m.peak_rss_bytes = static_cast<size_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
+  m.result.exit_code = finished ? ExitCode(status) : -1;
+  if (!finished) {
+    return absl::DeadlineExceededError(StrCat(argv[0], " timed out after ",
+                                              absl::FormatDuration(timeout)));
+  }
+  return m;
+}
+
+}  // namespace layerseal::testing

@@ -59,6 +59,17 @@ int PickFreePort();
 // Polls until `host:port` accepts TCP connections or `timeout` passes.
 bool WaitForPort(int port, absl::Duration timeout);
 
+// Run() that also measures the child: its peak resident set size (wait4's ru_maxrss) and
+// how long it ran. For bounds on memory and time budgets (never for speed).
+struct MeasuredRun {
+  RunResult result;
+  size_t peak_rss_bytes = 0;
+  absl::Duration elapsed;
+};
+absl::StatusOr<MeasuredRun> RunMeasured(const std::vector<std::string>& argv,
+                                        const std::string& input = "",
+                                        absl::Duration timeout = absl::Seconds(120));
+
 }  // namespace layerseal::testing
 
 #endif  // LAYERSEAL_TESTS_SUPPORT_PROCESS_H_
