@@ -61,6 +61,10 @@ std::string FileIdentity(const std::string& path) {
 
 // The file's bytes, refusing more than `limit`; errors name the file.
 absl::StatusOr<std::string> ReadLimited(const std::string& path, size_t limit) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && static_cast<size_t>(st.st_size) > limit) {
+    return absl::ResourceExhaustedError(StrCat(path, " is larger than ", limit, " bytes"));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return absl::NotFoundError(StrCat("cannot open ", path, ": ", std::strerror(errno)));

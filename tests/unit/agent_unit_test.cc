@@ -1421,5 +1421,171 @@ TEST(ClockJumpTest, SystemClockMonotonicNeverGoesBack) {
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// The last-good policy copy (PolicySet::SaveLastGood / LoadLastGood), helper "policy".
+
+class LastGoodPolicyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::create_directories(dir_ / "etc/keys");
+    fs::create_directories(dir_ / "etc/ns");
+    fs::create_directories(dir_ / "state");
+    absl::StatusOr<PrivateKey> key = PrivateKey::Generate(Algorithm::kEcdsaP256Sha256);
+    ASSERT_TRUE(key.ok()) << key.status();
+    WriteAll(dir_ / "etc/keys/ci.pub", key->public_key().ToPem());
+    // Relative key paths, as docs/policy.md recommends: the copy must carry the key.
+    WriteAll(node_path_, "version: 1\nkeys:\n  ci: {path: keys/ci.pub}\n"
+                         "default: {requirement: signed, keys: [ci]}\n");
+    WriteAll(ns_dir_ + "/team-a.yaml", "version: 1\nkeys:\n  ci: {path: ../keys/ci.pub}\n"
+                                       "default: {requirement: reject}\n");
+  }
+
+  std::unique_ptr<PolicySet> Loaded() {
+    absl::StatusOr<std::unique_ptr<PolicySet>> set = PolicySet::Load(node_path_, ns_dir_);
+    EXPECT_TRUE(set.ok()) << set.status();
+    return set.ok() ? *std::move(set) : PolicySet::Empty(node_path_, ns_dir_);
+  }
+  std::string Message(const absl::Status& s) { return std::string(Sv(s.message())); }
+
+  TempDir dir_;
+  std::string node_path_ = dir_ / "etc/policy.yaml";
+  std::string ns_dir_ = dir_ / "etc/ns";
+  std::string copy_ = dir_ / "state/policy.last-good";
+  std::string key_dir_ = dir_ / "state/policy.last-good.keys";
+};
+
+TEST_F(LastGoodPolicyTest, EmptySetHasNoPolicy) {
+  std::unique_ptr<PolicySet> set = PolicySet::Empty(node_path_, ns_dir_);
+  EXPECT_EQ(set->origin(), PolicyOrigin::kNone);
+  EXPECT_EQ(set->node(), nullptr);
+  EXPECT_EQ(set->For("team-a"), nullptr);
+  EXPECT_EQ(set->version(), "");
+  EXPECT_EQ(PolicyOriginName(set->origin()), "none");
+  // Nothing to save: a copy of "no policy" would be a deny-all written over a good copy.
+  absl::Status saved = set->SaveLastGood(copy_);
+  EXPECT_EQ(saved.code(), absl::StatusCode::kFailedPrecondition) << saved;
+  EXPECT_FALSE(fs::exists(copy_));
+  ASSERT_TRUE(set->Reload().ok());
+  EXPECT_EQ(set->origin(), PolicyOrigin::kFiles);
+  EXPECT_NE(set->node(), nullptr);
+}
+
+TEST_F(LastGoodPolicyTest, CopyRestoresEveryPolicyWithItsKeys) {
+  std::unique_ptr<PolicySet> set = Loaded();
+  ASSERT_TRUE(set->SaveLastGood(copy_).ok());
+  EXPECT_FALSE(fs::exists(copy_ + ".tmp"));
+  std::string node_trust = set->node()->trust_version();
+  std::string team_trust = set->For("team-a")->trust_version();
+
+  // The files and the key are gone: only the copy can say what the policy was.
+  WriteAll(node_path_, std::string("\x00\x01\xff binary", 10));
+  fs::remove(dir_ / "etc/keys/ci.pub");
+  std::unique_ptr<PolicySet> restarted = PolicySet::Empty(node_path_, ns_dir_);
+  absl::Status reload = restarted->Reload();
+  ASSERT_FALSE(reload.ok());
+  EXPECT_THAT(Message(reload), HasSubstr("policy.yaml"));
+  absl::Status loaded = restarted->LoadLastGood(copy_, key_dir_);
+  ASSERT_TRUE(loaded.ok()) << loaded;
+  EXPECT_EQ(restarted->origin(), PolicyOrigin::kLastGood);
+  EXPECT_EQ(restarted->version(), set->version());
+  // Same bytes and the same keys: the same trust version (so remembered verdicts apply).
+  EXPECT_EQ(restarted->node()->trust_version(), node_trust);
+  EXPECT_EQ(restarted->For("team-a")->trust_version(), team_trust);
+  EXPECT_EQ(restarted->For("team-a")->default_scope().requirement, Requirement::kReject);
+  EXPECT_EQ(restarted->NamespaceVersions(), set->NamespaceVersions());
+  // A copy in force is not a copy source.
+  EXPECT_EQ(restarted->SaveLastGood(copy_).code(), absl::StatusCode::kFailedPrecondition);
+  // A failed reload keeps the copy in force; a good one replaces it.
+  EXPECT_FALSE(restarted->Reload().ok());
+  EXPECT_EQ(restarted->origin(), PolicyOrigin::kLastGood);
+  WriteAll(node_path_, "version: 1\ndefault: {requirement: reject}\n");
+  fs::remove(ns_dir_ + "/team-a.yaml");
+  ASSERT_TRUE(restarted->Reload().ok());
+  EXPECT_EQ(restarted->origin(), PolicyOrigin::kFiles);
+  EXPECT_TRUE(restarted->NamespaceVersions().empty());
+}
+
+TEST_F(LastGoodPolicyTest, SaveReplacesTheCopyWhole) {
+  std::unique_ptr<PolicySet> set = Loaded();
+  ASSERT_TRUE(set->SaveLastGood(copy_).ok());
+  std::string first = ReadAll(copy_);
+  std::string node2 = "version: 1\ndefault: {requirement: reject}\n";
+  WriteAll(node_path_, node2);
+  ASSERT_TRUE(set->Reload().ok());
+  ASSERT_TRUE(set->SaveLastGood(copy_).ok());
+  EXPECT_NE(ReadAll(copy_), first);
+  std::unique_ptr<PolicySet> other = PolicySet::Empty(node_path_, ns_dir_);
+  ASSERT_TRUE(other->LoadLastGood(copy_, key_dir_).ok());
+  EXPECT_EQ(other->version(), Digest::Sha256Of(node2).str());
+}
+
+TEST_F(LastGoodPolicyTest, DamagedCopiesAreRefusedAndChangeNothing) {
+  std::unique_ptr<PolicySet> set = Loaded();
+  ASSERT_TRUE(set->SaveLastGood(copy_).ok());
+  nlohmann::json good = nlohmann::json::parse(ReadAll(copy_));
+  std::string bad_copy = dir_ / "state/damaged";
+  struct Case {
+    std::string name, text, expect;
+  };
+  nlohmann::json bad_format = good;
+  bad_format["format"] = 2;
+  nlohmann::json escaping_key = good;
+  escaping_key["policies"][0]["keys"][0]["path"] = "/../../etc/evil.pub";
+  nlohmann::json relative_key = good;
+  relative_key["policies"][0]["keys"][0]["path"] = "keys/ci.pub";
+  nlohmann::json bad_base64 = good;
+  bad_base64["policies"][0]["yaml"] = "%%%not base64%%%";
+  nlohmann::json bad_namespace = good;
+  bad_namespace["policies"][1]["namespace"] = "Bad_Name";
+  nlohmann::json no_node = good;
+  no_node["policies"].erase(0);
+  nlohmann::json bad_yaml = good;
+  bad_yaml["policies"][0]["yaml"] = Base64Encode("version: 2\n");
+  std::string text = good.dump();
+  for (const Case& c : {Case{"not json", "\x00\x01 garbage", "not JSON"},
+                        Case{"truncated", text.substr(0, text.size() / 2), "not JSON"},
+                        Case{"empty", "", "not JSON"},
+                        Case{"wrong format", bad_format.dump(), "format"},
+                        Case{"key escaping the key dir", escaping_key.dump(), "bad key path"},
+                        Case{"relative key path", relative_key.dump(), "bad key path"},
+                        Case{"bad base64", bad_base64.dump(), "base64"},
+                        Case{"bad namespace", bad_namespace.dump(), "Bad_Name"},
+                        Case{"no node policy", no_node.dump(), "no node policy"},
+                        Case{"policy that does not parse", bad_yaml.dump(), "last-good copy of"}}) {
+    SCOPED_TRACE(c.name);
+    WriteAll(bad_copy, c.text);
+    std::unique_ptr<PolicySet> fresh = PolicySet::Empty(node_path_, ns_dir_);
+    absl::Status s = fresh->LoadLastGood(bad_copy, key_dir_);
+    ASSERT_FALSE(s.ok());
+    EXPECT_THAT(Message(s), HasSubstr(c.expect));
+    EXPECT_EQ(fresh->origin(), PolicyOrigin::kNone);
+    EXPECT_EQ(fresh->node(), nullptr);
+    // A set with a policy keeps it.
+    EXPECT_FALSE(set->LoadLastGood(bad_copy, key_dir_).ok());
+    EXPECT_EQ(set->origin(), PolicyOrigin::kFiles);
+  }
+  EXPECT_FALSE(fs::exists(dir_.path() + "/etc/evil.pub"));
+  EXPECT_FALSE(fs::exists("/etc/evil.pub"));
+}
+
+TEST_F(LastGoodPolicyTest, MissingOrOversizedCopyIsRefused) {
+  std::unique_ptr<PolicySet> set = PolicySet::Empty(node_path_, ns_dir_);
+  absl::Status missing = set->LoadLastGood(copy_, key_dir_);
+  EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound) << missing;
+  EXPECT_THAT(Message(missing), HasSubstr("policy.last-good"));
+  WriteAll(copy_, "{");
+  fs::resize_file(copy_, kMaxLastGoodBytes + 1);  // sparse: cheap to make, refused unread
+  absl::Status big = set->LoadLastGood(copy_, key_dir_);
+  EXPECT_EQ(big.code(), absl::StatusCode::kResourceExhausted) << big;
+  EXPECT_EQ(set->origin(), PolicyOrigin::kNone);
+}
+
+TEST_F(LastGoodPolicyTest, SaveFailureIsAnErrorNamingThePath) {
+  std::unique_ptr<PolicySet> set = Loaded();
+  absl::Status s = set->SaveLastGood(dir_ / "no-such-dir/policy.last-good");
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(Message(s), HasSubstr("no-such-dir"));
+}
+
 }  // namespace
 }  // namespace layerseal::agent
