@@ -12,6 +12,9 @@
 
 #include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
+#include "registry/client.h"
+#include "verifier/manifest.h"
+#include "verifier/reference.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/hostile_registry.h"
 #include "tests/support/images.h"
@@ -452,6 +455,38 @@ TEST_F(HostileRegistryTest, TlsCertificateFromAnUntrustedCaIsRefused) {
   ExpectDenied(o, {"TLS", "certificate"}, absl::Seconds(5));
   EXPECT_EQ(o.reason, "REGISTRY_ERROR");
   EXPECT_TRUE(s->requests().empty()) << "no request may go over an unverified connection";
+}
+
+// Options::total_timeout bounds everything one client does (a verification), whatever the
+// per-request budget: a drip that each request's budget would allow is stopped by it, and a
+// request started after it fails at once, saying so.
+TEST_F(HostileRegistryTest, ClientTotalTimeoutEndsEveryRequest) {
+  auto s = Server();
+  ASSERT_TRUE(s);
+  std::string manifest = signed_->manifest;
+  s->Handle(ManifestPath(kTag), [manifest](const HostileRequest&, HostileConnection& c) {
+    if (!c.Write(StrCat("HTTP/1.1 200 OK\r\nContent-Length: ", manifest.size(), "\r\n\r\n"))) return;
+    for (char b : manifest) {
+      if (!c.Write(std::string(1, b)) || !c.Sleep(absl::Milliseconds(500))) return;
+    }
+  });
+  registry::Options options;
+  options.plain_http = true;
+  options.timeout = absl::Seconds(60);
+  options.total_timeout = absl::Seconds(2);
+  registry::RegistryClient client(options);
+  auto ref = Reference::Parse(Ref(*s));
+  ASSERT_TRUE(ref.ok()) << ref.status();
+  absl::Time start = absl::Now();
+  auto m = client.FetchManifest(*ref, kMaxManifestBytes);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kDeadlineExceeded) << m.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2) + kBudgetSlack) << m.status();
+  auto blob = client.FetchBlob(ref->WithDigest(signed_->digest), signed_->digest, 1 << 20);
+  ASSERT_FALSE(blob.ok());
+  EXPECT_NE(std::string(blob.status().message()).find("time budget is spent"), std::string::npos)
+      << blob.status();
+  EXPECT_EQ(s->Count(BlobPath(signed_->digest.str())), 0u) << "no request after the deadline";
 }
 
 }  // namespace
