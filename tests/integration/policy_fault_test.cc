@@ -323,7 +323,8 @@ TEST_F(PolicyFaultTest, CorruptPolicyAtStartPutsTheLastGoodCopyInForce) {
   StopAgent();
 
   // The policy becomes a binary blob and its key file is gone: the copy carries both.
-  WritePolicy(std::string("\x00\xff\xfe garbage \x01\x02\x80", 17));
+  static constexpr char kBlob[] = "\x00\xff\xfe garbage \x01\x02\x80";
+  WritePolicy(std::string(kBlob, sizeof kBlob - 1));
   fs::remove(dir_.File("etc/keys/ci.pub"));
   fs::remove(dir_.File("agent.log"));
   StartAgent();
@@ -365,7 +366,10 @@ TEST_F(PolicyFaultTest, PolicyGoingBadWhileRunningKeepsTheOldPolicyAndIsReported
   std::vector<Fault> faults = {
       {"deleted", [&] { fs::remove(PolicyPath()); }},
       {"truncated", [&] { WritePolicy(""); }},
-      {"binary", [&] { WritePolicy(std::string("\x7f" "ELF\x02\x01\x00\x00\xff\xfe", 10)); }},
+      {"binary", [&] {
+         static constexpr char kElf[] = "\x7f" "ELF\x02\x01\x00\x00\xff\xfe";
+         WritePolicy(std::string(kElf, sizeof kElf - 1));
+       }},
       {"missing key", [&] { WritePolicy(GoodPolicy("keys/absent.pub")); }},
   };
   int n = 0;
