@@ -306,10 +306,15 @@ class FaultE2eTest : public ::testing::Test {
   }
   static void TearDownTestSuite() {
     delete containerd_;
+    containerd_ = nullptr;
     delete relay_;
-    delete registry_again_;
+    relay_ = nullptr;
+    delete registry_again_;  // before registry_, whose directory it serves
+    registry_again_ = nullptr;
     delete registry_;
+    registry_ = nullptr;
     delete key_;
+    key_ = nullptr;
   }
 
   void SetUp() override {
@@ -396,7 +401,7 @@ class FaultE2eTest : public ::testing::Test {
     return s;
   }
 
-  // Kills the registry (SIGKILL) and, with `again`, starts it once more on the same config:
+  // Kills the registry (SIGKILL); RestartRegistry starts it once more on the same config:
   // same port, same storage.
   static void KillRegistry() {
     std::string config = StrCat(registry_->dir(), "/config.yml");
