@@ -1,5 +1,6 @@
 // grpc.health.v1.Health, answered by the agent itself on its own sockets. Check: service ""
-// is the agent, "layerseal.v1.Runtime" the runtime connection, anything else NOT_FOUND;
+// is the agent, "layerseal.v1.Runtime" the runtime connection, "layerseal.v1.Policy" whether
+// the configured node policy is loaded (NOT_SERVING on a fallback), anything else NOT_FOUND;
 // Watch: UNIMPLEMENTED (probes use Check).
 //
 // Why not a gRPC server of its own: with gRPC 1.51's global epoll poller, every extra

@@ -17,8 +17,10 @@ std::string ShortVersion(std::string_view version) {
 }  // namespace
 
 std::string DenialText(const Verdict& v) {
-  return StrCat("layerseal denied ", v.reference, ": ", ReasonName(v.reason), ": ", v.detail,
-                " (policy ", ShortVersion(v.policy_version), ")");
+  std::string policy = v.policy_version.empty() ? std::string("no policy in force")
+                                                : StrCat("policy ", ShortVersion(v.policy_version));
+  return StrCat("layerseal denied ", v.reference, ": ", ReasonName(v.reason), ": ", v.detail, " (",
+                policy, ")");
 }
 
 grpc::Status PullDenied(const Verdict& verdict) {

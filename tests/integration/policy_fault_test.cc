@@ -283,6 +283,8 @@ TEST_F(PolicyFaultTest, CorruptPolicyAtStartWithoutACopyDeniesEveryImageUntilFix
   ExpectDenied(pull, Ref("nocopy/app:1"), "POLICY_UNAVAILABLE");
   EXPECT_NE(pull.error_message().find("the node policy could not be loaded"), std::string::npos);
   EXPECT_NE(pull.error_message().find("policy.yaml"), std::string::npos) << pull.error_message();
+  EXPECT_NE(pull.error_message().find("(no policy in force)"), std::string::npos)
+      << pull.error_message();
   grpc::Status status;
   EXPECT_FALSE(client_->Shown(present_id, &status));
   EXPECT_TRUE(status.ok()) << status.error_message();
