@@ -37,9 +37,15 @@ using testing::TestImage;
 // registry cannot hold a verification for retries x timeout), not a speed measurement.
 constexpr absl::Duration kBudgetSlack = absl::Seconds(10);
 // Peak resident memory of one `layerseal verify` while the server offers gigabytes. The
-// sanitizers' shadow memory and quarantine make their builds larger.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr size_t kMaxVerifyRssBytes = 512u << 20;
+// sanitizers' shadow memory and quarantine make their builds larger (about 95 MiB at rest,
+// 125 MiB after an 8 MiB body, where the plain build takes 21 and 35).
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LAYERSEAL_HOSTILE_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(LAYERSEAL_HOSTILE_ASAN)
+constexpr size_t kMaxVerifyRssBytes = 256u << 20;
 #else
 constexpr size_t kMaxVerifyRssBytes = 64u << 20;
 #endif
@@ -482,6 +488,8 @@ TEST_F(HostileRegistryTest, ClientTotalTimeoutEndsEveryRequest) {
   ASSERT_FALSE(m.ok());
   EXPECT_EQ(m.status().code(), absl::StatusCode::kDeadlineExceeded) << m.status();
   EXPECT_LT(absl::Now() - start, absl::Seconds(2) + kBudgetSlack) << m.status();
+  // The drip may be cut a moment before the deadline (libcurl's low-speed check): be past it.
+  absl::SleepFor(start + absl::Seconds(2) + absl::Milliseconds(100) - absl::Now());
   auto blob = client.FetchBlob(ref->WithDigest(signed_->digest), signed_->digest, 1 << 20);
   ASSERT_FALSE(blob.ok());
   EXPECT_NE(std::string(blob.status().message()).find("time budget is spent"), std::string::npos)
