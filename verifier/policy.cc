@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <exception>
 #include <map>
+#include <sstream>
 #include <set>
 #include <system_error>
 #include <tuple>
@@ -15,6 +16,7 @@
 #include "verifier/digest.h"
 #include "verifier/str_cat.h"
 #include "yaml-cpp/depthguard.h"
+#include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
 
 namespace layerseal {
@@ -633,16 +635,57 @@ absl::StatusOr<Parsed> Parser::Run(const YAML::Node& root) {
   return out;
 }
 
+// Counts the documents of a YAML stream, at most kMaxCounted, and keeps where the second
+// one's root node begins (the mark YAML::LoadAll would give that node).
+class DocumentCounter final : public YAML::EventHandler {
+ public:
+  static constexpr int kMaxCounted = 2;
+  int documents = 0;
+  YAML::Mark second_root = YAML::Mark::null_mark();
+
+  void OnDocumentStart(const YAML::Mark&) override { ++documents; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Saw(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Saw(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Saw(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Saw(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Saw(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void Saw(const YAML::Mark& mark) {
+    if (documents == 2 && second_root.is_null()) second_root = mark;
+  }
+};
+
 // yaml-cpp reports errors by exception: none may leave here.
 absl::StatusOr<Parsed> ParseYaml(std::string_view yaml, std::string_view base_dir,
                                  std::string_view source) {
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));
-    if (docs.empty()) return Bad(StrCat(source, ":1: the policy is empty"));
-    if (docs.size() > 1) {
-      return Bad(StrCat(source, ":", LineOf(docs[1].Mark(), 1), ": a policy is one YAML document, this is a second"));
+    // Not YAML::LoadAll: yaml-cpp 0.7's never returns on some malformed streams (a stray ','
+    // at the top level yields empty documents forever, growing memory; tests/fuzz found it).
+    // A policy is one document, so counting two is enough to refuse, and it always ends.
+    std::istringstream stream{std::string(yaml)};
+    YAML::Parser counter_parser(stream);
+    DocumentCounter counter;
+    while (counter.documents < DocumentCounter::kMaxCounted &&
+           counter_parser.HandleNextDocument(counter)) {
     }
-    return Parser(source, base_dir).Run(docs.front());
+    if (counter.documents == 0) return Bad(StrCat(source, ":1: the policy is empty"));
+    if (counter.documents > 1) {
+      return Bad(StrCat(source, ":", LineOf(counter.second_root, 1), ": a policy is one YAML document, this is a second"));
+    }
+    return Parser(source, base_dir).Run(YAML::Load(std::string(yaml)));
   } catch (const YAML::DeepRecursion& e) {
     // yaml-cpp's depth guard reports "bad file", which would send the reader looking elsewhere.
     return Bad(StrCat(source, ":", LineOf(e.mark, 1), ": invalid YAML: nested too deeply"));

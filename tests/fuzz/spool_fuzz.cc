@@ -33,6 +33,14 @@ const std::string& Dir() {
     FUZZ_CHECK(mkdtemp(tmpl.data()) != nullptr);
     return new std::string(tmpl);
   }();
+  static const bool cleanup_registered = [] {
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(*dir, ec);
+    });
+    return true;
+  }();
+  (void)cleanup_registered;
   return *dir;
 }
 
