@@ -2,10 +2,12 @@
 // root), a real docker-registry, the real `layerseal-agent` binary. Each fault must fail
 // closed, crash nothing, admit no unverified image, lose no event, and heal when it ends.
 //   - containerd SIGKILLed while the agent forwards an allowed pull;
-//   - the registry SIGKILLed while the agent verifies (between manifest and blob fetches).
+//   - the registry SIGKILLed while the agent verifies (between manifest and blob fetches);
+//   - the wall clock stepped back and forward a year under the agent (libfaketime, wall
+//     time only), while pulls go on.
 // The other faults are tested elsewhere: controller unreachable and spool disk full in
 // delivery_e2e_test, containerd stopped and restarted in agent_e2e_test, policy files in
-// policy_fault_test, clock jumps in agent_unit_test (ClockJumpTest).
+// policy_fault_test; clock jumps also in agent_unit_test (ClockJumpTest), on a fake clock.
 //
 // To kill at a known point the registry is reached through a relay in this process
 // (HoldingRelay) that can hold a request or a response still; the fault is injected while
@@ -14,6 +16,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -327,15 +330,22 @@ class FaultE2eTest : public ::testing::Test {
                                    "scopes:\n"
                                    "    \"", relay_->host(), "\": {requirement: signed, keys: [ci]}\n"));
     std::filesystem::create_directories(dir_.File("namespaces"));
+  }
+
+  // Starts the agent binary, `wrapper` (e.g. env with LD_PRELOAD) before it.
+  void StartAgent(std::vector<std::string> wrapper = {}) {
     // Short negative TTLs: a fault's verdict must not outlive the fault by long.
-    absl::StatusOr<std::unique_ptr<testing::Child>> child = testing::Child::Spawn(
-        {LAYERSEAL_AGENT_BINARY, "--listen", dir_.File("agent.sock"), "--runtime-endpoint",
+    std::vector<std::string> argv = std::move(wrapper);
+    std::vector<std::string> agent = {
+         LAYERSEAL_AGENT_BINARY, "--listen", dir_.File("agent.sock"), "--runtime-endpoint",
          containerd_->socket(), "--policy", dir_.File("policy.yaml"), "--namespace-policy-dir",
          dir_.File("namespaces"), "--state-dir", dir_.File("state"), "--node-name", "node-fault",
          "--admin", StrCat("127.0.0.1:", admin_port_), "--plain-http-registry", relay_->host(),
          "--cache-deny-ttl", "1s", "--cache-error-ttl", "1s", "--cache-resolve-ttl", "1s",
-         "--registry-timeout", "10s"},
-        dir_.File("agent.log"));
+         "--registry-timeout", "10s"};
+    argv.insert(argv.end(), agent.begin(), agent.end());
+    absl::StatusOr<std::unique_ptr<testing::Child>> child =
+        testing::Child::Spawn(argv, dir_.File("agent.log"));
     ASSERT_TRUE(child.ok()) << child.status();
     agent_ = *std::move(child);
     ASSERT_TRUE(testing::WaitForPort(admin_port_, absl::Seconds(20))) << AgentLog();
@@ -345,7 +355,7 @@ class FaultE2eTest : public ::testing::Test {
   void TearDown() override {
     relay_->Release();
     client_.reset();
-    ASSERT_TRUE(agent_ != nullptr);
+    if (agent_ == nullptr) return;  // skipped before it started
     EXPECT_TRUE(agent_->Running()) << "the agent died\n" << AgentLog();
     agent_->Stop();
     // Under the sanitizer build the agent is instrumented too: a report fails the test.
@@ -441,6 +451,7 @@ TEST_F(FaultE2eTest, ContainerdKilledDuringAnAllowedPull) {
                               .payload_path = "data/random.bin"}),
       *key_);
   Digest verified = Push("kill/containerd:1", big);
+  ASSERT_NO_FATAL_FAILURE(StartAgent());
   std::string pinned = StrCat(Ref("kill/containerd"), "@", verified.str());
 
   relay_->HoldResponsesBeyond(kHoldResponsesBeyond);
@@ -498,6 +509,7 @@ TEST_F(FaultE2eTest, ContainerdKilledDuringAnAllowedPull) {
 TEST_F(FaultE2eTest, RegistryKilledDuringVerification) {
   Digest digest = Push("kill/registry:1", testing::SealTestImage(
                                               testing::MakeBaseImage({.seed = "fault-registry"}), *key_));
+  ASSERT_NO_FATAL_FAILURE(StartAgent());
   // The manifest is read; the first blob request (config or seal layer) is held, the
   // registry killed, and the request let go toward a registry that is gone.
   relay_->HoldRequestsContaining("GET /v2/kill/registry/blobs/");
@@ -536,6 +548,73 @@ TEST_F(FaultE2eTest, RegistryKilledDuringVerification) {
   EXPECT_EQ(events.back()["verdict"], "ALLOW");
   EXPECT_EQ(events.back()["reason"], "VERIFIED");
   EXPECT_EQ(events.back()["digest"], digest.str());
+}
+
+
+// libfaketime (Debian's faketime package) shifts what the agent reads as wall time; the
+// monotonic clock is left alone, as a real clock step leaves it. The offset is read from a
+// file on every call, so the test steps the clock while the agent runs.
+constexpr char kFaketimeLibrary[] = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+
+// The offset file replaced at once (libfaketime re-reads it on every call and must never
+// see it half written).
+void SetFakeOffset(const std::string& path, const std::string& offset) {
+  testing::WriteFileOrDie(path + ".tmp", offset + "\n");
+  ASSERT_EQ(rename((path + ".tmp").c_str(), path.c_str()), 0) << strerror(errno);
+}
+
+TEST_F(FaultE2eTest, WallClockSteppedBackAndForwardUnderTheAgent) {
+  if (!std::filesystem::exists(kFaketimeLibrary)) {
+    GTEST_SKIP() << kFaketimeLibrary << " is missing (scripts/setup installs faketime)";
+  }
+  std::string offset = dir_.File("faketime");
+  SetFakeOffset(offset, "+0");
+  const char* asan = getenv("ASAN_OPTIONS");
+  ASSERT_NO_FATAL_FAILURE(StartAgent(
+      {"/usr/bin/env", StrCat("LD_PRELOAD=", kFaketimeLibrary),
+       StrCat("FAKETIME_TIMESTAMP_FILE=", offset), "FAKETIME_NO_CACHE=1",
+       "FAKETIME_DONT_FAKE_MONOTONIC=1",
+       // The preloaded library comes before the sanitizer runtime in the ASan build.
+       StrCat("ASAN_OPTIONS=", asan != nullptr ? asan : "", ":verify_asan_link_order=0")}));
+
+  // Denied (unsigned), and that denial and the tag's resolution are cached (1s TTLs).
+  Push("clock/app:1", testing::MakeBaseImage({.seed = "clock-unsigned"}));
+  grpc::Status first = client_->Pull(Ref("clock/app:1"));
+  EXPECT_NE(first.error_message().find("NOT_SIGNED"), std::string::npos) << first.error_message();
+
+  // The wall clock goes back a year and the image is fixed. On wall time the cached denial
+  // would hold for a year; on the monotonic clock it ends after its second.
+  SetFakeOffset(offset, "-365d");
+  Digest fixed = Push("clock/app:1", testing::SealTestImage(
+                                         testing::MakeBaseImage({.seed = "clock-signed"}), *key_));
+  std::string image_ref;
+  grpc::Status back = PullEventually(Ref("clock/app:1"), &image_ref, 20);
+  ASSERT_TRUE(back.ok()) << back.error_message() << AgentLog();
+
+  // Forward a year: the ALLOW is still reused, a fresh resolution still verifies, and a
+  // denial still denies.
+  SetFakeOffset(offset, "+365d");
+  EXPECT_TRUE(client_->Pull(StrCat(Ref("clock/app"), "@", fixed.str())).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // past the resolve TTL
+  grpc::Status forward = client_->Pull(Ref("clock/app:1"));
+  EXPECT_TRUE(forward.ok()) << forward.error_message() << AgentLog();
+  Push("clock/other:1", testing::MakeBaseImage({.seed = "clock-other"}));
+  grpc::Status other = client_->Pull(Ref("clock/other:1"));
+  EXPECT_NE(other.error_message().find("NOT_SIGNED"), std::string::npos) << other.error_message();
+
+  // The steps really reached the agent: its events carry the shifted times, one per pull.
+  std::vector<json> events = Events();
+  ASSERT_GE(events.size(), 5u);
+  auto year_of = [](const json& e) { return std::stoi(e["time"].get<std::string>().substr(0, 4)); };
+  int now_year = std::stoi(absl::FormatTime("%Y", absl::Now(), absl::UTCTimeZone()));
+  EXPECT_EQ(year_of(events.front()), now_year) << events.front().dump();
+  bool saw_back = false;
+  for (const json& e : events) saw_back = saw_back || year_of(e) == now_year - 1;
+  EXPECT_TRUE(saw_back) << "no event a year back: the clock step did not reach the agent";
+  EXPECT_EQ(year_of(events.back()), now_year + 1) << events.back().dump();
+  EXPECT_EQ(events.back()["verdict"], "DENY");
+  EXPECT_EQ(ContainerdImages("clock/app"),
+            std::vector<std::string>{StrCat(Ref("clock/app"), "@", fixed.str())});
 }
 
 }  // namespace
