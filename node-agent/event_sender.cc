@@ -13,6 +13,7 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 
+#include "node-agent/clock.h"
 #include "verifier/str_cat.h"
 
 namespace layerseal::agent {
@@ -117,26 +118,25 @@ absl::StatusOr<std::unique_ptr<EventSender>> EventSender::Start(EventSenderOptio
 
 EventSender::~EventSender() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
     if (in_flight_ != nullptr) in_flight_->TryCancel();
-    cv_.SignalAll();
+    cv_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
 }
 
 void EventSender::Wake() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   woken_ = true;
-  cv_.Signal();
+  cv_.notify_one();
 }
 
 bool EventSender::Wait(absl::Duration d, bool wakeable) {
-  absl::MutexLock lock(&mu_);
-  absl::Time deadline = absl::Now() + d;
-  while (!stopping_ && !(wakeable && woken_)) {
-    if (cv_.WaitWithDeadline(&mu_, deadline)) break;
-  }
+  std::unique_lock<std::mutex> lock(mu_);
+  // wait_for runs on steady_clock: a stepped wall clock neither stretches nor cuts it.
+  cv_.wait_for(lock, absl::ToChronoNanoseconds(std::max(d, absl::ZeroDuration())),
+               [&] { return stopping_ || (wakeable && woken_); });
   return !stopping_;
 }
 
@@ -154,13 +154,13 @@ grpc::Status EventSender::Send(const std::vector<v1::Event>& events) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + options_.deadline));
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return grpc::Status(grpc::StatusCode::CANCELLED, "the agent is stopping");
     in_flight_ = &context;
   }
   v1::ReportEventsResponse response;
   grpc::Status result = stub_->ReportEvents(&context, request, &response);
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   in_flight_ = nullptr;
   return result;
 }
@@ -189,10 +189,12 @@ void EventSender::OnFailure(const grpc::Status& status, size_t events, absl::Dur
 void EventSender::Run() {
   std::minstd_rand random(static_cast<unsigned>(absl::ToUnixNanos(absl::Now())));
   absl::Duration backoff = options_.min_backoff;
-  absl::Time next_heartbeat = absl::Now();  // say hello at once
+  // On the monotonic clock, like every wait here (node-agent/clock.h).
+  const Clock& clock = SystemClock();
+  absl::Duration next_heartbeat = clock.Monotonic();  // say hello at once
   for (;;) {
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) return;
       woken_ = false;  // an append from now on wakes the wait below
     }
@@ -206,8 +208,8 @@ void EventSender::Run() {
       if (!Wait(options_.max_backoff, false)) return;
       continue;
     }
-    if (batch->empty() && absl::Now() < next_heartbeat) {
-      if (!Wait(next_heartbeat - absl::Now(), true)) return;
+    if (batch->empty() && clock.Monotonic() < next_heartbeat) {
+      if (!Wait(next_heartbeat - clock.Monotonic(), true)) return;
       continue;
     }
     grpc::Status sent = Send(*batch);
@@ -218,7 +220,7 @@ void EventSender::Run() {
       }
       failures_ = 0;
       backoff = options_.min_backoff;
-      next_heartbeat = absl::Now() + options_.heartbeat;
+      next_heartbeat = clock.Monotonic() + options_.heartbeat;
       if (options_.on_batch) options_.on_batch("ok");
       if (batch->empty()) continue;
       absl::Status acked = options_.spool->Ack(batch->back().seq());
@@ -233,7 +235,7 @@ void EventSender::Run() {
       continue;
     }
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) return;
     }
     grpc::StatusCode code = sent.error_code();

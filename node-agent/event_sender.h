@@ -16,8 +16,10 @@
 #ifndef LAYERSEAL_NODE_AGENT_EVENT_SENDER_H_
 #define LAYERSEAL_NODE_AGENT_EVENT_SENDER_H_
 
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -26,7 +28,6 @@
 #include <grpcpp/security/credentials.h>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "layerseal/v1/controller.grpc.pb.h"
 #include "node-agent/spool.h"
@@ -83,11 +84,14 @@ class EventSender {
   std::unique_ptr<v1::EventIngest::Stub> stub_;
   uint64_t failures_ = 0;  // consecutive; sender thread only
 
-  absl::Mutex mu_;
-  absl::CondVar cv_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool woken_ ABSL_GUARDED_BY(mu_) = false;
-  grpc::ClientContext* in_flight_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // std:: rather than absl:: here because waits must run on the monotonic clock: Debian's
+  // abseil waits until a CLOCK_REALTIME deadline, so a wall clock stepped back by an hour
+  // would hold every retry and heartbeat back an hour (node-agent/clock.h).
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;                      // guarded by mu_
+  bool woken_ = false;                         // guarded by mu_
+  grpc::ClientContext* in_flight_ = nullptr;  // guarded by mu_
   std::thread thread_;
 };
 
