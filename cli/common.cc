@@ -24,11 +24,15 @@ const char kRegistryFlagsHelp[] =
     "  --docker-config FILE  docker config.json with \"auths\" (default: $DOCKER_CONFIG\n"
     "                        or ~/.docker/config.json; credsStore and credHelpers are\n"
     "                        not used)\n"
-    "  --timeout DURATION    per-request timeout, e.g. 30s (default 30s)\n";
+    "  --timeout DURATION    budget of one registry request, its retries and redirects\n"
+    "                        included, e.g. 30s (default 30s)\n"
+    "  --total-timeout DURATION\n"
+    "                        deadline for all of the command's registry traffic, e.g. 60s\n"
+    "                        (default: none)\n";
 
 FlagSpec WithCommonFlags(FlagSpec spec) {
   spec.switches.insert({"plain-http", "password-stdin", "help"});
-  spec.values.insert({"ca-file", "username", "timeout", "docker-config"});
+  spec.values.insert({"ca-file", "username", "timeout", "total-timeout", "docker-config"});
   return spec;
 }
 
@@ -40,6 +44,11 @@ absl::StatusOr<registry::Options> RegistryOptionsFromFlags(const Flags& flags, s
     absl::StatusOr<absl::Duration> d = ParsePositiveDuration(*t);
     if (!d.ok()) return d.status();
     options.timeout = *d;
+  }
+  if (auto t = flags.Get("total-timeout")) {
+    absl::StatusOr<absl::Duration> d = ParsePositiveDuration(*t);
+    if (!d.ok()) return d.status();
+    options.total_timeout = *d;
   }
   std::shared_ptr<const registry::CredentialStore> from_config;
   if (auto path = flags.Get("docker-config")) {

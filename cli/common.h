@@ -20,7 +20,8 @@ inline constexpr size_t kMaxKeyFileBytes = 64 * 1024;
 // Help text for the common registry flags, for the subcommands' usage.
 extern const char kRegistryFlagsHelp[];
 
-// Adds --plain-http, --ca-file, --username, --password-stdin, --timeout, --docker-config
+// Adds --plain-http, --ca-file, --username, --password-stdin, --timeout, --total-timeout,
+// --docker-config
 // and --help to `spec`.
 FlagSpec WithCommonFlags(FlagSpec spec);
 // Registry options from the common flags. The password is read from `in` (first line).

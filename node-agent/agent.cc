@@ -150,6 +150,7 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
     JudgeOptions jo{.policies = policies_.get(), .cache = cache_.get()};
     jo.registry.ca_file = config_.ca_file;
     jo.registry.timeout = config_.registry_timeout;
+    jo.registry.total_timeout = config_.verify_timeout;  // one client per verification
     jo.registry.credentials = *creds;
     jo.registry.user_agent = StrCat("layerseal-agent/", kAgentVersion);
     jo.plain_http_registries = config_.plain_http_registries;

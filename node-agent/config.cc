@@ -140,6 +140,8 @@ const std::vector<Option>& Options() {
        Text(&AgentConfig::docker_config)},
       {"registry.timeout", "registry-timeout", "budget for one registry exchange",
        Duration([](AgentConfig& c) { return &c.registry_timeout; })},
+      {"registry.verifyTimeout", "verify-timeout", "deadline for one verification's registry traffic",
+       Duration([](AgentConfig& c) { return &c.verify_timeout; })},
       {"controller", "controller", "host:port of the controller (\"\": no delivery, no spool)",
        Text(&AgentConfig::controller)},
       {"controllerCa", "controller-ca", "CA bundle for the controller (default: system roots)",

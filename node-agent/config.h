@@ -43,6 +43,10 @@ struct AgentConfig {
   std::set<std::string> plain_http_registries;
   std::string docker_config;  // "" : $DOCKER_CONFIG or ~/.docker/config.json if present
   absl::Duration registry_timeout = absl::Seconds(30);
+  // Deadline for all registry traffic of one verification (registry::Options::total_timeout):
+  // a registry that answers every request just inside registry_timeout cannot hold a pull
+  // for many times that.
+  absl::Duration verify_timeout = absl::Seconds(60);
   VerdictCacheOptions cache;  // persist_path is set from state_dir
   // Delivery to the controller (docs/agent.md). controller "": none, and no spool either.
   std::string controller;              // host:port of layerseal-controller's EventIngest

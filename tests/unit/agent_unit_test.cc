@@ -759,6 +759,7 @@ TEST(AgentConfigTest, Defaults) {
   EXPECT_EQ(c.admin_address, "127.0.0.1:9464");
   EXPECT_EQ(c.workers, 16);
   EXPECT_EQ(c.registry_timeout, absl::Seconds(30));
+  EXPECT_EQ(c.verify_timeout, absl::Seconds(60));
   EXPECT_TRUE(c.plain_http_registries.empty());
   EXPECT_EQ(c.cache.max_entries, 10000u);
   EXPECT_EQ(c.cache.allow_ttl, absl::Hours(24));
@@ -789,6 +790,7 @@ TEST(AgentConfigTest, ConfigFileWithNestedKeys) {
            "    - 127.0.0.1:5000\n"
            "    - localhost:5001\n"
            "  timeout: 3s\n"
+           "  verifyTimeout: 20s\n"
            "cache:\n"
            "  denyTtl: 45s\n"
            "  maxEntries: 50\n");
@@ -802,6 +804,7 @@ TEST(AgentConfigTest, ConfigFileWithNestedKeys) {
   EXPECT_EQ(c.workers, 4);
   EXPECT_THAT(c.plain_http_registries, UnorderedElementsAre("127.0.0.1:5000", "localhost:5001"));
   EXPECT_EQ(c.registry_timeout, absl::Seconds(3));
+  EXPECT_EQ(c.verify_timeout, absl::Seconds(20));
   EXPECT_EQ(c.cache.deny_ttl, absl::Seconds(45));
   EXPECT_EQ(c.cache.max_entries, 50u);
   EXPECT_EQ(c.cache.allow_ttl, absl::Hours(24)) << "keys not in the file keep their defaults";
