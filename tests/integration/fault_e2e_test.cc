@@ -564,6 +564,10 @@ void SetFakeOffset(const std::string& path, const std::string& offset) {
 }
 
 TEST_F(FaultE2eTest, WallClockSteppedBackAndForwardUnderTheAgent) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "libfaketime preloaded ahead of ThreadSanitizer's runtime leaves the agent's "
+                  "clock unshifted; the release and ASan passes run this test";
+#endif
   if (!std::filesystem::exists(kFaketimeLibrary)) {
     GTEST_SKIP() << kFaketimeLibrary << " is missing (scripts/setup installs faketime)";
   }

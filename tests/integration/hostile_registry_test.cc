@@ -44,7 +44,8 @@ constexpr absl::Duration kBudgetSlack = absl::Seconds(10);
 #define LAYERSEAL_HOSTILE_ASAN 1
 #endif
 #endif
-#if defined(__SANITIZE_ADDRESS__) || defined(LAYERSEAL_HOSTILE_ASAN)
+// ThreadSanitizer's shadow memory likewise (125 MiB after the endless body).
+#if defined(__SANITIZE_ADDRESS__) || defined(LAYERSEAL_HOSTILE_ASAN) || defined(__SANITIZE_THREAD__)
 constexpr size_t kMaxVerifyRssBytes = 256u << 20;
 #else
 constexpr size_t kMaxVerifyRssBytes = 64u << 20;
