@@ -106,42 +106,9 @@ TempDir::~TempDir() {
 
 absl::StatusOr<RunResult> Run(const std::vector<std::string>& argv, const std::string& input,
                               absl::Duration timeout) {
-  if (argv.empty()) return absl::InvalidArgumentError("Run: empty argv");
-  int in[2], out[2], err[2];
-  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
-    return absl::InternalError(StrCat("pipe: ", strerror(errno)));
-  }
-  signal(SIGPIPE, SIG_IGN);  // a child that exits early must not kill the test with SIGPIPE
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, in[0], 0);
-  posix_spawn_file_actions_adddup2(&actions, out[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
-  pid_t pid = 0;
-  std::vector<char*> args = Argv(argv);
-  int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(in[0]);
-  close(out[1]);
-  close(err[1]);
-  if (rc != 0) {
-    close(in[1]);
-    close(out[0]);
-    close(err[0]);
-    return absl::NotFoundError(StrCat("spawn ", argv[0], ": ", strerror(rc)));
-  }
-  RunResult result;
-  bool finished = Pump(in[1], out[0], err[0], input, result, absl::Now() + timeout);
-  if (!finished) kill(pid, SIGKILL);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  result.exit_code = finished ? ExitCode(status) : -1;
-  if (!finished) {
-    return absl::DeadlineExceededError(StrCat(argv[0], " timed out after ",
-                                              absl::FormatDuration(timeout)));
-  }
-  return result;
+  absl::StatusOr<MeasuredRun> m = RunMeasured(argv, input, timeout);
+  if (!m.ok()) return m.status();
+  return std::move(m->result);
 }
 
 absl::StatusOr<std::unique_ptr<Child>> Child::Spawn(const std::vector<std::string>& argv,
@@ -250,12 +217,12 @@ namespace layerseal::testing {
 
 absl::StatusOr<MeasuredRun> RunMeasured(const std::vector<std::string>& argv,
                                         const std::string& input, absl::Duration timeout) {
-  if (argv.empty()) return absl::InvalidArgumentError("RunMeasured: empty argv");
+  if (argv.empty()) return absl::InvalidArgumentError("Run: empty argv");
   int in[2], out[2], err[2];
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
     return absl::InternalError(StrCat("pipe: ", strerror(errno)));
   }
-  signal(SIGPIPE, SIG_IGN);
+  signal(SIGPIPE, SIG_IGN);  // a child that exits early must not kill the test with SIGPIPE
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, in[0], 0);
