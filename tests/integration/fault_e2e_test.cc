@@ -373,6 +373,19 @@ class FaultE2eTest : public ::testing::Test {
     return out;
   }
 
+  static int YearOf(const json& e) { return std::stoi(e["time"].get<std::string>().substr(0, 4)); }
+  // Pulls images that do not exist (each a fresh denial, so a fresh event) until the agent
+  // stamps its events in `year`; false after 50 tries.
+  bool AwaitEventYear(int year) {
+    for (int i = 0; i < 50; ++i) {
+      (void)client_->Pull(Ref(StrCat("clock/probe-", year, "-", i, ":1")));
+      std::vector<json> events = Events();
+      if (!events.empty() && YearOf(events.back()) == year) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return false;
+  }
+
   // `repo_tag` as the agent and containerd name it (through the relay).
   static std::string Ref(const std::string& repo_tag) { return StrCat(relay_->host(), "/", repo_tag); }
 
@@ -573,6 +586,7 @@ TEST_F(FaultE2eTest, WallClockSteppedBackAndForwardUnderTheAgent) {
   }
   std::string offset = dir_.File("faketime");
   SetFakeOffset(offset, "+0");
+  const int now_year = std::stoi(absl::FormatTime("%Y", absl::Now(), absl::UTCTimeZone()));
   const char* asan = getenv("ASAN_OPTIONS");
   ASSERT_NO_FATAL_FAILURE(StartAgent(
       {"/usr/bin/env", StrCat("LD_PRELOAD=", kFaketimeLibrary),
@@ -596,8 +610,11 @@ TEST_F(FaultE2eTest, WallClockSteppedBackAndForwardUnderTheAgent) {
   ASSERT_TRUE(back.ok()) << back.error_message() << AgentLog();
 
   // Forward a year: the ALLOW is still reused, a fresh resolution still verifies, and a
-  // denial still denies.
+  // denial still denies. First make sure the agent's clock has taken the step: libfaketime
+  // and abseil's clock (which extrapolates between kernel readings) take it a moment later,
+  // and once in CI the next pulls were still stamped a year back.
   SetFakeOffset(offset, "+365d");
+  ASSERT_TRUE(AwaitEventYear(now_year + 1)) << "the forward step never reached the agent";
   EXPECT_TRUE(client_->Pull(StrCat(Ref("clock/app"), "@", fixed.str())).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // past the resolve TTL
   grpc::Status forward = client_->Pull(Ref("clock/app:1"));
@@ -609,13 +626,11 @@ TEST_F(FaultE2eTest, WallClockSteppedBackAndForwardUnderTheAgent) {
   // The steps really reached the agent: its events carry the shifted times, one per pull.
   std::vector<json> events = Events();
   ASSERT_GE(events.size(), 5u);
-  auto year_of = [](const json& e) { return std::stoi(e["time"].get<std::string>().substr(0, 4)); };
-  int now_year = std::stoi(absl::FormatTime("%Y", absl::Now(), absl::UTCTimeZone()));
-  EXPECT_EQ(year_of(events.front()), now_year) << events.front().dump();
+  EXPECT_EQ(YearOf(events.front()), now_year) << events.front().dump();
   bool saw_back = false;
-  for (const json& e : events) saw_back = saw_back || year_of(e) == now_year - 1;
+  for (const json& e : events) saw_back = saw_back || YearOf(e) == now_year - 1;
   EXPECT_TRUE(saw_back) << "no event a year back: the clock step did not reach the agent";
-  EXPECT_EQ(year_of(events.back()), now_year + 1) << events.back().dump();
+  EXPECT_EQ(YearOf(events.back()), now_year + 1) << events.back().dump();
   EXPECT_EQ(events.back()["verdict"], "DENY");
   EXPECT_EQ(ContainerdImages("clock/app"),
             std::vector<std::string>{StrCat(Ref("clock/app"), "@", fixed.str())});
