@@ -111,7 +111,7 @@ struct FakeClock : Clock {
   absl::Duration Monotonic() const override { return t - absl::UnixEpoch(); }
 };
 
-VerdictCacheOptions CacheOptions(FakeClock& clock, std::string persist_path = "") {
+VerdictCacheOptions CacheOptions(const Clock& clock, std::string persist_path = "") {
   VerdictCacheOptions o;
   o.max_entries = 100;
   o.allow_ttl = absl::Seconds(100);
@@ -1253,21 +1253,9 @@ struct SteppingClock : Clock {
   }
 };
 
-VerdictCacheOptions SteppingOptions(SteppingClock& clock, std::string persist_path = "") {
-  VerdictCacheOptions o;
-  o.max_entries = 100;
-  o.allow_ttl = absl::Seconds(100);
-  o.deny_ttl = absl::Seconds(10);
-  o.error_ttl = absl::Seconds(3);
-  o.resolve_ttl = absl::Seconds(7);
-  o.persist_path = std::move(persist_path);
-  o.clock = &clock;
-  return o;
-}
-
 TEST(ClockJumpTest, WallClockSteppedBackDoesNotExtendCachedVerdicts) {
   SteppingClock clock;
-  VerdictCache cache(SteppingOptions(clock));
+  VerdictCache cache(CacheOptions(clock));
   Reference allowed = Pinned("registry.example.com/app", "allowed");
   Reference denied = Pinned("registry.example.com/app", "denied");
   cache.Put(allowed, MakeVerdict(Decision::kAllow, Reason::kVerified, allowed));
@@ -1292,7 +1280,7 @@ TEST(ClockJumpTest, WallClockSteppedBackDoesNotExtendCachedVerdicts) {
 
 TEST(ClockJumpTest, WallClockSteppedForwardNeitherExpiresNorBreaksVerdicts) {
   SteppingClock clock;
-  VerdictCache cache(SteppingOptions(clock));
+  VerdictCache cache(CacheOptions(clock));
   Reference denied = Pinned("registry.example.com/app", "denied");
   Reference allowed = Pinned("registry.example.com/app", "allowed");
   cache.Put(denied, MakeVerdict(Decision::kDeny, Reason::kNotSigned, denied));
@@ -1318,7 +1306,7 @@ TEST(ClockJumpTest, PersistedVerdictWrittenBeforeTheWallClockWentBackIsVerifiedA
   SteppingClock clock;
   Reference allowed = Pinned("registry.example.com/app", "allowed");
   {
-    VerdictCache cache(SteppingOptions(clock, path));
+    VerdictCache cache(CacheOptions(clock, path));
     ASSERT_TRUE(cache.Load().ok());
     cache.Put(allowed, MakeVerdict(Decision::kAllow, Reason::kVerified, allowed));
   }
@@ -1327,7 +1315,7 @@ TEST(ClockJumpTest, PersistedVerdictWrittenBeforeTheWallClockWentBackIsVerifiedA
   // year and 100s ahead, more than allow_ttl; its age cannot be known, so it is not reused.
   clock.wall -= absl::Hours(24 * 365);
   clock.mono = absl::Seconds(5);  // a new boot
-  VerdictCache reloaded(SteppingOptions(clock, path));
+  VerdictCache reloaded(CacheOptions(clock, path));
   ASSERT_TRUE(reloaded.Load().ok());
   EXPECT_EQ(reloaded.skipped_lines(), 0u);  // not damaged, just not trusted
   EXPECT_EQ(reloaded.size(), 0u);
@@ -1341,12 +1329,12 @@ TEST(ClockJumpTest, PersistedVerdictPastItsExpiryAfterAForwardStepIsDropped) {
   SteppingClock clock;
   Reference allowed = Pinned("registry.example.com/app", "allowed");
   {
-    VerdictCache cache(SteppingOptions(clock, path));
+    VerdictCache cache(CacheOptions(clock, path));
     ASSERT_TRUE(cache.Load().ok());
     cache.Put(allowed, MakeVerdict(Decision::kAllow, Reason::kVerified, allowed));
   }
   clock.wall += absl::Hours(24 * 365);
-  VerdictCache reloaded(SteppingOptions(clock, path));
+  VerdictCache reloaded(CacheOptions(clock, path));
   ASSERT_TRUE(reloaded.Load().ok());
   EXPECT_EQ(reloaded.size(), 0u);
   // And the cache keeps working under the new time: a new verdict is kept and found.
@@ -1360,12 +1348,12 @@ TEST(ClockJumpTest, ReloadedVerdictKeepsOnlyItsRemainingLifeOnTheMonotonicClock)
   SteppingClock clock;
   Reference allowed = Pinned("registry.example.com/app", "allowed");
   {
-    VerdictCache cache(SteppingOptions(clock, path));
+    VerdictCache cache(CacheOptions(clock, path));
     ASSERT_TRUE(cache.Load().ok());
     cache.Put(allowed, MakeVerdict(Decision::kAllow, Reason::kVerified, allowed));
   }
   clock.Elapse(absl::Seconds(40));  // restarted 40s later: 60s left
-  VerdictCache reloaded(SteppingOptions(clock, path));
+  VerdictCache reloaded(CacheOptions(clock, path));
   ASSERT_TRUE(reloaded.Load().ok());
   ASSERT_TRUE(reloaded.Find(allowed, kV1).has_value());
   // Once loaded, wall steps no longer matter: back a year, and 61s later it is gone.
@@ -1382,7 +1370,7 @@ TEST(ClockJumpTest, OnlyLinesWrittenAfterABackwardStepAreReused) {
   SteppingClock clock;
   Reference allowed = Pinned("registry.example.com/app", "allowed");
   {
-    VerdictCache cache(SteppingOptions(clock, path));
+    VerdictCache cache(CacheOptions(clock, path));
     ASSERT_TRUE(cache.Load().ok());
     cache.Put(allowed, MakeVerdict(Decision::kAllow, Reason::kVerified, allowed));
     // Stepped back an hour while running; 30s later another verdict is written, its
@@ -1397,7 +1385,7 @@ TEST(ClockJumpTest, OnlyLinesWrittenAfterABackwardStepAreReused) {
   // The first line was written before the step: it looks an hour too long-lived, so a
   // reload does not trust it; the second was written after it and is reused, and the
   // compacted file holds it with its remaining life re-based on the wall clock of now.
-  VerdictCache reloaded(SteppingOptions(clock, path));
+  VerdictCache reloaded(CacheOptions(clock, path));
   ASSERT_TRUE(reloaded.Load().ok());
   EXPECT_FALSE(reloaded.Find(allowed, kV1).has_value());
   EXPECT_TRUE(reloaded.Find(Pinned("registry.example.com/app", "other"), kV1).has_value());
