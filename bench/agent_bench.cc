@@ -5,8 +5,8 @@
 // process RSS), not a test: nothing is asserted.
 //
 //   1. unary pass-through latency: RuntimeService/Version (forwarded as bytes) and
-//      ImageService/ImageStatus of a pulled, admitted image by tag (a gate: the agent asks
-//      containerd itself and looks up the cached verdict); N sequential calls each after a
+//      ImageService/ImageStatus of a pulled, admitted image by tag (a gate: the agent forwards
+//      it and reviews containerd's answer against the cached verdict); N sequential calls each after a
 //      warm-up, direct and agent interleaved in blocks so that load drifts hit both alike.
 //   2. Version throughput with 16 concurrent callers for ~3 s, each thread with its own
 //      channel (own connection: local subchannel pool), and again sharing one channel.
@@ -16,8 +16,12 @@
 //   around its blocks and given per call.
 //   4. agent VmRSS idle after start, and its maximum (sampled every 10 ms, and VmHWM) during
 //      100 concurrent PullImage calls of distinct, pushed, not yet verified signed images.
+//   5. the floor: Version and ImageStatus latency and Version throughput through byte_relay
+//      (bench/byte_relay.cc, a one-thread byte copier) in place of the agent: what one more
+//      user-space hop costs on this machine, whatever the proxy does.
 //
-// Usage: agent_bench [--calls N] [--pulls N] [--seconds S]
+// Usage: agent_bench [--calls N] [--pulls N] [--seconds S] [--images N] [--agent BINARY]
+// (--agent: another layerseal-agent build, e.g. an older commit's, for a before/after run)
 // Figures and how to reproduce them: docs/performance.md ("Node agent").
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -331,6 +335,7 @@ struct Args {
   int pulls = 200;
   double seconds = 3;
   int distinct_images = 100;
+  std::string agent = LAYERSEAL_AGENT_BINARY;
 };
 
 Args ParseArgs(int argc, char** argv) {
@@ -346,8 +351,11 @@ Args ParseArgs(int argc, char** argv) {
       a.seconds = std::atof(argv[++i]);
     } else if (flag == "--images") {
       a.distinct_images = std::atoi(argv[++i]);
+    } else if (flag == "--agent") {
+      a.agent = argv[++i];
     } else {
-      Die(StrCat("unknown flag ", flag, " (known: --calls N --pulls N --seconds S --images N)"));
+      Die(StrCat("unknown flag ", flag,
+                 " (known: --calls N --pulls N --seconds S --images N --agent BINARY)"));
     }
   }
   return a;
@@ -360,10 +368,29 @@ void PrintLatencyRow(const LatencyResult& r) {
               r.agent_switches_per_call, r.errors);
 }
 
+// `proxy` names what stands in front of containerd in the second half of each row.
+void PrintLatencyTable(const std::string& title, const std::string& proxy,
+                       const std::vector<LatencyResult>& rows) {
+  std::printf("%s:\n\n", title.c_str());
+  std::printf("| %-28s | %6s | direct p50 | direct p99 | %s p50 | %s p99 | added p50 | added p99 | "
+              "%s CPU/call | %s ctx switches/call | errors |\n",
+              "call", "N", proxy.c_str(), proxy.c_str(), proxy.c_str(), proxy.c_str());
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const LatencyResult& r : rows) PrintLatencyRow(r);
+  std::printf("\n");
+  for (const LatencyResult& r : rows) {
+    std::printf("%s: direct p90 %.1f max %.1f mean %.1f; %s p90 %.1f max %.1f mean %.1f\n",
+                r.name.c_str(), r.direct.p90, r.direct.max, r.direct.mean, proxy.c_str(),
+                r.agent.p90, r.agent.max, r.agent.mean);
+  }
+  std::printf("\n");
+  std::fflush(stdout);
+}
+
 int Main(int argc, char** argv) {
   Args args = ParseArgs(argc, argv);
   PrintMachine();
-  std::printf("agent binary: %s\n", LAYERSEAL_AGENT_BINARY);
+  std::printf("agent binary: %s\n", args.agent.c_str());
   std::fflush(stdout);
 
   // Servers, key, policy.
@@ -405,7 +432,7 @@ int Main(int argc, char** argv) {
   // The agent, with the e2e test's flags.
   const int admin_port = testing::PickFreePort();
   std::vector<std::string> agent_argv = {
-      LAYERSEAL_AGENT_BINARY, "--listen", dir.File("agent.sock"),
+      args.agent, "--listen", dir.File("agent.sock"),
       "--runtime-endpoint", (*containerd)->socket(), "--policy", dir.File("policy.yaml"),
       "--namespace-policy-dir", dir.File("namespaces"), "--state-dir", dir.File("state"),
       "--node-name", "node-bench", "--admin", StrCat("127.0.0.1:", admin_port),
@@ -418,8 +445,17 @@ int Main(int argc, char** argv) {
   if (!testing::WaitForPort(admin_port, absl::Seconds(20))) {
     Die(StrCat("the agent did not start; its log:\n", testing::ReadFileOrDie(dir.File("agent.log"))));
   }
+  absl::StatusOr<std::unique_ptr<testing::Child>> relay_child = testing::Child::Spawn(
+      {BYTE_RELAY_BINARY, dir.File("relay.sock"), (*containerd)->socket()},
+      dir.File("relay.log"));
+  DieIf(relay_child.status(), "byte_relay");
+  const pid_t relay = (*relay_child)->pid();
   CriClient via_agent(Connect(dir.File("agent.sock")));
   CriClient direct(Connect((*containerd)->socket()));
+  CriClient via_relay(Connect(dir.File("relay.sock")));
+  for (int i = 0; i < 100 && !via_relay.Version().ok(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   for (int i = 0; i < 100 && !via_agent.Version().ok(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -466,20 +502,19 @@ int Main(int argc, char** argv) {
       "PullImage: direct by digest", args.pulls, 10, 20, [&] { return direct.Pull(pinned).ok(); },
       [&] { return via_agent.Pull(app).ok(); }, agent));
 
-  std::printf("Latency, sequential calls on one connection each (µs; added = agent - direct):\n\n");
-  std::printf("| %-28s | %6s | %9s | %9s | %9s | %9s | %9s | %9s | %8s | %s | %s |\n", "call", "N",
-              "direct p50", "direct p99", "agent p50", "agent p99", "added p50", "added p99",
-              "agent CPU/call", "agent ctx switches/call", "errors");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
-  for (const LatencyResult& r : latency) PrintLatencyRow(r);
-  std::printf("\n");
-  for (const LatencyResult& r : latency) {
-    std::printf("%s: direct p90 %.1f max %.1f mean %.1f; agent p90 %.1f max %.1f mean %.1f\n",
-                r.name.c_str(), r.direct.p90, r.direct.max, r.direct.mean, r.agent.p90,
-                r.agent.max, r.agent.mean);
-  }
-  std::printf("\n");
-  std::fflush(stdout);
+  PrintLatencyTable("Latency, sequential calls on one connection each (µs; added = agent - direct)",
+                    "agent", latency);
+
+  // 5: the floor, the same unary calls through the byte relay.
+  std::vector<LatencyResult> floor;
+  floor.push_back(MeasureLatency(
+      "RuntimeService/Version", args.calls, 200, 100, [&] { return direct.Version().ok(); },
+      [&] { return via_relay.Version().ok(); }, relay));
+  floor.push_back(MeasureLatency(
+      "ImageService/ImageStatus(tag)", args.calls, 200, 100, [&] { return status_call(direct); },
+      [&] { return status_call(via_relay); }, relay));
+  PrintLatencyTable("The floor: byte_relay in place of the agent (µs; added = relay - direct)",
+                    "relay", floor);
 
   // 2: throughput.
   constexpr int kCallers = 16;
@@ -489,9 +524,14 @@ int Main(int argc, char** argv) {
   for (bool own : {true, false}) {
     Throughput d = MeasureThroughput((*containerd)->socket(), kCallers, args.seconds, own, 0);
     Throughput a = MeasureThroughput(dir.File("agent.sock"), kCallers, args.seconds, own, agent);
-    std::printf("| %s | %.0f | %.0f | %.2f | %.2f | %ld |\n",
-                own ? "one per caller" : "one shared", d.calls_per_s, a.calls_per_s,
-                a.calls_per_s / d.calls_per_s, a.agent_cpu_share, d.errors + a.errors);
+    Throughput r = MeasureThroughput(dir.File("relay.sock"), kCallers, args.seconds, own, relay);
+    const char* channels = own ? "one per caller" : "one shared";
+    std::printf("| %s | %.0f | %.0f | %.2f | %.2f | %ld |\n", channels, d.calls_per_s,
+                a.calls_per_s, a.calls_per_s / d.calls_per_s, a.agent_cpu_share,
+                d.errors + a.errors);
+    std::printf("| %s, byte_relay in place of the agent | %.0f | %.0f | %.2f | %.2f | %ld |\n",
+                channels, d.calls_per_s, r.calls_per_s, r.calls_per_s / d.calls_per_s,
+                r.agent_cpu_share, r.errors);
     std::fflush(stdout);
   }
   std::printf("\n");

@@ -75,6 +75,11 @@ class PolicyGuardJudge final : public plugin::ImageJudge {
     return plugin::Judgement{.verdict = std::move(v), .cached = false};
   }
 
+  std::optional<plugin::Judgement> TryCached(const plugin::JudgeRequest& request) override {
+    if (policies_->origin() == PolicyOrigin::kNone) return std::nullopt;  // Judge denies
+    return next_->TryCached(request);
+  }
+
  private:
   const PolicySet* const policies_;
   plugin::ImageJudge* const next_;

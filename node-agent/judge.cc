@@ -31,6 +31,14 @@ std::optional<Verdict> CachingJudge::Cached(const Reference& ref, const std::str
   return v;
 }
 
+std::optional<plugin::Judgement> CachingJudge::TryCached(const plugin::JudgeRequest& request) {
+  std::shared_ptr<const Policy> policy = options_.policies->For(request.pod.ns);
+  if (std::optional<Verdict> v = Cached(request.reference, policy->trust_version())) {
+    return plugin::Judgement{.verdict = *std::move(v), .cached = true};
+  }
+  return std::nullopt;
+}
+
 plugin::Judgement CachingJudge::Judge(const plugin::JudgeRequest& request) {
   std::shared_ptr<const Policy> policy = options_.policies->For(request.pod.ns);
   // Keyed by the trusted keys too: a key replaced under the same path keeps the version.

@@ -38,6 +38,7 @@ class CachingJudge final : public plugin::ImageJudge {
   explicit CachingJudge(JudgeOptions options) : options_(std::move(options)) {}
 
   plugin::Judgement Judge(const plugin::JudgeRequest& request) override;
+  std::optional<plugin::Judgement> TryCached(const plugin::JudgeRequest& request) override;
 
   // Verifications actually run (cache misses), for metrics and tests.
   uint64_t verifications() const { return verifications_.load(); }

@@ -5,6 +5,7 @@
 #ifndef LAYERSEAL_PLUGIN_CALL_INTERCEPTOR_H_
 #define LAYERSEAL_PLUGIN_CALL_INTERCEPTOR_H_
 
+#include <functional>
 #include <memory>
 #include <string_view>
 
@@ -15,15 +16,26 @@
 
 namespace layerseal::plugin {
 
-// What the proxy needs from an intercepted call's resolution (implemented in cri_proxy.cc).
+class InterceptedCall;
+
+// Receives the runtime's answer to a call forwarded with InterceptedCall::ForwardForReview:
+// `call` is the same call again (its request() now empty), to be resolved with Reply or
+// Fail; `status` and `response` are the runtime's (the response is empty unless the status
+// is OK). Runs on a proxy thread, like OnRequest: it must not block.
+using ResponseReview =
+    std::function<void(InterceptedCall call, const grpc::Status& status, grpc::ByteBuffer response)>;
+
+// What the proxy needs from an intercepted call's resolution (implemented by both engines).
 class CallResolver {
  public:
   virtual ~CallResolver() = default;
   virtual void Forward(grpc::ByteBuffer request) = 0;
+  virtual void ForwardForReview(grpc::ByteBuffer request, ResponseReview review) = 0;
   virtual void Reply(const grpc::Status& status, grpc::ByteBuffer* response) = 0;
 };
 
-// One intercepted call. Move-only; resolve it exactly once with Forward, Reply or Fail.
+// One intercepted call. Move-only; resolve it exactly once with Forward, ForwardForReview,
+// Reply or Fail.
 // A call destroyed unresolved is failed with INTERNAL (fail closed: the runtime never sees
 // a call the gate did not let through). Thread-safety: one thread at a time; any thread.
 class InterceptedCall {
@@ -48,6 +60,13 @@ class InterceptedCall {
   // response and status then reach the caller as for any forwarded call.
   void Forward(grpc::ByteBuffer request);
   void Forward() { Forward(request_); }
+  // For unary methods: sends `request` on to the runtime like Forward, but hands the
+  // runtime's answer to `review` instead of the caller; the review then answers the caller
+  // (with the runtime's response as is, or anything else). The runtime's initial and
+  // trailing metadata go to the caller whatever the review answers. Lets a gate that must
+  // see the runtime's answer decide on the proxy's own thread, without a blocking call of
+  // its own. Forward on a call handed to a review fails it with INTERNAL.
+  void ForwardForReview(grpc::ByteBuffer request, ResponseReview review);
   // Answers the caller: `response` is sent when status is OK (one message: unary calls).
   void Reply(grpc::ByteBuffer response);
   void Fail(const grpc::Status& status);

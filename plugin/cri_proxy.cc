@@ -39,6 +39,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "plugin/errors.h"
 #include "plugin/internal/metadata.h"
 #include "plugin/internal/queue_proxy.h"
 #include "verifier/str_cat.h"
@@ -201,20 +202,39 @@ class Call final : public CallResolver {
     if (!ok) return EndResponseChain();  // trailers-only response or failed call
     CopyMetadata(client_ctx_.GetServerInitialMetadata(),
                  [this](std::string k, std::string v) { server_ctx_->AddInitialMetadata(k, v); });
-    server_.StartSendInitialMetadata();
+    // Under review the metadata leaves with the review's answer.
+    if (!review_) server_.StartSendInitialMetadata();
     client_.StartRead(&response_);
   }
 
   void OnClientReadDone(bool ok) {
     if (!ok) return EndResponseChain();
+    if (review_) {  // keep the (unary) response for the review and read on to its end
+      reviewed_response_ = std::move(response_);
+      client_.StartRead(&response_);
+      return;
+    }
     server_.StartWrite(&response_);
   }
 
   // CallResolver: an intercepted call's first message, resolved by the interceptor.
   void Forward(grpc::ByteBuffer request) override {
+    if (upstream_started_) {  // a reviewed call: its request went upstream already
+      return Reply(MisusedCall(server_ctx_->method(), "forwarded a call after its review"),
+                   nullptr);
+    }
     request_ = std::move(request);
     StartUpstream(Request::kMessage);
     Unref();
+  }
+
+  void ForwardForReview(grpc::ByteBuffer request, ResponseReview review) override {
+    if (upstream_started_) {
+      return Reply(MisusedCall(server_ctx_->method(), "forwarded a call after its review"),
+                   nullptr);
+    }
+    review_ = std::move(review);
+    Forward(std::move(request));
   }
 
   void Reply(const grpc::Status& status, grpc::ByteBuffer* response) override {
@@ -280,9 +300,17 @@ class Call final : public CallResolver {
   }
 
   void FinishServer() {
-    Observe(upstream_status_.error_code());
     CopyMetadata(client_ctx_.GetServerTrailingMetadata(),
                  [this](std::string k, std::string v) { server_ctx_->AddTrailingMetadata(k, v); });
+    if (review_) {
+      refs_.fetch_add(1);  // released when the review resolves the call
+      ByteBuffer response = upstream_status_.ok() ? std::move(reviewed_response_) : ByteBuffer();
+      std::exchange(review_, nullptr)(
+          InterceptedCall(server_ctx_->method(), ByteBuffer(), server_ctx_, this),
+          upstream_status_, std::move(response));
+      return;
+    }
+    Observe(upstream_status_.error_code());
     server_.Finish(upstream_status_);
   }
 
@@ -302,6 +330,8 @@ class Call final : public CallResolver {
   bool upstream_started_ = false;  // set before any upstream or forwarded-response activity
   ByteBuffer request_;             // owned by the request chain
   ByteBuffer response_;            // owned by the response chain
+  ResponseReview review_;          // set before the upstream call starts; taken by FinishServer
+  ByteBuffer reviewed_response_;   // the response chain's, until the review takes it
   std::atomic<int> refs_{1};       // the server side, plus the client side once started
 
   absl::Mutex mu_;
@@ -322,8 +352,7 @@ InterceptedCall::InterceptedCall(InterceptedCall&& other) noexcept
 
 InterceptedCall::~InterceptedCall() {
   if (resolver_ != nullptr) {
-    Fail(grpc::Status(grpc::StatusCode::INTERNAL,
-                      StrCat("layerseal: the gate for ", method_, " dropped the call")));
+    Fail(DroppedCall(method_));
   }
 }
 
@@ -337,6 +366,10 @@ void InterceptedCall::PrepareUpstreamContext(grpc::ClientContext* upstream) cons
 
 void InterceptedCall::Forward(grpc::ByteBuffer request) {
   std::exchange(resolver_, nullptr)->Forward(std::move(request));
+}
+
+void InterceptedCall::ForwardForReview(grpc::ByteBuffer request, ResponseReview review) {
+  std::exchange(resolver_, nullptr)->ForwardForReview(std::move(request), std::move(review));
 }
 
 void InterceptedCall::Reply(grpc::ByteBuffer response) {

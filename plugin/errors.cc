@@ -49,4 +49,19 @@ grpc::Status CallerGone(std::string_view method) {
                       StrCat("layerseal: the caller of ", method, " gave up before the verdict"));
 }
 
+grpc::Status DroppedCall(std::string_view method) {
+  return grpc::Status(grpc::StatusCode::INTERNAL,
+                      StrCat("layerseal: the gate for ", method, " dropped the call"));
+}
+
+grpc::Status MisusedCall(std::string_view method, std::string_view what) {
+  return grpc::Status(grpc::StatusCode::INTERNAL,
+                      StrCat("layerseal: the gate for ", method, " ", what));
+}
+
+grpc::Status MalformedResponse(std::string_view method, std::string_view what) {
+  return grpc::Status(grpc::StatusCode::INTERNAL,
+                      StrCat("layerseal: the runtime's ", method, " response is malformed: ", what));
+}
+
 }  // namespace layerseal::plugin

@@ -38,6 +38,16 @@ grpc::Status Overloaded(std::string_view method);
 // The caller gave up (deadline or cancellation) before the gate decided.
 grpc::Status CallerGone(std::string_view method);
 
+// A gate lost an intercepted call without resolving it: INTERNAL (fail closed).
+grpc::Status DroppedCall(std::string_view method);
+
+// A gate resolved a call wrongly (e.g. forwarded it a second time after a review): INTERNAL.
+grpc::Status MisusedCall(std::string_view method, std::string_view what);
+
+// The runtime's answer to a reviewed call is not the message the method returns: INTERNAL,
+// as gRPC's own client would say.
+grpc::Status MalformedResponse(std::string_view method, std::string_view what);
+
 }  // namespace layerseal::plugin
 
 #endif  // LAYERSEAL_PLUGIN_ERRORS_H_

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -102,17 +103,26 @@ class ImageGates::Impl {
 
   void Dispatch(InterceptedCall call) {
     absl::Time arrival = absl::Now();
-    std::string method(call.method());
-    auto holder = std::make_shared<InterceptedCall>(std::move(call));
-    bool queued = pool_.Submit([this, holder, arrival] { Run(std::move(*holder), arrival); });
-    if (!queued) holder->Fail(Overloaded(method));
+    // ImageStatus is the kubelet's most frequent gated call: it is decided on the proxy's
+    // thread when the verdict is cached, without a worker or a call of the gates' own.
+    if (call.method() == kImageStatus) return ImageStatus(std::move(call), arrival);
+    Submit(std::move(call), [this, arrival](InterceptedCall c) { Run(std::move(c), arrival); });
   }
 
  private:
+  using Work = std::function<void(InterceptedCall)>;
+
+  // Runs `work` on a worker; a full queue fails the call (Overloaded).
+  void Submit(InterceptedCall call, Work work) {
+    std::string method(call.method());
+    auto holder = std::make_shared<InterceptedCall>(std::move(call));
+    bool queued = pool_.Submit([holder, work = std::move(work)] { work(std::move(*holder)); });
+    if (!queued) holder->Fail(Overloaded(method));
+  }
+
   void Run(InterceptedCall call, absl::Time arrival) {
     if (call.context().IsCancelled()) return call.Fail(CallerGone(call.method()));
     if (call.method() == kPullImage) return PullImage(std::move(call), arrival);
-    if (call.method() == kImageStatus) return ImageStatus(std::move(call), arrival);
     return CreateContainer(std::move(call), arrival);
   }
 
@@ -145,27 +155,89 @@ class ImageGates::Impl {
     call.Forward(SerializeMessage(request));
   }
 
+  // On the proxy's thread: forwards the question (for repository@digest if the gates pulled
+  // the tag by digest) and reviews the runtime's answer.
   void ImageStatus(InterceptedCall call, absl::Time arrival) {
-    cri::ImageStatusRequest request;
-    if (!ParseMessage(call.request(), &request)) {
+    auto request = std::make_shared<cri::ImageStatusRequest>();
+    if (!ParseMessage(call.request(), request.get())) {
       return call.Fail(MalformedRequest(call.method(), "not a runtime.v1.ImageStatusRequest"));
     }
+    grpc::ByteBuffer question = call.request();  // as sent, unless pinned
+    std::optional<std::string> pinned = pins_.Find(request->image().image());
+    if (pinned) {
+      cri::ImageStatusRequest rewritten = *request;
+      rewritten.mutable_image()->set_image(*pinned);
+      question = SerializeMessage(rewritten);
+    }
+    call.ForwardForReview(
+        std::move(question),
+        [this, request, asked_pinned = pinned.has_value(), arrival](
+            InterceptedCall c, const grpc::Status& status, grpc::ByteBuffer answer) {
+          ReviewImageStatus(std::move(c), request, asked_pinned, status, std::move(answer),
+                            arrival);
+        });
+  }
+
+  // On the proxy's thread: the runtime's answer goes back as is when a cached verdict admits
+  // the image; anything that needs a verification or another question goes to a worker.
+  void ReviewImageStatus(InterceptedCall call,
+                         const std::shared_ptr<const cri::ImageStatusRequest>& request,
+                         bool asked_pinned, const grpc::Status& status, grpc::ByteBuffer answer,
+                         absl::Time arrival) {
+    if (!status.ok()) return call.Fail(status);  // the runtime's own error, untouched
+    auto response = std::make_shared<cri::ImageStatusResponse>();
+    if (!ParseMessage(answer, response.get())) {
+      return call.Fail(MalformedResponse(call.method(), "not a runtime.v1.ImageStatusResponse"));
+    }
+    if (!response->has_image()) {
+      if (!asked_pinned) return call.Reply(std::move(answer));
+      // The image pulled by digest is gone: ask for the tag itself (a blocking call).
+      return Submit(std::move(call), [this, request, arrival](InterceptedCall c) {
+        AskForTag(std::move(c), *request, arrival);
+      });
+    }
+    if (std::optional<bool> admitted = CachedAdmission(response->image())) {
+      return call.Reply(*admitted ? std::move(answer)
+                                  : SerializeMessage(cri::ImageStatusResponse()));
+    }
+    Submit(std::move(call), [this, request, response, arrival](InterceptedCall c) {
+      AnswerImageStatus(std::move(c), request->image().image(), *response, arrival);
+    });
+  }
+
+  // On a worker: the runtime's ImageStatus for the tag itself.
+  void AskForTag(InterceptedCall call, const cri::ImageStatusRequest& request,
+                 absl::Time arrival) {
     cri::ImageStatusResponse response;
     grpc::Status status = AskRuntime(call, request, &response);
-    if (status.ok() && !response.has_image()) {
-      if (std::optional<std::string> pinned = pins_.Find(request.image().image())) {
-        request.mutable_image()->set_image(*pinned);
-        status = AskRuntime(call, request, &response);
-      }
-    }
-    if (!status.ok()) return call.Fail(status);  // the runtime's own error, untouched
+    if (!status.ok()) return call.Fail(status);
+    AnswerImageStatus(std::move(call), request.image().image(), response, arrival);
+  }
+
+  // On a worker: judges the image the runtime holds and answers. An image without an
+  // admitting verdict is reported absent: the kubelet then pulls it, and the pull is judged.
+  void AnswerImageStatus(InterceptedCall call, const std::string& asked,
+                         const cri::ImageStatusResponse& response, absl::Time arrival) {
     if (!response.has_image()) return call.Reply(SerializeMessage(response));
-    const std::string& image = request.image().image();
-    auto [admitted, judgement] = JudgeStoredImage(response.image(), PodRef{}, image);
-    if (!judgement.cached) Report("ImageStatus", image, PodRef{}, judgement, admitted, arrival);
-    // An image without an admitting verdict is reported absent: the kubelet then pulls it,
-    // and the pull is judged.
+    auto [admitted, judgement] = JudgeStoredImage(response.image(), PodRef{}, asked);
+    if (!judgement.cached) Report("ImageStatus", asked, PodRef{}, judgement, admitted, arrival);
     call.Reply(SerializeMessage(admitted ? response : cri::ImageStatusResponse()));
+  }
+
+  // JudgeStoredImage under the node policy from cached verdicts alone: nullopt when a
+  // repository digest (in JudgeStoredImage's order) has none, or there is none to judge.
+  std::optional<bool> CachedAdmission(const cri::Image& image) {
+    bool denied = false;
+    for (const std::string& repo_digest : image.repo_digests()) {
+      absl::StatusOr<Reference> ref = Reference::Parse(repo_digest);
+      if (!ref.ok() || !ref->digest) continue;
+      std::optional<Judgement> j = options_.judge->TryCached(JudgeRequest{.reference = *ref});
+      if (!j) return std::nullopt;
+      if (j->verdict.admits()) return true;
+      denied = true;
+    }
+    if (!denied) return std::nullopt;  // unjudgeable: the worker reports it
+    return false;
   }
 
   void CreateContainer(InterceptedCall call, absl::Time arrival) {

@@ -6,17 +6,19 @@
 //   runtime never sees the call. An admitted image is pulled by the exact digest that was
 //   judged (the request is rewritten to repository@digest), so a tag moved after the verdict
 //   cannot bring an unjudged image; the runtime's response goes back as is.
-// - ImageStatus: asks the runtime itself, then reports an image as absent unless one of its
-//   repository digests is admitted under the node policy, so the kubelet pulls (and the pull
-//   is judged) instead of using an image that arrived some other way. A tag that was pulled
-//   by digest here is looked up under that digest.
+// - ImageStatus: forwarded for review (InterceptedCall::ForwardForReview); the runtime's
+//   answer reports an image as absent unless one of its repository digests is admitted under
+//   the node policy, so the kubelet pulls (and the pull is judged) instead of using an image
+//   that arrived some other way. A tag that was pulled by digest here is asked for under that
+//   digest (and, if the runtime no longer has it, under the tag itself).
 // - CreateContainer: the container's image (as the runtime knows it) must be admitted under
 //   the policy of the pod at hand, whoever pulled it; otherwise CreateDenied.
 // Verdicts come from the ImageJudge (cached there); every decision that ran a verification,
 // and every PullImage and CreateContainer decision, is reported to the EventSink.
 //
-// Thread-safety: OnRequest may be called concurrently; the work runs on the gates' own
-// worker threads. Ownership: borrows the judge and the sink, which must outlive the gates.
+// Thread-safety: OnRequest may be called concurrently. Judging runs on the gates' own worker
+// threads; an ImageStatus whose verdicts are all cached is answered on the proxy's thread
+// (ImageJudge::TryCached), without a worker hop or a call of the gates' own. Ownership: borrows the judge and the sink, which must outlive the gates.
 #ifndef LAYERSEAL_PLUGIN_IMAGE_GATES_H_
 #define LAYERSEAL_PLUGIN_IMAGE_GATES_H_
 

@@ -35,13 +35,21 @@ struct Judgement {
   bool cached = false;  // answered from the verdict cache, no verification ran
 };
 
-// Thread-safety: Judge is called concurrently from the gates' workers.
+// Thread-safety: Judge is called concurrently from the gates' workers, TryCached also from
+// the proxy's threads.
 class ImageJudge {
  public:
   virtual ~ImageJudge() = default;
   // Blocks for registry I/O on a cache miss. Never fails: an image that cannot be judged is
   // a DENY verdict with a reason (fail closed).
   virtual Judgement Judge(const JudgeRequest& request) = 0;
+  // The verdict Judge would return at once from memory (cached = true), without waiting for
+  // a verification or the registry; nullopt when judging needs more. Never blocks beyond a
+  // mutex, so it may run on a proxy thread. (request.credentials are not used: a cached
+  // verdict does not depend on them.)
+  virtual std::optional<Judgement> TryCached(const JudgeRequest& /*request*/) {
+    return std::nullopt;
+  }
 };
 
 // One gate decision, for the event log and the controller.

@@ -22,6 +22,7 @@
 
 #include "absl/time/clock.h"
 #include "plugin/cri_proxy.h"
+#include "plugin/errors.h"
 #include "plugin/internal/metadata.h"
 
 namespace layerseal::plugin::internal {
@@ -78,19 +79,32 @@ class Call final : public CallResolver {
   void Proceed(Op op, bool ok) {
     if (op == kNewCall && ok) (new Call(shared_))->Listen();  // the next call
     bool deliver;
+    ResponseReview review;
+    grpc::Status status;
+    ByteBuffer response;
     bool dead;
     {
       absl::MutexLock lock(&mu_);
       --pending_;
       Handle(op, ok);
       deliver = std::exchange(deliver_request_, false);
+      if (std::exchange(deliver_review_, false)) {
+        review = std::exchange(review_, nullptr);
+        status = upstream_status_;
+        if (status.ok()) response = std::move(reviewed_response_);
+      }
       dead = DeadLocked();
     }
+    // Outside the lock: the interceptor may resolve the call at once. `this` may be gone
+    // once OnRequest or the review returns.
     if (deliver) {
-      // Outside the lock: the interceptor may resolve the call at once. `this` may be gone
-      // once OnRequest returns.
       shared_->interceptor->OnRequest(
           InterceptedCall(server_ctx_.method(), std::move(request_), &server_ctx_, this));
+      return;
+    }
+    if (review) {
+      review(InterceptedCall(server_ctx_.method(), ByteBuffer(), &server_ctx_, this), status,
+             std::move(response));
       return;
     }
     if (dead) delete this;
@@ -101,12 +115,25 @@ class Call final : public CallResolver {
     bool dead;
     {
       absl::MutexLock lock(&mu_);
-      intercept_hold_ = false;
-      request_ = std::move(request);
-      StartUpstream(First::kMessage);
+      if (client_ != nullptr) {  // a reviewed call: its request went upstream already
+        intercept_hold_ = false;
+        FailLocked(MisusedCall(server_ctx_.method(), "forwarded a call after its review"));
+      } else {
+        intercept_hold_ = false;
+        request_ = std::move(request);
+        StartUpstream(First::kMessage);
+      }
       dead = DeadLocked();
     }
     if (dead) delete this;
+  }
+
+  void ForwardForReview(grpc::ByteBuffer request, ResponseReview review) override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (client_ == nullptr) review_ = std::move(review);
+    }
+    Forward(std::move(request));
   }
 
   void Reply(const grpc::Status& status, grpc::ByteBuffer* response) override {
@@ -114,13 +141,13 @@ class Call final : public CallResolver {
     {
       absl::MutexLock lock(&mu_);
       intercept_hold_ = false;
-      Observe(status.error_code());
-      ++pending_;
       if (status.ok() && response != nullptr) {
         response_ = std::move(*response);
+        Observe(status.error_code());
+        ++pending_;
         stream_.WriteAndFinish(response_, grpc::WriteOptions(), status, tag(kServerFinish));
       } else {
-        stream_.Finish(status, tag(kServerFinish));
+        FailLocked(status);
       }
       dead = DeadLocked();
     }
@@ -132,6 +159,12 @@ class Call final : public CallResolver {
   enum class Deferred { kNone, kWrite, kWritesDone };
 
   void* tag(Op op) { return &tags_[op]; }
+
+  void FailLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Observe(status.error_code());
+    ++pending_;
+    stream_.Finish(status, tag(kServerFinish));
+  }
 
   bool DeadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return pending_ == 0 && !intercept_hold_;
@@ -188,6 +221,7 @@ class Call final : public CallResolver {
           CopyMetadata(client_ctx_.GetServerInitialMetadata(), [this](std::string k, std::string v) {
             server_ctx_.AddInitialMetadata(k, v);
           });
+          if (review_) return ClientRead();  // the metadata leaves with the review's answer
           server_metadata_pending_ = true;
           ++pending_;
           stream_.SendInitialMetadata(tag(kServerInitialMetadata));
@@ -206,6 +240,10 @@ class Call final : public CallResolver {
         return;
       case kClientRead:
         if (!ok) return EndResponseChain();
+        if (review_) {  // keep the (unary) response for the review and read on to its end
+          reviewed_response_ = std::move(response_);
+          return ClientRead();
+        }
         if (server_metadata_pending_) {
           write_waiting_ = true;
         } else {
@@ -293,10 +331,15 @@ class Call final : public CallResolver {
   }
 
   void FinishServer() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    Observe(upstream_status_.error_code());
     CopyMetadata(client_ctx_.GetServerTrailingMetadata(), [this](std::string k, std::string v) {
       server_ctx_.AddTrailingMetadata(k, v);
     });
+    if (review_) {  // Proceed hands the call to the review once the lock is released
+      intercept_hold_ = true;
+      deliver_review_ = true;
+      return;
+    }
+    Observe(upstream_status_.error_code());
     ++pending_;
     stream_.Finish(upstream_status_, tag(kServerFinish));
   }
@@ -317,6 +360,9 @@ class Call final : public CallResolver {
   absl::Time start_ ABSL_GUARDED_BY(mu_);
   ByteBuffer request_;   // the request chain's; an interceptor's while it holds the call
   ByteBuffer response_ ABSL_GUARDED_BY(mu_);
+  ResponseReview review_ ABSL_GUARDED_BY(mu_);  // set before the upstream call starts
+  ByteBuffer reviewed_response_ ABSL_GUARDED_BY(mu_);
+  bool deliver_review_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status upstream_status_ ABSL_GUARDED_BY(mu_);
   int pending_ ABSL_GUARDED_BY(mu_) = 0;  // operations started whose tag has not come back
   bool intercept_hold_ ABSL_GUARDED_BY(mu_) = false;

@@ -307,6 +307,34 @@ TEST_F(AgentE2eTest, SignedImageIsPulledByTheVerifiedDigest) {
             std::string::npos) << Metrics();
 }
 
+TEST_F(AgentE2eTest, ATagWhosePinnedImageIsGoneIsAskedForItself) {
+  Push("fallback/app:1", Signed("e2e-fallback-signed", *key_));
+  StartAgent();
+  std::string pinned_id;
+  ASSERT_TRUE(client_->Pull(Ref("fallback/app:1"), &pinned_id).ok()) << AgentLog();
+  ASSERT_TRUE(client_->Status(Ref("fallback/app:1")).has_value());  // via the pinned digest
+
+  // Behind the agent's back: the pinned image goes, and the tag now names an unsigned image
+  // that containerd pulls by the tag itself.
+  CriClient direct(containerd_->socket());
+  ASSERT_TRUE(direct.Remove(pinned_id).ok());
+  Push("fallback/app:1", testing::MakeBaseImage({.seed = "e2e-fallback-unsigned"}));
+  std::string tag_id;
+  ASSERT_TRUE(direct.Pull(Ref("fallback/app:1"), &tag_id).ok());
+  ASSERT_TRUE(InContainerd(Ref("fallback/app:1")).has_value());
+
+  // The agent asks for the digest first, finds nothing, then asks for the tag and judges
+  // what containerd holds under it.
+  EXPECT_FALSE(client_->Status(Ref("fallback/app:1")).has_value());
+  std::vector<json> events = Events();
+  ASSERT_FALSE(events.empty());
+  const json& e = events.back();
+  EXPECT_EQ(e["gate"], "ImageStatus");
+  EXPECT_EQ(e["image"], Ref("fallback/app:1"));
+  EXPECT_EQ(e["verdict"], "DENY");
+  EXPECT_EQ(e["reason"], "NOT_SIGNED");
+}
+
 TEST_F(AgentE2eTest, DeniedImagesNeverReachContainerd) {
   Push("deny/unsigned:1", testing::MakeBaseImage({.seed = "e2e-unsigned"}));
   Push("deny/untrusted:1", Signed("e2e-untrusted", *other_key_));

@@ -301,34 +301,65 @@ class FakeUpstream final : public grpc::CallbackGenericService {
 
 // For "/fake.Echo/Unary": rewrites "rewrite-me", refuses "deny", answers "answer" itself
 // from another thread after a while, drops "drop" unresolved, forwards anything else.
+// Forwarded for review: "/fake.Echo/Fail", "/fake.Echo/Sleep" and "review-<how>" (Review).
 class TestInterceptor final : public CallInterceptor {
  public:
   ~TestInterceptor() override {
     for (std::thread& t : threads_) t.join();
   }
-  bool Intercepts(std::string_view method) const override { return method == "/fake.Echo/Unary"; }
+  bool Intercepts(std::string_view method) const override {
+    return method == "/fake.Echo/Unary" || method == "/fake.Echo/Fail" ||
+           method == "/fake.Echo/Sleep";
+  }
   void OnRequest(InterceptedCall call) override {
     seen_method = std::string(call.method());
     std::string text = ToString(call.request());
     auto md = call.context().client_metadata();
     seen_header = md.count("x-who") ? Str(md.find("x-who")->second) : "";
-    if (text == "deny") {
+    if (text.rfind("review-", 0) == 0 || call.method() != "/fake.Echo/Unary") {
+      call.ForwardForReview(call.request(), [this, text](InterceptedCall c, const grpc::Status& s,
+                                                         ByteBuffer answer) {
+        Review(std::move(c), text, s, std::move(answer));
+      });
+    } else if (text == "deny") {
       call.Fail(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "denied: deny"));
     } else if (text == "rewrite-me") {
       call.Forward(ToBuffer("rewritten"));
     } else if (text == "answer") {
-      threads_.emplace_back([c = std::move(call)]() mutable {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        c.Reply(ToBuffer("answered-by-gate"));
-      });
+      Later(std::move(call), [](InterceptedCall c) { c.Reply(ToBuffer("answered-by-gate")); });
     } else if (text != "drop") {
       call.Forward();
     }
   }
   std::string seen_method;
   std::string seen_header;
+  std::atomic<int> reviews{0};
 
  private:
+  // review-pass: the runtime's answer as is; review-swap: "reviewed:<answer>", from another
+  // thread; review-forward: forwards again (a misuse); review-drop: drops the call. Any
+  // other call (Fail, Sleep): the runtime's status as is.
+  void Review(InterceptedCall call, const std::string& text, const grpc::Status& status,
+              ByteBuffer answer) {
+    reviews.fetch_add(1);
+    if (!status.ok()) return call.Fail(status);
+    if (text == "review-pass") return call.Reply(std::move(answer));
+    if (text == "review-forward") return call.Forward();
+    if (text == "review-swap") {
+      std::string swapped = StrCat("reviewed:", ToString(answer));
+      return Later(std::move(call), [swapped](InterceptedCall c) { c.Reply(ToBuffer(swapped)); });
+    }
+    // review-drop: `call` dies unresolved here.
+  }
+
+  // Resolves `call` from another thread, after a while.
+  void Later(InterceptedCall call, std::function<void(InterceptedCall)> resolve) {
+    threads_.emplace_back([c = std::move(call), resolve = std::move(resolve)]() mutable {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      resolve(std::move(c));
+    });
+  }
+
   std::vector<std::thread> threads_;
 };
 
@@ -496,6 +527,52 @@ TEST_P(FakeUpstreamTest, InterceptorRewritesOrAnswersInstead) {
   CallResult plain = Invoke(channel_, "/fake.Echo/Unary", {"hello"});
   ASSERT_TRUE(plain.status.ok()) << plain.status.error_message();
   EXPECT_EQ(plain.responses, std::vector<std::string>{"hello"});
+}
+
+TEST_P(FakeUpstreamTest, ReviewSeesTheUpstreamsAnswerBeforeTheCaller) {
+  TestInterceptor interceptor;
+  StartProxy(&interceptor);
+  int upstream_calls = fake_->calls.load();
+
+  CallResult passed = Invoke(channel_, "/fake.Echo/Unary", {"review-pass"}, {{"x-who", "kubelet"}});
+  ASSERT_TRUE(passed.status.ok()) << passed.status.error_message();
+  EXPECT_EQ(passed.responses, std::vector<std::string>{"review-pass"});
+  // The upstream's metadata reaches the caller with the review's answer.
+  EXPECT_EQ(Get(passed.initial_metadata, "echo-x-who"), "kubelet");
+  EXPECT_FALSE(Get(passed.trailing_metadata, "deadline-ms").empty());
+
+  CallResult swapped = Invoke(channel_, "/fake.Echo/Unary", {"review-swap"});
+  ASSERT_TRUE(swapped.status.ok()) << swapped.status.error_message();
+  EXPECT_EQ(swapped.responses, std::vector<std::string>{"reviewed:review-swap"});
+
+  CallResult failed = Invoke(channel_, "/fake.Echo/Fail", {"x"});
+  EXPECT_EQ(failed.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(failed.status.error_message(), "nope");
+  EXPECT_EQ(failed.status.error_details(), kDetailsBytes);
+  EXPECT_EQ(Get(failed.trailing_metadata, "x-trailer"), "t");
+  EXPECT_TRUE(failed.responses.empty());
+
+  // Misuse fails closed: a second Forward, or a review that drops the call.
+  CallResult forwarded = Invoke(channel_, "/fake.Echo/Unary", {"review-forward"});
+  EXPECT_EQ(forwarded.status.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_THAT(forwarded.status.error_message(), ::testing::HasSubstr("after its review"));
+  EXPECT_TRUE(forwarded.responses.empty());
+  CallResult dropped = Invoke(channel_, "/fake.Echo/Unary", {"review-drop"});
+  EXPECT_EQ(dropped.status.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_THAT(dropped.status.error_message(), ::testing::HasSubstr("dropped the call"));
+  EXPECT_TRUE(dropped.responses.empty());
+
+  EXPECT_EQ(interceptor.reviews.load(), 5);
+  EXPECT_EQ(fake_->calls.load(), upstream_calls + 5);  // each went upstream exactly once
+}
+
+TEST_P(FakeUpstreamTest, AReviewedCallPastItsDeadlineCancelsTheUpstream) {
+  TestInterceptor interceptor;
+  StartProxy(&interceptor);
+  CallResult r = Invoke(channel_, "/fake.Echo/Sleep", {"x"}, {}, absl::Milliseconds(300));
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_TRUE(fake_->sleep_cancelled.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_TRUE(r.responses.empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, FakeUpstreamTest,

@@ -1219,6 +1219,32 @@ TEST_F(CachingJudgeTest, AllowOnRegistryErrorLivesOnlyErrorTtl) {
   EXPECT_EQ(judge_->verifications(), 2u);
 }
 
+TEST_F(CachingJudgeTest, TryCachedAnswersOnlyWhatJudgeWouldAnswerFromMemory) {
+  plugin::JudgeRequest r;
+  r.reference = Ref("127.0.0.1:1/team/app@" + DigestOf("y").str());
+  r.pod.ns = "lenient";
+  // Nothing known yet: TryCached neither verifies nor guesses.
+  EXPECT_FALSE(judge_->TryCached(r).has_value());
+  EXPECT_EQ(judge_->verifications(), 0u);
+
+  plugin::Judgement judged = judge_->Judge(r);
+  EXPECT_FALSE(judged.cached);
+  std::optional<plugin::Judgement> cached = judge_->TryCached(r);
+  ASSERT_TRUE(cached.has_value());
+  EXPECT_TRUE(cached->cached);
+  EXPECT_EQ(cached->verdict.reason, judged.verdict.reason);
+  EXPECT_EQ(cached->verdict.policy_version, judged.verdict.policy_version);
+  EXPECT_EQ(judge_->verifications(), 1u);
+
+  // Keyed by the pod's policy, and gone once the entry expires.
+  r.pod.ns = "secure";
+  EXPECT_FALSE(judge_->TryCached(r).has_value());
+  r.pod.ns = "lenient";
+  clock_.t += absl::Seconds(6);  // past error_ttl
+  EXPECT_FALSE(judge_->TryCached(r).has_value());
+  EXPECT_EQ(judge_->verifications(), 1u);
+}
+
 TEST_F(CachingJudgeTest, ConcurrentJudgementsOfOneImage) {
   std::vector<std::thread> threads;
   std::vector<plugin::Judgement> results(8);
