@@ -220,8 +220,7 @@ class Call final : public CallResolver {
   // CallResolver: an intercepted call's first message, resolved by the interceptor.
   void Forward(grpc::ByteBuffer request) override {
     if (upstream_started_) {  // a reviewed call: its request went upstream already
-      return Reply(MisusedCall(server_ctx_->method(), "forwarded a call after its review"),
-                   nullptr);
+      return Reply(ForwardedAfterReview(server_ctx_->method()), nullptr);
     }
     request_ = std::move(request);
     StartUpstream(Request::kMessage);
@@ -230,8 +229,7 @@ class Call final : public CallResolver {
 
   void ForwardForReview(grpc::ByteBuffer request, ResponseReview review) override {
     if (upstream_started_) {
-      return Reply(MisusedCall(server_ctx_->method(), "forwarded a call after its review"),
-                   nullptr);
+      return Reply(ForwardedAfterReview(server_ctx_->method()), nullptr);
     }
     review_ = std::move(review);
     Forward(std::move(request));

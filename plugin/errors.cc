@@ -54,9 +54,9 @@ grpc::Status DroppedCall(std::string_view method) {
                       StrCat("layerseal: the gate for ", method, " dropped the call"));
 }
 
-grpc::Status MisusedCall(std::string_view method, std::string_view what) {
+grpc::Status ForwardedAfterReview(std::string_view method) {
   return grpc::Status(grpc::StatusCode::INTERNAL,
-                      StrCat("layerseal: the gate for ", method, " ", what));
+                      StrCat("layerseal: the gate for ", method, " forwarded a call after its review"));
 }
 
 grpc::Status MalformedResponse(std::string_view method, std::string_view what) {

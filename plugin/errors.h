@@ -41,8 +41,9 @@ grpc::Status CallerGone(std::string_view method);
 // A gate lost an intercepted call without resolving it: INTERNAL (fail closed).
 grpc::Status DroppedCall(std::string_view method);
 
-// A gate resolved a call wrongly (e.g. forwarded it a second time after a review): INTERNAL.
-grpc::Status MisusedCall(std::string_view method, std::string_view what);
+// A gate forwarded a call it had already forwarded for review: INTERNAL (the request went
+// upstream once; it is not sent again).
+grpc::Status ForwardedAfterReview(std::string_view method);
 
 // The runtime's answer to a reviewed call is not the message the method returns: INTERNAL,
 // as gRPC's own client would say.

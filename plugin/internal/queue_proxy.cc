@@ -115,11 +115,10 @@ class Call final : public CallResolver {
     bool dead;
     {
       absl::MutexLock lock(&mu_);
+      intercept_hold_ = false;
       if (client_ != nullptr) {  // a reviewed call: its request went upstream already
-        intercept_hold_ = false;
-        FailLocked(MisusedCall(server_ctx_.method(), "forwarded a call after its review"));
+        FailLocked(ForwardedAfterReview(server_ctx_.method()));
       } else {
-        intercept_hold_ = false;
         request_ = std::move(request);
         StartUpstream(First::kMessage);
       }
