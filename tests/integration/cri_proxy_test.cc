@@ -35,6 +35,7 @@
 #include "gtest/gtest.h"
 #include "k8s/cri/runtime/v1/api.pb.h"
 #include "plugin/cri_proxy.h"
+#include "plugin/image_gates.h"
 #include "registry/client.h"
 #include "tests/support/containerd_server.h"
 #include "tests/support/images.h"
@@ -256,6 +257,8 @@ class FakeUpstream final : public grpc::CallbackGenericService {
         ctx_->AddTrailingMetadata("x-trailer", "t");
         ctx_->AddTrailingMetadata("x-trailer-bin", kBinaryTrailer);
         FinishOnce(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "nope", kDetailsBytes));
+      } else if (method == "/runtime.v1.ImageService/ImageStatus") {
+        AnswerImageStatus();
       } else if (method == "/fake.Echo/Stream") {
         remaining_ = std::stoi(ToString(request_));
         ctx_->AddInitialMetadata("stream-initial", "yes");
@@ -279,6 +282,26 @@ class FakeUpstream final : public grpc::CallbackGenericService {
     void OnDone() override { delete this; }
 
    private:
+    // A runtime's ImageStatus, by the image asked for: "garbage" answers bytes that are no
+    // ImageStatusResponse, "fail" FAILED_PRECONDITION, "absent" no image; any other name
+    // is an image whose repository digest is the name itself.
+    void AnswerImageStatus() {
+      ::runtime::v1::ImageStatusRequest request;
+      std::string bytes = ToString(request_);
+      request.ParseFromString(bytes);
+      const std::string& image = request.image().image();
+      if (image == "fail") return FinishOnce(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "runtime says no"));
+      ::runtime::v1::ImageStatusResponse response;
+      if (image != "absent" && image != "garbage") {
+        response.mutable_image()->set_id("sha256:fake");
+        response.mutable_image()->add_repo_digests(image);
+      }
+      response_ = ToBuffer(image == "garbage" ? std::string("\xff\xff\xff\xff", 4)
+                                              : response.SerializeAsString());
+      finished_.store(true);
+      StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
+    }
+
     void WriteNext() {
       if (remaining_ == 0) return FinishOnce(grpc::Status::OK);
       response_ = ToBuffer(StrCat("msg-", sent_++));
@@ -573,6 +596,80 @@ TEST_P(FakeUpstreamTest, AReviewedCallPastItsDeadlineCancelsTheUpstream) {
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_TRUE(fake_->sleep_cancelled.WaitForNotificationWithTimeout(absl::Seconds(10)));
   EXPECT_TRUE(r.responses.empty());
+}
+
+// A judge whose cached verdicts the test sets; Judge (the slow path) denies.
+class FakeJudge final : public ImageJudge {
+ public:
+  Judgement Judge(const JudgeRequest& request) override {
+    judged.fetch_add(1);
+    Judgement j;
+    j.verdict.decision = Decision::kDeny;
+    j.verdict.reason = Reason::kNotSigned;
+    j.verdict.reference = request.reference.ToString();
+    return j;
+  }
+  std::optional<Judgement> TryCached(const JudgeRequest& request) override {
+    tried.fetch_add(1);
+    if (!cached_admit) return std::nullopt;
+    Judgement j{.cached = true};
+    j.verdict.decision = Decision::kAllow;
+    j.verdict.reason = Reason::kVerified;
+    j.verdict.reference = request.reference.ToString();
+    return j;
+  }
+  std::atomic<bool> cached_admit{false};
+  std::atomic<int> judged{0};
+  std::atomic<int> tried{0};
+};
+
+// ImageStatus through the gates over a fake runtime: what the review does with each answer.
+TEST_P(FakeUpstreamTest, ImageStatusGateReviewsTheRuntimesAnswer) {
+  FakeJudge judge;
+  ImageGates gates({.judge = &judge, .upstream = CreateUpstreamChannel(dir_.File("upstream.sock"))});
+  StartProxy(&gates);
+  const std::string kMethod(kImageStatus);
+  auto ask = [&](const std::string& image) {
+    ::runtime::v1::ImageStatusRequest request;
+    request.mutable_image()->set_image(image);
+    return Invoke(channel_, kMethod, {request.SerializeAsString()});
+  };
+  auto image_in = [](const CallResult& r) -> std::string {
+    if (r.responses.size() != 1) return "<no response>";
+    ::runtime::v1::ImageStatusResponse response;
+    if (!response.ParseFromString(r.responses[0])) return "<unparsable>";
+    return response.has_image() ? response.image().id() : "";
+  };
+  const std::string image = "example.org/app@sha256:" + std::string(64, 'a');
+  int upstream_calls = fake_->calls.load();
+
+  // A cached admitting verdict: the runtime's answer as is, judged on the proxy's thread.
+  judge.cached_admit = true;
+  CallResult admitted = ask(image);
+  ASSERT_TRUE(admitted.status.ok()) << admitted.status.error_message();
+  EXPECT_EQ(image_in(admitted), "sha256:fake");
+  EXPECT_EQ(judge.judged.load(), 0);
+  EXPECT_EQ(judge.tried.load(), 1);
+  // No cached verdict: judged on a worker (denied here), and the image is absent.
+  judge.cached_admit = false;
+  CallResult denied = ask(image);
+  ASSERT_TRUE(denied.status.ok()) << denied.status.error_message();
+  EXPECT_EQ(image_in(denied), "");
+  EXPECT_EQ(judge.judged.load(), 1);
+  EXPECT_EQ(fake_->calls.load(), upstream_calls + 2);  // one runtime call each, none of its own
+
+  CallResult absent = ask("absent");
+  ASSERT_TRUE(absent.status.ok()) << absent.status.error_message();
+  EXPECT_EQ(image_in(absent), "");
+  // The runtime's error passes as is; an answer that is no ImageStatusResponse fails closed.
+  CallResult failed = ask("fail");
+  EXPECT_EQ(failed.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(failed.status.error_message(), "runtime says no");
+  CallResult garbage = ask("garbage");
+  EXPECT_EQ(garbage.status.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_THAT(garbage.status.error_message(), ::testing::HasSubstr("response is malformed"));
+  EXPECT_TRUE(garbage.responses.empty());
+  EXPECT_EQ(judge.judged.load(), 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, FakeUpstreamTest,
