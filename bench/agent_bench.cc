@@ -453,11 +453,10 @@ int Main(int argc, char** argv) {
   CriClient via_agent(Connect(dir.File("agent.sock")));
   CriClient direct(Connect((*containerd)->socket()));
   CriClient via_relay(Connect(dir.File("relay.sock")));
-  for (int i = 0; i < 100 && !via_relay.Version().ok(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  for (int i = 0; i < 100 && !via_agent.Version().ok(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (CriClient* proxy : {&via_relay, &via_agent}) {  // until each answers
+    for (int i = 0; i < 100 && !proxy->Version().ok(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
   }
   std::this_thread::sleep_for(std::chrono::seconds(1));
   const long idle_rss_start = VmKiB(agent, "VmRSS:");

@@ -40,12 +40,10 @@ std::optional<plugin::Judgement> CachingJudge::TryCached(const plugin::JudgeRequ
 }
 
 plugin::Judgement CachingJudge::Judge(const plugin::JudgeRequest& request) {
+  if (std::optional<plugin::Judgement> known = TryCached(request)) return *std::move(known);
   std::shared_ptr<const Policy> policy = options_.policies->For(request.pod.ns);
   // Keyed by the trusted keys too: a key replaced under the same path keeps the version.
   const std::string& version = policy->trust_version();
-  if (std::optional<Verdict> v = Cached(request.reference, version)) {
-    return plugin::Judgement{.verdict = *std::move(v), .cached = true};
-  }
   std::string key = StrCat(request.reference.ToString(), "|", version);
   std::shared_ptr<Flight> flight;
   bool leader = false;

@@ -228,10 +228,7 @@ class Call final : public CallResolver {
   }
 
   void ForwardForReview(grpc::ByteBuffer request, ResponseReview review) override {
-    if (upstream_started_) {
-      return Reply(ForwardedAfterReview(server_ctx_->method()), nullptr);
-    }
-    review_ = std::move(review);
+    if (!upstream_started_) review_ = std::move(review);  // else Forward fails the call
     Forward(std::move(request));
   }
 
