@@ -889,6 +889,16 @@ TEST(AgentConfigTest, MissingConfigFileFails) {
   EXPECT_THAT(e, HasSubstr("absent.yaml"));
 }
 
+TEST(AgentConfigTest, V1alpha2GateOrRefuse) {
+  absl::StatusOr<ParsedArgs> d = ParseAgentArgs({});
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->config.v1alpha2, plugin::V1alpha2Mode::kGate);
+  absl::StatusOr<ParsedArgs> r = ParseAgentArgs({"--v1alpha2", "refuse"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->config.v1alpha2, plugin::V1alpha2Mode::kRefuse);
+  EXPECT_THAT(ErrorOf({"--v1alpha2", "pass"}), HasSubstr("is not gate or refuse"));
+}
+
 TEST(AgentConfigTest, UnknownFlagFails) {
   EXPECT_THAT(ErrorOf({"--no-such-flag", "x"}), HasSubstr("--no-such-flag"));
   EXPECT_THAT(ErrorOf({"stray"}), HasSubstr("stray"));
