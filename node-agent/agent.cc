@@ -176,6 +176,7 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
                                   .events = this,
                                   .upstream = upstream_,
                                   .workers = config_.workers,
+                                  .v1alpha2 = config_.v1alpha2,
                                   .after_pull_verdict = hooks_.after_pull_verdict});
     health_ = std::make_unique<HealthInterceptor>(gates_.get());
     UpdateHealth();

@@ -122,6 +122,17 @@ const std::vector<Option>& Options() {
          }
          return absl::OkStatus();
        }},
+      {"v1alpha2", "v1alpha2", "CRI runtime.v1alpha2 calls: gate (default) or refuse",
+       [](AgentConfig& c, const std::string& v) {
+         if (v == "gate") {
+           c.v1alpha2 = plugin::V1alpha2Mode::kGate;
+         } else if (v == "refuse") {
+           c.v1alpha2 = plugin::V1alpha2Mode::kRefuse;
+         } else {
+           return absl::InvalidArgumentError(StrCat("\"", v, "\" is not gate or refuse"));
+         }
+         return absl::OkStatus();
+       }},
       {"platform", "platform", "os/arch[/variant] chosen from indexes",
        [](AgentConfig& c, const std::string& v) {
          absl::StatusOr<Platform> p = Platform::Parse(v);

@@ -13,6 +13,7 @@
 #include "node-agent/spool.h"
 #include "node-agent/verdict_cache.h"
 #include "plugin/cri_proxy.h"
+#include "plugin/image_gates.h"
 #include "verifier/manifest.h"
 
 namespace layerseal::agent {
@@ -36,6 +37,8 @@ struct AgentConfig {
   int workers = 16;
   // kCompletionQueue: fewer thread hand-offs per forwarded call (docs/performance.md).
   plugin::ProxyEngine proxy_engine = plugin::ProxyEngine::kCompletionQueue;
+  // CRI runtime.v1alpha2 (kubelets before 1.26 may use it): gated as v1, or refused.
+  plugin::V1alpha2Mode v1alpha2 = plugin::V1alpha2Mode::kGate;
   std::string log_level = "info";
   Platform platform = Platform::Host();
   // Registry access for verification.

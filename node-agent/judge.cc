@@ -1,6 +1,7 @@
 #include "node-agent/judge.h"
 
 #include <chrono>
+#include <set>
 #include <utility>
 
 #include "absl/synchronization/notification.h"
@@ -15,11 +16,12 @@ struct CachingJudge::Flight {
   bool from_cache = false;
 };
 
-// A verdict already known for `ref` (by digest, or through a recent tag resolution), with
-// `ref` as its reference.
+// A verdict already known for `ref`: the policy's verdict for its whole repository, or one
+// by digest (directly or through a recent tag resolution), with `ref` as its reference.
 std::optional<Verdict> CachingJudge::Cached(const Reference& ref, const std::string& version) {
   std::string text = ref.ToString();
-  std::optional<Verdict> v = options_.cache->FindUnresolved(text, version);
+  std::optional<Verdict> v = options_.cache->FindForRepository(ref.Name(), version);
+  if (!v) v = options_.cache->FindUnresolved(text, version);
   if (!v) {
     std::optional<Reference> pinned = ref.digest ? ref : options_.cache->Resolve(text);
     if (pinned) v = options_.cache->Find(*pinned, version);
@@ -31,17 +33,84 @@ std::optional<Verdict> CachingJudge::Cached(const Reference& ref, const std::str
   return v;
 }
 
-std::optional<plugin::Judgement> CachingJudge::TryCached(const plugin::JudgeRequest& request) {
-  std::shared_ptr<const Policy> policy = options_.policies->For(request.pod.ns);
-  if (std::optional<Verdict> v = Cached(request.reference, policy->trust_version())) {
+std::optional<plugin::Judgement> CachingJudge::TryCachedUnder(const Reference& ref,
+                                                             const Policy& policy) {
+  if (std::optional<Verdict> v = Cached(ref, policy.trust_version())) {
     return plugin::Judgement{.verdict = *std::move(v), .cached = true};
   }
   return std::nullopt;
 }
 
+namespace {
+// Whether `policy` decides on `ref` without reading the image (accept anything, reject).
+bool DecidedByPolicyAlone(const Reference& ref, const Policy& policy) {
+  Requirement r = policy.Resolve(ref).requirement;
+  return r == Requirement::kInsecureAcceptAnything || r == Requirement::kReject;
+}
+}  // namespace
+
+CachingJudge::NamespaceAnswer CachingJudge::AskNamespacePolicies(const Reference& ref,
+                                                                bool may_judge) {
+  NamespaceAnswer answer;
+  std::set<std::string> asked;  // several namespaces may share one policy
+  for (const std::shared_ptr<const Policy>& policy : options_.policies->NamespacePolicies()) {
+    if (!asked.insert(policy->trust_version()).second) continue;
+    std::optional<plugin::Judgement> j = TryCachedUnder(ref, *policy);
+    if (!j && DecidedByPolicyAlone(ref, *policy)) {
+      if (!may_judge) {
+        answer.needs_judging = true;
+        continue;
+      }
+      j = JudgeUnder(plugin::JudgeRequest{.reference = ref}, policy);  // no registry I/O
+    }
+    if (!j) {
+      answer.all_known = false;
+    } else if (j->verdict.admits()) {
+      answer.admitted = std::move(j);
+      return answer;
+    }
+  }
+  return answer;
+}
+
+std::optional<plugin::Judgement> CachingJudge::TryCachedAnyPolicy(
+    const plugin::JudgeRequest& request) {
+  std::optional<plugin::Judgement> node = TryCachedUnder(request.reference, *options_.policies->node());
+  if (node && node->verdict.admits()) return node;
+  NamespaceAnswer ns = AskNamespacePolicies(request.reference, /*may_judge=*/false);
+  if (ns.admitted) return ns.admitted;
+  if (ns.needs_judging) return std::nullopt;
+  if (node) node->conclusive = ns.all_known;
+  return node;  // nullopt: the node policy must verify
+}
+
+std::optional<plugin::Judgement> CachingJudge::TryCached(const plugin::JudgeRequest& request) {
+  if (request.any_policy) return TryCachedAnyPolicy(request);
+  return TryCachedUnder(request.reference, *options_.policies->For(request.pod.ns));
+}
+
 plugin::Judgement CachingJudge::Judge(const plugin::JudgeRequest& request) {
   if (std::optional<plugin::Judgement> known = TryCached(request)) return *std::move(known);
-  std::shared_ptr<const Policy> policy = options_.policies->For(request.pod.ns);
+  if (request.any_policy) return JudgeAnyPolicy(request);
+  return JudgeUnder(request, options_.policies->For(request.pod.ns));
+}
+
+// The node policy verifies; a namespace policy admits by what is known of it (a verdict
+// cached meanwhile counts too) or by what it decides alone.
+plugin::Judgement CachingJudge::JudgeAnyPolicy(const plugin::JudgeRequest& request) {
+  plugin::Judgement node = JudgeUnder(request, options_.policies->node());
+  if (node.verdict.admits()) return node;
+  NamespaceAnswer ns = AskNamespacePolicies(request.reference, /*may_judge=*/true);
+  if (ns.admitted) return *std::move(ns.admitted);
+  node.conclusive = ns.all_known;
+  return node;
+}
+
+plugin::Judgement CachingJudge::JudgeUnder(const plugin::JudgeRequest& request,
+                                           std::shared_ptr<const Policy> policy) {
+  if (std::optional<plugin::Judgement> known = TryCachedUnder(request.reference, *policy)) {
+    return *std::move(known);
+  }
   // Keyed by the trusted keys too: a key replaced under the same path keeps the version.
   const std::string& version = policy->trust_version();
   std::string key = StrCat(request.reference.ToString(), "|", version);
@@ -77,7 +146,8 @@ Verdict CachingJudge::Verify(const plugin::JudgeRequest& request, const Policy& 
   ro.plain_http = options_.plain_http_registries.count(ref.registry) > 0;
   if (request.credentials) ro.credentials = registry::StaticCredentials(ref.registry, *request.credentials);
   registry::RegistryClient client(std::move(ro));
-  Verifier verifier(&client, &policy, options_.platform);
+  ImageSource* source = options_.source != nullptr ? options_.source : &client;
+  Verifier verifier(source, &policy, options_.platform);
 
   VerdictCache& cache = *options_.cache;
   std::string text = ref.ToString();
@@ -92,7 +162,9 @@ Verdict CachingJudge::Verify(const plugin::JudgeRequest& request, const Policy& 
   if (v.manifest_digest) {
     Reference pinned = ref.WithDigest(*v.manifest_digest);
     cache.Put(pinned, version, v);
-  } else if (v.reason != Reason::kInsecureAcceptAnything && v.reason != Reason::kRejectedByPolicy) {
+  } else if (v.reason == Reason::kInsecureAcceptAnything || v.reason == Reason::kRejectedByPolicy) {
+    cache.PutForRepository(ref.Name(), version, v);  // the policy alone decided: any tag or digest
+  } else {
     cache.PutUnresolved(text, version, v);  // e.g. the registry was unreachable: brief negative entry
   }
   return v;

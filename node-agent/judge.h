@@ -5,6 +5,11 @@
 // the cache, which must outlive the judge. Verdicts are cached under the policy version
 // and the trusted keys' ids together, so replacing a key file (same path, same policy
 // bytes) and reloading drops the verdicts made with the old key.
+// Verdicts of the policy alone (accept anything, reject) are cached by repository, so
+// TryCached answers every tag and digest under such a scope at once. A request with
+// any_policy (plugin/image_judge.h) is judged under the node policy and admitted also by a
+// namespace policy's cached verdict or a namespace scope that accepts anything; namespace
+// policies are never verified for it (at most one verification per question).
 #ifndef LAYERSEAL_NODE_AGENT_JUDGE_H_
 #define LAYERSEAL_NODE_AGENT_JUDGE_H_
 
@@ -19,6 +24,7 @@
 #include "node-agent/verdict_cache.h"
 #include "plugin/image_judge.h"
 #include "registry/client.h"
+#include "verifier/image_source.h"
 #include "verifier/manifest.h"
 
 namespace layerseal::agent {
@@ -31,6 +37,8 @@ struct JudgeOptions {
   registry::Options registry;
   std::set<std::string> plain_http_registries;  // "host:port" spoken to over plain HTTP
   Platform platform;  // the node's platform, for indexes
+  // Test seam: images are read from here (borrowed) instead of a registry client.
+  ImageSource* source = nullptr;
 };
 
 class CachingJudge final : public plugin::ImageJudge {
@@ -46,6 +54,19 @@ class CachingJudge final : public plugin::ImageJudge {
  private:
   struct Flight;
   std::optional<Verdict> Cached(const Reference& ref, const std::string& version);
+  std::optional<plugin::Judgement> TryCachedUnder(const Reference& ref, const Policy& policy);
+  // any_policy: what the namespace policies say of `ref` without a registry: their cached
+  // verdicts, and (with may_judge) what a policy decides alone (accept anything, reject).
+  struct NamespaceAnswer {
+    std::optional<plugin::Judgement> admitted;  // the first admitting verdict
+    bool all_known = true;       // every namespace policy's verdict is known (none admits)
+    bool needs_judging = false;  // !may_judge, and a policy would decide alone: judge to know
+  };
+  NamespaceAnswer AskNamespacePolicies(const Reference& ref, bool may_judge);
+  std::optional<plugin::Judgement> TryCachedAnyPolicy(const plugin::JudgeRequest& request);
+  plugin::Judgement JudgeAnyPolicy(const plugin::JudgeRequest& request);
+  plugin::Judgement JudgeUnder(const plugin::JudgeRequest& request,
+                               std::shared_ptr<const Policy> policy);
   Verdict Verify(const plugin::JudgeRequest& request, const Policy& policy,
                  const std::string& version, bool* from_cache);
 

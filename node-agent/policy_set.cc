@@ -252,6 +252,14 @@ PolicyOrigin PolicySet::origin() const {
   return current_.origin;
 }
 
+std::vector<std::shared_ptr<const Policy>> PolicySet::NamespacePolicies() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::shared_ptr<const Policy>> out;
+  out.reserve(current_.namespaces.size());
+  for (const auto& [ns, p] : current_.namespaces) out.push_back(p);
+  return out;
+}
+
 std::map<std::string, std::string> PolicySet::NamespaceVersions() const {
   absl::MutexLock lock(&mu_);
   std::map<std::string, std::string> out;

@@ -60,6 +60,9 @@ class PolicySet {
   // The node policy's version, "" while no policy is in force.
   std::string version() const;
   PolicyOrigin origin() const;
+  // Every namespace policy in force (one per file, in namespace order; several may be the
+  // same policy text), for judging an image without a pod (ImageStatus: plugin/image_judge.h).
+  std::vector<std::shared_ptr<const Policy>> NamespacePolicies() const;
   // Namespace -> policy version, for status pages and logs.
   std::map<std::string, std::string> NamespaceVersions() const;
 

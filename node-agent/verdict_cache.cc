@@ -21,6 +21,10 @@ std::string UnresolvedKey(const std::string& ref, const std::string& policy_vers
   return StrCat("ref:", ref, "|", policy_version);
 }
 
+std::string RepositoryKey(const std::string& repository, const std::string& policy_version) {
+  return StrCat("repo:", repository, "|", policy_version);
+}
+
 // A persisted entry (only ALLOW verdicts are written).
 json ToJson(const std::string& key, const Verdict& v, absl::Time expires) {
   return json{{"key", key},
@@ -227,6 +231,17 @@ void VerdictCache::PutUnresolved(const std::string& ref, const std::string& key_
                                  const Verdict& v) {
   absl::MutexLock lock(&mu_);
   Insert(UnresolvedKey(ref, key_version), v, clock_.Monotonic() + TtlFor(v));
+}
+
+std::optional<Verdict> VerdictCache::FindForRepository(const std::string& repository,
+                                                       const std::string& key_version) {
+  return Get(RepositoryKey(repository, key_version));
+}
+
+void VerdictCache::PutForRepository(const std::string& repository, const std::string& key_version,
+                                    const Verdict& v) {
+  absl::MutexLock lock(&mu_);
+  Insert(RepositoryKey(repository, key_version), v, clock_.Monotonic() + TtlFor(v));
 }
 
 std::optional<Reference> VerdictCache::Resolve(const std::string& ref) {

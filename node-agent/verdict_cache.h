@@ -1,7 +1,13 @@
 // Verdicts remembered by (repository, image manifest digest, policy version), and which
 // digest a reference resolved to. Bounded (least recently used entries go first), with TTLs
-// by kind: ALLOW verdicts live long; denials briefly (so a kubelet retry storm does not hit
-// the registry for each try, yet a fixed image is seen soon); registry errors more briefly.
+// by kind: ALLOW verdicts live long; denials of a resolved image long enough to absorb the
+// kubelet's whole pull back-off (10, 20, 40, 80, 160, then every 300 s) while each retry
+// still re-resolves the tag (resolve_ttl), so a fixed image (a new digest behind the tag) is
+// judged at the next retry; registry errors briefly. docs/agent.md states the rule.
+//
+// Verdicts the policy decides alone (a scope that accepts anything or rejects) depend only
+// on the repository and the policy: they are kept by repository (PutForRepository), so any
+// tag or digest of that repository is answered from memory.
 //
 // Why the repository is part of the key: policy scopes match repositories, so one digest
 // can be allowed in one repository and rejected in another under the same policy.
@@ -36,10 +42,16 @@
 
 namespace layerseal::agent {
 
+inline constexpr absl::Duration kDefaultDenyTtl = absl::Minutes(15);
+
 struct VerdictCacheOptions {
   size_t max_entries = 10000;
   absl::Duration allow_ttl = absl::Hours(24);
-  absl::Duration deny_ttl = absl::Seconds(30);
+  // A denial is keyed by digest and policy version (with its keys): neither a fixed image (new
+  // digest), a policy reload nor a replaced key can hit it. Longer than the kubelet's back-off
+  // climb summed (10+20+40+80+160+300 = 610 s): every retry of the climb is a hit, and then
+  // at most one retry in three (300 s apart) verifies again.
+  absl::Duration deny_ttl = kDefaultDenyTtl;
   absl::Duration error_ttl = absl::Seconds(5);     // REGISTRY_ERROR, LIMIT_EXCEEDED
   absl::Duration resolve_ttl = absl::Seconds(10);  // tag -> digest
   std::string persist_path;                        // "" : nothing persisted
@@ -67,6 +79,13 @@ class VerdictCache {
   std::optional<Verdict> FindUnresolved(const std::string& ref, const std::string& policy_version);
   void PutUnresolved(const std::string& ref, const Verdict& verdict);
   void PutUnresolved(const std::string& ref, const std::string& key_version, const Verdict& verdict);
+
+  // A verdict of the policy alone (reason INSECURE_ACCEPT_ANYTHING or REJECTED_BY_POLICY),
+  // for every reference in `repository` (Reference::Name()) under `key_version`.
+  std::optional<Verdict> FindForRepository(const std::string& repository,
+                                           const std::string& key_version);
+  void PutForRepository(const std::string& repository, const std::string& key_version,
+                        const Verdict& verdict);
 
   std::optional<Reference> Resolve(const std::string& ref);
   void RememberResolution(const std::string& ref, const Reference& pinned);

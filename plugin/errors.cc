@@ -39,6 +39,13 @@ grpc::Status MalformedRequest(std::string_view method, std::string_view what) {
                       StrCat("layerseal: malformed ", method, " request: ", what));
 }
 
+grpc::Status V1alpha2Refused(std::string_view method) {
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                      StrCat("layerseal: ", method, " refused: this node's agent refuses CRI "
+                             "runtime.v1alpha2 (v1alpha2: refuse); use runtime.v1 (kubelet 1.23 or "
+                             "later) or set v1alpha2: gate"));
+}
+
 grpc::Status Overloaded(std::string_view method) {
   return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                       StrCat("layerseal: too many ", method, " calls waiting for verification; retry"));

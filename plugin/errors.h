@@ -32,6 +32,11 @@ grpc::Status CreateDenied(std::string_view image, const Verdict& verdict);
 // A request the gate cannot parse: INVALID_ARGUMENT naming the method and what was wrong.
 grpc::Status MalformedRequest(std::string_view method, std::string_view what);
 
+// A runtime.v1alpha2 call while the agent refuses that API (v1alpha2: refuse): UNIMPLEMENTED,
+// so a kubelet that speaks runtime.v1 uses it, and one that speaks only v1alpha2 (before
+// 1.23) stops with a message saying why.
+grpc::Status V1alpha2Refused(std::string_view method);
+
 // The gates' work queue is full: RESOURCE_EXHAUSTED (the kubelet retries with back-off).
 grpc::Status Overloaded(std::string_view method);
 

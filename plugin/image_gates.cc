@@ -11,6 +11,8 @@
 
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
+#include <grpcpp/impl/client_unary_call.h>
+#include <grpcpp/impl/rpc_method.h>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -25,6 +27,27 @@ namespace layerseal::plugin {
 namespace {
 
 namespace cri = ::runtime::v1;
+
+enum class Gate { kPullImage, kImageStatus, kCreateContainer };
+
+// A gated method: which gate, and in which CRI version (v1alpha2 messages are read with the
+// v1 types: image_gates.h).
+struct GatedMethod {
+  Gate gate;
+  bool v1alpha2;
+};
+
+std::optional<GatedMethod> ParseGated(std::string_view method) {
+  if (method == kPullImage) return GatedMethod{Gate::kPullImage, false};
+  if (method == kImageStatus) return GatedMethod{Gate::kImageStatus, false};
+  if (method == kCreateContainer) return GatedMethod{Gate::kCreateContainer, false};
+  if (method == kPullImageV1alpha2) return GatedMethod{Gate::kPullImage, true};
+  if (method == kImageStatusV1alpha2) return GatedMethod{Gate::kImageStatus, true};
+  if (method == kCreateContainerV1alpha2) return GatedMethod{Gate::kCreateContainer, true};
+  return std::nullopt;
+}
+
+bool IsV1alpha2(std::string_view method) { return method.substr(0, kV1alpha2Prefix.size()) == kV1alpha2Prefix; }
 
 PodRef PodFrom(const cri::PodSandboxConfig& config) {
   const cri::PodSandboxMetadata& m = config.metadata();
@@ -98,15 +121,26 @@ class ImageGates::Impl {
  public:
   explicit Impl(ImageGatesOptions options)
       : options_(std::move(options)),
-        images_(cri::ImageService::NewStub(options_.upstream)),
         pool_(options_.workers, kMaxQueuedGateCalls) {}
+
+  bool Intercepts(std::string_view method) const {
+    if (IsV1alpha2(method) && options_.v1alpha2 == V1alpha2Mode::kRefuse) return true;
+    return ParseGated(method).has_value();
+  }
 
   void Dispatch(InterceptedCall call) {
     absl::Time arrival = absl::Now();
+    if (IsV1alpha2(call.method()) && options_.v1alpha2 == V1alpha2Mode::kRefuse) {
+      return call.Fail(V1alpha2Refused(call.method()));
+    }
+    std::optional<GatedMethod> gated = ParseGated(call.method());
+    if (!gated) return call.Forward();  // not asked for (Intercepts)
     // ImageStatus is the kubelet's most frequent gated call: it is decided on the proxy's
     // thread when the verdict is cached, without a worker or a call of the gates' own.
-    if (call.method() == kImageStatus) return ImageStatus(std::move(call), arrival);
-    Submit(std::move(call), [this, arrival](InterceptedCall c) { Run(std::move(c), arrival); });
+    if (gated->gate == Gate::kImageStatus) return ImageStatus(std::move(call), arrival);
+    Submit(std::move(call), [this, arrival, gated = *gated](InterceptedCall c) {
+      Run(std::move(c), gated, arrival);
+    });
   }
 
  private:
@@ -120,16 +154,16 @@ class ImageGates::Impl {
     if (!queued) holder->Fail(Overloaded(method));
   }
 
-  void Run(InterceptedCall call, absl::Time arrival) {
+  void Run(InterceptedCall call, GatedMethod gated, absl::Time arrival) {
     if (call.context().IsCancelled()) return call.Fail(CallerGone(call.method()));
-    if (call.method() == kPullImage) return PullImage(std::move(call), arrival);
-    return CreateContainer(std::move(call), arrival);
+    if (gated.gate == Gate::kPullImage) return PullImage(std::move(call), arrival);
+    return CreateContainer(std::move(call), gated.v1alpha2, arrival);
   }
 
   void PullImage(InterceptedCall call, absl::Time arrival) {
     cri::PullImageRequest request;
     if (!ParseMessage(call.request(), &request)) {
-      return call.Fail(MalformedRequest(call.method(), "not a runtime.v1.PullImageRequest"));
+      return call.Fail(MalformedRequest(call.method(), "not a PullImageRequest"));
     }
     const std::string& image = request.image().image();
     absl::StatusOr<Reference> ref = Reference::Parse(image);
@@ -160,7 +194,7 @@ class ImageGates::Impl {
   void ImageStatus(InterceptedCall call, absl::Time arrival) {
     auto request = std::make_shared<cri::ImageStatusRequest>();
     if (!ParseMessage(call.request(), request.get())) {
-      return call.Fail(MalformedRequest(call.method(), "not a runtime.v1.ImageStatusRequest"));
+      return call.Fail(MalformedRequest(call.method(), "not an ImageStatusRequest"));
     }
     grpc::ByteBuffer question = call.request();  // as sent, unless pinned
     std::optional<std::string> pinned = pins_.Find(request->image().image());
@@ -187,7 +221,7 @@ class ImageGates::Impl {
     if (!status.ok()) return call.Fail(status);  // the runtime's own error, untouched
     auto response = std::make_shared<cri::ImageStatusResponse>();
     if (!ParseMessage(answer, response.get())) {
-      return call.Fail(MalformedResponse(call.method(), "not a runtime.v1.ImageStatusResponse"));
+      return call.Fail(MalformedResponse(call.method(), "not an ImageStatusResponse"));
     }
     if (!response->has_image()) {
       if (!asked_pinned) return call.Reply(std::move(answer));
@@ -209,7 +243,7 @@ class ImageGates::Impl {
   void AskForTag(InterceptedCall call, const cri::ImageStatusRequest& request,
                  absl::Time arrival) {
     cri::ImageStatusResponse response;
-    grpc::Status status = AskRuntime(call, request, &response);
+    grpc::Status status = AskRuntime(call, request, &response, IsV1alpha2(call.method()));
     if (!status.ok()) return call.Fail(status);
     AnswerImageStatus(std::move(call), request.image().image(), response, arrival);
   }
@@ -219,19 +253,25 @@ class ImageGates::Impl {
   void AnswerImageStatus(InterceptedCall call, const std::string& asked,
                          const cri::ImageStatusResponse& response, absl::Time arrival) {
     if (!response.has_image()) return call.Reply(SerializeMessage(response));
-    auto [admitted, judgement] = JudgeStoredImage(response.image(), PodRef{}, asked);
-    if (!judgement.cached) Report("ImageStatus", asked, PodRef{}, judgement, admitted, arrival);
+    auto [admitted, judgement] = JudgeStoredImage(response.image(), PodRef{}, asked, /*pod_less=*/true);
+    // Recorded when a verification ran and the outcome holds for every pod: an image only
+    // some namespace policy might admit is reported absent (the kubelet pulls it under its
+    // pod's policy, and that pull is recorded) but is no denial.
+    if (!judgement.cached && (admitted || judgement.conclusive)) {
+      Report("ImageStatus", asked, PodRef{}, judgement, admitted, arrival);
+    }
     call.Reply(SerializeMessage(admitted ? response : cri::ImageStatusResponse()));
   }
 
-  // JudgeStoredImage under the node policy from cached verdicts alone: nullopt when a
-  // repository digest (in JudgeStoredImage's order) has none, or there is none to judge.
+  // JudgeStoredImage without a pod from cached verdicts alone: nullopt when a repository
+  // digest (in JudgeStoredImage's order) has none, or there is none to judge.
   std::optional<bool> CachedAdmission(const cri::Image& image) {
     bool denied = false;
     for (const std::string& repo_digest : image.repo_digests()) {
       absl::StatusOr<Reference> ref = Reference::Parse(repo_digest);
       if (!ref.ok() || !ref->digest) continue;
-      std::optional<Judgement> j = options_.judge->TryCached(JudgeRequest{.reference = *ref});
+      std::optional<Judgement> j =
+          options_.judge->TryCached(JudgeRequest{.reference = *ref, .any_policy = true});
       if (!j) return std::nullopt;
       if (j->verdict.admits()) return true;
       denied = true;
@@ -240,43 +280,51 @@ class ImageGates::Impl {
     return false;
   }
 
-  void CreateContainer(InterceptedCall call, absl::Time arrival) {
+  void CreateContainer(InterceptedCall call, bool v1alpha2, absl::Time arrival) {
     cri::CreateContainerRequest request;
     if (!ParseMessage(call.request(), &request)) {
-      return call.Fail(MalformedRequest(call.method(), "not a runtime.v1.CreateContainerRequest"));
+      return call.Fail(MalformedRequest(call.method(), "not a CreateContainerRequest"));
     }
     const std::string& image = request.config().image().image();
     cri::ImageStatusRequest status_request;
     *status_request.mutable_image() = request.config().image();
     cri::ImageStatusResponse response;
-    grpc::Status status = AskRuntime(call, status_request, &response);
+    grpc::Status status = AskRuntime(call, status_request, &response, v1alpha2);
     if (!status.ok()) return call.Fail(status);
     // An image the runtime does not have cannot run; let the runtime say so.
     if (!response.has_image()) return call.Forward();
     PodRef pod = PodFrom(request.sandbox_config());
-    auto [admitted, judgement] = JudgeStoredImage(response.image(), pod, image);
+    auto [admitted, judgement] = JudgeStoredImage(response.image(), pod, image, /*pod_less=*/false);
     Report("CreateContainer", image, pod, judgement, admitted, arrival);
     if (!admitted) return call.Fail(CreateDenied(image, judgement.verdict));
     call.Forward();
   }
 
+  // The runtime's ImageStatus, asked in the CRI version the caller speaks (a runtime that
+  // serves only one of them answers it).
   grpc::Status AskRuntime(const InterceptedCall& call, const cri::ImageStatusRequest& request,
-                          cri::ImageStatusResponse* response) {
+                          cri::ImageStatusResponse* response, bool v1alpha2) {
     grpc::ClientContext context;
     call.PrepareUpstreamContext(&context);
-    return images_->ImageStatus(&context, request, response);
+    const grpc::internal::RpcMethod& method = v1alpha2 ? image_status_v1alpha2_ : image_status_v1_;
+    return grpc::internal::BlockingUnaryCall<cri::ImageStatusRequest, cri::ImageStatusResponse,
+                                             grpc::protobuf::MessageLite,
+                                             grpc::protobuf::MessageLite>(
+        options_.upstream.get(), method, &context, request, response);
   }
 
   // An image the runtime holds is admitted when one of its repository digests is: the
   // runtime's content is addressed by digest, so a verdict for repository@digest is a
   // verdict for these bytes. Returns the admitting judgement, else the first denial.
   std::pair<bool, Judgement> JudgeStoredImage(const cri::Image& image, const PodRef& pod,
-                                              std::string_view asked) {
+                                              std::string_view asked, bool pod_less) {
     std::optional<Judgement> first_denial;
     for (const std::string& repo_digest : image.repo_digests()) {
       absl::StatusOr<Reference> ref = Reference::Parse(repo_digest);
       if (!ref.ok() || !ref->digest) continue;
-      Judgement j = options_.judge->Judge(JudgeRequest{.reference = *ref, .pod = pod});
+      // Without a pod (ImageStatus): admitted under any policy in force.
+      Judgement j = options_.judge->Judge(
+          JudgeRequest{.reference = *ref, .pod = pod, .any_policy = pod_less});
       if (j.verdict.admits()) return {true, std::move(j)};
       if (!first_denial) first_denial = std::move(j);
     }
@@ -300,7 +348,10 @@ class ImageGates::Impl {
   }
 
   const ImageGatesOptions options_;
-  std::unique_ptr<cri::ImageService::Stub> images_;
+  const grpc::internal::RpcMethod image_status_v1_{kImageStatus.data(),
+                                                   grpc::internal::RpcMethod::NORMAL_RPC};
+  const grpc::internal::RpcMethod image_status_v1alpha2_{kImageStatusV1alpha2.data(),
+                                                         grpc::internal::RpcMethod::NORMAL_RPC};
   PinnedTags pins_;
   internal::WorkerPool pool_;  // last: its destructor drains work that uses the members above
 };
@@ -308,9 +359,7 @@ class ImageGates::Impl {
 ImageGates::ImageGates(ImageGatesOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 ImageGates::~ImageGates() = default;
 
-bool ImageGates::Intercepts(std::string_view method) const {
-  return method == kPullImage || method == kImageStatus || method == kCreateContainer;
-}
+bool ImageGates::Intercepts(std::string_view method) const { return impl_->Intercepts(method); }
 
 void ImageGates::OnRequest(InterceptedCall call) { impl_->Dispatch(std::move(call)); }
 

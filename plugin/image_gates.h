@@ -8,11 +8,20 @@
 //   cannot bring an unjudged image; the runtime's response goes back as is.
 // - ImageStatus: forwarded for review (InterceptedCall::ForwardForReview); the runtime's
 //   answer reports an image as absent unless one of its repository digests is admitted under
-//   the node policy, so the kubelet pulls (and the pull is judged) instead of using an image
-//   that arrived some other way. A tag that was pulled by digest here is asked for under that
+//   some policy in force (JudgeRequest::any_policy: the node policy, or a namespace policy
+//   that admitted it), so the kubelet pulls (and the pull is judged) instead of using an
+//   image that arrived some other way. The pod's own policy is the CreateContainer gate's.
+//   A denial is recorded only when it holds for every policy (Judgement::conclusive). A tag that was pulled by digest here is asked for under that
 //   digest (and, if the runtime no longer has it, under the tag itself).
 // - CreateContainer: the container's image (as the runtime knows it) must be admitted under
 //   the policy of the pod at hand, whoever pulled it; otherwise CreateDenied.
+// - runtime.v1alpha2 (served by containerd 1.6; kubelets before 1.26 fall back to it): the
+//   same three methods are gated by the same code (V1alpha2Mode::kGate), or every v1alpha2
+//   call is refused (kRefuse). Its messages carry every field the gates read at the v1
+//   numbers (cri-api v1alpha2/api.proto; proto/k8s/cri/runtime/v1/api.proto says which), so
+//   they are read with the v1 types, and a gate's own question to the runtime goes out in
+//   the caller's version. No other method of either version brings an image or starts a
+//   container from one that CreateContainer did not see (docs/threat-model.md 15.3).
 // Verdicts come from the ImageJudge (cached there); every decision that ran a verification,
 // and every PullImage and CreateContainer decision, is reported to the EventSink.
 //
@@ -39,6 +48,18 @@ namespace layerseal::plugin {
 inline constexpr std::string_view kPullImage = "/runtime.v1.ImageService/PullImage";
 inline constexpr std::string_view kImageStatus = "/runtime.v1.ImageService/ImageStatus";
 inline constexpr std::string_view kCreateContainer = "/runtime.v1.RuntimeService/CreateContainer";
+inline constexpr std::string_view kPullImageV1alpha2 = "/runtime.v1alpha2.ImageService/PullImage";
+inline constexpr std::string_view kImageStatusV1alpha2 = "/runtime.v1alpha2.ImageService/ImageStatus";
+inline constexpr std::string_view kCreateContainerV1alpha2 =
+    "/runtime.v1alpha2.RuntimeService/CreateContainer";
+// Every method of the old API starts so.
+inline constexpr std::string_view kV1alpha2Prefix = "/runtime.v1alpha2.";
+
+// What the gates do with runtime.v1alpha2 calls.
+enum class V1alpha2Mode {
+  kGate,    // gate them exactly as v1 (the default)
+  kRefuse,  // answer every v1alpha2 call UNIMPLEMENTED (V1alpha2Refused, errors.h)
+};
 
 // Threads that run judgements (each may block on a registry) and calls waiting for one.
 inline constexpr int kDefaultGateWorkers = 16;
@@ -51,6 +72,7 @@ struct ImageGatesOptions {
   EventSink* events = nullptr;    // optional
   std::shared_ptr<grpc::Channel> upstream;  // the runtime (CreateUpstreamChannel), required
   int workers = kDefaultGateWorkers;
+  V1alpha2Mode v1alpha2 = V1alpha2Mode::kGate;
   // Test seam: runs after a PullImage verdict that admits, before the pull is forwarded.
   std::function<void(const Verdict&)> after_pull_verdict;
 };

@@ -28,11 +28,24 @@ struct JudgeRequest {
   // Registry credentials from the request (PullImageRequest.auth); nullopt: the node's own.
   std::optional<registry::Credentials> credentials;
   PodRef pod;  // pod.ns picks the namespace policy, if there is one
+  // For a question without a pod (ImageStatus): is the image admitted under SOME policy in
+  // force, the node policy or any namespace policy? `pod` is ignored. The node policy is
+  // judged as usual (verifying if need be); namespace policies are asked only for what is
+  // known without a registry (their cached verdicts, which every pull under a namespace
+  // leaves, and scopes that accept anything or reject), never verified, so one question
+  // costs at most one verification. The judgement is the
+  // first admitting one, else the node policy's denial.
+  bool any_policy = false;
 };
 
 struct Judgement {
   Verdict verdict;
   bool cached = false;  // answered from the verdict cache, no verification ran
+  // Whether a denial holds under every policy the request covers. False only for an
+  // any_policy denial when some namespace policy's verdict is not known: the image is then
+  // treated as absent (the kubelet pulls it, and the pull is judged under the pod's own
+  // policy), but it is no denial of any pod and must not be recorded as one.
+  bool conclusive = true;
 };
 
 // Thread-safety: Judge is called concurrently from the gates' workers, TryCached also from

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include <grpcpp/create_channel.h>
+#include <grpcpp/impl/client_unary_call.h>
+#include <grpcpp/impl/rpc_method.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 
@@ -62,13 +64,12 @@ std::shared_ptr<grpc::Channel> Connect(const std::string& socket) {
   return grpc::CreateCustomChannel(StrCat("unix:", socket), grpc::InsecureChannelCredentials(), args);
 }
 
-// A CRI client as the kubelet uses it.
+// A CRI client as the kubelet uses it, in CRI runtime.v1 or (api "v1alpha2") the older
+// runtime.v1alpha2, whose messages carry the fields used here at the v1 numbers.
 class CriClient {
  public:
-  explicit CriClient(const std::string& socket)
-      : channel_(Connect(socket)),
-        images_(cri::ImageService::NewStub(channel_)),
-        runtime_(cri::RuntimeService::NewStub(channel_)) {}
+  explicit CriClient(const std::string& socket, std::string api = "v1")
+      : channel_(Connect(socket)), api_(std::move(api)) {}
 
   grpc::Status Pull(const std::string& image, std::string* image_ref = nullptr,
                     const std::string& ns = "default") {
@@ -79,9 +80,7 @@ class CriClient {
     md->set_name("pod-1");
     md->set_uid("uid-1");
     cri::PullImageResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
-    grpc::Status s = images_->PullImage(&ctx, req, &resp);
+    grpc::Status s = Call("ImageService/PullImage", req, &resp, std::chrono::seconds(120));
     if (image_ref != nullptr) *image_ref = resp.image_ref();
     return s;
   }
@@ -91,9 +90,7 @@ class CriClient {
     cri::ImageStatusRequest req;
     req.mutable_image()->set_image(image);
     cri::ImageStatusResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    grpc::Status s = images_->ImageStatus(&ctx, req, &resp);
+    grpc::Status s = Call("ImageService/ImageStatus", req, &resp, std::chrono::seconds(60));
     if (status != nullptr) *status = s;
     EXPECT_TRUE(status != nullptr || s.ok()) << s.error_message();
     if (!s.ok() || !resp.has_image()) return std::nullopt;
@@ -107,31 +104,38 @@ class CriClient {
     req.mutable_config()->mutable_image()->set_image(image);
     req.mutable_sandbox_config()->mutable_metadata()->set_namespace_(ns);
     cri::CreateContainerResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    return runtime_->CreateContainer(&ctx, req, &resp);
+    return Call("RuntimeService/CreateContainer", req, &resp, std::chrono::seconds(60));
   }
 
   grpc::Status Version() {
     cri::VersionRequest req;
     cri::VersionResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    return runtime_->Version(&ctx, req, &resp);
+    return Call("RuntimeService/Version", req, &resp, std::chrono::seconds(10));
   }
 
   grpc::Status Remove(const std::string& image) {
     cri::RemoveImageRequest req;
     req.mutable_image()->set_image(image);
     cri::RemoveImageResponse resp;
-    grpc::ClientContext ctx;
-    return images_->RemoveImage(&ctx, req, &resp);
+    return Call("ImageService/RemoveImage", req, &resp, std::chrono::seconds(60));
   }
 
  private:
+  // One unary call of "/runtime.<api>.<service_method>".
+  template <typename Request, typename Response>
+  grpc::Status Call(std::string_view service_method, const Request& req, Response* resp,
+                    std::chrono::seconds timeout) {
+    std::string path = StrCat("/runtime.", api_, ".", service_method);
+    grpc::internal::RpcMethod method(path.c_str(), grpc::internal::RpcMethod::NORMAL_RPC);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+    return grpc::internal::BlockingUnaryCall<Request, Response, grpc::protobuf::MessageLite,
+                                             grpc::protobuf::MessageLite>(channel_.get(), method,
+                                                                          &ctx, req, resp);
+  }
+
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<cri::ImageService::Stub> images_;
-  std::unique_ptr<cri::RuntimeService::Stub> runtime_;
+  const std::string api_;
 };
 
 // Registry, containerd, keys and images, shared by the suite (each test uses its own
@@ -185,10 +189,12 @@ class AgentE2eTest : public ::testing::Test {
             "--policy-check-interval", "200ms"};
   }
 
-  void StartAgent() {
+  void StartAgent(const std::vector<std::string>& extra_args = {}) {
     std::filesystem::create_directories(dir_.File("namespaces"));
+    std::vector<std::string> args = AgentArgs();
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
     absl::StatusOr<std::unique_ptr<testing::Child>> child =
-        testing::Child::Spawn(AgentArgs(), dir_.File("agent.log"));
+        testing::Child::Spawn(args, dir_.File("agent.log"));
     ASSERT_TRUE(child.ok()) << child.status();
     agent_ = *std::move(child);
     ASSERT_TRUE(testing::WaitForPort(admin_port_, absl::Seconds(20))) << AgentLog();
@@ -430,6 +436,82 @@ TEST_F(AgentE2eTest, NamespacePolicyAppliesToThePodAtHand) {
   EXPECT_NE(strict_create.error_message().find("UNTRUSTED_KEY"), std::string::npos);
   grpc::Status default_create = client_->CreateContainer(id, "default");
   EXPECT_NE(default_create.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+// Issue 15.3: containerd 1.6 still serves CRI runtime.v1alpha2, which kubelets before 1.26
+// fall back to. Through the agent it is gated exactly as v1.
+TEST_F(AgentE2eTest, V1alpha2IsGatedAsV1) {
+  ASSERT_TRUE(CriClient(containerd_->socket(), "v1alpha2").Version().ok())
+      << "this containerd does not serve runtime.v1alpha2: the test proves nothing";
+  Push("alpha/unsigned:1", testing::MakeBaseImage({.seed = "e2e-alpha-unsigned"}));
+  Digest digest = Push("alpha/signed:1", Signed("e2e-alpha-signed", *key_));
+  Push("alpha/bypass:1", testing::MakeBaseImage({.seed = "e2e-alpha-bypass"}));
+  StartAgent();
+  CriClient alpha(dir_.File("agent.sock"), "v1alpha2");
+  ASSERT_TRUE(alpha.Version().ok());
+
+  grpc::Status denied = alpha.Pull(Ref("alpha/unsigned:1"));
+  EXPECT_EQ(KubeletPullErrorReason(denied), "SignatureValidationFailed") << denied.error_message();
+  EXPECT_NE(denied.error_message().find("NOT_SIGNED"), std::string::npos);
+  EXPECT_FALSE(InContainerd(Ref("alpha/unsigned:1")).has_value());
+
+  std::string id;
+  ASSERT_TRUE(alpha.Pull(Ref("alpha/signed:1"), &id).ok()) << AgentLog();
+  std::optional<cri::Image> stored = InContainerd(id);
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->repo_digests(0), StrCat(Ref("alpha/signed"), "@", digest.str()));
+  EXPECT_TRUE(alpha.Status(Ref("alpha/signed:1")).has_value());
+
+  // Pulled behind the agent's back: hidden, and no container from it.
+  std::string bypass_id;
+  ASSERT_TRUE(CriClient(containerd_->socket()).Pull(Ref("alpha/bypass:1"), &bypass_id).ok());
+  EXPECT_FALSE(alpha.Status(bypass_id).has_value());
+  grpc::Status create = alpha.CreateContainer(bypass_id, "default");
+  EXPECT_EQ(create.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << create.error_message();
+  EXPECT_NE(create.error_message().find("NOT_SIGNED"), std::string::npos) << create.error_message();
+  grpc::Status admitted = alpha.CreateContainer(id, "default");  // reaches containerd: no sandbox
+  EXPECT_EQ(admitted.error_message().find("layerseal"), std::string::npos) << admitted.error_message();
+}
+
+// v1alpha2: refuse: every v1alpha2 call is UNIMPLEMENTED with the reason; v1 works.
+TEST_F(AgentE2eTest, V1alpha2RefusedWhenConfigured) {
+  Push("alpha-refused/unsigned:1", testing::MakeBaseImage({.seed = "e2e-alpha-refused"}));
+  StartAgent({"--v1alpha2", "refuse"});
+  CriClient alpha(dir_.File("agent.sock"), "v1alpha2");
+  grpc::Status version = alpha.Version();
+  EXPECT_EQ(version.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_NE(version.error_message().find("v1alpha2: refuse"), std::string::npos) << version.error_message();
+  EXPECT_EQ(alpha.Pull(Ref("alpha-refused/unsigned:1")).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_FALSE(InContainerd(Ref("alpha-refused/unsigned:1")).has_value());
+  EXPECT_TRUE(client_->Version().ok());
+}
+
+// Issue 15.4: an image only a namespace policy admits. ImageStatus has no pod: the image is
+// present because a policy in force admits it (so the kubelet does not pull it at every
+// container start), no DENY is recorded for it, and CreateContainer still applies the pod's
+// own policy.
+TEST_F(AgentE2eTest, AnImageOnlyANamespacePolicyAdmitsIsPresentAndNotRecordedAsDenied) {
+  Push("team/app:1", Signed("e2e-team-only", *other_key_));  // the node policy trusts `ci` only
+  testing::WriteFileOrDie(dir_.File("other.pub"), other_key_->public_key().ToPem());
+  std::filesystem::create_directories(dir_.File("namespaces"));
+  testing::WriteFileOrDie(dir_.File("namespaces/team.yaml"),
+                          StrCat("version: 1\nkeys:\n  other: {path: ", dir_.File("other.pub"), "}\n"
+                                 "default: {requirement: signed, keys: [other]}\n"));
+  StartAgent();
+  std::string id;
+  ASSERT_TRUE(client_->Pull(Ref("team/app:1"), &id, "team").ok()) << AgentLog();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(client_->Status(Ref("team/app:1")).has_value()) << i;
+    EXPECT_TRUE(client_->Status(id).has_value()) << i;
+  }
+  grpc::Status team_create = client_->CreateContainer(id, "team");
+  EXPECT_EQ(team_create.error_message().find("layerseal"), std::string::npos) << team_create.error_message();
+  grpc::Status default_create = client_->CreateContainer(id, "default");
+  EXPECT_EQ(default_create.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(default_create.error_message().find("UNTRUSTED_KEY"), std::string::npos);
+  for (const json& e : Events()) {
+    EXPECT_FALSE(e["gate"] == "ImageStatus" && e["verdict"] == "DENY") << e.dump();
+  }
 }
 
 TEST_F(AgentE2eTest, PolicyReloadsOnChangeAndKeepsTheOldPolicyWhenTheNewOneIsBad) {

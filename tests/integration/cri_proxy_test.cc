@@ -209,6 +209,7 @@ class PinCallbackQueue final : public ::testing::Environment {
 //   /fake.Echo/Fail    FAILED_PRECONDITION "nope" with details and two trailers.
 //   /fake.Echo/Stream  request "N": N messages "msg-i", then OK.
 //   /fake.Echo/Bidi    echoes every message until the client half-closes.
+//   /runtime.v1.ImageService/ImageStatus and its runtime.v1alpha2 twin: AnswerImageStatus.
 // Anything else: UNIMPLEMENTED.
 constexpr char kDetails[] = "\x08\x09" "details\x00\xff";  // binary, with NUL and 0xff
 const std::string kDetailsBytes(kDetails, sizeof(kDetails) - 1);
@@ -217,6 +218,7 @@ const std::string kBinaryTrailer("\x00\x01\x02\xfe", 4);
 class FakeUpstream final : public grpc::CallbackGenericService {
  public:
   std::atomic<int> calls{0};
+  std::atomic<int> v1alpha2_image_status{0};  // runtime.v1alpha2 ImageStatus calls answered
   absl::Notification sleep_cancelled;
 
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
@@ -259,6 +261,9 @@ class FakeUpstream final : public grpc::CallbackGenericService {
         FinishOnce(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "nope", kDetailsBytes));
       } else if (method == "/runtime.v1.ImageService/ImageStatus") {
         AnswerImageStatus();
+      } else if (method == "/runtime.v1alpha2.ImageService/ImageStatus") {
+        fake_->v1alpha2_image_status.fetch_add(1);
+        AnswerImageStatus();  // the same fields at the same numbers
       } else if (method == "/fake.Echo/Stream") {
         remaining_ = std::stoi(ToString(request_));
         ctx_->AddInitialMetadata("stream-initial", "yes");
@@ -670,6 +675,69 @@ TEST_P(FakeUpstreamTest, ImageStatusGateReviewsTheRuntimesAnswer) {
   EXPECT_THAT(garbage.status.error_message(), ::testing::HasSubstr("response is malformed"));
   EXPECT_TRUE(garbage.responses.empty());
   EXPECT_EQ(judge.judged.load(), 1);
+}
+
+// Issue 15.3: runtime.v1alpha2 goes through the same gates as v1. Nothing reaches the runtime
+// for a denied pull; CreateContainer asks the runtime in v1alpha2 and is refused for an image
+// no policy admits; ImageStatus is reviewed.
+TEST_P(FakeUpstreamTest, V1alpha2IsGatedAsV1) {
+  FakeJudge judge;
+  ImageGates gates({.judge = &judge, .upstream = CreateUpstreamChannel(dir_.File("upstream.sock"))});
+  StartProxy(&gates);
+  const std::string image = "example.org/app@sha256:" + std::string(64, 'b');
+  int upstream_calls = fake_->calls.load();
+
+  ::runtime::v1::PullImageRequest pull;
+  pull.mutable_image()->set_image(image);
+  CallResult pulled = Invoke(channel_, std::string(kPullImageV1alpha2), {pull.SerializeAsString()});
+  EXPECT_EQ(pulled.status.error_code(), grpc::StatusCode::UNKNOWN);
+  EXPECT_THAT(pulled.status.error_message(), ::testing::StartsWith("SignatureValidationFailed: "));
+  EXPECT_EQ(fake_->calls.load(), upstream_calls) << "a denied pull reached the runtime";
+
+  ::runtime::v1::CreateContainerRequest create;
+  create.mutable_config()->mutable_image()->set_image(image);
+  create.mutable_sandbox_config()->mutable_metadata()->set_namespace_("default");
+  CallResult created =
+      Invoke(channel_, std::string(kCreateContainerV1alpha2), {create.SerializeAsString()});
+  EXPECT_EQ(created.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(created.status.error_message(), ::testing::HasSubstr("NOT_SIGNED"));
+  EXPECT_EQ(fake_->v1alpha2_image_status.load(), 1) << "the gate asked in another version";
+
+  ::runtime::v1::ImageStatusRequest status;
+  status.mutable_image()->set_image(image);
+  CallResult shown = Invoke(channel_, std::string(kImageStatusV1alpha2), {status.SerializeAsString()});
+  ASSERT_TRUE(shown.status.ok()) << shown.status.error_message();
+  ASSERT_EQ(shown.responses.size(), 1u);
+  ::runtime::v1::ImageStatusResponse response;
+  ASSERT_TRUE(response.ParseFromString(shown.responses[0]));
+  EXPECT_FALSE(response.has_image()) << "an unadmitted image was shown";
+  EXPECT_EQ(fake_->v1alpha2_image_status.load(), 2);
+  EXPECT_EQ(judge.judged.load(), 3);
+}
+
+// v1alpha2: refuse answers every runtime.v1alpha2 call UNIMPLEMENTED, saying why; v1 and
+// other services pass as before.
+TEST_P(FakeUpstreamTest, V1alpha2RefusedWhenConfigured) {
+  FakeJudge judge;
+  ImageGates gates({.judge = &judge,
+                    .upstream = CreateUpstreamChannel(dir_.File("upstream.sock")),
+                    .v1alpha2 = V1alpha2Mode::kRefuse});
+  StartProxy(&gates);
+  int upstream_calls = fake_->calls.load();
+  for (const std::string& method : {std::string("/runtime.v1alpha2.RuntimeService/Version"),
+                                   std::string(kPullImageV1alpha2),
+                                   std::string("/runtime.v1alpha2.RuntimeService/RunPodSandbox")}) {
+    CallResult r = Invoke(channel_, method, {""});
+    EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << method;
+    EXPECT_THAT(r.status.error_message(), ::testing::HasSubstr("v1alpha2: refuse")) << method;
+  }
+  EXPECT_EQ(fake_->calls.load(), upstream_calls);
+  CallResult echo = Invoke(channel_, "/fake.Echo/Unary", {"hello"});
+  EXPECT_TRUE(echo.status.ok()) << echo.status.error_message();
+  ::runtime::v1::ImageStatusRequest status;
+  status.mutable_image()->set_image("absent");
+  EXPECT_TRUE(Invoke(channel_, std::string(kImageStatus), {status.SerializeAsString()}).status.ok());
+  EXPECT_EQ(judge.judged.load(), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, FakeUpstreamTest,

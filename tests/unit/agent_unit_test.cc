@@ -15,7 +15,9 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/fake_source.h"
 #include "tests/support/files.h"
+#include "tests/support/images.h"
 #include "nlohmann/json.hpp"
 #include "node-agent/config.h"
 #include "node-agent/event_log.h"
@@ -166,6 +168,24 @@ TEST(VerdictCacheTest, TtlsByKind) {
   clock.t += absl::Seconds(2);  // 101s: past allow_ttl
   EXPECT_FALSE(cache.Find(allowed, kV1).has_value());
   EXPECT_EQ(cache.size(), 0u);
+}
+
+// Issue 15.5: the default deny TTL outlasts the kubelet's pull back-off ladder (10, 20, 40,
+// 80, 160, 300 s, then 300 s steps): every retry of the climb hits the cache, and the image is
+// verified again at most once per deny TTL (here at the next 300 s step, 910 s in).
+TEST(VerdictCacheTest, DefaultDenyTtlOutlastsTheKubeletsBackOffLadder) {
+  FakeClock clock;
+  VerdictCacheOptions o;
+  o.clock = &clock;
+  VerdictCache cache(o);
+  Reference denied = Pinned("registry.example.com/team/app", "denied");
+  cache.Put(denied, MakeVerdict(Decision::kDeny, Reason::kNotSigned, denied));
+  for (int seconds : {10, 20, 40, 80, 160, 300}) {
+    clock.t += absl::Seconds(seconds);
+    EXPECT_TRUE(cache.Find(denied, kV1).has_value()) << "retry after " << seconds << " s";
+  }
+  clock.t += absl::Seconds(300);  // 910 s: past the 15 min TTL
+  EXPECT_FALSE(cache.Find(denied, kV1).has_value());
 }
 
 TEST(VerdictCacheTest, FoundVerdictKeepsItsFields) {
@@ -763,7 +783,7 @@ TEST(AgentConfigTest, Defaults) {
   EXPECT_TRUE(c.plain_http_registries.empty());
   EXPECT_EQ(c.cache.max_entries, 10000u);
   EXPECT_EQ(c.cache.allow_ttl, absl::Hours(24));
-  EXPECT_EQ(c.cache.deny_ttl, absl::Seconds(30));
+  EXPECT_EQ(c.cache.deny_ttl, kDefaultDenyTtl);
   EXPECT_EQ(c.cache.error_ttl, absl::Seconds(5));
   EXPECT_EQ(c.cache.resolve_ttl, absl::Seconds(10));
   EXPECT_FALSE(c.node_name.empty()) << "defaults to the host name";
@@ -867,6 +887,16 @@ TEST(AgentConfigTest, MissingConfigFileFails) {
   TempDir dir;
   std::string e = ErrorOf({"--config", dir / "absent.yaml"});
   EXPECT_THAT(e, HasSubstr("absent.yaml"));
+}
+
+TEST(AgentConfigTest, V1alpha2GateOrRefuse) {
+  absl::StatusOr<ParsedArgs> d = ParseAgentArgs({});
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->config.v1alpha2, plugin::V1alpha2Mode::kGate);
+  absl::StatusOr<ParsedArgs> r = ParseAgentArgs({"--v1alpha2", "refuse"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->config.v1alpha2, plugin::V1alpha2Mode::kRefuse);
+  EXPECT_THAT(ErrorOf({"--v1alpha2", "pass"}), HasSubstr("is not gate or refuse"));
 }
 
 TEST(AgentConfigTest, UnknownFlagFails) {
@@ -1263,6 +1293,165 @@ TEST_F(CachingJudgeTest, ConcurrentJudgementsOfOneImage) {
   EXPECT_TRUE(Judge("127.0.0.1:1/team/app:7", "secure").cached);
 }
 
+// Issue 15.6: a verdict of the policy alone is cached for its whole repository, so TryCached
+// (an ImageStatus on the proxy's thread) answers any tag or digest of it without a worker.
+TEST_F(CachingJudgeTest, PolicyOnlyVerdictsAreCachedForTheWholeRepository) {
+  plugin::JudgeRequest by_digest;
+  by_digest.reference = Ref("example.org/app@" + DigestOf("open").str());
+  EXPECT_FALSE(judge_->TryCached(by_digest).has_value());  // nothing known yet
+
+  EXPECT_EQ(Judge("example.org/app:1").verdict.reason, Reason::kInsecureAcceptAnything);
+  std::optional<plugin::Judgement> open = judge_->TryCached(by_digest);
+  ASSERT_TRUE(open.has_value());
+  EXPECT_TRUE(open->cached);
+  EXPECT_TRUE(open->verdict.allowed());
+  EXPECT_EQ(open->verdict.reason, Reason::kInsecureAcceptAnything);
+  EXPECT_EQ(open->verdict.reference, by_digest.reference.ToString());
+  plugin::Judgement other_tag = Judge("example.org/app:2");
+  EXPECT_TRUE(other_tag.cached);
+  EXPECT_EQ(other_tag.verdict.reference, "example.org/app:2");
+
+  EXPECT_EQ(Judge("reject.example.com/app:1").verdict.reason, Reason::kRejectedByPolicy);
+  plugin::JudgeRequest rejected;
+  rejected.reference = Ref("reject.example.com/app@" + DigestOf("r").str());
+  std::optional<plugin::Judgement> known = judge_->TryCached(rejected);
+  ASSERT_TRUE(known.has_value());
+  EXPECT_EQ(known->verdict.reason, Reason::kRejectedByPolicy);
+  EXPECT_EQ(judge_->verifications(), 2u);
+
+  // Keyed by the policy: another repository or a reloaded policy is not answered.
+  by_digest.reference = Ref("example.org/other@" + DigestOf("open").str());
+  EXPECT_FALSE(judge_->TryCached(by_digest).has_value());
+  WriteAll(dir_ / "policy.yaml", std::string(kNodePolicy) + "# changed\n");
+  ASSERT_TRUE(policies_->Reload().ok());
+  by_digest.reference = Ref("example.org/app@" + DigestOf("open").str());
+  EXPECT_FALSE(judge_->TryCached(by_digest).has_value());
+}
+
+// Issue 15.4: without a pod (ImageStatus) an image is admitted when any policy in force
+// admits it; here the "locked" namespace's audit mode admits what the node policy rejects,
+// decided by that policy alone.
+TEST_F(CachingJudgeTest, AnyPolicyAdmitsWhatANamespacePolicyAdmits) {
+  plugin::JudgeRequest r;
+  r.reference = Ref("reject.example.com/app@" + DigestOf("any").str());
+  r.any_policy = true;
+  EXPECT_FALSE(judge_->TryCached(r).has_value());  // the node policy has not judged it yet
+  plugin::Judgement j = judge_->Judge(r);
+  EXPECT_TRUE(j.verdict.admits());
+  EXPECT_EQ(j.verdict.mode, Mode::kAudit);
+  EXPECT_EQ(j.verdict.policy_version, Version(kLockedPolicy));
+  std::optional<plugin::Judgement> again = judge_->TryCached(r);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_TRUE(again->verdict.admits());
+  // The pod's own request still gets its own policy's verdict.
+  r.any_policy = false;
+  EXPECT_FALSE(judge_->Judge(r).verdict.admits());
+}
+
+// A judge reading images from a FakeSource (no registry), on a fake clock with the default
+// TTLs: the node policy wants images signed by `ci`; namespace "team" trusts `other`.
+class BackOffJudgeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::create_directories(dir_ / "ns");
+    WriteAll(dir_ / "ci.pub", key_.public_key().ToPem());
+    WriteAll(dir_ / "other.pub", other_.public_key().ToPem());
+    WriteAll(dir_ / "policy.yaml", StrCat("version: 1\nkeys:\n  ci:\n    path: ", dir_ / "ci.pub",
+                                          "\ndefault:\n  requirement: signed\n  keys: [ci]\n"));
+    WriteAll(dir_ / "ns/team.yaml", StrCat("version: 1\nkeys:\n  other:\n    path: ",
+                                           dir_ / "other.pub",
+                                           "\ndefault:\n  requirement: signed\n  keys: [other]\n"));
+    absl::StatusOr<std::unique_ptr<PolicySet>> set = PolicySet::Load(dir_ / "policy.yaml", dir_ / "ns");
+    ASSERT_TRUE(set.ok()) << set.status();
+    policies_ = *std::move(set);
+    VerdictCacheOptions co;  // the defaults under test
+    co.clock = &clock_;
+    cache_ = std::make_unique<VerdictCache>(co);
+    judge_ = std::make_unique<CachingJudge>(
+        JudgeOptions{.policies = policies_.get(), .cache = cache_.get(), .source = &source_});
+  }
+
+  plugin::Judgement Judge(std::string_view ref, std::string ns = "", bool any_policy = false) {
+    plugin::JudgeRequest r;
+    r.reference = Ref(ref);
+    r.pod.ns = std::move(ns);
+    r.any_policy = any_policy;
+    return judge_->Judge(r);
+  }
+
+  static constexpr std::string_view kTag = "registry.example/team/app:1";
+  PrivateKey key_ = *PrivateKey::Generate(Algorithm::kEcdsaP256Sha256);
+  PrivateKey other_ = *PrivateKey::Generate(Algorithm::kEcdsaP256Sha256);
+  TempDir dir_;
+  FakeClock clock_;
+  layerseal::testing::FakeSource source_;
+  std::unique_ptr<PolicySet> policies_;
+  std::unique_ptr<VerdictCache> cache_;
+  std::unique_ptr<CachingJudge> judge_;
+};
+
+// Issue 15.5: the kubelet retries a denied pull after about 10, 20, 40, 80, 160 and then every
+// 300 s. Every retry of the ladder is answered from the denial cached for the image's digest
+// (only the tag is looked up again); once the tag names a fixed (signed) image, the next
+// retry is judged afresh and admitted.
+TEST_F(BackOffJudgeTest, DenialAbsorbsTheBackOffLadderAndAFixedImageIsAdmittedAtTheNextRetry) {
+  source_.Add(Ref(kTag), layerseal::testing::MakeBaseImage({.seed = "backoff-unsigned"}));
+  plugin::Judgement first = Judge(kTag);
+  EXPECT_EQ(first.verdict.reason, Reason::kNotSigned) << first.verdict.detail;
+  EXPECT_EQ(judge_->verifications(), 1u);
+  int blobs = source_.blob_fetches;
+  for (int seconds : {10, 20, 40, 80, 160, 300}) {
+    clock_.t += absl::Seconds(seconds);
+    plugin::Judgement retry = Judge(kTag);
+    EXPECT_FALSE(retry.verdict.admits()) << seconds;
+    EXPECT_TRUE(retry.cached) << "retry after " << seconds << " s verified again";
+  }
+  EXPECT_EQ(judge_->verifications(), 1u);
+  EXPECT_EQ(source_.blob_fetches, blobs);
+
+  // The fix: a signed image pushed under the same tag.
+  source_.Add(Ref(kTag), layerseal::testing::SealTestImage(
+                             layerseal::testing::MakeBaseImage({.seed = "backoff-unsigned"}), key_));
+  clock_.t += absl::Seconds(10);
+  plugin::Judgement fixed = Judge(kTag);
+  EXPECT_TRUE(fixed.verdict.allowed()) << fixed.verdict.detail;
+  EXPECT_EQ(fixed.verdict.reason, Reason::kVerified);
+  EXPECT_EQ(judge_->verifications(), 2u);
+}
+
+// Issue 15.4: an image only a namespace policy admits. Without a pod it is admitted once that
+// namespace's verdict is known; before, it is absent but the denial is not conclusive (it
+// must not be recorded as a denial of any pod). Namespace policies are never verified for it.
+TEST_F(BackOffJudgeTest, AnyPolicyUsesNamespaceVerdictsWithoutVerifyingUnderThem) {
+  layerseal::testing::TestImage image = layerseal::testing::SealTestImage(
+      layerseal::testing::MakeBaseImage({.seed = "team-only"}), other_);
+  source_.Add(Ref(kTag), image);
+  std::string pinned = StrCat("registry.example/team/app@", image.digest.str());
+
+  plugin::Judgement unknown = Judge(pinned, "", /*any_policy=*/true);
+  EXPECT_FALSE(unknown.verdict.admits());
+  EXPECT_EQ(unknown.verdict.reason, Reason::kUntrustedKey);
+  EXPECT_FALSE(unknown.conclusive);
+  EXPECT_EQ(judge_->verifications(), 1u);  // the node policy only
+
+  EXPECT_TRUE(Judge(kTag, "team").verdict.allowed());  // the pull of a "team" pod
+  plugin::JudgeRequest r{.reference = Ref(pinned), .any_policy = true};
+  std::optional<plugin::Judgement> known = judge_->TryCached(r);
+  ASSERT_TRUE(known.has_value());
+  EXPECT_TRUE(known->verdict.allowed());
+  EXPECT_EQ(known->verdict.policy_version, policies_->For("team")->version());
+  EXPECT_FALSE(Judge(pinned, "default").verdict.admits());  // a pod elsewhere: still denied
+
+  // A node-policy denial with every namespace verdict known (and none admitting) is conclusive.
+  layerseal::testing::TestImage unsigned_image =
+      layerseal::testing::MakeBaseImage({.seed = "nobody"});
+  source_.Add(Ref("registry.example/team/other:1"), unsigned_image);
+  std::string other = StrCat("registry.example/team/other@", unsigned_image.digest.str());
+  EXPECT_FALSE(Judge(other, "team").verdict.admits());
+  plugin::Judgement denied = Judge(other, "", /*any_policy=*/true);
+  EXPECT_FALSE(denied.verdict.admits());
+  EXPECT_TRUE(denied.conclusive);
+}
 
 // ---------------------------------------------------------------------------------------
 // Clock jumps (issue 7): wall time and monotonic time moved separately, as an NTP step, an
