@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/notification.h"
 #include "node-agent/clock.h"
+#include "node-agent/containerd_images.h"
 #include "node-agent/event_log.h"
 #include "node-agent/event_record.h"
 #include "node-agent/event_sender.h"
@@ -171,10 +172,12 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
     if (absl::Status s = StartDelivery(); !s.ok()) return s;
 
     upstream_ = plugin::CreateUpstreamChannel(config_.runtime_endpoint);
+    recorder_ = std::make_unique<ContainerdImageRecorder>(upstream_, hooks_.logger, runtime_tags_);
     gates_ = std::make_unique<plugin::ImageGates>(
         plugin::ImageGatesOptions{.judge = guard_.get(),
                                   .events = this,
                                   .upstream = upstream_,
+                                  .recorder = recorder_.get(),
                                   .workers = config_.workers,
                                   .after_pull_verdict = hooks_.after_pull_verdict});
     health_ = std::make_unique<HealthInterceptor>(gates_.get());
@@ -271,6 +274,11 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
     call_seconds_ = metrics_.AddHistogram("layerseal_cri_call_seconds",
                                           "CRI call latency through the agent by method.",
                                           telemetry::ExponentialBuckets(0.00005, 2, 20), {"method"});
+    runtime_tags_ = metrics_.AddCounter(
+        "layerseal_runtime_tags_total",
+        "Verified pulls of a tag whose image was named by the tag in the runtime (named), "
+        "could not be (error), or the runtime has no containerd images API (unsupported).",
+        {"result"});
     policy_reloads_ = metrics_.AddCounter("layerseal_policy_reloads_total",
                                           "Policy reloads by result (ok, error).", {"result"});
     metrics_.AddGaugeCallback(
@@ -514,6 +522,7 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
   telemetry::Family<telemetry::Counter>* calls_ = nullptr;
   telemetry::Family<telemetry::Histogram>* call_seconds_ = nullptr;
   telemetry::Family<telemetry::Counter>* policy_reloads_ = nullptr;
+  telemetry::Family<telemetry::Counter>* runtime_tags_ = nullptr;
   telemetry::Family<telemetry::Counter>* events_lost_ = nullptr;
   telemetry::Family<telemetry::Counter>* controller_batches_ = nullptr;
   telemetry::Family<telemetry::Histogram>* spool_sync_seconds_ = nullptr;
@@ -526,6 +535,7 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
   std::unique_ptr<EventSender> sender_;
   std::atomic<bool> spool_failing_{false};
   std::shared_ptr<grpc::Channel> upstream_;
+  std::unique_ptr<ContainerdImageRecorder> recorder_;  // before gates_: they borrow it
   std::unique_ptr<plugin::ImageGates> gates_;
   std::unique_ptr<plugin::CriProxy> proxy_;
   std::unique_ptr<HealthInterceptor> health_;
