@@ -160,6 +160,7 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
     jo.registry.credentials = *creds;
     jo.registry.user_agent = StrCat("layerseal-agent/", kAgentVersion);
     jo.plain_http_registries = config_.plain_http_registries;
+    jo.registry_hosts_dir = config_.registry_hosts_dir;
     jo.platform = config_.platform;
     judge_ = std::make_unique<CachingJudge>(std::move(jo));
     guard_ = std::make_unique<PolicyGuardJudge>(policies_.get(), judge_.get(),

@@ -19,6 +19,7 @@
 #include "node-agent/verdict_cache.h"
 #include "plugin/image_judge.h"
 #include "registry/client.h"
+#include "verifier/image_source.h"
 #include "verifier/manifest.h"
 
 namespace layerseal::agent {
@@ -30,6 +31,9 @@ struct JudgeOptions {
   // store (e.g. docker config.json), used when the request carries none.
   registry::Options registry;
   std::set<std::string> plain_http_registries;  // "host:port" spoken to over plain HTTP
+  // containerd's hosts.toml directory (AgentConfig::registry_hosts_dir); "": none. Read at
+  // each verification, like containerd, so edits apply without a restart.
+  std::string registry_hosts_dir;
   Platform platform;  // the node's platform, for indexes
 };
 
@@ -48,6 +52,7 @@ class CachingJudge final : public plugin::ImageJudge {
   std::optional<Verdict> Cached(const Reference& ref, const std::string& version);
   Verdict Verify(const plugin::JudgeRequest& request, const Policy& policy,
                  const std::string& version, bool* from_cache);
+  std::unique_ptr<ImageSource> Source(const std::string& registry, registry::Options ro) const;
 
   const JudgeOptions options_;
   std::atomic<uint64_t> verifications_{0};

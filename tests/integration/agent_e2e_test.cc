@@ -750,6 +750,44 @@ TEST_F(AgentE2eTest, ATagMovedToAnUnsignedImageIsNeverNamedInTheRuntime) {
   EXPECT_EQ(Metric("layerseal_runtime_tags_total{result=\"named\"}"), 0);  // since the restart
 }
 
+// Issue 15 item 2: a node whose containerd pulls through a mirror (config_path hosts.toml).
+// The reference names a registry that serves nothing (a loopback port nobody listens on);
+// the mirrors, in order: another dead port, then the suite's registry. The agent, given the
+// same hosts directory, verifies through the mirror: signed is admitted (and containerd
+// pulls it through the same mirror), unsigned is NOT_SIGNED, not REGISTRY_ERROR.
+TEST_F(AgentE2eTest, RegistriesAreReadThroughContainerdsMirrors) {
+  const std::string upstream = StrCat("127.0.0.1:", testing::PickFreePort());
+  const std::string dead_mirror = StrCat("127.0.0.1:", testing::PickFreePort());
+  const std::string hosts_dir = containerd_->dir() + "/certs.d";
+  std::filesystem::create_directories(StrCat(hosts_dir, "/", upstream));
+  testing::WriteFileOrDie(StrCat(hosts_dir, "/", upstream, "/hosts.toml"),
+                          StrCat("server = \"http://", upstream, "\"\n\n"
+                                 "[host.\"http://", dead_mirror, "\"]\n"
+                                 "  capabilities = [\"pull\", \"resolve\"]\n\n"
+                                 "[host.\"http://", registry_->host(), "\"]\n"
+                                 "  capabilities = [\"pull\", \"resolve\"]\n"));
+  Digest signed_digest = Push("mirrored/signed:1", Signed("e2e-mirrored", *key_));
+  Push("mirrored/unsigned:1", testing::MakeBaseImage({.seed = "e2e-mirrored-unsigned"}));
+  WritePolicy(StrCat("    \"", upstream, "\": {requirement: signed, keys: [ci]}\n"));
+  extra_args_ = {"--registry-hosts-dir", hosts_dir};
+  StartAgent();
+  int before = AgentRegistryRequests();
+
+  const std::string signed_ref = StrCat(upstream, "/mirrored/signed:1");
+  std::string id;
+  grpc::Status pulled = client_->Pull(signed_ref, &id);
+  ASSERT_TRUE(pulled.ok()) << pulled.error_message() << AgentLog();
+  EXPECT_GT(AgentRegistryRequests(), before);  // the agent read the mirror
+  std::optional<cri::Image> stored = InContainerd(id);
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->repo_digests(0), StrCat(upstream, "/mirrored/signed@", signed_digest.str()));
+
+  grpc::Status denied = client_->Pull(StrCat(upstream, "/mirrored/unsigned:1"));
+  EXPECT_EQ(KubeletPullErrorReason(denied), "SignatureValidationFailed") << denied.error_message();
+  EXPECT_NE(denied.error_message().find("NOT_SIGNED"), std::string::npos) << denied.error_message();
+  EXPECT_EQ(denied.error_message().find("REGISTRY_ERROR"), std::string::npos);
+}
+
 // In-process (the only test here that is): the tag moves to an unsigned image after the
 // verdict and before the runtime pulls.
 TEST_F(AgentE2eTest, TagMovedAfterTheVerdictBringsNothingUnverified) {
