@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "registry/hosts.h"
+#include "registry/hosts_source.h"
 #include "tests/support/files.h"
 
 namespace layerseal::registry {
@@ -138,6 +139,32 @@ TEST_F(HostsDirTest, WithoutAUsableHostsTomlTheDockerCertificateFilesApply) {
   Write("reg.example", "hosts.toml", "server = \"https://elsewhere\"\n");
   EXPECT_EQ(Urls(*HostsFor(root_, "reg.example")),
             std::vector<std::string>{"https://reg.example/v2"});
+}
+
+// Which host HostsSource asks first, seen in the first error (nothing listens on port 1 of
+// 127.0.0.2 or 127.0.0.3, so each host answers "connection refused" at once).
+TEST(HostsSourceTest, ATagIsResolvedOnlyByHostsThatMayResolveDigestsByAnyPullHost) {
+  RegistryHost pull_only{.scheme = "http", .host = "127.0.0.2:1", .capabilities = kCapPull};
+  RegistryHost resolver{.scheme = "http", .host = "127.0.0.3:1",
+                        .capabilities = kCapPull | kCapResolve};
+  Options base;
+  base.max_retries = 0;
+  HostsSource source("reg.example", std::vector<RegistryHost>{pull_only, resolver}, base);
+  Reference tag = *Reference::Parse("reg.example/app:1");
+  absl::StatusOr<FetchedManifest> by_tag = source.FetchManifest(tag, 1 << 20);
+  ASSERT_FALSE(by_tag.ok());
+  EXPECT_THAT(std::string(by_tag.status().message()), HasSubstr("127.0.0.3:1/v2/app/manifests/1"));
+  absl::StatusOr<FetchedManifest> by_digest =
+      source.FetchManifest(tag.WithDigest(Digest::Sha256Of("m")), 1 << 20);
+  ASSERT_FALSE(by_digest.ok());
+  EXPECT_THAT(std::string(by_digest.status().message()), HasSubstr("127.0.0.2:1/v2/app/manifests/"));
+  absl::StatusOr<std::string> blob = source.FetchBlob(tag, Digest::Sha256Of("b"), 1 << 20);
+  ASSERT_FALSE(blob.ok());
+  EXPECT_THAT(std::string(blob.status().message()), HasSubstr("127.0.0.2:1/v2/app/blobs/"));
+  // A hosts configuration that could not be read is every request's answer.
+  HostsSource broken("reg.example", absl::PermissionDeniedError("cannot read /etc/x"), base);
+  EXPECT_THAT(std::string(broken.FetchManifest(tag, 1).status().message()),
+              HasSubstr("cannot read /etc/x"));
 }
 
 }  // namespace
