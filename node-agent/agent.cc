@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/notification.h"
 #include "node-agent/clock.h"
+#include "node-agent/containerd_images.h"
 #include "node-agent/event_log.h"
 #include "node-agent/event_record.h"
 #include "node-agent/event_sender.h"
@@ -159,6 +160,7 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
     jo.registry.credentials = *creds;
     jo.registry.user_agent = StrCat("layerseal-agent/", kAgentVersion);
     jo.plain_http_registries = config_.plain_http_registries;
+    jo.registry_hosts_dir = config_.registry_hosts_dir;
     jo.platform = config_.platform;
     judge_ = std::make_unique<CachingJudge>(std::move(jo));
     guard_ = std::make_unique<PolicyGuardJudge>(policies_.get(), judge_.get(),
@@ -171,10 +173,12 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
     if (absl::Status s = StartDelivery(); !s.ok()) return s;
 
     upstream_ = plugin::CreateUpstreamChannel(config_.runtime_endpoint);
+    recorder_ = std::make_unique<ContainerdImageRecorder>(upstream_, hooks_.logger, runtime_tags_);
     gates_ = std::make_unique<plugin::ImageGates>(
         plugin::ImageGatesOptions{.judge = guard_.get(),
                                   .events = this,
                                   .upstream = upstream_,
+                                  .recorder = recorder_.get(),
                                   .workers = config_.workers,
                                   .v1alpha2 = config_.v1alpha2,
                                   .after_pull_verdict = hooks_.after_pull_verdict});
@@ -272,6 +276,11 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
     call_seconds_ = metrics_.AddHistogram("layerseal_cri_call_seconds",
                                           "CRI call latency through the agent by method.",
                                           telemetry::ExponentialBuckets(0.00005, 2, 20), {"method"});
+    runtime_tags_ = metrics_.AddCounter(
+        "layerseal_runtime_tags_total",
+        "Verified pulls of a tag whose image was named by the tag in the runtime (named), "
+        "could not be (error), or the runtime has no containerd images API (unsupported).",
+        {"result"});
     policy_reloads_ = metrics_.AddCounter("layerseal_policy_reloads_total",
                                           "Policy reloads by result (ok, error).", {"result"});
     metrics_.AddGaugeCallback(
@@ -515,6 +524,7 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
   telemetry::Family<telemetry::Counter>* calls_ = nullptr;
   telemetry::Family<telemetry::Histogram>* call_seconds_ = nullptr;
   telemetry::Family<telemetry::Counter>* policy_reloads_ = nullptr;
+  telemetry::Family<telemetry::Counter>* runtime_tags_ = nullptr;
   telemetry::Family<telemetry::Counter>* events_lost_ = nullptr;
   telemetry::Family<telemetry::Counter>* controller_batches_ = nullptr;
   telemetry::Family<telemetry::Histogram>* spool_sync_seconds_ = nullptr;
@@ -527,6 +537,7 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
   std::unique_ptr<EventSender> sender_;
   std::atomic<bool> spool_failing_{false};
   std::shared_ptr<grpc::Channel> upstream_;
+  std::unique_ptr<ContainerdImageRecorder> recorder_;  // before gates_: they borrow it
   std::unique_ptr<plugin::ImageGates> gates_;
   std::unique_ptr<plugin::CriProxy> proxy_;
   std::unique_ptr<HealthInterceptor> health_;

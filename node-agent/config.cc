@@ -147,6 +147,9 @@ const std::vector<Option>& Options() {
          return absl::OkStatus();
        },
        true},
+      {"registry.hostsDir", "registry-hosts-dir",
+       "containerd's registry config_path (hosts.toml directories): read registries through "
+       "the same mirrors", Text(&AgentConfig::registry_hosts_dir)},
       {"registry.dockerConfig", "docker-config", "the node's registry credentials (config.json)",
        Text(&AgentConfig::docker_config)},
       {"registry.timeout", "registry-timeout", "budget for one registry exchange",

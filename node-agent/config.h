@@ -44,6 +44,10 @@ struct AgentConfig {
   // Registry access for verification.
   std::string ca_file;
   std::set<std::string> plain_http_registries;
+  // containerd's registry config_path (e.g. /etc/containerd/certs.d): registries are read
+  // through the mirrors of its hosts.toml files, like the runtime (registry/hosts.h).
+  // "": each registry directly.
+  std::string registry_hosts_dir;
   std::string docker_config;  // "" : $DOCKER_CONFIG or ~/.docker/config.json if present
   absl::Duration registry_timeout = absl::Seconds(30);
   // Deadline for all registry traffic of one verification (registry::Options::total_timeout):

@@ -5,6 +5,8 @@
 #include <utility>
 
 #include "absl/synchronization/notification.h"
+#include "registry/hosts.h"
+#include "registry/hosts_source.h"
 #include "verifier/str_cat.h"
 #include "verifier/verifier.h"
 
@@ -139,14 +141,30 @@ plugin::Judgement CachingJudge::JudgeUnder(const plugin::JudgeRequest& request,
   return plugin::Judgement{.verdict = flight->verdict, .cached = true};
 }
 
+// The registry directly, or through its hosts (mirrors) when a hosts directory is set.
+std::unique_ptr<ImageSource> CachingJudge::Source(const std::string& registry,
+                                                 registry::Options ro) const {
+  if (options_.registry_hosts_dir.empty()) {
+    return std::make_unique<registry::RegistryClient>(std::move(ro));
+  }
+  absl::StatusOr<std::vector<registry::RegistryHost>> hosts =
+      registry::HostsFor(options_.registry_hosts_dir, registry);
+  if (hosts.ok() && ro.plain_http) hosts->back().scheme = "http";  // --plain-http-registry
+  return std::make_unique<registry::HostsSource>(registry, std::move(hosts), ro);
+}
+
 Verdict CachingJudge::Verify(const plugin::JudgeRequest& request, const Policy& policy,
                              const std::string& version, bool* from_cache) {
   const Reference& ref = request.reference;
   registry::Options ro = options_.registry;
   ro.plain_http = options_.plain_http_registries.count(ref.registry) > 0;
   if (request.credentials) ro.credentials = registry::StaticCredentials(ref.registry, *request.credentials);
-  registry::RegistryClient client(std::move(ro));
-  ImageSource* source = options_.source != nullptr ? options_.source : &client;
+  std::unique_ptr<ImageSource> owned;
+  ImageSource* source = options_.source;
+  if (source == nullptr) {
+    owned = Source(ref.registry, std::move(ro));
+    source = owned.get();
+  }
   Verifier verifier(source, &policy, options_.platform);
 
   VerdictCache& cache = *options_.cache;

@@ -36,6 +36,9 @@ struct JudgeOptions {
   // store (e.g. docker config.json), used when the request carries none.
   registry::Options registry;
   std::set<std::string> plain_http_registries;  // "host:port" spoken to over plain HTTP
+  // containerd's hosts.toml directory (AgentConfig::registry_hosts_dir); "": none. Read at
+  // each verification, like containerd, so edits apply without a restart.
+  std::string registry_hosts_dir;
   Platform platform;  // the node's platform, for indexes
   // Test seam: images are read from here (borrowed) instead of a registry client.
   ImageSource* source = nullptr;
@@ -69,6 +72,7 @@ class CachingJudge final : public plugin::ImageJudge {
                                std::shared_ptr<const Policy> policy);
   Verdict Verify(const plugin::JudgeRequest& request, const Policy& policy,
                  const std::string& version, bool* from_cache);
+  std::unique_ptr<ImageSource> Source(const std::string& registry, registry::Options ro) const;
 
   const JudgeOptions options_;
   std::atomic<uint64_t> verifications_{0};

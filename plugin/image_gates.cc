@@ -178,15 +178,43 @@ class ImageGates::Impl {
     const Verdict& v = judgement.verdict;
     Report("PullImage", image, judge_request.pod, judgement, v.admits(), arrival);
     if (!v.admits()) return call.Fail(PullDenied(v));
+    std::optional<Reference> pinned;
     if (v.manifest_digest) {
       // Pull exactly what was judged. The tag is dropped: the runtime names the image by
-      // repository@digest, and ImageStatus(tag) is answered through pins_.
-      std::string pinned = ref->WithDigest(*v.manifest_digest).ToString();
-      if (!ref->digest) pins_.Remember(image, pinned);
-      request.mutable_image()->set_image(pinned);
+      // repository@digest; the tag is named after the pull (NameTagAfterPull), and
+      // ImageStatus(tag) is also answered through pins_.
+      pinned = ref->WithDigest(*v.manifest_digest);
+      if (!ref->digest) pins_.Remember(image, pinned->ToString());
+      request.mutable_image()->set_image(pinned->ToString());
     }
     if (options_.after_pull_verdict) options_.after_pull_verdict(v);
-    call.Forward(SerializeMessage(request));
+    // Only a verified digest is ever named by the tag: not audit/warn admissions, not
+    // onRegistryError: allow, not insecureAcceptAnything (pulled by the tag itself).
+    bool name_tag = options_.recorder != nullptr && pinned && !ref->digest &&
+                    v.decision == Decision::kAllow && v.reason == Reason::kVerified;
+    if (!name_tag) return call.Forward(SerializeMessage(request));
+    call.ForwardForReview(
+        SerializeMessage(request),
+        [this, tag = *ref, pinned = *pinned](InterceptedCall c, const grpc::Status& status,
+                                             grpc::ByteBuffer answer) {
+          NameTagAfterPull(std::move(c), tag, pinned, status, std::move(answer));
+        });
+  }
+
+  // On the proxy's thread: once the runtime has pulled `pinned`, a worker names it `tag` in
+  // the runtime, then the runtime's answer goes back. Without a worker (queue full) the
+  // answer goes back at once: the pull succeeded, only the naming is skipped.
+  void NameTagAfterPull(InterceptedCall call, const Reference& tag, const Reference& pinned,
+                        const grpc::Status& status, grpc::ByteBuffer answer) {
+    if (!status.ok()) return call.Fail(status);
+    auto holder = std::make_shared<InterceptedCall>(std::move(call));
+    auto reply = std::make_shared<grpc::ByteBuffer>(std::move(answer));
+    bool queued = pool_.Submit([this, holder, reply, tag, pinned] {
+      // Errors are the recorder's to log and count; pins_ still answers for the tag.
+      options_.recorder->NameTag(tag, pinned).IgnoreError();
+      holder->Reply(std::move(*reply));
+    });
+    if (!queued) holder->Reply(std::move(*reply));
   }
 
   // On the proxy's thread: forwards the question (for repository@digest if the gates pulled

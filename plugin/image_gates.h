@@ -5,7 +5,10 @@
 //   sandbox config's namespace). A denial is answered with PullDenied (errors.h) and the
 //   runtime never sees the call. An admitted image is pulled by the exact digest that was
 //   judged (the request is rewritten to repository@digest), so a tag moved after the verdict
-//   cannot bring an unjudged image; the runtime's response goes back as is.
+//   cannot bring an unjudged image; the runtime's response goes back as is. After a
+//   VERIFIED ALLOW of a tag and the runtime's successful pull, the ImageRecorder (if any)
+//   names the pulled image by the tag in the runtime before the response goes back, so the
+//   runtime itself answers for the tag from then on (also after an agent restart).
 // - ImageStatus: forwarded for review (InterceptedCall::ForwardForReview); the runtime's
 //   answer reports an image as absent unless one of its repository digests is admitted under
 //   some policy in force (JudgeRequest::any_policy: the node policy, or a namespace policy
@@ -38,6 +41,7 @@
 
 #include "plugin/call_interceptor.h"
 #include "plugin/image_judge.h"
+#include "plugin/image_recorder.h"
 
 namespace grpc {
 class Channel;
@@ -71,6 +75,7 @@ struct ImageGatesOptions {
   ImageJudge* judge = nullptr;    // required
   EventSink* events = nullptr;    // optional
   std::shared_ptr<grpc::Channel> upstream;  // the runtime (CreateUpstreamChannel), required
+  ImageRecorder* recorder = nullptr;        // optional; borrowed, must outlive the gates
   int workers = kDefaultGateWorkers;
   V1alpha2Mode v1alpha2 = V1alpha2Mode::kGate;
   // Test seam: runs after a PullImage verdict that admits, before the pull is forwarded.

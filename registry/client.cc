@@ -149,6 +149,10 @@ class RegistryClient::Impl {
   explicit Impl(Options o) : options_(std::move(o)) {
     transport_.plain_http = options_.plain_http;
     transport_.ca_file = options_.ca_file;
+    transport_.ca_pem = options_.ca_pem;
+    transport_.client_cert_file = options_.client_cert_file;
+    transport_.client_key_file = options_.client_key_file;
+    transport_.skip_verify = options_.skip_verify;
     transport_.timeout = options_.timeout;
     transport_.connect_timeout = options_.connect_timeout;
     transport_.user_agent = options_.user_agent;
@@ -160,8 +164,16 @@ class RegistryClient::Impl {
   }
 
   std::string RepoUrl(const Reference& ref) const {
+    if (!options_.endpoint_host.empty()) {
+      return StrCat(options_.plain_http ? "http://" : "https://", options_.endpoint_host,
+                    options_.api_root, "/", ref.repository);
+    }
     return StrCat(options_.plain_http ? "http://" : "https://", ApiHost(ref.registry), "/v2/",
                   ref.repository);
+  }
+  // The host a call's credentials and tokens belong to: the mirror's, or the registry's.
+  std::string Who(const Reference& ref) const {
+    return options_.endpoint_host.empty() ? ref.registry : options_.endpoint_host;
   }
 
   // Sends the call with authentication, redirects and retries; any HTTP status is returned in
@@ -482,7 +494,7 @@ absl::Status RegistryClient::Impl::Exchange(Call& call, HttpResponse* r) {
 }
 
 absl::StatusOr<std::string> RegistryClient::Impl::StartUpload(const Reference& repo) {
-  Call call{HttpRequest{"POST", StrCat(RepoUrl(repo), "/blobs/uploads/")}, repo.registry,
+  Call call{HttpRequest{"POST", StrCat(RepoUrl(repo), "/blobs/uploads/")}, Who(repo),
             {PushScope(repo.repository)}};
   HttpResponse r;
   if (absl::Status s = ExchangeExpect(call, 202, &r); !s.ok()) return s;
@@ -495,7 +507,7 @@ absl::StatusOr<std::string> RegistryClient::Impl::StartUpload(const Reference& r
 
 absl::Status RegistryClient::Impl::PatchChunk(const Reference& repo, std::string* location,
                                               size_t offset, std::string_view chunk) {
-  Call call{HttpRequest{"PATCH", *location}, repo.registry, {PushScope(repo.repository)}};
+  Call call{HttpRequest{"PATCH", *location}, Who(repo), {PushScope(repo.repository)}};
   call.request.body = chunk;
   call.request.headers = {kOctetStreamHeader,
                           StrCat("Content-Range: ", offset, "-", offset + chunk.size() - 1)};
@@ -509,7 +521,7 @@ absl::Status RegistryClient::Impl::FinishUpload(const Reference& repo,
                                                 const Digest& digest, std::string_view body) {
   Call call{HttpRequest{"PUT", AddQuery(location, StrCat("digest=",
                                                           internal::UrlEncode(digest.str())))},
-            repo.registry, {PushScope(repo.repository)}};
+            Who(repo), {PushScope(repo.repository)}};
   call.request.body = body;
   call.request.headers = {kOctetStreamHeader};
   HttpResponse r;
@@ -519,7 +531,7 @@ absl::Status RegistryClient::Impl::FinishUpload(const Reference& repo,
 
 void RegistryClient::Impl::CancelUpload(const Reference& repo, const std::string& location) {
   // Best effort: an abandoned session expires on the registry anyway.
-  Call call{HttpRequest{"DELETE", location}, repo.registry, {PushScope(repo.repository)}};
+  Call call{HttpRequest{"DELETE", location}, Who(repo), {PushScope(repo.repository)}};
   HttpResponse r;
   Exchange(call, &r).IgnoreError();
 }
@@ -532,7 +544,7 @@ absl::StatusOr<FetchedManifest> RegistryClient::FetchManifest(const Reference& r
                                                               size_t max_bytes) {
   StringSink sink;
   Call call{HttpRequest{"GET", StrCat(impl_->RepoUrl(ref), "/manifests/", ref.Identifier())},
-            ref.registry, {PullScope(ref.repository)}};
+            impl_->Who(ref), {PullScope(ref.repository)}};
   call.request.headers = {StrCat("Accept: ", kManifestAccept)};
   call.request.sink = &sink;
   call.request.max_bytes = max_bytes;
@@ -553,7 +565,7 @@ absl::StatusOr<std::string> RegistryClient::FetchBlob(const Reference& repo,
                                                       const Digest& digest, size_t max_bytes) {
   StringSink sink;
   Call call{HttpRequest{"GET", StrCat(impl_->RepoUrl(repo), "/blobs/", digest.str())},
-            repo.registry, {PullScope(repo.repository)}};
+            impl_->Who(repo), {PullScope(repo.repository)}};
   call.request.sink = &sink;
   call.request.max_bytes = max_bytes;
   HttpResponse r;
@@ -573,7 +585,7 @@ absl::Status RegistryClient::FetchBlobToFile(const Reference& repo, const Digest
   if (f == nullptr) return absl::PermissionDeniedError(StrCat(partial, ": cannot create"));
   FileSink sink(f, DigestAlgorithm(digest));
   Call call{HttpRequest{"GET", StrCat(impl_->RepoUrl(repo), "/blobs/", digest.str())},
-            repo.registry, {PullScope(repo.repository)}};
+            impl_->Who(repo), {PullScope(repo.repository)}};
   call.request.sink = &sink;
   call.request.streaming = true;
   HttpResponse r;
@@ -591,7 +603,7 @@ absl::Status RegistryClient::FetchBlobToFile(const Reference& repo, const Digest
 
 absl::StatusOr<bool> RegistryClient::BlobExists(const Reference& repo, const Digest& digest) {
   Call call{HttpRequest{"HEAD", StrCat(impl_->RepoUrl(repo), "/blobs/", digest.str())},
-            repo.registry, {PullScope(repo.repository)}};
+            impl_->Who(repo), {PullScope(repo.repository)}};
   HttpResponse r;
   if (absl::Status s = impl_->Exchange(call, &r); !s.ok()) return s;
   if (r.status == 200) return true;
@@ -667,7 +679,7 @@ absl::StatusOr<bool> RegistryClient::MountBlob(const Reference& repo, const Dige
   std::string url = StrCat(impl_->RepoUrl(repo), "/blobs/uploads/?mount=",
                            internal::UrlEncode(digest.str()),
                            "&from=", internal::UrlEncode(from_repository));
-  Call call{HttpRequest{"POST", url}, repo.registry,
+  Call call{HttpRequest{"POST", url}, impl_->Who(repo),
             {PushScope(repo.repository), PullScope(from_repository)}};
   HttpResponse r;
   if (absl::Status s = impl_->Exchange(call, &r); !s.ok()) return s;
@@ -689,7 +701,7 @@ absl::StatusOr<Digest> RegistryClient::PutManifest(const Reference& ref,
                                              ": bytes do not match the reference's digest"));
   }
   Call call{HttpRequest{"PUT", StrCat(impl_->RepoUrl(ref), "/manifests/", ref.Identifier())},
-            ref.registry, {PushScope(ref.repository)}};
+            impl_->Who(ref), {PushScope(ref.repository)}};
   call.request.body = bytes;
   call.request.headers = {StrCat("Content-Type: ", media_type)};
   HttpResponse r;

@@ -46,6 +46,18 @@ struct Options {
   int max_retries = 3;
   absl::Duration initial_backoff = absl::Milliseconds(200);
   absl::Duration max_backoff = absl::Seconds(5);
+  // A mirror (registry/hosts.h): every request goes to https://<endpoint_host><api_root>/
+  // (http:// with plain_http) instead of the reference's registry, and credentials and
+  // tokens are those of endpoint_host. Empty: the reference's registry under /v2.
+  std::string endpoint_host;
+  std::string api_root = "/v2";
+  // PEM CA certificates trusted in addition to the system's and ca_file (a host's `ca`).
+  std::string ca_pem;
+  // TLS client certificate and key (PEM files); key empty: in the certificate file.
+  std::string client_cert_file;
+  std::string client_key_file;
+  // Do not verify the server's certificate chain and name (a host's skip_verify = true).
+  bool skip_verify = false;
   std::shared_ptr<const CredentialStore> credentials;  // may be null: anonymous
   std::string user_agent = "layerseal/0.1";
 };

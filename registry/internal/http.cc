@@ -1,5 +1,7 @@
 #include "registry/internal/http.h"
 
+#include <fstream>
+
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -152,13 +154,37 @@ void SetMethod(CURL* c, const HttpRequest& request) {
   }
 }
 
+// A CA bundle's text ("" when unreadable: TLS then fails, naming the server).
+std::string ReadSmallFile(const std::string& path) {
+  constexpr size_t kMaxCaFileBytes = 4 << 20;
+  std::ifstream in(path, std::ios::binary);
+  std::string out(kMaxCaFileBytes, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(out.size()));
+  out.resize(static_cast<size_t>(std::max<std::streamsize>(0, in.gcount())));
+  return out;
+}
+
 void SetTls(CURL* c, const TransportOptions& options) {
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-  if (options.ca_file.empty()) return;
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, options.skip_verify ? 0L : 1L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, options.skip_verify ? 0L : 2L);
+  if (!options.client_cert_file.empty()) {
+    curl_easy_setopt(c, CURLOPT_SSLCERT, options.client_cert_file.c_str());
+    const std::string& key =
+        options.client_key_file.empty() ? options.client_cert_file : options.client_key_file;
+    curl_easy_setopt(c, CURLOPT_SSLKEY, key.c_str());
+  }
+  if (options.ca_file.empty() && options.ca_pem.empty()) return;
   // CAINFO replaces the default bundle; keeping the default CA directory too means the extra
-  // file adds to the system's trust instead of replacing it.
-  curl_easy_setopt(c, CURLOPT_CAINFO, options.ca_file.c_str());
+  // CAs add to the system's trust instead of replacing it.
+  if (!options.ca_pem.empty()) {
+    // ca_file and ca_pem together: the file's certificates are read into the blob.
+    std::string pem = options.ca_pem;
+    if (!options.ca_file.empty()) pem += ReadSmallFile(options.ca_file);
+    curl_blob blob{pem.data(), pem.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
+  } else {
+    curl_easy_setopt(c, CURLOPT_CAINFO, options.ca_file.c_str());
+  }
   const curl_version_info_data* info = curl_version_info(CURLVERSION_NOW);
   const char* capath = info != nullptr && info->capath != nullptr ? info->capath : "/etc/ssl/certs";
   curl_easy_setopt(c, CURLOPT_CAPATH, capath);

@@ -85,6 +85,10 @@ class ConnectionCache {
 struct TransportOptions {
   bool plain_http = false;
   std::string ca_file;
+  std::string ca_pem;  // more trusted CAs, PEM text
+  std::string client_cert_file;
+  std::string client_key_file;
+  bool skip_verify = false;
   absl::Duration timeout = absl::Seconds(30);
   absl::Duration connect_timeout = absl::Seconds(10);
   std::string user_agent;

@@ -188,10 +188,15 @@ class AgentE2eTest : public ::testing::Test {
             "--health-socket", dir_.File("health.sock"), "--plain-http-registry", registry_->host(),
             "--policy-check-interval", "200ms"};
   }
+  std::vector<std::string> AgentArgsWithExtras() {
+    std::vector<std::string> args = AgentArgs();
+    args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+    return args;
+  }
 
   void StartAgent(const std::vector<std::string>& extra_args = {}) {
     std::filesystem::create_directories(dir_.File("namespaces"));
-    std::vector<std::string> args = AgentArgs();
+    std::vector<std::string> args = AgentArgsWithExtras();
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     absl::StatusOr<std::unique_ptr<testing::Child>> child =
         testing::Child::Spawn(args, dir_.File("agent.log"));
@@ -266,6 +271,26 @@ class AgentE2eTest : public ::testing::Test {
   static std::optional<cri::Image> InContainerd(const std::string& image) {
     return CriClient(containerd_->socket()).Status(image);
   }
+  // InContainerd once containerd's CRI plugin has caught up with its image events (it
+  // learns a name created through the images API a moment later).
+  static std::optional<cri::Image> WaitInContainerd(const std::string& image) {
+    for (int i = 0; i < 100; ++i) {
+      if (std::optional<cri::Image> found = InContainerd(image)) return found;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return std::nullopt;
+  }
+  // The repo_tags of image `id` in ListImages through the agent (what `crictl images` shows).
+  std::vector<std::string> RepoTagsThroughAgent(const std::string& id) {
+    auto stub = cri::ImageService::NewStub(Connect(dir_.File("agent.sock")));
+    grpc::ClientContext ctx;
+    cri::ListImagesResponse response;
+    EXPECT_TRUE(stub->ListImages(&ctx, cri::ListImagesRequest(), &response).ok());
+    for (const cri::Image& image : response.images()) {
+      if (image.id() == id) return {image.repo_tags().begin(), image.repo_tags().end()};
+    }
+    return {};
+  }
 
   static testing::RegistryServer* registry_;
   static testing::ContainerdServer* containerd_;
@@ -275,6 +300,7 @@ class AgentE2eTest : public ::testing::Test {
   int admin_port_ = testing::PickFreePort();
   std::unique_ptr<testing::Child> agent_;
   std::unique_ptr<CriClient> client_;
+  std::vector<std::string> extra_args_;  // more agent flags, for StartAgent
 };
 
 testing::RegistryServer* AgentE2eTest::registry_ = nullptr;
@@ -737,6 +763,111 @@ TEST_F(AgentE2eTest, ListImagesWithThousandsOfImagesPassesUnchanged) {
   std::set<std::string> through = list(dir_.File("agent.sock"));
   EXPECT_GE(through.size(), static_cast<size_t>(kImages * kNamesPerImage));
   EXPECT_EQ(through, direct);
+}
+
+// Issue 15 item 1: the agent pulls repository@digest, and names the image by the tag in
+// containerd (images API) after the verified pull. An agent restart then loses nothing:
+// with the registry gone, the tag is still on the node and a container may be made of it;
+// `crictl images` shows the tag; RemoveImage(tag) removes it. A tag the registry moved to
+// an unsigned image is never named.
+TEST_F(AgentE2eTest, VerifiedTagsLiveInTheRuntimeAcrossAgentRestartsWithoutTheRegistry) {
+  // A registry of this test's own, stopped halfway (the suite's registry stays up).
+  absl::StatusOr<std::unique_ptr<testing::RegistryServer>> own = testing::RegistryServer::Start();
+  ASSERT_TRUE(own.ok()) << own.status();
+  const std::string host = (*own)->host();
+  const std::string tag = StrCat(host, "/tagged/app:1.0");
+  registry::RegistryClient pusher((*own)->ClientOptions());
+  TestImage signed_image = Signed("e2e-tagged", *key_);
+  ASSERT_TRUE(testing::PushTestImage(pusher, *Reference::Parse(tag), signed_image).ok());
+  WritePolicy(StrCat("    \"", host, "\": {requirement: signed, keys: [ci]}\n"));
+  extra_args_ = {"--plain-http-registry", host};
+  StartAgent();
+  std::string id;
+  ASSERT_TRUE(client_->Pull(tag, &id).ok()) << AgentLog();
+  const std::string pinned = StrCat(host, "/tagged/app@", signed_image.digest.str());
+
+  // containerd itself knows the tag now (its CRI plugin learns it from an image event).
+  std::optional<cri::Image> in_containerd = WaitInContainerd(tag);
+  ASSERT_TRUE(in_containerd.has_value()) << AgentLog();
+  EXPECT_EQ(in_containerd->id(), id);
+  EXPECT_EQ(RepoTagsThroughAgent(id), std::vector<std::string>{tag});
+  ASSERT_EQ(in_containerd->repo_digests_size(), 1);
+  EXPECT_EQ(in_containerd->repo_digests(0), pinned);
+  EXPECT_EQ(Metric("layerseal_runtime_tags_total{result=\"named\"}"), 1) << AgentLog();
+
+  // Agent restart (its memory of tags is gone) and registry down.
+  StopAgent();
+  own->reset();
+  StartAgent();
+  std::optional<cri::Image> status = client_->Status(tag);
+  ASSERT_TRUE(status.has_value()) << AgentLog();
+  EXPECT_EQ(status->id(), id);
+  grpc::Status create = client_->CreateContainer(tag, "default");
+  EXPECT_NE(create.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << create.error_message();
+  EXPECT_EQ(create.error_message().find("layerseal"), std::string::npos) << create.error_message();
+
+  // RemoveImage by the tag removes the image from containerd.
+  ASSERT_TRUE(client_->Remove(tag).ok());
+  EXPECT_FALSE(InContainerd(tag).has_value());
+  EXPECT_FALSE(InContainerd(pinned).has_value());
+}
+
+TEST_F(AgentE2eTest, ATagMovedToAnUnsignedImageIsNeverNamedInTheRuntime) {
+  const std::string tag = Ref("moved-tag/app:1");
+  Push("moved-tag/app:1", Signed("e2e-moved-tag", *key_));
+  StartAgent();
+  std::string id;
+  ASSERT_TRUE(client_->Pull(tag, &id).ok()) << AgentLog();
+  ASSERT_TRUE(WaitInContainerd(tag).has_value());
+  // The registry's tag moves to an unsigned image: the pull is denied, and containerd's tag
+  // still names the verified image.
+  Push("moved-tag/app:1", testing::MakeBaseImage({.seed = "e2e-moved-tag-unsigned"}));
+  StopAgent();  // forgets the tag's resolution (cached briefly, cache.resolveTtl)
+  StartAgent();
+  grpc::Status denied = client_->Pull(tag);
+  EXPECT_NE(denied.error_message().find("NOT_SIGNED"), std::string::npos) << denied.error_message();
+  std::optional<cri::Image> still = InContainerd(tag);
+  ASSERT_TRUE(still.has_value());
+  EXPECT_EQ(still->id(), id);
+  EXPECT_EQ(Metric("layerseal_runtime_tags_total{result=\"named\"}"), 0);  // since the restart
+}
+
+// Issue 15 item 2: a node whose containerd pulls through a mirror (config_path hosts.toml).
+// The reference names a registry that serves nothing (a loopback port nobody listens on);
+// the mirrors, in order: another dead port, then the suite's registry. The agent, given the
+// same hosts directory, verifies through the mirror: signed is admitted (and containerd
+// pulls it through the same mirror), unsigned is NOT_SIGNED, not REGISTRY_ERROR.
+TEST_F(AgentE2eTest, RegistriesAreReadThroughContainerdsMirrors) {
+  const std::string upstream = StrCat("127.0.0.1:", testing::PickFreePort());
+  const std::string dead_mirror = StrCat("127.0.0.1:", testing::PickFreePort());
+  const std::string hosts_dir = containerd_->dir() + "/certs.d";
+  std::filesystem::create_directories(StrCat(hosts_dir, "/", upstream));
+  testing::WriteFileOrDie(StrCat(hosts_dir, "/", upstream, "/hosts.toml"),
+                          StrCat("server = \"http://", upstream, "\"\n\n"
+                                 "[host.\"http://", dead_mirror, "\"]\n"
+                                 "  capabilities = [\"pull\", \"resolve\"]\n\n"
+                                 "[host.\"http://", registry_->host(), "\"]\n"
+                                 "  capabilities = [\"pull\", \"resolve\"]\n"));
+  Digest signed_digest = Push("mirrored/signed:1", Signed("e2e-mirrored", *key_));
+  Push("mirrored/unsigned:1", testing::MakeBaseImage({.seed = "e2e-mirrored-unsigned"}));
+  WritePolicy(StrCat("    \"", upstream, "\": {requirement: signed, keys: [ci]}\n"));
+  extra_args_ = {"--registry-hosts-dir", hosts_dir};
+  StartAgent();
+  int before = AgentRegistryRequests();
+
+  const std::string signed_ref = StrCat(upstream, "/mirrored/signed:1");
+  std::string id;
+  grpc::Status pulled = client_->Pull(signed_ref, &id);
+  ASSERT_TRUE(pulled.ok()) << pulled.error_message() << AgentLog();
+  EXPECT_GT(AgentRegistryRequests(), before);  // the agent read the mirror
+  std::optional<cri::Image> stored = InContainerd(id);
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->repo_digests(0), StrCat(upstream, "/mirrored/signed@", signed_digest.str()));
+
+  grpc::Status denied = client_->Pull(StrCat(upstream, "/mirrored/unsigned:1"));
+  EXPECT_EQ(KubeletPullErrorReason(denied), "SignatureValidationFailed") << denied.error_message();
+  EXPECT_NE(denied.error_message().find("NOT_SIGNED"), std::string::npos) << denied.error_message();
+  EXPECT_EQ(denied.error_message().find("REGISTRY_ERROR"), std::string::npos);
 }
 
 // In-process (the only test here that is): the tag moves to an unsigned image after the

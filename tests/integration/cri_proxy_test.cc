@@ -28,6 +28,7 @@
 #include <grpcpp/server_builder.h>
 #include <grpcpp/support/channel_arguments.h>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/unknown_field_set.h"
@@ -42,6 +43,7 @@
 #include "tests/support/process.h"
 #include "tests/support/push.h"
 #include "tests/support/registry_server.h"
+#include "verifier/digest.h"
 #include "verifier/reference.h"
 #include "verifier/str_cat.h"
 
@@ -264,6 +266,8 @@ class FakeUpstream final : public grpc::CallbackGenericService {
       } else if (method == "/runtime.v1alpha2.ImageService/ImageStatus") {
         fake_->v1alpha2_image_status.fetch_add(1);
         AnswerImageStatus();  // the same fields at the same numbers
+      } else if (method == "/runtime.v1.ImageService/PullImage") {
+        AnswerPullImage();
       } else if (method == "/fake.Echo/Stream") {
         remaining_ = std::stoi(ToString(request_));
         ctx_->AddInitialMetadata("stream-initial", "yes");
@@ -303,6 +307,21 @@ class FakeUpstream final : public grpc::CallbackGenericService {
       }
       response_ = ToBuffer(image == "garbage" ? std::string("\xff\xff\xff\xff", 4)
                                               : response.SerializeAsString());
+      finished_.store(true);
+      StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
+    }
+
+    // A runtime's PullImage: "fail@..." images fail (UNAVAILABLE), any other image is
+    // "pulled" and named in image_ref.
+    void AnswerPullImage() {
+      ::runtime::v1::PullImageRequest request;
+      request.ParseFromString(ToString(request_));
+      if (request.image().image().rfind("fail", 0) == 0) {
+        return FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "pull failed"));
+      }
+      ::runtime::v1::PullImageResponse response;
+      response.set_image_ref(request.image().image());
+      response_ = ToBuffer(response.SerializeAsString());
       finished_.store(true);
       StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
     }
@@ -738,6 +757,74 @@ TEST_P(FakeUpstreamTest, V1alpha2RefusedWhenConfigured) {
   status.mutable_image()->set_image("absent");
   EXPECT_TRUE(Invoke(channel_, std::string(kImageStatus), {status.SerializeAsString()}).status.ok());
   EXPECT_EQ(judge.judged.load(), 0);
+}
+
+// A judge whose every verdict is `verdict` with the judged reference's digest.
+class FixedJudge final : public ImageJudge {
+ public:
+  Judgement Judge(const JudgeRequest& request) override {
+    Judgement j{.verdict = verdict};
+    j.verdict.reference = request.reference.ToString();
+    j.verdict.manifest_digest = Digest::Sha256Of("manifest");
+    return j;
+  }
+  Verdict verdict;
+};
+
+class FakeRecorder final : public ImageRecorder {
+ public:
+  absl::Status NameTag(const Reference& tag, const Reference& pinned) override {
+    absl::MutexLock lock(&mu);
+    named.push_back(StrCat(tag.ToString(), " -> ", pinned.ToString()));
+    return absl::OkStatus();
+  }
+  std::vector<std::string> Named() {
+    absl::MutexLock lock(&mu);
+    return named;
+  }
+  absl::Mutex mu;
+  std::vector<std::string> named;
+};
+
+// Issue 15 item 1: the gates name the image by its tag after a VERIFIED ALLOW and the
+// runtime's successful pull, and in no other case.
+TEST_P(FakeUpstreamTest, PullImageNamesTheTagOnlyAfterAVerifiedPull) {
+  FixedJudge judge;
+  FakeRecorder recorder;
+  ImageGates gates({.judge = &judge,
+                    .upstream = CreateUpstreamChannel(dir_.File("upstream.sock")),
+                    .recorder = &recorder});
+  StartProxy(&gates);
+  auto pull = [&](const std::string& image) {
+    ::runtime::v1::PullImageRequest request;
+    request.mutable_image()->set_image(image);
+    return Invoke(channel_, std::string(kPullImage), {request.SerializeAsString()});
+  };
+  const std::string pinned = "example.org/app@" + Digest::Sha256Of("manifest").str();
+  judge.verdict.decision = Decision::kAllow;
+  judge.verdict.reason = Reason::kVerified;
+  CallResult ok = pull("example.org/app:1");
+  ASSERT_TRUE(ok.status.ok()) << ok.status.error_message();
+  ::runtime::v1::PullImageResponse response;
+  ASSERT_EQ(ok.responses.size(), 1u);
+  ASSERT_TRUE(response.ParseFromString(ok.responses[0]));
+  EXPECT_EQ(response.image_ref(), pinned);  // the runtime's answer goes back as is
+  EXPECT_EQ(recorder.Named(), std::vector<std::string>{"example.org/app:1 -> " + pinned});
+
+  // A pull by digest names nothing; a failed pull neither (its error goes back as is).
+  ASSERT_TRUE(pull(pinned).status.ok());
+  CallResult failed = pull("fail.example/app:1");
+  EXPECT_EQ(failed.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  // Admitted without a verified digest: audit mode, onRegistryError: allow.
+  judge.verdict.decision = Decision::kDeny;
+  judge.verdict.reason = Reason::kNotSigned;
+  judge.verdict.mode = Mode::kAudit;
+  ASSERT_TRUE(pull("example.org/audit:1").status.ok());
+  judge.verdict.decision = Decision::kAllow;
+  judge.verdict.reason = Reason::kRegistryError;
+  judge.verdict.mode = Mode::kEnforce;
+  ASSERT_TRUE(pull("example.org/fail-open:1").status.ok());
+  EXPECT_EQ(recorder.Named().size(), 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, FakeUpstreamTest,

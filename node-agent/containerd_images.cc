@@ -1,0 +1,130 @@
+#include "node-agent/containerd_images.h"
+
+#include <chrono>
+#include <string>
+#include <utility>
+
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+
+#include "containerd/services/images/v1/images.grpc.pb.h"
+#include "verifier/str_cat.h"
+
+namespace layerseal::agent {
+
+namespace images = ::containerd::services::images::v1;
+
+namespace {
+
+absl::Status FromGrpc(const grpc::Status& s, std::string_view what) {
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                      StrCat("containerd images API, ", what, ": ", s.error_message()));
+}
+
+}  // namespace
+
+class ContainerdImageRecorder::Client {
+ public:
+  explicit Client(std::shared_ptr<grpc::Channel> channel)
+      : stub_(images::Images::NewStub(std::move(channel))) {}
+
+  grpc::Status Get(const std::string& name, images::Image* out) {
+    grpc::ClientContext ctx;
+    Prepare(&ctx);
+    images::GetImageRequest req;
+    req.set_name(name);
+    images::GetImageResponse resp;
+    grpc::Status s = stub_->Get(&ctx, req, &resp);
+    if (s.ok() && !resp.has_image()) return grpc::Status(grpc::StatusCode::NOT_FOUND, name);
+    *out = resp.image();
+    return s;
+  }
+
+  grpc::Status Create(const images::Image& image) {
+    grpc::ClientContext ctx;
+    Prepare(&ctx);
+    images::CreateImageRequest req;
+    *req.mutable_image() = image;
+    images::CreateImageResponse resp;
+    return stub_->Create(&ctx, req, &resp);
+  }
+
+  // Replaces the target and the CRI label only (other labels of the record stay).
+  grpc::Status UpdateTarget(const images::Image& image) {
+    grpc::ClientContext ctx;
+    Prepare(&ctx);
+    images::UpdateImageRequest req;
+    *req.mutable_image() = image;
+    req.mutable_update_mask()->add_paths("target");
+    req.mutable_update_mask()->add_paths(StrCat("labels.", kCriImageLabel));
+    images::UpdateImageResponse resp;
+    return stub_->Update(&ctx, req, &resp);
+  }
+
+ private:
+  static void Prepare(grpc::ClientContext* ctx) {
+    ctx->AddMetadata("containerd-namespace", std::string(kCriNamespace));
+    ctx->set_deadline(std::chrono::system_clock::now() +
+                      absl::ToChronoMilliseconds(kImageRecordTimeout));
+  }
+  std::unique_ptr<images::Images::Stub> stub_;
+};
+
+ContainerdImageRecorder::ContainerdImageRecorder(std::shared_ptr<grpc::Channel> runtime,
+                                                 telemetry::Logger* logger,
+                                                 telemetry::Family<telemetry::Counter>* outcomes)
+    : client_(std::make_unique<Client>(std::move(runtime))), logger_(logger), outcomes_(outcomes) {}
+
+ContainerdImageRecorder::~ContainerdImageRecorder() = default;
+
+absl::Status ContainerdImageRecorder::NameTag(const Reference& tag, const Reference& pinned) {
+  if (!supported_.load()) {
+    return absl::UnimplementedError("the runtime has no containerd images API");
+  }
+  absl::Status s = Name(tag, pinned);
+  if (s.ok()) {
+    outcomes_->WithLabels({"named"}).Increment();
+  } else if (s.code() == absl::StatusCode::kUnimplemented) {
+    outcomes_->WithLabels({"unsupported"}).Increment();
+    if (supported_.exchange(false)) {  // once
+      logger_->Warn("the runtime has no containerd images API (CRI-O?): tags pulled by the "
+                    "verified digest are known to the agent only until it restarts",
+                    {{"error", std::string(Sv(s.message()))}});
+    }
+  } else {
+    outcomes_->WithLabels({"error"}).Increment();
+    logger_->Warn("cannot name the verified image by its tag in the runtime",
+                  {{"tag", tag.ToString()}, {"image", pinned.ToString()},
+                   {"error", std::string(Sv(s.message()))}});
+  }
+  return s;
+}
+
+// The record `tag` gets the target of the record `pinned`, which the CRI plugin wrote when
+// it pulled the verified digest: so the tag can only ever name verified content.
+absl::Status ContainerdImageRecorder::Name(const Reference& tag, const Reference& pinned) {
+  images::Image source;
+  if (grpc::Status s = client_->Get(pinned.ToString(), &source); !s.ok()) {
+    return FromGrpc(s, StrCat("get ", pinned.ToString()));
+  }
+  if (source.target().digest() != pinned.digest->str()) {
+    return absl::FailedPreconditionError(
+        StrCat("containerd's record ", pinned.ToString(), " targets ", source.target().digest(),
+               ", not the verified digest"));
+  }
+  images::Image named;
+  named.set_name(tag.ToString());
+  *named.mutable_target() = source.target();
+  (*named.mutable_labels())[std::string(kCriImageLabel)] = std::string(kCriImageLabelValue);
+  grpc::Status created = client_->Create(named);
+  if (created.ok()) return absl::OkStatus();
+  if (created.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
+    return FromGrpc(created, StrCat("create ", tag.ToString()));
+  }
+  if (grpc::Status s = client_->UpdateTarget(named); !s.ok()) {
+    return FromGrpc(s, StrCat("update ", tag.ToString()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace layerseal::agent
