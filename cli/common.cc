@@ -10,6 +10,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli/terminal.h"
 #include "verifier/str_cat.h"
 
 namespace layerseal::cli {
@@ -128,7 +129,8 @@ absl::Status WriteNewFile(const std::string& path, std::string_view content, int
 }
 
 int Fail(Io io, std::string_view command, const absl::Status& status, int code) {
-  io.err << "layerseal " << command << ": " << Sv(status.message()) << "\n";
+  // Messages quote registries, runtimes and files: shown escaped (terminal.h).
+  io.err << "layerseal " << command << ": " << TerminalSafe(Sv(status.message())) << "\n";
   return code;
 }
 
