@@ -236,7 +236,8 @@ absl::StatusOr<v1::EventFilter> FilterFromFlags(const Flags& f) {
       filter.set_until_unix_micros(*t);
     }
   }
-  if (filter.since_unix_micros() != 0 && filter.until_unix_micros() != 0 &&
+  // Presence, not 0, says a bound was given: --until 1970-01-01T00:00:00Z is a bound.
+  if (filter.has_since_unix_micros() && filter.has_until_unix_micros() &&
       filter.until_unix_micros() <= filter.since_unix_micros()) {
     return absl::InvalidArgumentError("--until is not after --since");
   }
