@@ -424,22 +424,22 @@ TEST_F(CliEventsTest, TextFromNodesIsEscapedForTheTerminal) {
   };
   RunResult table = Cli({"--node", "node-z"});
   ASSERT_EQ(table.exit_code, 0) << table.err;
-  EXPECT_FALSE(raw_bytes(table.out)) << testing::PrintToString(table.out);
+  EXPECT_FALSE(raw_bytes(table.out)) << ::testing::PrintToString(table.out);
   EXPECT_THAT(table.out, AllOf(HasSubstr("ns" + shown + "/pod" + shown),
                                HasSubstr("registry.example/img" + shown), HasSubstr("BAD" + shown)));
   RunResult nodes = Cli({"nodes"});
   ASSERT_EQ(nodes.exit_code, 0) << nodes.err;
-  EXPECT_FALSE(raw_bytes(nodes.out)) << testing::PrintToString(nodes.out);
+  EXPECT_FALSE(raw_bytes(nodes.out)) << ::testing::PrintToString(nodes.out);
   EXPECT_THAT(nodes.out, HasSubstr("1.0" + shown));
   RunResult images = Cli({"images", "--limit", "1000"});
   ASSERT_EQ(images.exit_code, 0) << images.err;
-  EXPECT_FALSE(raw_bytes(images.out)) << testing::PrintToString(images.out);
+  EXPECT_FALSE(raw_bytes(images.out)) << ::testing::PrintToString(images.out);
   EXPECT_THAT(images.out, HasSubstr("registry.example/img" + shown));
   // JSON lines carry the text intact, every such character as a JSON escape (protobuf's
   // printer leaves the isolates raw; the CLI escapes them too).
   RunResult as_json = Cli({"--node", "node-z", "--output", "json"});
   ASSERT_EQ(as_json.exit_code, 0) << as_json.err;
-  EXPECT_FALSE(raw_bytes(as_json.out)) << testing::PrintToString(as_json.out);
+  EXPECT_FALSE(raw_bytes(as_json.out)) << ::testing::PrintToString(as_json.out);
   std::vector<json> events = JsonLines(as_json.out);
   ASSERT_THAT(events, SizeIs(1));
   EXPECT_EQ(events[0]["podName"], "pod" + hostile);

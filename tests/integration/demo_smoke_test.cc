@@ -75,7 +75,9 @@ class DemoSmokeTest : public ::testing::Test {
     run_containerd_before_ = RunContainerdListing();
   }
   void TearDown() override {
-    if (!IsSkipped()) EXPECT_EQ(RunContainerdListing(), run_containerd_before_);
+    if (!IsSkipped()) {
+      EXPECT_EQ(RunContainerdListing(), run_containerd_before_);
+    }
   }
   std::string run_containerd_before_;
 };
