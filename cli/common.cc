@@ -10,6 +10,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "cli/terminal.h"
 #include "verifier/str_cat.h"
 
 namespace layerseal::cli {
@@ -111,24 +112,23 @@ absl::Status WriteNewFile(const std::string& path, std::string_view content, int
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) return absl::AlreadyExistsError(StrCat("cannot create ", path, ": ", std::strerror(errno)));
   size_t done = 0;
-  while (done < content.size()) {
+  int error = 0;
+  while (done < content.size() && error == 0) {
     ssize_t n = write(fd, content.data() + done, content.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int saved = errno;
-      close(fd);
-      return absl::InternalError(StrCat("cannot write ", path, ": ", std::strerror(saved)));
-    }
-    done += static_cast<size_t>(n);
+    if (n <= 0) error = n < 0 ? errno : EIO;
+    if (n > 0) done += static_cast<size_t>(n);
   }
-  if (fchmod(fd, mode) != 0 || close(fd) != 0) {
-    return absl::InternalError(StrCat("cannot finish ", path, ": ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
+  if (error == 0 && (fchmod(fd, mode) != 0 || fsync(fd) != 0)) error = errno;
+  if (close(fd) != 0 && error == 0) error = errno;
+  if (error == 0) return absl::OkStatus();
+  unlink(path.c_str());  // ours (O_EXCL): nothing half-written stays behind
+  return absl::InternalError(StrCat("cannot write ", path, ": ", std::strerror(error)));
 }
 
 int Fail(Io io, std::string_view command, const absl::Status& status, int code) {
-  io.err << "layerseal " << command << ": " << Sv(status.message()) << "\n";
+  // Messages quote registries, runtimes and files: shown escaped (terminal.h).
+  io.err << "layerseal " << command << ": " << TerminalSafe(Sv(status.message())) << "\n";
   return code;
 }
 

@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "cli/common.h"
+#include "cli/terminal.h"
 #include "google/protobuf/util/json_util.h"
 #include "k8s/cri/runtime/v1/api.grpc.pb.h"
 #include "nlohmann/json.hpp"
@@ -156,7 +157,7 @@ absl::StatusOr<Connection> ConnectionFromFlags(const Flags& flags, absl::Duratio
 int RuntimeError(Io io, const Connection& c, const grpc::Status& status) {
   io.err << "layerseal " << c.command << ": "
          << absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())) << ": "
-         << status.error_message() << "\n";
+         << TerminalSafe(status.error_message()) << "\n";
   return kExitDenied;
 }
 
@@ -221,7 +222,11 @@ std::string JoinOrNone(const google::protobuf::RepeatedPtrField<std::string>& it
   return out;
 }
 
-void PrintTable(const std::vector<std::vector<std::string>>& rows, std::ostream& out) {
+// Cells come from the runtime: shown escaped (terminal.h).
+void PrintTable(std::vector<std::vector<std::string>> rows, std::ostream& out) {
+  for (auto& row : rows) {
+    for (std::string& cell : row) cell = TerminalSafe(cell);
+  }
   std::vector<size_t> widths;
   for (const auto& row : rows) {
     widths.resize(std::max(widths.size(), row.size()));
@@ -250,10 +255,10 @@ int Version(const Args& args, Io io) {
   rt::VersionResponse response;
   grpc::Status s = stub->Version(&ctx, request, &response);
   if (!s.ok()) return RuntimeError(io, p.connection, s);
-  io.out << "Version:            " << response.version() << "\n"
-         << "RuntimeName:        " << response.runtime_name() << "\n"
-         << "RuntimeVersion:     " << response.runtime_version() << "\n"
-         << "RuntimeApiVersion:  " << response.runtime_api_version() << "\n";
+  io.out << "Version:            " << TerminalSafe(response.version()) << "\n"
+         << "RuntimeName:        " << TerminalSafe(response.runtime_name()) << "\n"
+         << "RuntimeVersion:     " << TerminalSafe(response.runtime_version()) << "\n"
+         << "RuntimeApiVersion:  " << TerminalSafe(response.runtime_api_version()) << "\n";
   return kExitOk;
 }
 
@@ -288,7 +293,7 @@ int Pull(const Args& args, Io io) {
   rt::PullImageResponse response;
   grpc::Status s = stub->PullImage(&ctx, request, &response);
   if (!s.ok()) return RuntimeError(io, p.connection, s);
-  io.out << response.image_ref() << "\n";
+  io.out << TerminalSafe(response.image_ref()) << "\n";
   return kExitOk;
 }
 
@@ -310,7 +315,7 @@ int Images(const Args& args, Io io) {
   grpc::Status s = stub->ListImages(&ctx, rt::ListImagesRequest(), &response);
   if (!s.ok()) return RuntimeError(io, p.connection, s);
   if (output == "json") {
-    io.out << ToJson(response, true) << "\n";
+    io.out << JsonTerminalSafe(ToJson(response, true)) << "\n";
     return kExitOk;
   }
   std::vector<std::vector<std::string>> rows = {{"IMAGE ID", "REPO TAGS", "REPO DIGESTS", "SIZE"}};
@@ -335,7 +340,7 @@ grpc::Status Status(const Connection& c, const std::string& image, bool verbose,
 }
 
 int NotFound(Io io, const Connection& c, const std::string& image) {
-  io.err << "layerseal " << c.command << ": image not found: " << image << "\n";
+  io.err << "layerseal " << c.command << ": image not found: " << TerminalSafe(image) << "\n";
   return kExitDenied;
 }
 
@@ -358,7 +363,8 @@ int Inspecti(const Args& args, Io io) {
       if (!parsed.is_discarded()) value = parsed;
     }
   }
-  io.out << out.dump(2) << "\n";
+  io.out << JsonTerminalSafe(out.dump(2, ' ', false, ordered_json::error_handler_t::replace))
+         << "\n";
   return kExitOk;
 }
 
@@ -379,7 +385,7 @@ int Rmi(const Args& args, Io io) {
   rt::RemoveImageResponse response;
   s = stub->RemoveImage(&ctx, request, &response);
   if (!s.ok()) return RuntimeError(io, p.connection, s);
-  io.out << "Deleted: " << image << " (" << status.image().id() << ")\n";
+  io.out << "Deleted: " << TerminalSafe(image) << " (" << TerminalSafe(status.image().id()) << ")\n";
   return kExitOk;
 }
 

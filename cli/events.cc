@@ -34,6 +34,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cli/common.h"
+#include "cli/terminal.h"
 #include "controller/time_bound.h"
 #include "google/protobuf/util/json_util.h"
 #include "layerseal/v1/controller.grpc.pb.h"
@@ -166,7 +167,7 @@ bool ContainsNoCase(std::string text, const char* word) {
 // Says whether the controller was unreachable, refused our TLS, or answered an error.
 int CallError(Io io, const std::string& command, const Connection& c, const grpc::Status& s) {
   std::string code = absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code()));
-  const std::string& msg = s.error_message();
+  const std::string msg = TerminalSafe(s.error_message());  // the controller's words
   io.err << "layerseal " << command << ": ";
   bool unavailable = s.error_code() == grpc::StatusCode::UNAVAILABLE;
   if (unavailable && (ContainsNoCase(msg, "ssl") || ContainsNoCase(msg, "handshake") ||
@@ -235,7 +236,8 @@ absl::StatusOr<v1::EventFilter> FilterFromFlags(const Flags& f) {
       filter.set_until_unix_micros(*t);
     }
   }
-  if (filter.since_unix_micros() != 0 && filter.until_unix_micros() != 0 &&
+  // Presence, not 0, says a bound was given: --until 1970-01-01T00:00:00Z is a bound.
+  if (filter.has_since_unix_micros() && filter.has_until_unix_micros() &&
       filter.until_unix_micros() <= filter.since_unix_micros()) {
     return absl::InvalidArgumentError("--until is not after --since");
   }
@@ -259,18 +261,11 @@ std::string ToJsonLine(const google::protobuf::Message& message) {
   options.always_print_primitive_fields = true;
   std::string out;
   if (!google::protobuf::util::MessageToJsonString(message, &out, options).ok()) return "{}";
-  return out;
+  return JsonTerminalSafe(out);
 }
 
-// Event fields come from nodes: a control character (a terminal escape) is shown as '?'.
-std::string Clean(const std::string& s) {
-  std::string out = s;
-  for (char& ch : out) {
-    unsigned char u = static_cast<unsigned char>(ch);
-    if (u < 0x20 || u == 0x7f) ch = '?';
-  }
-  return out.empty() ? "-" : out;
-}
+// Event fields come from nodes: what a terminal would act on is shown escaped (terminal.h).
+std::string Clean(const std::string& s) { return s.empty() ? "-" : TerminalSafe(s); }
 
 std::string TimeText(int64_t micros) {
   if (micros == 0) return "-";

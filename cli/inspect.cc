@@ -1,6 +1,7 @@
 #include <ostream>
 
 #include "cli/common.h"
+#include "cli/terminal.h"
 #include "registry/client.h"
 #include "verifier/envelope.h"
 #include "verifier/seal_layer.h"
@@ -11,6 +12,10 @@ namespace layerseal::cli {
 namespace {
 
 using nlohmann::ordered_json;
+
+// Strings from a registry may not be UTF-8; JSON output shows such bytes as U+FFFD rather
+// than throwing (nlohmann's default).
+constexpr auto kReplaceInvalid = ordered_json::error_handler_t::replace;
 
 constexpr char kUsage[] =
     "Usage: layerseal inspect [flags] REF\n"
@@ -76,23 +81,27 @@ ordered_json Describe(ImageSource& source, const ResolvedImage& image) {
   return out;
 }
 
+// A value of `d` for a terminal: strings (from the registry) escaped (terminal.h), the rest
+// as JSON.
+std::string Shown(const ordered_json& v) {
+  return TerminalSafe(v.is_string() ? v.get<std::string>() : v.dump(-1, ' ', false, kReplaceInvalid));
+}
+
 void PrintText(const ordered_json& d, std::ostream& out) {
-  out << "reference  " << d["reference"].get<std::string>() << "\n";
-  if (d.contains("index")) out << "index      " << d["index"].get<std::string>() << "\n";
-  out << "manifest   " << d["digest"].get<std::string>() << "  " << d["mediaType"].get<std::string>() << "\n";
-  out << "config     " << d["config"]["digest"].get<std::string>() << "  " << d["config"]["size"] << " bytes\n";
+  out << "reference  " << Shown(d["reference"]) << "\n";
+  if (d.contains("index")) out << "index      " << Shown(d["index"]) << "\n";
+  out << "manifest   " << Shown(d["digest"]) << "  " << Shown(d["mediaType"]) << "\n";
+  out << "config     " << Shown(d["config"]["digest"]) << "  " << Shown(d["config"]["size"]) << " bytes\n";
   out << "layers\n";
   int i = 0;
   for (const auto& l : d["layers"]) {
-    out << "  " << i++ << "  " << l["digest"].get<std::string>() << "  " << l["size"] << "  "
-        << l["mediaType"].get<std::string>();
-    if (l.contains("seal")) out << "  [seal: " << l["seal"].get<std::string>() << "]";
+    out << "  " << i++ << "  " << Shown(l["digest"]) << "  " << Shown(l["size"]) << "  "
+        << Shown(l["mediaType"]);
+    if (l.contains("seal")) out << "  [seal: " << Shown(l["seal"]) << "]";
     out << "\n";
   }
   out << "seals\n";
-  for (const auto& [k, v] : d["seals"].items()) {
-    out << "  " << k << ": " << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
-  }
+  for (const auto& [k, v] : d["seals"].items()) out << "  " << TerminalSafe(k) << ": " << Shown(v) << "\n";
 }
 
 }  // namespace
@@ -113,7 +122,7 @@ int Inspect(const Args& args, Io io) {
   if (!image.ok()) return Fail(io, "inspect", image.status(), kExitDenied);
   ordered_json d = Describe(client, *image);
   if (image_args->json) {
-    io.out << d.dump() << "\n";
+    io.out << JsonTerminalSafe(d.dump(-1, ' ', false, kReplaceInvalid)) << "\n";
   } else {
     PrintText(d, io.out);
   }

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "cli/terminal.h"
 #include "verifier/str_cat.h"
 
 namespace layerseal::cli {
@@ -29,17 +30,19 @@ std::string VerdictJson(const Verdict& v) {
   std::string out;
   // Printing a message we just built cannot fail; an empty object would be the worst case.
   if (!google::protobuf::util::MessageToJsonString(ToProto(v), &out, options).ok()) out = "{}";
-  return out;
+  return JsonTerminalSafe(out);
 }
 
 std::string VerdictText(const Verdict& v) {
   char took[32];
   std::snprintf(took, sizeof took, "%.1f ms", absl::ToDoubleMilliseconds(v.duration));
-  std::string out = StrCat(DecisionName(v.decision), " ", v.reference, ": ", ReasonName(v.reason),
-                           ": ", v.detail, "\n");
+  // The reference, detail, keyId and scope can hold what a registry or policy file says.
+  std::string out = StrCat(DecisionName(v.decision), " ", TerminalSafe(v.reference), ": ",
+                           ReasonName(v.reason), ": ", TerminalSafe(v.detail), "\n");
   if (v.manifest_digest) out += StrCat("  digest  ", v.manifest_digest->str(), "\n");
-  if (!v.key_id.empty()) out += StrCat("  key     ", v.key_id, "\n");
-  out += StrCat("  policy  ", v.policy_version, " (scope \"", v.scope, "\", ", ModeName(v.mode), ")\n");
+  if (!v.key_id.empty()) out += StrCat("  key     ", TerminalSafe(v.key_id), "\n");
+  out += StrCat("  policy  ", TerminalSafe(v.policy_version), " (scope \"", TerminalSafe(v.scope),
+                "\", ", ModeName(v.mode), ")\n");
   out += StrCat("  took    ", took, "\n");
   return out;
 }

@@ -74,7 +74,7 @@ absl::Status ValidateFilter(const v1::EventFilter& f) {
   if (f.since_unix_micros() < 0 || f.until_unix_micros() < 0) {
     return absl::InvalidArgumentError("filter: since_unix_micros and until_unix_micros must not be negative");
   }
-  if (f.since_unix_micros() > 0 && f.until_unix_micros() > 0 &&
+  if (f.has_since_unix_micros() && f.has_until_unix_micros() &&
       f.since_unix_micros() >= f.until_unix_micros()) {
     return absl::InvalidArgumentError(StrCat("filter: since_unix_micros ", f.since_unix_micros(),
                                              " is not before until_unix_micros ",

@@ -101,11 +101,11 @@ std::string WhereClause(const v1::EventFilter& filter, Dialect dialect,
   std::vector<std::string> conds;
   auto next = [&] { return Placeholder(dialect, static_cast<int>(params.size())); };
   const char* time = dialect == Dialect::kSqlite ? "+time_us" : "time_us";
-  if (filter.since_unix_micros() != 0) {
+  if (filter.has_since_unix_micros()) {  // presence: a bound at 0 is a bound
     params.push_back(filter.since_unix_micros());
     conds.push_back(StrCat(time, " >= ", next()));
   }
-  if (filter.until_unix_micros() != 0) {
+  if (filter.has_until_unix_micros()) {
     params.push_back(filter.until_unix_micros());
     conds.push_back(StrCat(time, " < ", next()));
   }

@@ -457,7 +457,7 @@ absl::StatusOr<EventPage> SqliteStore::Query(const v1::EventFilter& filter, int 
     where += StrCat(where.empty() ? "" : " AND ", "id < ?", params.size());
   }
   // A time range: only ids within the span of its hours (set below, from time_ranges).
-  bool timed = filter.since_unix_micros() != 0 || filter.until_unix_micros() != 0;
+  bool timed = filter.has_since_unix_micros() || filter.has_until_unix_micros();
   size_t span_at = params.size();
   if (timed) {
     params.push_back(int64_t{0});
@@ -479,8 +479,8 @@ absl::StatusOr<EventPage> SqliteStore::Query(const v1::EventFilter& filter, int 
         absl::StatusOr<Stmt> span = Stmt::Make(
             conn,
             "SELECT MIN(min_id), MAX(max_id) FROM time_ranges WHERE bucket >= ?1 AND bucket <= ?2",
-            {since != 0 ? since / kBucketUs : INT64_MIN,
-             until != 0 ? (until - 1) / kBucketUs : INT64_MAX});
+            {filter.has_since_unix_micros() ? since / kBucketUs : INT64_MIN,
+             filter.has_until_unix_micros() ? (until - 1) / kBucketUs : INT64_MAX});
         if (!span.ok()) return span.status();
         absl::StatusOr<bool> row = span->Step();
         if (!row.ok()) return row.status();

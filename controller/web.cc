@@ -367,8 +367,10 @@ std::optional<ParamError> CheckQuery(const HttpRequest& req, const std::set<std:
   return std::nullopt;
 }
 
+// An absent (or empty) parameter leaves `*out` as it is: no bound, which differs from a
+// bound at the epoch.
 std::optional<ParamError> ParseTimeInto(const HttpRequest& req, const std::string& name,
-                                        absl::Time now, int64_t* out) {
+                                        absl::Time now, std::optional<int64_t>* out) {
   std::string text = req.Param(name);
   if (text.empty()) return std::nullopt;
   absl::StatusOr<int64_t> t = ParseTimeBound(text, now);
@@ -406,14 +408,12 @@ std::optional<ParamError> ParseFilter(const HttpRequest& req, v1::EventFilter* f
     return ParamError{"mode", StrCat("\"", f->mode(), "\" is not enforce, warn or audit")};
   }
   absl::Time now = absl::Now();
-  int64_t since = 0, until = 0;
+  std::optional<int64_t> since, until;
   if (auto e = ParseTimeInto(req, "since", now, &since)) return e;
   if (auto e = ParseTimeInto(req, "until", now, &until)) return e;
-  if (since != 0 && until != 0 && until <= since) {
-    return ParamError{"until", "is not after since"};
-  }
-  f->set_since_unix_micros(since);
-  f->set_until_unix_micros(until);
+  if (since && until && *until <= *since) return ParamError{"until", "is not after since"};
+  if (since) f->set_since_unix_micros(*since);
+  if (until) f->set_until_unix_micros(*until);
   return std::nullopt;
 }
 
@@ -453,7 +453,7 @@ HttpResponse ServeNodes(EventStore* store, const HttpRequest& req) {
 
 HttpResponse ServeImages(EventStore* store, const HttpRequest& req) {
   if (auto e = CheckQuery(req, {"since", "limit"})) return BadParameter(e->parameter, e->message);
-  int64_t since = 0;
+  std::optional<int64_t> since;
   if (auto e = ParseTimeInto(req, "since", absl::Now(), &since)) {
     return BadParameter(e->parameter, e->message);
   }
@@ -462,7 +462,7 @@ HttpResponse ServeImages(EventStore* store, const HttpRequest& req) {
     return BadParameter(e->parameter, e->message);
   }
   absl::StatusOr<std::vector<v1::ImageSummary>> images =
-      store->Images(since == 0 ? absl::InfinitePast() : absl::FromUnixMicros(since), limit);
+      store->Images(since ? absl::FromUnixMicros(*since) : absl::InfinitePast(), limit);
   if (!images.ok()) return StoreError(images.status());
   v1::ListImagesResponse response;
   for (v1::ImageSummary& im : *images) *response.add_images() = std::move(im);

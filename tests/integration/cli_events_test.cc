@@ -152,12 +152,13 @@ class Process {
 //   node-a: kBulkEvents ALLOW events, 2 h ago, namespace "bulk"
 //   node-b: 3 events 30 min ago: DENY enforce shop/api-1, ALLOW shop/web-1, DENY warn staging/api-2
 //   node-c: nothing until the --follow test reports.
+//   node-z: nothing until the hostile-text test reports (a compromised node).
 class CliEventsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (ControllerBinary().empty()) return;  // SetUp skips
     dir_ = new testing::TempDir();
-    auto certs = testing::MakeTlsCerts(dir_->path(), {"node-a", "node-b", "node-c", "ops-alice"});
+    auto certs = testing::MakeTlsCerts(dir_->path(), {"node-a", "node-b", "node-c", "node-z", "ops-alice"});
     ASSERT_TRUE(certs.ok()) << certs.status();
     certs_ = new TlsCerts(*std::move(certs));
     grpc_port_ = testing::PickFreePort();
@@ -194,7 +195,8 @@ class CliEventsTest : public ::testing::Test {
   static std::string target() { return StrCat("127.0.0.1:", grpc_port_); }
 
   // Reports `events` as `node` (with the node's own certificate).
-  static void Report(const std::string& node, const std::vector<v1::Event>& events) {
+  static void Report(const std::string& node, const std::vector<v1::Event>& events,
+                     const std::string& agent_version = "") {
     const CertKey& cert = certs_->client.at(node);
     grpc::SslCredentialsOptions tls;
     tls.pem_root_certs = ReadFileOrDie(certs_->ca.cert);
@@ -206,7 +208,9 @@ class CliEventsTest : public ::testing::Test {
     request.set_node(node);
     for (const v1::Event& e : events) *request.add_events() = e;
     v1::AgentStatus* status = request.mutable_status();
-    status->set_agent_version(node == "node-b" ? "0.2.0" : "0.1.0");
+    status->set_agent_version(!agent_version.empty() ? agent_version
+                              : node == "node-b"    ? "0.2.0"
+                                                    : "0.1.0");
     status->set_policy_version(
         "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
     status->set_spool_backlog(node == "node-b" ? 17 : 0);
@@ -383,6 +387,62 @@ TEST_F(CliEventsTest, ConnectionFromTheEnvironment) {
   }
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(JsonLines(r.out), SizeIs(3));
+}
+
+// Issue 14 item 10: a bound at the epoch is a bound (every event is after it), not "none".
+TEST_F(CliEventsTest, UntilTheEpochMatchesNothing) {
+  RunResult r = Cli({"--until", "1970-01-01T00:00:00Z"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(Lines(r.out), SizeIs(1)) << "only the header:\n" << r.out;
+  RunResult json_out = Cli({"--until", "1970-01-01T00:00:00Z", "--output", "json"});
+  ASSERT_EQ(json_out.exit_code, 0) << json_out.err;
+  EXPECT_EQ(json_out.out, "");
+  // --since at the epoch is a bound too, and matches everything.
+  RunResult since = Cli({"--since", "1970-01-01T00:00:00Z", "--node", "node-b", "--limit", "3",
+                         "--output", "json"});
+  ASSERT_EQ(since.exit_code, 0) << since.err;
+  EXPECT_THAT(JsonLines(since.out), SizeIs(3));
+}
+
+// Issue 14 item 9: what a compromised node reports cannot drive the operator's terminal.
+// C1 controls (U+009B is CSI), bidi overrides and isolates, and C0 escapes in event fields
+// and in the agent version are shown as visible escapes, in the table and the summaries.
+TEST_F(CliEventsTest, TextFromNodesIsEscapedForTheTerminal) {
+  const std::string hostile =
+      "x\xc2\x9b" "2J\xe2\x80\xae" "exe.gpj\xe2\x81\xa6\xe2\x80\x8f\x1b]0;t\x07\tz";
+  v1::Event e = MakeEvent("node-z", 1, absl::Now(), "DENY", "enforce", "ns" + hostile,
+                          "pod" + hostile, "registry.example/img" + hostile);
+  e.mutable_verdict()->set_reason("BAD" + hostile);
+  Report("node-z", {e}, "1.0" + hostile);
+  const std::string shown = "x\\u009b2J\\u202eexe.gpj\\u2066\\u200f\\x1b]0;t\\x07\\x09z";
+  auto raw_bytes = [](const std::string& out) {
+    for (const char* bad : {"\xc2\x9b", "\xe2\x80\xae", "\xe2\x81\xa6", "\xe2\x80\x8f", "\x1b",
+                            "\x07", "\t"}) {
+      if (out.find(bad) != std::string::npos) return true;
+    }
+    return false;
+  };
+  RunResult table = Cli({"--node", "node-z"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_FALSE(raw_bytes(table.out)) << ::testing::PrintToString(table.out);
+  EXPECT_THAT(table.out, AllOf(HasSubstr("ns" + shown + "/pod" + shown),
+                               HasSubstr("registry.example/img" + shown), HasSubstr("BAD" + shown)));
+  RunResult nodes = Cli({"nodes"});
+  ASSERT_EQ(nodes.exit_code, 0) << nodes.err;
+  EXPECT_FALSE(raw_bytes(nodes.out)) << ::testing::PrintToString(nodes.out);
+  EXPECT_THAT(nodes.out, HasSubstr("1.0" + shown));
+  RunResult images = Cli({"images", "--limit", "1000"});
+  ASSERT_EQ(images.exit_code, 0) << images.err;
+  EXPECT_FALSE(raw_bytes(images.out)) << ::testing::PrintToString(images.out);
+  EXPECT_THAT(images.out, HasSubstr("registry.example/img" + shown));
+  // JSON lines carry the text intact, every such character as a JSON escape (protobuf's
+  // printer leaves the isolates raw; the CLI escapes them too).
+  RunResult as_json = Cli({"--node", "node-z", "--output", "json"});
+  ASSERT_EQ(as_json.exit_code, 0) << as_json.err;
+  EXPECT_FALSE(raw_bytes(as_json.out)) << ::testing::PrintToString(as_json.out);
+  std::vector<json> events = JsonLines(as_json.out);
+  ASSERT_THAT(events, SizeIs(1));
+  EXPECT_EQ(events[0]["podName"], "pod" + hostile);
 }
 
 // ---------------------------------------------------------------- --follow

@@ -2,6 +2,7 @@
 // keygen, sign (OCI, Docker, multi-platform, across repositories and registries),
 // verify (text, JSON, exit codes), inspect, and images the registry corrupts.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -71,6 +72,39 @@ TEST_F(CliRegistryTest, KeygenWritesPrivateKeyWithMode0600AndPrintsKeyId) {
   EXPECT_EQ(made.out, "sha256:" + der->out.substr(0, 64) + "\n");
   RunResult again = Layerseal({"keygen", "--out", name});
   EXPECT_NE(again.exit_code, 0) << "keygen must not overwrite existing keys";
+}
+
+// Issue 14 item 8: keygen is all or nothing. An existing .pub used to fail the run after
+// the .key was written, and every retry then failed on that orphan key.
+TEST_F(CliRegistryTest, KeygenMakesBothFilesOrNeither) {
+  auto exists = [](const std::string& path) {
+    struct stat st;
+    return lstat(path.c_str(), &st) == 0;
+  };
+  std::string name = dir_.File("pair");
+  testing::WriteFileOrDie(name + ".pub", "someone's public key\n");
+  RunResult refused = Layerseal({"keygen", "--out", name});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find(name + ".pub exists"), std::string::npos) << refused.err;
+  EXPECT_FALSE(exists(name + ".key")) << "a refused keygen left a private key behind";
+  EXPECT_EQ(testing::ReadFileOrDie(name + ".pub"), "someone's public key\n");
+
+  ASSERT_EQ(unlink((name + ".pub").c_str()), 0);
+  RunResult retried = Layerseal({"keygen", "--out", name});
+  ASSERT_EQ(retried.exit_code, 0) << retried.err;
+  EXPECT_TRUE(exists(name + ".key") && exists(name + ".pub"));
+
+  std::string other = dir_.File("other");
+  testing::WriteFileOrDie(other + ".key", "someone's private key\n", 0600);
+  RunResult kept = Layerseal({"keygen", "--algorithm", "ed25519", "--out", other});
+  EXPECT_EQ(kept.exit_code, 2);
+  EXPECT_NE(kept.err.find(other + ".key exists"), std::string::npos) << kept.err;
+  EXPECT_EQ(testing::ReadFileOrDie(other + ".key"), "someone's private key\n");
+  EXPECT_FALSE(exists(other + ".pub"));
+  // No temporaries left next to the targets.
+  auto listing = testing::Run({"ls", "-A", dir_.path()});
+  ASSERT_TRUE(listing.ok());
+  EXPECT_EQ(listing->out.find(".tmp"), std::string::npos) << listing->out;
 }
 
 TEST_F(CliRegistryTest, SignThenVerifyEveryAlgorithmAndFamily) {

@@ -326,6 +326,20 @@ TEST_F(ControllerWebTest, EventsRouteFiltersAndPages) {
   EXPECT_EQ(seen.back(), "node-a/1");
 }
 
+// Issue 14 item 10: an absent bound and a bound at the epoch differ. Every event is after
+// 1970, so until the epoch matches none, since the epoch all; "0" is neither form (400).
+TEST_F(ControllerWebTest, BoundAtTheEpochIsABound) {
+  HttpResult until = Get(port(), "/api/events?until=1970-01-01T00:00:00Z");
+  ASSERT_EQ(until.status, 200) << until.body;
+  EXPECT_THAT(until.Json()["events"], SizeIs(0)) << until.body;
+  EXPECT_THAT(Get(port(), "/api/events?since=1970-01-01T00:00:00Z").Json()["events"], SizeIs(10));
+  EXPECT_THAT(Get(port(), "/api/events?until=").Json()["events"], SizeIs(10));  // empty: absent
+  HttpResult zero = Get(port(), "/api/events?until=0");
+  EXPECT_EQ(zero.status, 400) << zero.body;
+  EXPECT_THAT(zero.body, HasSubstr("until"));
+  EXPECT_THAT(Get(port(), "/api/images?since=1970-01-01T00:00:00Z").Json()["images"], SizeIs(4));
+}
+
 TEST_F(ControllerWebTest, BadParametersAre400NamingTheParameter) {
   struct Case {
     std::string query;
@@ -531,6 +545,15 @@ TEST_F(ControllerWebBrowserTest, FilterFromTheUrlShowsOnlyDeniedRows) {
   EXPECT_THAT(Column(events, kVerdict), Each("DENY"));
   // The form shows the filter in force.
   EXPECT_THAT(dom, HasSubstr("<option selected=\"\">DENY</option>"));
+}
+
+// Issue 14 item 10: the page with an until at the epoch shows no events (it showed all).
+TEST_F(ControllerWebBrowserTest, UntilTheEpochShowsNoEvents) {
+  std::string dom = DumpDom(port(), "/?until=1970-01-01T00:00:00Z");
+  ASSERT_THAT(dom, HasSubstr("data-loaded=\"ok\"")) << dom;
+  EXPECT_THAT(Rows(dom, "event"), SizeIs(0)) << dom;
+  EXPECT_THAT(dom, HasSubstr("<p id=\"events-empty\" class=\"empty\">No events match.</p>"));
+  EXPECT_THAT(dom, HasSubstr("value=\"1970-01-01T00:00:00Z\""));  // the form says so
 }
 
 TEST_F(ControllerWebBrowserTest, PagingShowsTheOlderButton) {

@@ -143,8 +143,8 @@ bool Matches(const v1::EventFilter& f, const v1::Event& e) {
   auto eq = [](const std::string& want, const std::string& got) {
     return want.empty() || want == got;
   };
-  return (f.since_unix_micros() == 0 || e.time_unix_micros() >= f.since_unix_micros()) &&
-         (f.until_unix_micros() == 0 || e.time_unix_micros() < f.until_unix_micros()) &&
+  return (!f.has_since_unix_micros() || e.time_unix_micros() >= f.since_unix_micros()) &&
+         (!f.has_until_unix_micros() || e.time_unix_micros() < f.until_unix_micros()) &&
          eq(f.node(), e.node()) && eq(f.namespace_(), e.pod_namespace()) &&
          eq(f.pod(), e.pod_name()) &&
          (f.image().empty() || f.image() == e.image() || f.image() == e.verdict().reference()) &&
@@ -314,7 +314,7 @@ TEST_P(EventStoreTest, EveryFilterAndCombinations) {
   }
   Append("node-late", late);
   all.insert(all.end(), late.begin(), late.end());
-  std::vector<v1::EventFilter> filters(19);
+  std::vector<v1::EventFilter> filters(21);
   filters[1].set_node("node-b");
   filters[2].set_namespace_("kube-system");
   filters[3].set_pod("pod-3");
@@ -342,6 +342,8 @@ TEST_P(EventStoreTest, EveryFilterAndCombinations) {
   filters[17].set_until_unix_micros(MakeEvent("x", 25).time_unix_micros() - hour);  // late only
   filters[18].set_since_unix_micros(MakeEvent("x", 25).time_unix_micros());
   filters[18].set_until_unix_micros(MakeEvent("x", 25).time_unix_micros() + 1);
+  filters[19].set_until_unix_micros(0);  // issue 14.10: a bound at the epoch, not "none"
+  filters[20].set_since_unix_micros(0);  // every event is at or after the epoch
   for (size_t i = 0; i < filters.size(); ++i) {
     std::set<std::string> want;
     for (const v1::Event& e : all) {
@@ -352,10 +354,11 @@ TEST_P(EventStoreTest, EveryFilterAndCombinations) {
     for (const v1::Event& e : got) got_ids.insert(Id(e));
     EXPECT_EQ(got_ids, want) << "filter " << i << ": " << filters[i].ShortDebugString();
     EXPECT_EQ(got.size(), got_ids.size()) << "filter " << i << " repeated an event";
-    if (i != 14) {
+    if (i != 14 && i != 19) {
       EXPECT_FALSE(want.empty()) << "filter " << i << " tests nothing";
     }
   }
+  EXPECT_TRUE(QueryAll(filters[19], 7).empty()) << "until the epoch matched events";
   // Newest stored first: the last batch's last event.
   std::vector<v1::Event> newest = QueryAll({});
   ASSERT_EQ(newest.size(), all.size());
