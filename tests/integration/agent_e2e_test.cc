@@ -534,7 +534,12 @@ TEST_F(AgentE2eTest, HealthAndReadiness) {
 // one more listener of the CRI proxy: any CRI call made there reached the runtime), and its
 // mode (and that of the directory the agent makes for it) does not come from the umask.
 TEST_F(AgentE2eTest, HealthSocketServesOnlyHealthWithAnExplicitMode) {
-  Push("healthsock/app:1", Signed("e2e-healthsock", *key_));
+  Digest digest = Push("healthsock/app:1", Signed("e2e-healthsock", *key_));
+  // The agent pulls repo@digest: look for the image under both names.
+  auto in_containerd = [&] {
+    return InContainerd(Ref("healthsock/app:1")).has_value() ||
+           InContainerd(StrCat(Ref("healthsock/app"), "@", digest.str())).has_value();
+  };
   health_socket_ = dir_.File("run/layerseal/health.sock");  // the agent makes run/layerseal
   mode_t umask_before = umask(0);
   StartAgent();
@@ -548,11 +553,13 @@ TEST_F(AgentE2eTest, HealthSocketServesOnlyHealthWithAnExplicitMode) {
 
   // CRI calls on the health socket: UNIMPLEMENTED, answered by the agent, never forwarded.
   CriClient on_health(health_socket_);
+  int registry_before = AgentRegistryRequests();
   grpc::Status version = on_health.Version();
   EXPECT_EQ(version.error_code(), grpc::StatusCode::UNIMPLEMENTED) << version.error_message();
   grpc::Status pull = on_health.Pull(Ref("healthsock/app:1"));
   EXPECT_EQ(pull.error_code(), grpc::StatusCode::UNIMPLEMENTED) << pull.error_message();
-  EXPECT_FALSE(InContainerd(Ref("healthsock/app:1")).has_value()) << "the pull reached containerd";
+  EXPECT_FALSE(in_containerd()) << "the pull reached containerd";
+  EXPECT_EQ(AgentRegistryRequests(), registry_before) << "the pull was verified";
   EXPECT_EQ(Metric("layerseal_cri_calls_total{method=\"/runtime.v1.RuntimeService/Version\",code=\"OK\"}"), 0);
   EXPECT_EQ(Metric("layerseal_cri_calls_total{method=\"/runtime.v1.ImageService/PullImage\",code=\"OK\"}"), 0);
 
@@ -574,7 +581,7 @@ TEST_F(AgentE2eTest, HealthSocketServesOnlyHealthWithAnExplicitMode) {
   // The CRI socket is unchanged: the same pull through it reaches containerd.
   EXPECT_TRUE(client_->Version().ok());
   ASSERT_TRUE(client_->Pull(Ref("healthsock/app:1")).ok());
-  EXPECT_TRUE(InContainerd(Ref("healthsock/app:1")).has_value());
+  EXPECT_TRUE(in_containerd());
 }
 
 TEST_F(AgentE2eTest, ReplacingAKeyFileDropsVerdictsMadeWithTheOldKey) {
