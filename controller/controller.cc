@@ -164,8 +164,9 @@ class Controller::Impl {
     if (!creds.ok()) return creds.status();
     if (config_.insecure) {
       logger_->Warn(
-          "INSECURE MODE: plain-text gRPC without client certificates; any local client may "
-          "report events for any node. For development only, never in a cluster.",
+          "INSECURE MODE: plain-text gRPC without client certificates and so without roles; "
+          "any local client may report events for any node and read every event. For "
+          "development only, never in a cluster.",
           {{"listen", config_.listen}});
     }
     telemetry::Gauge* stored = &stored_->Get();
@@ -178,7 +179,8 @@ class Controller::Impl {
     ingest.on_stored = [this] { signal_.Notify(); };
     ingest.on_count = [stored](int n) { stored->Add(n); };
     ingest_ = std::make_unique<IngestService>(std::move(ingest));
-    query_ = std::make_unique<QueryService>(store_.get(), &signal_, &calls_, &metrics_);
+    query_ = std::make_unique<QueryService>(store_.get(), &signal_, &calls_, &metrics_,
+                                            /*require_reader=*/!config_.insecure);
 
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;

@@ -33,20 +33,41 @@ X509Ptr ParsePem(std::string_view pem) {
   return X509Ptr(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
 }
 
-// The subject's values for `nid`, as UTF-8, at most kMaxSubjectEntries of them.
-std::vector<std::string> SubjectValues(X509* cert, int nid) {
+// The subject's values for `nid`, as UTF-8, at most kMaxSubjectEntries of them. A value
+// that cannot be read as UTF-8 comes back as kUnreadable (never skipped: skipping could
+// hide the entry that makes a subject ambiguous). `*complete` (if given) says whether every
+// entry is in `out`.
+constexpr char kUnreadable[] = "\x01unreadable";
+std::vector<std::string> SubjectValues(X509* cert, int nid, bool* complete = nullptr) {
   std::vector<std::string> out;
   X509_NAME* name = X509_get_subject_name(cert);
   int i = -1;
-  while ((i = X509_NAME_get_index_by_NID(name, nid, i)) >= 0 &&
-         out.size() < static_cast<size_t>(kMaxSubjectEntries)) {
+  if (complete != nullptr) *complete = true;
+  while ((i = X509_NAME_get_index_by_NID(name, nid, i)) >= 0) {
+    if (out.size() == static_cast<size_t>(kMaxSubjectEntries)) {
+      if (complete != nullptr) *complete = false;
+      break;
+    }
     unsigned char* utf8 = nullptr;
     int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
-    if (n < 0) continue;
+    if (n < 0) {
+      out.emplace_back(kUnreadable);
+      continue;
+    }
     out.emplace_back(reinterpret_cast<char*>(utf8), static_cast<size_t>(n));
     OPENSSL_free(utf8);
   }
   return out;
+}
+
+// A CN usable as a node name or a reader's name: printable ASCII, no NUL or controls (a
+// "node-a\0x" CN must not pass for "node-a" anywhere), within kMaxSubjectValueBytes.
+bool UsableCommonName(std::string_view cn) {
+  if (cn.empty() || cn.size() > kMaxSubjectValueBytes) return false;
+  for (char c : cn) {
+    if (c < 0x20 || c >= 0x7f) return false;
+  }
+  return true;
 }
 
 // Printable ASCII only, bounded: subjects go into messages and logs.
@@ -93,9 +114,12 @@ absl::StatusOr<PeerIdentity> IdentityFromPem(std::string_view pem) {
   if (cert == nullptr) return absl::InvalidArgumentError("peer certificate is not a PEM X.509 certificate");
   PeerIdentity id;
   std::vector<std::string> cns = SubjectValues(cert.get(), NID_commonName);
-  if (cns.size() != 1 || cns.front().empty()) return id;  // no single CN: no role
+  if (cns.size() != 1 || !UsableCommonName(cns.front())) return id;  // no usable CN: no role
   id.common_name = cns.front();
-  id.role = RoleOf(SubjectValues(cert.get(), NID_organizationName));
+  bool complete = false;
+  std::vector<std::string> organizations = SubjectValues(cert.get(), NID_organizationName, &complete);
+  if (!complete) return id;  // too many organizations to be sure of the role: none
+  id.role = RoleOf(organizations);
   return id;
 }
 

@@ -5,8 +5,9 @@
 // and roles"):
 //   O=layerseal:nodes    a node: may report its own events (node name = the CN), reads nothing
 //   O=layerseal:readers  a reader (CLI, web page over HTTPS): may query, reports nothing
-// A certificate carrying both organizations, neither, or no CN has no role and is refused
-// everywhere: a role is never guessed.
+// A certificate carrying both organizations, neither, more organizations than can be read
+// (kMaxSubjectEntries, identity.cc), or not exactly one printable-ASCII CN has no role and
+// is refused everywhere: a role is never guessed.
 //
 // The certificate must already have been verified against the client CA by the transport
 // (gRPC's TLS, the HTTPS server); this only reads its subject.

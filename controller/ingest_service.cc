@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "controller/authorize.h"
 #include "controller/rpc_errors.h"
 #include "verifier/str_cat.h"
 
@@ -15,8 +16,6 @@ namespace layerseal::controller {
 namespace {
 
 constexpr char kMethod[] = "ReportEvents";
-// The AuthContext property gRPC fills from the verified peer certificate's subject CN.
-constexpr char kCommonNameProperty[] = "x509_common_name";
 
 struct StringField {
   const char* name;
@@ -112,14 +111,6 @@ absl::Status ValidateBatch(const v1::ReportEventsRequest& request) {
   return absl::OkStatus();
 }
 
-std::optional<std::string> PeerCommonName(const grpc::ServerContext& context) {
-  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
-  if (auth == nullptr || !auth->IsPeerAuthenticated()) return std::nullopt;
-  std::vector<grpc::string_ref> names = auth->FindPropertyValues(kCommonNameProperty);
-  if (names.empty()) return std::nullopt;
-  return std::string(names.front().data(), names.front().size());
-}
-
 IngestService::IngestService(IngestOptions options) : options_(std::move(options)) {
   telemetry::MetricsRegistry& m = *options_.metrics;
   received_ = m.AddCounter("layerseal_controller_events_received_total",
@@ -128,7 +119,9 @@ IngestService::IngestService(IngestOptions options) : options_(std::move(options
                              "Events received again after they were stored (resends)");
   rejected_ = m.AddCounter("layerseal_controller_rejected_batches_total",
                            "Batches refused, by reason (node_mismatch, malformed, too_large, "
-                           "unauthenticated, store_error); nothing of them was stored",
+                           "unauthenticated, store_error, wrong_role: a reader's certificate, "
+                           "no_role: a certificate with no layerseal role); nothing of them "
+                           "was stored",
                            {"reason"});
   batches_ = m.AddCounter("layerseal_controller_batches_total",
                           "ReportEvents calls, accepted or not (heartbeats included)");
@@ -146,7 +139,14 @@ grpc::Status IngestService::ReportEvents(grpc::ServerContext* context,
                                          v1::ReportEventsResponse* response) {
   TrackedCall call(options_.calls);
   if (!call.entered()) return ShuttingDown(kMethod);
-  return Report(PeerCommonName(*context), *request, response);
+  if (!options_.require_identity) return Report(std::nullopt, *request, response);
+  Caller caller = CallerOf(*context);
+  if (grpc::Status s = Authorize(kMethod, Role::kNode, caller); !s.ok()) {
+    batches_->Get().Increment();
+    const char* reason = caller.identity.role == Role::kNone ? kRejectNoRole : kRejectWrongRole;
+    return Reject(reason, caller.subject, std::move(s));
+  }
+  return Report(caller.identity.common_name, *request, response);
 }
 
 grpc::Status IngestService::Reject(const char* reason, const std::string& node,

@@ -1,6 +1,7 @@
-// EventIngest: agents report batches of verdict events (controller.proto). The identity of
-// a caller is the common name of its verified client certificate; a batch is accepted only
-// for that node. A batch is validated completely (limits below, every event's node, seq and
+// EventIngest: agents report batches of verdict events (controller.proto). Only a node's
+// certificate (O=layerseal:nodes, controller/identity.h) may call it, PERMISSION_DENIED
+// otherwise; the node is the certificate's common name, and a batch is accepted only for
+// that node. A batch is validated completely (limits below, every event's node, seq and
 // kind, every string's length) before anything of it is stored, so a malformed or oversized
 // batch leaves the store untouched; a valid one is stored in one transaction (at least once
 // delivery: ids already stored count as duplicates).
@@ -41,6 +42,8 @@ inline constexpr char kRejectNodeMismatch[] = "node_mismatch";
 inline constexpr char kRejectMalformed[] = "malformed";
 inline constexpr char kRejectTooLarge[] = "too_large";
 inline constexpr char kRejectStoreError[] = "store_error";
+inline constexpr char kRejectWrongRole[] = "wrong_role";  // a reader's certificate
+inline constexpr char kRejectNoRole[] = "no_role";        // a certificate with no role
 
 // A misbehaving agent retries its rejected batch, and a hostile one can send bad batches as
 // fast as it likes: at most this many "batch rejected" lines are logged a second. The rest
@@ -57,7 +60,8 @@ struct IngestOptions {
   telemetry::Logger* logger = nullptr;
   telemetry::MetricsRegistry* metrics = nullptr;
   CallTracker* calls = nullptr;  // in-flight batches, for a graceful stop
-  // false only with `insecure: true` (no certificates): the request's node is believed.
+  // false only with `insecure: true` (no certificates, no roles): the request's node is
+  // believed.
   bool require_identity = true;
   // Called after a batch stored at least one new event (wakes followers).
   std::function<void()> on_stored;
@@ -93,9 +97,6 @@ class IngestService final : public v1::EventIngest::Service {
   telemetry::Family<telemetry::Gauge>* lag_;
   telemetry::Family<telemetry::Histogram>* latency_;
 };
-
-// The common name of the peer's verified client certificate, or nullopt.
-std::optional<std::string> PeerCommonName(const grpc::ServerContext& context);
 
 }  // namespace layerseal::controller
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "controller/authorize.h"
 #include "controller/rpc_errors.h"
 #include "verifier/str_cat.h"
 
@@ -96,17 +97,31 @@ absl::Status ValidateFilter(const v1::EventFilter& f) {
 }
 
 QueryService::QueryService(EventStore* store, EventSignal* signal, CallTracker* calls,
-                           telemetry::MetricsRegistry* metrics)
-    : store_(store), signal_(signal), calls_(calls) {
+                           telemetry::MetricsRegistry* metrics, bool require_reader)
+    : store_(store), signal_(signal), calls_(calls), require_reader_(require_reader) {
   followers_gauge_ = metrics->AddGauge("layerseal_controller_followers",
                                        "FollowEvents streams open now");
+  refused_ = metrics->AddCounter("layerseal_controller_refused_queries_total",
+                                 "EventQuery calls refused because the client certificate is "
+                                 "not a reader's, by its role (node, none)",
+                                 {"role"});
 }
 
-grpc::Status QueryService::QueryEvents(grpc::ServerContext*, const v1::QueryEventsRequest* request,
+grpc::Status QueryService::Admit(const grpc::ServerContext& context, std::string_view method) {
+  if (!require_reader_) return grpc::Status::OK;
+  Caller caller = CallerOf(context);
+  grpc::Status s = Authorize(method, Role::kReader, caller);
+  if (!s.ok()) refused_->WithLabels({std::string(RoleName(caller.identity.role))}).Increment();
+  return s;
+}
+
+grpc::Status QueryService::QueryEvents(grpc::ServerContext* context,
+                                       const v1::QueryEventsRequest* request,
                                        v1::QueryEventsResponse* response) {
   constexpr char kMethod[] = "QueryEvents";
   TrackedCall call(calls_);
   if (!call.entered()) return ShuttingDown(kMethod);
+  if (grpc::Status s = Admit(*context, kMethod); !s.ok()) return s;
   if (absl::Status s = ValidateFilter(request->filter()); !s.ok()) return Rejected(kMethod, s);
   if (request->page_token().size() > kMaxPageTokenBytes) {
     return Rejected(kMethod, absl::InvalidArgumentError("page_token is not one this controller handed out"));
@@ -129,6 +144,7 @@ grpc::Status QueryService::FollowEvents(grpc::ServerContext* context,
                                         grpc::ServerWriter<v1::Event>* writer) {
   TrackedCall call(calls_);
   if (!call.entered()) return ShuttingDown("FollowEvents");
+  if (grpc::Status s = Admit(*context, "FollowEvents"); !s.ok()) return s;
   if (absl::Status s = ValidateFilter(request->filter()); !s.ok()) {
     return Rejected("FollowEvents", s);
   }
@@ -158,21 +174,24 @@ grpc::Status QueryService::Follow(grpc::ServerContext* context, const v1::EventF
   }
 }
 
-grpc::Status QueryService::ListNodes(grpc::ServerContext*, const v1::ListNodesRequest*,
+grpc::Status QueryService::ListNodes(grpc::ServerContext* context, const v1::ListNodesRequest*,
                                      v1::ListNodesResponse* response) {
   TrackedCall call(calls_);
   if (!call.entered()) return ShuttingDown("ListNodes");
+  if (grpc::Status s = Admit(*context, "ListNodes"); !s.ok()) return s;
   absl::StatusOr<std::vector<v1::NodeSummary>> nodes = store_->Nodes();
   if (!nodes.ok()) return StoreFailed("ListNodes", nodes.status());
   for (v1::NodeSummary& n : *nodes) *response->add_nodes() = std::move(n);
   return grpc::Status::OK;
 }
 
-grpc::Status QueryService::ListImages(grpc::ServerContext*, const v1::ListImagesRequest* request,
+grpc::Status QueryService::ListImages(grpc::ServerContext* context,
+                                      const v1::ListImagesRequest* request,
                                       v1::ListImagesResponse* response) {
   constexpr char kMethod[] = "ListImages";
   TrackedCall call(calls_);
   if (!call.entered()) return ShuttingDown(kMethod);
+  if (grpc::Status s = Admit(*context, kMethod); !s.ok()) return s;
   if (request->since_unix_micros() < 0) {
     return Rejected(kMethod, absl::InvalidArgumentError("since_unix_micros must not be negative"));
   }

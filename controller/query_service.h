@@ -1,7 +1,9 @@
 // EventQuery: QueryEvents (filtered, paginated, newest first), FollowEvents (new events as
-// they are stored), ListNodes, ListImages (controller.proto). Open to any client whose
-// certificate the controller's client CA signed (agents included): events are not secret
-// from the nodes that report them, and a read-only role would need a second CA.
+// they are stored), ListNodes, ListImages (controller.proto). Only a reader's certificate
+// (O=layerseal:readers, controller/identity.h) may call them: a node's certificate, or one
+// with no role, is PERMISSION_DENIED on every method (a node reads nothing, not even its
+// own events), counted in layerseal_controller_refused_queries_total{role}. Without
+// certificates (`insecure: true`) there are no roles and no such check.
 //
 // Thread-safety: every method runs concurrently on gRPC's threads. Ownership: borrows the
 // store, the signal, the tracker and the registry, which must outlive the service.
@@ -11,6 +13,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -63,8 +66,9 @@ absl::Status ValidateFilter(const v1::EventFilter& filter);
 
 class QueryService final : public v1::EventQuery::Service {
  public:
+  // `require_reader`: false only with `insecure: true`.
   QueryService(EventStore* store, EventSignal* signal, CallTracker* calls,
-               telemetry::MetricsRegistry* metrics);
+               telemetry::MetricsRegistry* metrics, bool require_reader);
 
   grpc::Status QueryEvents(grpc::ServerContext* context, const v1::QueryEventsRequest* request,
                            v1::QueryEventsResponse* response) override;
@@ -76,6 +80,8 @@ class QueryService final : public v1::EventQuery::Service {
                           v1::ListImagesResponse* response) override;
 
  private:
+  // OK for a reader (or without require_reader_); otherwise counts and returns the refusal.
+  grpc::Status Admit(const grpc::ServerContext& context, std::string_view method);
   // Streams events after the newest one until the client leaves or the signal stops.
   grpc::Status Follow(grpc::ServerContext* context, const v1::EventFilter& filter,
                       grpc::ServerWriter<v1::Event>* writer);
@@ -83,6 +89,8 @@ class QueryService final : public v1::EventQuery::Service {
   EventStore* const store_;
   EventSignal* const signal_;
   CallTracker* const calls_;
+  const bool require_reader_;
+  telemetry::Family<telemetry::Counter>* refused_;
   std::atomic<int> followers_{0};
   telemetry::Family<telemetry::Gauge>* followers_gauge_;
 };

@@ -18,6 +18,30 @@ grpc::Status NodeMismatch(std::string_view cert_node, std::string_view what,
                              "\": an agent may only report its own node's events"));
 }
 
+namespace {
+
+std::string_view OrganizationFor(Role role) {
+  return role == Role::kNode ? kNodeOrganization : kReaderOrganization;
+}
+
+}  // namespace
+
+grpc::Status WrongRole(std::string_view method, Role want, Role have, std::string_view subject) {
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                      StrCat(method, ": the client certificate (", subject, ") is a ",
+                             RoleName(have), "'s; only a ", RoleName(want), " (O=",
+                             OrganizationFor(want), ") may call this"));
+}
+
+grpc::Status NoRole(std::string_view method, Role want, std::string_view subject) {
+  return grpc::Status(
+      grpc::StatusCode::PERMISSION_DENIED,
+      StrCat(method, ": the client certificate (", subject,
+             ") has no layerseal role: a ", RoleName(want), "'s certificate needs the subject "
+             "Organization O=", OrganizationFor(want), " (and O=", kNodeOrganization, " or O=",
+             kReaderOrganization, ", not both) and one common name; make it with scripts/make-certs"));
+}
+
 grpc::Status NoIdentity() {
   return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                       "the client certificate has no common name (the node name)");

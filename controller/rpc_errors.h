@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "controller/identity.h"
 
 namespace layerseal::controller {
 
@@ -20,6 +21,16 @@ namespace layerseal::controller {
 // (`what` says where the other node was named: "request" or "events[3]").
 grpc::Status NodeMismatch(std::string_view cert_node, std::string_view what,
                           std::string_view named_node);
+
+// A certificate of role `have` calling a method for role `want` (a reader reporting events,
+// a node querying them): PERMISSION_DENIED naming the method, both roles and the
+// certificate's subject.
+grpc::Status WrongRole(std::string_view method, Role want, Role have, std::string_view subject);
+
+// A certificate with no role (no layerseal organization, both, or no usable CN):
+// PERMISSION_DENIED naming the subject and telling the admin which Organization (O=) a
+// certificate for `want` needs.
+grpc::Status NoRole(std::string_view method, Role want, std::string_view subject);
 
 // A TLS peer without a common name (cannot happen with a verified client certificate
 // issued as docs/controller.md shows): UNAUTHENTICATED.

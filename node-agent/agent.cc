@@ -87,10 +87,16 @@ class PolicyGuardJudge final : public plugin::ImageJudge {
   const std::function<std::string()> why_;
 };
 
+// The mode of a directory the agent creates (state, sockets), whatever the umask: only the
+// agent writes there. A directory that exists keeps its mode (the admin's choice).
+constexpr fs::perms kCreatedDirMode = fs::perms(0755);
+
 absl::Status MakeDir(const std::string& dir) {
   std::error_code ec;
-  fs::create_directories(dir, ec);
+  bool created = fs::create_directories(dir, ec);
   if (ec) return absl::UnavailableError(StrCat("cannot create ", dir, ": ", ec.message()));
+  if (created) fs::permissions(dir, kCreatedDirMode, ec);
+  if (ec) return absl::UnavailableError(StrCat("cannot chmod ", dir, ": ", ec.message()));
   return absl::OkStatus();
 }
 
@@ -184,17 +190,18 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
                                   .after_pull_verdict = hooks_.after_pull_verdict});
     health_ = std::make_unique<HealthInterceptor>(gates_.get());
     UpdateHealth();
-    std::vector<std::string> extra_sockets;
+    std::vector<std::string> health_sockets;
     if (!config_.health_socket.empty()) {
       if (absl::Status s = MakeDir(fs::path(config_.health_socket).parent_path().string());
           !s.ok()) {
         return s;
       }
-      extra_sockets.push_back(config_.health_socket);
+      health_sockets.push_back(config_.health_socket);
     }
     absl::StatusOr<std::unique_ptr<plugin::CriProxy>> proxy = plugin::CriProxy::Start(
         {.listen_path = config_.listen,
-         .extra_listen_paths = extra_sockets,
+         .restricted_listen_paths = health_sockets,  // grpc.health.v1 only (issue 14 item 5)
+         .restricted_methods = {std::begin(kHealthSocketMethods), std::end(kHealthSocketMethods)},
          .upstream = upstream_,
          .interceptor = health_.get(),
          .observer = this,
@@ -203,6 +210,9 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
     proxy_ = *std::move(proxy);
     if (chmod(config_.listen.c_str(), static_cast<mode_t>(config_.listen_mode)) != 0) {
       return absl::UnavailableError(StrCat("cannot chmod ", config_.listen));
+    }
+    if (!config_.health_socket.empty() && chmod(config_.health_socket.c_str(), kHealthSocketMode) != 0) {
+      return absl::UnavailableError(StrCat("cannot chmod ", config_.health_socket));
     }
     if (absl::Status s = StartAdmin(); !s.ok()) return s;
     watcher_ = std::thread([this] { Watch(); });

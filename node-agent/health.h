@@ -7,13 +7,18 @@
 // polling thread in the process (a callback-API server's or a sync server's) also picks up
 // the CRI proxy's socket events and hands them over, which tripled the thread switches per
 // forwarded call (bench/agent_bench: 4.4 without one, 12-16 with one). So the proxy's own
-// server also listens on the health socket, and this interceptor answers the two health
-// methods before anything else sees them. A consequence, documented in docs/agent.md: on
-// the CRI socket too, grpc.health.v1 is the agent's answer, not the runtime's.
+// server also listens on the health socket, as a restricted listener
+// (CriProxyOptions::restricted_listen_paths, kHealthSocketMethods): there only the two
+// health methods may be called, answered here; any other call (a CRI call) is
+// UNIMPLEMENTED and never reaches the runtime (issue 14 item 5). A consequence, documented
+// in docs/agent.md: on the CRI socket too, grpc.health.v1 is the agent's answer, not the
+// runtime's.
 // Thread-safety: SetStatus and OnRequest may run concurrently. Ownership: borrows `next`,
 // which must outlive this interceptor.
 #ifndef LAYERSEAL_NODE_AGENT_HEALTH_H_
 #define LAYERSEAL_NODE_AGENT_HEALTH_H_
+
+#include <sys/types.h>
 
 #include <map>
 #include <string>
@@ -26,6 +31,12 @@ namespace layerseal::agent {
 
 inline constexpr std::string_view kHealthCheck = "/grpc.health.v1.Health/Check";
 inline constexpr std::string_view kHealthWatch = "/grpc.health.v1.Health/Watch";
+// The only methods callable on the health socket.
+inline constexpr std::string_view kHealthSocketMethods[] = {kHealthCheck, kHealthWatch};
+// The health socket's mode, set right after bind whatever the umask: the agent's user and
+// group (probes run as root or in the agent's group); no one else may connect. Before the
+// chmod the socket serves health only all the same.
+inline constexpr mode_t kHealthSocketMode = 0660;
 
 class HealthInterceptor final : public plugin::CallInterceptor {
  public:

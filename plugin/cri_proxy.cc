@@ -40,6 +40,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "plugin/errors.h"
+#include "plugin/internal/listeners.h"
 #include "plugin/internal/metadata.h"
 #include "plugin/internal/queue_proxy.h"
 #include "verifier/str_cat.h"
@@ -56,8 +57,11 @@ using internal::CopyMetadata;
 class CriProxy::Service final : public grpc::CallbackGenericService {
  public:
   Service(std::shared_ptr<grpc::Channel> upstream, CallInterceptor* interceptor,
-          CallObserver* observer)
-      : stub_(std::move(upstream)), interceptor_(interceptor), observer_(observer) {}
+          CallObserver* observer, const internal::Restriction* restriction)
+      : stub_(std::move(upstream)),
+        interceptor_(interceptor),
+        observer_(observer),
+        restriction_(restriction) {}
 
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
 
@@ -65,6 +69,7 @@ class CriProxy::Service final : public grpc::CallbackGenericService {
   grpc::GenericStub stub_;
   CallInterceptor* const interceptor_;
   CallObserver* const observer_;
+  const internal::Restriction* const restriction_;
 };
 
 namespace {
@@ -75,14 +80,19 @@ namespace {
 class Call final : public CallResolver {
  public:
   Call(grpc::GenericStub* stub, CallInterceptor* interceptor, CallObserver* observer,
-       grpc::GenericCallbackServerContext* ctx)
+       const internal::Restriction* restriction, grpc::GenericCallbackServerContext* ctx)
       : stub_(stub),
         interceptor_(interceptor),
         observer_(observer),
         server_ctx_(ctx),
         server_(this),
         client_(this) {
-    intercepted_ = interceptor_ != nullptr && interceptor_->Intercepts(ctx->method());
+    restricted_ = restriction != nullptr && restriction->Restricted(*ctx);
+    if (restricted_ && (interceptor_ == nullptr || !restriction->Allows(ctx->method()))) {
+      Refuse();  // before any read: nothing of it is seen, nothing forwarded
+      return;
+    }
+    intercepted_ = restricted_ || (interceptor_ != nullptr && interceptor_->Intercepts(ctx->method()));
     if (intercepted_) {
       server_.StartRead(&request_);  // OnRequest sees it before the upstream call starts
     } else {
@@ -153,9 +163,17 @@ class Call final : public CallResolver {
     }
   }
 
+  // A call on a restricted listener that is not served there: UNIMPLEMENTED, never forwarded.
+  void Refuse() {
+    grpc::Status status = NotServedHere(server_ctx_->method());
+    Observe(status.error_code());
+    server_.Finish(status);
+  }
+
   // Request chain.
   void OnServerReadDone(bool ok) {
     if (!upstream_started_) {
+      if (!ok && restricted_) return Refuse();
       if (!ok) return StartUpstream(Request::kHalfClose);
       refs_.fetch_add(1);  // released when the interception is resolved
       interceptor_->OnRequest(
@@ -219,6 +237,7 @@ class Call final : public CallResolver {
 
   // CallResolver: an intercepted call's first message, resolved by the interceptor.
   void Forward(grpc::ByteBuffer request) override {
+    if (restricted_) return Reply(NotServedHere(server_ctx_->method()), nullptr);
     if (upstream_started_) {  // a reviewed call: its request went upstream already
       return Reply(ForwardedAfterReview(server_ctx_->method()), nullptr);
     }
@@ -322,6 +341,7 @@ class Call final : public CallResolver {
   ServerSide server_;
   ClientSide client_;
   bool intercepted_ = false;
+  bool restricted_ = false;  // on a restricted listener: never forwarded
   bool upstream_started_ = false;  // set before any upstream or forwarded-response activity
   ByteBuffer request_;             // owned by the request chain
   ByteBuffer response_;            // owned by the response chain
@@ -377,7 +397,7 @@ void InterceptedCall::Fail(const grpc::Status& status) {
 
 grpc::ServerGenericBidiReactor* CriProxy::Service::CreateReactor(
     grpc::GenericCallbackServerContext* ctx) {
-  return (new Call(&stub_, interceptor_, observer_, ctx))->server_reactor();
+  return (new Call(&stub_, interceptor_, observer_, restriction_, ctx))->server_reactor();
 }
 
 CriProxy::CriProxy() = default;
@@ -418,23 +438,29 @@ absl::StatusOr<std::unique_ptr<CriProxy>> CriProxy::Start(CriProxyOptions option
                                                 ? std::move(options.upstream)
                                                 : CreateUpstreamChannel(options.upstream_path);
   std::unique_ptr<CriProxy> proxy(new CriProxy());
+  proxy->restriction_ = std::make_unique<internal::Restriction>(
+      options.restricted_methods, !options.restricted_listen_paths.empty());
   grpc::ServerBuilder builder;
   std::vector<std::string> paths = {options.listen_path};
-  paths.insert(paths.end(), options.extra_listen_paths.begin(), options.extra_listen_paths.end());
+  paths.insert(paths.end(), options.restricted_listen_paths.begin(),
+               options.restricted_listen_paths.end());
   std::vector<int> bound(paths.size(), 0);
   for (size_t i = 0; i < paths.size(); ++i) {
-    builder.AddListeningPort(StrCat("unix:", paths[i]), grpc::InsecureServerCredentials(),
+    builder.AddListeningPort(StrCat("unix:", paths[i]),
+                             i == 0 ? grpc::InsecureServerCredentials()
+                                    : internal::Restriction::ListenerCredentials(),
                              &bound[i]);
   }
   switch (options.engine) {
     case ProxyEngine::kCallback:
-      proxy->service_ =
-          std::make_unique<Service>(std::move(upstream), options.interceptor, options.observer);
+      proxy->service_ = std::make_unique<Service>(std::move(upstream), options.interceptor,
+                                                  options.observer, proxy->restriction_.get());
       builder.RegisterCallbackGenericService(proxy->service_.get());
       break;
     case ProxyEngine::kCompletionQueue:
       proxy->queue_ = std::make_unique<internal::QueueProxy>(
-          std::move(upstream), options.interceptor, options.observer, builder);
+          std::move(upstream), options.interceptor, options.observer, proxy->restriction_.get(),
+          builder);
       break;
   }
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);

@@ -25,6 +25,7 @@ class Server;
 namespace layerseal::plugin {
 namespace internal {
 class QueueProxy;
+class Restriction;
 }  // namespace internal
 
 // Largest message accepted or sent, both directions and both sides. The kubelet's CRI
@@ -57,9 +58,15 @@ enum class ProxyEngine { kCallback, kCompletionQueue };
 
 struct CriProxyOptions {
   std::string listen_path;    // unix socket the kubelet connects to (replaced if stale)
-  // More sockets served by the same server (e.g. the agent's health socket). Every socket
-  // gets the same treatment: forwarded, or answered by the interceptor.
-  std::vector<std::string> extra_listen_paths;
+  // Restricted sockets served by the same server (the agent's health socket: one server,
+  // because another would add polling threads that cost the proxy thread switches per
+  // call, docs/performance.md). On them only `restricted_methods` may be called, and only
+  // the interceptor answers them (it must intercept them and Reply or Fail; a Forward, or a
+  // call that half-closes before its first message, is refused). Every other call there is
+  // UNIMPLEMENTED (plugin/errors.h NotServedHere): nothing made on a restricted socket
+  // reaches the upstream. Clients connect with insecure credentials as on `listen_path`.
+  std::vector<std::string> restricted_listen_paths;
+  std::vector<std::string> restricted_methods;  // full names, "/pkg.Service/Method"
   std::string upstream_path;  // the runtime's unix socket, e.g. /run/containerd/containerd.sock
   std::shared_ptr<grpc::Channel> upstream;  // if set, used instead of upstream_path
   // Not owned; must outlive the proxy. nullptr: forward everything untouched.
@@ -85,6 +92,7 @@ class CriProxy {
  private:
   class Service;
   CriProxy();
+  std::unique_ptr<internal::Restriction> restriction_;
   std::unique_ptr<Service> service_;             // kCallback
   std::unique_ptr<internal::QueueProxy> queue_;  // kCompletionQueue
   std::unique_ptr<grpc::Server> server_;

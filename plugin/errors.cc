@@ -56,6 +56,12 @@ grpc::Status CallerGone(std::string_view method) {
                       StrCat("layerseal: the caller of ", method, " gave up before the verdict"));
 }
 
+grpc::Status NotServedHere(std::string_view method) {
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                      StrCat("layerseal: ", method,
+                             " is not served on this socket (it is not the CRI socket)"));
+}
+
 grpc::Status DroppedCall(std::string_view method) {
   return grpc::Status(grpc::StatusCode::INTERNAL,
                       StrCat("layerseal: the gate for ", method, " dropped the call"));

@@ -43,6 +43,11 @@ grpc::Status Overloaded(std::string_view method);
 // The caller gave up (deadline or cancellation) before the gate decided.
 grpc::Status CallerGone(std::string_view method);
 
+// A call on a restricted listener (CriProxyOptions::restricted_listen_paths, e.g. the
+// agent's health socket) to a method not served there, or one that would have to be
+// forwarded: UNIMPLEMENTED, as from a server without that method; never forwarded.
+grpc::Status NotServedHere(std::string_view method);
+
 // A gate lost an intercepted call without resolving it: INTERNAL (fail closed).
 grpc::Status DroppedCall(std::string_view method);
 

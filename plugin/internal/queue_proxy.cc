@@ -118,6 +118,8 @@ class Call final : public CallResolver {
       intercept_hold_ = false;
       if (client_ != nullptr) {  // a reviewed call: its request went upstream already
         FailLocked(ForwardedAfterReview(server_ctx_.method()));
+      } else if (restricted_) {
+        FailLocked(NotServedHere(server_ctx_.method()));
       } else {
         request_ = std::move(request);
         StartUpstream(First::kMessage);
@@ -175,8 +177,13 @@ class Call final : public CallResolver {
         if (!ok) return;  // the server is shutting down; no done tag follows
         ++pending_;       // the done tag, now that the call has started
         start_ = absl::Now();
-        if (shared_->interceptor != nullptr &&
-            shared_->interceptor->Intercepts(server_ctx_.method())) {
+        restricted_ = shared_->restriction != nullptr && shared_->restriction->Restricted(server_ctx_);
+        if (restricted_ && (shared_->interceptor == nullptr ||
+                            !shared_->restriction->Allows(server_ctx_.method()))) {
+          return FailLocked(NotServedHere(server_ctx_.method()));  // nothing read, nothing forwarded
+        }
+        if (restricted_ || (shared_->interceptor != nullptr &&
+                            shared_->interceptor->Intercepts(server_ctx_.method()))) {
           ServerRead();  // OnRequest sees it before the upstream call starts
         } else {
           StartUpstream(First::kNone);
@@ -190,6 +197,7 @@ class Call final : public CallResolver {
         return;
       case kServerRead:
         if (client_ == nullptr) {  // an intercepted call's first message
+          if (!ok && restricted_) return FailLocked(NotServedHere(server_ctx_.method()));
           if (!ok) return StartUpstream(First::kHalfClose);
           intercept_hold_ = true;  // released by Forward or Reply
           deliver_request_ = true;
@@ -367,6 +375,7 @@ class Call final : public CallResolver {
   bool intercept_hold_ ABSL_GUARDED_BY(mu_) = false;
   bool deliver_request_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool restricted_ ABSL_GUARDED_BY(mu_) = false;  // on a restricted listener: never forwarded
   bool client_started_ ABSL_GUARDED_BY(mu_) = false;  // StartCall's operation is done
   Deferred deferred_ ABSL_GUARDED_BY(mu_) = Deferred::kNone;
   bool response_done_ ABSL_GUARDED_BY(mu_) = false;
@@ -378,8 +387,9 @@ class Call final : public CallResolver {
 }  // namespace
 
 QueueProxy::QueueProxy(std::shared_ptr<grpc::Channel> upstream, CallInterceptor* interceptor,
-                       CallObserver* observer, grpc::ServerBuilder& builder)
-    : shared_(std::move(upstream), interceptor, observer) {
+                       CallObserver* observer, const Restriction* restriction,
+                       grpc::ServerBuilder& builder)
+    : shared_(std::move(upstream), interceptor, observer, restriction) {
   builder.RegisterAsyncGenericService(&shared_.service);
   shared_.cq = builder.AddCompletionQueue();
 }

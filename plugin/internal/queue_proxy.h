@@ -18,6 +18,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "plugin/call_interceptor.h"
+#include "plugin/internal/listeners.h"
 
 namespace layerseal::plugin {
 class CallObserver;
@@ -38,8 +39,10 @@ inline constexpr int kListeningCalls = 4;
 class QueueProxy {
  public:
   // Registers the service and the completion queue on `builder` (before BuildAndStart).
+  // `restriction` (borrowed, may be null): the restricted listeners' rules (listeners.h).
   QueueProxy(std::shared_ptr<grpc::Channel> upstream, CallInterceptor* interceptor,
-             CallObserver* observer, grpc::ServerBuilder& builder);
+             CallObserver* observer, const Restriction* restriction,
+             grpc::ServerBuilder& builder);
   ~QueueProxy();  // after Stop
   QueueProxy(const QueueProxy&) = delete;
   QueueProxy& operator=(const QueueProxy&) = delete;
@@ -54,12 +57,16 @@ class QueueProxy {
   // Internal, for the calls.
   struct Shared {
     Shared(std::shared_ptr<grpc::Channel> upstream, CallInterceptor* interceptor,
-           CallObserver* observer)
-        : stub(std::move(upstream)), interceptor(interceptor), observer(observer) {}
+           CallObserver* observer, const Restriction* restriction)
+        : stub(std::move(upstream)),
+          interceptor(interceptor),
+          observer(observer),
+          restriction(restriction) {}
     grpc::AsyncGenericService service;
     grpc::GenericStub stub;
     CallInterceptor* interceptor;
     CallObserver* observer;
+    const Restriction* restriction;
     std::unique_ptr<grpc::ServerCompletionQueue> cq;
     absl::Mutex mu;
     int live_calls ABSL_GUARDED_BY(mu) = 0;

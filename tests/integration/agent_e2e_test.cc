@@ -3,6 +3,7 @@
 // the agent's socket as the kubelet would. One test (the moved tag) runs the agent
 // in-process, for its test seam.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <fstream>
@@ -185,7 +186,7 @@ class AgentE2eTest : public ::testing::Test {
             "--runtime-endpoint", containerd_->socket(), "--policy", dir_.File("policy.yaml"),
             "--namespace-policy-dir", dir_.File("namespaces"), "--state-dir", dir_.File("state"),
             "--node-name", "node-e2e", "--admin", StrCat("127.0.0.1:", admin_port_),
-            "--health-socket", dir_.File("health.sock"), "--plain-http-registry", registry_->host(),
+            "--health-socket", health_socket_, "--plain-http-registry", registry_->host(),
             "--policy-check-interval", "200ms"};
   }
   std::vector<std::string> AgentArgsWithExtras() {
@@ -297,6 +298,7 @@ class AgentE2eTest : public ::testing::Test {
   static PrivateKey* key_;
   static PrivateKey* other_key_;
   testing::TempDir dir_;
+  std::string health_socket_ = dir_.File("health.sock");
   int admin_port_ = testing::PickFreePort();
   std::unique_ptr<testing::Child> agent_;
   std::unique_ptr<CriClient> client_;
@@ -634,6 +636,60 @@ TEST_F(AgentE2eTest, HealthAndReadiness) {
   EXPECT_TRUE(client_->Version().ok());
   EXPECT_NE(Metrics().find("layerseal_cri_calls_total{method=\"/runtime.v1.RuntimeService/Version\",code=\"OK\"} 1"),
             std::string::npos) << Metrics();
+}
+
+// Issue 14 item 5: the health socket serves grpc.health.v1 and nothing else (it used to be
+// one more listener of the CRI proxy: any CRI call made there reached the runtime), and its
+// mode (and that of the directory the agent makes for it) does not come from the umask.
+TEST_F(AgentE2eTest, HealthSocketServesOnlyHealthWithAnExplicitMode) {
+  Digest digest = Push("healthsock/app:1", Signed("e2e-healthsock", *key_));
+  // The agent pulls repo@digest: look for the image under both names.
+  auto in_containerd = [&] {
+    return InContainerd(Ref("healthsock/app:1")).has_value() ||
+           InContainerd(StrCat(Ref("healthsock/app"), "@", digest.str())).has_value();
+  };
+  health_socket_ = dir_.File("run/layerseal/health.sock");  // the agent makes run/layerseal
+  mode_t umask_before = umask(0);
+  StartAgent();
+  umask(umask_before);
+  struct stat st {};
+  ASSERT_EQ(stat(health_socket_.c_str(), &st), 0) << AgentLog();
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0660u) << std::oct << (st.st_mode & 07777);
+  ASSERT_EQ(stat(dir_.File("run/layerseal").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u) << std::oct << (st.st_mode & 07777);
+
+  // CRI calls on the health socket: UNIMPLEMENTED, answered by the agent, never forwarded.
+  CriClient on_health(health_socket_);
+  int registry_before = AgentRegistryRequests();
+  grpc::Status version = on_health.Version();
+  EXPECT_EQ(version.error_code(), grpc::StatusCode::UNIMPLEMENTED) << version.error_message();
+  grpc::Status pull = on_health.Pull(Ref("healthsock/app:1"));
+  EXPECT_EQ(pull.error_code(), grpc::StatusCode::UNIMPLEMENTED) << pull.error_message();
+  EXPECT_FALSE(in_containerd()) << "the pull reached containerd";
+  EXPECT_EQ(AgentRegistryRequests(), registry_before) << "the pull was verified";
+  EXPECT_EQ(Metric("layerseal_cri_calls_total{method=\"/runtime.v1.RuntimeService/Version\",code=\"OK\"}"), 0);
+  EXPECT_EQ(Metric("layerseal_cri_calls_total{method=\"/runtime.v1.ImageService/PullImage\",code=\"OK\"}"), 0);
+
+  // Health still answers there: Check as before, Watch not served.
+  auto health = grpc::health::v1::Health::NewStub(Connect(health_socket_));
+  grpc::health::v1::HealthCheckRequest req;
+  grpc::health::v1::HealthCheckResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Status check = health->Check(&ctx, req, &resp);
+  ASSERT_TRUE(check.ok()) << check.error_message();
+  EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  grpc::ClientContext watch_ctx;
+  watch_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto watch = health->Watch(&watch_ctx, req);
+  EXPECT_FALSE(watch->Read(&resp));
+  EXPECT_EQ(watch->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+
+  // The CRI socket is unchanged: the same pull through it reaches containerd.
+  EXPECT_TRUE(client_->Version().ok());
+  ASSERT_TRUE(client_->Pull(Ref("healthsock/app:1")).ok());
+  EXPECT_TRUE(in_containerd());
 }
 
 TEST_F(AgentE2eTest, ReplacingAKeyFileDropsVerdictsMadeWithTheOldKey) {

@@ -158,7 +158,7 @@ class CliEventsTest : public ::testing::Test {
   static void SetUpTestSuite() {
     if (ControllerBinary().empty()) return;  // SetUp skips
     dir_ = new testing::TempDir();
-    auto certs = testing::MakeTlsCerts(dir_->path(), {"node-a", "node-b", "node-c", "node-z", "ops-alice"});
+    auto certs = testing::MakeTlsCerts(dir_->path(), {"node-a", "node-b", "node-c", "node-z"}, {"ops-alice"});
     ASSERT_TRUE(certs.ok()) << certs.status();
     certs_ = new TlsCerts(*std::move(certs));
     grpc_port_ = testing::PickFreePort();

@@ -6,6 +6,7 @@
 #include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -215,8 +216,13 @@ class ControllerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    absl::StatusOr<TlsCerts> certs = MakeTlsCerts(dir_->path(), {"node-a", "node-b", "node-c", "node-d", "reader"});
+    absl::StatusOr<TlsCerts> certs = MakeTlsCerts(dir_->path(), {"node-a", "node-b", "node-c", "node-d"}, {"reader"});
     ASSERT_TRUE(certs.ok()) << certs.status();
+    // Signed by the right CA, but with no role: no organization, and both organizations.
+    ASSERT_TRUE(AddClientCert(*certs, "node-e").ok());
+    ASSERT_TRUE(AddClientCert(*certs, "node-both", false,
+                              StrCat(kNodeOrganization, "/O=", kReaderOrganization))
+                    .ok());
     certs_ = new TlsCerts(*certs);
     controller_ = new ControllerProcess(*certs_, StrCat("sqlite://", dir_->File("events.db")),
                                         dir_->File("controller.log"));
@@ -255,7 +261,7 @@ TEST_F(ControllerTest, BatchIsStoredAndReadBack) {
   EXPECT_EQ(resp.stored(), 3u);
   EXPECT_EQ(resp.duplicates(), 0u);
 
-  std::vector<v1::Event> events = QueryAll(channel, NodeFilter("node-a"));
+  std::vector<v1::Event> events = QueryAll(As("reader"), NodeFilter("node-a"));
   ASSERT_GE(events.size(), 3u);
   std::set<uint64_t> seqs;
   for (const v1::Event& e : events) {
@@ -288,7 +294,7 @@ TEST_F(ControllerTest, ResentBatchIsCountedAsDuplicatesAndStoredOnce) {
   EXPECT_EQ(MetricValue(metrics, "layerseal_controller_duplicate_events_total"), before + 4);
 
   int copies = 0;
-  for (const v1::Event& e : QueryAll(channel, NodeFilter("node-a"))) copies += e.seq() == 102;
+  for (const v1::Event& e : QueryAll(As("reader"), NodeFilter("node-a"))) copies += e.seq() == 102;
   EXPECT_EQ(copies, 1);
 }
 
@@ -308,13 +314,109 @@ TEST_F(ControllerTest, NodeSpoofingIsRejectedAndCounted) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_NE(s.error_message().find("events[1].node"), std::string::npos) << s.error_message();
 
-  EXPECT_TRUE(QueryAll(channel, NodeFilter("node-b")).empty());
-  for (const v1::Event& e : QueryAll(channel, NodeFilter("node-a"))) {
+  EXPECT_TRUE(QueryAll(As("reader"), NodeFilter("node-b")).empty());
+  for (const v1::Event& e : QueryAll(As("reader"), NodeFilter("node-a"))) {
     EXPECT_LT(e.seq(), 201u) << "an event of the rejected batch was stored";
   }
   std::string metrics = Metrics(controller_->http_port());
   EXPECT_EQ(MetricValue(metrics, "layerseal_controller_rejected_batches_total{reason=\"node_mismatch\"}"),
             std::max(before, 0.0) + 2);
+}
+
+// Every EventQuery method, called on `channel` (FollowEvents until its status): the status
+// of each, by method name.
+std::map<std::string, grpc::Status> CallEveryQueryMethod(const std::shared_ptr<grpc::Channel>& channel,
+                                                         const std::string& node) {
+  auto stub = v1::EventQuery::NewStub(channel);
+  std::map<std::string, grpc::Status> out;
+  v1::QueryEventsRequest query;
+  *query.mutable_filter() = NodeFilter(node);  // its own events
+  v1::QueryEventsResponse events;
+  out["QueryEvents"] = stub->QueryEvents(Context().get(), query, &events);
+  EXPECT_EQ(events.events_size(), 0);
+  v1::ListNodesResponse nodes;
+  out["ListNodes"] = stub->ListNodes(Context().get(), v1::ListNodesRequest(), &nodes);
+  EXPECT_EQ(nodes.nodes_size(), 0);
+  v1::ListImagesResponse images;
+  out["ListImages"] = stub->ListImages(Context().get(), v1::ListImagesRequest(), &images);
+  EXPECT_EQ(images.images_size(), 0);
+  v1::FollowEventsRequest follow;
+  *follow.mutable_filter() = NodeFilter(node);
+  auto ctx = Context();
+  std::unique_ptr<grpc::ClientReader<v1::Event>> stream = stub->FollowEvents(ctx.get(), follow);
+  v1::Event e;
+  EXPECT_FALSE(stream->Read(&e)) << "a refused follower got an event";
+  out["FollowEvents"] = stream->Finish();
+  return out;
+}
+
+// Issue 14 item 4: a node's certificate reads nothing, not even its own node's events.
+TEST_F(ControllerTest, NodeCertificateCannotCallAnyQueryMethod) {
+  ASSERT_TRUE(Report(As("node-a"), Batch("node-a", 7001, 1, "DENY")).ok());
+  double before = MetricValue(Metrics(controller_->http_port()),
+                              "layerseal_controller_refused_queries_total{role=\"node\"}");
+  std::map<std::string, grpc::Status> got = CallEveryQueryMethod(As("node-a"), "node-a");
+  ASSERT_EQ(got.size(), 4u);
+  for (const auto& [method, s] : got) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << method << ": " << s.error_message();
+    for (const char* part : {method.c_str(), "a node's", "CN=node-a", "O=[layerseal:nodes]",
+                             "O=layerseal:readers"}) {
+      EXPECT_NE(s.error_message().find(part), std::string::npos) << part << " in " << s.error_message();
+    }
+  }
+  EXPECT_EQ(MetricValue(Metrics(controller_->http_port()),
+                        "layerseal_controller_refused_queries_total{role=\"node\"}"),
+            std::max(before, 0.0) + 4);
+  // The reader sees the event the node reported.
+  std::vector<v1::Event> seen = QueryAll(As("reader"), NodeFilter("node-a"));
+  EXPECT_TRUE(std::any_of(seen.begin(), seen.end(), [](const v1::Event& e) { return e.seq() == 7001; }));
+}
+
+// Issue 14 item 4: a reader's certificate reports nothing (it would be stored as a node
+// named after the reader).
+TEST_F(ControllerTest, ReaderCertificateCannotReportEvents) {
+  double before = MetricValue(Metrics(controller_->http_port()),
+                              "layerseal_controller_rejected_batches_total{reason=\"wrong_role\"}");
+  grpc::Status s = Report(As("reader"), Batch("reader", 1, 2));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  for (const char* part : {"ReportEvents", "a reader's", "CN=reader", "O=layerseal:nodes"}) {
+    EXPECT_NE(s.error_message().find(part), std::string::npos) << part << " in " << s.error_message();
+  }
+  EXPECT_TRUE(QueryAll(As("reader"), NodeFilter("reader")).empty());
+  v1::ListNodesResponse nodes;
+  ASSERT_TRUE(v1::EventQuery::NewStub(As("reader"))
+                  ->ListNodes(Context().get(), v1::ListNodesRequest(), &nodes)
+                  .ok());
+  for (const v1::NodeSummary& n : nodes.nodes()) EXPECT_NE(n.node(), "reader");
+  EXPECT_EQ(MetricValue(Metrics(controller_->http_port()),
+                        "layerseal_controller_rejected_batches_total{reason=\"wrong_role\"}"),
+            std::max(before, 0.0) + 1);
+}
+
+// Issue 14 item 4: a certificate the CA signed without a layerseal organization, or with
+// both, has no role: refused on both services, and the message says which O= to use.
+TEST_F(ControllerTest, CertificateWithoutRoleIsRefusedEverywhere) {
+  std::string metrics = Metrics(controller_->http_port());
+  double rejected = MetricValue(metrics, "layerseal_controller_rejected_batches_total{reason=\"no_role\"}");
+  double refused = MetricValue(metrics, "layerseal_controller_refused_queries_total{role=\"none\"}");
+  for (const std::string node : {"node-e", "node-both"}) {
+    grpc::Status s = Report(As(node), Batch(node, 1, 1));
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+    for (const std::string& part : {StrCat("CN=", node), std::string("has no layerseal role"),
+                                    std::string("O=layerseal:nodes")}) {
+      EXPECT_NE(s.error_message().find(part), std::string::npos) << part << " in " << s.error_message();
+    }
+    EXPECT_TRUE(QueryAll(As("reader"), NodeFilter(node)).empty());
+    for (const auto& [method, qs] : CallEveryQueryMethod(As(node), node)) {
+      EXPECT_EQ(qs.error_code(), grpc::StatusCode::PERMISSION_DENIED) << method << ": " << qs.error_message();
+      EXPECT_NE(qs.error_message().find("O=layerseal:readers"), std::string::npos) << qs.error_message();
+    }
+  }
+  metrics = Metrics(controller_->http_port());
+  EXPECT_EQ(MetricValue(metrics, "layerseal_controller_rejected_batches_total{reason=\"no_role\"}"),
+            std::max(rejected, 0.0) + 2);
+  EXPECT_EQ(MetricValue(metrics, "layerseal_controller_refused_queries_total{role=\"none\"}"),
+            std::max(refused, 0.0) + 8);
 }
 
 // An agent retrying a rejected batch, or a hostile one, cannot flood the controller's log:
@@ -368,8 +470,8 @@ TEST_F(ControllerTest, ClientWithoutCertificateCannotConnect) {
   qctx.set_deadline(absl::ToChronoTime(absl::Now() + kPatience));
   v1::QueryEventsResponse qresp;
   EXPECT_FALSE(query->QueryEvents(&qctx, v1::QueryEventsRequest(), &qresp).ok());
-  EXPECT_TRUE(QueryAll(As("node-a"), v1::EventFilter()).size() > 0);
-  for (const v1::Event& e : QueryAll(As("node-a"), NodeFilter("node-a"))) {
+  EXPECT_TRUE(QueryAll(As("reader"), v1::EventFilter()).size() > 0);
+  for (const v1::Event& e : QueryAll(As("reader"), NodeFilter("node-a"))) {
     EXPECT_NE(e.seq(), 301u);
   }
 }
@@ -384,7 +486,7 @@ TEST_F(ControllerTest, ClientCertificateFromAnotherCaCannotConnect) {
   v1::ReportEventsResponse resp;
   grpc::Status s = stub->ReportEvents(&ctx, Batch("node-a", 401, 1), &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
-  for (const v1::Event& e : QueryAll(As("node-a"), NodeFilter("node-a"))) {
+  for (const v1::Event& e : QueryAll(As("reader"), NodeFilter("node-a"))) {
     EXPECT_NE(e.seq(), 401u);
   }
 }
@@ -411,7 +513,7 @@ struct Malformed {
 TEST_F(ControllerTest, MalformedBatchesGetClearErrorsAndStoreNothing) {
   auto channel = As("node-b");
   ASSERT_TRUE(Report(channel, Batch("node-b", 1, 5)).ok());
-  std::vector<v1::Event> before = QueryAll(channel, NodeFilter("node-b"));
+  std::vector<v1::Event> before = QueryAll(As("reader"), NodeFilter("node-b"));
   ASSERT_EQ(before.size(), 5u);
 
   std::vector<Malformed> cases = {
@@ -458,7 +560,7 @@ TEST_F(ControllerTest, MalformedBatchesGetClearErrorsAndStoreNothing) {
     grpc::Status s = Report(channel, req);
     EXPECT_EQ(s.error_code(), c.code) << s.error_message();
     EXPECT_NE(s.error_message().find(c.message), std::string::npos) << s.error_message();
-    std::vector<v1::Event> after = QueryAll(channel, NodeFilter("node-b"));
+    std::vector<v1::Event> after = QueryAll(As("reader"), NodeFilter("node-b"));
     ASSERT_EQ(after.size(), before.size());
     for (size_t i = 0; i < after.size(); ++i) {
       EXPECT_EQ(after[i].SerializeAsString(), before[i].SerializeAsString());
@@ -484,7 +586,7 @@ TEST_F(ControllerTest, FiltersAndPagination) {
   auto count = [&](std::function<void(v1::EventFilter&)> set) {
     v1::EventFilter f = NodeFilter("node-c");
     set(f);
-    return QueryAll(channel, f).size();
+    return QueryAll(As("reader"), f).size();
   };
   EXPECT_EQ(count([](v1::EventFilter&) {}), 30u);
   EXPECT_EQ(count([](v1::EventFilter& f) { f.set_verdict("DENY"); }), 10u);
@@ -508,7 +610,7 @@ TEST_F(ControllerTest, FiltersAndPagination) {
   EXPECT_EQ(count([](v1::EventFilter& f) { f.set_node("node-none"); }), 0u);
 
   // Pages of 7: 7, 7, 7, 7, 2; each event once; newest first throughout.
-  auto stub = v1::EventQuery::NewStub(channel);
+  auto stub = v1::EventQuery::NewStub(As("reader"));
   v1::QueryEventsRequest page_req;
   *page_req.mutable_filter() = NodeFilter("node-c");
   page_req.set_page_size(7);
@@ -550,7 +652,7 @@ TEST_F(ControllerTest, FiltersAndPagination) {
 TEST_F(ControllerTest, NodesAndImages) {
   auto channel = As("node-c");
   ASSERT_TRUE(Report(channel, Batch("node-c", 1001, 2, "DENY")).ok());
-  auto stub = v1::EventQuery::NewStub(channel);
+  auto stub = v1::EventQuery::NewStub(As("reader"));
   v1::ListNodesResponse nodes;
   ASSERT_TRUE(stub->ListNodes(Context().get(), v1::ListNodesRequest(), &nodes).ok());
   const v1::NodeSummary* c = nullptr;
@@ -696,7 +798,7 @@ TEST_F(ControllerTest, MetricsCountBatchesEventsAndLag) {
 class ControllerLifecycleTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<TlsCerts> certs = MakeTlsCerts(dir_.path(), {"node-a", "reader"});
+    absl::StatusOr<TlsCerts> certs = MakeTlsCerts(dir_.path(), {"node-a"}, {"reader"});
     ASSERT_TRUE(certs.ok()) << certs.status();
     certs_ = *certs;
   }
@@ -757,7 +859,9 @@ TEST_F(ControllerLifecycleTest, RetentionPrunesOldEvents) {
     absl::SleepFor(absl::Milliseconds(100));
   }
   EXPECT_EQ(MetricValue(metrics, "layerseal_controller_pruned_events_total"), 3) << metrics;
-  EXPECT_TRUE(QueryAll(agent, NodeFilter("node-a")).empty());
+  EXPECT_TRUE(QueryAll(Connect(controller.target(), certs_, certs_.client.at("reader")),
+                       NodeFilter("node-a"))
+                  .empty());
   std::string log = ReadFileOrDie(controller.log());
   EXPECT_NE(log.find("\"pruned old events\""), std::string::npos) << log;
 }
@@ -831,7 +935,7 @@ TEST(ControllerPostgresTest, StoresQueriesAndSurvivesARestart) {
   ASSERT_TRUE(pg.ok()) << pg.status();
   ASSERT_TRUE((*pg)->CreateDatabase("layerseal").ok());
   TempDir dir;
-  absl::StatusOr<TlsCerts> certs = MakeTlsCerts(dir.path(), {"node-a"});
+  absl::StatusOr<TlsCerts> certs = MakeTlsCerts(dir.path(), {"node-a"}, {"reader"});
   ASSERT_TRUE(certs.ok()) << certs.status();
   ControllerProcess controller(*certs, (*pg)->Url("layerseal"), dir.File("controller.log"));
   ASSERT_NO_FATAL_FAILURE(controller.Start());
@@ -850,7 +954,8 @@ TEST(ControllerPostgresTest, StoresQueriesAndSurvivesARestart) {
   ASSERT_NO_FATAL_FAILURE(controller.Start());
   v1::EventFilter f = NodeFilter("node-a");
   f.set_verdict("DENY");
-  std::vector<v1::Event> events = QueryAll(channel, f);
+  std::vector<v1::Event> events =
+      QueryAll(Connect(controller.target(), *certs, certs->client.at("reader")), f);
   ASSERT_EQ(events.size(), 5u);
   EXPECT_EQ(events.front().seq(), 5u);
 }

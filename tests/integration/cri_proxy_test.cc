@@ -418,7 +418,10 @@ class FakeUpstreamTest : public ::testing::TestWithParam<ProxyEngine> {
  protected:
   void SetUp() override { StartProxy(nullptr); }
 
-  void StartProxy(CallInterceptor* interceptor) {
+  // `restricted_methods` non-empty: also a restricted socket, restricted.sock, where only
+  // they may be called.
+  void StartProxy(CallInterceptor* interceptor,
+                  const std::vector<std::string>& restricted_methods = {}) {
     proxy_.reset();
     upstream_server_.reset();
     fake_ = std::make_unique<FakeUpstream>();  // a generic service registers with one server
@@ -430,9 +433,15 @@ class FakeUpstreamTest : public ::testing::TestWithParam<ProxyEngine> {
     builder.SetMaxSendMessageSize(kMaxMessageBytes);
     upstream_server_ = builder.BuildAndStart();
     ASSERT_NE(upstream_server_, nullptr);
+    std::vector<std::string> restricted;
+    if (!restricted_methods.empty()) restricted.push_back(dir_.File("restricted.sock"));
     absl::StatusOr<std::unique_ptr<CriProxy>> proxy = CriProxy::Start(
-        {.listen_path = dir_.File("proxy.sock"), .upstream_path = dir_.File("upstream.sock"),
-         .interceptor = interceptor, .engine = GetParam()});
+        {.listen_path = dir_.File("proxy.sock"),
+         .restricted_listen_paths = restricted,
+         .restricted_methods = restricted_methods,
+         .upstream_path = dir_.File("upstream.sock"),
+         .interceptor = interceptor,
+         .engine = GetParam()});
     ASSERT_TRUE(proxy.ok()) << proxy.status();
     proxy_ = *std::move(proxy);
     channel_ = Connect(dir_.File("proxy.sock"));
@@ -574,6 +583,37 @@ TEST_P(FakeUpstreamTest, InterceptorRewritesOrAnswersInstead) {
   CallResult plain = Invoke(channel_, "/fake.Echo/Unary", {"hello"});
   ASSERT_TRUE(plain.status.ok()) << plain.status.error_message();
   EXPECT_EQ(plain.responses, std::vector<std::string>{"hello"});
+}
+
+// The agent's health socket (issue 14 item 5): on a restricted socket only the listed
+// methods are called, only the interceptor answers them, and nothing reaches the upstream:
+// not another method, not a listed one the interceptor forwards, not one that half-closes
+// before its first message. The main socket is unchanged.
+TEST_P(FakeUpstreamTest, RestrictedSocketAnswersOnlyItsMethodsAndForwardsNothing) {
+  TestInterceptor interceptor;
+  StartProxy(&interceptor, {"/fake.Echo/Unary"});
+  auto restricted = Connect(dir_.File("restricted.sock"));
+  int upstream_calls = fake_->calls.load();
+
+  CallResult answered = Invoke(restricted, "/fake.Echo/Unary", {"answer"});
+  ASSERT_TRUE(answered.status.ok()) << answered.status.error_message();
+  EXPECT_EQ(answered.responses, std::vector<std::string>{"answered-by-gate"});
+  EXPECT_EQ(Invoke(restricted, "/fake.Echo/Unary", {"deny"}).status.error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  for (const CallResult& r : {Invoke(restricted, "/fake.Echo/Stream", {"3"}),  // not listed
+                              Invoke(restricted, "/fake.Echo/Fail", {"x"}),    // not listed
+                              Invoke(restricted, "/fake.Echo/Unary", {"hello"}),  // forwarded
+                              Invoke(restricted, "/fake.Echo/Unary", {})}) {  // no message
+    EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << r.status.error_message();
+    EXPECT_THAT(r.status.error_message(), ::testing::HasSubstr("not served on this socket"));
+    EXPECT_TRUE(r.responses.empty());
+  }
+  EXPECT_EQ(fake_->calls.load(), upstream_calls);
+
+  CallResult plain = Invoke(channel_, "/fake.Echo/Unary", {"hello"});
+  ASSERT_TRUE(plain.status.ok()) << plain.status.error_message();
+  EXPECT_EQ(plain.responses, std::vector<std::string>{"hello"});
+  EXPECT_EQ(Invoke(channel_, "/fake.Echo/Stream", {"3"}).responses.size(), 3u);
 }
 
 TEST_P(FakeUpstreamTest, ReviewSeesTheUpstreamsAnswerBeforeTheCaller) {

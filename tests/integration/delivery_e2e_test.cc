@@ -82,7 +82,7 @@ class DeliveryE2eTest : public ::testing::TestWithParam<std::string> {
       ASSERT_TRUE(created.ok()) << created;
       database_ = postgres_->Url(db);
     }
-    absl::StatusOr<testing::TlsCerts> certs = testing::MakeTlsCerts(dir_.path(), {kNode, "reader"});
+    absl::StatusOr<testing::TlsCerts> certs = testing::MakeTlsCerts(dir_.path(), {kNode}, {"reader"});
     ASSERT_TRUE(certs.ok()) << certs.status();
     certs_ = *certs;
     testing::WriteFileOrDie(dir_.File("policy.yaml"),
@@ -377,7 +377,7 @@ TEST_P(DeliveryE2eTest, AgentWithACertificateFromAnotherCaIsRejectedAndKeepsItsE
 }
 
 TEST_P(DeliveryE2eTest, AgentRefusesACertificateForAnotherNode) {
-  absl::StatusOr<testing::CertKey> other = testing::AddClientCert(certs_, "node-other");
+  absl::StatusOr<testing::CertKey> other = testing::AddClientCert(certs_, "node-other", false, testing::kNodeOrganization);
   ASSERT_TRUE(other.ok()) << other.status();
   absl::StatusOr<testing::RunResult> r = testing::Run(AgentArgs(*other), "", absl::Seconds(30));
   ASSERT_TRUE(r.ok()) << r.status();

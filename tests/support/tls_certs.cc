@@ -43,9 +43,10 @@ absl::StatusOr<CertKey> MakeCa(const std::string& dir, const std::string& stem,
   return ca;
 }
 
-// A key, a request with CN `cn`, and the certificate `ca` signs with the extensions `ext`.
+// A key, a request with subject `subject` (openssl -subj syntax), and the certificate `ca`
+// signs with the extensions `ext`.
 absl::StatusOr<CertKey> MakeLeaf(const std::string& dir, const CertKey& ca,
-                                 const std::string& stem, const std::string& cn,
+                                 const std::string& stem, const std::string& subject,
                                  const std::string& ext) {
   CertKey leaf{StrCat(dir, "/", stem, ".pem"), StrCat(dir, "/", stem, ".key")};
   std::string csr = StrCat(dir, "/", stem, ".csr");
@@ -53,7 +54,7 @@ absl::StatusOr<CertKey> MakeLeaf(const std::string& dir, const CertKey& ca,
   WriteFileOrDie(ext_file, ext);
   absl::Status s = RunOpenssl({"req", "-new", "-newkey", "ec", "-pkeyopt",
                                "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", leaf.key,
-                               "-out", csr, "-subj", StrCat("/CN=", cn)});
+                               "-out", csr, "-subj", subject});
   if (!s.ok()) return s;
   s = RunOpenssl({"x509", "-req", "-in", csr, "-CA", ca.cert, "-CAkey", ca.key, "-CAserial",
                   ca.cert + ".srl", "-CAcreateserial", "-days", std::to_string(kValidDays),
@@ -74,33 +75,45 @@ constexpr char kClientExt[] =
 
 }  // namespace
 
-absl::StatusOr<CertKey> AddClientCert(TlsCerts& certs, const std::string& cn, bool use_other_ca) {
+absl::StatusOr<CertKey> AddClientCert(TlsCerts& certs, const std::string& cn, bool use_other_ca,
+                                      const std::string& organization) {
   const CertKey& ca = use_other_ca ? certs.other_ca : certs.ca;
-  std::string stem = StrCat(use_other_ca ? "other-client-" : "client-", FileStem(cn));
-  absl::StatusOr<CertKey> leaf = MakeLeaf(certs.dir, ca, stem, cn, kClientExt);
+  std::string stem = StrCat(use_other_ca ? "other-client-" : "client-", FileStem(cn), "-",
+                            FileStem(organization));
+  const std::string subject = StrCat(cn.empty() ? "" : "/CN=", cn,
+                                     organization.empty() ? "" : "/O=", organization);
+  absl::StatusOr<CertKey> leaf = MakeLeaf(certs.dir, ca, stem,
+                                          subject.empty() ? std::string("/") : subject,  // "/": none
+                                          kClientExt);
   if (leaf.ok() && !use_other_ca) certs.client[cn] = *leaf;
   return leaf;
 }
 
 absl::StatusOr<TlsCerts> MakeTlsCerts(const std::string& dir,
-                                      const std::vector<std::string>& client_cns) {
+                                      const std::vector<std::string>& node_cns,
+                                      const std::vector<std::string>& reader_cns) {
   TlsCerts certs;
   certs.dir = dir;
   absl::StatusOr<CertKey> ca = MakeCa(dir, "ca", "layerseal test CA");
   if (!ca.ok()) return ca.status();
   certs.ca = *ca;
-  absl::StatusOr<CertKey> server = MakeLeaf(dir, certs.ca, "server", "localhost", kServerExt);
+  absl::StatusOr<CertKey> server = MakeLeaf(dir, certs.ca, "server", "/CN=localhost", kServerExt);
   if (!server.ok()) return server.status();
   certs.server = *server;
-  for (const std::string& cn : client_cns) {
-    absl::StatusOr<CertKey> client = AddClientCert(certs, cn);
+  for (const std::string& cn : node_cns) {
+    absl::StatusOr<CertKey> client = AddClientCert(certs, cn, false, kNodeOrganization);
+    if (!client.ok()) return client.status();
+  }
+  for (const std::string& cn : reader_cns) {
+    absl::StatusOr<CertKey> client = AddClientCert(certs, cn, false, kReaderOrganization);
     if (!client.ok()) return client.status();
   }
   absl::StatusOr<CertKey> other = MakeCa(dir, "other-ca", "unrelated test CA");
   if (!other.ok()) return other.status();
   certs.other_ca = *other;
-  certs.other_client_cn = client_cns.empty() ? "node-a" : client_cns.front();
-  absl::StatusOr<CertKey> other_client = AddClientCert(certs, certs.other_client_cn, true);
+  certs.other_client_cn = node_cns.empty() ? "node-a" : node_cns.front();
+  absl::StatusOr<CertKey> other_client =
+      AddClientCert(certs, certs.other_client_cn, true, kNodeOrganization);
   if (!other_client.ok()) return other_client.status();
   certs.other_client = *other_client;
   return certs;

@@ -1,7 +1,8 @@
 // Test certificates made with the openssl CLI (the same commands docs/controller.md shows):
-// a CA, a server certificate for 127.0.0.1/localhost, client certificates whose common name
-// is a node name, and a second, unrelated CA with a client certificate of its own (for
-// "wrong CA" tests). Keys are EC P-256, unencrypted, PEM.
+// a CA, a server certificate for 127.0.0.1/localhost, client certificates for nodes (CN: the
+// node name, O=layerseal:nodes) and readers (CN: a person's or tool's name,
+// O=layerseal:readers), and a second, unrelated CA with a client certificate of its own
+// (for "wrong CA" tests). Keys are EC P-256, unencrypted, PEM.
 //
 // Thread-safety: the functions run openssl as child processes and write only under `dir`;
 // call them from one thread per directory.
@@ -32,16 +33,26 @@ struct TlsCerts {
   std::string other_client_cn;
 };
 
-// Makes the CA, the server certificate, one client certificate per name in `client_cns`,
-// the other CA and its client certificate (CN: the first of `client_cns`, or "node-a", so
-// that only the CA tells it from a genuine one). `dir` must exist.
+// The subject Organizations of the two roles (controller/identity.h; tests/support does not link
+// the controller, so they are spelled again here).
+inline constexpr char kNodeOrganization[] = "layerseal:nodes";
+inline constexpr char kReaderOrganization[] = "layerseal:readers";
+
+// Makes the CA, the server certificate, one node certificate per name in `node_cns`, one
+// reader certificate per name in `reader_cns` (all in `client`, by CN), the other CA and
+// its client certificate (a node's, CN: the first of `node_cns`, or "node-a", so that only
+// the CA tells it from a genuine one). `dir` must exist.
 absl::StatusOr<TlsCerts> MakeTlsCerts(const std::string& dir,
-                                      const std::vector<std::string>& client_cns = {"node-a"});
+                                      const std::vector<std::string>& node_cns = {"node-a"},
+                                      const std::vector<std::string>& reader_cns = {});
 
 // Adds a client certificate with common name `cn` signed by `certs.ca` (or, with
 // `use_other_ca`, by `certs.other_ca`); also stored in `certs.client` when from `ca`.
+// `organization` is the subject's O ("" : none, a certificate with no role); more than one
+// are written "a/O=b" (openssl -subj syntax). An empty `cn` makes a subject without CN.
 absl::StatusOr<CertKey> AddClientCert(TlsCerts& certs, const std::string& cn,
-                                      bool use_other_ca = false);
+                                      bool use_other_ca = false,
+                                      const std::string& organization = "");
 
 }  // namespace layerseal::testing
 
