@@ -1,9 +1,15 @@
 // telemetry/: the metrics registry's exposition text, its concurrency and cardinality cap,
 // the JSON logger, and the admin HTTP server on a real loopback socket (spoken to with
 // libcurl, an independent HTTP client).
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -327,8 +333,9 @@ size_t AppendBody(char* data, size_t size, size_t n, void* out) {
   return size * n;
 }
 
-// One request with libcurl; `post_body` makes it a POST.
-HttpResult Fetch(int port, const std::string& path, const std::string* post_body = nullptr) {
+// One request with libcurl; `post_body` makes it a POST; `host` replaces the Host header.
+HttpResult Fetch(int port, const std::string& path, const std::string* post_body = nullptr,
+                 const std::string& host = "") {
   HttpResult r;
   CURL* curl = curl_easy_init();
   EXPECT_NE(curl, nullptr);
@@ -342,7 +349,13 @@ HttpResult Fetch(int port, const std::string& path, const std::string* post_body
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, post_body->data());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(post_body->size()));
   }
+  curl_slist* headers = nullptr;
+  if (!host.empty()) {
+    headers = curl_slist_append(headers, ("Host: " + host).c_str());
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  }
   CURLcode rc = curl_easy_perform(curl);
+  curl_slist_free_all(headers);
   EXPECT_EQ(rc, CURLE_OK) << url << ": " << curl_easy_strerror(rc);
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
   char* ct = nullptr;
@@ -390,7 +403,7 @@ TEST(AdminHttpTest, ServesMetricsHealthReadyAnd404OnAnEphemeralPort) {
   EXPECT_EQ(missing.status, 404);
   EXPECT_EQ(missing.body, "not found\n");
   std::string small = "x";
-  EXPECT_EQ(Fetch(port, "/healthz", &small).status, 404);  // GET only
+  EXPECT_EQ(Fetch(port, "/healthz", &small).status, 413);  // GET only, never a body
 }
 
 TEST(AdminHttpTest, RequestBodyOverTheLimitIsRefused) {
@@ -436,6 +449,187 @@ TEST(AdminHttpTest, RejectsABadPort) {
   auto server = AdminHttpServer::Start(options);
   ASSERT_FALSE(server.ok());
   EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(AdminHttpTest, HostMustBeAnIpLiteralLocalhostOrAnAllowedName) {
+  const std::vector<std::string> allowed = {"layerseal-controller.layerseal.svc"};
+  for (const char* ok : {"127.0.0.1", "127.0.0.1:7080", "10.2.3.4:9464", "[::1]", "[::1]:7080",
+                         "[fe80::1]:80", "localhost", "LocalHost:7080",
+                         "layerseal-controller.layerseal.svc",
+                         "Layerseal-Controller.layerseal.svc:7080"}) {
+    EXPECT_TRUE(AdminHttpHostAllowed(ok, allowed)) << ok;
+  }
+  for (const char* bad : {"", "evil.example", "evil.example:7080", "localhost.", "localhost.evil",
+                          "127.0.0.1.nip.io", "layerseal-controller", ":7080", "127.0.0.1:",
+                          "127.0.0.1:abc", "127.0.0.1:123456", "[::1", "[::1]x", "[evil]",
+                          "::1", "0x7f.1", "127.1", "localhost:80:80", "svc.layerseal-controller"}) {
+    EXPECT_FALSE(AdminHttpHostAllowed(bad, allowed)) << bad;
+  }
+  EXPECT_FALSE(AdminHttpHostAllowed("layerseal-controller.layerseal.svc", {}));
+}
+
+// DNS rebinding: a page on evil.example whose name now points at 127.0.0.1 sends
+// "Host: evil.example"; every route (probes included) refuses it with 421.
+TEST(AdminHttpTest, RefusesAForeignHostOnEveryRoute) {
+  AdminHttpOptions options;
+  options.allowed_hosts = {"controller.example"};
+  options.routes.push_back({"/api/events", [](const HttpRequest&) {
+                              return HttpResponse{.body = "secret events"};
+                            }});
+  auto server = AdminHttpServer::Start(std::move(options));
+  ASSERT_TRUE(server.ok()) << server.status();
+  int port = (*server)->port();
+  std::string evil = "evil.example:" + std::to_string(port);
+  for (const char* path : {"/api/events", "/metrics", "/healthz", "/readyz", "/nothing"}) {
+    HttpResult r = Fetch(port, path, nullptr, evil);
+    EXPECT_EQ(r.status, 421) << path;
+    EXPECT_THAT(r.body, HasSubstr("\"" + evil + "\" is not served here")) << path;
+    EXPECT_THAT(r.body, ::testing::Not(HasSubstr("secret"))) << path;
+  }
+  EXPECT_EQ(Fetch(port, "/api/events").body, "secret events");  // Host: 127.0.0.1:port
+  EXPECT_EQ(Fetch(port, "/api/events", nullptr, "localhost").body, "secret events");
+  EXPECT_EQ(Fetch(port, "/api/events", nullptr, "controller.example").body, "secret events");
+}
+
+TEST(AdminHttpTest, RejectsABadAllowedHostOrLimits) {
+  AdminHttpOptions bad_host;
+  bad_host.allowed_hosts = {"evil.example:80"};
+  EXPECT_EQ(AdminHttpServer::Start(bad_host).status().code(), absl::StatusCode::kInvalidArgument);
+  AdminHttpOptions bad_limit;
+  bad_limit.max_connections_per_peer = bad_limit.threads + 1;
+  EXPECT_EQ(AdminHttpServer::Start(bad_limit).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// A TCP connection to 127.0.0.1:port from `source` (any 127/8 address is local on Linux, so
+// tests can play several peers).
+int ConnectFrom(const char* source, int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  inet_pton(AF_INET, source, &from.sin_addr);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof(from)) != 0 ||
+      connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// The whole answer to `request` sent raw on a new connection (until the server closes).
+std::string RawExchange(int port, const std::string& request) {
+  int fd = ConnectFrom("127.0.0.1", port);
+  if (fd < 0) return "";
+  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string out;
+  char buf[4096];
+  pollfd p{fd, POLLIN, 0};
+  while (poll(&p, 1, 10000) == 1) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return out;
+}
+
+TEST(AdminHttpTest, Http11WithoutHostIs400AndHttp10WithoutHostIsServed) {
+  auto server = AdminHttpServer::Start({});
+  ASSERT_TRUE(server.ok()) << server.status();
+  int port = (*server)->port();
+  EXPECT_THAT(RawExchange(port, "GET /healthz HTTP/1.1\r\n\r\n"), HasSubstr("HTTP/1.1 400"));
+  EXPECT_THAT(RawExchange(port, "GET /healthz HTTP/1.0\r\n\r\n"), HasSubstr("200 OK"));
+}
+
+// True when the server closed `fd` (EOF or reset) within `wait`.
+bool ClosedWithin(int fd, std::chrono::milliseconds wait) {
+  pollfd p{fd, POLLIN, 0};
+  auto end = std::chrono::steady_clock::now() + wait;
+  while (std::chrono::steady_clock::now() < end) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+    if (poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 1))) != 1) continue;
+    char buf[512];
+    ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n <= 0) return true;
+  }
+  return false;
+}
+
+// Slow clients that send their headers one byte a second: each sends a byte from a thread
+// that stops by itself after `seconds` (bounded), and never finishes its request.
+class SlowClients {
+ public:
+  SlowClients(const char* source, int port, int count, int seconds) {
+    for (int i = 0; i < count; ++i) fds_.push_back(ConnectFrom(source, port));
+    thread_ = std::thread([this, seconds] {
+      const std::string line = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+      for (int s = 0; s < seconds && !stop_.load(); ++s) {
+        for (int fd : fds_) {
+          if (fd >= 0) send(fd, &line[s % line.size()], 1, MSG_NOSIGNAL);
+        }
+        for (int t = 0; t < 10 && !stop_.load(); ++t) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+      }
+    });
+  }
+  ~SlowClients() {
+    stop_ = true;
+    thread_.join();
+    for (int fd : fds_) {
+      if (fd >= 0) close(fd);
+    }
+  }
+  const std::vector<int>& fds() const { return fds_; }
+
+ private:
+  std::vector<int> fds_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// Issue 14 item 2: two dozen slow clients must not hold every worker thread. The probes
+// from another address still answer within a second each, and the server closes the slow
+// connections once the request deadline has passed.
+TEST(AdminHttpTest, SlowClientsCannotStarveTheProbes) {
+  auto server = AdminHttpServer::Start({});
+  ASSERT_TRUE(server.ok()) << server.status();
+  int port = (*server)->port();
+  constexpr int kSlow = 24;
+  SlowClients slow("127.0.0.2", port, kSlow, kAdminHttpRequestDeadlineSeconds + 10);
+  for (int fd : slow.fds()) ASSERT_GE(fd, 0);
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // they now hold what they can
+  for (int i = 0; i < 4; ++i) {
+    for (const char* path : {"/healthz", "/readyz"}) {
+      auto start = std::chrono::steady_clock::now();
+      HttpResult r = Fetch(port, path);
+      auto took = std::chrono::steady_clock::now() - start;
+      EXPECT_EQ(r.status, 200) << path;
+      EXPECT_LT(took, std::chrono::seconds(1)) << path << " while " << kSlow << " clients are slow";
+    }
+  }
+  // Past the request deadline every slow connection has been closed by the server.
+  auto by = std::chrono::seconds(kAdminHttpRequestDeadlineSeconds + 5);
+  for (int fd : slow.fds()) {
+    EXPECT_TRUE(ClosedWithin(fd, std::chrono::duration_cast<std::chrono::milliseconds>(by)));
+  }
+}
+
+TEST(AdminHttpTest, OnePeerHoldsAtMostTheLimitOfConnections) {
+  auto server = AdminHttpServer::Start({});
+  ASSERT_TRUE(server.ok()) << server.status();
+  int port = (*server)->port();
+  SlowClients held("127.0.0.3", port, kAdminHttpMaxConnectionsPerPeer, 8);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  int extra = ConnectFrom("127.0.0.3", port);
+  ASSERT_GE(extra, 0);
+  EXPECT_TRUE(ClosedWithin(extra, std::chrono::milliseconds(3000))) << "over the per-peer limit";
+  close(extra);
+  for (int fd : held.fds()) EXPECT_FALSE(ClosedWithin(fd, std::chrono::milliseconds(200)));
+  EXPECT_EQ(Fetch(port, "/healthz").status, 200);  // another peer is served
 }
 
 }  // namespace
