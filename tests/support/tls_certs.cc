@@ -43,9 +43,10 @@ absl::StatusOr<CertKey> MakeCa(const std::string& dir, const std::string& stem,
   return ca;
 }
 
-// A key, a request with CN `cn`, and the certificate `ca` signs with the extensions `ext`.
+// A key, a request with subject `subject` (openssl -subj syntax), and the certificate `ca`
+// signs with the extensions `ext`.
 absl::StatusOr<CertKey> MakeLeaf(const std::string& dir, const CertKey& ca,
-                                 const std::string& stem, const std::string& cn,
+                                 const std::string& stem, const std::string& subject,
                                  const std::string& ext) {
   CertKey leaf{StrCat(dir, "/", stem, ".pem"), StrCat(dir, "/", stem, ".key")};
   std::string csr = StrCat(dir, "/", stem, ".csr");
@@ -53,7 +54,7 @@ absl::StatusOr<CertKey> MakeLeaf(const std::string& dir, const CertKey& ca,
   WriteFileOrDie(ext_file, ext);
   absl::Status s = RunOpenssl({"req", "-new", "-newkey", "ec", "-pkeyopt",
                                "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", leaf.key,
-                               "-out", csr, "-subj", StrCat("/CN=", cn)});
+                               "-out", csr, "-subj", subject});
   if (!s.ok()) return s;
   s = RunOpenssl({"x509", "-req", "-in", csr, "-CA", ca.cert, "-CAkey", ca.key, "-CAserial",
                   ca.cert + ".srl", "-CAcreateserial", "-days", std::to_string(kValidDays),
@@ -74,10 +75,16 @@ constexpr char kClientExt[] =
 
 }  // namespace
 
-absl::StatusOr<CertKey> AddClientCert(TlsCerts& certs, const std::string& cn, bool use_other_ca) {
+absl::StatusOr<CertKey> AddClientCert(TlsCerts& certs, const std::string& cn, bool use_other_ca,
+                                      const std::string& organization) {
   const CertKey& ca = use_other_ca ? certs.other_ca : certs.ca;
-  std::string stem = StrCat(use_other_ca ? "other-client-" : "client-", FileStem(cn));
-  absl::StatusOr<CertKey> leaf = MakeLeaf(certs.dir, ca, stem, cn, kClientExt);
+  std::string stem = StrCat(use_other_ca ? "other-client-" : "client-", FileStem(cn), "-",
+                            FileStem(organization));
+  // openssl -subj: "/CN=a/O=b"; "/" alone is an empty subject.
+  std::string subject = StrCat("/", cn.empty() ? "" : StrCat("CN=", cn),
+                               !cn.empty() && !organization.empty() ? "/" : "",
+                               organization.empty() ? "" : StrCat("O=", organization));
+  absl::StatusOr<CertKey> leaf = MakeLeaf(certs.dir, ca, stem, subject, kClientExt);
   if (leaf.ok() && !use_other_ca) certs.client[cn] = *leaf;
   return leaf;
 }
@@ -89,7 +96,7 @@ absl::StatusOr<TlsCerts> MakeTlsCerts(const std::string& dir,
   absl::StatusOr<CertKey> ca = MakeCa(dir, "ca", "layerseal test CA");
   if (!ca.ok()) return ca.status();
   certs.ca = *ca;
-  absl::StatusOr<CertKey> server = MakeLeaf(dir, certs.ca, "server", "localhost", kServerExt);
+  absl::StatusOr<CertKey> server = MakeLeaf(dir, certs.ca, "server", "/CN=localhost", kServerExt);
   if (!server.ok()) return server.status();
   certs.server = *server;
   for (const std::string& cn : client_cns) {

@@ -40,8 +40,11 @@ absl::StatusOr<TlsCerts> MakeTlsCerts(const std::string& dir,
 
 // Adds a client certificate with common name `cn` signed by `certs.ca` (or, with
 // `use_other_ca`, by `certs.other_ca`); also stored in `certs.client` when from `ca`.
+// `organization` is the subject's O ("" : none, a certificate with no role); more than one
+// are written "a/O=b" (openssl -subj syntax). An empty `cn` makes a subject without CN.
 absl::StatusOr<CertKey> AddClientCert(TlsCerts& certs, const std::string& cn,
-                                      bool use_other_ca = false);
+                                      bool use_other_ca = false,
+                                      const std::string& organization = "");
 
 }  // namespace layerseal::testing
 

@@ -1,9 +1,7 @@
 // telemetry/: the metrics registry's exposition text, its concurrency and cardinality cap,
 // the JSON logger, and the admin HTTP server on a real loopback socket (spoken to with
 // libcurl, an independent HTTP client).
-#include <arpa/inet.h>
 #include <curl/curl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -27,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "telemetry/admin_http.h"
+#include "tests/support/slow_clients.h"
 #include "telemetry/log.h"
 #include "telemetry/metrics.h"
 
@@ -34,6 +33,9 @@ namespace layerseal::telemetry {
 namespace {
 
 using ::testing::HasSubstr;
+using ::layerseal::testing::ClosedWithin;
+using ::layerseal::testing::ConnectFrom;
+using ::layerseal::testing::SlowClients;
 
 // ---------------------------------------------------------------- metrics
 
@@ -500,25 +502,6 @@ TEST(AdminHttpTest, RejectsABadAllowedHostOrLimits) {
   EXPECT_EQ(AdminHttpServer::Start(bad_limit).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-// A TCP connection to 127.0.0.1:port from `source` (any 127/8 address is local on Linux, so
-// tests can play several peers).
-int ConnectFrom(const char* source, int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in from{};
-  from.sin_family = AF_INET;
-  inet_pton(AF_INET, source, &from.sin_addr);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof(from)) != 0 ||
-      connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 // The whole answer to `request` sent raw on a new connection (until the server closes).
 std::string RawExchange(int port, const std::string& request) {
   int fd = ConnectFrom("127.0.0.1", port);
@@ -543,53 +526,6 @@ TEST(AdminHttpTest, Http11WithoutHostIs400AndHttp10WithoutHostIsServed) {
   EXPECT_THAT(RawExchange(port, "GET /healthz HTTP/1.1\r\n\r\n"), HasSubstr("HTTP/1.1 400"));
   EXPECT_THAT(RawExchange(port, "GET /healthz HTTP/1.0\r\n\r\n"), HasSubstr("200 OK"));
 }
-
-// True when the server closed `fd` (EOF or reset) within `wait`.
-bool ClosedWithin(int fd, std::chrono::milliseconds wait) {
-  pollfd p{fd, POLLIN, 0};
-  auto end = std::chrono::steady_clock::now() + wait;
-  while (std::chrono::steady_clock::now() < end) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
-    if (poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 1))) != 1) continue;
-    char buf[512];
-    ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-    if (n <= 0) return true;
-  }
-  return false;
-}
-
-// Slow clients that send their headers one byte a second: each sends a byte from a thread
-// that stops by itself after `seconds` (bounded), and never finishes its request.
-class SlowClients {
- public:
-  SlowClients(const char* source, int port, int count, int seconds) {
-    for (int i = 0; i < count; ++i) fds_.push_back(ConnectFrom(source, port));
-    thread_ = std::thread([this, seconds] {
-      const std::string line = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
-      for (int s = 0; s < seconds && !stop_.load(); ++s) {
-        for (int fd : fds_) {
-          if (fd >= 0) send(fd, &line[s % line.size()], 1, MSG_NOSIGNAL);
-        }
-        for (int t = 0; t < 10 && !stop_.load(); ++t) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        }
-      }
-    });
-  }
-  ~SlowClients() {
-    stop_ = true;
-    thread_.join();
-    for (int fd : fds_) {
-      if (fd >= 0) close(fd);
-    }
-  }
-  const std::vector<int>& fds() const { return fds_; }
-
- private:
-  std::vector<int> fds_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 // Issue 14 item 2: two dozen slow clients must not hold every worker thread. The probes
 // from another address still answer within a second each, and the server closes the slow
