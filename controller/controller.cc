@@ -235,14 +235,10 @@ class Controller::Impl {
     if (config_.web.empty()) return absl::OkStatus();
     absl::StatusOr<std::pair<std::string, int>> hp = SplitHostPort(config_.web);
     if (!hp.ok()) return hp.status();
-    telemetry::AdminHttpOptions options;
+    telemetry::AdminHttpOptions options = WebHttpOptions(store_.get());
     options.bind_address = hp->first;
     options.port = hp->second;
-    options.builtin_routes = false;
-    options.routes = WebRoutes(store_.get());
     options.allowed_hosts = config_.allowed_hosts;
-    options.threads = kWebHttpThreads;
-    options.max_connections_per_peer = kWebHttpMaxConnectionsPerPeer;
     if (config_.web_tls) {
       options.tls = telemetry::AdminHttpTls{config_.tls_cert, config_.tls_key, config_.client_ca,
                                             AuthorizeWebReader};

@@ -29,10 +29,6 @@ inline constexpr int kMaxGrpcThreads = 128;
 // After the calls in flight finished: how long clients get to act on the GOAWAY (and
 // close their connections) before every connection is closed.
 inline constexpr absl::Duration kGoawayGrace = absl::Seconds(1);
-// The web listener's threads and how many one peer address may hold (a browser opens up to
-// six connections to one host; kubectl port-forward makes every client the same peer).
-inline constexpr int kWebHttpThreads = 8;
-inline constexpr int kWebHttpMaxConnectionsPerPeer = 6;
 
 struct ControllerHooks {
   telemetry::Logger* logger = nullptr;  // nullptr: JSON lines on stderr, component "controller"

@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "absl/time/clock.h"
-#include "controller/controller.h"
 #include "controller/ingest_service.h"
 #include "controller/query_service.h"
+#include "controller/web.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "layerseal/v1/controller.grpc.pb.h"
 #include "telemetry/admin_http.h"
