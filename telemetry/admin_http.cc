@@ -76,14 +76,11 @@ class ConnectionGuard {
   uint64_t Admit(socket_t sock) {
     std::string peer = PeerOf(sock);
     std::lock_guard<std::mutex> lock(mu_);
-    int& count = per_peer_[peer];
-    if (count >= max_per_peer_) {
-      if (count == 0) per_peer_.erase(peer);
-      return 0;
-    }
+    auto it = per_peer_.find(peer);
+    if (it != per_peer_.end() && it->second >= max_per_peer_) return 0;
     int copy = fcntl(sock, F_DUPFD_CLOEXEC, 0);
-    if (copy < 0) return 0;
-    ++count;
+    if (copy < 0) return 0;  // out of descriptors: refuse rather than serve unguarded
+    ++per_peer_[peer];
     uint64_t id = ++last_id_;
     conns_[id] = Conn{copy, Clock::now() + std::chrono::seconds(kAdminHttpRequestDeadlineSeconds),
                       std::move(peer)};

@@ -23,9 +23,10 @@
 //
 // Thread-safety: Start and the destructor from one thread; port() from any. The `ready`
 // callback, the routes' handlers and MetricsRegistry::RenderText run on the server's
-// threads, concurrently (up to kAdminHttpThreads at once).
+// threads, concurrently (up to options.threads at once); so does tls->authorize.
 // Ownership: the server does not own the registry; it must outlive the server. The
-// destructor stops accepting, finishes in-flight requests and joins every thread.
+// destructor stops accepting, closes queued connections unanswered, lets in-flight
+// requests finish (within the deadlines above) and joins every thread.
 #ifndef LAYERSEAL_TELEMETRY_ADMIN_HTTP_H_
 #define LAYERSEAL_TELEMETRY_ADMIN_HTTP_H_
 
@@ -48,8 +49,9 @@ namespace layerseal::telemetry {
 inline constexpr int kAdminHttpThreads = 4;
 inline constexpr int kAdminHttpMaxConnectionsPerPeer = 2;
 inline constexpr int kAdminHttpMaxThreads = 64;
-// From accept to the end of the request's headers (and TLS handshake), then to the end of
-// the answer.
+// From the moment a worker takes the connection (connections wait for a free worker in
+// cpp-httplib's queue) to the end of the request's headers (and TLS handshake), then to
+// the end of the answer.
 inline constexpr int kAdminHttpRequestDeadlineSeconds = 10;
 inline constexpr int kAdminHttpResponseDeadlineSeconds = 30;
 // options.allowed_hosts: at most this many names.
