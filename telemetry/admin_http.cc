@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
@@ -151,31 +152,113 @@ class ConnectionGuard {
 thread_local ConnectionGuard* tl_guard = nullptr;
 thread_local uint64_t tl_conn = 0;
 
-// Accepts, admits (ConnectionGuard) and hands the socket to `inner`.
-class OuterServer : public httplib::Server {
+// cpp-httplib's accept loop gives each accepted connection to its TaskQueue right after
+// accept(). This queue runs it there and then, on the accept thread, where OuterServer
+// admits it (a map look-up, never blocking) and queues it for a WorkerPool, or closes it.
+class InlineQueue : public httplib::TaskQueue {
  public:
-  OuterServer(httplib::Server* inner, ConnectionGuard* guard) : inner_(inner), guard_(guard) {}
-  std::atomic<bool> stopping{false};
+  void enqueue(std::function<void()> fn) override { fn(); }
+  void shutdown() override {}
+};
+
+// `threads` workers; at most kAdminHttpMaxQueuedConnections jobs wait for one. Thread-safe.
+class WorkerPool {
+ public:
+  explicit WorkerPool(int threads) {
+    for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Run(); });
+  }
+  ~WorkerPool() { Stop(); }
+
+  // False (and `job` dropped) when the queue is full.
+  bool TrySubmit(std::function<void()> job) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (done_ || jobs_.size() >= kAdminHttpMaxQueuedConnections) return false;
+      jobs_.push_back(std::move(job));
+    }
+    wake_.notify_one();
+    return true;
+  }
+
+  // Runs what is queued, then joins the workers. Idempotent.
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    wake_.notify_all();
+    for (std::thread& t : workers_) {
+      if (t.joinable()) t.join();
+    }
+  }
 
  private:
-  bool process_and_close_socket(socket_t sock) override {
-    uint64_t id = stopping.load() ? 0 : guard_->Admit(sock);
-    if (id == 0) {  // over the per-peer limit (or stopping): closed unanswered
-      shutdown(sock, SHUT_RDWR);
-      close(sock);
-      return false;
+  void Run() {
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        wake_.wait(lock, [this] { return done_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      job();
     }
-    tl_guard = guard_;
-    tl_conn = id;
-    bool ok = (inner_->*Exposed(layerseal_httplib_access::ProcessSocket{}))(sock);
-    tl_guard = nullptr;
-    tl_conn = 0;
+  }
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool done_ = false;
+  std::deque<std::function<void()>> jobs_;
+  std::vector<std::thread> workers_;
+};
+
+void CloseUnanswered(socket_t sock) {
+  shutdown(sock, SHUT_RDWR);
+  close(sock);
+}
+
+// Accepts; admits each connection on the accept thread (ConnectionGuard: per-peer limit,
+// deadline from now on) and queues it for a worker, which hands it to `inner`.
+class OuterServer : public httplib::Server {
+ public:
+  OuterServer(httplib::Server* inner, ConnectionGuard* guard, int threads)
+      : inner_(inner), guard_(guard), pool_(threads) {
+    new_task_queue = [] { return new InlineQueue; };
+  }
+  // After stop(): connections still queued are closed unanswered; joins the workers.
+  void StopWorkers() {
+    stopping_.store(true);
+    pool_.Stop();
+  }
+
+ private:
+  bool process_and_close_socket(socket_t sock) override {  // on the accept thread
+    uint64_t id = stopping_.load() ? 0 : guard_->Admit(sock);
+    if (id != 0 && pool_.TrySubmit([this, sock, id] { Serve(sock, id); })) return true;
+    if (id != 0) guard_->Release(id);
+    CloseUnanswered(sock);  // over the per-peer limit or the queue's, or stopping
+    return false;
+  }
+
+  void Serve(socket_t sock, uint64_t id) {  // on a worker
+    if (stopping_.load()) {
+      CloseUnanswered(sock);
+    } else {
+      tl_guard = guard_;
+      tl_conn = id;
+      (inner_->*Exposed(layerseal_httplib_access::ProcessSocket{}))(sock);  // closes sock
+      tl_guard = nullptr;
+      tl_conn = 0;
+    }
     guard_->Release(id);
-    return ok;
   }
 
   httplib::Server* const inner_;
   ConnectionGuard* const guard_;
+  std::atomic<bool> stopping_{false};
+  WorkerPool pool_;  // last: destroyed (joined) first
 };
 
 bool IsPortSuffix(const std::string& s) {  // ":" and 1..5 digits
@@ -366,14 +449,12 @@ absl::Status AdminHttpServer::Impl::Create() {
     inner = std::make_unique<httplib::Server>();
   }
   guard = std::make_unique<ConnectionGuard>(options.max_connections_per_peer);
-  server = std::make_unique<OuterServer>(inner.get(), guard.get());
+  server = std::make_unique<OuterServer>(inner.get(), guard.get(), options.threads);
   Configure();
   return absl::OkStatus();
 }
 
 void AdminHttpServer::Impl::Configure() {
-  const int threads = options.threads;
-  server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server->set_socket_options(SetSocketOptions);
   for (httplib::Server* s : {static_cast<httplib::Server*>(server.get()), inner.get()}) {
     s->set_read_timeout(kAdminHttpReadTimeoutSeconds, 0);
@@ -519,9 +600,9 @@ AdminHttpServer::AdminHttpServer(std::unique_ptr<Impl> impl, int port)
     : impl_(std::move(impl)), port_(port) {}
 
 AdminHttpServer::~AdminHttpServer() {
-  impl_->server->stopping.store(true);  // queued connections are closed unanswered
   impl_->server->stop();
   if (impl_->thread.joinable()) impl_->thread.join();
+  impl_->server->StopWorkers();
 }
 
 }  // namespace layerseal::telemetry

@@ -13,8 +13,10 @@
 //    within kAdminHttpRequestDeadlineSeconds, and be answered within
 //    kAdminHttpResponseDeadlineSeconds more; a watchdog shuts the connection down otherwise.
 //    One request per connection (no keep-alive), so a connection lives at most that long.
-//  - one peer address holds at most options.max_connections_per_peer connections at once;
-//    more are closed unanswered. So a few slow clients cannot hold every worker thread.
+//  - one peer address holds at most options.max_connections_per_peer connections at once
+//    (served or waiting for a worker), and at most kAdminHttpMaxQueuedConnections wait;
+//    more are closed unanswered at accept. So a few slow clients cannot hold every worker
+//    thread, and a flood cannot pile up sockets.
 // With options.tls the server speaks only HTTPS, asks for a client certificate signed by
 // tls->client_ca_file (none or a bad one: the handshake fails), and options.tls->authorize
 // decides per request from the certificate (not OK: 403).
@@ -46,12 +48,15 @@ namespace layerseal::telemetry {
 
 // Worker threads: scrapes and probes are rare and cheap; a slow client holds one at most
 // for the deadlines below, and one peer at most kAdminHttpMaxConnectionsPerPeer of them.
-inline constexpr int kAdminHttpThreads = 4;
-inline constexpr int kAdminHttpMaxConnectionsPerPeer = 2;
+// A peer's count drops when its connection is closed, a moment after the client has its
+// answer: 3 rather than 2 leaves a sequential client (kubelet, Prometheus) room for that.
+inline constexpr int kAdminHttpThreads = 6;
+inline constexpr int kAdminHttpMaxConnectionsPerPeer = 3;
 inline constexpr int kAdminHttpMaxThreads = 64;
-// From the moment a worker takes the connection (connections wait for a free worker in
-// cpp-httplib's queue) to the end of the request's headers (and TLS handshake), then to
-// the end of the answer.
+// Admitted connections waiting for a worker; more are closed unanswered.
+inline constexpr size_t kAdminHttpMaxQueuedConnections = 64;
+// From accept (waiting for a free worker counts) to the end of the request's headers (and
+// TLS handshake), then to the end of the answer.
 inline constexpr int kAdminHttpRequestDeadlineSeconds = 10;
 inline constexpr int kAdminHttpResponseDeadlineSeconds = 30;
 // options.allowed_hosts: at most this many names.

@@ -568,5 +568,30 @@ TEST(AdminHttpTest, OnePeerHoldsAtMostTheLimitOfConnections) {
   EXPECT_EQ(Fetch(port, "/healthz").status, 200);  // another peer is served
 }
 
+// A flood from many addresses cannot pile up sockets: past the one worker and
+// kAdminHttpMaxQueuedConnections waiting, connections are closed at accept.
+TEST(AdminHttpTest, WaitingConnectionsAreBounded) {
+  AdminHttpOptions options;
+  options.threads = 1;
+  options.max_connections_per_peer = 1;
+  auto server = AdminHttpServer::Start(std::move(options));
+  ASSERT_TRUE(server.ok()) << server.status();
+  constexpr int kExtra = 5;
+  const int total = 1 + static_cast<int>(kAdminHttpMaxQueuedConnections) + kExtra;
+  std::vector<std::unique_ptr<SlowClients>> peers;
+  for (int i = 0; i < total; ++i) {  // one connection each from 127.0.1.1, 127.0.1.2, ...
+    std::string source = "127.0." + std::to_string(1 + i / 250) + "." + std::to_string(1 + i % 250);
+    peers.push_back(std::make_unique<SlowClients>(source.c_str(), (*server)->port(), 1, 4));
+    ASSERT_GE(peers.back()->fds()[0], 0) << source;
+    if (i == 0) std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the worker's
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // the accept loop has seen them all
+  int closed = 0;
+  for (const auto& peer : peers) {
+    closed += ClosedWithin(peer->fds()[0], std::chrono::milliseconds(50)) ? 1 : 0;
+  }
+  EXPECT_EQ(closed, kExtra);
+}
+
 }  // namespace
 }  // namespace layerseal::telemetry
