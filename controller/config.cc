@@ -1,5 +1,6 @@
 #include "controller/config.h"
 
+#include <algorithm>
 #include <functional>
 #include <optional>
 
@@ -43,6 +44,31 @@ Setter Duration(absl::Duration ControllerConfig::*field, bool allow_zero) {
   };
 }
 
+// "a,b,c": names separated by commas (spaces around them ignored); "" : none.
+Setter List(std::vector<std::string> ControllerConfig::*field) {
+  return [field](ControllerConfig& c, const std::string& v) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (start <= v.size()) {
+      size_t comma = std::min(v.find(',', start), v.size());
+      std::string item = v.substr(start, comma - start);
+      item.erase(0, item.find_first_not_of(' '));
+      item.erase(item.find_last_not_of(' ') + 1);
+      if (!item.empty()) out.push_back(item);
+      start = comma + 1;
+    }
+    c.*field = std::move(out);
+    return absl::OkStatus();
+  };
+}
+
+// A key that was replaced: setting it fails, naming the new keys.
+Setter Replaced(std::string message) {
+  return [message](ControllerConfig&, const std::string&) {
+    return absl::InvalidArgumentError(message);
+  };
+}
+
 Setter Bool(bool ControllerConfig::*field) {
   return [field](ControllerConfig& c, const std::string& v) {
     if (v == "true") {
@@ -70,8 +96,18 @@ const std::vector<Option>& Options() {
        Bool(&ControllerConfig::insecure), true},
       {"database", "database", "sqlite:///path.db or postgres://... (event_store.h)",
        Text(&ControllerConfig::database)},
-      {"http", "http", "host:port of the web page, /metrics /healthz /readyz (\"\": off)",
-       Text(&ControllerConfig::http)},
+      {"admin", "admin", "host:port of /metrics /healthz /readyz (127.0.0.1:7081; \"\": off)",
+       Text(&ControllerConfig::admin)},
+      {"web", "web", "host:port of the web page and JSON API (127.0.0.1:7080; \"\": off)",
+       Text(&ControllerConfig::web)},
+      {"webTls", "web-tls", "HTTPS on web: reader client certificates only (tlsCert, clientCa)",
+       Bool(&ControllerConfig::web_tls), true},
+      {"allowedHosts", "allowed-hosts", "DNS names allowed in Host besides IPs and localhost (a,b)",
+       List(&ControllerConfig::allowed_hosts)},
+      {"http", "http", "REPLACED by web (page and API) and admin (metrics and probes)",
+       Replaced("replaced by two keys: web (the web page and JSON API, 127.0.0.1:7080 by "
+                "default) and admin (/metrics /healthz /readyz, 127.0.0.1:7081 by default); "
+                "docs/controller.md")},
       {"retention", "retention", "prune events received longer ago than this (720h; 0: keep)",
        Duration(&ControllerConfig::retention, true)},
       {"pruneInterval", "prune-interval", "how often old events are pruned (1h)",
@@ -157,6 +193,8 @@ bool IsLoopbackHost(const std::string& host) {
   return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
 }
 
+absl::Status ValidateHttp(const ControllerConfig& c);
+
 }  // namespace
 
 absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& address) {
@@ -175,6 +213,31 @@ bool IsLoopbackOrUnix(const std::string& listen) {
   return hp.ok() && IsLoopbackHost(hp->first);
 }
 
+namespace {
+
+// admin and web well formed; web in plain text only on loopback, since the page and its API
+// show every event to whoever reaches them.
+absl::Status ValidateHttp(const ControllerConfig& c) {
+  for (auto [name, value] : {std::pair{"admin", &c.admin}, {"web", &c.web}}) {
+    if (value->empty()) continue;
+    if (absl::StatusOr<std::pair<std::string, int>> hp = SplitHostPort(*value); !hp.ok()) {
+      return absl::InvalidArgumentError(StrCat(name, ": ", hp.status().message()));
+    }
+  }
+  if (!c.web.empty() && !c.web_tls && !IsLoopbackOrUnix(c.web)) {
+    return absl::InvalidArgumentError(StrCat(
+        "web: refused on \"", c.web, "\": the web page and JSON API show every event and "
+        "plain HTTP has no client identity; keep web on loopback (kubectl port-forward) or "
+        "turn on webTls (reader client certificates)"));
+  }
+  if (c.web_tls && c.insecure) {
+    return absl::InvalidArgumentError("webTls: needs tlsCert, tlsKey and clientCa, not insecure");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status ValidateConfig(const ControllerConfig& c) {
   if (c.listen.rfind("unix:", 0) != 0) {
     if (absl::StatusOr<std::pair<std::string, int>> hp = SplitHostPort(c.listen); !hp.ok()) {
@@ -183,11 +246,7 @@ absl::Status ValidateConfig(const ControllerConfig& c) {
   } else if (c.listen.size() <= 5) {
     return absl::InvalidArgumentError("listen: \"unix:\" needs a socket path");
   }
-  if (!c.http.empty()) {
-    if (absl::StatusOr<std::pair<std::string, int>> hp = SplitHostPort(c.http); !hp.ok()) {
-      return absl::InvalidArgumentError(StrCat("http: ", hp.status().message()));
-    }
-  }
+  if (absl::Status s = ValidateHttp(c); !s.ok()) return s;
   if (c.insecure) {
     if (!IsLoopbackOrUnix(c.listen)) {
       return absl::InvalidArgumentError(

@@ -26,14 +26,25 @@ struct ControllerConfig {
   // (refused elsewhere). Any client may then report events for any node.
   bool insecure = false;
   std::string database = "sqlite:///var/lib/layerseal/controller.db";  // event_store.h URL
-  std::string http = "127.0.0.1:7080";  // web page, /metrics /healthz /readyz; "": off
+  // Two HTTP listeners, so no client of the web page can starve the probes (each has its
+  // own threads). "": off.
+  std::string admin = "127.0.0.1:7081";  // /metrics /healthz /readyz, plain HTTP
+  // The web page and its JSON API (every stored event). Plain HTTP only on loopback (reach
+  // it with kubectl port-forward or ssh -L); elsewhere web_tls is required.
+  std::string web = "127.0.0.1:7080";
+  // HTTPS on `web` with tls_cert/tls_key; a client certificate signed by client_ca with the
+  // reader role (controller/identity.h) is required, others are refused (403).
+  bool web_tls = false;
+  // DNS names clients may put in the Host header of either listener, besides IP literals and
+  // localhost (telemetry/admin_http.h): e.g. a Service name. Anything else gets 421.
+  std::vector<std::string> allowed_hosts;
   absl::Duration retention = absl::Hours(720);  // prune events older than this; 0: keep all
   absl::Duration prune_interval = absl::Hours(1);
   std::string log_level = "info";
 };
 
 // The rules across fields: TLS files unless insecure, insecure only on loopback or a unix
-// socket, addresses well formed. ParseControllerArgs calls it; Controller::Start does too
+// socket, addresses well formed, web on loopback unless web_tls (which needs the TLS files). ParseControllerArgs calls it; Controller::Start does too
 // (for configs built in code).
 absl::Status ValidateConfig(const ControllerConfig& config);
 

@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "controller/identity.h"
 #include "controller/ingest_service.h"
 #include "controller/query_service.h"
 #include "controller/web.h"
@@ -87,7 +88,9 @@ class Controller::Impl {
     DefineMetrics();
     s = StartGrpc();
     if (!s.ok()) return s;
-    s = StartHttp();
+    s = StartAdmin();
+    if (!s.ok()) return s;
+    s = StartWeb();
     if (!s.ok()) return s;
     if (!metrics_.status().ok()) return metrics_.status();
     if (config_.retention > absl::ZeroDuration()) retention_ = std::thread([this] { RetentionLoop(); });
@@ -95,7 +98,9 @@ class Controller::Impl {
                   {{"version", std::string(kControllerVersion)},
                    {"listen", config_.listen},
                    {"grpc_port", grpc_port_},
-                   {"http_port", http_port()},
+                   {"admin_port", admin_port()},
+                   {"web_port", web_port()},
+                   {"web_tls", config_.web_tls},
                    {"tls", !config_.insecure},
                    {"retention_seconds", absl::ToInt64Seconds(config_.retention)}});
     return absl::OkStatus();
@@ -122,7 +127,8 @@ class Controller::Impl {
     }
     stop_.Notify();
     if (retention_.joinable()) retention_.join();
-    admin_.reset();  // its routes read the store
+    web_.reset();  // its routes read the store
+    admin_.reset();  // its readiness check too
     server_.reset();
     ingest_.reset();
     query_.reset();
@@ -131,7 +137,8 @@ class Controller::Impl {
   }
 
   int grpc_port() const { return grpc_port_; }
-  int http_port() const { return admin_ == nullptr ? 0 : admin_->port(); }
+  int admin_port() const { return admin_ == nullptr ? 0 : admin_->port(); }
+  int web_port() const { return web_ == nullptr ? 0 : web_->port(); }
   EventStore* store() { return store_.get(); }
   const telemetry::MetricsRegistry& metrics() const { return metrics_; }
 
@@ -203,14 +210,17 @@ class Controller::Impl {
     return absl::OkStatus();
   }
 
-  absl::Status StartHttp() {
-    if (config_.http.empty()) return absl::OkStatus();
-    absl::StatusOr<std::pair<std::string, int>> hp = SplitHostPort(config_.http);
+  // /metrics /healthz /readyz on config.admin: its own listener and threads, so that no web
+  // client can keep the kubelet's probes from being answered.
+  absl::Status StartAdmin() {
+    if (config_.admin.empty()) return absl::OkStatus();
+    absl::StatusOr<std::pair<std::string, int>> hp = SplitHostPort(config_.admin);
     if (!hp.ok()) return hp.status();
     telemetry::AdminHttpOptions options;
     options.bind_address = hp->first;
     options.port = hp->second;
     options.metrics = &metrics_;
+    options.allowed_hosts = config_.allowed_hosts;
     options.ready = [this]() -> absl::Status {
       if (stopping_.load()) return absl::UnavailableError("stopping");
       absl::StatusOr<int64_t> cursor = store_->LatestCursor();
@@ -219,14 +229,46 @@ class Controller::Impl {
       }
       return absl::OkStatus();
     };
-    options.routes = WebRoutes(store_.get());  // the web page and its JSON (web.h)
-    absl::StatusOr<std::unique_ptr<telemetry::AdminHttpServer>> admin =
-        telemetry::AdminHttpServer::Start(std::move(options));
-    if (!admin.ok()) {
-      return absl::Status(admin.status().code(),
-                          StrCat("http ", config_.http, ": ", admin.status().message()));
+    return StartHttpServer("admin", config_.admin, std::move(options), admin_);
+  }
+
+  // The web page and its JSON API (web.h) on config.web; with web_tls, HTTPS for readers.
+  absl::Status StartWeb() {
+    if (config_.web.empty()) return absl::OkStatus();
+    absl::StatusOr<std::pair<std::string, int>> hp = SplitHostPort(config_.web);
+    if (!hp.ok()) return hp.status();
+    telemetry::AdminHttpOptions options = WebHttpOptions(store_.get());
+    options.bind_address = hp->first;
+    options.port = hp->second;
+    options.allowed_hosts = config_.allowed_hosts;
+    if (config_.web_tls) {
+      options.tls = telemetry::AdminHttpTls{config_.tls_cert, config_.tls_key, config_.client_ca,
+                                            AuthorizeWebReader};
     }
-    admin_ = std::move(*admin);
+    return StartHttpServer("web", config_.web, std::move(options), web_);
+  }
+
+  // The web page's HTTPS clients: a verified certificate with the reader role.
+  static absl::Status AuthorizeWebReader(const std::string& pem) {
+    absl::StatusOr<PeerIdentity> identity = IdentityFromPem(pem);
+    if (!identity.ok()) return identity.status();
+    if (identity->role == Role::kReader) return absl::OkStatus();
+    return absl::PermissionDeniedError(StrCat(
+        "the web page is for readers (certificate Organization ", kReaderOrganization,
+        "); this certificate (", DescribeCertificateSubject(pem), ") has role ",
+        RoleName(identity->role)));
+  }
+
+  absl::Status StartHttpServer(const char* key, const std::string& address,
+                               telemetry::AdminHttpOptions options,
+                               std::unique_ptr<telemetry::AdminHttpServer>& out) {
+    absl::StatusOr<std::unique_ptr<telemetry::AdminHttpServer>> server =
+        telemetry::AdminHttpServer::Start(std::move(options));
+    if (!server.ok()) {
+      return absl::Status(server.status().code(),
+                          StrCat(key, " ", address, ": ", server.status().message()));
+    }
+    out = std::move(*server);
     return absl::OkStatus();
   }
 
@@ -250,6 +292,7 @@ class Controller::Impl {
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
   std::unique_ptr<telemetry::AdminHttpServer> admin_;
+  std::unique_ptr<telemetry::AdminHttpServer> web_;
   std::thread retention_;
   absl::Notification stop_;
   std::atomic<bool> stopping_{false};
@@ -267,7 +310,8 @@ absl::StatusOr<std::unique_ptr<Controller>> Controller::Start(const ControllerCo
 Controller::Controller(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Controller::~Controller() = default;
 int Controller::grpc_port() const { return impl_->grpc_port(); }
-int Controller::http_port() const { return impl_->http_port(); }
+int Controller::admin_port() const { return impl_->admin_port(); }
+int Controller::web_port() const { return impl_->web_port(); }
 EventStore* Controller::store() { return impl_->store(); }
 const telemetry::MetricsRegistry& Controller::metrics() const { return impl_->metrics(); }
 absl::StatusOr<int64_t> Controller::PruneNow() { return impl_->PruneNow(); }

@@ -1,6 +1,7 @@
 // layerseal-controller wired together: the event store (config.database), one gRPC server
-// (EventIngest, EventQuery and grpc.health.v1 on config.listen, mutual TLS), the admin HTTP
-// server (web page, /metrics, /healthz, /readyz on config.http) and the retention thread.
+// (EventIngest, EventQuery and grpc.health.v1 on config.listen, mutual TLS), two HTTP
+// servers (/metrics /healthz /readyz on config.admin; the web page and its JSON API on
+// config.web, HTTPS for readers with config.web_tls) and the retention thread.
 // main.cc adds flags and signals; tests may start it in-process.
 //
 // Thread-safety: Start and the destructor from one thread; the accessors from any.
@@ -45,10 +46,11 @@ class Controller {
   Controller(const Controller&) = delete;
   Controller& operator=(const Controller&) = delete;
 
-  // The bound ports (useful with port 0); http_port() is 0 when HTTP is off, grpc_port()
-  // is 0 on a unix socket.
+  // The bound ports (useful with port 0); admin_port() and web_port() are 0 when that
+  // listener is off, grpc_port() is 0 on a unix socket.
   int grpc_port() const;
-  int http_port() const;
+  int admin_port() const;
+  int web_port() const;
   EventStore* store();
   const telemetry::MetricsRegistry& metrics() const;
   // One retention pass now (also what the thread does): how many events were pruned.

@@ -517,4 +517,13 @@ std::vector<telemetry::HttpRoute> WebRoutes(EventStore* store) {
   };
 }
 
+telemetry::AdminHttpOptions WebHttpOptions(EventStore* store) {
+  telemetry::AdminHttpOptions options;
+  options.routes = WebRoutes(store);
+  options.builtin_routes = false;
+  options.threads = kWebHttpThreads;
+  options.max_connections_per_peer = kWebHttpMaxConnectionsPerPeer;
+  return options;
+}
+
 }  // namespace layerseal::controller

@@ -38,6 +38,17 @@ inline constexpr int kMaxWebImages = 1000;
 
 std::vector<telemetry::HttpRoute> WebRoutes(EventStore* store);
 
+// The web listener's threads and how many one peer address may hold at once: a browser
+// opens up to six connections to one host (the page loads three JSON routes in parallel),
+// and behind kubectl port-forward every client is the same peer.
+inline constexpr int kWebHttpThreads = 8;
+inline constexpr int kWebHttpMaxConnectionsPerPeer = 6;
+
+// The web listener as the controller runs it: WebRoutes(store) only (no /metrics or probes),
+// kWebHttp* limits, plain HTTP on 127.0.0.1 and an ephemeral port; the caller sets the
+// address, TLS and allowed hosts. `store` must outlive the server.
+telemetry::AdminHttpOptions WebHttpOptions(EventStore* store);
+
 }  // namespace layerseal::controller
 
 #endif  // LAYERSEAL_CONTROLLER_WEB_H_

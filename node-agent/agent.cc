@@ -498,7 +498,8 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
                                              if (RuntimeReady()) return absl::OkStatus();
                                              return absl::UnavailableError(
                                                  "the runtime is not reachable");
-                                           }});
+                                           },
+                                           .allowed_hosts = config_.admin_allowed_hosts});
     if (!admin.ok()) return admin.status();
     admin_ = *std::move(admin);
     return absl::OkStatus();

@@ -98,6 +98,13 @@ const std::vector<Option>& Options() {
        Text(&AgentConfig::node_name)},
       {"admin", "admin", "host:port for /metrics /healthz /readyz (\"\": off)",
        Text(&AgentConfig::admin_address)},
+      {"adminAllowedHosts", "admin-allowed-host",
+       "DNS name allowed in admin's Host besides IPs and localhost (repeat)",
+       [](AgentConfig& c, const std::string& v) {
+         c.admin_allowed_hosts.push_back(v);
+         return absl::OkStatus();
+       },
+       true},
       {"healthSocket", "health-socket", "unix socket for grpc.health.v1 (\"\": off)",
        Text(&AgentConfig::health_socket)},
       {"policyCheckInterval", "policy-check-interval", "how often policy files are checked",

@@ -32,6 +32,9 @@ struct AgentConfig {
   std::string event_log;             // "" : <state_dir>/events.jsonl; "-" : none
   std::string node_name;             // "" : the host name
   std::string admin_address = "127.0.0.1:9464";  // HTTP: /metrics /healthz /readyz; "" : off
+  // DNS names the admin endpoint answers in the Host header besides IP literals and
+  // localhost (others: 421, against DNS rebinding; telemetry/admin_http.h).
+  std::vector<std::string> admin_allowed_hosts;
   std::string health_socket = "/run/layerseal/health.sock";  // grpc.health.v1; "" : off
   absl::Duration policy_check_interval = absl::Seconds(2);
   int workers = 16;

@@ -619,6 +619,15 @@ TEST_F(AgentE2eTest, HealthAndReadiness) {
   ASSERT_TRUE(ready.ok());
   EXPECT_EQ(ready->out, "ready\n");
   EXPECT_NE(Metrics().find("layerseal_runtime_connected 1"), std::string::npos);
+  // DNS rebinding (issue 14 item 1): a foreign name in Host is refused on every route.
+  for (const char* path : {"/metrics", "/readyz"}) {
+    absl::StatusOr<testing::RunResult> rebound = testing::Run(
+        {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: evil.example",
+         StrCat("http://127.0.0.1:", admin_port_, path)},
+        "", absl::Seconds(10));
+    ASSERT_TRUE(rebound.ok());
+    EXPECT_EQ(rebound->out, "421") << path;
+  }
   // grpc.health.v1 on the health socket.
   auto health = grpc::health::v1::Health::NewStub(Connect(dir_.File("health.sock")));
   auto check = [&](const std::string& service, grpc::health::v1::HealthCheckResponse* out) {

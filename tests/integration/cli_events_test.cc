@@ -165,8 +165,8 @@ class CliEventsTest : public ::testing::Test {
     int http_port = testing::PickFreePort();
     log_ = dir_->File("controller.log");
     auto child = testing::Child::Spawn(
-        {ControllerBinary(), "--listen", StrCat("127.0.0.1:", grpc_port_), "--http",
-         StrCat("127.0.0.1:", http_port), "--tls-cert", certs_->server.cert, "--tls-key",
+        {ControllerBinary(), "--listen", StrCat("127.0.0.1:", grpc_port_), "--admin",
+         StrCat("127.0.0.1:", http_port), "--web", "", "--tls-cert", certs_->server.cert, "--tls-key",
          certs_->server.key, "--client-ca", certs_->ca.cert, "--database",
          "sqlite:" + dir_->File("events.db"), "--log-level", "debug"},
         log_);

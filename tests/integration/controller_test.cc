@@ -11,17 +11,21 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/time/clock.h"
 #include "controller/ingest_service.h"
 #include "controller/query_service.h"
+#include "controller/web.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "layerseal/v1/controller.grpc.pb.h"
+#include "telemetry/admin_http.h"
 #include "tests/support/metrics_text.h"
 #include "tests/support/postgres_server.h"
 #include "tests/support/process.h"
+#include "tests/support/slow_clients.h"
 #include "tests/support/tls_certs.h"
 #include "verifier/str_cat.h"
 
@@ -45,13 +49,15 @@ class ControllerProcess {
   ControllerProcess(const TlsCerts& certs, std::string database, std::string log,
                     std::vector<std::string> extra = {})
       : certs_(certs), database_(std::move(database)), log_(std::move(log)),
-        extra_(std::move(extra)), grpc_port_(PickFreePort()), http_port_(PickFreePort()) {}
+        extra_(std::move(extra)), grpc_port_(PickFreePort()), admin_port_(PickFreePort()),
+        web_port_(PickFreePort()) {}
 
   // Starts the process and waits for both ports.
   void Start() {
     std::vector<std::string> argv = {ControllerBinary(),
                                      "--listen", StrCat("127.0.0.1:", grpc_port_),
-                                     "--http", StrCat("127.0.0.1:", http_port_),
+                                     "--admin", StrCat("127.0.0.1:", admin_port_),
+                                     "--web", StrCat("127.0.0.1:", web_port_),
                                      "--tls-cert", certs_.server.cert,
                                      "--tls-key", certs_.server.key,
                                      "--client-ca", certs_.ca.cert,
@@ -61,10 +67,11 @@ class ControllerProcess {
     absl::StatusOr<std::unique_ptr<Child>> child = Child::Spawn(argv, log_);
     ASSERT_TRUE(child.ok()) << child.status();
     child_ = std::move(*child);
-    // Until both ports answer; a controller that exits (bad config, database) fails at once.
+    // Until every port answers; a controller that exits (bad config, database) fails at once.
     absl::Time deadline = absl::Now() + kPatience;
     while (!WaitForPort(grpc_port_, absl::Milliseconds(100)) ||
-           !WaitForPort(http_port_, absl::Milliseconds(100))) {
+           !WaitForPort(admin_port_, absl::Milliseconds(100)) ||
+           !WaitForPort(web_port_, absl::Milliseconds(100))) {
       ASSERT_TRUE(child_->Running()) << "the controller exited:\n" << ReadFileOrDie(log_);
       ASSERT_LT(absl::Now(), deadline) << ReadFileOrDie(log_);
     }
@@ -80,7 +87,8 @@ class ControllerProcess {
   bool Running() { return child_ != nullptr && child_->Running(); }
 
   std::string target() const { return StrCat("127.0.0.1:", grpc_port_); }
-  int http_port() const { return http_port_; }
+  int admin_port() const { return admin_port_; }  // /metrics /healthz /readyz
+  int web_port() const { return web_port_; }      // the web page and JSON API
   const std::string& log() const { return log_; }
 
  private:
@@ -89,7 +97,8 @@ class ControllerProcess {
   std::string log_;
   std::vector<std::string> extra_;
   int grpc_port_;
-  int http_port_;
+  int admin_port_;
+  int web_port_;
   std::unique_ptr<Child> child_;
 };
 
@@ -179,6 +188,30 @@ v1::EventFilter NodeFilter(const std::string& node) {
   v1::EventFilter f;
   f.set_node(node);
   return f;
+}
+
+// One request with the curl CLI: the HTTP status (0: no HTTP answer), the time curl itself
+// measured for it (not counting curl's start), the body and curl's exit code.
+struct CurlAnswer {
+  int status = 0;
+  double seconds = 0;
+  std::string body;
+  int exit_code = -1;
+};
+CurlAnswer Curl(const std::vector<std::string>& args, int max_seconds = 10) {
+  std::vector<std::string> argv = {"curl", "-s", "--noproxy", "*", "--max-time",
+                                   std::to_string(max_seconds), "-w", "\n%{http_code} %{time_total}"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  CurlAnswer answer;
+  absl::StatusOr<RunResult> r = layerseal::testing::Run(argv, "", absl::Seconds(max_seconds + 30));
+  if (!r.ok()) return answer;
+  answer.exit_code = r->exit_code;
+  size_t nl = r->out.rfind('\n');
+  if (nl == std::string::npos) return answer;
+  answer.body = r->out.substr(0, nl);
+  std::istringstream tail(r->out.substr(nl + 1));
+  tail >> answer.status >> answer.seconds;
+  return answer;
 }
 
 std::string Metrics(int http_port) {
@@ -284,13 +317,13 @@ TEST_F(ControllerTest, ResentBatchIsCountedAsDuplicatesAndStoredOnce) {
   auto channel = As("node-a");
   v1::ReportEventsRequest batch = Batch("node-a", 101, 4);
   ASSERT_TRUE(Report(channel, batch).ok());
-  double before = MetricValue(Metrics(controller_->http_port()), "layerseal_controller_duplicate_events_total");
+  double before = MetricValue(Metrics(controller_->admin_port()), "layerseal_controller_duplicate_events_total");
   v1::ReportEventsResponse resp;
   grpc::Status s = Report(channel, batch, &resp);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(resp.stored(), 0u);
   EXPECT_EQ(resp.duplicates(), 4u);
-  std::string metrics = Metrics(controller_->http_port());
+  std::string metrics = Metrics(controller_->admin_port());
   EXPECT_EQ(MetricValue(metrics, "layerseal_controller_duplicate_events_total"), before + 4);
 
   int copies = 0;
@@ -300,7 +333,7 @@ TEST_F(ControllerTest, ResentBatchIsCountedAsDuplicatesAndStoredOnce) {
 
 TEST_F(ControllerTest, NodeSpoofingIsRejectedAndCounted) {
   auto channel = As("node-a");
-  double before = MetricValue(Metrics(controller_->http_port()),
+  double before = MetricValue(Metrics(controller_->admin_port()),
                               "layerseal_controller_rejected_batches_total{reason=\"node_mismatch\"}");
   // The certificate says node-a; the request says node-b.
   grpc::Status s = Report(channel, Batch("node-b", 1, 2));
@@ -318,7 +351,7 @@ TEST_F(ControllerTest, NodeSpoofingIsRejectedAndCounted) {
   for (const v1::Event& e : QueryAll(As("reader"), NodeFilter("node-a"))) {
     EXPECT_LT(e.seq(), 201u) << "an event of the rejected batch was stored";
   }
-  std::string metrics = Metrics(controller_->http_port());
+  std::string metrics = Metrics(controller_->admin_port());
   EXPECT_EQ(MetricValue(metrics, "layerseal_controller_rejected_batches_total{reason=\"node_mismatch\"}"),
             std::max(before, 0.0) + 2);
 }
@@ -434,7 +467,7 @@ TEST_F(ControllerTest, RejectionsAreLoggedAtABoundedRateAndAllCounted) {
     return n;
   };
   const char kSeries[] = "layerseal_controller_rejected_batches_total{reason=\"node_mismatch\"}";
-  double before = std::max(MetricValue(Metrics(controller_->http_port()), kSeries), 0.0);
+  double before = std::max(MetricValue(Metrics(controller_->admin_port()), kSeries), 0.0);
   size_t lines_before = count_lines();
   constexpr int kBatches = 200;
   absl::Time start = absl::Now();
@@ -443,7 +476,7 @@ TEST_F(ControllerTest, RejectionsAreLoggedAtABoundedRateAndAllCounted) {
   }
   // Seconds the rejections may have spanned (whole seconds started, plus the one in progress).
   int64_t seconds = absl::ToInt64Seconds(absl::Now() - start) + 2;
-  EXPECT_EQ(MetricValue(Metrics(controller_->http_port()), kSeries), before + kBatches);
+  EXPECT_EQ(MetricValue(Metrics(controller_->admin_port()), kSeries), before + kBatches);
   size_t lines = count_lines() - lines_before;
   EXPECT_GE(lines, 1u);
   EXPECT_LE(lines, static_cast<size_t>(seconds * kMaxRejectLogsPerSecond)) << seconds << " s";
@@ -566,7 +599,7 @@ TEST_F(ControllerTest, MalformedBatchesGetClearErrorsAndStoreNothing) {
       EXPECT_EQ(after[i].SerializeAsString(), before[i].SerializeAsString());
     }
   }
-  std::string metrics = Metrics(controller_->http_port());
+  std::string metrics = Metrics(controller_->admin_port());
   EXPECT_GE(MetricValue(metrics, "layerseal_controller_rejected_batches_total{reason=\"malformed\"}"), 5);
   EXPECT_GE(MetricValue(metrics, "layerseal_controller_rejected_batches_total{reason=\"too_large\"}"), 1);
 }
@@ -716,7 +749,7 @@ TEST_F(ControllerTest, FollowEventsStreamsNewMatchingEventsOnly) {
 TEST_F(ControllerTest, FollowersBeyondTheLimitAreRefused) {
   // Streams of earlier tests end within a poll interval of their cancellation.
   absl::Time deadline = absl::Now() + kPatience;
-  while (MetricValue(Metrics(controller_->http_port()), "layerseal_controller_followers") != 0) {
+  while (MetricValue(Metrics(controller_->admin_port()), "layerseal_controller_followers") != 0) {
     ASSERT_LT(absl::Now(), deadline);
     absl::SleepFor(absl::Milliseconds(50));
   }
@@ -728,7 +761,7 @@ TEST_F(ControllerTest, FollowersBeyondTheLimitAreRefused) {
     streams.push_back(stub->FollowEvents(contexts.back().get(), v1::FollowEventsRequest()));
     streams.back()->WaitForInitialMetadata();  // sent once the stream holds its slot
   }
-  EXPECT_EQ(MetricValue(Metrics(controller_->http_port()), "layerseal_controller_followers"),
+  EXPECT_EQ(MetricValue(Metrics(controller_->admin_port()), "layerseal_controller_followers"),
             controller::kMaxFollowers);
   auto ctx = Context();
   auto refused = stub->FollowEvents(ctx.get(), v1::FollowEventsRequest());
@@ -754,14 +787,14 @@ TEST_F(ControllerTest, HealthIsServing) {
   EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
 
   absl::StatusOr<RunResult> ready =
-      layerseal::testing::Run({"curl", "-sf", StrCat("http://127.0.0.1:", controller_->http_port(), "/readyz")});
+      layerseal::testing::Run({"curl", "-sf", StrCat("http://127.0.0.1:", controller_->admin_port(), "/readyz")});
   ASSERT_TRUE(ready.ok());
   EXPECT_EQ(ready->exit_code, 0) << ready->out << ready->err;
 }
 
-TEST_F(ControllerTest, WebPageIsServedOnTheHttpPort) {
+TEST_F(ControllerTest, WebPageIsServedOnTheWebPort) {
   ASSERT_TRUE(Report(As("node-a"), Batch("node-a", 4001, 1, "DENY")).ok());
-  std::string base = StrCat("http://127.0.0.1:", controller_->http_port());
+  std::string base = StrCat("http://127.0.0.1:", controller_->web_port());
   absl::StatusOr<RunResult> page = layerseal::testing::Run({"curl", "-sf", base + "/"});
   ASSERT_TRUE(page.ok());
   EXPECT_EQ(page->exit_code, 0) << page->err;
@@ -773,14 +806,66 @@ TEST_F(ControllerTest, WebPageIsServedOnTheHttpPort) {
   EXPECT_NE(events->out.find("\"4001\""), std::string::npos) << events->out;  // uint64 as JSON string
 }
 
+// Issue 14 item 1 (DNS rebinding): a page on evil.example that rebinds its name to the
+// controller's address sends "Host: evil.example"; neither listener answers it.
+TEST_F(ControllerTest, WebAndAdminRefuseAForeignHost) {
+  std::string web = StrCat("http://127.0.0.1:", controller_->web_port());
+  std::string admin = StrCat("http://127.0.0.1:", controller_->admin_port());
+  for (const std::string& url : {web + "/", web + "/api/events", admin + "/metrics",
+                                 admin + "/readyz"}) {
+    CurlAnswer evil = Curl({"-H", "Host: evil.example", url});
+    EXPECT_EQ(evil.status, 421) << url;
+    EXPECT_NE(evil.body.find("\"evil.example\" is not served here"), std::string::npos)
+        << url << ": " << evil.body;
+    EXPECT_EQ(Curl({"-H", "Host: localhost", url}).status, 200) << url;
+  }
+  // The web listener serves no probes, the admin listener no events.
+  EXPECT_EQ(Curl({web + "/healthz"}).status, 404);
+  EXPECT_EQ(Curl({admin + "/api/events"}).status, 404);
+}
+
+// Issue 14 item 2: slow clients fill every thread of the web listener (from four addresses,
+// so the per-peer limit does not save it), yet /healthz and /readyz on the admin listener
+// answer within a second each; past the request deadline the web listener has closed them
+// and serves again.
+TEST_F(ControllerTest, SlowWebClientsCannotStarveTheProbes) {
+  constexpr int kPerPeer = controller::kWebHttpMaxConnectionsPerPeer;
+  constexpr int kSeconds = telemetry::kAdminHttpRequestDeadlineSeconds + 20;  // drip bound
+  std::vector<std::unique_ptr<layerseal::testing::SlowClients>> slow;
+  for (const char* peer : {"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"}) {
+    slow.push_back(std::make_unique<layerseal::testing::SlowClients>(
+        peer, controller_->web_port(), kPerPeer, kSeconds));
+    for (int fd : slow.back()->fds()) ASSERT_GE(fd, 0);
+  }
+  absl::SleepFor(absl::Seconds(2));  // they now hold every web thread
+  std::string web = StrCat("http://127.0.0.1:", controller_->web_port(), "/");
+  EXPECT_EQ(Curl({web}, 2).status, 0) << "the web listener should be full";
+  for (int i = 0; i < 3; ++i) {
+    for (const char* path : {"/healthz", "/readyz"}) {
+      CurlAnswer probe = Curl({StrCat("http://127.0.0.1:", controller_->admin_port(), path)});
+      EXPECT_EQ(probe.status, 200) << path;
+      EXPECT_LT(probe.seconds, 1.0) << path << " while the web listener is full";
+    }
+  }
+  auto by = std::chrono::seconds(telemetry::kAdminHttpRequestDeadlineSeconds + 5);
+  for (const auto& clients : slow) {
+    for (int fd : clients->fds()) {
+      EXPECT_TRUE(layerseal::testing::ClosedWithin(
+          fd, std::chrono::duration_cast<std::chrono::milliseconds>(by)));
+    }
+  }
+  slow.clear();
+  EXPECT_EQ(Curl({web}).status, 200);
+}
+
 TEST_F(ControllerTest, MetricsCountBatchesEventsAndLag) {
   auto channel = As("node-a");
   v1::ReportEventsRequest batch = Batch("node-a", 3001, 2);
   // The oldest event of the batch is an hour old: the node lags about an hour.
   batch.mutable_events(0)->set_time_unix_micros(absl::ToUnixMicros(absl::Now() - absl::Hours(1)));
-  std::string before = Metrics(controller_->http_port());
+  std::string before = Metrics(controller_->admin_port());
   ASSERT_TRUE(Report(channel, batch).ok());
-  std::string after = Metrics(controller_->http_port());
+  std::string after = Metrics(controller_->admin_port());
   EXPECT_EQ(MetricValue(after, "layerseal_controller_events_received_total"),
             MetricValue(before, "layerseal_controller_events_received_total") + 2);
   EXPECT_EQ(MetricValue(after, "layerseal_controller_batches_total"),
@@ -838,7 +923,7 @@ TEST_F(ControllerLifecycleTest, RestartKeepsDataAndClientsReconnect) {
   EXPECT_EQ(resp.stored(), 5u);
   EXPECT_EQ(resp.duplicates(), 5u);
   EXPECT_EQ(QueryAll(reader, NodeFilter("node-a")).size(), 15u);
-  std::string metrics = Metrics(controller.http_port());
+  std::string metrics = Metrics(controller.admin_port());
   EXPECT_EQ(MetricValue(metrics, "layerseal_controller_events_stored"), 15);
 }
 
@@ -854,7 +939,7 @@ TEST_F(ControllerLifecycleTest, RetentionPrunesOldEvents) {
   absl::Time deadline = absl::Now() + kPatience;
   std::string metrics;
   while (absl::Now() < deadline) {
-    metrics = Metrics(controller.http_port());
+    metrics = Metrics(controller.admin_port());
     if (MetricValue(metrics, "layerseal_controller_pruned_events_total") >= 3) break;
     absl::SleepFor(absl::Milliseconds(100));
   }
@@ -879,6 +964,19 @@ TEST_F(ControllerLifecycleTest, BadConfigurationIsRefusedWithItsName) {
   EXPECT_EQ(r->exit_code, 2);
   EXPECT_NE(r->err.find("insecure: refused"), std::string::npos) << r->err;
 
+  r = layerseal::testing::Run({ControllerBinary(), "--http", "127.0.0.1:7080"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 2);
+  EXPECT_NE(r->err.find("replaced by two keys: web"), std::string::npos) << r->err;
+
+  // The web page and API in plain HTTP beyond loopback: refused (issue 14 item 3).
+  r = layerseal::testing::Run({ControllerBinary(), "--tls-cert", certs_.server.cert, "--tls-key",
+                               certs_.server.key, "--client-ca", certs_.ca.cert, "--web",
+                               "0.0.0.0:7080"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 2);
+  EXPECT_NE(r->err.find("web: refused on \"0.0.0.0:7080\""), std::string::npos) << r->err;
+
   r = layerseal::testing::Run({ControllerBinary(), "--retain", "1h"});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 2);
@@ -891,7 +989,7 @@ TEST_F(ControllerLifecycleTest, BadConfigurationIsRefusedWithItsName) {
 
   r = layerseal::testing::Run({ControllerBinary(), "--tls-cert", dir_.File("missing.pem"), "--tls-key", certs_.server.key,
            "--client-ca", certs_.ca.cert, "--database", StrCat("sqlite:", dir_.File("x.db")),
-           "--listen", "127.0.0.1:0", "--http", ""});
+           "--listen", "127.0.0.1:0", "--admin", "", "--web", ""});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 1);
   EXPECT_NE(r->err.find("missing.pem"), std::string::npos) << r->err;
@@ -908,12 +1006,48 @@ TEST_F(ControllerLifecycleTest, BadConfigurationIsRefusedWithItsName) {
   EXPECT_NE(r->out.find("--client-ca"), std::string::npos);
 }
 
+// Issue 14 item 3: with webTls the web page and API speak only HTTPS and answer only a
+// client certificate from the client CA with the reader role.
+TEST_F(ControllerLifecycleTest, WebTlsServesReadersOnly) {
+  absl::StatusOr<CertKey> reader = AddClientCert(certs_, "alice", false, "layerseal:readers");
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  absl::StatusOr<CertKey> node = AddClientCert(certs_, "node-z", false, "layerseal:nodes");
+  ASSERT_TRUE(node.ok()) << node.status();
+  absl::StatusOr<CertKey> stranger = AddClientCert(certs_, "eve", true, "layerseal:readers");
+  ASSERT_TRUE(stranger.ok()) << stranger.status();
+  ControllerProcess controller(certs_, StrCat("sqlite:", dir_.File("events.db")),
+                               dir_.File("controller.log"), {"--web-tls"});
+  ASSERT_NO_FATAL_FAILURE(controller.Start());
+  std::string url = StrCat("https://127.0.0.1:", controller.web_port(), "/api/events");
+  auto as = [&](const CertKey& who) {
+    return std::vector<std::string>{"--cacert", certs_.ca.cert, "--cert", who.cert, "--key",
+                                    who.key, url};
+  };
+  CurlAnswer anonymous = Curl({"--cacert", certs_.ca.cert, url});
+  EXPECT_EQ(anonymous.status, 0) << "no client certificate: no handshake";
+  EXPECT_NE(anonymous.exit_code, 0);
+  EXPECT_EQ(Curl(as(*stranger)).status, 0) << "a certificate from another CA";
+  CurlAnswer as_node = Curl(as(*node));
+  EXPECT_EQ(as_node.status, 403);
+  EXPECT_NE(as_node.body.find("readers"), std::string::npos) << as_node.body;
+  CurlAnswer as_reader = Curl(as(*reader));
+  EXPECT_EQ(as_reader.status, 200) << as_reader.body;
+  EXPECT_FALSE(as_reader.body.empty());
+  std::vector<std::string> rebound = as(*reader);
+  rebound.insert(rebound.begin(), {"-H", "Host: evil.example"});
+  EXPECT_EQ(Curl(rebound).status, 421);
+  // Plain HTTP to the HTTPS port gets no HTTP answer.
+  CurlAnswer plain = Curl({StrCat("http://127.0.0.1:", controller.web_port(), "/api/events")});
+  EXPECT_EQ(plain.status, 0) << plain.body;
+  EXPECT_EQ(plain.body.find("{"), std::string::npos) << plain.body;
+}
+
 TEST_F(ControllerLifecycleTest, InsecureModeOnLoopbackForDevelopment) {
   int port = PickFreePort();
   std::unique_ptr<Child> child;
   {
     absl::StatusOr<std::unique_ptr<Child>> c = Child::Spawn(
-        {ControllerBinary(), "--insecure", "--listen", StrCat("127.0.0.1:", port), "--http", "",
+        {ControllerBinary(), "--insecure", "--listen", StrCat("127.0.0.1:", port), "--admin", "", "--web", "",
          "--database", StrCat("sqlite:", dir_.File("dev.db"))},
         dir_.File("dev.log"));
     ASSERT_TRUE(c.ok()) << c.status();

@@ -255,9 +255,8 @@ class ControllerWebTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = store->release();  // the suite's, deleted in TearDownTestSuite
     Fill(*store_);
-    telemetry::AdminHttpOptions options;
+    telemetry::AdminHttpOptions options = controller::WebHttpOptions(store_);  // as served
     options.port = testing::PickFreePort();
-    options.routes = controller::WebRoutes(store_);
     auto server = telemetry::AdminHttpServer::Start(std::move(options));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = server->release();

@@ -99,7 +99,7 @@ class DeliveryE2eTest : public ::testing::TestWithParam<std::string> {
         {LAYERSEAL_CONTROLLER_BINARY, "--listen", StrCat("127.0.0.1:", grpc_port_),
          "--tls-cert", certs_.server.cert, "--tls-key", certs_.server.key,
          "--client-ca", certs_.ca.cert, "--database", database_,
-         "--http", StrCat("127.0.0.1:", http_port_)},
+         "--admin", StrCat("127.0.0.1:", http_port_), "--web", ""},
         dir_.File("controller.log"));
     ASSERT_TRUE(child.ok()) << child.status();
     controller_ = *std::move(child);

@@ -320,6 +320,9 @@ TEST_F(PackagingTest, ControllerUnitHandsItsTlsFilesAsCredentials) {
   EXPECT_EQ(parsed->config.tls_cert, credentials + "tls.crt");
   EXPECT_EQ(parsed->config.tls_key, credentials + "tls.key");
   EXPECT_EQ(parsed->config.client_ca, credentials + "ca.crt");
+  // The web page and API on loopback in plain HTTP (issue 14 item 3).
+  EXPECT_TRUE(controller::IsLoopbackOrUnix(parsed->config.web)) << parsed->config.web;
+  EXPECT_FALSE(parsed->config.web_tls);
   // The database is in the unit's StateDirectory, which the dynamic user owns.
   EXPECT_EQ(parsed->config.database,
             StrCat("sqlite:///var/lib/", One(unit, "Service", "StateDirectory"), "/controller.db"));
@@ -652,7 +655,7 @@ TEST(KubernetesTest, KustomizationListsEveryManifestAndEveryKindIsThere) {
     }
   }
   for (const char* kind : {"Namespace", "ConfigMap", "PersistentVolumeClaim", "Deployment",
-                           "Service", "DaemonSet"}) {
+                           "Service", "DaemonSet", "NetworkPolicy"}) {
     EXPECT_EQ(kinds.count(kind), 1u) << kind;
   }
   EXPECT_EQ(kinds.count("ServiceAccount"), 2u);
@@ -706,18 +709,29 @@ TEST(KubernetesTest, ControllerPortsProbesAndTlsMatchTheController) {
   absl::StatusOr<controller::ParsedControllerArgs> parsed = controller::ParseControllerArgs(args);
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   controller::ControllerConfig defaults;
-  int grpc_port = PortOf(defaults.listen), http_port = PortOf(defaults.http);
+  int grpc_port = PortOf(defaults.listen), admin_port = PortOf(defaults.admin),
+      web_port = PortOf(defaults.web);
   EXPECT_EQ(grpc_port, 7443);
-  EXPECT_EQ(http_port, 7080);
+  EXPECT_EQ(admin_port, 7081);
+  EXPECT_EQ(web_port, 7080);
   EXPECT_EQ(parsed->config.listen, StrCat("0.0.0.0:", grpc_port));
-  EXPECT_EQ(parsed->config.http, StrCat("0.0.0.0:", http_port)) << "probes need the pod address";
+  EXPECT_EQ(parsed->config.admin, StrCat("0.0.0.0:", admin_port)) << "probes need the pod address";
+  // Issue 14 item 3: the web page and API (every event, no client identity over plain HTTP)
+  // stay on the pod's loopback.
+  EXPECT_EQ(parsed->config.web, StrCat("127.0.0.1:", web_port));
+  EXPECT_FALSE(parsed->config.web_tls);
+  EXPECT_TRUE(controller::IsLoopbackOrUnix(parsed->config.web));
+  for (const char* host : {"layerseal-controller", "layerseal-controller.layerseal.svc"}) {
+    EXPECT_TRUE(std::count(parsed->config.allowed_hosts.begin(),
+                           parsed->config.allowed_hosts.end(), host)) << host;
+  }
 
   std::map<std::string, int> ports = ContainerPorts(c);
-  EXPECT_EQ(ports, (std::map<std::string, int>{{"grpc", grpc_port}, {"http", http_port}}));
+  EXPECT_EQ(ports, (std::map<std::string, int>{{"grpc", grpc_port}, {"admin", admin_port}}));
   EXPECT_EQ(c["readinessProbe"]["httpGet"]["path"].as<std::string>(), "/readyz");
   EXPECT_EQ(c["livenessProbe"]["httpGet"]["path"].as<std::string>(), "/healthz");
   for (const char* probe : {"readinessProbe", "livenessProbe"}) {
-    EXPECT_EQ(ports[c[probe]["httpGet"]["port"].as<std::string>()], http_port) << probe;
+    EXPECT_EQ(ports[c[probe]["httpGet"]["port"].as<std::string>()], admin_port) << probe;
   }
 
   // The TLS Secret: mounted where the flags look, with the keys certificates.md documents.
@@ -755,11 +769,34 @@ TEST(KubernetesTest, ControllerPortsProbesAndTlsMatchTheController) {
     service_ports[p["targetPort"].as<std::string>()] = p["port"].as<int>();
   }
   EXPECT_EQ(service_ports, ports);
+  for (const auto& [name, port] : service_ports) EXPECT_NE(port, web_port) << name;
   for (const auto& kv : service["spec"]["selector"]) {
     EXPECT_EQ(deployment["spec"]["template"]["metadata"]["labels"][kv.first.as<std::string>()]
                   .as<std::string>(),
               kv.second.as<std::string>());
   }
+}
+
+// Issue 14 item 3: only the gRPC and admin ports take connections from other pods.
+TEST(KubernetesTest, NetworkPolicyLetsInOnlyGrpcAndAdmin) {
+  YAML::Node policy = Find("NetworkPolicy", "layerseal-controller");
+  ASSERT_TRUE(policy);
+  YAML::Node deployment = Find("Deployment", "layerseal-controller");
+  for (const auto& kv : policy["spec"]["podSelector"]["matchLabels"]) {
+    EXPECT_EQ(deployment["spec"]["template"]["metadata"]["labels"][kv.first.as<std::string>()]
+                  .as<std::string>(),
+              kv.second.as<std::string>());
+  }
+  std::set<std::string> types;
+  for (const YAML::Node& t : policy["spec"]["policyTypes"]) types.insert(t.as<std::string>());
+  EXPECT_EQ(types, (std::set<std::string>{"Ingress"}));
+  std::set<int> allowed;
+  for (const YAML::Node& rule : policy["spec"]["ingress"]) {
+    for (const YAML::Node& p : rule["ports"]) allowed.insert(p["port"].as<int>());
+    EXPECT_FALSE(rule["ports"].IsNull() || !rule["ports"]) << "a rule without ports opens all";
+  }
+  controller::ControllerConfig defaults;
+  EXPECT_EQ(allowed, (std::set<int>{PortOf(defaults.listen), PortOf(defaults.admin)}));
 }
 
 TEST(KubernetesTest, InstallerRunsOnEveryNodeAndMountsWhatTheHostAgentUses) {

@@ -80,11 +80,11 @@ absl::StatusOr<CertKey> AddClientCert(TlsCerts& certs, const std::string& cn, bo
   const CertKey& ca = use_other_ca ? certs.other_ca : certs.ca;
   std::string stem = StrCat(use_other_ca ? "other-client-" : "client-", FileStem(cn), "-",
                             FileStem(organization));
-  const std::string subject = StrCat(cn.empty() ? "" : "/CN=", cn,
-                                     organization.empty() ? "" : "/O=", organization);
-  absl::StatusOr<CertKey> leaf = MakeLeaf(certs.dir, ca, stem,
-                                          subject.empty() ? std::string("/") : subject,  // "/": none
-                                          kClientExt);
+  // openssl -subj: "/CN=a/O=b"; "/" alone is an empty subject.
+  std::string subject = StrCat("/", cn.empty() ? "" : StrCat("CN=", cn),
+                               !cn.empty() && !organization.empty() ? "/" : "",
+                               organization.empty() ? "" : StrCat("O=", organization));
+  absl::StatusOr<CertKey> leaf = MakeLeaf(certs.dir, ca, stem, subject, kClientExt);
   if (leaf.ok() && !use_other_ca) certs.client[cn] = *leaf;
   return leaf;
 }

@@ -795,6 +795,15 @@ TEST(AgentConfigTest, Defaults) {
   EXPECT_FALSE(c.node_name.empty()) << "defaults to the host name";
 }
 
+TEST(AgentConfigTest, AdminAllowedHostsRepeat) {
+  EXPECT_TRUE(ParseAgentArgs({})->config.admin_allowed_hosts.empty());
+  absl::StatusOr<ParsedArgs> p = ParseAgentArgs(
+      {"--admin-allowed-host", "agent.example", "--admin-allowed-host", "node-1.example"});
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->config.admin_allowed_hosts,
+            (std::vector<std::string>{"agent.example", "node-1.example"}));
+}
+
 TEST(AgentConfigTest, EventLogDash) {
   absl::StatusOr<ParsedArgs> p = ParseAgentArgs({"--event-log", "-"});
   ASSERT_TRUE(p.ok()) << p.status();

@@ -2,8 +2,12 @@
 // the JSON logger, and the admin HTTP server on a real loopback socket (spoken to with
 // libcurl, an independent HTTP client).
 #include <curl/curl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -21,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "telemetry/admin_http.h"
+#include "tests/support/slow_clients.h"
 #include "telemetry/log.h"
 #include "telemetry/metrics.h"
 
@@ -28,6 +33,9 @@ namespace layerseal::telemetry {
 namespace {
 
 using ::testing::HasSubstr;
+using ::layerseal::testing::ClosedWithin;
+using ::layerseal::testing::ConnectFrom;
+using ::layerseal::testing::SlowClients;
 
 // ---------------------------------------------------------------- metrics
 
@@ -327,8 +335,9 @@ size_t AppendBody(char* data, size_t size, size_t n, void* out) {
   return size * n;
 }
 
-// One request with libcurl; `post_body` makes it a POST.
-HttpResult Fetch(int port, const std::string& path, const std::string* post_body = nullptr) {
+// One request with libcurl; `post_body` makes it a POST; `host` replaces the Host header.
+HttpResult Fetch(int port, const std::string& path, const std::string* post_body = nullptr,
+                 const std::string& host = "") {
   HttpResult r;
   CURL* curl = curl_easy_init();
   EXPECT_NE(curl, nullptr);
@@ -342,7 +351,13 @@ HttpResult Fetch(int port, const std::string& path, const std::string* post_body
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, post_body->data());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(post_body->size()));
   }
+  curl_slist* headers = nullptr;
+  if (!host.empty()) {
+    headers = curl_slist_append(headers, ("Host: " + host).c_str());
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  }
   CURLcode rc = curl_easy_perform(curl);
+  curl_slist_free_all(headers);
   EXPECT_EQ(rc, CURLE_OK) << url << ": " << curl_easy_strerror(rc);
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
   char* ct = nullptr;
@@ -390,7 +405,7 @@ TEST(AdminHttpTest, ServesMetricsHealthReadyAnd404OnAnEphemeralPort) {
   EXPECT_EQ(missing.status, 404);
   EXPECT_EQ(missing.body, "not found\n");
   std::string small = "x";
-  EXPECT_EQ(Fetch(port, "/healthz", &small).status, 404);  // GET only
+  EXPECT_EQ(Fetch(port, "/healthz", &small).status, 413);  // GET only, never a body
 }
 
 TEST(AdminHttpTest, RequestBodyOverTheLimitIsRefused) {
@@ -436,6 +451,146 @@ TEST(AdminHttpTest, RejectsABadPort) {
   auto server = AdminHttpServer::Start(options);
   ASSERT_FALSE(server.ok());
   EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(AdminHttpTest, HostMustBeAnIpLiteralLocalhostOrAnAllowedName) {
+  const std::vector<std::string> allowed = {"layerseal-controller.layerseal.svc"};
+  for (const char* ok : {"127.0.0.1", "127.0.0.1:7080", "10.2.3.4:9464", "[::1]", "[::1]:7080",
+                         "[fe80::1]:80", "localhost", "LocalHost:7080",
+                         "layerseal-controller.layerseal.svc",
+                         "Layerseal-Controller.layerseal.svc:7080"}) {
+    EXPECT_TRUE(AdminHttpHostAllowed(ok, allowed)) << ok;
+  }
+  for (const char* bad : {"", "evil.example", "evil.example:7080", "localhost.", "localhost.evil",
+                          "127.0.0.1.nip.io", "layerseal-controller", ":7080", "127.0.0.1:",
+                          "127.0.0.1:abc", "127.0.0.1:123456", "[::1", "[::1]x", "[evil]",
+                          "::1", "0x7f.1", "127.1", "localhost:80:80", "svc.layerseal-controller"}) {
+    EXPECT_FALSE(AdminHttpHostAllowed(bad, allowed)) << bad;
+  }
+  EXPECT_FALSE(AdminHttpHostAllowed("layerseal-controller.layerseal.svc", {}));
+}
+
+// DNS rebinding: a page on evil.example whose name now points at 127.0.0.1 sends
+// "Host: evil.example"; every route (probes included) refuses it with 421.
+TEST(AdminHttpTest, RefusesAForeignHostOnEveryRoute) {
+  AdminHttpOptions options;
+  options.allowed_hosts = {"controller.example"};
+  options.routes.push_back({"/api/events", [](const HttpRequest&) {
+                              return HttpResponse{.body = "secret events"};
+                            }});
+  auto server = AdminHttpServer::Start(std::move(options));
+  ASSERT_TRUE(server.ok()) << server.status();
+  int port = (*server)->port();
+  std::string evil = "evil.example:" + std::to_string(port);
+  for (const char* path : {"/api/events", "/metrics", "/healthz", "/readyz", "/nothing"}) {
+    HttpResult r = Fetch(port, path, nullptr, evil);
+    EXPECT_EQ(r.status, 421) << path;
+    EXPECT_THAT(r.body, HasSubstr("\"" + evil + "\" is not served here")) << path;
+    EXPECT_THAT(r.body, ::testing::Not(HasSubstr("secret"))) << path;
+  }
+  EXPECT_EQ(Fetch(port, "/api/events").body, "secret events");  // Host: 127.0.0.1:port
+  EXPECT_EQ(Fetch(port, "/api/events", nullptr, "localhost").body, "secret events");
+  EXPECT_EQ(Fetch(port, "/api/events", nullptr, "controller.example").body, "secret events");
+}
+
+TEST(AdminHttpTest, RejectsABadAllowedHostOrLimits) {
+  AdminHttpOptions bad_host;
+  bad_host.allowed_hosts = {"evil.example:80"};
+  EXPECT_EQ(AdminHttpServer::Start(bad_host).status().code(), absl::StatusCode::kInvalidArgument);
+  AdminHttpOptions bad_limit;
+  bad_limit.max_connections_per_peer = bad_limit.threads + 1;
+  EXPECT_EQ(AdminHttpServer::Start(bad_limit).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// The whole answer to `request` sent raw on a new connection (until the server closes).
+std::string RawExchange(int port, const std::string& request) {
+  int fd = ConnectFrom("127.0.0.1", port);
+  if (fd < 0) return "";
+  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string out;
+  char buf[4096];
+  pollfd p{fd, POLLIN, 0};
+  while (poll(&p, 1, 10000) == 1) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return out;
+}
+
+TEST(AdminHttpTest, Http11WithoutHostIs400AndHttp10WithoutHostIsServed) {
+  auto server = AdminHttpServer::Start({});
+  ASSERT_TRUE(server.ok()) << server.status();
+  int port = (*server)->port();
+  EXPECT_THAT(RawExchange(port, "GET /healthz HTTP/1.1\r\n\r\n"), HasSubstr("HTTP/1.1 400"));
+  EXPECT_THAT(RawExchange(port, "GET /healthz HTTP/1.0\r\n\r\n"), HasSubstr("200 OK"));
+}
+
+// Issue 14 item 2: two dozen slow clients must not hold every worker thread. The probes
+// from another address still answer within a second each, and the server closes the slow
+// connections once the request deadline has passed.
+TEST(AdminHttpTest, SlowClientsCannotStarveTheProbes) {
+  auto server = AdminHttpServer::Start({});
+  ASSERT_TRUE(server.ok()) << server.status();
+  int port = (*server)->port();
+  constexpr int kSlow = 24;
+  SlowClients slow("127.0.0.2", port, kSlow, kAdminHttpRequestDeadlineSeconds + 10);
+  for (int fd : slow.fds()) ASSERT_GE(fd, 0);
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // they now hold what they can
+  for (int i = 0; i < 4; ++i) {
+    for (const char* path : {"/healthz", "/readyz"}) {
+      auto start = std::chrono::steady_clock::now();
+      HttpResult r = Fetch(port, path);
+      auto took = std::chrono::steady_clock::now() - start;
+      EXPECT_EQ(r.status, 200) << path;
+      EXPECT_LT(took, std::chrono::seconds(1)) << path << " while " << kSlow << " clients are slow";
+    }
+  }
+  // Past the request deadline every slow connection has been closed by the server.
+  auto by = std::chrono::seconds(kAdminHttpRequestDeadlineSeconds + 5);
+  for (int fd : slow.fds()) {
+    EXPECT_TRUE(ClosedWithin(fd, std::chrono::duration_cast<std::chrono::milliseconds>(by)));
+  }
+}
+
+TEST(AdminHttpTest, OnePeerHoldsAtMostTheLimitOfConnections) {
+  auto server = AdminHttpServer::Start({});
+  ASSERT_TRUE(server.ok()) << server.status();
+  int port = (*server)->port();
+  SlowClients held("127.0.0.3", port, kAdminHttpMaxConnectionsPerPeer, 8);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  int extra = ConnectFrom("127.0.0.3", port);
+  ASSERT_GE(extra, 0);
+  EXPECT_TRUE(ClosedWithin(extra, std::chrono::milliseconds(3000))) << "over the per-peer limit";
+  close(extra);
+  for (int fd : held.fds()) EXPECT_FALSE(ClosedWithin(fd, std::chrono::milliseconds(200)));
+  EXPECT_EQ(Fetch(port, "/healthz").status, 200);  // another peer is served
+}
+
+// A flood from many addresses cannot pile up sockets: past the one worker and
+// kAdminHttpMaxQueuedConnections waiting, connections are closed at accept.
+TEST(AdminHttpTest, WaitingConnectionsAreBounded) {
+  AdminHttpOptions options;
+  options.threads = 1;
+  options.max_connections_per_peer = 1;
+  auto server = AdminHttpServer::Start(std::move(options));
+  ASSERT_TRUE(server.ok()) << server.status();
+  constexpr int kExtra = 5;
+  const int total = 1 + static_cast<int>(kAdminHttpMaxQueuedConnections) + kExtra;
+  std::vector<std::unique_ptr<SlowClients>> peers;
+  for (int i = 0; i < total; ++i) {  // one connection each from 127.0.1.1, 127.0.1.2, ...
+    std::string source = "127.0." + std::to_string(1 + i / 250) + "." + std::to_string(1 + i % 250);
+    peers.push_back(std::make_unique<SlowClients>(source.c_str(), (*server)->port(), 1, 4));
+    ASSERT_GE(peers.back()->fds()[0], 0) << source;
+    if (i == 0) std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the worker's
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // the accept loop has seen them all
+  int closed = 0;
+  for (const auto& peer : peers) {
+    closed += ClosedWithin(peer->fds()[0], std::chrono::milliseconds(50)) ? 1 : 0;
+  }
+  EXPECT_EQ(closed, kExtra);
 }
 
 }  // namespace
