@@ -238,7 +238,7 @@ class Controller::Impl {
     options.ready = [this]() -> absl::Status {
       if (stopping_.load()) return absl::UnavailableError("stopping");
       if (absl::Status damage = store_->Damage(); !damage.ok()) {
-        return absl::UnavailableError(StrCat("event store damaged: ", damage.message()));
+        return absl::UnavailableError(StrCat("event store damaged: ", Sv(damage.message())));
       }
       absl::StatusOr<int64_t> cursor = store_->LatestCursor();
       if (!cursor.ok()) {

@@ -125,7 +125,7 @@ std::optional<std::string> PeerCommonName(const grpc::ServerContext& context) {
 IngestService::IngestService(IngestOptions options) : options_(std::move(options)) {
   telemetry::MetricsRegistry& m = *options_.metrics;
   received_ = m.AddCounter("layerseal_controller_events_received_total",
-                           "Events in accepted batches (new and duplicate)");
+                           "Events in accepted batches (new, duplicate and conflicting)");
   duplicates_ = m.AddCounter("layerseal_controller_duplicate_events_total",
                              "Events received again after they were stored (resends)");
   conflicts_ = m.AddCounter("layerseal_controller_event_conflicts_total",

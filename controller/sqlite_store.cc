@@ -295,7 +295,8 @@ class Stmt {
         sql::ParseBody(sqlite3_column_blob(stmt_, body_col),
                        static_cast<size_t>(sqlite3_column_bytes(stmt_, body_col)), Int(id_col));
     if (event.ok()) return event;
-    return absl::DataLossError(StrCat("sqlite ", conn_->path(), ": ", event.status().message()));
+    return absl::DataLossError(
+        StrCat("sqlite ", conn_->path(), ": ", Sv(event.status().message())));
   }
 
  private:
@@ -383,7 +384,6 @@ absl::Status CheckFile(Conn& conn) {
                                     "); restore it from a backup or move it aside"));
 }
 
-absl::Status StatusOf(const absl::Status& s) { return s; }
 template <typename T>
 absl::Status StatusOf(const absl::StatusOr<T>& r) {
   return r.status();
@@ -519,7 +519,7 @@ absl::Status SqliteStore::AppendLocked(const std::string& node, const v1::AgentS
                                        AppendResult& result) {
   static const std::string insert =
       StrCat("INSERT INTO events (", sql::kEventColumns,
-             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
              " ON CONFLICT (node, incarnation, seq) DO NOTHING");
   int64_t denied = 0, last_seq = 0;
   std::map<int64_t, std::pair<int64_t, int64_t>> spans;  // bucket -> (min id, max id)

@@ -910,10 +910,11 @@ TEST(ControllerPostgresTest, StoresQueriesAndSurvivesARestart) {
   ASSERT_NO_FATAL_FAILURE(controller.Start());
   auto channel = Connect(controller.target(), *certs, certs->client.at("node-a"));
   v1::ReportEventsResponse resp;
-  grpc::Status s = Report(channel, Batch("node-a", 1, 5, "DENY"), &resp);
+  v1::ReportEventsRequest batch = Batch("node-a", 1, 5, "DENY");
+  grpc::Status s = Report(channel, batch, &resp);
   ASSERT_TRUE(s.ok()) << s.error_message() << ReadFileOrDie(controller.log());
   EXPECT_EQ(resp.stored(), 5u);
-  ASSERT_TRUE(Report(channel, Batch("node-a", 1, 5, "DENY"), &resp).ok());
+  ASSERT_TRUE(Report(channel, batch, &resp).ok());  // resent as it was
   EXPECT_EQ(resp.duplicates(), 5u);
   v1::ReportEventsRequest spoiled = Batch("node-a", 6, 3);
   spoiled.mutable_events(2)->set_seq(0);
