@@ -796,7 +796,9 @@ TEST_F(ControllerLifecycleTest, DamagedSqliteFileMakesItNotReadyAndIsNamed) {
 
   // Damage found at start (the open check), then a zeroed header page: up, never ready.
   for (int round = 0; round < 2; ++round) {
-    if (round == 1) ASSERT_TRUE(layerseal::testing::ZeroSqlitePage(db, 1).ok());
+    if (round == 1) {
+      ASSERT_TRUE(layerseal::testing::ZeroSqlitePage(db, 1).ok());
+    }
     std::string log_path = dir_.File(StrCat("controller-start-", round, ".log"));
     ControllerProcess starting(certs_, StrCat("sqlite:", db), log_path);
     ASSERT_NO_FATAL_FAILURE(starting.Start());
