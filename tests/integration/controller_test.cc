@@ -293,6 +293,25 @@ TEST_F(ControllerTest, ResentBatchIsCountedAsDuplicatesAndStoredOnce) {
   EXPECT_EQ(copies, 1);
 }
 
+// Issue 14.6: the same id with other content is never taken for a resend in silence.
+TEST_F(ControllerTest, SameIdWithOtherContentIsAConflictCountedAndLogged) {
+  auto channel = As("node-a");
+  v1::ReportEventsRequest batch = Batch("node-a", 150, 1);
+  batch.mutable_events(0)->set_spool_incarnation("00112233445566778899aabbccddeeff");
+  ASSERT_TRUE(Report(channel, batch).ok());
+  batch.mutable_events(0)->set_image("reg/other:2");  // same id, other event
+  v1::ReportEventsResponse resp;
+  ASSERT_TRUE(Report(channel, batch, &resp).ok());
+  EXPECT_EQ(resp.stored(), 0u);
+  EXPECT_EQ(resp.duplicates(), 0u);
+  EXPECT_EQ(resp.conflicts(), 1u);
+  EXPECT_EQ(MetricValue(Metrics(controller_->http_port()),
+                        "layerseal_controller_event_conflicts_total{node=\"node-a\"}"),
+            1);
+  std::string log = ReadFileOrDie(controller_->log());
+  EXPECT_NE(log.find("node-a/00112233445566778899aabbccddeeff/150"), std::string::npos) << log;
+}
+
 TEST_F(ControllerTest, NodeSpoofingIsRejectedAndCounted) {
   auto channel = As("node-a");
   double before = MetricValue(Metrics(controller_->http_port()),

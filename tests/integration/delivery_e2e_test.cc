@@ -202,7 +202,7 @@ class DeliveryE2eTest : public ::testing::TestWithParam<std::string> {
     }
     return events;
   }
-  // Verdict events by image; fails the test on a (node, seq) or image stored twice.
+  // Verdict events by image; fails the test on a seq or image stored twice (one incarnation).
   std::map<std::string, v1::Event> ByImage(const std::vector<v1::Event>& events) {
     std::map<std::string, v1::Event> out;
     std::set<uint64_t> seqs;
