@@ -83,8 +83,9 @@ class EventStore {
 
   // The first damage found in the store's own files since open (a call that met a corrupt
   // page or an unparsable row failed DATA_LOSS with this error, naming the file); OK when
-  // none. Sticky: damage does not heal while the store is open. Once damaged, Append fails
-  // with it (an agent keeps its events). PostgreSQL guards its own files: always OK.
+  // none. Sticky: damage does not heal while the store is open. Once damaged, Append and
+  // Prune fail with it (no more writes into the file; an agent keeps its events). PostgreSQL
+  // guards its own files: always OK.
   virtual absl::Status Damage() { return absl::OkStatus(); }
 };
 

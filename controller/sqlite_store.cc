@@ -781,6 +781,7 @@ absl::StatusOr<std::vector<v1::ImageSummary>> SqliteStore::Images(absl::Time sin
 }
 
 absl::StatusOr<int64_t> SqliteStore::Prune(absl::Time cutoff) {
+  if (absl::Status damage = Damage(); !damage.ok()) return damage;  // no writes, as Append
   int64_t total = 0;
   for (;;) {
     // One chunk per transaction, and between chunks waiting Appends go first (up to

@@ -843,6 +843,7 @@ TEST_F(SqliteDamageTest, DamageWhileOpenFailsQueriesLoudlyAndIsRemembered) {
       store->Append("n", Status("p1"), {MakeEvent("n", kEvents + 1)}, kReceived);
   ASSERT_FALSE(appended.ok());
   ExpectNamesTheFile(appended.status());
+  ExpectNamesTheFile(store->Prune(kReceived + absl::Hours(1)).status());
   EXPECT_TRUE(QueryAll(*store, &got).code() == absl::StatusCode::kDataLoss);
   EXPECT_EQ(reported, 1);
 }
