@@ -79,12 +79,8 @@ class Controller::Impl {
   absl::Status Start() {
     absl::Status s = ValidateConfig(config_);
     if (!s.ok()) return s;
-    absl::StatusOr<std::unique_ptr<EventStore>> store = OpenEventStore(config_.database);
-    if (!store.ok()) {
-      return absl::Status(store.status().code(),
-                          StrCat("database ", config_.database, ": ", store.status().message()));
-    }
-    store_ = std::move(*store);
+    s = OpenStore();
+    if (!s.ok()) return s;
     DefineMetrics();
     s = StartGrpc();
     if (!s.ok()) return s;
@@ -136,6 +132,32 @@ class Controller::Impl {
     store_.reset();
   }
 
+  // Opens the event store. A damaged file (DATA_LOSS) does not stop the start: the
+  // controller runs not ready, with the damage in /readyz, the log and
+  // layerseal_controller_store_damaged, every store call failing with it.
+  absl::Status OpenStore() {
+    StoreOptions options;
+    options.on_damage = [this](const absl::Status& why) { LogDamage(why); };
+    absl::StatusOr<std::unique_ptr<EventStore>> store = OpenEventStore(config_.database, options);
+    if (store.ok()) {
+      store_ = std::move(*store);
+      return absl::OkStatus();
+    }
+    if (store.status().code() != absl::StatusCode::kDataLoss) {
+      return absl::Status(store.status().code(),
+                          StrCat("database ", config_.database, ": ", store.status().message()));
+    }
+    LogDamage(store.status());
+    store_ = UnusableStore(store.status());
+    return absl::OkStatus();
+  }
+
+  void LogDamage(const absl::Status& why) {
+    logger_->Error("the event store is damaged: not ready, storing nothing until it is repaired",
+                   {{"database", config_.database},
+                    {"error", std::string(Sv(why.message()))}});
+  }
+
   int grpc_port() const { return grpc_port_; }
   int admin_port() const { return admin_ == nullptr ? 0 : admin_->port(); }
   int web_port() const { return web_ == nullptr ? 0 : web_->port(); }
@@ -164,6 +186,10 @@ class Controller::Impl {
     pruned_ = metrics_.AddCounter("layerseal_controller_pruned_events_total",
                                   "Events deleted by retention");
     stored_->Get().Set(static_cast<double>(store_->Count()));
+    metrics_.AddGaugeCallback("layerseal_controller_store_damaged",
+                              "1 when the event store found its file damaged (the log and "
+                              "/readyz name it), else 0",
+                              [this] { return store_ == nullptr || store_->Damage().ok() ? 0.0 : 1.0; });
   }
 
   absl::Status StartGrpc() {
@@ -223,6 +249,9 @@ class Controller::Impl {
     options.allowed_hosts = config_.allowed_hosts;
     options.ready = [this]() -> absl::Status {
       if (stopping_.load()) return absl::UnavailableError("stopping");
+      if (absl::Status damage = store_->Damage(); !damage.ok()) {
+        return absl::UnavailableError(StrCat("event store damaged: ", Sv(damage.message())));
+      }
       absl::StatusOr<int64_t> cursor = store_->LatestCursor();
       if (!cursor.ok()) {
         return absl::UnavailableError(StrCat("event store: ", cursor.status().message()));

@@ -8,10 +8,12 @@
 #define LAYERSEAL_CONTROLLER_EVENT_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "layerseal/v1/controller.pb.h"
@@ -23,8 +25,18 @@ inline constexpr int kMaxPageSize = 1000;
 
 struct AppendResult {
   int stored = 0;      // new events
-  int duplicates = 0;  // ids (node, seq) already stored: skipped, the stored copy kept
+  int duplicates = 0;  // ids (node, incarnation, seq) already stored with the same content
+                       // (a resend): skipped, the stored copy kept
+  // Ids already stored with different content (e.g. an agent of before the incarnation
+  // field that lost its state and numbers from 1 again): each kept in the event_conflicts
+  // table, never counted as a duplicate. Their names (sql::IdentityName), at most
+  // kMaxConflictNames of them, for the error log.
+  int conflicts = 0;
+  std::vector<std::string> conflict_names;
 };
+
+// A batch names at most this many conflicting ids in AppendResult (the count is exact).
+inline constexpr size_t kMaxConflictNames = 20;
 
 struct EventPage {
   std::vector<v1::Event> events;  // newest stored first
@@ -36,7 +48,8 @@ class EventStore {
   virtual ~EventStore() = default;
 
   // In one transaction: stores every event of `events` whose id is new (setting its
-  // received_unix_micros to `received`), and records `status` and `received` as the node's
+  // received_unix_micros to `received`), keeps aside those whose id is stored with other
+  // content (conflicts), and records `status` and `received` as the node's
   // last report. The caller has validated the batch (all events are for `node`). All or
   // nothing: on error nothing of the batch is stored.
   virtual absl::StatusOr<AppendResult> Append(const std::string& node, const v1::AgentStatus& status,
@@ -67,12 +80,32 @@ class EventStore {
 
   // How many events are stored (the controller's events_stored gauge); -1 on a store error.
   virtual int64_t Count() = 0;
+
+  // The first damage found in the store's own files since open (a call that met a corrupt
+  // page or an unparsable row failed DATA_LOSS with this error, naming the file); OK when
+  // none. Sticky: damage does not heal while the store is open. Once damaged, Append and
+  // Prune fail with it (no more writes into the file; an agent keeps its events). PostgreSQL
+  // guards its own files: always OK.
+  virtual absl::Status Damage() { return absl::OkStatus(); }
 };
+
+struct StoreOptions {
+  // Called once, from whichever thread finds it, with the first damage (see Damage()).
+  // Must be quick and must not call the store.
+  std::function<void(const absl::Status&)> on_damage;
+};
+
+// A store that fails every call with `why` (a DATA_LOSS from OpenEventStore): a controller
+// runs with it not ready, showing the damage, rather than crash-loop. Damage() is `why`.
+std::unique_ptr<EventStore> UnusableStore(absl::Status why);
 
 // "sqlite:///abs/path.db" or "sqlite:relative/path.db" (a bare path is SQLite too), or
 // "postgres://user@host:port/db?..." / "postgresql://..." (libpq's URI form). Creates or
-// migrates the schema; a schema newer than this binary knows is FAILED_PRECONDITION.
-absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(const std::string& url);
+// migrates the schema; a schema newer than this binary knows is FAILED_PRECONDITION. A
+// SQLite file is checked first (sqlite_store.h: kSqliteFullCheckMaxBytes): damage is
+// DATA_LOSS naming the file.
+absl::StatusOr<std::unique_ptr<EventStore>> OpenEventStore(const std::string& url,
+                                                           StoreOptions options = {});
 
 }  // namespace layerseal::controller
 

@@ -69,7 +69,9 @@ absl::Status CheckEvent(const std::string& node, int index, const v1::Event& e) 
                                         {"pod_namespace", e.pod_namespace(), kMaxShortFieldBytes},
                                         {"pod_name", e.pod_name(), kMaxShortFieldBytes},
                                         {"pod_uid", e.pod_uid(), kMaxShortFieldBytes},
-                                        {"agent_version", e.agent_version(), kMaxShortFieldBytes}});
+                                        {"agent_version", e.agent_version(), kMaxShortFieldBytes},
+                                        {"spool_incarnation", e.spool_incarnation(),
+                                         kMaxIncarnationBytes}});
   if (!s.ok()) return s;
   return CheckVerdict(where, e.verdict());
 }
@@ -114,9 +116,13 @@ absl::Status ValidateBatch(const v1::ReportEventsRequest& request) {
 IngestService::IngestService(IngestOptions options) : options_(std::move(options)) {
   telemetry::MetricsRegistry& m = *options_.metrics;
   received_ = m.AddCounter("layerseal_controller_events_received_total",
-                           "Events in accepted batches (new and duplicate)");
+                           "Events in accepted batches (new, duplicate and conflicting)");
   duplicates_ = m.AddCounter("layerseal_controller_duplicate_events_total",
                              "Events received again after they were stored (resends)");
+  conflicts_ = m.AddCounter("layerseal_controller_event_conflicts_total",
+                            "Events whose id (node, incarnation, seq) was stored with other "
+                            "content: kept in event_conflicts, never taken for resends",
+                            {"node"});
   rejected_ = m.AddCounter("layerseal_controller_rejected_batches_total",
                            "Batches refused, by reason (node_mismatch, malformed, too_large, "
                            "unauthenticated, store_error, wrong_role: a reader's certificate, "
@@ -200,7 +206,9 @@ grpc::Status IngestService::Report(const std::optional<std::string>& cert_node,
   }
   response->set_stored(static_cast<uint32_t>(stored->stored));
   response->set_duplicates(static_cast<uint32_t>(stored->duplicates));
-  received_->Get().Increment(stored->stored + stored->duplicates);
+  response->set_conflicts(static_cast<uint32_t>(stored->conflicts));
+  received_->Get().Increment(stored->stored + stored->duplicates + stored->conflicts);
+  if (stored->conflicts > 0) ReportConflicts(request.node(), *stored);
   duplicates_->Get().Increment(stored->duplicates);
   RecordLag(request, received);
   if (stored->stored > 0) {
@@ -212,6 +220,16 @@ grpc::Status IngestService::Report(const std::optional<std::string>& cert_node,
                                           {"stored", stored->stored},
                                           {"duplicates", stored->duplicates}});
   return grpc::Status::OK;
+}
+
+void IngestService::ReportConflicts(const std::string& node, const AppendResult& stored) {
+  conflicts_->WithLabels({node}).Increment(stored.conflicts);
+  options_.logger->Error(
+      "events whose id was already stored with other content: kept as conflicts, not taken "
+      "for resends (an agent that lost its state without a spool incarnation?)",
+      {{"node", node},
+       {"conflicts", stored.conflicts},
+       {"ids", nlohmann::json(stored.conflict_names)}});
 }
 
 void IngestService::RecordLag(const v1::ReportEventsRequest& request, absl::Time received) {

@@ -35,6 +35,8 @@ inline constexpr size_t kMaxBatchBytes = 4 * 1024 * 1024;
 inline constexpr size_t kMaxFieldBytes = 4096;
 // Every other string of an event or a status (names, references, digests, versions).
 inline constexpr size_t kMaxShortFieldBytes = 1024;
+// Event.spool_incarnation: an agent writes 32 hex digits ("" before the field existed).
+inline constexpr size_t kMaxIncarnationBytes = 64;
 
 // The label values of layerseal_controller_rejected_batches_total{reason}.
 inline constexpr char kRejectUnauthenticated[] = "unauthenticated";
@@ -84,6 +86,8 @@ class IngestService final : public v1::EventIngest::Service {
  private:
   grpc::Status Reject(const char* reason, const std::string& node, grpc::Status status);
   void RecordLag(const v1::ReportEventsRequest& request, absl::Time received);
+  // Counts a batch's conflicts (per node) and logs an error naming node and ids.
+  void ReportConflicts(const std::string& node, const AppendResult& stored);
 
   const IngestOptions options_;
   absl::Mutex log_mu_;
@@ -92,6 +96,7 @@ class IngestService final : public v1::EventIngest::Service {
   int64_t not_logged_ ABSL_GUARDED_BY(log_mu_) = 0;  // since the last line logged
   telemetry::Family<telemetry::Counter>* received_;
   telemetry::Family<telemetry::Counter>* duplicates_;
+  telemetry::Family<telemetry::Counter>* conflicts_;
   telemetry::Family<telemetry::Counter>* rejected_;
   telemetry::Family<telemetry::Counter>* batches_;
   telemetry::Family<telemetry::Gauge>* lag_;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -55,6 +56,16 @@ const std::vector<std::vector<const char*>>& Migrations() {
        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
        "INSERT INTO meta (key, value) VALUES"
        " ('page_token_key', md5(random()::text || clock_timestamp()::text))"},
+      // 3: an event's id becomes (node, incarnation, seq) (issue 14.6; sqlite_store.cc's
+      // migration 4); old rows get the legacy incarnation "". Conflicts (an id stored with
+      // other content) go to event_conflicts instead of being dropped as duplicates.
+      {"ALTER TABLE events ADD COLUMN incarnation TEXT NOT NULL DEFAULT ''",
+       "ALTER TABLE events DROP CONSTRAINT events_node_seq_key",
+       "ALTER TABLE events ADD CONSTRAINT events_identity UNIQUE (node, incarnation, seq)",
+       "CREATE TABLE event_conflicts (id BIGSERIAL PRIMARY KEY,"
+       " node TEXT NOT NULL, incarnation TEXT NOT NULL, seq BIGINT NOT NULL,"
+       " received_us BIGINT NOT NULL, body BYTEA NOT NULL)",
+       "CREATE INDEX event_conflicts_identity ON event_conflicts (node, incarnation, seq)"},
   };
   return *migrations;
 }
@@ -277,6 +288,11 @@ class PostgresStore : public EventStore {
   absl::Status AppendTx(PGconn* conn, const std::string& node, const v1::AgentStatus& status,
                         const std::vector<v1::Event>& events, int64_t received_us,
                         AppendResult& result);
+  // For an event whose id is stored already (in AppendTx's transaction): a duplicate when
+  // the stored copy (or a kept conflict) has the same content, else kept in
+  // event_conflicts and counted a conflict.
+  absl::Status SortOutExisting(PGconn* conn, const v1::Event& event, int64_t received_us,
+                               AppendResult& result);
   absl::StatusOr<std::vector<v1::Event>> Events(const Result& r);
 
   const std::string url_;
@@ -398,13 +414,25 @@ absl::Status PostgresStore::AppendTx(PGconn* conn, const std::string& node,
       params.insert(params.end(), std::make_move_iterator(row_params.begin()),
                     std::make_move_iterator(row_params.end()));
     }
-    sql += " ON CONFLICT (node, seq) DO NOTHING RETURNING verdict";
+    sql += " ON CONFLICT (node, incarnation, seq) DO NOTHING RETURNING verdict, incarnation, seq";
     absl::StatusOr<Result> r = Exec(conn, sql, params);
     if (!r.ok()) return r.status();
     result.stored += r->rows();
-    for (int i = 0; i < r->rows(); ++i) denied += r->Bytes(i, 0) == "DENY";
+    std::set<std::pair<std::string, int64_t>> inserted;
+    for (int i = 0; i < r->rows(); ++i) {
+      denied += r->Bytes(i, 0) == "DENY";
+      inserted.emplace(r->Bytes(i, 1), r->Int(i, 2));
+    }
+    for (size_t i = start; i < end; ++i) {
+      // Each inserted id once; the rest (also a second copy within the batch) were there.
+      if (inserted.erase({events[i].spool_incarnation(), static_cast<int64_t>(events[i].seq())})) {
+        continue;
+      }
+      if (absl::Status s = SortOutExisting(conn, events[i], received_us, result); !s.ok()) {
+        return s;
+      }
+    }
   }
-  result.duplicates = static_cast<int>(events.size()) - result.stored;
   return Exec(conn,
               "INSERT INTO nodes (node, last_seen_us, status, events, denied, last_seq)"
               " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (node) DO UPDATE SET"
@@ -415,6 +443,34 @@ absl::Status PostgresStore::AppendTx(PGconn* conn, const std::string& node,
               {node, received_us, Param::Blob(status.SerializeAsString()),
                static_cast<int64_t>(result.stored), denied, last_seq})
       .status();
+}
+
+absl::Status PostgresStore::SortOutExisting(PGconn* conn, const v1::Event& event,
+                                            int64_t received_us, AppendResult& result) {
+  sql::EventRow row = sql::ToRow(event, received_us);
+  absl::StatusOr<Result> r = Exec(conn,
+                                  "SELECT body FROM events WHERE node = $1 AND incarnation = $2"
+                                  " AND seq = $3 UNION ALL SELECT body FROM event_conflicts"
+                                  " WHERE node = $1 AND incarnation = $2 AND seq = $3",
+                                  {row.node, row.incarnation, row.seq});
+  if (!r.ok()) return r.status();
+  for (int i = 0; i < r->rows(); ++i) {
+    if (sql::SameContent(r->Bytes(i, 0), event)) {
+      ++result.duplicates;
+      return absl::OkStatus();
+    }
+  }
+  absl::StatusOr<Result> kept =
+      Exec(conn,
+           "INSERT INTO event_conflicts (node, incarnation, seq, received_us, body)"
+           " VALUES ($1, $2, $3, $4, $5)",
+           {row.node, row.incarnation, row.seq, row.received_us, Param::Blob(row.body)});
+  if (!kept.ok()) return kept.status();
+  ++result.conflicts;
+  if (result.conflict_names.size() < kMaxConflictNames) {
+    result.conflict_names.push_back(sql::IdentityName(event));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<EventPage> PostgresStore::Query(const v1::EventFilter& filter, int page_size,
@@ -577,7 +633,9 @@ absl::StatusOr<int64_t> PostgresStore::Prune(absl::Time cutoff) {
                {cutoff_us, static_cast<int64_t>(sql::kPruneChunk)});
       if (!r.ok()) return r.status();
       deleted = r->affected();
-      return absl::OkStatus();
+      // Kept conflicts age out like events (a few rows: no chunking).
+      return Exec(conn, "DELETE FROM event_conflicts WHERE received_us < $1", {cutoff_us})
+          .status();
     });
     if (!s.ok()) return s;
     total += deleted;

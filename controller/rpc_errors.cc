@@ -53,6 +53,10 @@ grpc::Status Rejected(std::string_view method, const absl::Status& why) {
 
 grpc::Status StoreFailed(std::string_view method, const absl::Status& why) {
   if (why.code() == absl::StatusCode::kInvalidArgument) return Rejected(method, why);
+  if (why.code() == absl::StatusCode::kDataLoss) {  // a damaged store file: loud, named
+    return grpc::Status(grpc::StatusCode::DATA_LOSS,
+                        StrCat(method, ": the event store is damaged: ", Sv(why.message())));
+  }
   return grpc::Status(grpc::StatusCode::UNAVAILABLE,
                       StrCat(method, ": the event store failed: ", Sv(why.message())));
 }

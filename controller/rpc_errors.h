@@ -41,7 +41,8 @@ grpc::Status NoIdentity();
 grpc::Status Rejected(std::string_view method, const absl::Status& why);
 
 // The store failed: UNAVAILABLE (the agent retries the batch; nothing of it was stored),
-// or the store's INVALID_ARGUMENT for a page token it did not hand out.
+// DATA_LOSS when the store found its file damaged (the agent retries too), or the store's
+// INVALID_ARGUMENT for a page token it did not hand out.
 grpc::Status StoreFailed(std::string_view method, const absl::Status& why);
 
 // More followers than kMaxFollowers: RESOURCE_EXHAUSTED.

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "absl/status/status.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "controller/event_store.h"
 #include "verifier/str_cat.h"
 
@@ -70,6 +71,7 @@ EventRow ToRow(const v1::Event& event, int64_t received_us) {
   stored.set_received_unix_micros(received_us);
   EventRow row;
   row.node = stored.node();
+  row.incarnation = stored.spool_incarnation();
   row.seq = static_cast<int64_t>(stored.seq());
   row.time_us = stored.time_unix_micros();
   row.received_us = received_us;
@@ -89,7 +91,7 @@ EventRow ToRow(const v1::Event& event, int64_t received_us) {
 std::vector<Param> RowParams(const EventRow& row) {
   return {row.node,    row.seq,    row.time_us, row.received_us,      row.kind,
           row.ns,      row.pod,    row.image,   row.reference,        row.digest,
-          row.verdict, row.reason, row.mode,    Param::Blob(row.body)};
+          row.verdict, row.reason, row.mode,    Param::Blob(row.body), row.incarnation};
 }
 
 std::string Placeholder(Dialect dialect, int n) {
@@ -191,6 +193,20 @@ std::vector<v1::ImageSummary> MergeImageCounts(const std::vector<ImageNodeCounts
   });
   if (limit >= 0 && out.size() > static_cast<size_t>(limit)) out.resize(static_cast<size_t>(limit));
   return out;
+}
+
+bool SameContent(const std::string& stored_body, const v1::Event& incoming) {
+  v1::Event stored;
+  if (!stored.ParseFromString(stored_body)) return false;
+  v1::Event sent = incoming;
+  stored.clear_received_unix_micros();
+  sent.clear_received_unix_micros();
+  return google::protobuf::util::MessageDifferencer::Equals(stored, sent);
+}
+
+std::string IdentityName(const v1::Event& event) {
+  const std::string& inc = event.spool_incarnation();
+  return StrCat(event.node(), "/", inc.empty() ? "-" : inc, "/", event.seq());
 }
 
 absl::StatusOr<v1::Event> ParseBody(const void* data, size_t size, int64_t id) {

@@ -45,6 +45,7 @@ struct Param {
 // The filterable columns of one event, as stored.
 struct EventRow {
   std::string node;
+  std::string incarnation;  // Event.spool_incarnation ("": a legacy agent)
   int64_t seq = 0;  // uint64 bit-cast: SQL integers are signed
   int64_t time_us = 0;
   int64_t received_us = 0;
@@ -59,8 +60,8 @@ EventRow ToRow(const v1::Event& event, int64_t received_us);
 // The columns of `ToRow` in this order (for INSERT statements).
 inline constexpr const char* kEventColumns =
     "node, seq, time_us, received_us, kind, namespace, pod, image, reference, digest, "
-    "verdict, reason, mode, body";
-inline constexpr int kEventColumnCount = 14;
+    "verdict, reason, mode, body, incarnation";
+inline constexpr int kEventColumnCount = 15;
 std::vector<Param> RowParams(const EventRow& row);
 
 // "?n" (SQLite) or "$n" (PostgreSQL) for the n-th (1-based) statement parameter.
@@ -91,6 +92,15 @@ struct ImageNodeCounts {
   std::string last_digest;  // of the event seen last ("": the caller fills it in)
 };
 std::vector<v1::ImageSummary> MergeImageCounts(const std::vector<ImageNodeCounts>& rows, int limit);
+
+// Whether a stored body (`stored_body`, as ToRow made it) holds the same event as
+// `incoming` apart from received_unix_micros: a resend. False (a conflict) also when the
+// stored body does not parse. Fields are compared, not bytes.
+bool SameContent(const std::string& stored_body, const v1::Event& incoming);
+
+// The name of an event's id in logs and errors: "node/incarnation/seq" ("-" for the legacy
+// incarnation).
+std::string IdentityName(const v1::Event& event);
 
 // The body column back into an event; DATA_LOSS names the id when it does not parse.
 absl::StatusOr<v1::Event> ParseBody(const void* data, size_t size, int64_t id);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <utility>
 #include <vector>
@@ -83,6 +84,53 @@ const std::vector<std::vector<const char*>>& Migrations() {
        "INSERT INTO time_ranges (bucket, min_id, max_id)"
        " SELECT time_us / 3600000000, MIN(id), MAX(id) FROM events GROUP BY 1",
        "DROP INDEX events_time"},
+      // 4: an event's id becomes (node, incarnation, seq) (issue 14.6): an agent that lost
+      // its state numbers from 1 again under a new spool incarnation. SQLite cannot change a
+      // table's UNIQUE constraint, so the table is rebuilt with the same ids (page tokens,
+      // follow cursors and time_ranges stay valid) and its AUTOINCREMENT high-water mark;
+      // old rows get the legacy incarnation "". Conflicts (an id stored with other content)
+      // go to event_conflicts instead of being dropped as duplicates.
+      {"CREATE TABLE events_v4 ("
+       " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+       " node TEXT NOT NULL, seq INTEGER NOT NULL,"
+       " time_us INTEGER NOT NULL, received_us INTEGER NOT NULL, kind INTEGER NOT NULL,"
+       " namespace TEXT NOT NULL, pod TEXT NOT NULL, image TEXT NOT NULL,"
+       " reference TEXT NOT NULL, digest TEXT NOT NULL, verdict TEXT NOT NULL,"
+       " reason TEXT NOT NULL, mode TEXT NOT NULL, body BLOB NOT NULL,"
+       " incarnation TEXT NOT NULL DEFAULT '',"
+       " UNIQUE (node, incarnation, seq))",
+       "INSERT INTO events_v4 (id, node, seq, time_us, received_us, kind, namespace, pod, image,"
+       " reference, digest, verdict, reason, mode, body, incarnation)"
+       " SELECT id, node, seq, time_us, received_us, kind, namespace, pod, image, reference,"
+       " digest, verdict, reason, mode, body, '' FROM events",
+       "DELETE FROM sqlite_sequence WHERE name = 'events_v4'",
+       "UPDATE sqlite_sequence SET name = 'events_v4' WHERE name = 'events'",
+       "DROP TABLE events",  // and its indexes and sqlite_stat1 rows
+       "ALTER TABLE events_v4 RENAME TO events",
+       "CREATE INDEX events_received ON events (received_us)",
+       "CREATE INDEX events_node ON events (node)",
+       "CREATE INDEX events_namespace ON events (namespace)",
+       "CREATE INDEX events_pod ON events (pod)", "CREATE INDEX events_image ON events (image)",
+       "CREATE INDEX events_reference ON events (reference)",
+       "CREATE INDEX events_digest ON events (digest)",
+       "CREATE INDEX events_verdict ON events (verdict)",
+       "CREATE INDEX events_reason ON events (reason)", "CREATE INDEX events_mode ON events (mode)",
+       "DELETE FROM sqlite_stat1 WHERE tbl = 'events'",
+       "INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('events', NULL, '1000000'),"
+       " ('events', 'sqlite_autoindex_events_1', '1000000 20000 20000 1'),"
+       " ('events', 'events_received', '1000000 10'),"
+       " ('events', 'events_node', '1000000 20000'),"
+       " ('events', 'events_namespace', '1000000 30000'),"
+       " ('events', 'events_pod', '1000000 500'), ('events', 'events_image', '1000000 5000'),"
+       " ('events', 'events_reference', '1000000 5000'),"
+       " ('events', 'events_digest', '1000000 5000'),"
+       " ('events', 'events_verdict', '1000000 500000'),"
+       " ('events', 'events_reason', '1000000 200000'),"
+       " ('events', 'events_mode', '1000000 330000')",
+       "CREATE TABLE event_conflicts (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+       " node TEXT NOT NULL, incarnation TEXT NOT NULL, seq INTEGER NOT NULL,"
+       " received_us INTEGER NOT NULL, body BLOB NOT NULL)",
+       "CREATE INDEX event_conflicts_identity ON event_conflicts (node, incarnation, seq)"},
   };
   return *migrations;
 }
@@ -243,8 +291,12 @@ class Stmt {
     return p != nullptr ? std::string(static_cast<const char*>(p), static_cast<size_t>(n)) : "";
   }
   absl::StatusOr<v1::Event> Event(int id_col, int body_col) const {
-    return sql::ParseBody(sqlite3_column_blob(stmt_, body_col),
-                          static_cast<size_t>(sqlite3_column_bytes(stmt_, body_col)), Int(id_col));
+    absl::StatusOr<v1::Event> event =
+        sql::ParseBody(sqlite3_column_blob(stmt_, body_col),
+                       static_cast<size_t>(sqlite3_column_bytes(stmt_, body_col)), Int(id_col));
+    if (event.ok()) return event;
+    return absl::DataLossError(
+        StrCat("sqlite ", conn_->path(), ": ", Sv(event.status().message())));
   }
 
  private:
@@ -308,10 +360,43 @@ absl::Status Migrate(Conn& conn) {
   });
 }
 
+// Checks the whole file (kSqliteFullCheckMaxBytes picks the pragma): DATA_LOSS naming the
+// file and the first kSqliteCheckMaxErrors problems found.
+absl::Status CheckFile(Conn& conn) {
+  std::error_code ec;
+  uint64_t bytes = std::filesystem::file_size(conn.path(), ec);  // 0 when new
+  std::string pragma = bytes <= kSqliteFullCheckMaxBytes ? "integrity_check" : "quick_check";
+  absl::StatusOr<Stmt> stmt =
+      Stmt::Make(conn, StrCat("PRAGMA ", pragma, "(", kSqliteCheckMaxErrors, ")"), {});
+  if (!stmt.ok()) return stmt.status();
+  std::vector<std::string> found;
+  for (;;) {
+    absl::StatusOr<bool> row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    found.push_back(stmt->Text(0));
+  }
+  if (found.size() == 1 && found[0] == "ok") return absl::OkStatus();
+  std::string list;
+  for (const std::string& f : found) list += StrCat(list.empty() ? "" : "; ", f);
+  return absl::DataLossError(StrCat("sqlite ", conn.path(), ": the file is damaged (PRAGMA ",
+                                    pragma, " on open found: ", list,
+                                    "); restore it from a backup or move it aside"));
+}
+
+template <typename T>
+absl::Status StatusOf(const absl::StatusOr<T>& r) {
+  return r.status();
+}
+
 class SqliteStore : public EventStore {
  public:
-  SqliteStore(std::string path, std::unique_ptr<Conn> writer, std::string token_key)
-      : path_(std::move(path)), token_key_(std::move(token_key)), writer_(std::move(writer)) {}
+  SqliteStore(std::string path, std::unique_ptr<Conn> writer, std::string token_key,
+              StoreOptions options)
+      : path_(std::move(path)),
+        token_key_(std::move(token_key)),
+        options_(std::move(options)),
+        writer_(std::move(writer)) {}
 
   absl::StatusOr<AppendResult> Append(const std::string& node, const v1::AgentStatus& status,
                                       const std::vector<v1::Event>& events,
@@ -325,20 +410,32 @@ class SqliteStore : public EventStore {
   absl::StatusOr<std::vector<v1::ImageSummary>> Images(absl::Time since, int limit) override;
   absl::StatusOr<int64_t> Prune(absl::Time cutoff) override;
   int64_t Count() override;
+  absl::Status Damage() override;
 
  private:
+  // Remembers `s` when it is DATA_LOSS (a damaged page or row); the first one is reported
+  // to options_.on_damage.
+  void NoteDamage(const absl::Status& s);
   // Runs `f(Conn&)` on a free read connection, opening one if fewer than the maximum are.
   template <typename F>
   auto WithReader(F f) -> decltype(f(std::declval<Conn&>()));
   absl::Status AppendLocked(const std::string& node, const v1::AgentStatus& status,
                             const std::vector<v1::Event>& events, int64_t received_us,
                             AppendResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // For an event whose id is stored already: a duplicate when the stored copy (or a kept
+  // conflict) has the same content, else kept in event_conflicts and counted a conflict.
+  absl::Status SortOutExisting(const v1::Event& event, const sql::EventRow& row,
+                               AppendResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // Deletes up to kPruneChunk events received before `cutoff_us`; how many.
   absl::StatusOr<int64_t> PruneChunkLocked(int64_t cutoff_us)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   const std::string path_;
   const std::string token_key_;
+  const StoreOptions options_;
+
+  absl::Mutex damage_mu_;
+  absl::Status damage_ ABSL_GUARDED_BY(damage_mu_);
 
   absl::Mutex write_mu_;
   std::unique_ptr<Conn> writer_ ABSL_GUARDED_BY(write_mu_);
@@ -376,15 +473,34 @@ auto SqliteStore::WithReader(F f) -> decltype(f(std::declval<Conn&>())) {
     conn = std::move(*opened);
   }
   auto result = f(*conn);
+  NoteDamage(StatusOf(result));
   absl::MutexLock lock(&read_mu_);
   idle_readers_.push_back(std::move(conn));
   return result;
+}
+
+void SqliteStore::NoteDamage(const absl::Status& s) {
+  if (s.code() != absl::StatusCode::kDataLoss) return;
+  {
+    absl::MutexLock lock(&damage_mu_);
+    if (!damage_.ok()) return;
+    damage_ = s;
+  }
+  if (options_.on_damage) options_.on_damage(s);
+}
+
+absl::Status SqliteStore::Damage() {
+  absl::MutexLock lock(&damage_mu_);
+  return damage_;
 }
 
 absl::StatusOr<AppendResult> SqliteStore::Append(const std::string& node,
                                                  const v1::AgentStatus& status,
                                                  const std::vector<v1::Event>& events,
                                                  absl::Time received) {
+  // Writing on into a damaged file could spread the damage, and an OK would make the agent
+  // drop events: refuse, the agent keeps them.
+  if (absl::Status damage = Damage(); !damage.ok()) return damage;
   AppendResult result;
   ++appends_waiting_;
   absl::MutexLock lock(&write_mu_);
@@ -393,6 +509,7 @@ absl::StatusOr<AppendResult> SqliteStore::Append(const std::string& node,
     result = AppendResult();
     return AppendLocked(node, status, events, absl::ToUnixMicros(received), result);
   });
+  NoteDamage(s);
   if (!s.ok()) return s;
   return result;
 }
@@ -402,8 +519,8 @@ absl::Status SqliteStore::AppendLocked(const std::string& node, const v1::AgentS
                                        AppendResult& result) {
   static const std::string insert =
       StrCat("INSERT INTO events (", sql::kEventColumns,
-             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-             " ON CONFLICT (node, seq) DO NOTHING");
+             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+             " ON CONFLICT (node, incarnation, seq) DO NOTHING");
   int64_t denied = 0, last_seq = 0;
   std::map<int64_t, std::pair<int64_t, int64_t>> spans;  // bucket -> (min id, max id)
   for (const v1::Event& event : events) {
@@ -417,8 +534,8 @@ absl::Status SqliteStore::AppendLocked(const std::string& node, const v1::AgentS
       int64_t id = sqlite3_last_insert_rowid(writer_->db());
       auto [it, added] = spans.try_emplace(row.time_us / kBucketUs, id, id);
       if (!added) it->second.second = id;  // ids only grow within a transaction
-    } else {
-      ++result.duplicates;
+    } else if (absl::Status s = SortOutExisting(event, row, result); !s.ok()) {
+      return s;
     }
     last_seq = std::max(last_seq, row.seq);
   }
@@ -443,6 +560,45 @@ absl::Status SqliteStore::AppendLocked(const std::string& node, const v1::AgentS
                   static_cast<int64_t>(result.stored), denied, last_seq});
   if (!upsert.ok()) return upsert.status();
   return upsert->Run();
+}
+
+// Whether any of the rows of `stmt` (column 0: a body) holds `event`; false when none.
+absl::StatusOr<bool> AnySame(Stmt& stmt, const v1::Event& event) {
+  for (;;) {
+    absl::StatusOr<bool> row = stmt.Step();
+    if (!row.ok() || !*row) return row;
+    if (sql::SameContent(stmt.Text(0), event)) return true;
+  }
+}
+
+absl::Status SqliteStore::SortOutExisting(const v1::Event& event, const sql::EventRow& row,
+                                          AppendResult& result) {
+  std::vector<Param> id = {row.node, row.incarnation, row.seq};
+  for (const char* table : {"events", "event_conflicts"}) {
+    absl::StatusOr<Stmt> stmt = Stmt::Make(
+        *writer_,
+        StrCat("SELECT body FROM ", table, " WHERE node = ?1 AND incarnation = ?2 AND seq = ?3"),
+        id);
+    if (!stmt.ok()) return stmt.status();
+    absl::StatusOr<bool> same = AnySame(*stmt, event);
+    if (!same.ok()) return same.status();
+    if (*same) {
+      ++result.duplicates;
+      return absl::OkStatus();
+    }
+  }
+  absl::StatusOr<Stmt> keep = Stmt::Make(
+      *writer_,
+      "INSERT INTO event_conflicts (node, incarnation, seq, received_us, body)"
+      " VALUES (?1, ?2, ?3, ?4, ?5)",
+      {row.node, row.incarnation, row.seq, row.received_us, Param::Blob(row.body)});
+  if (!keep.ok()) return keep.status();
+  if (absl::Status s = keep->Run(); !s.ok()) return s;
+  ++result.conflicts;
+  if (result.conflict_names.size() < kMaxConflictNames) {
+    result.conflict_names.push_back(sql::IdentityName(event));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<EventPage> SqliteStore::Query(const v1::EventFilter& filter, int page_size,
@@ -625,6 +781,7 @@ absl::StatusOr<std::vector<v1::ImageSummary>> SqliteStore::Images(absl::Time sin
 }
 
 absl::StatusOr<int64_t> SqliteStore::Prune(absl::Time cutoff) {
+  if (absl::Status damage = Damage(); !damage.ok()) return damage;  // no writes, as Append
   int64_t total = 0;
   for (;;) {
     // One chunk per transaction, and between chunks waiting Appends go first (up to
@@ -638,6 +795,7 @@ absl::StatusOr<int64_t> SqliteStore::Prune(absl::Time cutoff) {
         kMaxPruneYield);
     absl::StatusOr<int64_t> deleted = PruneChunkLocked(absl::ToUnixMicros(cutoff));
     write_mu_.Unlock();
+    NoteDamage(deleted.status());
     if (!deleted.ok()) return deleted.status();
     total += *deleted;
     if (*deleted < sql::kPruneChunk) return total;
@@ -655,7 +813,11 @@ absl::StatusOr<int64_t> SqliteStore::PruneChunkLocked(int64_t cutoff_us) {
     if (!stmt.ok()) return stmt.status();
     if (absl::Status s = stmt->Run(); !s.ok()) return s;
     deleted = sqlite3_changes(writer_->db());
-    return absl::OkStatus();
+    // Kept conflicts age out like events (a few rows: no chunking).
+    absl::StatusOr<Stmt> conflicts =
+        Stmt::Make(*writer_, "DELETE FROM event_conflicts WHERE received_us < ?1", {cutoff_us});
+    if (!conflicts.ok()) return conflicts.status();
+    return conflicts->Run();
   });
   if (!s.ok()) return s;
   return deleted;
@@ -684,7 +846,8 @@ absl::StatusOr<std::string> SqlitePathFromUrl(const std::string& url) {
   return path;
 }
 
-absl::StatusOr<std::unique_ptr<EventStore>> OpenSqliteStore(const std::string& path) {
+absl::StatusOr<std::unique_ptr<EventStore>> OpenSqliteStore(const std::string& path,
+                                                            StoreOptions options) {
   absl::StatusOr<std::unique_ptr<Conn>> writer = Conn::Open(path, /*writer=*/true);
   if (!writer.ok()) return writer.status();
   Conn& w = **writer;
@@ -696,6 +859,7 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenSqliteStore(const std::string& p
     return absl::FailedPreconditionError(StrCat("sqlite ", path, ": cannot switch to WAL mode"));
   }
   (void)wal->Run();
+  if (absl::Status s = CheckFile(w); !s.ok()) return s;
   if (absl::Status s = Migrate(w); !s.ok()) return s;
   absl::StatusOr<Stmt> key =
       Stmt::Make(w, "SELECT value FROM meta WHERE key = 'page_token_key'", {});
@@ -704,7 +868,8 @@ absl::StatusOr<std::unique_ptr<EventStore>> OpenSqliteStore(const std::string& p
   if (!row.ok()) return row.status();
   if (!*row) return absl::DataLossError(StrCat("sqlite ", path, ": no page_token_key in meta"));
   std::string token_key = key->Text(0);
-  return std::make_unique<SqliteStore>(path, std::move(*writer), std::move(token_key));
+  return std::make_unique<SqliteStore>(path, std::move(*writer), std::move(token_key),
+                                       std::move(options));
 }
 
 }  // namespace layerseal::controller

@@ -337,7 +337,9 @@ HttpResponse BadParameter(const std::string& parameter, const std::string& messa
 }
 
 HttpResponse StoreError(const absl::Status& status) {
-  return JsonError(503, StrCat("event store: ", Sv(status.message())), "");
+  // A damaged store file is the server's fault, not a passing outage: 500.
+  int code = status.code() == absl::StatusCode::kDataLoss ? 500 : 503;
+  return JsonError(code, StrCat("event store: ", Sv(status.message())), "");
 }
 
 HttpResponse ProtoJson(const google::protobuf::Message& message) {

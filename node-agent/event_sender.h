@@ -1,7 +1,8 @@
 // Delivery of the spool's events (spool.h) to the controller: a background thread sends the
 // oldest unacknowledged events in batches with EventIngest.ReportEvents (controller.proto)
 // and acknowledges them in the spool once the controller has answered OK. Delivery is at
-// least once; the controller stores each (node, seq) once.
+// least once; the controller stores each (node, spool incarnation, seq) once (an id it has
+// with other content it keeps aside as a conflict and still answers OK: nothing is lost).
 //
 // Failures never drop events: the sender backs off exponentially with jitter (kMinBackoff to
 // kMaxBackoff) and tries again; PERMISSION_DENIED and INVALID_ARGUMENT (a wrong certificate

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/rand.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -22,6 +23,8 @@ namespace layerseal::agent {
 namespace {
 
 constexpr char kCursorName[] = "cursor";
+constexpr char kIncarnationName[] = "incarnation";
+constexpr size_t kIncarnationBytes = 16;  // random; written as 32 hex digits
 constexpr char kSegmentPrefix[] = "seg-";
 constexpr char kSegmentSuffix[] = ".log";
 constexpr size_t kSegmentSeqDigits = 20;
@@ -323,7 +326,7 @@ absl::Status EventSpool::WriteCursor(uint64_t acked, uint64_t next) {
   std::string path = StrCat(options_.dir, "/", kCursorName);
   std::string slot = CursorSlot(acked, next);
   absl::StatusOr<int> fd = fs_->Open(path, /*create=*/false);
-  if (absl::IsNotFound(fd.status())) return CreateCursor(path, slot + slot);
+  if (absl::IsNotFound(fd.status())) return CreateAtomically(path, slot + slot);
   if (!fd.ok()) return fd.status();
   absl::Status s = fs_->Write(*fd, cursor_slot_ * kCursorSlotBytes, slot, path);
   if (s.ok()) s = fs_->Sync(*fd, path);
@@ -332,13 +335,13 @@ absl::Status EventSpool::WriteCursor(uint64_t acked, uint64_t next) {
   return s;
 }
 
-// The first cursor: both slots, written whole to a temp file and renamed into place, so that
-// a crash never leaves a cursor without a valid slot.
-absl::Status EventSpool::CreateCursor(const std::string& path, const std::string& slots) {
+// A new file (the first cursor, with both slots; the incarnation) written whole to a temp
+// file, synced and renamed into place, so that a crash never leaves it half written.
+absl::Status EventSpool::CreateAtomically(const std::string& path, const std::string& content) {
   std::string tmp = path + ".tmp";
   absl::StatusOr<int> fd = fs_->Open(tmp, /*create=*/true);
   if (!fd.ok()) return fd.status();
-  absl::Status s = fs_->Write(*fd, 0, slots, tmp);
+  absl::Status s = fs_->Write(*fd, 0, content, tmp);
   if (s.ok()) s = fs_->Sync(*fd, tmp);
   fs_->Close(*fd);
   if (s.ok()) s = fs_->Rename(tmp, path);
@@ -346,10 +349,73 @@ absl::Status EventSpool::CreateCursor(const std::string& path, const std::string
   return s;
 }
 
+namespace {
+
+// "layerseal-spool-incarnation 1 id=<32 hex> crc=<8 hex>\n"
+std::string IncarnationText(const std::string& id) {
+  std::string text = StrCat("layerseal-spool-incarnation 1 id=", id);
+  char hex[9];
+  snprintf(hex, sizeof hex, "%08x", Crc(text));
+  return StrCat(text, " crc=", hex, "\n");
+}
+
+// The id of an incarnation file's text; "" when it is damaged.
+std::string ParseIncarnation(const std::string& text) {
+  char id[2 * kIncarnationBytes + 1] = {};
+  if (sscanf(text.c_str(), "layerseal-spool-incarnation 1 id=%32[0-9a-f]", id) != 1 ||
+      strlen(id) != 2 * kIncarnationBytes || IncarnationText(id) != text) {
+    return "";
+  }
+  return id;
+}
+
+absl::StatusOr<std::string> NewIncarnationId() {
+  unsigned char bytes[kIncarnationBytes];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) {
+    return absl::InternalError("event spool: no random bytes for a new incarnation");
+  }
+  std::string id;
+  for (unsigned char b : bytes) {
+    char hex[3];
+    snprintf(hex, sizeof hex, "%02x", b);
+    id += hex;
+  }
+  return id;
+}
+
+}  // namespace
+
+absl::Status EventSpool::LoadIncarnation() {
+  std::string path = StrCat(options_.dir, "/", kIncarnationName);
+  absl::StatusOr<int> fd = fs_->Open(path, /*create=*/false);
+  if (absl::IsNotFound(fd.status())) {
+    // A new directory (or one of an agent older than incarnations: its seqs continue from
+    // the cursor, so a new id collides with nothing it sent).
+    absl::StatusOr<std::string> id = NewIncarnationId();
+    if (!id.ok()) return id.status();
+    if (absl::Status s = CreateAtomically(path, IncarnationText(*id)); !s.ok()) return s;
+    incarnation_ = *id;
+    return absl::OkStatus();
+  }
+  if (!fd.ok()) return fd.status();
+  absl::StatusOr<std::string> text = fs_->Read(*fd, 0, kMaxIncarnationFileBytes, path);
+  fs_->Close(*fd);
+  if (!text.ok()) return text.status();
+  incarnation_ = ParseIncarnation(*text);
+  if (incarnation_.empty()) {
+    return absl::DataLossError(StrCat(
+        "event spool incarnation ", path, " is damaged (not \"layerseal-spool-incarnation 1"
+        " id=<32 hex> crc=C\" with a matching crc): the agent will not make up a new one"
+        " silently; restore the file or delete it (the spool then takes a new incarnation)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status EventSpool::Recover() {
   if (absl::Status s = fs_->MakeDir(options_.dir); !s.ok()) return s;
   uint64_t acked = 0, next = 1;
   if (absl::Status s = ReadCursor(&acked, &next); !s.ok()) return s;
+  if (absl::Status s = LoadIncarnation(); !s.ok()) return s;
   absl::StatusOr<std::vector<std::string>> names = fs_->List(options_.dir);
   if (!names.ok()) return names.status();
   std::map<uint64_t, std::string> segment_names;
@@ -450,6 +516,7 @@ EventSpool::Group EventSpool::BuildGroup() {
   if (lost_pending_ > 0) {
     v1::Event lost = EventsLostRecord(lost_pending_, options_.node, 0, options_.agent_version,
                                       absl::Now());
+    lost.set_spool_incarnation(incarnation_);
     if (add(lost.SerializeAsString())) g.lost_reported = lost_pending_;
   }
   for (Writer* w : writers_) {
@@ -541,6 +608,7 @@ void EventSpool::FinishGroup(Group& g, const absl::Status& written) {
 
 absl::StatusOr<uint64_t> EventSpool::Append(v1::Event event) {
   event.clear_seq();
+  event.set_spool_incarnation(incarnation_);
   Writer w;
   w.payload = event.SerializeAsString();
   mu_.Lock();

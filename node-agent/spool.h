@@ -11,6 +11,16 @@
 //                                    in place (then fdatasync), so once the file exists an
 //                                    acknowledgement needs no new block, also on a full disk;
 //                                    a torn write leaves the other, older slot
+//   incarnation                      "layerseal-spool-incarnation 1 id=<32 hex> crc=<crc32>":
+//                                    128 random bits made when the file is missing (a new
+//                                    directory), written to a temp file, fsynced and renamed
+//
+// Every event kept carries the incarnation (Event.spool_incarnation, stamped by Append): its
+// id at the controller is (node, incarnation, seq), so an agent whose state directory was
+// lost, numbering from 1 again, sends new ids rather than what look like resends. Records
+// written before the field existed keep the legacy incarnation "" (as they were first sent).
+// A missing incarnation file is made anew (the seqs continue from the cursor, so nothing
+// collides); a damaged one is an error naming it (DataLoss), like the cursor.
 //
 // Events are numbered 1, 2, 3, ... across restarts, also when every segment was deleted (the
 // cursor keeps the next seq). Append writes with group commit: concurrent appenders queue; the
@@ -62,6 +72,8 @@ inline constexpr uint32_t kMaxSpoolRecordBytes = 1u << 20;
 // One leader writes at most this many bytes of queued records per write+sync.
 inline constexpr size_t kMaxGroupCommitBytes = 1u << 20;
 inline constexpr size_t kSpoolRecordHeaderBytes = 8;
+// An incarnation file is one line; more is damage.
+inline constexpr size_t kMaxIncarnationFileBytes = 128;
 
 // The filesystem as the spool uses it (leveldb's Env idea): tests inject failures and count
 // syncs. Every call names the file in its error. Thread-safety: called concurrently.
@@ -138,6 +150,8 @@ class EventSpool {
   // Damaged or torn records cut off by Open (each cut removes a record and what followed it
   // in its segment), with one line each naming the segment, offset and damage.
   const std::vector<std::string>& recovered_cuts() const { return recovered_cuts_; }
+  // This spool's incarnation (32 hex digits), fixed by Open.
+  const std::string& incarnation() const { return incarnation_; }
 
  private:
   struct Segment;
@@ -154,7 +168,9 @@ class EventSpool {
   absl::Status RecoverSegment(const std::string& name, uint64_t acked, uint64_t* max_seq);
   absl::Status ReadCursor(uint64_t* acked, uint64_t* next);
   absl::Status WriteCursor(uint64_t acked, uint64_t next);
-  absl::Status CreateCursor(const std::string& path, const std::string& slots);
+  absl::Status CreateAtomically(const std::string& path, const std::string& content);
+  // Reads the incarnation file into incarnation_, making one when it is missing.
+  absl::Status LoadIncarnation();
   std::string SegmentPath(uint64_t first_seq) const;
 
   // Leader work: turns the queued writers into one buffer of records.
@@ -169,6 +185,7 @@ class EventSpool {
   const SpoolOptions options_;
   SpoolFs* const fs_;
   std::vector<std::string> recovered_cuts_;  // written by Open only
+  std::string incarnation_;                  // written by Open only
 
   mutable absl::Mutex mu_;
   std::deque<Writer*> writers_ ABSL_GUARDED_BY(mu_);

@@ -26,6 +26,7 @@
 #include "tests/support/postgres_server.h"
 #include "tests/support/process.h"
 #include "tests/support/slow_clients.h"
+#include "tests/support/sqlite_damage.h"
 #include "tests/support/tls_certs.h"
 #include "verifier/str_cat.h"
 
@@ -329,6 +330,25 @@ TEST_F(ControllerTest, ResentBatchIsCountedAsDuplicatesAndStoredOnce) {
   int copies = 0;
   for (const v1::Event& e : QueryAll(As("reader"), NodeFilter("node-a"))) copies += e.seq() == 102;
   EXPECT_EQ(copies, 1);
+}
+
+// Issue 14.6: the same id with other content is never taken for a resend in silence.
+TEST_F(ControllerTest, SameIdWithOtherContentIsAConflictCountedAndLogged) {
+  auto channel = As("node-a");
+  v1::ReportEventsRequest batch = Batch("node-a", 150, 1);
+  batch.mutable_events(0)->set_spool_incarnation("00112233445566778899aabbccddeeff");
+  ASSERT_TRUE(Report(channel, batch).ok());
+  batch.mutable_events(0)->set_image("reg/other:2");  // same id, other event
+  v1::ReportEventsResponse resp;
+  ASSERT_TRUE(Report(channel, batch, &resp).ok());
+  EXPECT_EQ(resp.stored(), 0u);
+  EXPECT_EQ(resp.duplicates(), 0u);
+  EXPECT_EQ(resp.conflicts(), 1u);
+  EXPECT_EQ(MetricValue(Metrics(controller_->http_port()),
+                        "layerseal_controller_event_conflicts_total{node=\"node-a\"}"),
+            1);
+  std::string log = ReadFileOrDie(controller_->log());
+  EXPECT_NE(log.find("node-a/00112233445566778899aabbccddeeff/150"), std::string::npos) << log;
 }
 
 TEST_F(ControllerTest, NodeSpoofingIsRejectedAndCounted) {
@@ -896,7 +916,11 @@ TEST_F(ControllerLifecycleTest, RestartKeepsDataAndClientsReconnect) {
                                dir_.File("controller.log"));
   ASSERT_NO_FATAL_FAILURE(controller.Start());
   auto agent = Connect(controller.target(), certs_, certs_.client.at("node-a"));
-  ASSERT_TRUE(Report(agent, Batch("node-a", 1, 10)).ok());
+  v1::ReportEventsRequest all = Batch("node-a", 1, 15);
+  v1::ReportEventsRequest first = all, again = all;  // 1..10, then 6..15 (5 resent as they were)
+  first.mutable_events()->DeleteSubrange(10, 5);
+  again.mutable_events()->DeleteSubrange(0, 5);
+  ASSERT_TRUE(Report(agent, first).ok());
 
   // A follower is connected when the controller stops.
   auto reader = Connect(controller.target(), certs_, certs_.client.at("reader"));
@@ -919,12 +943,82 @@ TEST_F(ControllerLifecycleTest, RestartKeepsDataAndClientsReconnect) {
   std::vector<v1::Event> events = QueryAll(reader, NodeFilter("node-a"));
   EXPECT_EQ(events.size(), 10u);
   v1::ReportEventsResponse resp;
-  ASSERT_TRUE(Report(agent, Batch("node-a", 6, 10), &resp).ok());  // 6..15: 5 resent
+  ASSERT_TRUE(Report(agent, again, &resp).ok());
   EXPECT_EQ(resp.stored(), 5u);
   EXPECT_EQ(resp.duplicates(), 5u);
   EXPECT_EQ(QueryAll(reader, NodeFilter("node-a")).size(), 15u);
   std::string metrics = Metrics(controller.admin_port());
   EXPECT_EQ(MetricValue(metrics, "layerseal_controller_events_stored"), 15);
+}
+
+// Issue 14.7: a damaged SQLite file is never silent: found while running or at start, the
+// controller is not ready, says so in a metric and names the file in its log and errors.
+TEST_F(ControllerLifecycleTest, DamagedSqliteFileMakesItNotReadyAndIsNamed) {
+  std::string db = dir_.File("events.db");
+  auto ready_code = [](int port) {
+    absl::StatusOr<RunResult> r = layerseal::testing::Run(
+        {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+         StrCat("http://127.0.0.1:", port, "/readyz")});
+    return r.ok() ? r->out : "curl failed";
+  };
+  {
+    ControllerProcess controller(certs_, StrCat("sqlite:", db), dir_.File("controller-1.log"));
+    ASSERT_NO_FATAL_FAILURE(controller.Start());
+    auto agent = Connect(controller.target(), certs_, certs_.client.at("node-a"));
+    for (int first = 1; first <= 3000; first += 500) {
+      ASSERT_TRUE(Report(agent, Batch("node-a", static_cast<uint64_t>(first), 500)).ok());
+    }
+  }  // stopped: the WAL is checkpointed into the file
+
+  // Damage while running: a zeroed page of the events table.
+  ControllerProcess running(certs_, StrCat("sqlite:", db), dir_.File("controller-2.log"));
+  ASSERT_NO_FATAL_FAILURE(running.Start());
+  EXPECT_EQ(ready_code(running.http_port()), "200");
+  EXPECT_EQ(MetricValue(Metrics(running.http_port()), "layerseal_controller_store_damaged"), 0);
+  absl::StatusOr<int64_t> page = layerseal::testing::MiddleLeafPage(db, "events");
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_TRUE(layerseal::testing::ZeroSqlitePage(db, *page).ok());
+  auto stub = v1::EventQuery::NewStub(
+      Connect(running.target(), certs_, certs_.client.at("reader")));
+  v1::QueryEventsRequest req;
+  req.set_page_size(1000);
+  grpc::Status queried;
+  size_t got = 0;
+  do {
+    v1::QueryEventsResponse resp;
+    queried = stub->QueryEvents(Context().get(), req, &resp);
+    got += static_cast<size_t>(resp.events_size());
+    req.set_page_token(resp.next_page_token());
+  } while (queried.ok() && !req.page_token().empty());
+  ASSERT_FALSE(queried.ok()) << "returned " << got << " of 3000 events, no error";
+  EXPECT_EQ(queried.error_code(), grpc::StatusCode::DATA_LOSS) << queried.error_message();
+  EXPECT_NE(queried.error_message().find(db), std::string::npos) << queried.error_message();
+  EXPECT_EQ(ready_code(running.http_port()), "503");
+  EXPECT_EQ(MetricValue(Metrics(running.http_port()), "layerseal_controller_store_damaged"), 1);
+  std::string log = ReadFileOrDie(running.log());
+  EXPECT_NE(log.find("the event store is damaged"), std::string::npos) << log;
+  EXPECT_NE(log.find(db), std::string::npos) << log;
+  running.Stop();
+
+  // Damage found at start (the open check), then a zeroed header page: up, never ready.
+  for (int round = 0; round < 2; ++round) {
+    if (round == 1) {
+      ASSERT_TRUE(layerseal::testing::ZeroSqlitePage(db, 1).ok());
+    }
+    std::string log_path = dir_.File(StrCat("controller-start-", round, ".log"));
+    ControllerProcess starting(certs_, StrCat("sqlite:", db), log_path);
+    ASSERT_NO_FATAL_FAILURE(starting.Start());
+    EXPECT_EQ(ready_code(starting.http_port()), "503") << round;
+    EXPECT_EQ(MetricValue(Metrics(starting.http_port()), "layerseal_controller_store_damaged"), 1)
+        << round;
+    log = ReadFileOrDie(log_path);
+    EXPECT_NE(log.find("the event store is damaged"), std::string::npos) << log;
+    EXPECT_NE(log.find(db), std::string::npos) << log;
+    // An agent's batch is refused (it keeps the events), not acknowledged into the damage.
+    auto agent = Connect(starting.target(), certs_, certs_.client.at("node-a"));
+    grpc::Status reported = Report(agent, Batch("node-a", 5000, 1));
+    EXPECT_EQ(reported.error_code(), grpc::StatusCode::DATA_LOSS) << reported.error_message();
+  }
 }
 
 TEST_F(ControllerLifecycleTest, RetentionPrunesOldEvents) {
@@ -1075,10 +1169,11 @@ TEST(ControllerPostgresTest, StoresQueriesAndSurvivesARestart) {
   ASSERT_NO_FATAL_FAILURE(controller.Start());
   auto channel = Connect(controller.target(), *certs, certs->client.at("node-a"));
   v1::ReportEventsResponse resp;
-  grpc::Status s = Report(channel, Batch("node-a", 1, 5, "DENY"), &resp);
+  v1::ReportEventsRequest batch = Batch("node-a", 1, 5, "DENY");
+  grpc::Status s = Report(channel, batch, &resp);
   ASSERT_TRUE(s.ok()) << s.error_message() << ReadFileOrDie(controller.log());
   EXPECT_EQ(resp.stored(), 5u);
-  ASSERT_TRUE(Report(channel, Batch("node-a", 1, 5, "DENY"), &resp).ok());
+  ASSERT_TRUE(Report(channel, batch, &resp).ok());  // resent as it was
   EXPECT_EQ(resp.duplicates(), 5u);
   v1::ReportEventsRequest spoiled = Batch("node-a", 6, 3);
   spoiled.mutable_events(2)->set_seq(0);

@@ -202,7 +202,7 @@ class DeliveryE2eTest : public ::testing::TestWithParam<std::string> {
     }
     return events;
   }
-  // Verdict events by image; fails the test on a (node, seq) or image stored twice.
+  // Verdict events by image; fails the test on a seq or image stored twice (one incarnation).
   std::map<std::string, v1::Event> ByImage(const std::vector<v1::Event>& events) {
     std::map<std::string, v1::Event> out;
     std::set<uint64_t> seqs;
@@ -332,6 +332,36 @@ TEST_P(DeliveryE2eTest, AgentKilledMidStreamLosesNothingAndDoublesNothing) {
   ASSERT_EQ(AwaitAgentMetric("layerseal_agent_spool_events", 0), 0);
   std::map<std::string, v1::Event> stored = ByImage(StoredEvents());
   for (const std::string& image : answered) EXPECT_EQ(stored.count(image), 1u) << image;
+}
+
+// Issue 14.6: an agent whose state is lost (reinstall, new disk) comes back under the same
+// node name and numbers its events from 1 again. Its spool takes a new incarnation, so the
+// controller stores each new event instead of taking it for a resend of the old ones.
+TEST_P(DeliveryE2eTest, AgentWithWipedStateStartsANewIncarnationAndEveryEventIsStored) {
+  StartController();
+  StartAgent();
+  std::vector<std::string> images = PullDenied("before-wipe", 10);
+  ASSERT_EQ(images.size(), 10u);
+  ASSERT_EQ(AwaitAgentMetric("layerseal_agent_spool_events", 0), 0);
+  StopAgent();
+  std::filesystem::remove_all(dir_.File("state"));
+  std::filesystem::remove_all(spool_dir_);
+  StartAgent();
+  std::vector<std::string> after = PullDenied("after-wipe", 10);
+  ASSERT_EQ(after.size(), 10u);
+  ASSERT_EQ(AwaitAgentMetric("layerseal_agent_spool_events", 0), 0);  // acknowledged
+  images.insert(images.end(), after.begin(), after.end());
+
+  std::map<std::string, int> stored;  // image -> times stored
+  std::set<std::string> incarnations;
+  for (const v1::Event& e : StoredEvents()) {
+    if (e.kind() != v1::Event::VERDICT) continue;
+    ++stored[e.image()];
+    incarnations.insert(e.spool_incarnation());
+  }
+  for (const std::string& image : images) EXPECT_EQ(stored[image], 1) << image;
+  EXPECT_EQ(stored.size(), 20u);
+  EXPECT_EQ(incarnations.size(), 2u);  // one per state directory
 }
 
 TEST_P(DeliveryE2eTest, ControllerRestartedMidStreamEveryEventArrivesOnce) {

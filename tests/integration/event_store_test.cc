@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "tests/support/postgres_server.h"
 #include "tests/support/process.h"
+#include "tests/support/sqlite_damage.h"
 #include "verifier/str_cat.h"
 
 namespace layerseal::controller {
@@ -247,13 +248,69 @@ TEST_P(EventStoreTest, DuplicatesAreStoredOnceAndCounted) {
   AppendResult r = Append("n", {changed, MakeEvent("n", 3), MakeEvent("n", 4), MakeEvent("n", 4)},
                           kReceived + absl::Seconds(5));
   EXPECT_EQ(r.stored, 1);
-  EXPECT_EQ(r.duplicates, 3);
+  EXPECT_EQ(r.duplicates, 2);
+  EXPECT_EQ(r.conflicts, 1) << "same id, other content: not a resend (issue 14.6)";
   EXPECT_EQ(store_->Count(), 4);
   v1::EventFilter f;
   f.set_image("other");
   EXPECT_TRUE(QueryAll(f).empty()) << "the first stored copy is kept";
   // The same seq from another node is another event.
   EXPECT_EQ(Append("m", {MakeEvent("m", 1)}).stored, 1);
+}
+
+// Issue 14.6: an agent that lost its state numbers from 1 again under a new incarnation.
+TEST_P(EventStoreTest, SameSeqInAnotherIncarnationIsANewEvent) {
+  EXPECT_EQ(Append("n", {MakeEvent("n", 1), MakeEvent("n", 2)}).stored, 2);  // legacy ""
+  for (const char* incarnation : {"0123456789abcdef0123456789abcdef", "fedcba98765432100123456789abcdef"}) {
+    std::vector<v1::Event> batch = {MakeEvent("n", 1), MakeEvent("n", 2)};
+    for (v1::Event& e : batch) {
+      e.set_spool_incarnation(incarnation);
+      e.set_image(StrCat("img-", incarnation));
+    }
+    AppendResult r = Append("n", batch);
+    EXPECT_EQ(r.stored, 2) << incarnation;
+    EXPECT_EQ(r.duplicates + r.conflicts, 0) << incarnation;
+    r = Append("n", batch);  // a true resend
+    EXPECT_EQ(r.stored, 0);
+    EXPECT_EQ(r.duplicates, 2);
+    EXPECT_EQ(r.conflicts, 0);
+  }
+  EXPECT_EQ(store_->Count(), 6);
+  std::set<std::string> incarnations;
+  for (const v1::Event& e : QueryAll({})) incarnations.insert(e.spool_incarnation());
+  EXPECT_EQ(incarnations.size(), 3u);
+}
+
+TEST_P(EventStoreTest, SameIdWithOtherContentIsAKeptConflictNeverADuplicate) {
+  v1::Event first = MakeEvent("n", 1);
+  first.set_spool_incarnation("0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(Append("n", {first}).stored, 1);
+  v1::Event other = first;
+  other.set_image("registry.example/other:2");
+  AppendResult r = Append("n", {other}, kReceived + absl::Seconds(1));
+  EXPECT_EQ(r.stored, 0);
+  EXPECT_EQ(r.duplicates, 0) << "never a silent duplicate";
+  EXPECT_EQ(r.conflicts, 1);
+  EXPECT_EQ(r.conflict_names,
+            std::vector<std::string>{"n/0123456789abcdef0123456789abcdef/1"});
+  absl::StatusOr<std::string> kept =
+      backend_->Sql(url_, "SELECT node, seq, incarnation FROM event_conflicts");
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_NE(kept->find("0123456789abcdef0123456789abcdef"), std::string::npos) << *kept;
+  // The conflicting copy sent again is a resend of it; the stored event is unchanged.
+  r = Append("n", {other}, kReceived + absl::Seconds(2));
+  EXPECT_EQ(r.duplicates, 1);
+  EXPECT_EQ(r.conflicts, 0);
+  std::vector<v1::Event> got = QueryAll({});
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].image(), first.image());
+  // A legacy agent (no incarnation) too.
+  EXPECT_EQ(Append("old", {MakeEvent("old", 5)}).stored, 1);
+  v1::Event reused = MakeEvent("old", 5);
+  reused.set_time_unix_micros(reused.time_unix_micros() + 1);
+  r = Append("old", {reused});
+  EXPECT_EQ(r.conflicts, 1);
+  EXPECT_EQ(r.conflict_names, std::vector<std::string>{"old/-/5"});
 }
 
 TEST_P(EventStoreTest, BatchThatFailsMidwayLeavesNothing) {
@@ -622,7 +679,7 @@ TEST_P(EventStoreTest, MigratesAnOldSchemaAndRefusesANewerOne) {
   absl::StatusOr<std::string> version =
       backend_->Sql(old_url, "SELECT version FROM schema_version");
   ASSERT_TRUE(version.ok());
-  EXPECT_EQ(version->substr(0, 1), GetParam() == "sqlite" ? "3" : "2");
+  EXPECT_EQ(version->substr(0, 1), GetParam() == "sqlite" ? "4" : "3");
 
   // An empty database (created, never written) is migrated from nothing: SetUp did that.
   EXPECT_EQ(store_->Count(), 0);
@@ -697,6 +754,101 @@ TEST(EventStoreUrlTest, SqliteUrlsAndBadFiles) {
   testing::WriteFileOrDie(dir.File("junk.db"), std::string(8192, 'j'));
   absl::StatusOr<std::unique_ptr<EventStore>> junk = OpenEventStore(dir.File("junk.db"));
   EXPECT_EQ(junk.status().code(), absl::StatusCode::kDataLoss) << junk.status();
+}
+
+// Issue 14.7: a damaged SQLite file is never silent.
+class SqliteDamageTest : public ::testing::Test {
+ protected:
+  static constexpr int kEvents = 3000;
+
+  // A store file holding kEvents events, closed (so checkpointed into the file).
+  void SetUp() override {
+    std::unique_ptr<EventStore> store = OpenOrFail(StoreOptions{});
+    ASSERT_NE(store, nullptr);
+    for (int first = 1; first <= kEvents; first += 500) {
+      std::vector<v1::Event> batch;
+      for (int seq = first; seq < first + 500; ++seq) batch.push_back(MakeEvent("n", seq));
+      absl::StatusOr<AppendResult> r = store->Append("n", Status("p1"), batch, kReceived);
+      ASSERT_TRUE(r.ok()) << r.status();
+    }
+  }
+
+  std::unique_ptr<EventStore> OpenOrFail(StoreOptions options) {
+    absl::StatusOr<std::unique_ptr<EventStore>> store = OpenEventStore(path_, std::move(options));
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+
+  // Every event, page by page; the first error.
+  static absl::Status QueryAll(EventStore& store, size_t* got) {
+    std::string token;
+    *got = 0;
+    do {
+      absl::StatusOr<EventPage> page = store.Query({}, kMaxPageSize, token);
+      if (!page.ok()) return page.status();
+      *got += page->events.size();
+      token = page->next_page_token;
+    } while (!token.empty());
+    return absl::OkStatus();
+  }
+
+  void ExpectNamesTheFile(const absl::Status& s) {
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+    EXPECT_NE(std::string(Sv(s.message())).find(path_), std::string::npos) << s;
+  }
+
+  TempDir dir_;
+  std::string path_ = dir_.File("events.db");
+};
+
+TEST_F(SqliteDamageTest, ZeroedTablePageFailsTheOpenCheck) {
+  absl::StatusOr<int64_t> page = testing::MiddleLeafPage(path_, "events");
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_TRUE(testing::ZeroSqlitePage(path_, *page).ok());
+  absl::StatusOr<std::unique_ptr<EventStore>> store = OpenEventStore(path_);
+  ASSERT_FALSE(store.ok()) << "a damaged file opened as if whole";
+  ExpectNamesTheFile(store.status());
+  EXPECT_NE(std::string(Sv(store.status().message())).find("integrity_check"), std::string::npos)
+      << store.status();
+}
+
+TEST_F(SqliteDamageTest, ZeroedHeaderPageFailsTheOpen) {
+  ASSERT_TRUE(testing::ZeroSqlitePage(path_, 1).ok());
+  absl::StatusOr<std::unique_ptr<EventStore>> store = OpenEventStore(path_);
+  ASSERT_FALSE(store.ok());
+  ExpectNamesTheFile(store.status());
+}
+
+TEST_F(SqliteDamageTest, DamageWhileOpenFailsQueriesLoudlyAndIsRemembered) {
+  int reported = 0;
+  absl::Status first_report;
+  StoreOptions options;
+  options.on_damage = [&](const absl::Status& s) {
+    ++reported;
+    first_report = s;
+  };
+  std::unique_ptr<EventStore> store = OpenOrFail(options);
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(store->Damage().ok());
+  absl::StatusOr<int64_t> page = testing::MiddleLeafPage(path_, "events");
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_TRUE(testing::ZeroSqlitePage(path_, *page).ok());
+
+  size_t got = 0;
+  absl::Status queried = QueryAll(*store, &got);
+  ASSERT_FALSE(queried.ok()) << "returned " << got << " of " << kEvents << " events, no error";
+  ExpectNamesTheFile(queried);
+  ExpectNamesTheFile(store->Damage());
+  EXPECT_EQ(reported, 1);
+  ExpectNamesTheFile(first_report);
+  // Damaged: nothing more is written (an agent keeps its events), and it stays reported.
+  absl::StatusOr<AppendResult> appended =
+      store->Append("n", Status("p1"), {MakeEvent("n", kEvents + 1)}, kReceived);
+  ASSERT_FALSE(appended.ok());
+  ExpectNamesTheFile(appended.status());
+  ExpectNamesTheFile(store->Prune(kReceived + absl::Hours(1)).status());
+  EXPECT_TRUE(QueryAll(*store, &got).code() == absl::StatusCode::kDataLoss);
+  EXPECT_EQ(reported, 1);
 }
 
 TEST(PostgresStoreTest, StoppedServerIsUnavailableThenRecovers) {

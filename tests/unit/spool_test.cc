@@ -406,6 +406,68 @@ TEST(SpoolTest, GarbageCursorIsAClearError) {
             std::string::npos);
 }
 
+// Issue 14.6: the spool's incarnation is part of every event's id at the controller.
+TEST(SpoolTest, IncarnationPersistsAcrossReopenAndIsStampedOnEveryEvent) {
+  TempDir dir;
+  SpoolOptions options = Options(dir.path());
+  std::string incarnation;
+  {
+    std::unique_ptr<EventSpool> spool = OpenOrDie(options);
+    incarnation = spool->incarnation();
+    ASSERT_TRUE(spool->Append(Verdict("img-1")).ok());
+  }
+  EXPECT_EQ(incarnation.size(), 32u);
+  EXPECT_EQ(incarnation.find_first_not_of("0123456789abcdef"), std::string::npos);
+  std::unique_ptr<EventSpool> spool = OpenOrDie(options);
+  EXPECT_EQ(spool->incarnation(), incarnation);
+  ASSERT_TRUE(spool->Append(Verdict("img-2")).ok());
+  std::vector<v1::Event> events = AllUnacked(*spool);
+  ASSERT_EQ(events.size(), 2u);
+  for (const v1::Event& e : events) EXPECT_EQ(e.spool_incarnation(), incarnation);
+}
+
+TEST(SpoolTest, WipedDirectoryGetsANewIncarnationAndStartsAtOne) {
+  TempDir dir;
+  SpoolOptions options = Options(dir.path());
+  std::string first;
+  {
+    std::unique_ptr<EventSpool> spool = OpenOrDie(options);
+    first = spool->incarnation();
+    ASSERT_TRUE(spool->Append(Verdict("img")).ok());
+  }
+  fs::remove_all(options.dir);
+  std::unique_ptr<EventSpool> spool = OpenOrDie(options);
+  EXPECT_NE(spool->incarnation(), first);
+  absl::StatusOr<uint64_t> seq = spool->Append(Verdict("img"));
+  ASSERT_TRUE(seq.ok()) << seq.status();
+  EXPECT_EQ(*seq, 1u);  // the same seq as before: the incarnation tells them apart
+}
+
+TEST(SpoolTest, DamagedIncarnationIsAnErrorNamingItNotASilentNewId) {
+  TempDir dir;
+  SpoolOptions options = Options(dir.path());
+  std::string path = options.dir + "/incarnation";
+  {
+    std::unique_ptr<EventSpool> spool = OpenOrDie(options);
+    ASSERT_TRUE(spool->Append(Verdict("img")).ok());
+    std::string text = ReadAll(path);
+    ASSERT_FALSE(text.empty());
+    text[text.find("id=") + 3] ^= 1;  // one bit of the id: the crc no longer matches
+    WriteAll(path, text);
+  }
+  absl::StatusOr<std::unique_ptr<EventSpool>> spool = EventSpool::Open(options);
+  ASSERT_FALSE(spool.ok());
+  EXPECT_TRUE(absl::IsDataLoss(spool.status())) << spool.status();
+  EXPECT_NE(std::string(Sv(spool.status().message())).find(path), std::string::npos);
+
+  // A missing file (a directory of an agent older than incarnations): a new incarnation,
+  // the seqs continuing, so that nothing collides with what was sent before.
+  fs::remove(path);
+  std::unique_ptr<EventSpool> upgraded = OpenOrDie(options);
+  EXPECT_EQ(upgraded->incarnation().size(), 32u);
+  EXPECT_EQ(*upgraded->Append(Verdict("img-2")), 2u);
+}
+
 TEST(SpoolTest, BadOptionsAreErrors) {
   EXPECT_FALSE(EventSpool::Open(SpoolOptions{}).ok());
   TempDir dir;
