@@ -298,7 +298,8 @@ TEST_F(KubeletE2eTest, SignedPodsRunAndTheOthersShowLayersealsReason) {
 // same image starts: the agent's remembered verdict and the image in containerd suffice.
 // Last in the suite: it stops the registry.
 TEST_F(KubeletE2eTest, AfterAnAgentRestartWithTheRegistryDownTheImageStillRuns) {
-  RunPod("keeper", Ref("signed/app:1"), "IfNotPresent");
+  const std::string image = Ref("signed/app:1");  // Ref needs the registry, stopped below
+  RunPod("keeper", image, "IfNotPresent");
   ASSERT_TRUE(Runs("keeper"));
   StopAgent();
   StartAgent();
@@ -316,7 +317,7 @@ TEST_F(KubeletE2eTest, AfterAnAgentRestartWithTheRegistryDownTheImageStillRuns) 
   ASSERT_TRUE(stop.ok() && stop->exit_code == 0) << (stop.ok() ? stop->err : "");
   EXPECT_TRUE(Runs("keeper", 1));
 
-  RunPod("keeper-again", Ref("signed/app:1"), "IfNotPresent");
+  RunPod("keeper-again", image, "IfNotPresent");
   EXPECT_TRUE(Runs("keeper-again"));
 }
 
