@@ -120,7 +120,13 @@ absl::StatusOr<std::unique_ptr<KubeletServer>> KubeletServer::Start(KubeletOptio
   std::unique_ptr<KubeletServer> server(new KubeletServer());
   server->options_ = std::move(options);
   for (const char* path : kKubeletFixedPaths) {
-    if (!std::filesystem::exists(path)) server->created_fixed_paths_.insert(path);
+    // The topmost missing directory of the path (e.g. /var/lib/kubelet) is what gets created.
+    std::filesystem::path missing;
+    for (std::filesystem::path p = path; !p.empty() && p != p.root_path(); p = p.parent_path()) {
+      if (std::filesystem::exists(p)) break;
+      missing = p;
+    }
+    if (!missing.empty()) server->created_fixed_paths_.insert(missing.string());
   }
   if (absl::Status s = server->Launch(); !s.ok()) return s;
   return server;

@@ -73,7 +73,8 @@ class KubeletServer {
  public:
   static absl::StatusOr<std::unique_ptr<KubeletServer>> Start(KubeletOptions options);
   // Stops the kubelet and removes what it wrote outside its root dir
-  // (/var/lib/kubelet/device-plugins, /var/log/pods) if this kubelet created those paths.
+  // (/var/lib/kubelet/device-plugins, /var/log/pods): each path's topmost directory that was
+  // missing when this kubelet started (none when another kubelet made them first).
   ~KubeletServer();
 
   // Writes <manifests_dir>/<file_name> (a pod manifest, YAML or JSON) for the kubelet to run.
