@@ -167,6 +167,9 @@ absl::Status KubeletServer::Launch() {
 
 KubeletServer::~KubeletServer() {
   if (child_) child_->Stop();
+  // The kubelet bind-mounts its root dir onto itself (a shared mount); the temp dir can
+  // only be removed once that is gone.
+  (void)Run({"umount", "--recursive", "--lazy", dir_.File("root")}, "", kCrictlTimeout);
   for (const std::string& path : created_fixed_paths_) {
     std::error_code ignored;
     std::filesystem::remove_all(path, ignored);

@@ -72,7 +72,8 @@ struct KubeletOptions {
 class KubeletServer {
  public:
   static absl::StatusOr<std::unique_ptr<KubeletServer>> Start(KubeletOptions options);
-  // Stops the kubelet and removes what it wrote outside its root dir
+  // Stops the kubelet, unmounts its root dir (which the kubelet bind-mounts onto itself),
+  // and removes what it wrote outside its root dir
   // (/var/lib/kubelet/device-plugins, /var/log/pods): each path's topmost directory that was
   // missing when this kubelet started (none when another kubelet made them first).
   ~KubeletServer();
