@@ -9,6 +9,8 @@ namespace layerseal::testing {
 namespace {
 
 constexpr absl::Duration kStartTimeout = absl::Seconds(30);
+constexpr const char* kCniPluginDir = "/usr/lib/cni";  // Debian's containernetworking-plugins
+constexpr int kPodSubnets = 8 * 256;                    // the /24s of 10.200.0.0/13
 
 std::string ConfigToml(const TempDir& dir, const ContainerdOptions& options) {
   std::string toml = StrCat(
@@ -26,9 +28,18 @@ std::string ConfigToml(const TempDir& dir, const ContainerdOptions& options) {
       "[metrics]\n"
       "  address = \"\"\n");
   if (options.cri) {
+    toml += "[plugins.\"io.containerd.grpc.v1.cri\"]\n  restrict_oom_score_adj = true\n";
+    if (!options.sandbox_image.empty()) {
+      toml += StrCat("  sandbox_image = \"", options.sandbox_image, "\"\n");
+    }
     toml += "[plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  snapshotter = \"native\"\n";
+    if (options.pod_network) {
+      toml += StrCat("[plugins.\"io.containerd.grpc.v1.cri\".cni]\n"
+                     "  bin_dir = \"", kCniPluginDir, "\"\n"
+                     "  conf_dir = \"", dir.File("cni"), "\"\n");
+    }
   }
-  if (!options.plain_http_registries.empty()) {
+  if (!options.plain_http_registries.empty() || !options.mirrors.empty()) {
     toml += StrCat("[plugins.\"io.containerd.grpc.v1.cri\".registry]\n"
                    "  config_path = \"", dir.File("certs.d"), "\"\n");
   }
@@ -51,6 +62,39 @@ void WritePlainHttpHosts(const TempDir& dir, const std::vector<std::string>& hos
   }
 }
 
+// A mirror: pulls of `host`'s images go to plain-HTTP `mirror` ("HOST:PORT") first.
+void WriteMirrorHosts(const TempDir& dir, const std::map<std::string, std::string>& mirrors) {
+  if (mirrors.empty()) return;
+  mkdir(dir.File("certs.d").c_str(), 0755);
+  for (const auto& [host, mirror] : mirrors) {
+    std::string host_dir = dir.File(StrCat("certs.d/", host));
+    mkdir(host_dir.c_str(), 0755);
+    WriteFileOrDie(host_dir + "/hosts.toml",
+                   StrCat("server = \"https://", host, "\"\n"
+                          "\n"
+                          "[host.\"http://", mirror, "\"]\n"
+                          "  capabilities = [\"pull\", \"resolve\"]\n"
+                          "  skip_verify = true\n"));
+  }
+}
+
+// A bridge network with its own name and /24 (both from a free port number, so that
+// servers running at once differ), and loopback.
+std::string WritePodNetwork(const TempDir& dir) {
+  int n = PickFreePort();
+  std::string bridge = StrCat("lstest", n);
+  int subnet = n % kPodSubnets;
+  mkdir(dir.File("cni").c_str(), 0755);
+  WriteFileOrDie(dir.File("cni/10-layerseal-test.conflist"),
+                 StrCat("{\"cniVersion\": \"0.4.0\", \"name\": \"", bridge, "\", \"plugins\": [\n"
+                        "  {\"type\": \"bridge\", \"bridge\": \"", bridge, "\", \"isGateway\": true,"
+                        " \"ipMasq\": false, \"ipam\": {\"type\": \"host-local\", \"ranges\": [[{\"subnet\": \"10.",
+                        200 + subnet / 256, ".", subnet % 256, ".0/24\"}]], \"dataDir\": \"",
+                        dir.File("cni-ipam"), "\"}},\n"
+                        "  {\"type\": \"loopback\"}]}\n"));
+  return bridge;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ContainerdServer>> ContainerdServer::Start(ContainerdOptions options) {
@@ -59,6 +103,8 @@ absl::StatusOr<std::unique_ptr<ContainerdServer>> ContainerdServer::Start(Contai
   server->socket_ = dir.File("containerd.sock");
   WriteFileOrDie(dir.File("config.toml"), ConfigToml(dir, options));
   WritePlainHttpHosts(dir, options.plain_http_registries);
+  WriteMirrorHosts(dir, options.mirrors);
+  if (options.cri && options.pod_network) server->bridge_ = WritePodNetwork(dir);
   if (absl::Status s = server->Launch(); !s.ok()) return s;
   return server;
 }
@@ -95,6 +141,7 @@ absl::Status ContainerdServer::Restart() {
 
 ContainerdServer::~ContainerdServer() {
   if (child_) child_->Stop();
+  if (!bridge_.empty()) (void)Run({"ip", "link", "delete", bridge_}, "", absl::Seconds(30));
   // Snapshots of the native snapshotter are plain directories; nothing stays mounted.
 }
 

@@ -18,6 +18,7 @@ using nlohmann::ordered_json;
 }
 
 std::string LayerTar(const BaseImageSpec& spec, int i) {
+  if (i == 0 && !spec.first_layer_tar.empty()) return spec.first_layer_tar;
   if (i == 0 && !spec.payload.empty()) return MakeSingleFileTar(spec.payload_path, spec.payload);
   return MakeSingleFileTar(StrCat("data/", spec.seed, "-", i, ".txt"),
                            StrCat("layer ", i, " of ", spec.seed, "\n"));
@@ -56,7 +57,9 @@ TestImage MakeBaseImage(const BaseImageSpec& spec) {
   ordered_json config;
   config["architecture"] = spec.architecture;
   config["os"] = "linux";
-  config["config"] = {{"Entrypoint", {"/bin/busybox", "sh"}}, {"Env", {"PATH=/bin"}}};
+  config["config"] = {{"Entrypoint", spec.entrypoint}, {"Env", {"PATH=/bin"}}};
+  if (spec.entrypoint.empty()) config["config"].erase("Entrypoint");
+  if (!spec.cmd.empty()) config["config"]["Cmd"] = spec.cmd;
   config["rootfs"] = {{"type", "layers"}, {"diff_ids", diff_ids}};
   if (spec.history) config["history"] = history;
 

@@ -37,6 +37,12 @@ struct BaseImageSpec {
   // When non-empty, the first layer holds this file at `payload_path` (e.g. busybox).
   std::string payload;
   std::string payload_path = "bin/busybox";
+  // When non-empty, the first layer is exactly this uncompressed tar (e.g. a whole rootfs
+  // with modes and symlinks); `payload` is then ignored.
+  std::string first_layer_tar;
+  // The config's Entrypoint and Cmd (each omitted when empty).
+  std::vector<std::string> entrypoint = {"/bin/busybox", "sh"};
+  std::vector<std::string> cmd;
 };
 
 TestImage MakeBaseImage(const BaseImageSpec& spec);
