@@ -344,7 +344,7 @@ TEST_F(ControllerTest, SameIdWithOtherContentIsAConflictCountedAndLogged) {
   EXPECT_EQ(resp.stored(), 0u);
   EXPECT_EQ(resp.duplicates(), 0u);
   EXPECT_EQ(resp.conflicts(), 1u);
-  EXPECT_EQ(MetricValue(Metrics(controller_->http_port()),
+  EXPECT_EQ(MetricValue(Metrics(controller_->admin_port()),
                         "layerseal_controller_event_conflicts_total{node=\"node-a\"}"),
             1);
   std::string log = ReadFileOrDie(controller_->log());
@@ -406,7 +406,7 @@ std::map<std::string, grpc::Status> CallEveryQueryMethod(const std::shared_ptr<g
 // Issue 14 item 4: a node's certificate reads nothing, not even its own node's events.
 TEST_F(ControllerTest, NodeCertificateCannotCallAnyQueryMethod) {
   ASSERT_TRUE(Report(As("node-a"), Batch("node-a", 7001, 1, "DENY")).ok());
-  double before = MetricValue(Metrics(controller_->http_port()),
+  double before = MetricValue(Metrics(controller_->admin_port()),
                               "layerseal_controller_refused_queries_total{role=\"node\"}");
   std::map<std::string, grpc::Status> got = CallEveryQueryMethod(As("node-a"), "node-a");
   ASSERT_EQ(got.size(), 4u);
@@ -417,7 +417,7 @@ TEST_F(ControllerTest, NodeCertificateCannotCallAnyQueryMethod) {
       EXPECT_NE(s.error_message().find(part), std::string::npos) << part << " in " << s.error_message();
     }
   }
-  EXPECT_EQ(MetricValue(Metrics(controller_->http_port()),
+  EXPECT_EQ(MetricValue(Metrics(controller_->admin_port()),
                         "layerseal_controller_refused_queries_total{role=\"node\"}"),
             std::max(before, 0.0) + 4);
   // The reader sees the event the node reported.
@@ -428,7 +428,7 @@ TEST_F(ControllerTest, NodeCertificateCannotCallAnyQueryMethod) {
 // Issue 14 item 4: a reader's certificate reports nothing (it would be stored as a node
 // named after the reader).
 TEST_F(ControllerTest, ReaderCertificateCannotReportEvents) {
-  double before = MetricValue(Metrics(controller_->http_port()),
+  double before = MetricValue(Metrics(controller_->admin_port()),
                               "layerseal_controller_rejected_batches_total{reason=\"wrong_role\"}");
   grpc::Status s = Report(As("reader"), Batch("reader", 1, 2));
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
@@ -441,7 +441,7 @@ TEST_F(ControllerTest, ReaderCertificateCannotReportEvents) {
                   ->ListNodes(Context().get(), v1::ListNodesRequest(), &nodes)
                   .ok());
   for (const v1::NodeSummary& n : nodes.nodes()) EXPECT_NE(n.node(), "reader");
-  EXPECT_EQ(MetricValue(Metrics(controller_->http_port()),
+  EXPECT_EQ(MetricValue(Metrics(controller_->admin_port()),
                         "layerseal_controller_rejected_batches_total{reason=\"wrong_role\"}"),
             std::max(before, 0.0) + 1);
 }
@@ -449,7 +449,7 @@ TEST_F(ControllerTest, ReaderCertificateCannotReportEvents) {
 // Issue 14 item 4: a certificate the CA signed without a layerseal organization, or with
 // both, has no role: refused on both services, and the message says which O= to use.
 TEST_F(ControllerTest, CertificateWithoutRoleIsRefusedEverywhere) {
-  std::string metrics = Metrics(controller_->http_port());
+  std::string metrics = Metrics(controller_->admin_port());
   double rejected = MetricValue(metrics, "layerseal_controller_rejected_batches_total{reason=\"no_role\"}");
   double refused = MetricValue(metrics, "layerseal_controller_refused_queries_total{role=\"none\"}");
   for (const std::string node : {"node-e", "node-both"}) {
@@ -465,7 +465,7 @@ TEST_F(ControllerTest, CertificateWithoutRoleIsRefusedEverywhere) {
       EXPECT_NE(qs.error_message().find("O=layerseal:readers"), std::string::npos) << qs.error_message();
     }
   }
-  metrics = Metrics(controller_->http_port());
+  metrics = Metrics(controller_->admin_port());
   EXPECT_EQ(MetricValue(metrics, "layerseal_controller_rejected_batches_total{reason=\"no_role\"}"),
             std::max(rejected, 0.0) + 2);
   EXPECT_EQ(MetricValue(metrics, "layerseal_controller_refused_queries_total{role=\"none\"}"),
@@ -973,8 +973,8 @@ TEST_F(ControllerLifecycleTest, DamagedSqliteFileMakesItNotReadyAndIsNamed) {
   // Damage while running: a zeroed page of the events table.
   ControllerProcess running(certs_, StrCat("sqlite:", db), dir_.File("controller-2.log"));
   ASSERT_NO_FATAL_FAILURE(running.Start());
-  EXPECT_EQ(ready_code(running.http_port()), "200");
-  EXPECT_EQ(MetricValue(Metrics(running.http_port()), "layerseal_controller_store_damaged"), 0);
+  EXPECT_EQ(ready_code(running.admin_port()), "200");
+  EXPECT_EQ(MetricValue(Metrics(running.admin_port()), "layerseal_controller_store_damaged"), 0);
   absl::StatusOr<int64_t> page = layerseal::testing::MiddleLeafPage(db, "events");
   ASSERT_TRUE(page.ok()) << page.status();
   ASSERT_TRUE(layerseal::testing::ZeroSqlitePage(db, *page).ok());
@@ -993,8 +993,8 @@ TEST_F(ControllerLifecycleTest, DamagedSqliteFileMakesItNotReadyAndIsNamed) {
   ASSERT_FALSE(queried.ok()) << "returned " << got << " of 3000 events, no error";
   EXPECT_EQ(queried.error_code(), grpc::StatusCode::DATA_LOSS) << queried.error_message();
   EXPECT_NE(queried.error_message().find(db), std::string::npos) << queried.error_message();
-  EXPECT_EQ(ready_code(running.http_port()), "503");
-  EXPECT_EQ(MetricValue(Metrics(running.http_port()), "layerseal_controller_store_damaged"), 1);
+  EXPECT_EQ(ready_code(running.admin_port()), "503");
+  EXPECT_EQ(MetricValue(Metrics(running.admin_port()), "layerseal_controller_store_damaged"), 1);
   std::string log = ReadFileOrDie(running.log());
   EXPECT_NE(log.find("the event store is damaged"), std::string::npos) << log;
   EXPECT_NE(log.find(db), std::string::npos) << log;
@@ -1008,8 +1008,8 @@ TEST_F(ControllerLifecycleTest, DamagedSqliteFileMakesItNotReadyAndIsNamed) {
     std::string log_path = dir_.File(StrCat("controller-start-", round, ".log"));
     ControllerProcess starting(certs_, StrCat("sqlite:", db), log_path);
     ASSERT_NO_FATAL_FAILURE(starting.Start());
-    EXPECT_EQ(ready_code(starting.http_port()), "503") << round;
-    EXPECT_EQ(MetricValue(Metrics(starting.http_port()), "layerseal_controller_store_damaged"), 1)
+    EXPECT_EQ(ready_code(starting.admin_port()), "503") << round;
+    EXPECT_EQ(MetricValue(Metrics(starting.admin_port()), "layerseal_controller_store_damaged"), 1)
         << round;
     log = ReadFileOrDie(log_path);
     EXPECT_NE(log.find("the event store is damaged"), std::string::npos) << log;
