@@ -551,8 +551,10 @@ TEST_F(FaultE2eTest, RegistryKilledDuringVerification) {
   std::string image_ref;
   grpc::Status allowed = PullEventually(Ref("kill/registry:1"), &image_ref);
   ASSERT_TRUE(allowed.ok()) << allowed.error_message() << AgentLog();
+  // The verified digest, and the tag the agent names it by in containerd (issue 15 item 1).
   EXPECT_EQ(ContainerdImages("kill/registry"),
-            std::vector<std::string>{StrCat(Ref("kill/registry"), "@", digest.str())});
+            (std::vector<std::string>{Ref("kill/registry:1"),
+                                      StrCat(Ref("kill/registry"), "@", digest.str())}));
 
   std::vector<json> events = Events();
   ASSERT_GE(events.size(), 3u);
@@ -633,7 +635,7 @@ TEST_F(FaultE2eTest, WallClockSteppedBackAndForwardUnderTheAgent) {
   EXPECT_EQ(YearOf(events.back()), now_year + 1) << events.back().dump();
   EXPECT_EQ(events.back()["verdict"], "DENY");
   EXPECT_EQ(ContainerdImages("clock/app"),
-            std::vector<std::string>{StrCat(Ref("clock/app"), "@", fixed.str())});
+            (std::vector<std::string>{Ref("clock/app:1"), StrCat(Ref("clock/app"), "@", fixed.str())}));
 }
 
 }  // namespace
