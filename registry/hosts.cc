@@ -228,6 +228,17 @@ std::vector<std::string> HostDirs(const std::string& root, const std::string& re
 absl::StatusOr<std::vector<RegistryHost>> ParseHostsToml(std::string_view text,
                                                          const std::string& base_dir) {
   if (text.size() > kMaxHostsTomlBytes) return Invalid("larger than 64 KiB");
+  // Debian's toml++ 3.3 classifies some non-ASCII characters through a table with holes
+  // (is_non_ascii_horizontal_whitespace reaches TOML_UNREACHABLE for e.g. U+00E9, U+3041,
+  // U+FEFA: undefined behaviour, found by hosts_toml_fuzz). Everything a hosts.toml names
+  // (URLs, host names, paths, capabilities) is ASCII, so any other byte is refused before
+  // toml++ sees it, comments included.
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (static_cast<unsigned char>(text[i]) >= 0x80) {
+      return Invalid(StrCat("byte ", i, " is not ASCII (only ASCII is read, comments included: "
+                            "write host names in punycode)"));
+    }
+  }
   toml::parse_result parsed = toml::parse(text);
   if (!parsed) {
     const toml::parse_error& e = parsed.error();
