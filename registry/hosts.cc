@@ -258,6 +258,8 @@ absl::StatusOr<std::vector<RegistryHost>> ParseHostsToml(std::string_view text,
   std::stable_sort(order.begin(), order.end());  // containerd: by the table's line
   std::vector<RegistryHost> out;
   for (const auto& [line, url] : order) {
+    // ParseHost reads "" as the registry itself (the implicit server); a mirror must name one.
+    if (url.empty()) return Invalid(StrCat("line ", line, ": host \"\" names no mirror"));
     absl::StatusOr<RegistryHost> h = ParseHost(url, *(*hosts)[url].as_table(), base_dir);
     if (!h.ok()) return h.status();
     out.push_back(*std::move(h));

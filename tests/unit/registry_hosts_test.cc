@@ -80,6 +80,7 @@ TEST(HostsTomlTest, RefusesWhatContainerdRefuses) {
            // toml++ 3.3 reaches undefined behaviour on some non-ASCII characters: refused first.
            Case{"\xef\xbb\xba[host.\"https://m\"]\n", "byte 0 is not ASCII"},
            Case{"[host.\"https://m\"]\n# caf\xc3\xa9\n", "byte 24 is not ASCII"},
+           Case{"[host.\"https://m\"]\n[host.\"\"]\n", "line 2: host \"\" names no mirror"},  // fuzz
            Case{"[host.\"https://m\"]\n[host.\"https://m\".header]\nx = \"a\\nb\"\n", "line break"},
            Case{"[host.\"https://m\"\n", "line 1"},  // TOML syntax error, with its line
        }) {
