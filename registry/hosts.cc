@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <system_error>
 
 // toml++ (Debian's libtomlplusplus-dev), compiled into this file only, without exceptions.
@@ -284,10 +283,10 @@ absl::StatusOr<std::vector<RegistryHost>> HostsFor(const std::string& root,
       std::string file = StrCat(dir, "/hosts.toml");
       std::ifstream in(file, std::ios::binary);
       std::string text;
-      if (in) {
-        std::ostringstream s;
-        s << in.rdbuf();
-        text = s.str();
+      if (in) {  // one byte past the limit is enough for ParseHostsToml to refuse the size
+        text.resize(kMaxHostsTomlBytes + 1);
+        in.read(text.data(), static_cast<std::streamsize>(text.size()));
+        text.resize(static_cast<size_t>(in.gcount()));
       }
       absl::StatusOr<std::vector<RegistryHost>> parsed =
           text.empty() ? CertFiles(dir) : ParseHostsToml(text, dir);
