@@ -488,6 +488,11 @@ TEST_F(ControllerTest, RejectionsAreLoggedAtABoundedRateAndAllCounted) {
   };
   const char kSeries[] = "layerseal_controller_rejected_batches_total{reason=\"node_mismatch\"}";
   double before = std::max(MetricValue(Metrics(controller_->admin_port()), kSeries), 0.0);
+  // The limiter counts per wall-clock second, and the tests before this one (wrong roles,
+  // spoofed nodes) may have used up the current second's lines: start in a fresh second, or
+  // 200 quick rejections inside a spent one log nothing (seen once on an idle machine).
+  absl::SleepFor(absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()) + 1) - absl::Now() +
+                 absl::Milliseconds(10));
   size_t lines_before = count_lines();
   constexpr int kBatches = 200;
   absl::Time start = absl::Now();
