@@ -1,5 +1,6 @@
 #include "node-agent/containerd_images.h"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <utility>
@@ -7,7 +8,10 @@
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 
+#include "absl/algorithm/container.h"
+#include "absl/time/clock.h"
 #include "containerd/services/images/v1/images.grpc.pb.h"
+#include "k8s/cri/runtime/v1/api.grpc.pb.h"
 #include "verifier/str_cat.h"
 
 namespace layerseal::agent {
@@ -26,7 +30,18 @@ absl::Status FromGrpc(const grpc::Status& s, std::string_view what) {
 class ContainerdImageRecorder::Client {
  public:
   explicit Client(std::shared_ptr<grpc::Channel> channel)
-      : stub_(images::Images::NewStub(std::move(channel))) {}
+      : stub_(images::Images::NewStub(channel)),
+        cri_(::runtime::v1::ImageService::NewStub(std::move(channel))) {}
+
+  // The CRI plugin's own view of `name` (no namespace header: the CRI plugin has its own).
+  grpc::Status CriStatus(const std::string& name, ::runtime::v1::ImageStatusResponse* out) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     absl::ToChronoMilliseconds(kImageRecordTimeout));
+    ::runtime::v1::ImageStatusRequest req;
+    req.mutable_image()->set_image(name);
+    return cri_->ImageStatus(&ctx, req, out);
+  }
 
   grpc::Status Get(const std::string& name, images::Image* out) {
     grpc::ClientContext ctx;
@@ -68,6 +83,7 @@ class ContainerdImageRecorder::Client {
                       absl::ToChronoMilliseconds(kImageRecordTimeout));
   }
   std::unique_ptr<images::Images::Stub> stub_;
+  std::unique_ptr<::runtime::v1::ImageService::Stub> cri_;
 };
 
 ContainerdImageRecorder::ContainerdImageRecorder(std::shared_ptr<grpc::Channel> runtime,
@@ -82,7 +98,13 @@ absl::Status ContainerdImageRecorder::NameTag(const Reference& tag, const Refere
     return absl::UnimplementedError("the runtime has no containerd images API");
   }
   absl::Status s = Name(tag, pinned);
-  if (s.ok()) {
+  if (s.ok() && !AwaitVisible(tag, pinned)) {
+    outcomes_->WithLabels({"unseen"}).Increment();
+    logger_->Warn("named the verified image by its tag, but the runtime's CRI plugin did not "
+                  "show it in time: a ListImages now may miss the tag",
+                  {{"tag", tag.ToString()}, {"image", pinned.ToString()},
+                   {"waited", absl::FormatDuration(kTagVisibleTimeout)}});
+  } else if (s.ok()) {
     outcomes_->WithLabels({"named"}).Increment();
   } else if (s.code() == absl::StatusCode::kUnimplemented) {
     outcomes_->WithLabels({"unsupported"}).Increment();
@@ -125,6 +147,29 @@ absl::Status ContainerdImageRecorder::Name(const Reference& tag, const Reference
     return FromGrpc(s, StrCat("update ", tag.ToString()));
   }
   return absl::OkStatus();
+}
+
+// Polls with a doubling pause: the CRI plugin applies the image event within milliseconds.
+// Wall-clock sleeps are fine here: a clock step only shortens or lengthens one bounded wait.
+bool ContainerdImageRecorder::AwaitVisible(const Reference& tag, const Reference& pinned) {
+  const std::string name = tag.ToString();
+  const std::string repo_digest = pinned.ToString();
+  const absl::Time give_up = absl::Now() + kTagVisibleTimeout;
+  absl::Duration pause = kTagVisibleFirstPause;
+  while (true) {
+    ::runtime::v1::ImageStatusResponse status;
+    grpc::Status s = client_->CriStatus(name, &status);
+    if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED) return true;  // no CRI v1 here
+    // The tag must show the new image: before the event, ImageStatus(tag) may still show
+    // the image the tag named before (or none).
+    if (s.ok() && status.has_image() && absl::c_linear_search(status.image().repo_tags(), name) &&
+        absl::c_linear_search(status.image().repo_digests(), repo_digest)) {
+      return true;
+    }
+    if (absl::Now() + pause > give_up) return false;
+    absl::SleepFor(pause);
+    pause = std::min(pause * 2, kTagVisibleMaxPause);
+  }
 }
 
 }  // namespace layerseal::agent

@@ -6,6 +6,9 @@
 // own CRI pull does (pkg/cri/server/image_pull.go, createImageReference). The CRI plugin
 // learns the record from containerd's image events and answers for the tag from then on:
 // ImageStatus, ListImages (repo_tags), RemoveImage(tag), also after an agent restart.
+// It learns it asynchronously, so NameTag then waits (at most kTagVisibleTimeout) until the
+// CRI plugin's ImageStatus(tag) shows the verified image: a ListImages right after the
+// pull answered must already list the tag, as it would without the agent.
 //
 // A runtime without the images API (CRI-O) answers UNIMPLEMENTED: the recorder then stops
 // trying (logged once, counted), and tags live in the gates' memory only (docs/agent.md).
@@ -37,10 +40,16 @@ inline constexpr std::string_view kCriImageLabel = "io.cri-containerd.image";
 inline constexpr std::string_view kCriImageLabelValue = "managed";
 // Deadline of each images API call (a local socket).
 inline constexpr absl::Duration kImageRecordTimeout = absl::Seconds(10);
+// How long NameTag waits for the CRI plugin to show the tag it named (typically a few ms),
+// and the first and largest pause between two looks.
+inline constexpr absl::Duration kTagVisibleTimeout = absl::Seconds(5);
+inline constexpr absl::Duration kTagVisibleFirstPause = absl::Milliseconds(1);
+inline constexpr absl::Duration kTagVisibleMaxPause = absl::Milliseconds(50);
 
 class ContainerdImageRecorder final : public plugin::ImageRecorder {
  public:
-  // `outcomes`: a counter family with one label, "result": "named", "error", "unsupported".
+  // `outcomes`: a counter family with one label, "result": "named", "error", "unsupported",
+  // "unseen" (named, but the CRI plugin did not show it within kTagVisibleTimeout).
   ContainerdImageRecorder(std::shared_ptr<grpc::Channel> runtime, telemetry::Logger* logger,
                           telemetry::Family<telemetry::Counter>* outcomes);
   ~ContainerdImageRecorder() override;
@@ -52,6 +61,9 @@ class ContainerdImageRecorder final : public plugin::ImageRecorder {
  private:
   class Client;
   absl::Status Name(const Reference& tag, const Reference& pinned);
+  // Whether the CRI plugin's ImageStatus(tag) shows `pinned` under `tag`, waiting for it.
+  // True also when the runtime has no CRI v1 ImageStatus to ask (nothing to wait for).
+  bool AwaitVisible(const Reference& tag, const Reference& pinned);
   std::unique_ptr<Client> client_;
   telemetry::Logger* logger_;
   telemetry::Family<telemetry::Counter>* outcomes_;

@@ -198,10 +198,6 @@ class CritestE2eTest : public ::testing::Test {
   std::unique_ptr<testing::AgentProcess> agent_;
 };
 
-// Specs compared by neither run (see the test).
-constexpr const char* kSpecsWithAKnownRace[] = {
-    "[k8s.io] Image Manager listImage should get exactly 3 image in the result list [Conformance]"};
-
 TEST_F(CritestE2eTest, ThroughTheAgentTheSameSpecsPassAsStraightAgainstContainerd) {
   testing::ContainerdServer* direct = StartContainerd();
   ASSERT_NE(direct, nullptr);
@@ -212,17 +208,8 @@ TEST_F(CritestE2eTest, ThroughTheAgentTheSameSpecsPassAsStraightAgainstContainer
   ASSERT_NE(behind, nullptr);
   StartAgent(*behind);
   std::set<std::string> agent_passed = RunCritest("agent", dir_.File("agent.sock"));
-  // A known race, not hidden: the agent names a verified image by its tag in containerd's
-  // images API just before PullImage returns, and containerd's CRI plugin adds the tag to its
-  // own cache from the image event a moment later. A ListImages right after the pulls can
-  // then miss a tag, and this spec counts tags (it failed once in three fresh-clone runs).
-  // It is left out of the comparison, and reported, until the agent waits for the CRI
-  // plugin to show the tag (the closing note of issue 15 names it).
-  for (const char* spec : kSpecsWithAKnownRace) {
-    if (direct_passed.erase(spec) + agent_passed.erase(spec) > 0) {
-      std::cout << "left out of the comparison (known race): " << spec << "\n";
-    }
-  }
+  // Every spec, "listImage should get exactly 3 image" too: the agent answers a pull of a
+  // tag only once the CRI plugin lists the tag (ContainerdImageRecorder::AwaitVisible).
   EXPECT_EQ(direct_passed, agent_passed)
       << "passed straight against containerd only:\n" << Difference(direct_passed, agent_passed)
       << "passed through the agent only:\n" << Difference(agent_passed, direct_passed)
