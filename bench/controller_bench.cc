@@ -43,7 +43,7 @@
 #include "controller/event_store.h"
 #include "tests/support/postgres_server.h"
 #include "tests/support/process.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal {
 namespace {

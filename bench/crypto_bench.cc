@@ -26,7 +26,7 @@
 #include "verifier/digest.h"
 #include "verifier/policy.h"
 #include "verifier/reference.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 #include "verifier/verifier.h"
 
 namespace layerseal {

@@ -34,7 +34,7 @@
 #include "verifier/image_source.h"
 #include "verifier/policy.h"
 #include "verifier/reference.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 #include "verifier/verifier.h"
 
 namespace layerseal {

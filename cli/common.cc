@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "cli/terminal.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::cli {
 

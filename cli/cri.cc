@@ -25,7 +25,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "k8s/cri/runtime/v1/api.grpc.pb.h"
 #include "nlohmann/json.hpp"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::cli {
 namespace {

@@ -35,10 +35,10 @@
 #include "absl/time/time.h"
 #include "cli/common.h"
 #include "cli/terminal.h"
-#include "controller/time_bound.h"
+#include "base/time_bound.h"
 #include "google/protobuf/util/json_util.h"
 #include "layerseal/v1/controller.grpc.pb.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::cli {
 namespace {
@@ -228,7 +228,7 @@ absl::StatusOr<v1::EventFilter> FilterFromFlags(const Flags& f) {
   for (const char* flag : {"since", "until"}) {
     auto v = f.Get(flag);
     if (!v) continue;
-    absl::StatusOr<int64_t> t = controller::ParseTimeBound(*v, now);
+    absl::StatusOr<int64_t> t = ParseTimeBound(*v, now);
     if (!t.ok()) return absl::InvalidArgumentError(StrCat("--", flag, " ", Sv(t.status().message())));
     if (std::string(flag) == "since") {
       filter.set_since_unix_micros(*t);

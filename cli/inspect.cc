@@ -5,7 +5,7 @@
 #include "registry/client.h"
 #include "verifier/envelope.h"
 #include "verifier/seal_layer.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 #include "verifier/verifier.h"
 
 namespace layerseal::cli {

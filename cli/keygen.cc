@@ -14,7 +14,7 @@
 
 #include "cli/common.h"
 #include "verifier/crypto.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::cli {
 namespace {

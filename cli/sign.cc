@@ -7,7 +7,7 @@
 #include "registry/client.h"
 #include "verifier/manifest.h"
 #include "verifier/sealer.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::cli {
 namespace {

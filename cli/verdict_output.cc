@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "cli/terminal.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::cli {
 

@@ -3,7 +3,7 @@
 #include "cli/common.h"
 #include "cli/verdict_output.h"
 #include "registry/client.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 #include "verifier/verifier.h"
 
 namespace layerseal::cli {

@@ -6,7 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "telemetry/log.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 #include "yaml-cpp/yaml.h"
 
 namespace layerseal::controller {

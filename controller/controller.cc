@@ -20,7 +20,7 @@
 #include "controller/query_service.h"
 #include "controller/web.h"
 #include "telemetry/admin_http.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::controller {
 namespace {

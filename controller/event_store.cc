@@ -5,7 +5,7 @@
 #include "absl/status/status.h"
 #include "controller/postgres_store.h"
 #include "controller/sqlite_store.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::controller {
 

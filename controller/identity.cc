@@ -10,7 +10,7 @@
 #include <openssl/x509.h>
 
 #include "absl/status/status.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::controller {
 namespace {

@@ -10,7 +10,7 @@
 #include "absl/time/clock.h"
 #include "controller/authorize.h"
 #include "controller/rpc_errors.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::controller {
 namespace {

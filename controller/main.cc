@@ -9,7 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "controller/config.h"
 #include "controller/controller.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 int main(int argc, char** argv) {
   using namespace layerseal;

@@ -8,7 +8,7 @@
 
 #include "controller/authorize.h"
 #include "controller/rpc_errors.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::controller {
 namespace {

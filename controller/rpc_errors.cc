@@ -1,6 +1,6 @@
 #include "controller/rpc_errors.h"
 
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::controller {
 namespace {

@@ -8,7 +8,7 @@
 #include "absl/status/status.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "controller/event_store.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::controller::sql {
 namespace {

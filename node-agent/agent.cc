@@ -15,7 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/notification.h"
-#include "node-agent/clock.h"
+#include "base/clock.h"
 #include "node-agent/containerd_images.h"
 #include "node-agent/event_log.h"
 #include "node-agent/event_record.h"
@@ -29,7 +29,7 @@
 #include "plugin/image_gates.h"
 #include "registry/credentials.h"
 #include "telemetry/admin_http.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::agent {
 namespace {

@@ -6,8 +6,8 @@
 #include <map>
 
 #include "absl/strings/numbers.h"
-#include "cli/flags.h"
-#include "verifier/str_cat.h"
+#include "base/flags.h"
+#include "base/str_cat.h"
 #include "yaml-cpp/yaml.h"
 
 namespace layerseal::agent {
@@ -31,7 +31,7 @@ Setter Text(std::string AgentConfig::*field) {
 }
 
 absl::Status SetDuration(absl::Duration* out, const std::string& v) {
-  absl::StatusOr<absl::Duration> d = cli::ParsePositiveDuration(v);
+  absl::StatusOr<absl::Duration> d = ParsePositiveDuration(v);
   if (!d.ok()) return d.status();
   *out = *d;
   return absl::OkStatus();
@@ -256,9 +256,9 @@ std::string AgentConfig::SpoolDir() const {
 }
 
 absl::StatusOr<ParsedArgs> ParseAgentArgs(const std::vector<std::string>& args) {
-  cli::FlagSpec spec{.values = {"config"}, .switches = {"help", "version"}};
+  FlagSpec spec{.values = {"config"}, .switches = {"help", "version"}};
   for (const Option& o : Options()) spec.values.insert(o.flag);
-  absl::StatusOr<cli::Flags> flags = cli::Flags::Parse(args, spec);
+  absl::StatusOr<Flags> flags = Flags::Parse(args, spec);
   if (!flags.ok()) return flags.status();
   ParsedArgs out;
   out.help = flags->Has("help");

@@ -12,7 +12,7 @@
 #include "absl/time/clock.h"
 #include "containerd/services/images/v1/images.grpc.pb.h"
 #include "k8s/cri/runtime/v1/api.grpc.pb.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::agent {
 

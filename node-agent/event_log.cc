@@ -3,7 +3,7 @@
 #include <sys/stat.h>
 
 #include "absl/time/time.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::agent {
 

@@ -13,8 +13,8 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 
-#include "node-agent/clock.h"
-#include "verifier/str_cat.h"
+#include "base/clock.h"
+#include "base/str_cat.h"
 
 namespace layerseal::agent {
 namespace {
@@ -189,7 +189,7 @@ void EventSender::OnFailure(const grpc::Status& status, size_t events, absl::Dur
 void EventSender::Run() {
   std::minstd_rand random(static_cast<unsigned>(absl::ToUnixNanos(absl::Now())));
   absl::Duration backoff = options_.min_backoff;
-  // On the monotonic clock, like every wait here (node-agent/clock.h).
+  // On the monotonic clock, like every wait here (base/clock.h).
   const Clock& clock = SystemClock();
   absl::Duration next_heartbeat = clock.Monotonic();  // say hello at once
   for (;;) {

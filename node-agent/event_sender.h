@@ -87,7 +87,7 @@ class EventSender {
 
   // std:: rather than absl:: here because waits must run on the monotonic clock: Debian's
   // abseil waits until a CLOCK_REALTIME deadline, so a wall clock stepped back by an hour
-  // would hold every retry and heartbeat back an hour (node-agent/clock.h).
+  // would hold every retry and heartbeat back an hour (base/clock.h).
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;                      // guarded by mu_

@@ -2,7 +2,7 @@
 
 #include "grpc/health/v1/health.pb.h"
 #include "plugin/message_bytes.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::agent {
 

@@ -7,7 +7,7 @@
 #include "absl/synchronization/notification.h"
 #include "registry/hosts.h"
 #include "registry/hosts_source.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 #include "verifier/verifier.h"
 
 namespace layerseal::agent {

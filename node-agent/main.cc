@@ -9,7 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "node-agent/agent.h"
 #include "node-agent/config.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 int main(int argc, char** argv) {
   using namespace layerseal;

@@ -14,7 +14,7 @@
 
 #include "nlohmann/json.hpp"
 #include "verifier/crypto.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::agent {
 namespace {

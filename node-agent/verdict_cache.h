@@ -36,7 +36,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "node-agent/clock.h"
+#include "base/clock.h"
 #include "verifier/reference.h"
 #include "verifier/verdict.h"
 

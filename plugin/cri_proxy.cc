@@ -43,7 +43,7 @@
 #include "plugin/internal/listeners.h"
 #include "plugin/internal/metadata.h"
 #include "plugin/internal/queue_proxy.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::plugin {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::plugin {
 namespace {

@@ -21,7 +21,7 @@
 #include "plugin/message_bytes.h"
 #include "plugin/internal/worker_pool.h"
 #include "verifier/crypto.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::plugin {
 namespace {

@@ -19,7 +19,7 @@
 #include "registry/internal/errors.h"
 #include "registry/internal/http.h"
 #include "verifier/manifest.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::registry {
 namespace {

@@ -10,7 +10,7 @@
 #define TOML_EXCEPTIONS 0
 #include <toml++/toml.h>
 
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::registry {
 namespace {

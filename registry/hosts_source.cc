@@ -3,7 +3,7 @@
 #include <fstream>
 #include <utility>
 
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::registry {
 namespace {

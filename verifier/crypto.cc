@@ -14,7 +14,7 @@
 #include <cstring>
 
 #include "verifier/digest.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal {
 namespace {

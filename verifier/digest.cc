@@ -2,7 +2,7 @@
 
 #include <openssl/evp.h>
 
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal {
 namespace {

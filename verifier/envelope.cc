@@ -2,7 +2,7 @@
 
 #include <array>
 
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 #include "verifier/manifest.h"
 
 namespace layerseal {

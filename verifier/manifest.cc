@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 #include "absl/strings/str_split.h"
 
 namespace layerseal {

@@ -14,7 +14,7 @@
 
 #include "absl/strings/escaping.h"
 #include "verifier/digest.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 #include "yaml-cpp/depthguard.h"
 #include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"

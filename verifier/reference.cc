@@ -1,6 +1,6 @@
 #include "verifier/reference.h"
 
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 #include "absl/strings/str_split.h"
 
 namespace layerseal {

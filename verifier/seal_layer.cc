@@ -9,7 +9,7 @@
 #include <cstring>
 #include <memory>
 
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal {
 namespace {

@@ -1,6 +1,6 @@
 #include "verifier/sealer.h"
 
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 #include "verifier/envelope.h"
 #include "verifier/internal/config_binding.h"
 #include "verifier/manifest.h"

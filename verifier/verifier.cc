@@ -2,7 +2,7 @@
 
 #include <chrono>
 
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 #include "verifier/envelope.h"
 #include "verifier/internal/config_binding.h"
 #include "verifier/seal_layer.h"

@@ -4,7 +4,7 @@
 
 #include "absl/strings/escaping.h"
 #include "nlohmann/json.hpp"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::registry::internal {
 namespace {

@@ -1,7 +1,7 @@
 #include "registry/internal/errors.h"
 
 #include "nlohmann/json.hpp"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::registry::internal {
 namespace {

@@ -11,7 +11,7 @@
 #include <mutex>
 
 #include "registry/client.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::registry::internal {
 namespace {

@@ -13,7 +13,7 @@
 #include "tests/support/images.h"
 #include "verifier/manifest.h"
 #include "verifier/seal_layer.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace {
 

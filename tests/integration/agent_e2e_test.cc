@@ -34,7 +34,7 @@
 #include "verifier/crypto.h"
 #include "verifier/seal_layer.h"
 #include "verifier/reference.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal {
 namespace {

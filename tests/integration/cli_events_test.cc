@@ -28,7 +28,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/support/process.h"
 #include "tests/support/tls_certs.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 extern char** environ;
 

@@ -10,7 +10,7 @@
 #include "tests/support/process.h"
 #include "tests/support/push.h"
 #include "tests/support/registry_server.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal {
 namespace {

@@ -28,7 +28,7 @@
 #include "tests/support/slow_clients.h"
 #include "tests/support/sqlite_damage.h"
 #include "tests/support/tls_certs.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::testing {
 namespace {

@@ -23,7 +23,7 @@
 #include "tests/support/push.h"
 #include "tests/support/registry_server.h"
 #include "verifier/reference.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal {
 namespace {

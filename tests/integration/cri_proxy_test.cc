@@ -45,7 +45,7 @@
 #include "tests/support/registry_server.h"
 #include "verifier/digest.h"
 #include "verifier/reference.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::plugin {
 namespace {

@@ -34,7 +34,7 @@
 #include "tests/support/registry_server.h"
 #include "verifier/crypto.h"
 #include "verifier/reference.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal {
 namespace {

@@ -29,7 +29,7 @@
 #include "tests/support/postgres_server.h"
 #include "tests/support/process.h"
 #include "tests/support/tls_certs.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal {
 namespace {

@@ -20,7 +20,7 @@
 #include "tests/support/postgres_server.h"
 #include "tests/support/process.h"
 #include "tests/support/sqlite_damage.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::controller {
 namespace {

@@ -21,7 +21,7 @@
 #include "tests/support/process.h"
 #include "tests/support/tls_certs.h"
 #include "verifier/crypto.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal {
 namespace {

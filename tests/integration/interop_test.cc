@@ -10,7 +10,7 @@
 #include "tests/support/registry_server.h"
 #include "verifier/seal_layer.h"
 #include "verifier/verifier.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal {
 namespace {

@@ -22,7 +22,7 @@
 #include "node-agent/config.h"
 #include "tests/support/process.h"
 #include "verifier/policy.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 #include "yaml-cpp/yaml.h"
 
 namespace layerseal {

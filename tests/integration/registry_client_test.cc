@@ -32,7 +32,7 @@
 #include "tests/support/process.h"
 #include "tests/support/registry_server.h"
 #include "verifier/manifest.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::testing {
 namespace {

@@ -5,7 +5,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/support/process.h"
 #include "tests/support/registry_server.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal {
 namespace {

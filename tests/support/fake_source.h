@@ -9,7 +9,7 @@
 
 #include "tests/support/images.h"
 #include "verifier/image_source.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::testing {
 

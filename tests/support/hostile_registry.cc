@@ -14,7 +14,7 @@
 #include <cstring>
 
 #include "absl/time/clock.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::testing {
 namespace {

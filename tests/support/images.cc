@@ -5,7 +5,7 @@
 
 #include "verifier/sealer.h"
 #include "verifier/seal_layer.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::testing {
 namespace {

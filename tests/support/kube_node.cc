@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "absl/time/clock.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::testing {
 namespace {

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "tests/support/process.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::testing {
 

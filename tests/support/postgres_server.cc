@@ -6,7 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::testing {
 namespace {

@@ -22,7 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 extern char** environ;
 

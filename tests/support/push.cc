@@ -2,7 +2,7 @@
 
 #include <filesystem>
 
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::testing {
 

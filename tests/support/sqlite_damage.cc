@@ -8,7 +8,7 @@
 
 #include "absl/status/status.h"
 #include "tests/support/process.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::testing {
 namespace {

@@ -34,7 +34,7 @@
 #include "verifier/crypto.h"
 #include "verifier/digest.h"
 #include "verifier/reference.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 #include "verifier/verdict.h"
 
 namespace layerseal::agent {

@@ -17,7 +17,7 @@
 #include "gtest/gtest.h"
 #include "tests/support/process.h"
 #include "tests/support/tls_certs.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::controller {
 namespace {

@@ -15,7 +15,7 @@
 #include "gtest/gtest.h"
 #include "tests/support/files.h"
 #include "verifier/digest.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal {
 namespace {

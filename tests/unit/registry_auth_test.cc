@@ -10,7 +10,7 @@
 #include "registry/credentials.h"
 #include "registry/internal/auth.h"
 #include "registry/internal/http.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::registry {
 namespace {

@@ -32,7 +32,7 @@
 #include "node-agent/event_sender.h"
 #include "node-agent/spool.h"
 #include "tests/support/files.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal::agent {
 namespace {

@@ -8,7 +8,7 @@
 #include "tests/support/images.h"
 #include "verifier/envelope.h"
 #include "verifier/seal_layer.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
 namespace layerseal {
 namespace {

@@ -2,8 +2,8 @@
 // ABSL_OPTION_USE_STD_STRING_VIEW=0, so absl::StrCat and absl::string_view do not accept
 // std::string_view; every component uses this instead of absl::StrCat / absl::StrFormat.
 // Thread-safety: pure functions.
-#ifndef LAYERSEAL_VERIFIER_STR_CAT_H_
-#define LAYERSEAL_VERIFIER_STR_CAT_H_
+#ifndef LAYERSEAL_BASE_STR_CAT_H_
+#define LAYERSEAL_BASE_STR_CAT_H_
 
 #include <string>
 #include <string_view>
@@ -41,4 +41,4 @@ std::string StrCat(const Args&... args) {
 
 }  // namespace layerseal
 
-#endif  // LAYERSEAL_VERIFIER_STR_CAT_H_
+#endif  // LAYERSEAL_BASE_STR_CAT_H_

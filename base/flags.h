@@ -1,7 +1,7 @@
 // A small command-line parser for subcommands: "--name value", "--name=value", boolean
 // switches, repeated flags, and positional arguments. Unknown flags are errors.
-#ifndef LAYERSEAL_CLI_FLAGS_H_
-#define LAYERSEAL_CLI_FLAGS_H_
+#ifndef LAYERSEAL_BASE_FLAGS_H_
+#define LAYERSEAL_BASE_FLAGS_H_
 
 #include <map>
 #include <optional>
@@ -12,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
-namespace layerseal::cli {
+namespace layerseal {
 
 struct FlagSpec {
   std::set<std::string> values;    // flags that take a value (may repeat)
@@ -39,6 +39,6 @@ class Flags {
 // "30s", "500ms", "2m" (absl::ParseDuration), positive.
 absl::StatusOr<absl::Duration> ParsePositiveDuration(const std::string& text);
 
-}  // namespace layerseal::cli
+}  // namespace layerseal
 
-#endif  // LAYERSEAL_CLI_FLAGS_H_
+#endif  // LAYERSEAL_BASE_FLAGS_H_

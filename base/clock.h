@@ -4,8 +4,8 @@
 // is what every in-memory TTL, deadline and backoff must be measured on.
 // Thread-safety: SystemClock() may be called from any thread; implementations must be
 // thread-safe. Ownership: SystemClock() returns a process-wide object that is never destroyed.
-#ifndef LAYERSEAL_NODE_AGENT_CLOCK_H_
-#define LAYERSEAL_NODE_AGENT_CLOCK_H_
+#ifndef LAYERSEAL_BASE_CLOCK_H_
+#define LAYERSEAL_BASE_CLOCK_H_
 
 #include <chrono>
 #include <condition_variable>
@@ -14,7 +14,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
-namespace layerseal::agent {
+namespace layerseal {
 
 class Clock {
  public:
@@ -66,6 +66,6 @@ class MonotonicSignal {
   bool notified_ = false;
 };
 
-}  // namespace layerseal::agent
+}  // namespace layerseal
 
-#endif  // LAYERSEAL_NODE_AGENT_CLOCK_H_
+#endif  // LAYERSEAL_BASE_CLOCK_H_

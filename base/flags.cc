@@ -1,8 +1,8 @@
-#include "cli/flags.h"
+#include "base/flags.h"
 
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
-namespace layerseal::cli {
+namespace layerseal {
 
 absl::StatusOr<Flags> Flags::Parse(const std::vector<std::string>& args, const FlagSpec& spec) {
   Flags flags;
@@ -65,4 +65,4 @@ absl::StatusOr<absl::Duration> ParsePositiveDuration(const std::string& text) {
   return d;
 }
 
-}  // namespace layerseal::cli
+}  // namespace layerseal

@@ -1,8 +1,8 @@
 // The time bounds people type for event filters, in `layerseal events --since/--until` and in
 // the web page's since/until parameters: RFC 3339 ("2026-11-23T13:00:00Z"), or a duration
-// back from now ("15m", "2h", "7d"). Header-only, so the CLI needs no controller library.
-#ifndef LAYERSEAL_CONTROLLER_TIME_BOUND_H_
-#define LAYERSEAL_CONTROLLER_TIME_BOUND_H_
+// back from now ("15m", "2h", "7d"). Shared by the CLI and the controller (base/).
+#ifndef LAYERSEAL_BASE_TIME_BOUND_H_
+#define LAYERSEAL_BASE_TIME_BOUND_H_
 
 #include <cstdint>
 #include <string>
@@ -10,9 +10,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/time/time.h"
-#include "verifier/str_cat.h"
+#include "base/str_cat.h"
 
-namespace layerseal::controller {
+namespace layerseal {
 
 // Days are ours ("7d"): absl::ParseDuration stops at hours. A hundred years is plenty.
 inline constexpr int64_t kMaxTimeBoundDays = 36500;
@@ -37,6 +37,6 @@ inline absl::StatusOr<int64_t> ParseTimeBound(const std::string& text, absl::Tim
   return absl::ToUnixMicros(now - d);
 }
 
-}  // namespace layerseal::controller
+}  // namespace layerseal
 
-#endif  // LAYERSEAL_CONTROLLER_TIME_BOUND_H_
+#endif  // LAYERSEAL_BASE_TIME_BOUND_H_
