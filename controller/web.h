@@ -4,7 +4,8 @@
 //   GET /             one self-contained HTML page (styles and script inline, allowed by a
 //                     per-response CSP nonce; nothing loaded from elsewhere): a filter form
 //                     mirrored in the URL query, the recent events with "older" paging, a
-//                     summary per image and one per node.
+//                     summary per image and one per node. Edited as controller/web/page.{html,
+//                     css,js}, assembled into one document at build time (web_page.h).
 //   GET /api/events   QueryEventsResponse as proto3 JSON. Parameters (each at most once):
 //                     node namespace pod image digest reason (exact match), verdict (ALLOW,
 //                     DENY), mode (enforce, warn, audit), since until (RFC 3339, or a
