@@ -1,192 +1,61 @@
 #include "controller/config.h"
 
-#include <algorithm>
-#include <functional>
-#include <optional>
-
 #include "absl/strings/numbers.h"
-#include "telemetry/log.h"
+#include "base/config_table.h"
 #include "base/str_cat.h"
-#include "yaml-cpp/yaml.h"
+#include "base/yaml_config.h"
+#include "telemetry/log.h"
 
 namespace layerseal::controller {
 namespace {
 
-using Setter = std::function<absl::Status(ControllerConfig&, const std::string&)>;
+using Table = ConfigTable<ControllerConfig>;
 
-struct Option {
-  std::string key;   // YAML key
-  std::string flag;  // without "--"
-  std::string help;
-  Setter set;
-  bool is_switch = false;  // a flag without a value means "true"
-};
-
-Setter Text(std::string ControllerConfig::*field) {
-  return [field](ControllerConfig& c, const std::string& v) {
-    c.*field = v;
-    return absl::OkStatus();
-  };
-}
-
-// `allow_zero`: "0" (or "0s") is accepted as zero.
-Setter Duration(absl::Duration ControllerConfig::*field, bool allow_zero) {
-  return [field, allow_zero](ControllerConfig& c, const std::string& v) {
-    absl::Duration d;
-    if (!absl::ParseDuration(v, &d) || d < absl::ZeroDuration() ||
-        (d == absl::ZeroDuration() && !allow_zero) || d == absl::InfiniteDuration()) {
-      return absl::InvalidArgumentError(StrCat("\"", v, "\" is not a ",
-                                               allow_zero ? "" : "positive ",
-                                               "duration such as 30s, 15m, 720h"));
-    }
-    c.*field = d;
-    return absl::OkStatus();
-  };
-}
-
-// "a,b,c": names separated by commas (spaces around them ignored); "" : none.
-Setter List(std::vector<std::string> ControllerConfig::*field) {
-  return [field](ControllerConfig& c, const std::string& v) {
-    std::vector<std::string> out;
-    size_t start = 0;
-    while (start <= v.size()) {
-      size_t comma = std::min(v.find(',', start), v.size());
-      std::string item = v.substr(start, comma - start);
-      item.erase(0, item.find_first_not_of(' '));
-      item.erase(item.find_last_not_of(' ') + 1);
-      if (!item.empty()) out.push_back(item);
-      start = comma + 1;
-    }
-    c.*field = std::move(out);
-    return absl::OkStatus();
-  };
-}
-
-// A key that was replaced: setting it fails, naming the new keys.
-Setter Replaced(std::string message) {
-  return [message](ControllerConfig&, const std::string&) {
-    return absl::InvalidArgumentError(message);
-  };
-}
-
-Setter Bool(bool ControllerConfig::*field) {
-  return [field](ControllerConfig& c, const std::string& v) {
-    if (v == "true") {
-      c.*field = true;
-    } else if (v == "false") {
-      c.*field = false;
-    } else {
-      return absl::InvalidArgumentError(StrCat("\"", v, "\" is not true or false"));
-    }
-    return absl::OkStatus();
-  };
-}
-
-const std::vector<Option>& Options() {
-  static const std::vector<Option> options = {
-      {"listen", "listen", "gRPC address, host:port or unix:/path (0.0.0.0:7443)",
-       Text(&ControllerConfig::listen)},
-      {"tlsCert", "tls-cert", "the server's certificate chain (PEM)",
-       Text(&ControllerConfig::tls_cert)},
-      {"tlsKey", "tls-key", "the server certificate's private key (PEM)",
-       Text(&ControllerConfig::tls_key)},
-      {"clientCa", "client-ca", "CA of agents' and clients' certificates (PEM)",
-       Text(&ControllerConfig::client_ca)},
-      {"insecure", "insecure", "DEVELOPMENT ONLY: no TLS, no identities (loopback/unix only)",
-       Bool(&ControllerConfig::insecure), true},
-      {"database", "database", "sqlite:///path.db or postgres://... (event_store.h)",
-       Text(&ControllerConfig::database)},
-      {"admin", "admin", "host:port of /metrics /healthz /readyz (127.0.0.1:7081; \"\": off)",
-       Text(&ControllerConfig::admin)},
-      {"web", "web", "host:port of the web page and JSON API (127.0.0.1:7080; \"\": off)",
-       Text(&ControllerConfig::web)},
-      {"webTls", "web-tls", "HTTPS on web: reader client certificates only (tlsCert, clientCa)",
-       Bool(&ControllerConfig::web_tls), true},
-      {"allowedHosts", "allowed-hosts", "DNS names allowed in Host besides IPs and localhost (a,b)",
-       List(&ControllerConfig::allowed_hosts)},
-      {"http", "http", "REPLACED by web (page and API) and admin (metrics and probes)",
-       Replaced("replaced by two keys: web (the web page and JSON API, 127.0.0.1:7080 by "
-                "default) and admin (/metrics /healthz /readyz, 127.0.0.1:7081 by default); "
-                "docs/controller.md")},
-      {"retention", "retention", "prune events received longer ago than this (720h; 0: keep)",
-       Duration(&ControllerConfig::retention, true)},
-      {"pruneInterval", "prune-interval", "how often old events are pruned (1h)",
-       Duration(&ControllerConfig::prune_interval, false)},
-      {"logLevel", "log-level", "debug, info, warn or error", Text(&ControllerConfig::log_level)},
-  };
-  return options;
-}
-
-const Option* FindByKey(const std::string& key) {
-  for (const Option& o : Options()) {
-    if (o.key == key) return &o;
-  }
-  return nullptr;
-}
-
-const Option* FindByFlag(const std::string& flag) {
-  for (const Option& o : Options()) {
-    if (o.flag == flag) return &o;
-  }
-  return nullptr;
-}
-
-absl::Status Wrap(const absl::Status& s, const std::string& where) {
-  if (s.ok()) return s;
-  return absl::InvalidArgumentError(StrCat(where, ": ", s.message()));
-}
-
-absl::Status ApplyFile(ControllerConfig& c, const std::string& path) {
-  try {
-    YAML::Node root = YAML::LoadFile(path);
-    if (root.IsNull()) return absl::OkStatus();
-    if (!root.IsMap()) return absl::InvalidArgumentError(StrCat(path, ": the file must be a mapping"));
-    for (const auto& kv : root) {
-      std::string key = kv.first.as<std::string>();
-      std::string where = StrCat(path, ":", kv.first.Mark().line + 1, ": ", key);
-      const Option* option = FindByKey(key);
-      if (option == nullptr) return absl::InvalidArgumentError(StrCat(where, ": unknown key"));
-      if (kv.second.IsNull()) continue;
-      if (!kv.second.IsScalar()) return absl::InvalidArgumentError(StrCat(where, ": expected one value"));
-      absl::Status s = Wrap(option->set(c, kv.second.as<std::string>()), where);
-      if (!s.ok()) return s;
-    }
-    return absl::OkStatus();
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(StrCat(path, ": ", e.what()));
-  }
-}
-
-// One "--name[=value]" or "--name value" flag, in order.
-struct Flag {
-  std::string name;
-  std::optional<std::string> value;
-};
-
-absl::StatusOr<std::vector<Flag>> SplitFlags(const std::vector<std::string>& args) {
-  std::vector<Flag> out;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a.rfind("--", 0) != 0 || a.size() == 2) {
-      return absl::InvalidArgumentError(StrCat("unexpected argument \"", a, "\""));
-    }
-    Flag f;
-    size_t eq = a.find('=');
-    f.name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-    if (eq != std::string::npos) f.value = a.substr(eq + 1);
-    bool takes_value = f.name == "config";
-    if (const Option* o = FindByFlag(f.name)) {
-      takes_value = !o->is_switch;
-    } else if (f.name != "config" && f.name != "help" && f.name != "version") {
-      return absl::InvalidArgumentError(StrCat("unknown flag --", f.name));
-    }
-    if (takes_value && !f.value) {
-      if (i + 1 >= args.size()) return absl::InvalidArgumentError(StrCat("--", f.name, " needs a value"));
-      f.value = args[++i];
-    }
-    out.push_back(std::move(f));
-  }
-  return out;
+const Table& Options() {
+  static const Table table(
+      {.program = "layerseal-controller",
+       .description =
+           "The layerseal controller: stores the verdict events node agents report over mutual\n"
+           "TLS (a client certificate's common name is its node), answers queries about them\n"
+           "(gRPC EventQuery, the web page), exports metrics and prunes old events.\n"
+           "SIGTERM or SIGINT stops it gracefully.\n\n",
+       .config_help = "YAML file with the keys below (docs/controller.md)",
+       .column = 35},
+      {
+          Table::Row("listen", "listen", "gRPC address, host:port or unix:/path (0.0.0.0:7443)",
+                     Table::Text(&ControllerConfig::listen)),
+          Table::Row("tlsCert", "tls-cert", "the server's certificate chain (PEM)",
+                     Table::Text(&ControllerConfig::tls_cert)),
+          Table::Row("tlsKey", "tls-key", "the server certificate's private key (PEM)",
+                     Table::Text(&ControllerConfig::tls_key)),
+          Table::Row("clientCa", "client-ca", "CA of agents' and clients' certificates (PEM)",
+                     Table::Text(&ControllerConfig::client_ca)),
+          Table::Row("insecure", "insecure", "DEVELOPMENT ONLY: no TLS, no identities (loopback/unix only)",
+                     Table::Bool(&ControllerConfig::insecure), ConfigArity::kSwitch),
+          Table::Row("database", "database", "sqlite:///path.db or postgres://... (event_store.h)",
+                     Table::Text(&ControllerConfig::database)),
+          Table::Row("admin", "admin", "host:port of /metrics /healthz /readyz (127.0.0.1:7081; \"\": off)",
+                     Table::Text(&ControllerConfig::admin)),
+          Table::Row("web", "web", "host:port of the web page and JSON API (127.0.0.1:7080; \"\": off)",
+                     Table::Text(&ControllerConfig::web)),
+          Table::Row("webTls", "web-tls", "HTTPS on web: reader client certificates only (tlsCert, clientCa)",
+                     Table::Bool(&ControllerConfig::web_tls), ConfigArity::kSwitch),
+          Table::Row("allowedHosts", "allowed-hosts",
+                     "DNS names allowed in Host besides IPs and localhost (a,b)",
+                     Table::List(&ControllerConfig::allowed_hosts)),
+          Table::Removed("http", "http", "REPLACED by web (page and API) and admin (metrics and probes)",
+                         "replaced by two keys: web (the web page and JSON API, 127.0.0.1:7080 by "
+                         "default) and admin (/metrics /healthz /readyz, 127.0.0.1:7081 by default); "
+                         "docs/controller.md"),
+          Table::Row("retention", "retention", "prune events received longer ago than this (720h; 0: keep)",
+                     Table::Duration(&ControllerConfig::retention,
+                                     {.allow_zero = true, .allow_infinite = false})),
+          Table::Row("pruneInterval", "prune-interval", "how often old events are pruned (1h)",
+                     Table::Duration(&ControllerConfig::prune_interval, {.allow_infinite = false})),
+          Table::Row("logLevel", "log-level", "debug, info, warn or error",
+                     Table::Text(&ControllerConfig::log_level)),
+      });
+  return table;
 }
 
 bool IsLoopbackHost(const std::string& host) {
@@ -275,45 +144,16 @@ absl::Status ValidateConfig(const ControllerConfig& c) {
 }
 
 absl::StatusOr<ParsedControllerArgs> ParseControllerArgs(const std::vector<std::string>& args) {
-  absl::StatusOr<std::vector<Flag>> flags = SplitFlags(args);
-  if (!flags.ok()) return flags.status();
-  ParsedControllerArgs out;
-  for (const Flag& f : *flags) {
-    out.help |= f.name == "help";
-    out.version |= f.name == "version";
-  }
+  absl::StatusOr<ConfigArgs<ControllerConfig>> parsed = Options().Parse(args, ReadYamlConfig);
+  if (!parsed.ok()) return parsed.status();
+  ParsedControllerArgs out{
+      .config = std::move(parsed->config), .help = parsed->help, .version = parsed->version};
   if (out.help || out.version) return out;
-  for (const Flag& f : *flags) {
-    if (f.name != "config") continue;
-    absl::Status s = ApplyFile(out.config, *f.value);
-    if (!s.ok()) return s;
-  }
-  for (const Flag& f : *flags) {
-    const Option* o = FindByFlag(f.name);
-    if (o == nullptr) continue;
-    absl::Status s = Wrap(o->set(out.config, f.value.value_or("true")), "--" + f.name);
-    if (!s.ok()) return s;
-  }
   absl::Status s = ValidateConfig(out.config);
   if (!s.ok()) return s;
   return out;
 }
 
-std::string ControllerUsage() {
-  std::string text =
-      "usage: layerseal-controller [--config FILE] [flags]\n\n"
-      "The layerseal controller: stores the verdict events node agents report over mutual\n"
-      "TLS (a client certificate's common name is its node), answers queries about them\n"
-      "(gRPC EventQuery, the web page), exports metrics and prunes old events.\n"
-      "SIGTERM or SIGINT stops it gracefully.\n\n"
-      "  --config FILE                     YAML file with the keys below (docs/controller.md)\n";
-  for (const Option& o : Options()) {
-    std::string left = StrCat("  --", o.flag, " (", o.key, ")");
-    if (left.size() < 35) left.resize(35, ' ');
-    text += StrCat(left, " ", o.help, "\n");
-  }
-  text += "  --version                         print the version and exit\n";
-  return text;
-}
+std::string ControllerUsage() { return Options().Usage(); }
 
 }  // namespace layerseal::controller

@@ -1,5 +1,6 @@
 // The controller's configuration: a YAML file (docs/controller.md) and flags; a flag
-// overrides the file, the file overrides the defaults. Unknown keys and flags are errors
+// overrides the file, the file overrides the defaults (the table of keys is in config.cc,
+// bound by base/config_table.h, as the agent's). Unknown keys and flags are errors
 // naming them.
 // Thread-safety: plain data and pure functions.
 #ifndef LAYERSEAL_CONTROLLER_CONFIG_H_

@@ -1,5 +1,6 @@
 // The agent's configuration: a YAML file (docs/agent.md) and flags; a flag overrides the
-// file, the file overrides the defaults, which suit a containerd node. Unknown keys and
+// file, the file overrides the defaults, which suit a containerd node (the table of keys is in
+// config.cc, bound by base/config_table.h, as the controller's). Unknown keys and
 // flags are errors naming them.
 #ifndef LAYERSEAL_NODE_AGENT_CONFIG_H_
 #define LAYERSEAL_NODE_AGENT_CONFIG_H_

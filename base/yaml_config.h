@@ -1,0 +1,25 @@
+// Reads a YAML configuration file into the syntax-free tree of base/config_table.h. Kept
+// apart from layerseal_base (abseil only) in its own target, layerseal_base_yaml, which links
+// yaml-cpp.
+// Thread-safety: a pure function of the file.
+#ifndef LAYERSEAL_BASE_YAML_CONFIG_H_
+#define LAYERSEAL_BASE_YAML_CONFIG_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "base/config_table.h"
+
+namespace layerseal {
+
+// The file at `path` as a ConfigNode tree (a ConfigFileReader). Errors (missing file, bad
+// YAML, nesting deeper than kMaxConfigDepth, a key that is not a scalar) are InvalidArgument
+// and start with the path. An empty file is a kNull root.
+absl::StatusOr<ConfigNode> ReadYamlConfig(const std::string& path);
+
+// The same for YAML text already read; `path` names it in errors.
+absl::StatusOr<ConfigNode> ParseYamlConfig(const std::string& text, const std::string& path);
+
+}  // namespace layerseal
+
+#endif  // LAYERSEAL_BASE_YAML_CONFIG_H_
