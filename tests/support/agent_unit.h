@@ -1,7 +1,7 @@
 // Helpers the node agent's unit tests share (tests/unit/verdict_cache_test.cc, judge_test.cc,
-// event_log_test.cc, policy_set_test.cc, agent_config_test.cc): a temp dir, references and
-// digests from seeds, a fake clock and verdict-cache options on it. Header-only, for unit
-// tests (no servers, no processes; integration tests have TempDir in process.h).
+// event_log_test.cc, policy_set_test.cc, ...): a temp dir, references and digests from
+// seeds, a fake clock and verdict-cache options on it. Header-only, for unit tests (no
+// servers, no processes; integration tests have TempDir in process.h).
 // Thread-safety: the functions are; a FakeClock is moved by the test's thread only.
 #ifndef LAYERSEAL_TESTS_SUPPORT_AGENT_UNIT_H_
 #define LAYERSEAL_TESTS_SUPPORT_AGENT_UNIT_H_
