@@ -1,5 +1,7 @@
-// The layerseal node agent, wired: policies, verdict cache, judge, gates, CRI proxy, event
-// log, metrics and health. main.cc adds flags and signals; tests start it in-process.
+// The layerseal node agent, wired: the policy lifecycle (policy_lifecycle.h), verdict cache,
+// judge, gates, CRI proxy, the verdict event fan-out (verdict_events.h: metrics, log, event
+// log, spool), call metrics and health. agent.cc holds only this wiring; each part defines
+// its own metrics. main.cc adds flags and signals; tests start it in-process.
 // Thread-safety: ReloadPolicies may be called from any thread (e.g. a signal thread).
 #ifndef LAYERSEAL_NODE_AGENT_AGENT_H_
 #define LAYERSEAL_NODE_AGENT_AGENT_H_

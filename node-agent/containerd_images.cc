@@ -86,6 +86,14 @@ class ContainerdImageRecorder::Client {
   std::unique_ptr<::runtime::v1::ImageService::Stub> cri_;
 };
 
+telemetry::Family<telemetry::Counter>* AddRuntimeTagsMetric(telemetry::MetricsRegistry& metrics) {
+  return metrics.AddCounter(
+      "layerseal_runtime_tags_total",
+      "Verified pulls of a tag whose image was named by the tag in the runtime (named), "
+      "could not be (error), or the runtime has no containerd images API (unsupported).",
+      {"result"});
+}
+
 ContainerdImageRecorder::ContainerdImageRecorder(std::shared_ptr<grpc::Channel> runtime,
                                                  telemetry::Logger* logger,
                                                  telemetry::Family<telemetry::Counter>* outcomes)

@@ -46,6 +46,9 @@ inline constexpr absl::Duration kTagVisibleTimeout = absl::Seconds(5);
 inline constexpr absl::Duration kTagVisibleFirstPause = absl::Milliseconds(1);
 inline constexpr absl::Duration kTagVisibleMaxPause = absl::Milliseconds(50);
 
+// Defines layerseal_runtime_tags_total in `metrics`: the recorder's `outcomes`.
+telemetry::Family<telemetry::Counter>* AddRuntimeTagsMetric(telemetry::MetricsRegistry& metrics);
+
 class ContainerdImageRecorder final : public plugin::ImageRecorder {
  public:
   // `outcomes`: a counter family with one label, "result": "named", "error", "unsupported",

@@ -271,4 +271,9 @@ size_t VerdictCache::skipped_lines() const {
   return skipped_;
 }
 
+void VerdictCache::AddMetrics(telemetry::MetricsRegistry& metrics) const {
+  metrics.AddGaugeCallback("layerseal_verdict_cache_entries", "Verdicts in the cache.",
+                           [this] { return static_cast<double>(size()); });
+}
+
 }  // namespace layerseal::agent

@@ -37,6 +37,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "base/clock.h"
+#include "telemetry/metrics.h"
 #include "verifier/reference.h"
 #include "verifier/verdict.h"
 
@@ -92,6 +93,10 @@ class VerdictCache {
 
   size_t size() const;
   size_t skipped_lines() const;
+
+  // Defines layerseal_verdict_cache_entries (size() at scrape time) in `metrics`, which
+  // must not be rendered once this cache is gone.
+  void AddMetrics(telemetry::MetricsRegistry& metrics) const;
 
  private:
   struct Entry {

@@ -7,7 +7,7 @@
 //     time only), while pulls go on.
 // The other faults are tested elsewhere: controller unreachable and spool disk full in
 // delivery_e2e_test, containerd stopped and restarted in agent_e2e_test, policy files in
-// policy_fault_test; clock jumps also in agent_unit_test (ClockJumpTest), on a fake clock.
+// policy_fault_test; clock jumps also in verdict_cache_test (ClockJumpTest), on a fake clock.
 //
 // To kill at a known point the registry is reached through a relay in this process
 // (HoldingRelay) that can hold a request or a response still; the fault is injected while
