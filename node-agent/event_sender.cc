@@ -6,13 +6,13 @@
 #include <openssl/x509.h>
 
 #include <fstream>
-#include <random>
 #include <sstream>
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 
+#include "base/backoff.h"
 #include "base/clock.h"
 #include "base/str_cat.h"
 
@@ -187,8 +187,10 @@ void EventSender::OnFailure(const grpc::Status& status, size_t events, absl::Dur
 }
 
 void EventSender::Run() {
-  std::minstd_rand random(static_cast<unsigned>(absl::ToUnixNanos(absl::Now())));
-  absl::Duration backoff = options_.min_backoff;
+  // Full jitter in the upper half: agents that lost the controller together do not all come
+  // back at once. (Wall time only seeds the jitter.)
+  Backoff backoff({options_.min_backoff, options_.max_backoff, /*jitter=*/true},
+                  static_cast<uint32_t>(absl::ToUnixNanos(absl::Now())));
   // On the monotonic clock, like every wait here (base/clock.h).
   const Clock& clock = SystemClock();
   absl::Duration next_heartbeat = clock.Monotonic();  // say hello at once
@@ -219,7 +221,7 @@ void EventSender::Run() {
                               {{"controller", options_.target}, {"failures", failures_}});
       }
       failures_ = 0;
-      backoff = options_.min_backoff;
+      backoff.Reset();
       next_heartbeat = clock.Monotonic() + options_.heartbeat;
       if (options_.on_batch) options_.on_batch("ok");
       if (batch->empty()) continue;
@@ -239,16 +241,9 @@ void EventSender::Run() {
       if (stopping_) return;
     }
     grpc::StatusCode code = sent.error_code();
-    absl::Duration delay;
-    if (code == grpc::StatusCode::PERMISSION_DENIED || code == grpc::StatusCode::INVALID_ARGUMENT) {
-      delay = options_.max_backoff;
-    } else {
-      // Full jitter in the upper half: agents that lost the controller together do not all
-      // come back at once.
-      std::uniform_real_distribution<double> half(0.5, 1.0);
-      delay = backoff * half(random);
-      backoff = std::min(backoff * 2, options_.max_backoff);
-    }
+    bool refused =
+        code == grpc::StatusCode::PERMISSION_DENIED || code == grpc::StatusCode::INVALID_ARGUMENT;
+    absl::Duration delay = refused ? options_.max_backoff : backoff.Next();
     OnFailure(sent, batch->size(), delay);
     if (!Wait(delay, false)) return;
   }

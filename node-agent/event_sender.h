@@ -5,9 +5,9 @@
 // with other content it keeps aside as a conflict and still answers OK: nothing is lost).
 //
 // Failures never drop events: the sender backs off exponentially with jitter (kMinBackoff to
-// kMaxBackoff) and tries again; PERMISSION_DENIED and INVALID_ARGUMENT (a wrong certificate
-// or a batch the controller refuses) are logged as errors and retried at kMaxBackoff, since
-// only an operator can fix them. With nothing to send, an empty batch every kHeartbeatInterval
+// kMaxBackoff, base/backoff.h) and tries again; PERMISSION_DENIED and INVALID_ARGUMENT (a
+// wrong certificate or a batch the controller refuses) are logged as errors and retried at
+// kMaxBackoff, since only an operator can fix them. With nothing to send, an empty batch every kHeartbeatInterval
 // carries the agent's status. Appending never waits on the sender: the sender only reads
 // the spool, in its own thread.
 //

@@ -18,8 +18,10 @@
 #include "registry/internal/auth.h"
 #include "registry/internal/errors.h"
 #include "registry/internal/http.h"
-#include "verifier/manifest.h"
+#include "base/backoff.h"
+#include "base/clock.h"
 #include "base/str_cat.h"
+#include "verifier/manifest.h"
 
 namespace layerseal::registry {
 namespace {
@@ -146,7 +148,11 @@ struct Call {
 
 class RegistryClient::Impl {
  public:
-  explicit Impl(Options o) : options_(std::move(o)) {
+  explicit Impl(Options o)
+      : options_(std::move(o)),
+        clock_(options_.clock != nullptr ? *options_.clock : SystemClock()),
+        backoff_({options_.initial_backoff, options_.max_backoff}),
+        tokens_(clock_) {
     transport_.plain_http = options_.plain_http;
     transport_.ca_file = options_.ca_file;
     transport_.ca_pem = options_.ca_pem;
@@ -158,9 +164,7 @@ class RegistryClient::Impl {
     transport_.user_agent = options_.user_agent;
     internal::EnsureCurlInitialized();
     transport_.connections = std::make_shared<internal::ConnectionCache>();
-    client_deadline_ = options_.total_timeout == absl::InfiniteDuration()
-                           ? absl::InfiniteFuture()
-                           : absl::Now() + options_.total_timeout;
+    client_deadline_ = clock_.Monotonic() + options_.total_timeout;  // infinite stays so
   }
 
   std::string RepoUrl(const Reference& ref) const {
@@ -201,31 +205,35 @@ class RegistryClient::Impl {
     if (!options_.credentials) return std::nullopt;
     return options_.credentials->Lookup(registry);
   }
-  // When a request started now must be finished (Options::timeout, total_timeout).
-  absl::Time RequestDeadline(const HttpRequest& request) const;
-  absl::Status PerformWithRetries(const HttpRequest& request, absl::Time deadline,
+  // When a request started now must be finished (Options::timeout, total_timeout). Every
+  // `deadline` here is an instant on clock_.Monotonic().
+  absl::Duration RequestDeadline(const HttpRequest& request) const;
+  absl::Status PerformWithRetries(const HttpRequest& request, absl::Duration deadline,
                                   HttpResponse* r);
   absl::Status PerformFollowingRedirects(HttpRequest request, const std::string& authorization,
-                                         absl::Time deadline, HttpResponse* r);
+                                         absl::Duration deadline, HttpResponse* r);
   std::string CachedAuthorization(const Call& call);
   absl::StatusOr<std::string> Authorize(const Call& call, const HttpResponse& r,
-                                        absl::Time deadline);
+                                        absl::Duration deadline);
   absl::StatusOr<std::string> FetchToken(const Call& call, const internal::Challenge& c,
-                                         absl::Time deadline);
-  absl::Duration Backoff(int attempt, const HttpResponse* r) const;
+                                         absl::Duration deadline);
+  absl::Duration RetryWait(int attempt, const HttpResponse* r) const;
 
   Options options_;
+  const Clock& clock_;
+  const layerseal::Backoff backoff_;  // only its const Delay(): shared by all requests
   internal::TransportOptions transport_;
-  absl::Time client_deadline_;
+  absl::Duration client_deadline_;  // on clock_.Monotonic(); infinite: none
   internal::TokenCache tokens_;
   absl::Mutex mu_;
   // Registries that answered with a Basic challenge: credentials go along up front.
   std::set<std::string> basic_registries_ ABSL_GUARDED_BY(mu_);
 };
 
-absl::Duration RegistryClient::Impl::Backoff(int attempt, const HttpResponse* r) const {
-  absl::Duration d = options_.initial_backoff;
-  for (int i = 0; i < attempt && d < options_.max_backoff; ++i) d *= 2;
+// The exponential backoff's wait, or what the registry's Retry-After asks for; never more than
+// max_backoff.
+absl::Duration RegistryClient::Impl::RetryWait(int attempt, const HttpResponse* r) const {
+  absl::Duration d = backoff_.Delay(attempt);
   if (r != nullptr) {
     std::string after = r->Header("retry-after");
     char* end = nullptr;
@@ -235,9 +243,9 @@ absl::Duration RegistryClient::Impl::Backoff(int attempt, const HttpResponse* r)
   return std::min(d, options_.max_backoff);
 }
 
-absl::Time RegistryClient::Impl::RequestDeadline(const HttpRequest& request) const {
+absl::Duration RegistryClient::Impl::RequestDeadline(const HttpRequest& request) const {
   if (request.streaming) return client_deadline_;
-  return std::min(absl::Now() + options_.timeout, client_deadline_);
+  return std::min(clock_.Monotonic() + options_.timeout, client_deadline_);
 }
 
 namespace {
@@ -253,11 +261,12 @@ absl::Status BudgetSpent(const HttpRequest& request, const absl::Status& last,
 }  // namespace
 
 absl::Status RegistryClient::Impl::PerformWithRetries(const HttpRequest& request,
-                                                      absl::Time deadline, HttpResponse* r) {
+                                                      absl::Duration deadline,
+                                                      HttpResponse* r) {
   int max_retries = std::max(0, options_.max_retries);
   absl::Status last;
   for (int attempt = 0;; ++attempt) {
-    absl::Duration left = deadline - absl::Now();
+    absl::Duration left = deadline - clock_.Monotonic();
     if (left <= absl::ZeroDuration()) {
       if (!last.ok() && attempt == 1) return last;  // one attempt that timed out says it all
       return BudgetSpent(request, last, StrCat("the request's time budget is spent after ",
@@ -274,14 +283,14 @@ absl::Status RegistryClient::Impl::PerformWithRetries(const HttpRequest& request
     if (!s.ok()) {
       if (!retryable || !again) return s;
       last = s;
-      absl::Duration wait = Backoff(attempt, nullptr);
-      if (absl::Now() + wait >= deadline) return s;
-      absl::SleepFor(wait);
+      absl::Duration wait = RetryWait(attempt, nullptr);
+      if (clock_.Monotonic() + wait >= deadline) return s;
+      absl::SleepFor(wait);  // a relative sleep (nanosleep): monotonic
       continue;
     }
     if ((r->status >= 500 || r->status == 429) && again) {
-      absl::Duration wait = Backoff(attempt, r);
-      if (absl::Now() + wait >= deadline) {
+      absl::Duration wait = RetryWait(attempt, r);
+      if (clock_.Monotonic() + wait >= deadline) {
         std::string asked = r->Header("retry-after");
         return absl::UnavailableError(StrCat(
             Sv(HttpError(request.method, *r).message()),
@@ -311,7 +320,7 @@ absl::StatusOr<std::string> RedirectTarget(const HttpRequest& request, const Htt
 
 absl::Status RegistryClient::Impl::PerformFollowingRedirects(HttpRequest request,
                                                              const std::string& authorization,
-                                                             absl::Time deadline,
+                                                             absl::Duration deadline,
                                                              HttpResponse* r) {
   std::string origin, hop_origin;
   if (absl::Status s = internal::OriginOf(request.url, &origin); !s.ok()) return s;
@@ -353,7 +362,7 @@ std::string RegistryClient::Impl::CachedAuthorization(const Call& call) {
     }
   }
   std::string key = internal::TokenCache::Key(call.registry, absl::StrJoin(call.scopes, " "));
-  if (std::optional<std::string> token = tokens_.Get(key, absl::Now())) {
+  if (std::optional<std::string> token = tokens_.Get(key)) {
     return StrCat("Bearer ", *token);
   }
   return "";
@@ -361,7 +370,7 @@ std::string RegistryClient::Impl::CachedAuthorization(const Call& call) {
 
 absl::StatusOr<std::string> RegistryClient::Impl::Authorize(const Call& call,
                                                             const HttpResponse& r,
-                                                            absl::Time deadline) {
+                                                            absl::Duration deadline) {
   if (r.foreign) {
     // Only the registry itself may ask for its credentials: a host it redirected to (a CDN,
     // or a hostile one) could otherwise name a token realm of its own and collect them.
@@ -451,7 +460,7 @@ absl::Status CheckRealm(const std::string& realm, bool plain_http, const std::st
 
 absl::StatusOr<std::string> RegistryClient::Impl::FetchToken(const Call& call,
                                                              const internal::Challenge& c,
-                                                             absl::Time deadline) {
+                                                             absl::Duration deadline) {
   std::string who = StrCat("registry ", call.registry, ": token realm \"", c.Param("realm"),
                            "\"");
   if (absl::Status s = CheckRealm(c.Param("realm"), options_.plain_http, who); !s.ok()) return s;
@@ -474,13 +483,13 @@ absl::StatusOr<std::string> RegistryClient::Impl::FetchToken(const Call& call,
     return absl::UnauthenticatedError(StrCat(who, ": ", Sv(token.status().message())));
   }
   std::string key = internal::TokenCache::Key(call.registry, absl::StrJoin(call.scopes, " "));
-  tokens_.Put(key, token->value, absl::Now() + token->lifetime);
+  tokens_.Put(key, token->value, token->lifetime);
   return StrCat("Bearer ", token->value);
 }
 
 absl::Status RegistryClient::Impl::Exchange(Call& call, HttpResponse* r) {
   std::string authorization = CachedAuthorization(call);
-  absl::Time deadline = RequestDeadline(call.request);
+  absl::Duration deadline = RequestDeadline(call.request);
   absl::Status s = PerformFollowingRedirects(call.request, authorization, deadline, r);
   if (!s.ok() || r->status != 401) return s;
   // One authorization round per request: a second 401 is final, never a loop.

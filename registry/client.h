@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "base/clock.h"
 #include "registry/credentials.h"
 #include "verifier/image_source.h"
 
@@ -40,9 +41,9 @@ struct Options {
   // verification. No request starts or goes on after it. Infinite: none (the default, for
   // pushes of large images).
   absl::Duration total_timeout = absl::InfiniteDuration();
-  // Retries on 5xx, 429 and transport errors, with exponential backoff (Retry-After honoured,
-  // capped at max_backoff). A wait that would end past the request's budget is not taken: the
-  // request fails at once, saying so.
+  // Retries on 5xx, 429 and transport errors, with exponential backoff (base/backoff.h;
+  // Retry-After honoured, capped at max_backoff). A wait that would end past the request's
+  // budget is not taken: the request fails at once, saying so.
   int max_retries = 3;
   absl::Duration initial_backoff = absl::Milliseconds(200);
   absl::Duration max_backoff = absl::Seconds(5);
@@ -60,6 +61,11 @@ struct Options {
   bool skip_verify = false;
   std::shared_ptr<const CredentialStore> credentials;  // may be null: anonymous
   std::string user_agent = "layerseal/0.1";
+  // Every budget above (timeout, total_timeout), the waits between retries and the token
+  // cache's expiry run on clock->Monotonic(), so a wall clock stepped back or forward (NTP,
+  // an operator, a resumed VM) neither stretches nor cuts them; the client never reads wall
+  // time. Borrowed, must outlive the client; nullptr: SystemClock(). Tests pass a fake.
+  const Clock* clock = nullptr;
 };
 
 class RegistryClient : public ImageSource {

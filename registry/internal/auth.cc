@@ -165,21 +165,22 @@ std::string TokenCache::Key(std::string_view registry, std::string_view scope) {
   return StrCat(registry, "\n", scope);
 }
 
-std::optional<std::string> TokenCache::Get(const std::string& key, absl::Time now) const {
+std::optional<std::string> TokenCache::Get(const std::string& key) const {
+  absl::Duration now = clock_.Monotonic();
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(key);
   if (it == entries_.end() || now + kTokenExpirySlack >= it->second.expires) return std::nullopt;
   return it->second.token;
 }
 
-void TokenCache::Put(const std::string& key, std::string token, absl::Time expires) {
+void TokenCache::Put(const std::string& key, std::string token, absl::Duration lifetime) {
+  absl::Duration now = clock_.Monotonic();
   absl::MutexLock lock(&mu_);
   // Drop expired entries so the cache stays as small as the set of live scopes.
-  absl::Time now = absl::Now();
   for (auto it = entries_.begin(); it != entries_.end();) {
     it = it->second.expires <= now ? entries_.erase(it) : std::next(it);
   }
-  entries_[key] = Entry{std::move(token), expires};
+  entries_[key] = Entry{std::move(token), now + lifetime};
 }
 
 size_t TokenCache::size() const {

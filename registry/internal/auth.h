@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "base/clock.h"
 
 namespace layerseal::registry::internal {
 
@@ -46,20 +47,25 @@ absl::StatusOr<Token> ParseTokenResponse(std::string_view body);
 // "Basic base64(user:password)".
 std::string BasicAuthorization(std::string_view username, std::string_view password);
 
-// Bearer tokens keyed by (registry, scope). Thread-safe.
+// Bearer tokens keyed by (registry, scope), each kept for its lifetime on the monotonic clock
+// (base/clock.h), so a wall clock stepped forward does not expire them early nor one stepped
+// back keep them too long. Thread-safe. The clock is borrowed and must outlive the cache.
 class TokenCache {
  public:
+  explicit TokenCache(const Clock& clock = SystemClock()) : clock_(clock) {}
   static std::string Key(std::string_view registry, std::string_view scope);
-  // The token for `key` if it is still valid at `now` (with kTokenExpirySlack to spare).
-  std::optional<std::string> Get(const std::string& key, absl::Time now) const;
-  void Put(const std::string& key, std::string token, absl::Time expires);
+  // The token for `key` if it is still valid now (with kTokenExpirySlack to spare).
+  std::optional<std::string> Get(const std::string& key) const;
+  // Keeps `token` for `lifetime` from now; drops the expired entries.
+  void Put(const std::string& key, std::string token, absl::Duration lifetime);
   size_t size() const;
 
  private:
   struct Entry {
     std::string token;
-    absl::Time expires;
+    absl::Duration expires;  // on clock_.Monotonic()
   };
+  const Clock& clock_;
   mutable absl::Mutex mu_;
   std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
 };

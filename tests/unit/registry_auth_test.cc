@@ -133,32 +133,42 @@ TEST(TokenResponseTest, BadResponsesAreRejected) {
   }
 }
 
+// Monotonic time the test moves by hand (the cache never reads wall time).
+struct ManualClock : Clock {
+  absl::Duration mono = absl::Hours(1);
+  absl::Time Wall() const override { return absl::UnixEpoch(); }
+  absl::Duration Monotonic() const override { return mono; }
+};
+
 TEST(TokenCacheTest, TokenIsServedUntilShortlyBeforeItExpires) {
-  internal::TokenCache cache;
-  absl::Time now = absl::Now();
+  ManualClock clock;
+  internal::TokenCache cache(clock);
   std::string key = internal::TokenCache::Key("r.example", "repository:a:pull");
-  cache.Put(key, "tok", now + absl::Seconds(60));
-  EXPECT_EQ(cache.Get(key, now), "tok");
-  EXPECT_EQ(cache.Get(key, now + absl::Seconds(54)), "tok");
+  cache.Put(key, "tok", absl::Seconds(60));
+  EXPECT_EQ(cache.Get(key), "tok");
+  clock.mono += absl::Seconds(54);
+  EXPECT_EQ(cache.Get(key), "tok");
   // Within the slack of the expiry: treated as expired so it cannot lapse in flight.
-  EXPECT_EQ(cache.Get(key, now + absl::Seconds(56)), std::nullopt);
-  EXPECT_EQ(cache.Get(key, now + absl::Seconds(61)), std::nullopt);
+  clock.mono += absl::Seconds(2);
+  EXPECT_EQ(cache.Get(key), std::nullopt);
+  clock.mono += absl::Seconds(5);
+  EXPECT_EQ(cache.Get(key), std::nullopt);
 }
 
 TEST(TokenCacheTest, KeysSeparateRegistriesAndScopes) {
   internal::TokenCache cache;
-  absl::Time now = absl::Now();
-  cache.Put(internal::TokenCache::Key("a", "repository:x:pull"), "t1", now + absl::Hours(1));
-  EXPECT_EQ(cache.Get(internal::TokenCache::Key("b", "repository:x:pull"), now), std::nullopt);
-  EXPECT_EQ(cache.Get(internal::TokenCache::Key("a", "repository:x:pull,push"), now),
-            std::nullopt);
-  EXPECT_EQ(cache.Get(internal::TokenCache::Key("a", "repository:x:pull"), now), "t1");
+  cache.Put(internal::TokenCache::Key("a", "repository:x:pull"), "t1", absl::Hours(1));
+  EXPECT_EQ(cache.Get(internal::TokenCache::Key("b", "repository:x:pull")), std::nullopt);
+  EXPECT_EQ(cache.Get(internal::TokenCache::Key("a", "repository:x:pull,push")), std::nullopt);
+  EXPECT_EQ(cache.Get(internal::TokenCache::Key("a", "repository:x:pull")), "t1");
 }
 
 TEST(TokenCacheTest, ExpiredEntriesAreDroppedOnPut) {
-  internal::TokenCache cache;
-  cache.Put("old", "t", absl::Now() - absl::Seconds(1));
-  cache.Put("new", "t", absl::Now() + absl::Hours(1));
+  ManualClock clock;
+  internal::TokenCache cache(clock);
+  cache.Put("old", "t", absl::Seconds(1));
+  clock.mono += absl::Seconds(2);
+  cache.Put("new", "t", absl::Hours(1));
   EXPECT_EQ(cache.size(), 1u);
 }
 
