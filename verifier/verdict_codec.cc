@@ -45,9 +45,12 @@ absl::StatusOr<Verdict> VerdictFromProto(const v1::Verdict& p) {
     if (!digest.ok()) return FieldError("digest", digest.status());
     v.manifest_digest = *std::move(digest);
   }
-  if (!std::isfinite(p.duration_ms()) || p.duration_ms() < 0) {
-    return absl::InvalidArgumentError(
-        StrCat("verdict field duration_ms: ", p.duration_ms(), " is not a finite number >= 0"));
+  // Beyond absl::Duration's range (~2.9e14 s) Milliseconds() is infinite, which no encoder
+  // could write back: refused like NaN.
+  if (!std::isfinite(p.duration_ms()) || p.duration_ms() < 0 ||
+      absl::Milliseconds(p.duration_ms()) == absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError(StrCat("verdict field duration_ms: ", p.duration_ms(),
+                                             " is not a finite number of milliseconds >= 0"));
   }
   v.decision = *decision;
   v.reason = *reason;

@@ -22,7 +22,7 @@ namespace layerseal {
 v1::Verdict VerdictToProto(const Verdict& v);
 // The inverse. InvalidArgument naming the field and its text when the verdict, reason or
 // mode is not a known name, the digest (when not "") does not parse, or duration_ms is not a
-// finite number >= 0.
+// number >= 0 within absl::Duration's finite range.
 absl::StatusOr<Verdict> VerdictFromProto(const v1::Verdict& p);
 
 // VerdictToProto's fields as JSON members (strings, and numbers for the double fields).

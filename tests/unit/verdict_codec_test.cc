@@ -202,6 +202,8 @@ TEST(VerdictCodecTest, BadProtoFieldsAreErrorsNamingFieldAndText) {
        "duration_ms"},
       {[](v1::Verdict& p) { p.set_duration_ms(std::numeric_limits<double>::infinity()); },
        "duration_ms"},
+      // Finite as a double, infinite as an absl::Duration: could not be written back.
+      {[](v1::Verdict& p) { p.set_duration_ms(1e300); }, "duration_ms"},
   };
   for (const Case& c : cases) {
     v1::Verdict p = good;
