@@ -4,32 +4,18 @@
 
 #include <cstdio>
 
-#include "cli/terminal.h"
 #include "base/str_cat.h"
+#include "cli/terminal.h"
+#include "verifier/verdict_codec.h"
 
 namespace layerseal::cli {
-
-v1::Verdict ToProto(const Verdict& v) {
-  v1::Verdict p;
-  p.set_reference(v.reference);
-  if (v.manifest_digest) p.set_digest(v.manifest_digest->str());
-  p.set_verdict(std::string(DecisionName(v.decision)));
-  p.set_reason(std::string(ReasonName(v.reason)));
-  p.set_detail(v.detail);
-  p.set_key_id(v.key_id);
-  p.set_policy_version(v.policy_version);
-  p.set_scope(v.scope);
-  p.set_mode(std::string(ModeName(v.mode)));
-  p.set_duration_ms(absl::ToDoubleMilliseconds(v.duration));
-  return p;
-}
 
 std::string VerdictJson(const Verdict& v) {
   google::protobuf::util::JsonPrintOptions options;
   options.always_print_primitive_fields = true;
   std::string out;
   // Printing a message we just built cannot fail; an empty object would be the worst case.
-  if (!google::protobuf::util::MessageToJsonString(ToProto(v), &out, options).ok()) out = "{}";
+  if (!google::protobuf::util::MessageToJsonString(VerdictToProto(v), &out, options).ok()) out = "{}";
   return JsonTerminalSafe(out);
 }
 

@@ -4,31 +4,26 @@
 
 #include "absl/time/time.h"
 #include "base/str_cat.h"
+#include "verifier/verdict_codec.h"
 
 namespace layerseal::agent {
 
+// The verdict's members come from the codec (the layerseal.v1.Verdict fields under their
+// proto names), the event's from here. The line is not the proto JSON of layerseal.v1.Event:
+// docs/agent.md promises this flat snake_case form, with the verification time as verify_ms.
 nlohmann::json EventJson(const std::string& node, const plugin::VerdictEvent& e) {
-  const Verdict& v = e.judgement.verdict;
-  return nlohmann::json{
-      {"time", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", e.time, absl::UTCTimeZone())},
-      {"node", node},
-      {"gate", e.gate},
-      {"pod", {{"namespace", e.pod.ns}, {"name", e.pod.name}, {"uid", e.pod.uid}}},
-      {"image", e.image},
-      {"reference", v.reference},
-      {"digest", v.manifest_digest ? v.manifest_digest->str() : ""},
-      {"verdict", DecisionName(v.decision)},
-      {"reason", ReasonName(v.reason)},
-      {"detail", v.detail},
-      {"key_id", v.key_id},
-      {"policy_version", v.policy_version},
-      {"scope", v.scope},
-      {"mode", ModeName(v.mode)},
-      {"admitted", e.admitted},
-      {"cached", e.judgement.cached},
-      {"verify_ms", absl::ToDoubleMilliseconds(v.duration)},
-      {"gate_ms", absl::ToDoubleMilliseconds(e.gate_time)},
-  };
+  nlohmann::json j = VerdictJsonMembers(e.judgement.verdict);
+  j["verify_ms"] = std::move(j["duration_ms"]);
+  j.erase("duration_ms");
+  j["time"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", e.time, absl::UTCTimeZone());
+  j["node"] = node;
+  j["gate"] = e.gate;
+  j["pod"] = {{"namespace", e.pod.ns}, {"name", e.pod.name}, {"uid", e.pod.uid}};
+  j["image"] = e.image;
+  j["admitted"] = e.admitted;
+  j["cached"] = e.judgement.cached;
+  j["gate_ms"] = absl::ToDoubleMilliseconds(e.gate_time);
+  return j;
 }
 
 absl::StatusOr<std::unique_ptr<EventLog>> EventLog::Open(std::string node, std::string path,

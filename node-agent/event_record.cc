@@ -1,6 +1,6 @@
 #include "node-agent/event_record.h"
 
-#include "cli/verdict_output.h"
+#include "verifier/verdict_codec.h"
 
 namespace layerseal::agent {
 
@@ -16,7 +16,7 @@ v1::Event VerdictEventRecord(const plugin::VerdictEvent& e, const std::string& n
   out.set_pod_namespace(e.pod.ns);
   out.set_pod_name(e.pod.name);
   out.set_pod_uid(e.pod.uid);
-  *out.mutable_verdict() = cli::ToProto(e.judgement.verdict);
+  *out.mutable_verdict() = VerdictToProto(e.judgement.verdict);
   out.set_admitted(e.admitted);
   out.set_cached(e.judgement.cached);
   out.set_gate_ms(absl::ToDoubleMilliseconds(e.gate_time));

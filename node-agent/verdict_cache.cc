@@ -5,8 +5,9 @@
 #include <fstream>
 #include <utility>
 
-#include "nlohmann/json.hpp"
 #include "base/str_cat.h"
+#include "nlohmann/json.hpp"
+#include "verifier/verdict_codec.h"
 
 namespace layerseal::agent {
 namespace {
@@ -25,78 +26,46 @@ std::string RepositoryKey(const std::string& repository, const std::string& poli
   return StrCat("repo:", repository, "|", policy_version);
 }
 
-// A persisted entry (only ALLOW verdicts are written).
+// A persisted entry: the codec's verdict members (verdict_codec.h) but two, plus "key" and
+// "expires". Only ALLOW verdicts are written, so "verdict" is left out, and so is
+// "duration_ms" (never kept): the lines stay those of the format before the codec, which old
+// and new agents both read.
 json ToJson(const std::string& key, const Verdict& v, absl::Time expires) {
-  return json{{"key", key},
-              {"reason", ReasonName(v.reason)},
-              {"detail", v.detail},
-              {"reference", v.reference},
-              {"digest", v.manifest_digest ? v.manifest_digest->str() : ""},
-              {"key_id", v.key_id},
-              {"policy_version", v.policy_version},
-              {"scope", v.scope},
-              {"mode", ModeName(v.mode)},
-              {"expires", absl::ToUnixSeconds(expires)}};
+  json j = VerdictJsonMembers(v);
+  j.erase("verdict");
+  j.erase("duration_ms");
+  j["key"] = key;
+  j["expires"] = absl::ToUnixSeconds(expires);
+  return j;
 }
 
 // Only verdicts that stay valid for allow_ttl are written: an ALLOW of a resolved image.
-// Fail-open ALLOWs (onRegistryError) and unresolved entries live in memory only.
+// Fail-open ALLOWs (onRegistryError) and unresolved entries live in memory only. (A verdict
+// without a policy is never an ALLOW; excluded too so a line claiming one is damage.)
 bool Persistable(const Verdict& v) {
   return v.allowed() && v.manifest_digest.has_value() && v.reason != Reason::kRegistryError &&
-         v.reason != Reason::kLimitExceeded;
-}
-
-// A string member: "" when absent, nullopt when present with another type (a damaged line).
-std::optional<std::string> TextField(const json& j, const char* name) {
-  auto it = j.find(name);
-  if (it == j.end()) return std::string();
-  if (!it->is_string()) return std::nullopt;
-  return it->get<std::string>();
-}
-
-template <typename E>
-std::optional<E> FromName(std::string_view name, std::string_view (*to_name)(E), int count) {
-  for (int i = 0; i < count; ++i) {
-    if (to_name(static_cast<E>(i)) == name) return static_cast<E>(i);
-  }
-  return std::nullopt;
+         v.reason != Reason::kLimitExceeded && v.reason != Reason::kPolicyUnavailable;
 }
 
 }  // namespace
 
 // One persisted line, or nullopt if any member is missing, mistyped or unknown.
-std::optional<VerdictCache::Line> VerdictCache::ParseLine(
-    const std::string& line) {
+std::optional<VerdictCache::Line> VerdictCache::ParseLine(const std::string& line) {
   json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) return std::nullopt;
-  std::optional<std::string> key = TextField(j, "key"), reason = TextField(j, "reason"),
-                             mode = TextField(j, "mode"), digest = TextField(j, "digest"),
-                             detail = TextField(j, "detail"), reference = TextField(j, "reference"),
-                             key_id = TextField(j, "key_id"),
-                             policy_version = TextField(j, "policy_version"),
-                             scope = TextField(j, "scope");
+  auto key = j.find("key");
   auto expires = j.find("expires");
-  if (!key || key->empty() || !reason || !mode || !digest || !detail || !reference || !key_id ||
-      !policy_version || !scope || expires == j.end() || !expires->is_number_integer()) {
+  if (key == j.end() || !key->is_string() || key->get_ref<const std::string&>().empty() ||
+      expires == j.end() || !expires->is_number_integer()) {
     return std::nullopt;
   }
-  Verdict v;
-  v.decision = Decision::kAllow;
-  std::optional<Reason> r = FromName<Reason>(*reason, &ReasonName, static_cast<int>(Reason::kLimitExceeded) + 1);
-  std::optional<Mode> m = FromName<Mode>(*mode, &ModeName, static_cast<int>(Mode::kAudit) + 1);
-  absl::StatusOr<Digest> d = Digest::Parse(*digest);
-  if (!r || !m || !d.ok()) return std::nullopt;
-  v.reason = *r;
-  v.mode = *m;
-  v.manifest_digest = *d;
-  v.detail = *std::move(detail);
-  v.reference = *std::move(reference);
-  v.key_id = *std::move(key_id);
-  v.policy_version = *std::move(policy_version);
-  v.scope = *std::move(scope);
-  if (!Persistable(v)) return std::nullopt;
+  std::string key_text = key->get<std::string>();
   absl::Time when = absl::FromUnixSeconds(expires->get<int64_t>());
-  return Line{*key, std::move(v), when};
+  j["verdict"] = DecisionName(Decision::kAllow);  // see ToJson
+  j.erase("duration_ms");
+  absl::StatusOr<Verdict> v = VerdictFromJsonMembers(j);
+  if (!v.ok() || !Persistable(*v)) return std::nullopt;
+  return Line{std::move(key_text), *std::move(v), when};
 }
 
 VerdictCache::VerdictCache(VerdictCacheOptions options)

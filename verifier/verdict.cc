@@ -1,35 +1,93 @@
 #include "verifier/verdict.h"
 
+#include <cstddef>
+
+#include "base/str_cat.h"
+
 namespace layerseal {
+namespace {
 
-std::string_view DecisionName(Decision d) { return d == Decision::kAllow ? "ALLOW" : "DENY"; }
+template <typename E>
+struct Row {
+  E value;
+  std::string_view name;
+};
 
-std::string_view ReasonName(Reason r) {
-  switch (r) {
-    case Reason::kVerified: return "VERIFIED";
-    case Reason::kInsecureAcceptAnything: return "INSECURE_ACCEPT_ANYTHING";
-    case Reason::kRejectedByPolicy: return "REJECTED_BY_POLICY";
-    case Reason::kInvalidManifest: return "INVALID_MANIFEST";
-    case Reason::kNotSigned: return "NOT_SIGNED";
-    case Reason::kMalformedSeal: return "MALFORMED_SEAL";
-    case Reason::kUntrustedKey: return "UNTRUSTED_KEY";
-    case Reason::kBadSignature: return "BAD_SIGNATURE";
-    case Reason::kIntegrityMismatch: return "INTEGRITY_MISMATCH";
-    case Reason::kConfigMismatch: return "CONFIG_MISMATCH";
-    case Reason::kRegistryError: return "REGISTRY_ERROR";
-    case Reason::kLimitExceeded: return "LIMIT_EXCEEDED";
-    case Reason::kPolicyUnavailable: return "POLICY_UNAVAILABLE";
+// The one table per enum. A row per enumerator, in declaration order (checked below).
+constexpr Row<Decision> kDecisionNames[] = {
+    {Decision::kAllow, "ALLOW"},
+    {Decision::kDeny, "DENY"},
+};
+
+constexpr Row<Reason> kReasonNames[] = {
+    {Reason::kVerified, "VERIFIED"},
+    {Reason::kInsecureAcceptAnything, "INSECURE_ACCEPT_ANYTHING"},
+    {Reason::kRejectedByPolicy, "REJECTED_BY_POLICY"},
+    {Reason::kInvalidManifest, "INVALID_MANIFEST"},
+    {Reason::kNotSigned, "NOT_SIGNED"},
+    {Reason::kMalformedSeal, "MALFORMED_SEAL"},
+    {Reason::kUntrustedKey, "UNTRUSTED_KEY"},
+    {Reason::kBadSignature, "BAD_SIGNATURE"},
+    {Reason::kIntegrityMismatch, "INTEGRITY_MISMATCH"},
+    {Reason::kConfigMismatch, "CONFIG_MISMATCH"},
+    {Reason::kRegistryError, "REGISTRY_ERROR"},
+    {Reason::kLimitExceeded, "LIMIT_EXCEEDED"},
+    {Reason::kPolicyUnavailable, "POLICY_UNAVAILABLE"},
+};
+
+constexpr Row<Mode> kModeNames[] = {
+    {Mode::kEnforce, "enforce"},
+    {Mode::kWarn, "warn"},
+    {Mode::kAudit, "audit"},
+};
+
+// One row per enumerator before E::kCount, row i naming enumerator i, every name non-empty
+// and distinct (so Parse(Name(x)) == x).
+template <typename E, size_t N>
+constexpr bool Complete(const Row<E> (&rows)[N]) {
+  if (N != static_cast<size_t>(E::kCount)) return false;
+  for (size_t i = 0; i < N; ++i) {
+    if (static_cast<size_t>(rows[i].value) != i || rows[i].name.empty()) return false;
+    for (size_t j = 0; j < i; ++j) {
+      if (rows[j].name == rows[i].name) return false;
+    }
   }
-  return "UNKNOWN";
+  return true;
 }
 
-std::string_view ModeName(Mode m) {
-  switch (m) {
-    case Mode::kEnforce: return "enforce";
-    case Mode::kWarn: return "warn";
-    case Mode::kAudit: return "audit";
-  }
-  return "unknown";
+static_assert(Complete(kDecisionNames), "kDecisionNames needs one row per Decision, in order");
+static_assert(Complete(kReasonNames), "kReasonNames needs one row per Reason, in order");
+static_assert(Complete(kModeNames), "kModeNames needs one row per Mode, in order");
+
+template <typename E, size_t N>
+std::string_view NameIn(const Row<E> (&rows)[N], E value, std::string_view unknown) {
+  auto i = static_cast<size_t>(value);
+  return i < N ? rows[i].name : unknown;
 }
+
+template <typename E, size_t N>
+absl::StatusOr<E> ParseIn(const Row<E> (&rows)[N], std::string_view name, std::string_view what) {
+  std::string known;
+  for (const Row<E>& row : rows) {
+    if (row.name == name) return row.value;
+    known = StrCat(known, known.empty() ? "" : ", ", row.name);
+  }
+  return absl::InvalidArgumentError(
+      StrCat("unknown ", what, " \"", name.substr(0, 64), "\"; known: ", known));
+}
+
+}  // namespace
+
+std::string_view DecisionName(Decision d) { return NameIn(kDecisionNames, d, "UNKNOWN"); }
+std::string_view ReasonName(Reason r) { return NameIn(kReasonNames, r, "UNKNOWN"); }
+std::string_view ModeName(Mode m) { return NameIn(kModeNames, m, "unknown"); }
+
+absl::StatusOr<Decision> ParseDecision(std::string_view name) {
+  return ParseIn(kDecisionNames, name, "verdict");
+}
+absl::StatusOr<Reason> ParseReason(std::string_view name) {
+  return ParseIn(kReasonNames, name, "reason");
+}
+absl::StatusOr<Mode> ParseMode(std::string_view name) { return ParseIn(kModeNames, name, "mode"); }
 
 }  // namespace layerseal

@@ -6,12 +6,18 @@
 #include <string>
 #include <string_view>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "verifier/digest.h"
 
 namespace layerseal {
 
-enum class Decision { kAllow, kDeny };
+// Each enum below ends in kCount, which is not a value but the number of values. Its names
+// are one table in verdict.cc, checked at compile time to have one row per enumerator in
+// declaration order: an enumerator added without a row there does not compile. New values go
+// above kCount. The names are the wire form (proto, event log, verdict cache, metrics):
+// verifier/verdict_codec.h maps a whole Verdict.
+enum class Decision { kAllow, kDeny, kCount };
 
 enum class Reason {
   kVerified,                // ALLOW: both seals verified (step 8)
@@ -29,13 +35,25 @@ enum class Reason {
   // DENY: the node agent has no policy in force (its policy file could not be loaded at
   // start and there was no last-good copy). Not a verifier outcome: the agent's own.
   kPolicyUnavailable,
+  kCount,  // not a reason: see above
 };
 
-enum class Mode { kEnforce, kWarn, kAudit };
+enum class Mode { kEnforce, kWarn, kAudit, kCount };
 
+inline constexpr int kDecisionCount = static_cast<int>(Decision::kCount);
+inline constexpr int kReasonCount = static_cast<int>(Reason::kCount);
+inline constexpr int kModeCount = static_cast<int>(Mode::kCount);
+
+// The name of each value; kCount or an out-of-range value: "UNKNOWN" ("unknown" for Mode).
 std::string_view DecisionName(Decision d);  // "ALLOW" / "DENY"
 std::string_view ReasonName(Reason r);      // "VERIFIED", "BAD_SIGNATURE", ...
 std::string_view ModeName(Mode m);          // "enforce" / "warn" / "audit"
+
+// The value of a name above, exactly as written (case matters: these are wire names);
+// anything else is InvalidArgument naming the text (its first 64 bytes) and the known names.
+absl::StatusOr<Decision> ParseDecision(std::string_view name);
+absl::StatusOr<Reason> ParseReason(std::string_view name);
+absl::StatusOr<Mode> ParseMode(std::string_view name);
 
 struct Verdict {
   Decision decision = Decision::kDeny;
