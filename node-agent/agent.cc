@@ -16,6 +16,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/notification.h"
 #include "base/clock.h"
+#include "base/host_port.h"
+#include "base/status_code.h"
 #include "node-agent/containerd_images.h"
 #include "node-agent/event_log.h"
 #include "node-agent/event_record.h"
@@ -104,16 +106,6 @@ absl::StatusOr<std::shared_ptr<const registry::CredentialStore>> NodeCredentials
     const AgentConfig& c) {
   if (!c.docker_config.empty()) return registry::DockerConfigCredentials(c.docker_config);
   return registry::DefaultDockerConfigCredentials();
-}
-
-absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& address) {
-  size_t colon = address.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
-      port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(StrCat("admin address \"", address, "\" is not host:port"));
-  }
-  return std::make_pair(address.substr(0, colon), port);
 }
 
 }  // namespace
@@ -253,7 +245,7 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
   // CallObserver: every CRI call.
   void OnCallDone(std::string_view method, grpc::StatusCode code, absl::Duration elapsed) override {
     std::string m(method);
-    calls_->WithLabels({m, StatusCodeName(code)}).Increment();
+    calls_->WithLabels({m, StatusCodeName(static_cast<int>(code))}).Increment();
     call_seconds_->WithLabels({m}).Observe(absl::ToDoubleSeconds(elapsed));
   }
 
@@ -263,12 +255,6 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
   std::unique_ptr<CachingJudge> judge_;
 
  private:
-  // gRPC's codes are absl's, number for number (as in cli/cri.cc).
-  static std::string StatusCodeName(grpc::StatusCode code) {
-    std::string name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
-    return name.empty() ? StrCat("CODE_", static_cast<int>(code)) : name;
-  }
-
   void DefineMetrics() {
     verdicts_ = metrics_.AddCounter("layerseal_verdicts_total",
                                     "Gate decisions by gate, verdict, reason and mode.",
@@ -488,11 +474,11 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
 
   absl::Status StartAdmin() {
     if (config_.admin_address.empty()) return absl::OkStatus();
-    absl::StatusOr<std::pair<std::string, int>> hp = SplitHostPort(config_.admin_address);
-    if (!hp.ok()) return hp.status();
+    absl::StatusOr<HostPort> hp = SplitHostPort(config_.admin_address);
+    if (!hp.ok()) return absl::InvalidArgumentError(StrCat("admin: ", Sv(hp.status().message())));
     absl::StatusOr<std::unique_ptr<telemetry::AdminHttpServer>> admin =
-        telemetry::AdminHttpServer::Start({.bind_address = hp->first,
-                                           .port = hp->second,
+        telemetry::AdminHttpServer::Start({.bind_address = hp->host,
+                                           .port = hp->port,
                                            .metrics = &metrics_,
                                            .ready = [this]() -> absl::Status {
                                              if (RuntimeReady()) return absl::OkStatus();
