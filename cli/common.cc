@@ -6,7 +6,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -93,18 +92,6 @@ absl::StatusOr<ImageArgs> ImageArgsFromFlags(const Flags& flags) {
   absl::StatusOr<Platform> platform = p ? Platform::Parse(*p) : Platform::Host();
   if (!platform.ok()) return platform.status();
   out.platform = *std::move(platform);
-  return out;
-}
-
-absl::StatusOr<std::string> ReadFileLimited(const std::string& path, size_t max_bytes) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return absl::NotFoundError(StrCat("cannot read ", path, ": ", std::strerror(errno)));
-  std::string out(max_bytes + 1, '\0');
-  f.read(out.data(), static_cast<std::streamsize>(out.size()));
-  out.resize(static_cast<size_t>(f.gcount()));
-  if (out.size() > max_bytes) {
-    return absl::ResourceExhaustedError(StrCat(path, " is larger than ", max_bytes, " bytes"));
-  }
   return out;
 }
 

@@ -37,7 +37,6 @@ struct ImageArgs {
 };
 absl::StatusOr<ImageArgs> ImageArgsFromFlags(const Flags& flags);
 
-absl::StatusOr<std::string> ReadFileLimited(const std::string& path, size_t max_bytes);
 // Writes `content` to a new file `path` with `mode`, synced to disk; refuses to overwrite
 // (ALREADY_EXISTS). When writing fails the file it created is removed again.
 absl::Status WriteNewFile(const std::string& path, std::string_view content, int mode);

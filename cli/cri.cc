@@ -25,6 +25,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "k8s/cri/runtime/v1/api.grpc.pb.h"
 #include "nlohmann/json.hpp"
+#include "base/status_code.h"
 #include "base/str_cat.h"
 
 namespace layerseal::cli {
@@ -156,7 +157,7 @@ absl::StatusOr<Connection> ConnectionFromFlags(const Flags& flags, absl::Duratio
 // "NOT_FOUND: <the runtime's message>" on stderr, exit 1.
 int RuntimeError(Io io, const Connection& c, const grpc::Status& status) {
   io.err << "layerseal " << c.command << ": "
-         << absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())) << ": "
+         << StatusCodeName(static_cast<int>(status.error_code())) << ": "
          << TerminalSafe(status.error_message()) << "\n";
   return kExitDenied;
 }

@@ -38,6 +38,8 @@
 #include "base/time_bound.h"
 #include "google/protobuf/util/json_util.h"
 #include "layerseal/v1/controller.grpc.pb.h"
+#include "base/file.h"
+#include "base/status_code.h"
 #include "base/str_cat.h"
 
 namespace layerseal::cli {
@@ -107,12 +109,6 @@ std::string FlagOrEnv(const Flags& flags, const std::string& flag, const char* e
   return e != nullptr ? e : "";
 }
 
-absl::StatusOr<std::string> ReadPem(const std::string& what, const std::string& path) {
-  absl::StatusOr<std::string> pem = ReadFileLimited(path, kMaxPemFileBytes);
-  if (!pem.ok()) return absl::InvalidArgumentError(StrCat(what, ": ", Sv(pem.status().message())));
-  return pem;
-}
-
 absl::StatusOr<Connection> Connect(const Flags& flags) {
   Connection c;
   c.address = FlagOrEnv(flags, "controller", "LAYERSEAL_CONTROLLER");
@@ -139,12 +135,12 @@ absl::StatusOr<Connection> Connect(const Flags& flags) {
         "--insecure for a development controller");
   }
   grpc::SslCredentialsOptions tls;
-  absl::StatusOr<std::string> pem = ReadPem("--ca", ca);
+  absl::StatusOr<std::string> pem = ReadFileLimited(ca, kMaxPemFileBytes, "--ca");
   if (!pem.ok()) return pem.status();
   tls.pem_root_certs = *pem;
-  if (!(pem = ReadPem("--cert", cert)).ok()) return pem.status();
+  if (!(pem = ReadFileLimited(cert, kMaxPemFileBytes, "--cert")).ok()) return pem.status();
   tls.pem_cert_chain = *pem;
-  if (!(pem = ReadPem("--key", key)).ok()) return pem.status();
+  if (!(pem = ReadFileLimited(key, kMaxPemFileBytes, "--key")).ok()) return pem.status();
   tls.pem_private_key = *pem;
   if (auto name = flags.Get("server-name")) args.SetSslTargetNameOverride(*name);
   c.channel = grpc::CreateCustomChannel(c.address, grpc::SslCredentials(tls), args);
@@ -166,7 +162,7 @@ bool ContainsNoCase(std::string text, const char* word) {
 
 // Says whether the controller was unreachable, refused our TLS, or answered an error.
 int CallError(Io io, const std::string& command, const Connection& c, const grpc::Status& s) {
-  std::string code = absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code()));
+  std::string code = StatusCodeName(static_cast<int>(s.error_code()));
   const std::string msg = TerminalSafe(s.error_message());  // the controller's words
   io.err << "layerseal " << command << ": ";
   bool unavailable = s.error_code() == grpc::StatusCode::UNAVAILABLE;

@@ -7,6 +7,7 @@
 #include "registry/client.h"
 #include "verifier/manifest.h"
 #include "verifier/sealer.h"
+#include "base/file.h"
 #include "base/str_cat.h"
 
 namespace layerseal::cli {
@@ -128,7 +129,7 @@ class Signer {
 };
 
 absl::StatusOr<PrivateKey> LoadKey(const std::string& path) {
-  absl::StatusOr<std::string> pem = ReadFileLimited(path, kMaxKeyFileBytes);
+  absl::StatusOr<std::string> pem = ReadFileLimited(path, kMaxKeyFileBytes, "private key");
   if (!pem.ok()) return pem.status();
   absl::StatusOr<PrivateKey> key = PrivateKey::FromPem(*pem);
   if (!key.ok()) return absl::InvalidArgumentError(StrCat(path, ": ", key.status().message()));

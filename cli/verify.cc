@@ -3,6 +3,7 @@
 #include "cli/common.h"
 #include "cli/verdict_output.h"
 #include "registry/client.h"
+#include "base/file.h"
 #include "base/str_cat.h"
 #include "verifier/verifier.h"
 
@@ -32,7 +33,7 @@ absl::StatusOr<Policy> PolicyFromFlags(const Flags& flags) {
   if (policy_file) return Policy::LoadFile(*policy_file);
   std::vector<PublicKey> trusted;
   for (const std::string& path : keys) {
-    absl::StatusOr<std::string> pem = ReadFileLimited(path, kMaxKeyFileBytes);
+    absl::StatusOr<std::string> pem = ReadFileLimited(path, kMaxKeyFileBytes, "public key");
     if (!pem.ok()) return pem.status();
     absl::StatusOr<PublicKey> key = PublicKey::FromPem(*pem);
     if (!key.ok()) return absl::InvalidArgumentError(StrCat(path, ": ", key.status().message()));

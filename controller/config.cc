@@ -2,6 +2,7 @@
 
 #include "absl/strings/numbers.h"
 #include "base/config_table.h"
+#include "base/host_port.h"
 #include "base/str_cat.h"
 #include "base/yaml_config.h"
 #include "telemetry/log.h"
@@ -59,27 +60,17 @@ const Table& Options() {
 }
 
 bool IsLoopbackHost(const std::string& host) {
-  return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
 absl::Status ValidateHttp(const ControllerConfig& c);
 
 }  // namespace
 
-absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& address) {
-  size_t colon = address.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || colon == 0 ||
-      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(StrCat("\"", address, "\" is not host:port"));
-  }
-  return std::make_pair(address.substr(0, colon), port);
-}
-
 bool IsLoopbackOrUnix(const std::string& listen) {
   if (listen.rfind("unix:", 0) == 0) return true;
-  absl::StatusOr<std::pair<std::string, int>> hp = SplitHostPort(listen);
-  return hp.ok() && IsLoopbackHost(hp->first);
+  absl::StatusOr<HostPort> hp = SplitHostPort(listen);
+  return hp.ok() && IsLoopbackHost(hp->host);
 }
 
 namespace {
@@ -89,7 +80,7 @@ namespace {
 absl::Status ValidateHttp(const ControllerConfig& c) {
   for (auto [name, value] : {std::pair{"admin", &c.admin}, {"web", &c.web}}) {
     if (value->empty()) continue;
-    if (absl::StatusOr<std::pair<std::string, int>> hp = SplitHostPort(*value); !hp.ok()) {
+    if (absl::StatusOr<HostPort> hp = SplitHostPort(*value); !hp.ok()) {
       return absl::InvalidArgumentError(StrCat(name, ": ", hp.status().message()));
     }
   }
@@ -109,7 +100,7 @@ absl::Status ValidateHttp(const ControllerConfig& c) {
 
 absl::Status ValidateConfig(const ControllerConfig& c) {
   if (c.listen.rfind("unix:", 0) != 0) {
-    if (absl::StatusOr<std::pair<std::string, int>> hp = SplitHostPort(c.listen); !hp.ok()) {
+    if (absl::StatusOr<HostPort> hp = SplitHostPort(c.listen); !hp.ok()) {
       return absl::InvalidArgumentError(StrCat("listen: ", hp.status().message()));
     }
   } else if (c.listen.size() <= 5) {

@@ -52,9 +52,6 @@ absl::Status ValidateConfig(const ControllerConfig& config);
 // True for "unix:...", "localhost:port", "127.x.y.z:port" and "[::1]:port".
 bool IsLoopbackOrUnix(const std::string& listen);
 
-// "host:port" split; the host may be "[v6]". Port 0 to 65535.
-absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& address);
-
 struct ParsedControllerArgs {
   ControllerConfig config;
   bool help = false;     // --help: nothing else was checked

@@ -1,7 +1,6 @@
 #include "controller/controller.h"
 
 #include <atomic>
-#include <fstream>
 #include <sstream>
 #include <thread>
 #include <utility>
@@ -20,24 +19,21 @@
 #include "controller/query_service.h"
 #include "controller/web.h"
 #include "telemetry/admin_http.h"
+#include "base/file.h"
+#include "base/host_port.h"
 #include "base/str_cat.h"
 
 namespace layerseal::controller {
 namespace {
 
-// A PEM file, read whole; the error names it. Certificates and keys are a few KiB.
+// A PEM file, read whole (base/file.h: NOT_FOUND when missing, RESOURCE_EXHAUSTED when over
+// the limit); the error names the config key and the file. Certificates and keys are a few KiB.
 constexpr size_t kMaxPemBytes = 1024 * 1024;
 
 absl::StatusOr<std::string> ReadPem(const char* what, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(StrCat(what, ": cannot read ", path));
-  std::string data(kMaxPemBytes + 1, '\0');
-  in.read(data.data(), static_cast<std::streamsize>(data.size()));
-  data.resize(static_cast<size_t>(in.gcount()));
-  if (data.size() > kMaxPemBytes) {
-    return absl::InvalidArgumentError(StrCat(what, ": ", path, " is larger than ", kMaxPemBytes, " bytes"));
-  }
-  if (data.find("-----BEGIN ") == std::string::npos) {
+  absl::StatusOr<std::string> data = ReadFileLimited(path, kMaxPemBytes, what);
+  if (!data.ok()) return data.status();
+  if (data->find("-----BEGIN ") == std::string::npos) {
     return absl::InvalidArgumentError(StrCat(what, ": ", path, " is not PEM"));
   }
   return data;
@@ -240,11 +236,11 @@ class Controller::Impl {
   // client can keep the kubelet's probes from being answered.
   absl::Status StartAdmin() {
     if (config_.admin.empty()) return absl::OkStatus();
-    absl::StatusOr<std::pair<std::string, int>> hp = SplitHostPort(config_.admin);
+    absl::StatusOr<HostPort> hp = SplitHostPort(config_.admin);
     if (!hp.ok()) return hp.status();
     telemetry::AdminHttpOptions options;
-    options.bind_address = hp->first;
-    options.port = hp->second;
+    options.bind_address = hp->host;
+    options.port = hp->port;
     options.metrics = &metrics_;
     options.allowed_hosts = config_.allowed_hosts;
     options.ready = [this]() -> absl::Status {
@@ -264,11 +260,11 @@ class Controller::Impl {
   // The web page and its JSON API (web.h) on config.web; with web_tls, HTTPS for readers.
   absl::Status StartWeb() {
     if (config_.web.empty()) return absl::OkStatus();
-    absl::StatusOr<std::pair<std::string, int>> hp = SplitHostPort(config_.web);
+    absl::StatusOr<HostPort> hp = SplitHostPort(config_.web);
     if (!hp.ok()) return hp.status();
     telemetry::AdminHttpOptions options = WebHttpOptions(store_.get());
-    options.bind_address = hp->first;
-    options.port = hp->second;
+    options.bind_address = hp->host;
+    options.port = hp->port;
     options.allowed_hosts = config_.allowed_hosts;
     if (config_.web_tls) {
       options.tls = telemetry::AdminHttpTls{config_.tls_cert, config_.tls_key, config_.client_ca,

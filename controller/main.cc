@@ -1,7 +1,5 @@
 // layerseal-controller: flags and signals around Controller (controller.h). SIGTERM and
 // SIGINT stop it gracefully (in-flight batches finish; see Controller::~Controller).
-#include <signal.h>
-
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -9,6 +7,7 @@
 #include "absl/synchronization/mutex.h"
 #include "controller/config.h"
 #include "controller/controller.h"
+#include "base/signals.h"
 #include "base/str_cat.h"
 
 int main(int argc, char** argv) {
@@ -30,14 +29,8 @@ int main(int argc, char** argv) {
     printf("layerseal-controller %s\n", std::string(controller::kControllerVersion).c_str());
     return 0;
   }
-  // Signals are taken by sigwait below, never by a handler: block them before any thread
-  // starts so every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  // Before any thread starts (base/signals.h). SIGHUP keeps its default action.
+  ShutdownSignals signals = ShutdownSignals::Block(ShutdownSignals::kWithoutHangup);
 
   absl::StatusOr<std::unique_ptr<controller::Controller>> running =
       controller::Controller::Start(parsed->config);
@@ -46,9 +39,7 @@ int main(int argc, char** argv) {
             std::string(Sv(running.status().message())).c_str());
     return 1;
   }
-  int sig = 0;
-  while (sigwait(&signals, &sig) != 0) {
-  }
+  signals.Wait();
   running->reset();
   return 0;
 }

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
+#include "base/host_port.h"
 #include "node-agent/call_metrics.h"
 #include "node-agent/containerd_images.h"
 #include "node-agent/health.h"
@@ -54,16 +55,6 @@ absl::StatusOr<std::shared_ptr<const registry::CredentialStore>> NodeCredentials
     const AgentConfig& c) {
   if (!c.docker_config.empty()) return registry::DockerConfigCredentials(c.docker_config);
   return registry::DefaultDockerConfigCredentials();
-}
-
-absl::StatusOr<std::pair<std::string, int>> SplitHostPort(const std::string& address) {
-  size_t colon = address.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
-      port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(StrCat("admin address \"", address, "\" is not host:port"));
-  }
-  return std::make_pair(address.substr(0, colon), port);
 }
 
 }  // namespace
@@ -217,11 +208,11 @@ class Agent::Impl final {
 
   absl::Status StartAdmin() {
     if (config_.admin_address.empty()) return absl::OkStatus();
-    absl::StatusOr<std::pair<std::string, int>> hp = SplitHostPort(config_.admin_address);
-    if (!hp.ok()) return hp.status();
+    absl::StatusOr<HostPort> hp = SplitHostPort(config_.admin_address);
+    if (!hp.ok()) return absl::InvalidArgumentError(StrCat("admin: ", Sv(hp.status().message())));
     absl::StatusOr<std::unique_ptr<telemetry::AdminHttpServer>> admin =
-        telemetry::AdminHttpServer::Start({.bind_address = hp->first,
-                                           .port = hp->second,
+        telemetry::AdminHttpServer::Start({.bind_address = hp->host,
+                                           .port = hp->port,
                                            .metrics = &metrics_,
                                            .ready = [this]() -> absl::Status {
                                              if (RuntimeReady()) return absl::OkStatus();

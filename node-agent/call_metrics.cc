@@ -2,19 +2,9 @@
 
 #include <string>
 
-#include "absl/status/status.h"
-#include "base/str_cat.h"
+#include "base/status_code.h"
 
 namespace layerseal::agent {
-namespace {
-
-// gRPC's codes are absl's, number for number (as in cli/cri.cc).
-std::string StatusCodeName(grpc::StatusCode code) {
-  std::string name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
-  return name.empty() ? StrCat("CODE_", static_cast<int>(code)) : name;
-}
-
-}  // namespace
 
 CallMetrics::CallMetrics(telemetry::MetricsRegistry& metrics)
     : calls_(metrics.AddCounter("layerseal_cri_calls_total",
@@ -28,7 +18,7 @@ CallMetrics::CallMetrics(telemetry::MetricsRegistry& metrics)
 void CallMetrics::OnCallDone(std::string_view method, grpc::StatusCode code,
                              absl::Duration elapsed) {
   std::string m(method);
-  calls_->WithLabels({m, StatusCodeName(code)}).Increment();
+  calls_->WithLabels({m, StatusCodeName(static_cast<int>(code))}).Increment();
   call_seconds_->WithLabels({m}).Observe(absl::ToDoubleSeconds(elapsed));
 }
 

@@ -5,7 +5,6 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include <fstream>
 #include <sstream>
 
 #include <grpcpp/create_channel.h>
@@ -14,25 +13,15 @@
 
 #include "base/backoff.h"
 #include "base/clock.h"
+#include "base/file.h"
+#include "base/status_code.h"
 #include "base/str_cat.h"
 
 namespace layerseal::agent {
 namespace {
 
-// PEM files are small; anything larger is not one.
+// PEM files are small; anything larger is not one (RESOURCE_EXHAUSTED, base/file.h).
 constexpr size_t kMaxPemBytes = 1 << 20;
-
-absl::StatusOr<std::string> ReadPem(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(StrCat(what, " ", path, " cannot be read"));
-  std::string data(kMaxPemBytes + 1, '\0');
-  in.read(data.data(), static_cast<std::streamsize>(data.size()));
-  data.resize(static_cast<size_t>(in.gcount()));
-  if (data.size() > kMaxPemBytes) {
-    return absl::InvalidArgumentError(StrCat(what, " ", path, " is over ", kMaxPemBytes, " bytes"));
-  }
-  return data;
-}
 
 absl::StatusOr<std::string> CommonName(const std::string& pem, const std::string& path) {
   BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
@@ -52,11 +41,6 @@ absl::StatusOr<std::string> CommonName(const std::string& pem, const std::string
   return std::string(cn, static_cast<size_t>(n));
 }
 
-std::string CodeName(grpc::StatusCode code) {
-  std::string name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
-  return name.empty() ? StrCat("CODE_", static_cast<int>(code)) : name;
-}
-
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ControllerCredentials(
@@ -69,13 +53,13 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ControllerCredentials(
   }
   grpc::SslCredentialsOptions tls;
   if (!ca.empty()) {
-    absl::StatusOr<std::string> roots = ReadPem(ca, "controller CA");
+    absl::StatusOr<std::string> roots = ReadFileLimited(ca, kMaxPemBytes, "controller CA");
     if (!roots.ok()) return roots.status();
     tls.pem_root_certs = *roots;
   }
-  absl::StatusOr<std::string> chain = ReadPem(cert, "controller certificate");
+  absl::StatusOr<std::string> chain = ReadFileLimited(cert, kMaxPemBytes, "controller certificate");
   if (!chain.ok()) return chain.status();
-  absl::StatusOr<std::string> private_key = ReadPem(key, "controller key");
+  absl::StatusOr<std::string> private_key = ReadFileLimited(key, kMaxPemBytes, "controller key");
   if (!private_key.ok()) return private_key.status();
   absl::StatusOr<std::string> cn = CommonName(*chain, cert);
   if (!cn.ok()) return cn.status();
@@ -170,7 +154,7 @@ void EventSender::OnFailure(const grpc::Status& status, size_t events, absl::Dur
   if (options_.on_batch) options_.on_batch("error");
   if (options_.logger == nullptr) return;
   nlohmann::json fields = {{"controller", options_.target},
-                           {"code", CodeName(status.error_code())},
+                           {"code", StatusCodeName(static_cast<int>(status.error_code()))},
                            {"error", status.error_message()},
                            {"events", events},
                            {"failures", failures_},

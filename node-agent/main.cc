@@ -1,7 +1,5 @@
 // layerseal-agent: flags and signals around Agent (agent.h). SIGHUP reloads the policies;
 // SIGTERM and SIGINT stop the agent (calls in progress get CriProxy::kShutdownGrace).
-#include <signal.h>
-
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -9,6 +7,7 @@
 #include "absl/synchronization/mutex.h"
 #include "node-agent/agent.h"
 #include "node-agent/config.h"
+#include "base/signals.h"
 #include "base/str_cat.h"
 
 int main(int argc, char** argv) {
@@ -31,15 +30,8 @@ int main(int argc, char** argv) {
     printf("layerseal-agent %s\n", std::string(agent::kAgentVersion).c_str());
     return 0;
   }
-  // Signals are taken by sigwait below, never by a handler: block them before any thread
-  // starts so every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGHUP);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  // Before any thread starts (base/signals.h).
+  ShutdownSignals signals = ShutdownSignals::Block(ShutdownSignals::kWithHangup);
 
   absl::StatusOr<std::unique_ptr<agent::Agent>> running = agent::Agent::Start(parsed->config);
   if (!running.ok()) {
@@ -47,15 +39,9 @@ int main(int argc, char** argv) {
             std::string(Sv(running.status().message())).c_str());
     return 1;
   }
-  for (;;) {
-    int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
-    if (sig == SIGHUP) {
-      (*running)->ReloadPolicies().IgnoreError();  // logged; the old policies stay
-      continue;
-    }
-    break;
-  }
+  signals.Wait([&running] {
+    (*running)->ReloadPolicies().IgnoreError();  // logged; the old policies stay
+  });
   running->reset();
   return 0;
 }

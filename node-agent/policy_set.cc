@@ -8,12 +8,12 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <system_error>
 #include <vector>
 
 #include "nlohmann/json.hpp"
 #include "verifier/crypto.h"
+#include "base/file.h"
 #include "base/str_cat.h"
 
 namespace layerseal::agent {
@@ -57,29 +57,6 @@ std::string FileIdentity(const std::string& path) {
   if (stat(path.c_str(), &st) != 0) return StrCat(path, ":absent;");
   return StrCat(path, ":", st.st_size, ":", st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":",
                 st.st_ino, ";");
-}
-
-// The file's bytes, refusing more than `limit`; errors name the file.
-absl::StatusOr<std::string> ReadLimited(const std::string& path, size_t limit) {
-  struct stat st {};
-  if (stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && static_cast<size_t>(st.st_size) > limit) {
-    return absl::ResourceExhaustedError(StrCat(path, " is larger than ", limit, " bytes"));
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(StrCat("cannot open ", path, ": ", std::strerror(errno)));
-  }
-  std::string out;
-  char buf[65536];
-  while (in) {
-    in.read(buf, sizeof buf);
-    out.append(buf, static_cast<size_t>(in.gcount()));
-    if (out.size() > limit) {
-      return absl::ResourceExhaustedError(StrCat(path, " is larger than ", limit, " bytes"));
-    }
-  }
-  if (in.bad()) return absl::DataLossError(StrCat("cannot read ", path));
-  return out;
 }
 
 // The directory relative key paths of the policy at `path` resolve against (as
@@ -201,7 +178,7 @@ absl::StatusOr<PolicySet::Snapshot> PolicySet::Read() const {
   // Read here rather than by Policy::LoadFile: the bytes parsed are the bytes kept for the
   // last-good copy.
   auto load = [&s](const std::string& ns, const std::string& path) -> absl::StatusOr<Policy> {
-    absl::StatusOr<std::string> yaml = ReadLimited(path, kMaxPolicyBytes);
+    absl::StatusOr<std::string> yaml = ReadFileLimited(path, kMaxPolicyBytes, "");
     if (!yaml.ok()) return absl::InvalidArgumentError(StrCat("policy: ", Sv(yaml.status().message())));
     absl::StatusOr<Policy> p = Policy::Parse(*yaml, PolicyDir(path), path);
     if (p.ok()) s.sources.push_back(Source{ns, path, *std::move(yaml)});
@@ -303,7 +280,7 @@ absl::Status PolicySet::SaveLastGood(const std::string& path) const {
       for (const std::string& k : p.key_files()) {
         // Read again now: a key replaced since the load would be saved in its new form
         // (the next change of its identity reloads anyway).
-        absl::StatusOr<std::string> pem = ReadLimited(k, kMaxLastGoodKeyBytes);
+        absl::StatusOr<std::string> pem = ReadFileLimited(k, kMaxLastGoodKeyBytes, "policy key");
         if (!pem.ok()) return pem.status();
         keys.push_back({{"path", AbsoluteNormal(k)}, {"pem", Base64Encode(*pem)}});
       }
@@ -333,7 +310,7 @@ absl::Status PolicySet::SaveLastGood(const std::string& path) const {
 }
 
 absl::Status PolicySet::LoadLastGood(const std::string& path, const std::string& key_dir) {
-  absl::StatusOr<std::string> text = ReadLimited(path, kMaxLastGoodBytes);
+  absl::StatusOr<std::string> text = ReadFileLimited(path, kMaxLastGoodBytes, "last-good policy copy");
   if (!text.ok()) return text.status();
   nlohmann::json doc = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) {

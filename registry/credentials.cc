@@ -7,6 +7,7 @@
 
 #include "absl/strings/escaping.h"
 #include "nlohmann/json.hpp"
+#include "base/file.h"
 #include "base/str_cat.h"
 
 namespace layerseal::registry {
@@ -99,22 +100,6 @@ absl::StatusOr<Credentials> ParseEntry(const std::string& path, const std::strin
   return c;
 }
 
-absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(StrCat(path, ": cannot open"));
-  std::string data;
-  char buf[8192];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    data.append(buf, static_cast<size_t>(in.gcount()));
-    if (data.size() > kMaxDockerConfigBytes) {
-      return absl::ResourceExhaustedError(
-          StrCat(path, ": larger than ", kMaxDockerConfigBytes, " bytes"));
-    }
-  }
-  if (in.bad()) return absl::DataLossError(StrCat(path, ": read error"));
-  return data;
-}
-
 bool FileExists(const std::string& path) { return std::ifstream(path).good(); }
 
 }  // namespace
@@ -125,7 +110,7 @@ std::shared_ptr<const CredentialStore> StaticCredentials(std::string registry, C
 
 absl::StatusOr<std::shared_ptr<const CredentialStore>> DockerConfigCredentials(
     const std::string& path) {
-  absl::StatusOr<std::string> data = ReadSmallFile(path);
+  absl::StatusOr<std::string> data = ReadFileLimited(path, kMaxDockerConfigBytes, "docker config");
   if (!data.ok()) return data.status();
   nlohmann::json j = nlohmann::json::parse(*data, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return absl::InvalidArgumentError(StrCat(path, ": not valid JSON"));

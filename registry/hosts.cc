@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <system_error>
 
 // toml++ (Debian's libtomlplusplus-dev), compiled into this file only, without exceptions.
@@ -10,6 +9,7 @@
 #define TOML_EXCEPTIONS 0
 #include <toml++/toml.h>
 
+#include "base/file.h"
 #include "base/str_cat.h"
 
 namespace layerseal::registry {
@@ -281,17 +281,13 @@ absl::StatusOr<std::vector<RegistryHost>> HostsFor(const std::string& root,
       std::error_code ec;
       if (!fs::is_directory(dir, ec)) continue;
       std::string file = StrCat(dir, "/hosts.toml");
-      std::ifstream in(file, std::ios::binary);
-      std::string text;
-      if (in) {  // one byte past the limit is enough for ParseHostsToml to refuse the size
-        text.resize(kMaxHostsTomlBytes + 1);
-        in.read(text.data(), static_cast<std::streamsize>(text.size()));
-        text.resize(static_cast<size_t>(in.gcount()));
-      }
+      // Like containerd: a hosts.toml that is absent, empty, unreadable, too large or does
+      // not parse falls back to the cert files.
+      absl::StatusOr<std::string> text = ReadFileLimited(file, kMaxHostsTomlBytes, "hosts.toml");
+      bool has_text = text.ok() && !text->empty();
       absl::StatusOr<std::vector<RegistryHost>> parsed =
-          text.empty() ? CertFiles(dir) : ParseHostsToml(text, dir);
-      // Like containerd: a hosts.toml that does not parse falls back to the cert files.
-      if (!parsed.ok() && !text.empty()) parsed = CertFiles(dir);
+          has_text ? ParseHostsToml(*text, dir) : CertFiles(dir);
+      if (!parsed.ok() && has_text) parsed = CertFiles(dir);
       if (!parsed.ok()) return parsed.status();
       hosts = *std::move(parsed);
       break;

@@ -1,8 +1,8 @@
 #include "registry/hosts_source.h"
 
-#include <fstream>
 #include <utility>
 
+#include "base/file.h"
 #include "base/str_cat.h"
 
 namespace layerseal::registry {
@@ -13,15 +13,13 @@ std::string ApiHostOf(const std::string& registry) {
   return registry == "docker.io" ? "registry-1.docker.io" : registry;
 }
 
+// The CA files' text, together at most kMaxHostCaBytes (RESOURCE_EXHAUSTED past it).
 absl::StatusOr<std::string> ReadCaFiles(const std::vector<std::string>& files) {
   std::string pem;
   for (const std::string& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    if (!in) return absl::FailedPreconditionError(StrCat("cannot read CA file ", f));
-    std::string text(kMaxHostCaBytes + 1, '\0');
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    text.resize(static_cast<size_t>(in.gcount()));
-    pem += text;
+    absl::StatusOr<std::string> text = ReadFileLimited(f, kMaxHostCaBytes, "CA file");
+    if (!text.ok()) return text.status();
+    pem += *text;
     pem += "\n";
     if (pem.size() > kMaxHostCaBytes) {
       return absl::ResourceExhaustedError(StrCat("CA files over 1 MiB, at ", f));

@@ -14,6 +14,7 @@
 
 #include "absl/strings/escaping.h"
 #include "verifier/digest.h"
+#include "base/file.h"
 #include "base/str_cat.h"
 #include "yaml-cpp/depthguard.h"
 #include "yaml-cpp/eventhandler.h"
@@ -272,27 +273,6 @@ bool Ambiguous(const ScopePattern& a, const ScopePattern& b) {
 
 // ---- Files ----
 
-struct FileCloser {
-  void operator()(FILE* f) const { fclose(f); }
-};
-
-std::string ErrnoText(int err) { return std::error_code(err, std::generic_category()).message(); }
-
-absl::StatusOr<std::string> ReadFileLimited(const std::string& path, size_t limit) {
-  std::unique_ptr<FILE, FileCloser> f(fopen(path.c_str(), "rb"));
-  if (!f) return Bad(StrCat("cannot open ", Quote(path), ": ", ErrnoText(errno)));
-  std::string out;
-  char buf[16384];
-  while (true) {
-    size_t n = fread(buf, 1, sizeof buf, f.get());
-    out.append(buf, n);
-    if (out.size() > limit) return Bad(StrCat(Quote(path), " is larger than ", limit, " bytes"));
-    if (n == sizeof buf) continue;
-    if (ferror(f.get())) return Bad(StrCat("cannot read ", Quote(path), ": ", ErrnoText(errno)));
-    return out;
-  }
-}
-
 std::string JoinPath(std::string_view dir, std::string_view path) {
   if (path.starts_with('/') || dir.empty()) return std::string(path);
   if (dir.ends_with('/')) return StrCat(dir, path);
@@ -516,7 +496,7 @@ absl::StatusOr<PublicKey> Parser::LoadKey(const Item* path, const Item* pem) con
     if (text->empty()) return Error(at, "empty path");
     file = JoinPath(base_dir_, *text);
     key_files_.push_back(file);
-    text = ReadFileLimited(file, kMaxPemBytes);
+    text = ReadFileLimited(file, kMaxPemBytes, "");
     if (!text.ok()) return Error(at, Sv(text.status().message()));
   }
   absl::StatusOr<PublicKey> key = PublicKey::FromPem(*text);
@@ -734,8 +714,11 @@ void Policy::SetTrustVersion() {
 }
 
 absl::StatusOr<Policy> Policy::LoadFile(const std::string& path) {
-  absl::StatusOr<std::string> yaml = ReadFileLimited(path, kMaxPolicyBytes);
-  if (!yaml.ok()) return Bad(StrCat("policy: ", Sv(yaml.status().message())));
+  // NOT_FOUND when missing, RESOURCE_EXHAUSTED when too large (base/file.h).
+  absl::StatusOr<std::string> yaml = ReadFileLimited(path, kMaxPolicyBytes, "");
+  if (!yaml.ok()) {
+    return absl::Status(yaml.status().code(), StrCat("policy: ", Sv(yaml.status().message())));
+  }
   return Parse(*yaml, Dirname(path), path);
 }
 

@@ -52,6 +52,8 @@ class Policy {
   // (usually the file path) prefixes error messages.
   static absl::StatusOr<Policy> Parse(std::string_view yaml, std::string_view base_dir,
                                       std::string_view source_name = "policy");
+  // The file at `path`, parsed: NOT_FOUND when it is missing, RESOURCE_EXHAUSTED when it is
+  // over kMaxPolicyBytes (base/file.h), INVALID_ARGUMENT when it does not parse.
   static absl::StatusOr<Policy> LoadFile(const std::string& path);
   // A policy trusting `keys` for every repository, enforce mode (the CLI's --key): one scope
   // "default", keys named by their key ids; version "sha256:" of the concatenated key ids.

@@ -1,6 +1,5 @@
 #include "registry/internal/http.h"
 
-#include <fstream>
 
 #include <curl/curl.h>
 
@@ -11,6 +10,7 @@
 #include <mutex>
 
 #include "registry/client.h"
+#include "base/file.h"
 #include "base/str_cat.h"
 
 namespace layerseal::registry::internal {
@@ -154,14 +154,11 @@ void SetMethod(CURL* c, const HttpRequest& request) {
   }
 }
 
-// A CA bundle's text ("" when unreadable: TLS then fails, naming the server).
-std::string ReadSmallFile(const std::string& path) {
-  constexpr size_t kMaxCaFileBytes = 4 << 20;
-  std::ifstream in(path, std::ios::binary);
-  std::string out(kMaxCaFileBytes, '\0');
-  in.read(out.data(), static_cast<std::streamsize>(out.size()));
-  out.resize(static_cast<size_t>(std::max<std::streamsize>(0, in.gcount())));
-  return out;
+// A CA bundle's text ("" when unreadable or over the limit: TLS then fails, naming the
+// server; never a bundle cut short).
+constexpr size_t kMaxCaFileBytes = 4 << 20;
+std::string ReadCaFile(const std::string& path) {
+  return ReadFileLimited(path, kMaxCaFileBytes, "CA file").value_or("");
 }
 
 void SetTls(CURL* c, const TransportOptions& options) {
@@ -179,7 +176,7 @@ void SetTls(CURL* c, const TransportOptions& options) {
   if (!options.ca_pem.empty()) {
     // ca_file and ca_pem together: the file's certificates are read into the blob.
     std::string pem = options.ca_pem;
-    if (!options.ca_file.empty()) pem += ReadSmallFile(options.ca_file);
+    if (!options.ca_file.empty()) pem += ReadCaFile(options.ca_file);
     curl_blob blob{pem.data(), pem.size(), CURL_BLOB_COPY};
     curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
   } else {

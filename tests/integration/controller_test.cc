@@ -1161,6 +1161,31 @@ TEST_F(ControllerLifecycleTest, InsecureModeOnLoopbackForDevelopment) {
   EXPECT_NE(ReadFileOrDie(dir_.File("dev.log")).find("INSECURE MODE"), std::string::npos);
 }
 
+// admin and web on the IPv6 loopback, written "[::1]:port" (the brackets are not part of the
+// host: before base/host_port.h the controller tried to bind "[::1]" and could not start).
+TEST_F(ControllerLifecycleTest, AdminAndWebListenOnBracketedIpv6Loopback) {
+  int admin = PickFreePort();
+  int web = PickFreePort();
+  absl::StatusOr<std::unique_ptr<Child>> child = Child::Spawn(
+      {ControllerBinary(), "--insecure", "--listen", StrCat("127.0.0.1:", PickFreePort()),
+       "--admin", StrCat("[::1]:", admin), "--web", StrCat("[::1]:", web), "--database",
+       StrCat("sqlite:", dir_.File("v6.db"))},
+      dir_.File("v6.log"));
+  ASSERT_TRUE(child.ok()) << child.status();
+  for (int port : {admin, web}) {
+    std::string url = StrCat("http://[::1]:", port, port == admin ? "/healthz" : "/");
+    absl::Time deadline = absl::Now() + kPatience;
+    for (;;) {
+      absl::StatusOr<RunResult> r =
+          layerseal::testing::Run({"curl", "-gsf", "-o", "/dev/null", url}, "", absl::Seconds(10));
+      if (r.ok() && r->exit_code == 0) break;
+      ASSERT_TRUE((*child)->Running()) << "the controller exited:\n" << ReadFileOrDie(dir_.File("v6.log"));
+      ASSERT_LT(absl::Now(), deadline) << url << "\n" << ReadFileOrDie(dir_.File("v6.log"));
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+  }
+}
+
 // ---- PostgreSQL ----
 
 TEST(ControllerPostgresTest, StoresQueriesAndSurvivesARestart) {

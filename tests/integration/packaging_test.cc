@@ -22,6 +22,7 @@
 #include "node-agent/config.h"
 #include "tests/support/process.h"
 #include "verifier/policy.h"
+#include "base/host_port.h"
 #include "base/str_cat.h"
 #include "yaml-cpp/yaml.h"
 
@@ -138,9 +139,9 @@ YAML::Node Find(const std::string& kind, const std::string& name) {
 }
 
 int PortOf(const std::string& address) {
-  absl::StatusOr<std::pair<std::string, int>> hp = controller::SplitHostPort(address);
+  absl::StatusOr<HostPort> hp = SplitHostPort(address);
   EXPECT_TRUE(hp.ok()) << address;
-  return hp.ok() ? hp->second : -1;
+  return hp.ok() ? hp->port : -1;
 }
 
 absl::StatusOr<agent::ParsedArgs> ParseAgentFile(const std::string& path) {
