@@ -204,8 +204,7 @@ class Agent::Impl final : public plugin::EventSink, public plugin::CallObserver 
          .restricted_methods = {std::begin(kHealthSocketMethods), std::end(kHealthSocketMethods)},
          .upstream = upstream_,
          .interceptor = health_.get(),
-         .observer = this,
-         .engine = config_.proxy_engine});
+         .observer = this});
     if (!proxy.ok()) return proxy.status();
     proxy_ = *std::move(proxy);
     if (chmod(config_.listen.c_str(), static_cast<mode_t>(config_.listen_mode)) != 0) {

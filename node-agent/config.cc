@@ -117,17 +117,13 @@ const std::vector<Option>& Options() {
          return s;
        }},
       {"logLevel", "log-level", "debug, info, warn or error", Text(&AgentConfig::log_level)},
-      {"proxyEngine", "proxy-engine", "completion-queue (default) or callback",
-       [](AgentConfig& c, const std::string& v) {
-         if (v == "completion-queue") {
-           c.proxy_engine = plugin::ProxyEngine::kCompletionQueue;
-         } else if (v == "callback") {
-           c.proxy_engine = plugin::ProxyEngine::kCallback;
-         } else {
-           return absl::InvalidArgumentError(
-               StrCat("\"", v, "\" is not completion-queue or callback"));
-         }
-         return absl::OkStatus();
+      // Removed (issue 16): the proxy has one engine. Setting it fails, as the controller's
+      // removed keys do (controller/config.cc Replaced), so a stale config is noticed.
+      {"proxyEngine", "proxy-engine", "REMOVED: the proxy has one engine (completion queue)",
+       [](AgentConfig&, const std::string&) {
+         return absl::InvalidArgumentError(
+             "removed: the CRI proxy has one engine now (the completion-queue one, which was "
+             "the default); delete this setting (docs/agent.md)");
        }},
       {"v1alpha2", "v1alpha2", "CRI runtime.v1alpha2 calls: gate (default) or refuse",
        [](AgentConfig& c, const std::string& v) {
