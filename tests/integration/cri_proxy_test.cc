@@ -417,7 +417,8 @@ class FakeUpstreamTest : public ::testing::Test {
   // `restricted_methods` non-empty: also a restricted socket, restricted.sock, where only
   // they may be called.
   void StartProxy(CallInterceptor* interceptor,
-                  const std::vector<std::string>& restricted_methods = {}) {
+                  const std::vector<std::string>& restricted_methods = {},
+                  CallObserver* observer = nullptr) {
     proxy_.reset();
     upstream_server_.reset();
     fake_ = std::make_unique<FakeUpstream>();  // a generic service registers with one server
@@ -436,7 +437,8 @@ class FakeUpstreamTest : public ::testing::Test {
          .restricted_listen_paths = restricted,
          .restricted_methods = restricted_methods,
          .upstream_path = dir_.File("upstream.sock"),
-         .interceptor = interceptor});
+         .interceptor = interceptor,
+         .observer = observer});
     ASSERT_TRUE(proxy.ok()) << proxy.status();
     proxy_ = *std::move(proxy);
     channel_ = Connect(dir_.File("proxy.sock"));
@@ -609,6 +611,45 @@ TEST_F(FakeUpstreamTest, RestrictedSocketAnswersOnlyItsMethodsAndForwardsNothing
   ASSERT_TRUE(plain.status.ok()) << plain.status.error_message();
   EXPECT_EQ(plain.responses, std::vector<std::string>{"hello"});
   EXPECT_EQ(Invoke(channel_, "/fake.Echo/Stream", {"3"}).responses.size(), 3u);
+}
+
+// The observer (the agent's layerseal_cri_calls_total and latency) sees every call once, with
+// the code its caller got, however the call ended: forwarded, answered or failed by the
+// interceptor, reviewed, refused on a restricted socket.
+class RecordingObserver final : public CallObserver {
+ public:
+  void OnCallDone(std::string_view method, grpc::StatusCode code, absl::Duration elapsed) override {
+    absl::MutexLock lock(&mu_);
+    seen_.push_back(StrCat(method, " ", static_cast<int>(code)));
+    if (elapsed < absl::ZeroDuration()) seen_.push_back("negative elapsed");
+  }
+  std::vector<std::string> seen() {
+    absl::MutexLock lock(&mu_);
+    return seen_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> seen_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(FakeUpstreamTest, EveryCallIsObservedOnceWithItsCallersCode) {
+  TestInterceptor interceptor;
+  RecordingObserver observer;
+  StartProxy(&interceptor, {"/fake.Echo/Unary"}, &observer);
+  auto restricted = Connect(dir_.File("restricted.sock"));
+  ASSERT_TRUE(Invoke(channel_, "/fake.Echo/Unary", {"hello"}).status.ok());         // forwarded
+  ASSERT_TRUE(Invoke(channel_, "/fake.Echo/Stream", {"2"}).status.ok());            // not intercepted
+  ASSERT_FALSE(Invoke(channel_, "/fake.Echo/Unary", {"deny"}).status.ok());         // failed by it
+  ASSERT_TRUE(Invoke(channel_, "/fake.Echo/Unary", {"answer"}).status.ok());        // answered by it
+  ASSERT_TRUE(Invoke(channel_, "/fake.Echo/Unary", {"review-swap"}).status.ok());   // reviewed
+  ASSERT_FALSE(Invoke(channel_, "/fake.Echo/Fail", {"x"}).status.ok());             // reviewed error
+  ASSERT_FALSE(Invoke(restricted, "/fake.Echo/Stream", {"2"}).status.ok());         // refused
+  ASSERT_FALSE(Invoke(restricted, "/fake.Echo/Unary", {"hello"}).status.ok());      // refused forward
+  EXPECT_EQ(observer.seen(), (std::vector<std::string>{
+                                 "/fake.Echo/Unary 0", "/fake.Echo/Stream 0", "/fake.Echo/Unary 7",
+                                 "/fake.Echo/Unary 0", "/fake.Echo/Unary 0", "/fake.Echo/Fail 9",
+                                 "/fake.Echo/Stream 12", "/fake.Echo/Unary 12"}));
 }
 
 TEST_F(FakeUpstreamTest, ReviewSeesTheUpstreamsAnswerBeforeTheCaller) {
