@@ -41,8 +41,8 @@ inline constexpr absl::Duration kMaxReconnectBackoff = absl::Seconds(1);
 std::shared_ptr<grpc::Channel> CreateUpstreamChannel(const std::string& upstream_path);
 
 // Sees every call when it ends: the method, the status code the caller got, and the time
-// from the call's arrival to its end. Thread-safety: called concurrently from gRPC threads;
-// must be cheap (metrics).
+// from the call's arrival to its end. Thread-safety: called concurrently from the proxy's
+// threads and interceptors' threads; must be cheap (metrics).
 class CallObserver {
  public:
   virtual ~CallObserver() = default;
