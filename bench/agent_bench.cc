@@ -42,14 +42,10 @@
 #include <thread>
 #include <vector>
 
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/channel_arguments.h>
-
 #include "absl/synchronization/mutex.h"
-#include "k8s/cri/runtime/v1/api.grpc.pb.h"
 #include "registry/client.h"
 #include "tests/support/containerd_server.h"
+#include "tests/support/cri_client.h"
 #include "tests/support/images.h"
 #include "tests/support/process.h"
 #include "tests/support/push.h"
@@ -61,7 +57,6 @@
 namespace layerseal {
 namespace {
 
-namespace cri = ::runtime::v1;
 using Clock = std::chrono::steady_clock;
 
 [[noreturn]] void Die(const std::string& what) {
@@ -156,62 +151,10 @@ int Threads(pid_t pid) { return std::atoi(AfterColon(FirstLineWith(StrCat("/proc
 
 // ---------------------------------------------------------------- CRI client
 
-std::shared_ptr<grpc::Channel> Connect(const std::string& socket, bool own_connection = false) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
-  // Channels with equal arguments share gRPC's global subchannel pool (one connection);
-  // a local pool gives this channel a connection of its own.
-  if (own_connection) args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(StrCat("unix:", socket), grpc::InsecureChannelCredentials(), args);
-}
-
-class CriClient {
- public:
-  explicit CriClient(std::shared_ptr<grpc::Channel> channel)
-      : channel_(std::move(channel)),
-        images_(cri::ImageService::NewStub(channel_)),
-        runtime_(cri::RuntimeService::NewStub(channel_)) {}
-
-  grpc::Status Version() {
-    cri::VersionRequest req;
-    req.set_version("v1");
-    cri::VersionResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    return runtime_->Version(&ctx, req, &resp);
-  }
-
-  grpc::Status Status(const std::string& image, bool* found) {
-    cri::ImageStatusRequest req;
-    req.mutable_image()->set_image(image);
-    cri::ImageStatusResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    grpc::Status s = images_->ImageStatus(&ctx, req, &resp);
-    *found = resp.has_image();
-    return s;
-  }
-
-  grpc::Status Pull(const std::string& image, std::string* image_ref = nullptr) {
-    cri::PullImageRequest req;
-    req.mutable_image()->set_image(image);
-    cri::PodSandboxMetadata* md = req.mutable_sandbox_config()->mutable_metadata();
-    md->set_namespace_("default");
-    md->set_name("pod-bench");
-    md->set_uid("uid-bench");
-    cri::PullImageResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(300));
-    grpc::Status s = images_->PullImage(&ctx, req, &resp);
-    if (image_ref != nullptr) *image_ref = resp.image_ref();
-    return s;
-  }
-
- private:
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<cri::ImageService::Stub> images_;
-  std::unique_ptr<cri::RuntimeService::Stub> runtime_;
-};
+// The shared test CRI client (tests/support/cri_client.h); pulls get 300 s (the 100
+// concurrent pulls of unverified images queue behind the gates' workers).
+using testing::CriClient;
+const testing::CriClientOptions kClientOptions{.pull_timeout = absl::Seconds(300)};
 
 // ---------------------------------------------------------------- statistics
 
@@ -296,9 +239,10 @@ struct Throughput {
 Throughput MeasureThroughput(const std::string& socket, int threads, double seconds,
                              bool own_channels, pid_t agent_pid) {
   std::vector<std::unique_ptr<CriClient>> clients;
-  std::shared_ptr<grpc::Channel> shared = own_channels ? nullptr : Connect(socket);
+  std::shared_ptr<grpc::Channel> shared = own_channels ? nullptr : testing::ConnectCri(socket);
   for (int i = 0; i < threads; ++i) {
-    clients.push_back(std::make_unique<CriClient>(own_channels ? Connect(socket, true) : shared));
+    clients.push_back(std::make_unique<CriClient>(
+        own_channels ? testing::ConnectCri(socket, true) : shared, kClientOptions));
     for (int w = 0; w < 50; ++w) clients.back()->Version();  // connect and warm up
   }
   std::atomic<bool> stop{false};
@@ -450,9 +394,9 @@ int Main(int argc, char** argv) {
       dir.File("relay.log"));
   DieIf(relay_child.status(), "byte_relay");
   const pid_t relay = (*relay_child)->pid();
-  CriClient via_agent(Connect(dir.File("agent.sock")));
-  CriClient direct(Connect((*containerd)->socket()));
-  CriClient via_relay(Connect(dir.File("relay.sock")));
+  CriClient via_agent(dir.File("agent.sock"), kClientOptions);
+  CriClient direct((*containerd)->socket(), kClientOptions);
+  CriClient via_relay(dir.File("relay.sock"), kClientOptions);
   for (CriClient* proxy : {&via_relay, &via_agent}) {  // until each answers
     for (int i = 0; i < 100 && !proxy->Version().ok(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -472,9 +416,9 @@ int Main(int argc, char** argv) {
   if (!first.ok()) Die(StrCat("first pull through the agent: ", first.error_message()));
   grpc::Status first_direct = direct.Pull(app);
   if (!first_direct.ok()) Die(StrCat("first direct pull: ", first_direct.error_message()));
-  bool found_direct = false, found_agent = false;
-  direct.Status(app, &found_direct);
-  via_agent.Status(app, &found_agent);
+  grpc::Status status;
+  bool found_direct = direct.Status(app, &status).has_value();
+  bool found_agent = via_agent.Status(app, &status).has_value();
   if (!found_direct || !found_agent) Die("ImageStatus(tag) does not find the pulled image");
   std::printf("image %s pulled (%s)\n\n", app.c_str(), image_ref.c_str());
   std::fflush(stdout);
@@ -485,8 +429,8 @@ int Main(int argc, char** argv) {
       "RuntimeService/Version", args.calls, 200, 100, [&] { return direct.Version().ok(); },
       [&] { return via_agent.Version().ok(); }, agent));
   auto status_call = [&](CriClient& c) {
-    bool found = false;
-    return c.Status(app, &found).ok() && found;
+    grpc::Status s;
+    return c.Status(app, &s).has_value();
   };
   latency.push_back(MeasureLatency(
       "ImageService/ImageStatus(tag)", args.calls, 200, 100, [&] { return status_call(direct); },
@@ -546,7 +490,7 @@ int Main(int argc, char** argv) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   });
-  CriClient kubelet(Connect(dir.File("agent.sock")));  // one connection, as the kubelet has
+  CriClient kubelet(dir.File("agent.sock"), kClientOptions);  // one connection, as the kubelet has
   std::atomic<int> pulled_ok{0};
   std::vector<std::string> failures;
   absl::Mutex failures_mu;

@@ -166,8 +166,7 @@ class Agent::Impl final {
          .restricted_methods = {std::begin(kHealthSocketMethods), std::end(kHealthSocketMethods)},
          .upstream = upstream_,
          .interceptor = health_.get(),
-         .observer = &call_metrics_,
-         .engine = config_.proxy_engine});
+         .observer = &call_metrics_});
     if (!proxy.ok()) return proxy.status();
     proxy_ = *std::move(proxy);
     if (chmod(config_.listen.c_str(), static_cast<mode_t>(config_.listen_mode)) != 0) {

@@ -82,10 +82,9 @@ const Table& Options() {
                      Table::Int(&AgentConfig::workers, 1, 256)),
           Table::Row("logLevel", "log-level", "debug, info, warn or error",
                      Table::Text(&AgentConfig::log_level)),
-          Table::Row("proxyEngine", "proxy-engine", "completion-queue (default) or callback",
-                     Table::Enum(&AgentConfig::proxy_engine,
-                                 {{"completion-queue", plugin::ProxyEngine::kCompletionQueue},
-                                  {"callback", plugin::ProxyEngine::kCallback}})),
+          Table::Removed("proxyEngine", "proxy-engine", "REMOVED: the proxy has one engine (completion queue)",
+                         "removed: the CRI proxy has one engine now (the completion-queue one, which "
+                         "was the default); delete this setting (docs/agent.md)"),
           Table::Row("v1alpha2", "v1alpha2", "CRI runtime.v1alpha2 calls: gate (default) or refuse",
                      Table::Enum(&AgentConfig::v1alpha2, {{"gate", plugin::V1alpha2Mode::kGate},
                                                           {"refuse", plugin::V1alpha2Mode::kRefuse}})),

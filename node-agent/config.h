@@ -13,7 +13,6 @@
 #include "absl/time/time.h"
 #include "node-agent/spool.h"
 #include "node-agent/verdict_cache.h"
-#include "plugin/cri_proxy.h"
 #include "plugin/image_gates.h"
 #include "verifier/manifest.h"
 
@@ -39,8 +38,6 @@ struct AgentConfig {
   std::string health_socket = "/run/layerseal/health.sock";  // grpc.health.v1; "" : off
   absl::Duration policy_check_interval = absl::Seconds(2);
   int workers = 16;
-  // kCompletionQueue: fewer thread hand-offs per forwarded call (docs/performance.md).
-  plugin::ProxyEngine proxy_engine = plugin::ProxyEngine::kCompletionQueue;
   // CRI runtime.v1alpha2 (kubelets before 1.26 may use it): gated as v1, or refused.
   plugin::V1alpha2Mode v1alpha2 = plugin::V1alpha2Mode::kGate;
   std::string log_level = "info";

@@ -25,7 +25,7 @@ class InterceptedCall;
 using ResponseReview =
     std::function<void(InterceptedCall call, const grpc::Status& status, grpc::ByteBuffer response)>;
 
-// What the proxy needs from an intercepted call's resolution (implemented by both engines).
+// What the proxy needs from an intercepted call's resolution (implemented by the proxy's calls).
 class CallResolver {
  public:
   virtual ~CallResolver() = default;
@@ -74,13 +74,13 @@ class InterceptedCall {
  private:
   std::string_view method_;  // owned by the server context
   grpc::ByteBuffer request_;
-  grpc::ServerContextBase* context_;  // either engine's context (plugin/cri_proxy.h)
+  grpc::ServerContextBase* context_;  // the proxy's server context
   CallResolver* resolver_;  // nullptr once resolved or moved from
 };
 
 // Thread-safety: implementations must be safe to call concurrently from many calls.
-// OnRequest runs on one of gRPC's callback threads: it must not block (hand the call to a
-// worker and return); the call may be resolved after OnRequest returns.
+// OnRequest runs on one of the proxy's completion-queue threads: it must not block (hand
+// the call to a worker and return); the call may be resolved after OnRequest returns.
 class CallInterceptor {
  public:
   virtual ~CallInterceptor() = default;

@@ -41,20 +41,14 @@ inline constexpr absl::Duration kMaxReconnectBackoff = absl::Seconds(1);
 std::shared_ptr<grpc::Channel> CreateUpstreamChannel(const std::string& upstream_path);
 
 // Sees every call when it ends: the method, the status code the caller got, and the time
-// from the call's arrival to its end. Thread-safety: called concurrently from gRPC threads;
-// must be cheap (metrics).
+// from the call's arrival to its end. Thread-safety: called concurrently from the proxy's
+// threads and interceptors' threads; must be cheap (metrics).
 class CallObserver {
  public:
   virtual ~CallObserver() = default;
   virtual void OnCallDone(std::string_view method, grpc::StatusCode code,
                           absl::Duration elapsed) = 0;
 };
-
-// How the proxy drives its calls. kCallback: gRPC's callback API, on gRPC's own threads.
-// kCompletionQueue: the async API on one completion queue polled by a fixed, small number
-// of the proxy's threads (plugin/internal/queue_proxy.h), meant to cost fewer thread hops
-// and less CPU per call. Both forward the same way; figures in docs/performance.md.
-enum class ProxyEngine { kCallback, kCompletionQueue };
 
 struct CriProxyOptions {
   std::string listen_path;    // unix socket the kubelet connects to (replaced if stale)
@@ -72,11 +66,14 @@ struct CriProxyOptions {
   // Not owned; must outlive the proxy. nullptr: forward everything untouched.
   CallInterceptor* interceptor = nullptr;
   CallObserver* observer = nullptr;  // not owned; may be null
-  ProxyEngine engine = ProxyEngine::kCallback;
 };
 
-// Thread-safety: Start and the destructor from one thread; calls are served on gRPC's threads
-// (kCallback) or on the proxy's completion-queue threads (kCompletionQueue).
+// One engine drives the calls: gRPC's async API on one completion queue polled by a fixed,
+// small number of the proxy's own threads (plugin/internal/queue_proxy.h). It replaced a
+// second engine on gRPC's callback API (issue 16), which cost more thread hops and CPU per
+// call (docs/performance.md, "Node agent") and made every fix a fix in two places.
+// Thread-safety: Start and the destructor from one thread; calls are served on the proxy's
+// completion-queue threads (and on whatever thread an interceptor resolves a call from).
 class CriProxy {
  public:
   // Listens and returns once the socket accepts connections. The runtime need not be up:
@@ -90,11 +87,9 @@ class CriProxy {
   static constexpr absl::Duration kShutdownGrace = absl::Seconds(2);
 
  private:
-  class Service;
   CriProxy();
   std::unique_ptr<internal::Restriction> restriction_;
-  std::unique_ptr<Service> service_;             // kCallback
-  std::unique_ptr<internal::QueueProxy> queue_;  // kCompletionQueue
+  std::unique_ptr<internal::QueueProxy> queue_;
   std::unique_ptr<grpc::Server> server_;
 };
 

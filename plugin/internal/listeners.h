@@ -4,7 +4,7 @@
 // credentials: a restricted listener is added with gRPC's local credentials, whose auth
 // context says transport_security_type "local", the CRI socket with insecure credentials
 // ("insecure"). Clients of either connect with insecure credentials: the local handshake
-// sends nothing on the wire. Shared by both engines.
+// sends nothing on the wire.
 // Thread-safety: const after construction.
 #ifndef LAYERSEAL_PLUGIN_INTERNAL_LISTENERS_H_
 #define LAYERSEAL_PLUGIN_INTERNAL_LISTENERS_H_

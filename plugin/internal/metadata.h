@@ -1,4 +1,4 @@
-// Which metadata the CRI proxy copies from one hop to the next (shared by both engines).
+// Which metadata the CRI proxy copies from one hop to the next.
 #ifndef LAYERSEAL_PLUGIN_INTERNAL_METADATA_H_
 #define LAYERSEAL_PLUGIN_INTERNAL_METADATA_H_
 

@@ -4,7 +4,8 @@
 // an interceptor's Forward/Reply (from any thread), so a call is never driven by two threads
 // at once whatever the number of polling threads.
 //
-// The chains are those of the callback engine, lockstep, one message in flight each way:
+// Each direction is a lockstep chain with at most one message in flight, which gives
+// end-to-end flow control: a slow reader on one side slows the writer on the other.
 // Request chain:  server Read -> client Write -> server Read ... -> client WritesDone.
 // Response chain: client initial metadata -> server SendInitialMetadata (and client Read);
 //                 client Read -> server Write -> client Read ... until the client Read

@@ -1,8 +1,7 @@
-// The CRI proxy's completion-queue engine (CriProxyOptions::engine ==
-// ProxyEngine::kCompletionQueue): grpc::AsyncGenericService on the server side, GenericStub's
-// async generic streams on the client side, both on one server completion queue polled by
-// kQueueThreads threads of our own. Same behaviour as the callback engine (cri_proxy.cc);
-// figures in docs/performance.md, "Node agent".
+// The CRI proxy's engine (its only one since issue 16): grpc::AsyncGenericService on the
+// server side, GenericStub's async generic streams on the client side, both on one server
+// completion queue polled by kQueueThreads threads of our own. Figures in
+// docs/performance.md, "Node agent".
 #ifndef LAYERSEAL_PLUGIN_INTERNAL_QUEUE_PROXY_H_
 #define LAYERSEAL_PLUGIN_INTERNAL_QUEUE_PROXY_H_
 

@@ -1,5 +1,6 @@
 // A fixed set of threads draining a bounded FIFO queue: the gates' blocking work (registry
-// I/O, the gate's own runtime calls) runs here, never on gRPC's callback threads.
+// I/O, the gate's own runtime calls) runs here, never on the proxy's completion-queue
+// threads.
 // Thread-safety: Submit may be called from any thread. The destructor runs what is queued,
 // then joins.
 #ifndef LAYERSEAL_PLUGIN_INTERNAL_WORKER_POOL_H_

@@ -13,19 +13,15 @@
 #include <thread>
 #include <vector>
 
-#include <grpcpp/create_channel.h>
-#include <grpcpp/impl/client_unary_call.h>
-#include <grpcpp/impl/rpc_method.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/channel_arguments.h>
-
 #include "gtest/gtest.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "k8s/cri/runtime/v1/api.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "node-agent/agent.h"
 #include "registry/client.h"
+#include "tests/support/agent_process.h"
 #include "tests/support/containerd_server.h"
+#include "tests/support/cri_client.h"
 #include "tests/support/images.h"
 #include "tests/support/metrics_text.h"
 #include "tests/support/process.h"
@@ -59,85 +55,7 @@ std::string KubeletPullErrorReason(const grpc::Status& s) {
   return "ErrImagePull";
 }
 
-std::shared_ptr<grpc::Channel> Connect(const std::string& socket) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(StrCat("unix:", socket), grpc::InsecureChannelCredentials(), args);
-}
-
-// A CRI client as the kubelet uses it, in CRI runtime.v1 or (api "v1alpha2") the older
-// runtime.v1alpha2, whose messages carry the fields used here at the v1 numbers.
-class CriClient {
- public:
-  explicit CriClient(const std::string& socket, std::string api = "v1")
-      : channel_(Connect(socket)), api_(std::move(api)) {}
-
-  grpc::Status Pull(const std::string& image, std::string* image_ref = nullptr,
-                    const std::string& ns = "default") {
-    cri::PullImageRequest req;
-    req.mutable_image()->set_image(image);
-    cri::PodSandboxMetadata* md = req.mutable_sandbox_config()->mutable_metadata();
-    md->set_namespace_(ns);
-    md->set_name("pod-1");
-    md->set_uid("uid-1");
-    cri::PullImageResponse resp;
-    grpc::Status s = Call("ImageService/PullImage", req, &resp, std::chrono::seconds(120));
-    if (image_ref != nullptr) *image_ref = resp.image_ref();
-    return s;
-  }
-
-  // The image the runtime reports for `image` (nullopt: absent), or the call's error.
-  std::optional<cri::Image> Status(const std::string& image, grpc::Status* status = nullptr) {
-    cri::ImageStatusRequest req;
-    req.mutable_image()->set_image(image);
-    cri::ImageStatusResponse resp;
-    grpc::Status s = Call("ImageService/ImageStatus", req, &resp, std::chrono::seconds(60));
-    if (status != nullptr) *status = s;
-    EXPECT_TRUE(status != nullptr || s.ok()) << s.error_message();
-    if (!s.ok() || !resp.has_image()) return std::nullopt;
-    return resp.image();
-  }
-
-  grpc::Status CreateContainer(const std::string& image, const std::string& ns) {
-    cri::CreateContainerRequest req;
-    req.set_pod_sandbox_id("no-such-sandbox");
-    req.mutable_config()->mutable_metadata()->set_name("c");
-    req.mutable_config()->mutable_image()->set_image(image);
-    req.mutable_sandbox_config()->mutable_metadata()->set_namespace_(ns);
-    cri::CreateContainerResponse resp;
-    return Call("RuntimeService/CreateContainer", req, &resp, std::chrono::seconds(60));
-  }
-
-  grpc::Status Version() {
-    cri::VersionRequest req;
-    cri::VersionResponse resp;
-    return Call("RuntimeService/Version", req, &resp, std::chrono::seconds(10));
-  }
-
-  grpc::Status Remove(const std::string& image) {
-    cri::RemoveImageRequest req;
-    req.mutable_image()->set_image(image);
-    cri::RemoveImageResponse resp;
-    return Call("ImageService/RemoveImage", req, &resp, std::chrono::seconds(60));
-  }
-
- private:
-  // One unary call of "/runtime.<api>.<service_method>".
-  template <typename Request, typename Response>
-  grpc::Status Call(std::string_view service_method, const Request& req, Response* resp,
-                    std::chrono::seconds timeout) {
-    std::string path = StrCat("/runtime.", api_, ".", service_method);
-    grpc::internal::RpcMethod method(path.c_str(), grpc::internal::RpcMethod::NORMAL_RPC);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + timeout);
-    return grpc::internal::BlockingUnaryCall<Request, Response, grpc::protobuf::MessageLite,
-                                             grpc::protobuf::MessageLite>(channel_.get(), method,
-                                                                          &ctx, req, resp);
-  }
-
-  std::shared_ptr<grpc::Channel> channel_;
-  const std::string api_;
-};
+using testing::CriClient;
 
 // Registry, containerd, keys and images, shared by the suite (each test uses its own
 // repositories so that verdicts and pulled images never leak between tests).
@@ -199,11 +117,10 @@ class AgentE2eTest : public ::testing::Test {
     std::filesystem::create_directories(dir_.File("namespaces"));
     std::vector<std::string> args = AgentArgsWithExtras();
     args.insert(args.end(), extra_args.begin(), extra_args.end());
-    absl::StatusOr<std::unique_ptr<testing::Child>> child =
-        testing::Child::Spawn(args, dir_.File("agent.log"));
-    ASSERT_TRUE(child.ok()) << child.status();
-    agent_ = *std::move(child);
-    ASSERT_TRUE(testing::WaitForPort(admin_port_, absl::Seconds(20))) << AgentLog();
+    absl::StatusOr<std::unique_ptr<testing::AgentProcess>> agent = testing::AgentProcess::Start(
+        {args.begin() + 1, args.end()}, {}, admin_port_, dir_.File("agent.log"));  // [0]: binary
+    ASSERT_TRUE(agent.ok()) << agent.status();
+    agent_ = *std::move(agent);
     client_ = std::make_unique<CriClient>(dir_.File("agent.sock"));
   }
   void StopAgent() {
@@ -283,11 +200,9 @@ class AgentE2eTest : public ::testing::Test {
   }
   // The repo_tags of image `id` in ListImages through the agent (what `crictl images` shows).
   std::vector<std::string> RepoTagsThroughAgent(const std::string& id) {
-    auto stub = cri::ImageService::NewStub(Connect(dir_.File("agent.sock")));
-    grpc::ClientContext ctx;
-    cri::ListImagesResponse response;
-    EXPECT_TRUE(stub->ListImages(&ctx, cri::ListImagesRequest(), &response).ok());
-    for (const cri::Image& image : response.images()) {
+    std::vector<cri::Image> images;
+    EXPECT_TRUE(CriClient(dir_.File("agent.sock")).ListImages(&images).ok());
+    for (const cri::Image& image : images) {
       if (image.id() == id) return {image.repo_tags().begin(), image.repo_tags().end()};
     }
     return {};
@@ -300,7 +215,7 @@ class AgentE2eTest : public ::testing::Test {
   testing::TempDir dir_;
   std::string health_socket_ = dir_.File("health.sock");
   int admin_port_ = testing::PickFreePort();
-  std::unique_ptr<testing::Child> agent_;
+  std::unique_ptr<testing::AgentProcess> agent_;
   std::unique_ptr<CriClient> client_;
   std::vector<std::string> extra_args_;  // more agent flags, for StartAgent
 };
@@ -372,16 +287,8 @@ TEST_F(AgentE2eTest, ATagWhosePinnedImageIsGoneIsAskedForItself) {
 TEST_F(AgentE2eTest, DeniedImagesNeverReachContainerd) {
   Push("deny/unsigned:1", testing::MakeBaseImage({.seed = "e2e-unsigned"}));
   Push("deny/untrusted:1", Signed("e2e-untrusted", *other_key_));
-  TestImage tampered = Signed("e2e-tampered", *key_);
-  {  // a base layer swapped for another after signing
-    json m = json::parse(tampered.manifest);
-    json d = testing::AddBlob(tampered, "application/vnd.oci.image.layer.v1.tar+gzip",
-                              GzipCompress(MakeSingleFileTar("evil", "x")));
-    m["layers"][0]["digest"] = d["digest"];
-    m["layers"][0]["size"] = d["size"];
-    testing::SetManifest(tampered, m.dump());
-  }
-  Push("deny/tampered:1", tampered);
+  // A base layer swapped for another after signing.
+  Push("deny/tampered:1", testing::WithLayerSwapped(Signed("e2e-tampered", *key_), 0));
   StartAgent();
 
   struct Case {
@@ -469,13 +376,13 @@ TEST_F(AgentE2eTest, NamespacePolicyAppliesToThePodAtHand) {
 // Issue 15.3: containerd 1.6 still serves CRI runtime.v1alpha2, which kubelets before 1.26
 // fall back to. Through the agent it is gated exactly as v1.
 TEST_F(AgentE2eTest, V1alpha2IsGatedAsV1) {
-  ASSERT_TRUE(CriClient(containerd_->socket(), "v1alpha2").Version().ok())
+  ASSERT_TRUE(CriClient(containerd_->socket(), {.api = "v1alpha2"}).Version().ok())
       << "this containerd does not serve runtime.v1alpha2: the test proves nothing";
   Push("alpha/unsigned:1", testing::MakeBaseImage({.seed = "e2e-alpha-unsigned"}));
   Digest digest = Push("alpha/signed:1", Signed("e2e-alpha-signed", *key_));
   Push("alpha/bypass:1", testing::MakeBaseImage({.seed = "e2e-alpha-bypass"}));
   StartAgent();
-  CriClient alpha(dir_.File("agent.sock"), "v1alpha2");
+  CriClient alpha(dir_.File("agent.sock"), {.api = "v1alpha2"});
   ASSERT_TRUE(alpha.Version().ok());
 
   grpc::Status denied = alpha.Pull(Ref("alpha/unsigned:1"));
@@ -505,7 +412,7 @@ TEST_F(AgentE2eTest, V1alpha2IsGatedAsV1) {
 TEST_F(AgentE2eTest, V1alpha2RefusedWhenConfigured) {
   Push("alpha-refused/unsigned:1", testing::MakeBaseImage({.seed = "e2e-alpha-refused"}));
   StartAgent({"--v1alpha2", "refuse"});
-  CriClient alpha(dir_.File("agent.sock"), "v1alpha2");
+  CriClient alpha(dir_.File("agent.sock"), {.api = "v1alpha2"});
   grpc::Status version = alpha.Version();
   EXPECT_EQ(version.error_code(), grpc::StatusCode::UNIMPLEMENTED);
   EXPECT_NE(version.error_message().find("v1alpha2: refuse"), std::string::npos) << version.error_message();
@@ -629,7 +536,7 @@ TEST_F(AgentE2eTest, HealthAndReadiness) {
     EXPECT_EQ(rebound->out, "421") << path;
   }
   // grpc.health.v1 on the health socket.
-  auto health = grpc::health::v1::Health::NewStub(Connect(dir_.File("health.sock")));
+  auto health = grpc::health::v1::Health::NewStub(testing::ConnectCri(dir_.File("health.sock")));
   auto check = [&](const std::string& service, grpc::health::v1::HealthCheckResponse* out) {
     grpc::health::v1::HealthCheckRequest req;
     req.set_service(service);
@@ -681,7 +588,7 @@ TEST_F(AgentE2eTest, HealthSocketServesOnlyHealthWithAnExplicitMode) {
   EXPECT_EQ(Metric("layerseal_cri_calls_total{method=\"/runtime.v1.ImageService/PullImage\",code=\"OK\"}"), 0);
 
   // Health still answers there: Check as before, Watch not served.
-  auto health = grpc::health::v1::Health::NewStub(Connect(health_socket_));
+  auto health = grpc::health::v1::Health::NewStub(testing::ConnectCri(health_socket_));
   grpc::health::v1::HealthCheckRequest req;
   grpc::health::v1::HealthCheckResponse resp;
   grpc::ClientContext ctx;
@@ -804,13 +711,11 @@ TEST_F(AgentE2eTest, ListImagesWithThousandsOfImagesPassesUnchanged) {
   StartAgent();
 
   auto list = [](const std::string& socket) {
-    auto stub = cri::ImageService::NewStub(Connect(socket));
-    grpc::ClientContext ctx;
-    cri::ListImagesResponse response;
-    grpc::Status s = stub->ListImages(&ctx, cri::ListImagesRequest(), &response);
+    std::vector<cri::Image> images;
+    grpc::Status s = CriClient(socket).ListImages(&images);
     EXPECT_TRUE(s.ok()) << s.error_message();
     std::set<std::string> names;  // image id and name: containerd's order is not stable
-    for (const cri::Image& image : response.images()) {
+    for (const cri::Image& image : images) {
       for (const std::string& tag : image.repo_tags()) names.insert(StrCat(image.id(), " ", tag));
     }
     return names;

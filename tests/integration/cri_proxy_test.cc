@@ -410,18 +410,15 @@ class TestInterceptor final : public CallInterceptor {
   std::vector<std::thread> threads_;
 };
 
-std::string EngineName(const ::testing::TestParamInfo<ProxyEngine>& info) {
-  return info.param == ProxyEngine::kCallback ? "Callback" : "CompletionQueue";
-}
-
-class FakeUpstreamTest : public ::testing::TestWithParam<ProxyEngine> {
+class FakeUpstreamTest : public ::testing::Test {
  protected:
   void SetUp() override { StartProxy(nullptr); }
 
   // `restricted_methods` non-empty: also a restricted socket, restricted.sock, where only
   // they may be called.
   void StartProxy(CallInterceptor* interceptor,
-                  const std::vector<std::string>& restricted_methods = {}) {
+                  const std::vector<std::string>& restricted_methods = {},
+                  CallObserver* observer = nullptr) {
     proxy_.reset();
     upstream_server_.reset();
     fake_ = std::make_unique<FakeUpstream>();  // a generic service registers with one server
@@ -441,7 +438,7 @@ class FakeUpstreamTest : public ::testing::TestWithParam<ProxyEngine> {
          .restricted_methods = restricted_methods,
          .upstream_path = dir_.File("upstream.sock"),
          .interceptor = interceptor,
-         .engine = GetParam()});
+         .observer = observer});
     ASSERT_TRUE(proxy.ok()) << proxy.status();
     proxy_ = *std::move(proxy);
     channel_ = Connect(dir_.File("proxy.sock"));
@@ -459,7 +456,7 @@ class FakeUpstreamTest : public ::testing::TestWithParam<ProxyEngine> {
   std::shared_ptr<grpc::Channel> channel_;
 };
 
-TEST_P(FakeUpstreamTest, MetadataAndDeadlineReachTheUpstream) {
+TEST_F(FakeUpstreamTest, MetadataAndDeadlineReachTheUpstream) {
   CallResult r = Invoke(channel_, "/fake.Echo/Unary", {"hello"},
                         {{"x-request-id", "abc"}, {"x-blob-bin", kBinaryTrailer}},
                         absl::Seconds(30));
@@ -469,17 +466,17 @@ TEST_P(FakeUpstreamTest, MetadataAndDeadlineReachTheUpstream) {
   EXPECT_EQ(Get(r.initial_metadata, "echo-x-blob-bin"), kBinaryTrailer);
   int deadline_ms = std::stoi(Get(r.trailing_metadata, "deadline-ms"));
   EXPECT_GT(deadline_ms, 15000);  // the client's 30 s, not "infinite", not lost
-  // grpc-timeout is rounded up when encoded (seen: 30099 ms on either engine).
+  // grpc-timeout is rounded up when encoded (seen: 30099 ms).
   EXPECT_LE(deadline_ms, 30500);
 }
 
-TEST_P(FakeUpstreamTest, DeadlineExceededCancelsTheUpstream) {
+TEST_F(FakeUpstreamTest, DeadlineExceededCancelsTheUpstream) {
   CallResult r = Invoke(channel_, "/fake.Echo/Sleep", {"zzz"}, {}, absl::Milliseconds(300));
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_TRUE(fake_->sleep_cancelled.WaitForNotificationWithTimeout(absl::Seconds(10)));
 }
 
-TEST_P(FakeUpstreamTest, ClientCancellationCancelsTheUpstream) {
+TEST_F(FakeUpstreamTest, ClientCancellationCancelsTheUpstream) {
   Call call(channel_, "/fake.Echo/Sleep", {"zzz"}, {}, absl::InfiniteDuration());
   absl::SleepFor(absl::Milliseconds(200));
   call.Cancel();
@@ -487,7 +484,7 @@ TEST_P(FakeUpstreamTest, ClientCancellationCancelsTheUpstream) {
   EXPECT_TRUE(fake_->sleep_cancelled.WaitForNotificationWithTimeout(absl::Seconds(10)));
 }
 
-TEST_P(FakeUpstreamTest, StatusDetailsAndTrailersPassThrough) {
+TEST_F(FakeUpstreamTest, StatusDetailsAndTrailersPassThrough) {
   CallResult r = Invoke(channel_, "/fake.Echo/Fail", {"x"});
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(r.status.error_message(), "nope");
@@ -497,7 +494,7 @@ TEST_P(FakeUpstreamTest, StatusDetailsAndTrailersPassThrough) {
   EXPECT_TRUE(r.responses.empty());
 }
 
-TEST_P(FakeUpstreamTest, ServerStreamingPassesEveryMessageInOrder) {
+TEST_F(FakeUpstreamTest, ServerStreamingPassesEveryMessageInOrder) {
   CallResult r = Invoke(channel_, "/fake.Echo/Stream", {"50"});
   ASSERT_TRUE(r.status.ok()) << r.status.error_message();
   ASSERT_EQ(r.responses.size(), 50u);
@@ -505,14 +502,14 @@ TEST_P(FakeUpstreamTest, ServerStreamingPassesEveryMessageInOrder) {
   EXPECT_EQ(Get(r.initial_metadata, "stream-initial"), "yes");
 }
 
-TEST_P(FakeUpstreamTest, BidiStreamingEchoesEveryMessage) {
+TEST_F(FakeUpstreamTest, BidiStreamingEchoesEveryMessage) {
   std::vector<std::string> sent = {"one", "two", "", "four"};
   CallResult r = Invoke(channel_, "/fake.Echo/Bidi", sent);
   ASSERT_TRUE(r.status.ok()) << r.status.error_message();
   EXPECT_EQ(r.responses, sent);
 }
 
-TEST_P(FakeUpstreamTest, UpstreamFinishingFirstEndsAStreamTheClientKeepsOpen) {
+TEST_F(FakeUpstreamTest, UpstreamFinishingFirstEndsAStreamTheClientKeepsOpen) {
   // The client never half-closes: the proxy must not wait for it to forward the status.
   Call call(channel_, "/fake.Echo/Fail", {"x"}, {}, kCallTimeout, /*half_close=*/false);
   CallResult r = call.Wait();
@@ -521,13 +518,13 @@ TEST_P(FakeUpstreamTest, UpstreamFinishingFirstEndsAStreamTheClientKeepsOpen) {
   EXPECT_EQ(r.status.error_details(), kDetailsBytes);
 }
 
-TEST_P(FakeUpstreamTest, UnknownMethodStatusIsTheUpstreams) {
+TEST_F(FakeUpstreamTest, UnknownMethodStatusIsTheUpstreams) {
   CallResult r = Invoke(channel_, "/no.Such/Method", {"x"});
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
   EXPECT_EQ(r.status.error_message(), "fake: no such method");
 }
 
-TEST_P(FakeUpstreamTest, TwentyMiBMessagesPassBothWays) {
+TEST_F(FakeUpstreamTest, TwentyMiBMessagesPassBothWays) {
   std::string big(20 << 20, '\0');
   for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 131 % 251);
   CallResult r = Invoke(channel_, "/fake.Echo/Unary", {big});
@@ -536,7 +533,7 @@ TEST_P(FakeUpstreamTest, TwentyMiBMessagesPassBothWays) {
   EXPECT_TRUE(r.responses[0] == big);
 }
 
-TEST_P(FakeUpstreamTest, ManyConcurrentCallsAllComplete) {
+TEST_F(FakeUpstreamTest, ManyConcurrentCallsAllComplete) {
   std::vector<std::unique_ptr<Call>> calls;
   for (int i = 0; i < 64; ++i) {
     calls.push_back(std::make_unique<Call>(channel_, i % 2 ? "/fake.Echo/Stream" : "/fake.Echo/Unary",
@@ -549,7 +546,7 @@ TEST_P(FakeUpstreamTest, ManyConcurrentCallsAllComplete) {
   }
 }
 
-TEST_P(FakeUpstreamTest, InterceptorRewritesOrAnswersInstead) {
+TEST_F(FakeUpstreamTest, InterceptorRewritesOrAnswersInstead) {
   TestInterceptor interceptor;
   StartProxy(&interceptor);
   int before = fake_->calls.load();
@@ -589,7 +586,7 @@ TEST_P(FakeUpstreamTest, InterceptorRewritesOrAnswersInstead) {
 // methods are called, only the interceptor answers them, and nothing reaches the upstream:
 // not another method, not a listed one the interceptor forwards, not one that half-closes
 // before its first message. The main socket is unchanged.
-TEST_P(FakeUpstreamTest, RestrictedSocketAnswersOnlyItsMethodsAndForwardsNothing) {
+TEST_F(FakeUpstreamTest, RestrictedSocketAnswersOnlyItsMethodsAndForwardsNothing) {
   TestInterceptor interceptor;
   StartProxy(&interceptor, {"/fake.Echo/Unary"});
   auto restricted = Connect(dir_.File("restricted.sock"));
@@ -616,7 +613,46 @@ TEST_P(FakeUpstreamTest, RestrictedSocketAnswersOnlyItsMethodsAndForwardsNothing
   EXPECT_EQ(Invoke(channel_, "/fake.Echo/Stream", {"3"}).responses.size(), 3u);
 }
 
-TEST_P(FakeUpstreamTest, ReviewSeesTheUpstreamsAnswerBeforeTheCaller) {
+// The observer (the agent's layerseal_cri_calls_total and latency) sees every call once, with
+// the code its caller got, however the call ended: forwarded, answered or failed by the
+// interceptor, reviewed, refused on a restricted socket.
+class RecordingObserver final : public CallObserver {
+ public:
+  void OnCallDone(std::string_view method, grpc::StatusCode code, absl::Duration elapsed) override {
+    absl::MutexLock lock(&mu_);
+    seen_.push_back(StrCat(method, " ", static_cast<int>(code)));
+    if (elapsed < absl::ZeroDuration()) seen_.push_back("negative elapsed");
+  }
+  std::vector<std::string> seen() {
+    absl::MutexLock lock(&mu_);
+    return seen_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> seen_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(FakeUpstreamTest, EveryCallIsObservedOnceWithItsCallersCode) {
+  TestInterceptor interceptor;
+  RecordingObserver observer;
+  StartProxy(&interceptor, {"/fake.Echo/Unary"}, &observer);
+  auto restricted = Connect(dir_.File("restricted.sock"));
+  ASSERT_TRUE(Invoke(channel_, "/fake.Echo/Unary", {"hello"}).status.ok());         // forwarded
+  ASSERT_TRUE(Invoke(channel_, "/fake.Echo/Stream", {"2"}).status.ok());            // not intercepted
+  ASSERT_FALSE(Invoke(channel_, "/fake.Echo/Unary", {"deny"}).status.ok());         // failed by it
+  ASSERT_TRUE(Invoke(channel_, "/fake.Echo/Unary", {"answer"}).status.ok());        // answered by it
+  ASSERT_TRUE(Invoke(channel_, "/fake.Echo/Unary", {"review-swap"}).status.ok());   // reviewed
+  ASSERT_FALSE(Invoke(channel_, "/fake.Echo/Fail", {"x"}).status.ok());             // reviewed error
+  ASSERT_FALSE(Invoke(restricted, "/fake.Echo/Stream", {"2"}).status.ok());         // refused
+  ASSERT_FALSE(Invoke(restricted, "/fake.Echo/Unary", {"hello"}).status.ok());      // refused forward
+  EXPECT_EQ(observer.seen(), (std::vector<std::string>{
+                                 "/fake.Echo/Unary 0", "/fake.Echo/Stream 0", "/fake.Echo/Unary 7",
+                                 "/fake.Echo/Unary 0", "/fake.Echo/Unary 0", "/fake.Echo/Fail 9",
+                                 "/fake.Echo/Stream 12", "/fake.Echo/Unary 12"}));
+}
+
+TEST_F(FakeUpstreamTest, ReviewSeesTheUpstreamsAnswerBeforeTheCaller) {
   TestInterceptor interceptor;
   StartProxy(&interceptor);
   int upstream_calls = fake_->calls.load();
@@ -653,7 +689,7 @@ TEST_P(FakeUpstreamTest, ReviewSeesTheUpstreamsAnswerBeforeTheCaller) {
   EXPECT_EQ(fake_->calls.load(), upstream_calls + 5);  // each went upstream exactly once
 }
 
-TEST_P(FakeUpstreamTest, AReviewedCallPastItsDeadlineCancelsTheUpstream) {
+TEST_F(FakeUpstreamTest, AReviewedCallPastItsDeadlineCancelsTheUpstream) {
   TestInterceptor interceptor;
   StartProxy(&interceptor);
   CallResult r = Invoke(channel_, "/fake.Echo/Sleep", {"x"}, {}, absl::Milliseconds(300));
@@ -692,7 +728,7 @@ class FakeJudge final : public ImageJudge {
 };
 
 // ImageStatus through the gates over a fake runtime: what the review does with each answer.
-TEST_P(FakeUpstreamTest, ImageStatusGateReviewsTheRuntimesAnswer) {
+TEST_F(FakeUpstreamTest, ImageStatusGateReviewsTheRuntimesAnswer) {
   FakeJudge judge;
   ImageGates gates({.judge = &judge, .upstream = CreateUpstreamChannel(dir_.File("upstream.sock"))});
   StartProxy(&gates);
@@ -743,7 +779,7 @@ TEST_P(FakeUpstreamTest, ImageStatusGateReviewsTheRuntimesAnswer) {
 // Issue 15.3: runtime.v1alpha2 goes through the same gates as v1. Nothing reaches the runtime
 // for a denied pull; CreateContainer asks the runtime in v1alpha2 and is refused for an image
 // no policy admits; ImageStatus is reviewed.
-TEST_P(FakeUpstreamTest, V1alpha2IsGatedAsV1) {
+TEST_F(FakeUpstreamTest, V1alpha2IsGatedAsV1) {
   FakeJudge judge;
   ImageGates gates({.judge = &judge, .upstream = CreateUpstreamChannel(dir_.File("upstream.sock"))});
   StartProxy(&gates);
@@ -780,7 +816,7 @@ TEST_P(FakeUpstreamTest, V1alpha2IsGatedAsV1) {
 
 // v1alpha2: refuse answers every runtime.v1alpha2 call UNIMPLEMENTED, saying why; v1 and
 // other services pass as before.
-TEST_P(FakeUpstreamTest, V1alpha2RefusedWhenConfigured) {
+TEST_F(FakeUpstreamTest, V1alpha2RefusedWhenConfigured) {
   FakeJudge judge;
   ImageGates gates({.judge = &judge,
                     .upstream = CreateUpstreamChannel(dir_.File("upstream.sock")),
@@ -832,7 +868,7 @@ class FakeRecorder final : public ImageRecorder {
 
 // Issue 15 item 1: the gates name the image by its tag after a VERIFIED ALLOW and the
 // runtime's successful pull, and in no other case.
-TEST_P(FakeUpstreamTest, PullImageNamesTheTagOnlyAfterAVerifiedPull) {
+TEST_F(FakeUpstreamTest, PullImageNamesTheTagOnlyAfterAVerifiedPull) {
   FixedJudge judge;
   FakeRecorder recorder;
   ImageGates gates({.judge = &judge,
@@ -871,18 +907,11 @@ TEST_P(FakeUpstreamTest, PullImageNamesTheTagOnlyAfterAVerifiedPull) {
   EXPECT_EQ(recorder.Named().size(), 1u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, FakeUpstreamTest,
-                         ::testing::Values(ProxyEngine::kCallback, ProxyEngine::kCompletionQueue),
-                         EngineName);
-
-class CriProxyTest : public ::testing::TestWithParam<ProxyEngine> {};
-
-TEST_P(CriProxyTest, MissingUpstreamIsUnavailableThenRecovers) {
+TEST(CriProxyTest, MissingUpstreamIsUnavailableThenRecovers) {
   testing::TempDir dir;
   const std::string upstream = dir.File("upstream.sock");
   absl::StatusOr<std::unique_ptr<CriProxy>> proxy =
-      CriProxy::Start({.listen_path = dir.File("proxy.sock"), .upstream_path = upstream,
-                       .engine = GetParam()});
+      CriProxy::Start({.listen_path = dir.File("proxy.sock"), .upstream_path = upstream});
   ASSERT_TRUE(proxy.ok()) << proxy.status();
   std::shared_ptr<grpc::Channel> channel = Connect(dir.File("proxy.sock"));
   for (int i = 0; i < 3; ++i) {  // the first call, and those while the channel backs off
@@ -908,7 +937,7 @@ TEST_P(CriProxyTest, MissingUpstreamIsUnavailableThenRecovers) {
   server->Shutdown(std::chrono::system_clock::now());
 }
 
-TEST_P(CriProxyTest, ReplacesAStaleListenSocket) {
+TEST(CriProxyTest, ReplacesAStaleListenSocket) {
   testing::TempDir dir;
   const std::string path = dir.File("proxy.sock");
   int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
@@ -921,26 +950,20 @@ TEST_P(CriProxyTest, ReplacesAStaleListenSocket) {
   ::close(fd);  // the socket file stays, as after a crash
 
   absl::StatusOr<std::unique_ptr<CriProxy>> proxy =
-      CriProxy::Start({.listen_path = path, .upstream_path = dir.File("none.sock"),
-                       .engine = GetParam()});
+      CriProxy::Start({.listen_path = path, .upstream_path = dir.File("none.sock")});
   ASSERT_TRUE(proxy.ok()) << proxy.status();
   CallResult r = Invoke(Connect(path), "/fake.Echo/Unary", {"x"}, {}, absl::Seconds(10));
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNAVAILABLE) << r.status.error_message();
 }
 
-TEST_P(CriProxyTest, StartFailsOnAnUnusableListenPath) {
+TEST(CriProxyTest, StartFailsOnAnUnusableListenPath) {
   absl::StatusOr<std::unique_ptr<CriProxy>> proxy = CriProxy::Start(
-      {.listen_path = "/nonexistent-dir/x/proxy.sock", .upstream_path = "/tmp/whatever.sock",
-       .engine = GetParam()});
+      {.listen_path = "/nonexistent-dir/x/proxy.sock", .upstream_path = "/tmp/whatever.sock"});
   ASSERT_FALSE(proxy.ok());
   EXPECT_EQ(proxy.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(Sv(proxy.status().message()).find("/nonexistent-dir/x/proxy.sock"),
             std::string_view::npos);
 }
-
-INSTANTIATE_TEST_SUITE_P(Engines, CriProxyTest,
-                         ::testing::Values(ProxyEngine::kCallback, ProxyEngine::kCompletionQueue),
-                         EngineName);
 
 // ---------------------------------------------------------------------------------------
 // The CRI subset: fields outside it survive a parse + serialize byte for byte.
@@ -1008,8 +1031,8 @@ TEST(CriSubsetTest, PullImageRequestKeepsFieldsOutsideTheSubset) {
 // ---------------------------------------------------------------------------------------
 // A real containerd with its CRI plugin: the same calls direct and through the proxy.
 
-// One proxy per engine, both for the whole suite, in front of one containerd.
-class ContainerdTest : public ::testing::TestWithParam<ProxyEngine> {
+// One proxy for the whole suite, in front of one containerd.
+class ContainerdTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     absl::StatusOr<std::unique_ptr<testing::ContainerdServer>> server =
@@ -1017,27 +1040,20 @@ class ContainerdTest : public ::testing::TestWithParam<ProxyEngine> {
     ASSERT_TRUE(server.ok()) << server.status();
     containerd_ = server->release();
     dir_ = new testing::TempDir();
-    for (ProxyEngine engine : {ProxyEngine::kCallback, ProxyEngine::kCompletionQueue}) {
-      absl::StatusOr<std::unique_ptr<CriProxy>> proxy =
-          CriProxy::Start({.listen_path = dir_->File(SocketName(engine)),
-                           .upstream_path = containerd_->socket(),
-                           .engine = engine});
-      ASSERT_TRUE(proxy.ok()) << proxy.status();
-      proxies_[static_cast<int>(engine)] = proxy->release();
-    }
+    absl::StatusOr<std::unique_ptr<CriProxy>> proxy = CriProxy::Start(
+        {.listen_path = dir_->File("proxy.sock"), .upstream_path = containerd_->socket()});
+    ASSERT_TRUE(proxy.ok()) << proxy.status();
+    proxy_ = proxy->release();
   }
   static void TearDownTestSuite() {
-    for (CriProxy*& proxy : proxies_) delete std::exchange(proxy, nullptr);
+    delete std::exchange(proxy_, nullptr);
     delete dir_;
     delete containerd_;
   }
-  static std::string SocketName(ProxyEngine engine) {
-    return engine == ProxyEngine::kCallback ? "proxy-callback.sock" : "proxy-cq.sock";
-  }
   void SetUp() override {
-    ASSERT_NE(proxies_[static_cast<int>(GetParam())], nullptr);
+    ASSERT_NE(proxy_, nullptr);
     direct_ = Connect(containerd_->socket());
-    proxied_ = Connect(dir_->File(SocketName(GetParam())));
+    proxied_ = Connect(dir_->File("proxy.sock"));
   }
 
   // The call must give the same status, messages and application metadata both ways.
@@ -1054,16 +1070,16 @@ class ContainerdTest : public ::testing::TestWithParam<ProxyEngine> {
 
   static testing::ContainerdServer* containerd_;
   static testing::TempDir* dir_;
-  static CriProxy* proxies_[2];  // by ProxyEngine
+  static CriProxy* proxy_;
   std::shared_ptr<grpc::Channel> direct_;
   std::shared_ptr<grpc::Channel> proxied_;
 };
 
 testing::ContainerdServer* ContainerdTest::containerd_ = nullptr;
 testing::TempDir* ContainerdTest::dir_ = nullptr;
-CriProxy* ContainerdTest::proxies_[2] = {nullptr, nullptr};
+CriProxy* ContainerdTest::proxy_ = nullptr;
 
-TEST_P(ContainerdTest, VersionIsByteIdentical) {
+TEST_F(ContainerdTest, VersionIsByteIdentical) {
   runtime::v1::VersionRequest request;
   request.set_version("v1");
   CallResult r = ExpectSameBothWays("/runtime.v1.RuntimeService/Version",
@@ -1076,7 +1092,7 @@ TEST_P(ContainerdTest, VersionIsByteIdentical) {
   EXPECT_EQ(version.runtime_api_version(), "v1");
 }
 
-TEST_P(ContainerdTest, ImageServiceCallsAreIdentical) {
+TEST_F(ContainerdTest, ImageServiceCallsAreIdentical) {
   CallResult list = ExpectSameBothWays("/runtime.v1.ImageService/ListImages",
                                        runtime::v1::ListImagesRequest().SerializeAsString());
   EXPECT_TRUE(list.status.ok()) << list.status.error_message();
@@ -1096,7 +1112,7 @@ TEST_P(ContainerdTest, ImageServiceCallsAreIdentical) {
   EXPECT_EQ(proxied.status.error_code(), direct.status.error_code());
 }
 
-TEST_P(ContainerdTest, AnImageInTheRuntimeListsAndReportsTheSameThroughTheProxy) {
+TEST_F(ContainerdTest, AnImageInTheRuntimeListsAndReportsTheSameThroughTheProxy) {
   // An image pulled into the CRI namespace behind the kubelet's back (ctr, plain HTTP).
   absl::StatusOr<std::unique_ptr<testing::RegistryServer>> registry =
       testing::RegistryServer::Start();
@@ -1111,7 +1127,7 @@ TEST_P(ContainerdTest, AnImageInTheRuntimeListsAndReportsTheSameThroughTheProxy)
   ASSERT_TRUE(pull.ok()) << pull.status();
   ASSERT_EQ(pull->exit_code, 0) << pull->out << pull->err;
 
-  // The suite runs once per engine against one containerd: earlier runs' images stay (the
+  // The suite shares one containerd: earlier tests' images may stay (the
   // same content under another registry's tag is the same image).
   runtime::v1::ListImagesResponse listed;
   const runtime::v1::Image* pulled = nullptr;
@@ -1144,12 +1160,12 @@ TEST_P(ContainerdTest, AnImageInTheRuntimeListsAndReportsTheSameThroughTheProxy)
   EXPECT_FALSE(image_status.info().empty());  // verbose: the runtime's JSON passes intact
 }
 
-TEST_P(ContainerdTest, UnknownMethodIsUnimplementedAsDirect) {
+TEST_F(ContainerdTest, UnknownMethodIsUnimplementedAsDirect) {
   CallResult r = ExpectSameBothWays("/runtime.v1.RuntimeService/NoSuchMethod", "");
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
 }
 
-TEST_P(ContainerdTest, GetContainerEventsStreamsAsDirect) {
+TEST_F(ContainerdTest, GetContainerEventsStreamsAsDirect) {
   // Server-streaming. If the runtime implements it, the stream stays open without events
   // until the deadline; if not, UNIMPLEMENTED. Either way the proxy says what containerd says.
   CallResult r = ExpectSameBothWays("/runtime.v1.RuntimeService/GetContainerEvents", "",
@@ -1160,10 +1176,6 @@ TEST_P(ContainerdTest, GetContainerEventsStreamsAsDirect) {
   std::cout << "GetContainerEvents through the proxy: code " << r.status.error_code() << " \""
             << r.status.error_message() << "\"\n";
 }
-
-INSTANTIATE_TEST_SUITE_P(Engines, ContainerdTest,
-                         ::testing::Values(ProxyEngine::kCallback, ProxyEngine::kCompletionQueue),
-                         EngineName);
 
 }  // namespace
 

@@ -25,6 +25,8 @@
 #include "gtest/gtest.h"
 #include "k8s/cri/runtime/v1/api.grpc.pb.h"
 #include "layerseal/v1/controller.grpc.pb.h"
+#include "tests/support/agent_process.h"
+#include "tests/support/cri_client.h"
 #include "tests/support/metrics_text.h"
 #include "tests/support/postgres_server.h"
 #include "tests/support/process.h"
@@ -34,21 +36,11 @@
 namespace layerseal {
 namespace {
 
-namespace cri = ::runtime::v1;
 constexpr char kNode[] = "node-e2e";
 
-// PullImage through the agent's socket, for pod `pod` in namespace "team".
-grpc::Status Pull(cri::ImageService::Stub& stub, const std::string& image) {
-  cri::PullImageRequest req;
-  req.mutable_image()->set_image(image);
-  cri::PodSandboxMetadata* md = req.mutable_sandbox_config()->mutable_metadata();
-  md->set_namespace_("team");
-  md->set_name("pod-1");
-  md->set_uid("uid-1");
-  cri::PullImageResponse resp;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  return stub.PullImage(&ctx, req, &resp);
+// PullImage through the agent's socket, for a pod in namespace "team".
+grpc::Status Pull(testing::CriClient& client, const std::string& image) {
+  return client.Pull(image, nullptr, "team");
 }
 
 // The agent's own denial, as opposed to a call cut off by a killed agent: gRPC reports a
@@ -119,8 +111,9 @@ class DeliveryE2eTest : public ::testing::TestWithParam<std::string> {
   }
 
   // --- the agent ---
+  // Its flags (after the binary's path).
   std::vector<std::string> AgentArgs(const testing::CertKey& client) {
-    return {LAYERSEAL_AGENT_BINARY, "--listen", dir_.File("agent.sock"),
+    return {"--listen", dir_.File("agent.sock"),
             "--runtime-endpoint", dir_.File("no-runtime.sock"), "--policy", dir_.File("policy.yaml"),
             "--state-dir", dir_.File("state"), "--spool-dir", spool_dir_,
             "--node-name", kNode, "--admin", StrCat("127.0.0.1:", admin_port_),
@@ -130,18 +123,15 @@ class DeliveryE2eTest : public ::testing::TestWithParam<std::string> {
   }
   void StartAgent() { StartAgentAs(certs_.client.at(kNode)); }
   void StartAgentAs(const testing::CertKey& client) {
-    absl::StatusOr<std::unique_ptr<testing::Child>> child =
-        testing::Child::Spawn(AgentArgs(client), dir_.File("agent.log"));
-    ASSERT_TRUE(child.ok()) << child.status();
-    agent_ = *std::move(child);
-    ASSERT_TRUE(testing::WaitForPort(admin_port_, absl::Seconds(20))) << Log("agent.log");
-    channel_ = grpc::CreateChannel(StrCat("unix:", dir_.File("agent.sock")),
-                                   grpc::InsecureChannelCredentials());
-    images_ = cri::ImageService::NewStub(channel_);
+    absl::StatusOr<std::unique_ptr<testing::AgentProcess>> agent =
+        testing::AgentProcess::Start(AgentArgs(client), {}, admin_port_, dir_.File("agent.log"));
+    ASSERT_TRUE(agent.ok()) << agent.status();
+    agent_ = *std::move(agent);
+    client_ = std::make_unique<testing::CriClient>(
+        dir_.File("agent.sock"), testing::CriClientOptions{.pull_timeout = absl::Seconds(30)});
   }
   void StopAgent() {
-    images_.reset();
-    channel_.reset();
+    client_.reset();
     if (!agent_) return;
     agent_->Stop();
     agent_.reset();
@@ -158,7 +148,7 @@ class DeliveryE2eTest : public ::testing::TestWithParam<std::string> {
     std::vector<std::string> answered;
     for (int i = 0; i < n; ++i) {
       std::string image = StrCat("elsewhere.example/", prefix, "-", i, ":1");
-      grpc::Status s = Pull(*images_, image);
+      grpc::Status s = Pull(*client_, image);
       if (IsDenial(s)) answered.push_back(image);
     }
     return answered;
@@ -250,9 +240,8 @@ class DeliveryE2eTest : public ::testing::TestWithParam<std::string> {
   int http_port_ = testing::PickFreePort();
   int admin_port_ = testing::PickFreePort();
   std::unique_ptr<testing::Child> controller_;
-  std::unique_ptr<testing::Child> agent_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<cri::ImageService::Stub> images_;
+  std::unique_ptr<testing::AgentProcess> agent_;
+  std::unique_ptr<testing::CriClient> client_;
 };
 
 testing::PostgresServer* DeliveryE2eTest::postgres_ = nullptr;
@@ -314,15 +303,14 @@ TEST_P(DeliveryE2eTest, AgentKilledMidStreamLosesNothingAndDoublesNothing) {
     std::thread puller([&] {
       for (int i = 0; !stop && i < 2000; ++i) {
         std::string image = StrCat("elsewhere.example/kill", round, "-", i, ":1");
-        if (IsDenial(Pull(*images_, image))) got.push_back(image);
+        if (IsDenial(Pull(*client_, image))) got.push_back(image);
       }
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(400 + 300 * round));
     KillAgent();
     stop = true;
     puller.join();
-    images_.reset();
-    channel_.reset();
+    client_.reset();
     answered.insert(got.begin(), got.end());
   }
   ASSERT_GT(answered.size(), 10u);
@@ -372,7 +360,7 @@ TEST_P(DeliveryE2eTest, ControllerRestartedMidStreamEveryEventArrivesOnce) {
   std::thread puller([&] {
     for (int i = 0; !stop; ++i) {
       std::string image = StrCat("elsewhere.example/restart-", i, ":1");
-      if (IsDenial(Pull(*images_, image))) answered.push_back(image);
+      if (IsDenial(Pull(*client_, image))) answered.push_back(image);
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   });
@@ -409,7 +397,9 @@ TEST_P(DeliveryE2eTest, AgentWithACertificateFromAnotherCaIsRejectedAndKeepsItsE
 TEST_P(DeliveryE2eTest, AgentRefusesACertificateForAnotherNode) {
   absl::StatusOr<testing::CertKey> other = testing::AddClientCert(certs_, "node-other", false, testing::kNodeOrganization);
   ASSERT_TRUE(other.ok()) << other.status();
-  absl::StatusOr<testing::RunResult> r = testing::Run(AgentArgs(*other), "", absl::Seconds(30));
+  std::vector<std::string> argv = {LAYERSEAL_AGENT_BINARY};
+  for (std::string& arg : AgentArgs(*other)) argv.push_back(std::move(arg));
+  absl::StatusOr<testing::RunResult> r = testing::Run(argv, "", absl::Seconds(30));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_NE(r->exit_code, 0);
   EXPECT_NE(r->err.find("node-other"), std::string::npos) << r->err;

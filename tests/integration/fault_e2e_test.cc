@@ -31,14 +31,13 @@
 #include <thread>
 #include <vector>
 
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-
 #include "gtest/gtest.h"
 #include "k8s/cri/runtime/v1/api.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "registry/client.h"
+#include "tests/support/agent_process.h"
 #include "tests/support/containerd_server.h"
+#include "tests/support/cri_client.h"
 #include "tests/support/images.h"
 #include "tests/support/process.h"
 #include "tests/support/push.h"
@@ -245,46 +244,7 @@ bool KillChild(const std::string& needle) {
   return kill(pid, SIGKILL) == 0;
 }
 
-std::shared_ptr<grpc::Channel> Connect(const std::string& socket) {
-  return grpc::CreateChannel(StrCat("unix:", socket), grpc::InsecureChannelCredentials());
-}
-
-// A CRI client as the kubelet uses it (PullImage and Version are all these faults need).
-class CriClient {
- public:
-  explicit CriClient(const std::string& socket)
-      : channel_(Connect(socket)),
-        images_(cri::ImageService::NewStub(channel_)),
-        runtime_(cri::RuntimeService::NewStub(channel_)) {}
-
-  grpc::Status Pull(const std::string& image, std::string* image_ref = nullptr) {
-    cri::PullImageRequest req;
-    req.mutable_image()->set_image(image);
-    cri::PodSandboxMetadata* md = req.mutable_sandbox_config()->mutable_metadata();
-    md->set_namespace_("default");
-    md->set_name("pod-1");
-    md->set_uid("uid-1");
-    cri::PullImageResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
-    grpc::Status s = images_->PullImage(&ctx, req, &resp);
-    if (image_ref != nullptr) *image_ref = resp.image_ref();
-    return s;
-  }
-
-  grpc::Status Version() {
-    cri::VersionRequest req;
-    cri::VersionResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    return runtime_->Version(&ctx, req, &resp);
-  }
-
- private:
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<cri::ImageService::Stub> images_;
-  std::unique_ptr<cri::RuntimeService::Stub> runtime_;
-};
+using testing::CriClient;
 
 std::string RandomBytes(size_t n) {
   std::mt19937_64 random(42);
@@ -332,23 +292,21 @@ class FaultE2eTest : public ::testing::Test {
     std::filesystem::create_directories(dir_.File("namespaces"));
   }
 
-  // Starts the agent binary, `wrapper` (e.g. env with LD_PRELOAD) before it.
-  void StartAgent(std::vector<std::string> wrapper = {}) {
+  // Starts the agent binary with `env` ("NAME=value", e.g. LD_PRELOAD) added to its
+  // environment.
+  void StartAgent(const std::vector<std::string>& env = {}) {
     // Short negative TTLs: a fault's verdict must not outlive the fault by long.
-    std::vector<std::string> argv = std::move(wrapper);
-    std::vector<std::string> agent = {
-         LAYERSEAL_AGENT_BINARY, "--listen", dir_.File("agent.sock"), "--runtime-endpoint",
+    std::vector<std::string> args = {
+         "--listen", dir_.File("agent.sock"), "--runtime-endpoint",
          containerd_->socket(), "--policy", dir_.File("policy.yaml"), "--namespace-policy-dir",
          dir_.File("namespaces"), "--state-dir", dir_.File("state"), "--node-name", "node-fault",
          "--admin", StrCat("127.0.0.1:", admin_port_), "--plain-http-registry", relay_->host(),
          "--cache-deny-ttl", "1s", "--cache-error-ttl", "1s", "--cache-resolve-ttl", "1s",
          "--registry-timeout", "10s"};
-    argv.insert(argv.end(), agent.begin(), agent.end());
-    absl::StatusOr<std::unique_ptr<testing::Child>> child =
-        testing::Child::Spawn(argv, dir_.File("agent.log"));
-    ASSERT_TRUE(child.ok()) << child.status();
-    agent_ = *std::move(child);
-    ASSERT_TRUE(testing::WaitForPort(admin_port_, absl::Seconds(20))) << AgentLog();
+    absl::StatusOr<std::unique_ptr<testing::AgentProcess>> agent =
+        testing::AgentProcess::Start(args, env, admin_port_, dir_.File("agent.log"));
+    ASSERT_TRUE(agent.ok()) << agent.status();
+    agent_ = *std::move(agent);
     client_ = std::make_unique<CriClient>(dir_.File("agent.sock"));
   }
 
@@ -448,7 +406,7 @@ class FaultE2eTest : public ::testing::Test {
   static PrivateKey* key_;
   testing::TempDir dir_;
   int admin_port_ = testing::PickFreePort();
-  std::unique_ptr<testing::Child> agent_;
+  std::unique_ptr<testing::AgentProcess> agent_;
   std::unique_ptr<CriClient> client_;
 };
 
@@ -591,7 +549,7 @@ TEST_F(FaultE2eTest, WallClockSteppedBackAndForwardUnderTheAgent) {
   const int now_year = std::stoi(absl::FormatTime("%Y", absl::Now(), absl::UTCTimeZone()));
   const char* asan = getenv("ASAN_OPTIONS");
   ASSERT_NO_FATAL_FAILURE(StartAgent(
-      {"/usr/bin/env", StrCat("LD_PRELOAD=", kFaketimeLibrary),
+      {StrCat("LD_PRELOAD=", kFaketimeLibrary),
        StrCat("FAKETIME_TIMESTAMP_FILE=", offset), "FAKETIME_NO_CACHE=1",
        "FAKETIME_DONT_FAKE_MONOTONIC=1",
        // The preloaded library comes before the sanitizer runtime in the ASan build.

@@ -104,20 +104,9 @@ class KubeletE2eTest : public ::testing::Test {
     Push("signed/app:1", Sign(Sleeper("kubelet-signed"), *key_));
     Push("unsigned/app:1", Sleeper("kubelet-unsigned"));
     Push("untrusted/app:1", Sign(Sleeper("kubelet-untrusted"), *other_key_));
-    Push("tampered/app:1", Tampered(Sign(Sleeper("kubelet-tampered"), *key_)));
+    Push("tampered/app:1", testing::WithLayerSwapped(Sign(Sleeper("kubelet-tampered"), *key_), 1));
     Push("prepulled/app:1", Sleeper("kubelet-prepulled"));
     Push("strict/app:1", Sign(Sleeper("kubelet-strict"), *key_));
-  }
-
-  // A base layer swapped for another after signing (as agent_e2e_test does).
-  static TestImage Tampered(TestImage image) {
-    json m = json::parse(image.manifest);
-    json d = testing::AddBlob(image, "application/vnd.oci.image.layer.v1.tar+gzip",
-                              GzipCompress(MakeSingleFileTar("evil", "x")));
-    m["layers"][1]["digest"] = d["digest"];
-    m["layers"][1]["size"] = d["size"];
-    testing::SetManifest(image, m.dump());
-    return image;
   }
 
   // Pulled straight into containerd's CRI namespace, bypassing the agent.

@@ -15,16 +15,14 @@
 #include <thread>
 #include <vector>
 
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/support/channel_arguments.h>
-
 #include "gtest/gtest.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "k8s/cri/runtime/v1/api.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "registry/client.h"
+#include "tests/support/agent_process.h"
 #include "tests/support/containerd_server.h"
+#include "tests/support/cri_client.h"
 #include "tests/support/images.h"
 #include "tests/support/metrics_text.h"
 #include "tests/support/process.h"
@@ -46,81 +44,7 @@ using testing::TestImage;
 // on a wait, never an assertion on speed.
 constexpr int kMaxPolls = 300;  // x 100 ms
 
-std::shared_ptr<grpc::Channel> Connect(const std::string& socket) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(StrCat("unix:", socket), grpc::InsecureChannelCredentials(), args);
-}
-
-// A CRI client as the kubelet uses it.
-class CriClient {
- public:
-  explicit CriClient(const std::string& socket)
-      : channel_(Connect(socket)),
-        images_(cri::ImageService::NewStub(channel_)),
-        runtime_(cri::RuntimeService::NewStub(channel_)) {}
-
-  grpc::Status Pull(const std::string& image, std::string* image_ref = nullptr) {
-    cri::PullImageRequest req;
-    req.mutable_image()->set_image(image);
-    cri::PodSandboxMetadata* md = req.mutable_sandbox_config()->mutable_metadata();
-    md->set_namespace_("default");
-    md->set_name("pod-1");
-    md->set_uid("uid-1");
-    cri::PullImageResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
-    grpc::Status s = images_->PullImage(&ctx, req, &resp);
-    if (image_ref != nullptr) *image_ref = resp.image_ref();
-    return s;
-  }
-
-  // Whether the image is shown; `status` gets the call's result.
-  bool Shown(const std::string& image, grpc::Status* status) {
-    cri::ImageStatusRequest req;
-    req.mutable_image()->set_image(image);
-    cri::ImageStatusResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    *status = images_->ImageStatus(&ctx, req, &resp);
-    return status->ok() && resp.has_image();
-  }
-
-  grpc::Status CreateContainer(const std::string& image) {
-    cri::CreateContainerRequest req;
-    req.set_pod_sandbox_id("no-such-sandbox");
-    req.mutable_config()->mutable_metadata()->set_name("c");
-    req.mutable_config()->mutable_image()->set_image(image);
-    req.mutable_sandbox_config()->mutable_metadata()->set_namespace_("default");
-    cri::CreateContainerResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    return runtime_->CreateContainer(&ctx, req, &resp);
-  }
-
-  grpc::Status Version() {
-    cri::VersionRequest req;
-    cri::VersionResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    return runtime_->Version(&ctx, req, &resp);
-  }
-
-  grpc::Status ListImages(int* count) {
-    cri::ListImagesRequest req;
-    cri::ListImagesResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    grpc::Status s = images_->ListImages(&ctx, req, &resp);
-    *count = resp.images_size();
-    return s;
-  }
-
- private:
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<cri::ImageService::Stub> images_;
-  std::unique_ptr<cri::RuntimeService::Stub> runtime_;
-};
+using testing::CriClient;
 
 // Registry, containerd, a key and images, shared by the suite (each test uses its own
 // repositories so that verdicts and pulled images never leak between tests).
@@ -165,17 +89,16 @@ class PolicyFaultTest : public ::testing::Test {
 
   void StartAgent() {
     std::vector<std::string> args = {
-        LAYERSEAL_AGENT_BINARY, "--listen", dir_.File("agent.sock"),
+        "--listen", dir_.File("agent.sock"),
         "--runtime-endpoint", containerd_->socket(), "--policy", PolicyPath(),
         "--namespace-policy-dir", dir_.File("namespaces"), "--state-dir", dir_.File("state"),
         "--node-name", "node-fault", "--admin", StrCat("127.0.0.1:", admin_port_),
         "--health-socket", dir_.File("health.sock"), "--plain-http-registry", registry_->host(),
         "--policy-check-interval", "200ms"};
-    absl::StatusOr<std::unique_ptr<testing::Child>> child =
-        testing::Child::Spawn(args, dir_.File("agent.log"));
-    ASSERT_TRUE(child.ok()) << child.status();
-    agent_ = *std::move(child);
-    ASSERT_TRUE(testing::WaitForPort(admin_port_, absl::Seconds(20))) << AgentLog();
+    absl::StatusOr<std::unique_ptr<testing::AgentProcess>> agent =
+        testing::AgentProcess::Start(args, {}, admin_port_, dir_.File("agent.log"));
+    ASSERT_TRUE(agent.ok()) << agent.status();
+    agent_ = *std::move(agent);
     client_ = std::make_unique<CriClient>(dir_.File("agent.sock"));
   }
   void StopAgent() {
@@ -212,7 +135,7 @@ class PolicyFaultTest : public ::testing::Test {
   }
 
   grpc::health::v1::HealthCheckResponse::ServingStatus Health(const std::string& service) {
-    auto health = grpc::health::v1::Health::NewStub(Connect(dir_.File("health.sock")));
+    auto health = grpc::health::v1::Health::NewStub(testing::ConnectCri(dir_.File("health.sock")));
     grpc::health::v1::HealthCheckRequest req;
     req.set_service(service);
     grpc::health::v1::HealthCheckResponse resp;
@@ -248,7 +171,7 @@ class PolicyFaultTest : public ::testing::Test {
   static PrivateKey* key_;
   testing::TempDir dir_;
   int admin_port_ = testing::PickFreePort();
-  std::unique_ptr<testing::Child> agent_;
+  std::unique_ptr<testing::AgentProcess> agent_;
   std::unique_ptr<CriClient> client_;
 };
 
@@ -266,9 +189,9 @@ TEST_F(PolicyFaultTest, CorruptPolicyAtStartWithoutACopyDeniesEveryImageUntilFix
 
   // Up, and every call that is not an image gate passes.
   EXPECT_TRUE(client_->Version().ok());
-  int listed = 0;
+  std::vector<cri::Image> listed;
   EXPECT_TRUE(client_->ListImages(&listed).ok());
-  EXPECT_GE(listed, 1);
+  EXPECT_GE(listed.size(), 1u);
   EXPECT_EQ(Health(""), grpc::health::v1::HealthCheckResponse::SERVING);
   EXPECT_EQ(Health("layerseal.v1.Policy"), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   EXPECT_EQ(Metric("layerseal_policy_loaded"), 0) << Metrics();
@@ -286,7 +209,7 @@ TEST_F(PolicyFaultTest, CorruptPolicyAtStartWithoutACopyDeniesEveryImageUntilFix
   EXPECT_NE(pull.error_message().find("(no policy in force)"), std::string::npos)
       << pull.error_message();
   grpc::Status status;
-  EXPECT_FALSE(client_->Shown(present_id, &status));
+  EXPECT_FALSE(client_->Status(present_id, &status).has_value());
   EXPECT_TRUE(status.ok()) << status.error_message();
   grpc::Status create = client_->CreateContainer(present_id);
   EXPECT_EQ(create.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << create.error_message();

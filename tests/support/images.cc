@@ -41,6 +41,21 @@ ordered_json AddBlob(TestImage& image, std::string_view media_type, std::string 
   return desc;
 }
 
+TestImage WithLayerSwapped(TestImage image, size_t index) {
+  // nlohmann::json (sorted keys), as the tests that did this by hand wrote it.
+  nlohmann::json m = nlohmann::json::parse(image.manifest);
+  if (!m.contains("layers") || index >= m["layers"].size()) {
+    std::cerr << "WithLayerSwapped: the manifest has no layer " << index << "\n";
+    std::abort();
+  }
+  ordered_json d = AddBlob(image, "application/vnd.oci.image.layer.v1.tar+gzip",
+                           GzipCompress(MakeSingleFileTar("evil", "x")));
+  m["layers"][index]["digest"] = d["digest"];
+  m["layers"][index]["size"] = d["size"];
+  SetManifest(image, m.dump());
+  return image;
+}
+
 TestImage MakeBaseImage(const BaseImageSpec& spec) {
   bool oci = spec.family == Family::kOci;
   TestImage image;

@@ -56,6 +56,9 @@ TestImage MakeIndex(Family family, const std::vector<std::pair<Platform, TestIma
 void SetManifest(TestImage& image, std::string manifest);
 // Adds `bytes` as a blob and returns its descriptor JSON ({mediaType, digest, size}).
 nlohmann::ordered_json AddBlob(TestImage& image, std::string_view media_type, std::string bytes);
+// `image` with its layer `index` swapped for another (a gzipped one-file tar) after signing:
+// the manifest names a layer the seals do not cover. Dies if there is no such layer.
+TestImage WithLayerSwapped(TestImage image, size_t index);
 
 }  // namespace layerseal::testing
 

@@ -15,7 +15,6 @@ namespace layerseal::testing {
 namespace {
 
 constexpr absl::Duration kUnpackTimeout = absl::Seconds(120);
-constexpr absl::Duration kAgentStartTimeout = absl::Seconds(30);
 constexpr absl::Duration kKubeletStartTimeout = absl::Seconds(60);
 constexpr absl::Duration kCrictlTimeout = absl::Seconds(120);
 constexpr absl::Duration kHttpTimeout = absl::Seconds(20);
@@ -93,28 +92,6 @@ TestImage StandInImage(const std::string& seed, const std::vector<std::string>& 
   return MakeBaseImage({.layers = 2, .seed = seed, .first_layer_tar = BusyboxRootfsTar(),
                         .entrypoint = entrypoint, .cmd = cmd});
 }
-
-absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Start(
-    const std::vector<std::string>& args, const std::vector<std::string>& env, int admin_port,
-    const std::string& log_path) {
-  std::vector<std::string> argv = {"env"};
-  argv.insert(argv.end(), env.begin(), env.end());
-  argv.push_back(LAYERSEAL_AGENT_BINARY);
-  argv.insert(argv.end(), args.begin(), args.end());
-  absl::StatusOr<std::unique_ptr<Child>> child = Child::Spawn(argv, log_path);
-  if (!child.ok()) return child.status();
-  std::unique_ptr<AgentProcess> agent(new AgentProcess());
-  agent->child_ = *std::move(child);
-  agent->log_path_ = log_path;
-  if (!WaitForPort(admin_port, kAgentStartTimeout)) {
-    return absl::UnavailableError(StrCat("the agent did not start; log:\n", agent->Log()));
-  }
-  return agent;
-}
-
-AgentProcess::~AgentProcess() { child_->Stop(); }
-
-std::string AgentProcess::Log() const { return ReadFileOrDie(log_path_); }
 
 absl::StatusOr<std::unique_ptr<KubeletServer>> KubeletServer::Start(KubeletOptions options) {
   std::unique_ptr<KubeletServer> server(new KubeletServer());

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/agent_process.h"
 #include "tests/support/images.h"
 #include "tests/support/process.h"
 
@@ -40,25 +41,6 @@ const std::string& BusyboxRootfsTar();
 // images differ), with the given Entrypoint and Cmd.
 TestImage StandInImage(const std::string& seed, const std::vector<std::string>& entrypoint,
                        const std::vector<std::string>& cmd = {});
-
-// The real `layerseal-agent` binary as a child process, stopped on destruction (and then
-// its log checked for sanitizer reports by the caller, if it wants).
-class AgentProcess {
- public:
-  // `args` follow the binary's path; `env` ("NAME=value", e.g. a proxy) is added to the
-  // child's environment. Up once `admin_port` accepts connections (bounded wait).
-  static absl::StatusOr<std::unique_ptr<AgentProcess>> Start(const std::vector<std::string>& args,
-                                                             const std::vector<std::string>& env,
-                                                             int admin_port,
-                                                             const std::string& log_path);
-  ~AgentProcess();
-  std::string Log() const;
-
- private:
-  AgentProcess() = default;
-  std::unique_ptr<Child> child_;
-  std::string log_path_;
-};
 
 struct KubeletOptions {
   std::string kubelet_binary;     // from UnpackSharedProgram("kubelet", ...)
