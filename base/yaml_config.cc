@@ -1,5 +1,6 @@
 #include "base/yaml_config.h"
 
+#include "base/file.h"
 #include "base/str_cat.h"
 #include "yaml-cpp/yaml.h"
 
@@ -42,13 +43,11 @@ absl::StatusOr<ConfigNode> Convert(const YAML::Node& node, int line, int depth,
 }  // namespace
 
 absl::StatusOr<ConfigNode> ReadYamlConfig(const std::string& path) {
-  // TODO(issue 16): read through base/file.h's ReadFileLimited (being added in parallel),
-  // then ParseYamlConfig; until then the file is read as the binders always read it.
-  try {
-    return Convert(YAML::LoadFile(path), 1, 0, path);
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(StrCat(path, ": ", e.what()));
-  }
+  absl::StatusOr<std::string> text = ReadFileLimited(path, kMaxConfigFileBytes, "configuration file");
+  // A configuration the program cannot use is a bad argument, whatever the reason (the
+  // reader's message names the path and says whether it is missing or too large).
+  if (!text.ok()) return absl::InvalidArgumentError(text.status().message());
+  return ParseYamlConfig(*text, path);
 }
 
 absl::StatusOr<ConfigNode> ParseYamlConfig(const std::string& text, const std::string& path) {

@@ -5,6 +5,7 @@
 #ifndef LAYERSEAL_BASE_YAML_CONFIG_H_
 #define LAYERSEAL_BASE_YAML_CONFIG_H_
 
+#include <cstddef>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -12,9 +13,12 @@
 
 namespace layerseal {
 
-// The file at `path` as a ConfigNode tree (a ConfigFileReader). Errors (missing file, bad
-// YAML, nesting deeper than kMaxConfigDepth, a key that is not a scalar) are InvalidArgument
-// and start with the path. An empty file is a kNull root.
+// The largest configuration file read (base/file.h ReadFileLimited); real ones are a few KiB.
+inline constexpr size_t kMaxConfigFileBytes = 1 << 20;
+
+// The file at `path` as a ConfigNode tree (a ConfigFileReader). Errors (missing file, larger
+// than kMaxConfigFileBytes, bad YAML, nesting deeper than kMaxConfigDepth, a key that is not
+// a scalar) are InvalidArgument and name the path. An empty file is a kNull root.
 absl::StatusOr<ConfigNode> ReadYamlConfig(const std::string& path);
 
 // The same for YAML text already read; `path` names it in errors.

@@ -262,6 +262,15 @@ TEST(YamlConfigTest, ReadsAFileAndNamesAMissingOne) {
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(Sv(missing.status().message())), HasSubstr(dir + "/absent.yaml"));
+  // Over the limit: refused, named, never parsed (a file at the limit is read).
+  testing::WriteAll(dir + "/big.yaml", "name: x\n" + std::string(kMaxConfigFileBytes, '#'));
+  absl::StatusOr<ConfigNode> big = ReadYamlConfig(dir + "/big.yaml");
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(Sv(big.status().message())),
+              HasSubstr(StrCat(dir, "/big.yaml\" is larger than ", kMaxConfigFileBytes)));
+  testing::WriteAll(dir + "/full.yaml", "name: x\n" + std::string(kMaxConfigFileBytes - 8, '#'));
+  EXPECT_TRUE(ReadYamlConfig(dir + "/full.yaml").ok());
   std::filesystem::remove_all(dir);
 }
 
