@@ -12,6 +12,27 @@
 namespace layerseal::agent {
 namespace {
 
+enum class LineRead { kLine, kTooLong, kEnd };
+
+// One line of `in` without its newline, keeping at most kMaxVerdictCacheLineBytes of it: a
+// longer line is read to its end and reported kTooLong.
+LineRead ReadBoundedLine(std::istream& in, std::string* line) {
+  line->clear();
+  bool any = false;
+  bool too_long = false;
+  for (int c = in.get(); c != std::char_traits<char>::eof(); c = in.get()) {
+    any = true;
+    if (c == '\n') break;
+    if (line->size() < kMaxVerdictCacheLineBytes) {
+      line->push_back(static_cast<char>(c));
+    } else {
+      too_long = true;
+    }
+  }
+  if (!any) return LineRead::kEnd;
+  return too_long ? LineRead::kTooLong : LineRead::kLine;
+}
+
 using nlohmann::json;
 
 std::string Key(const Reference& pinned, const std::string& policy_version) {
@@ -92,8 +113,10 @@ absl::Status VerdictCache::Load() {
   std::string line;
   absl::Time wall = clock_.Wall();
   absl::Duration mono = clock_.Monotonic();
-  while (in && std::getline(in, line)) {
-    std::optional<Line> loaded = ParseLine(line);
+  for (LineRead r = ReadBoundedLine(in, &line); r != LineRead::kEnd;
+       r = ReadBoundedLine(in, &line)) {
+    std::optional<Line> loaded;
+    if (r == LineRead::kLine) loaded = ParseLine(line);
     if (!loaded) {
       ++skipped_;
       continue;

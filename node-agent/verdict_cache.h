@@ -44,6 +44,9 @@
 namespace layerseal::agent {
 
 inline constexpr absl::Duration kDefaultDenyTtl = absl::Minutes(15);
+// The longest line of the remembered-verdicts file that is read (a real one is ~0.5 KiB): a
+// longer line is damage, skipped and counted, and never held in memory whole.
+inline constexpr size_t kMaxVerdictCacheLineBytes = 16 * 1024;
 
 struct VerdictCacheOptions {
   size_t max_entries = 10000;

@@ -294,6 +294,33 @@ TEST(VerdictCacheTest, ExpiredEntriesDroppedOnLoad) {
   EXPECT_EQ(Lines(path).size(), 1u) << "the expired line stays in the compacted file";
 }
 
+// A line longer than kMaxVerdictCacheLineBytes is damage even when it is valid JSON (here a
+// good line padded with blanks): skipped and counted, the lines after it still load.
+TEST(VerdictCacheTest, OverlongLineSkippedAndCounted) {
+  TempDir dir;
+  std::string path = dir / "verdicts.jsonl";
+  FakeClock clock;
+  Reference a = Pinned("registry.example.com/app", "a");
+  Reference b = Pinned("registry.example.com/app", "b");
+  {
+    VerdictCache cache(CacheOptions(clock, path));
+    ASSERT_TRUE(cache.Load().ok());
+    cache.Put(a, MakeVerdict(Decision::kAllow, Reason::kVerified, a));
+    cache.Put(b, MakeVerdict(Decision::kAllow, Reason::kVerified, b));
+  }
+  std::vector<std::string> good = Lines(path);
+  ASSERT_EQ(good.size(), 2u);
+  std::string padded = good[0];
+  padded.insert(padded.size() - 1, std::string(kMaxVerdictCacheLineBytes, ' '));
+  ASSERT_TRUE(nlohmann::json::accept(padded));
+  WriteAll(path, padded + "\n" + good[1] + "\n");
+
+  VerdictCache reloaded(CacheOptions(clock, path));
+  ASSERT_TRUE(reloaded.Load().ok());
+  EXPECT_EQ(reloaded.skipped_lines(), 1u);
+  EXPECT_EQ(reloaded.size(), 1u);
+}
+
 TEST(VerdictCacheTest, DamagedLinesSkippedAndCounted) {
   TempDir dir;
   std::string path = dir / "verdicts.jsonl";
