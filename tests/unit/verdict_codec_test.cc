@@ -23,6 +23,7 @@
 #include "gtest/gtest.h"
 #include "node-agent/event_log.h"
 #include "node-agent/verdict_cache.h"
+#include "tests/support/agent_unit.h"
 #include "tests/support/files.h"
 #include "verifier/reference.h"
 
@@ -278,23 +279,7 @@ TEST(VerdictCodecTest, BadJsonMembersAreErrorsNotExceptions) {
 
 // ---- the agent's files ------------------------------------------------------------------
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/layerseal-codec-test-XXXXXX";
-    char* made = mkdtemp(tmpl);
-    EXPECT_NE(made, nullptr);
-    path_ = made != nullptr ? made : "/tmp";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string operator/(std::string_view name) const { return StrCat(path_, "/", name); }
-
- private:
-  std::string path_;
-};
+using TempDir = layerseal::testing::UnitTempDir;
 
 plugin::VerdictEvent Event(const Verdict& v) {
   plugin::VerdictEvent e;
