@@ -56,7 +56,9 @@ class Fd {
 absl::StatusOr<std::string> ReadFileLimited(const std::filesystem::path& path, size_t max_bytes,
                                             std::string_view what) {
   const std::string& name = path.native();
-  Fd fd(open(name.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO with no writer would block open() (and the caller) forever; with it,
+  // open returns and read() sees end of file (or EAGAIN, an error). Regular files ignore it.
+  Fd fd(open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) return ErrnoError(errno, "open", what, name);
   struct stat st {};
   if (fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) &&

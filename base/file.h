@@ -28,7 +28,8 @@ inline constexpr size_t kMaxQuotedPathBytes = 4096;
 //   controller certificate "/etc/x.pem" is larger than 1048576 bytes
 // A regular file whose size is over the limit is refused before any byte is read; otherwise
 // at most max_bytes + 1 bytes are read (never the whole file first), so a growing file or a
-// pipe cannot make it allocate more than that.
+// pipe cannot make it allocate more than that. It never blocks waiting for a writer: a FIFO
+// is read as far as it holds data (none without a writer).
 absl::StatusOr<std::string> ReadFileLimited(const std::filesystem::path& path, size_t max_bytes,
                                             std::string_view what);
 

@@ -5,7 +5,14 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <chrono>
 #include <filesystem>
+#include <future>
+#include <memory>
+#include <thread>
 #include <fstream>
 #include <string>
 
@@ -75,6 +82,26 @@ TEST_F(ReadFileLimitedTest, AnEndlessNonRegularFileStopsOnePastTheLimit) {
   absl::StatusOr<std::string> got = ReadFileLimited("/dev/zero", 1000, "key");
   EXPECT_EQ(got.status().code(), absl::StatusCode::kResourceExhausted) << got.status();
   EXPECT_THAT(Message(got.status()), HasSubstr("key \"/dev/zero\" is larger than 1000 bytes"));
+}
+
+// A FIFO nobody writes to: open() used to block forever (a config or key path pointing at a
+// FIFO hung the program at start). Now it returns at once.
+TEST_F(ReadFileLimitedTest, AFifoWithoutAWriterDoesNotBlock) {
+  std::string path = dir_ + "/fifo";
+  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+  auto done = std::make_shared<std::promise<absl::StatusOr<std::string>>>();
+  std::future<absl::StatusOr<std::string>> result = done->get_future();
+  std::thread([path, done] { done->set_value(ReadFileLimited(path, 10, "policy")); }).detach();
+  if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    int unblock = open(path.c_str(), O_WRONLY);  // lets the blocked open() return
+    if (unblock >= 0) close(unblock);
+    result.wait();
+    FAIL() << "ReadFileLimited blocked on a FIFO without a writer";
+  }
+  absl::StatusOr<std::string> got = result.get();
+  if (got.ok()) {
+    EXPECT_EQ(*got, "");
+  }
 }
 
 TEST_F(ReadFileLimitedTest, MissingIsNotFoundNamingPathAndWhat) {
