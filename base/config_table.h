@@ -38,6 +38,8 @@ namespace layerseal {
 // than two levels; the bound keeps a hostile file from exhausting the stack).
 inline constexpr int kMaxConfigDepth = 16;
 
+struct ConfigField;
+
 // A configuration file as a tree, independent of its syntax.
 struct ConfigNode {
   enum class Kind { kNull, kScalar, kSequence, kMap };
@@ -45,7 +47,14 @@ struct ConfigNode {
   int line = 0;        // 1-based line of the node's key (map fields) or of the node; 0: unknown
   std::string scalar;  // kScalar
   std::vector<ConfigNode> items;                           // kSequence
-  std::vector<std::pair<std::string, ConfigNode>> fields;  // kMap, in file order
+  std::vector<ConfigField> fields;  // kMap, in file order
+};
+
+// One key of a mapping. (Not std::pair<std::string, ConfigNode>: a pair needs ConfigNode
+// complete inside ConfigNode's own definition, which clang with libstdc++ refuses.)
+struct ConfigField {
+  std::string name;
+  ConfigNode value;
 };
 
 // Reads the file at `path`; errors name the path. An empty file is a kNull root.

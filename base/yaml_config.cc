@@ -34,7 +34,7 @@ absl::StatusOr<ConfigNode> Convert(const YAML::Node& node, int line, int depth,
       }
       absl::StatusOr<ConfigNode> c = Convert(kv.second, key_line, depth + 1, path);
       if (!c.ok()) return c.status();
-      out.fields.emplace_back(kv.first.Scalar(), *std::move(c));
+      out.fields.push_back(ConfigField{kv.first.Scalar(), *std::move(c)});
     }
   }
   return out;  // null or undefined: kNull
