@@ -10,6 +10,7 @@
 
 #include "absl/algorithm/container.h"
 #include "absl/time/clock.h"
+#include "base/clock.h"
 #include "containerd/services/images/v1/images.grpc.pb.h"
 #include "k8s/cri/runtime/v1/api.grpc.pb.h"
 #include "base/str_cat.h"
@@ -158,11 +159,12 @@ absl::Status ContainerdImageRecorder::Name(const Reference& tag, const Reference
 }
 
 // Polls with a doubling pause: the CRI plugin applies the image event within milliseconds.
-// Wall-clock sleeps are fine here: a clock step only shortens or lengthens one bounded wait.
+// The bound is on the monotonic clock (base/clock.h), like every deadline in the agent.
 bool ContainerdImageRecorder::AwaitVisible(const Reference& tag, const Reference& pinned) {
   const std::string name = tag.ToString();
   const std::string repo_digest = pinned.ToString();
-  const absl::Time give_up = absl::Now() + kTagVisibleTimeout;
+  const Clock& clock = SystemClock();
+  const absl::Duration give_up = clock.Monotonic() + kTagVisibleTimeout;
   absl::Duration pause = kTagVisibleFirstPause;
   while (true) {
     ::runtime::v1::ImageStatusResponse status;
@@ -174,7 +176,7 @@ bool ContainerdImageRecorder::AwaitVisible(const Reference& tag, const Reference
         absl::c_linear_search(status.image().repo_digests(), repo_digest)) {
       return true;
     }
-    if (absl::Now() + pause > give_up) return false;
+    if (clock.Monotonic() + pause > give_up) return false;
     absl::SleepFor(pause);
     pause = std::min(pause * 2, kTagVisibleMaxPause);
   }
