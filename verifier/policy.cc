@@ -47,6 +47,17 @@ std::string_view RequirementName(Requirement r) {
   return "reject";
 }
 
+std::string_view SignatureKindName(SignatureKind k) {
+  return k == SignatureKind::kSeal ? "seal" : "cosign";
+}
+
+bool ScopePolicy::Accepts(SignatureKind k) const {
+  for (SignatureKind s : signatures) {
+    if (s == k) return true;
+  }
+  return false;
+}
+
 const TrustedKey* ScopePolicy::FindKey(std::string_view key_id) const {
   for (const TrustedKey& k : keys) {
     if (k.key.key_id() == key_id) return &k;

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "verifier/crypto.h"
 #include "verifier/reference.h"
+#include "verifier/sigstore/identity.h"
 #include "verifier/verdict.h"
 
 namespace layerseal {
@@ -22,6 +23,12 @@ inline constexpr size_t kMaxPolicyBytes = 1 << 20;
 inline constexpr size_t kMaxPolicyScopes = 4096;  // bounds the load-time ambiguity check
 inline constexpr size_t kMaxPolicyKeys = 256;
 inline constexpr size_t kMaxScopeLength = 255;   // docker's limit on a repository name
+inline constexpr size_t kMaxPolicyTrustedRoots = 16;
+inline constexpr size_t kMaxPolicyIdentities = 256;
+
+namespace sigstore {
+class TrustedRoot;
+}  // namespace sigstore
 
 namespace policy_internal {
 struct ScopePattern;  // a parsed scope string (policy.cc)
@@ -29,6 +36,10 @@ struct ScopePattern;  // a parsed scope string (policy.cc)
 
 enum class Requirement { kSigned, kReject, kInsecureAcceptAnything };
 std::string_view RequirementName(Requirement r);  // "signed" / "reject" / "insecureAcceptAnything"
+
+// The kinds of signature a scope may trust (scope field `signatures`).
+enum class SignatureKind { kSeal, kCosign };
+std::string_view SignatureKindName(SignatureKind k);  // "seal" / "cosign"
 
 struct TrustedKey {
   std::string name;
@@ -44,6 +55,16 @@ struct ScopePolicy {
   std::vector<TrustedKey> keys;
   // The trusted key with this keyId, or nullptr.
   const TrustedKey* FindKey(std::string_view key_id) const;
+
+  // cosign / sigstore (issue 17, docs/sigstore.md). The kinds of signature that may admit an
+  // image: default seals only, so policies written before keep their meaning.
+  std::vector<SignatureKind> signatures = {SignatureKind::kSeal};
+  std::vector<sigstore::IdentityPattern> identities;  // keyless signers
+  std::shared_ptr<const sigstore::TrustedRoot> trusted_root;  // null: none named
+  std::string trusted_root_name;
+  bool require_tlog = true;  // transparencyLog: require (default) | ignore
+  std::optional<Reference> signature_repository;  // cosign's COSIGN_REPOSITORY
+  bool Accepts(SignatureKind k) const;
 };
 
 class Policy {

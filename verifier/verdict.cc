@@ -33,6 +33,14 @@ constexpr Row<Reason> kReasonNames[] = {
     {Reason::kRegistryError, "REGISTRY_ERROR"},
     {Reason::kLimitExceeded, "LIMIT_EXCEEDED"},
     {Reason::kPolicyUnavailable, "POLICY_UNAVAILABLE"},
+    {Reason::kMalformedSignature, "MALFORMED_SIGNATURE"},
+    {Reason::kSubjectMismatch, "SUBJECT_MISMATCH"},
+    {Reason::kBadTlogEntry, "BAD_TLOG_ENTRY"},
+    {Reason::kTlogMismatch, "TLOG_MISMATCH"},
+    {Reason::kBadTimestamp, "BAD_TIMESTAMP"},
+    {Reason::kUntrustedCertificate, "UNTRUSTED_CERTIFICATE"},
+    {Reason::kBadSct, "BAD_SCT"},
+    {Reason::kUntrustedIdentity, "UNTRUSTED_IDENTITY"},
 };
 
 constexpr Row<Mode> kModeNames[] = {

@@ -2,6 +2,7 @@
 #ifndef LAYERSEAL_VERIFIER_VERDICT_H_
 #define LAYERSEAL_VERIFIER_VERDICT_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +36,16 @@ enum class Reason {
   // DENY: the node agent has no policy in force (its policy file could not be loaded at
   // start and there was no last-good copy). Not a verifier outcome: the agent's own.
   kPolicyUnavailable,
+  // cosign / sigstore signatures (issue 17; steps in docs/sigstore.md). BAD_SIGNATURE,
+  // UNTRUSTED_KEY and NOT_SIGNED keep their meanings for cosign signatures too.
+  kMalformedSignature,    // DENY: step 1, a bundle, payload or .sig layer that does not parse
+  kSubjectMismatch,       // DENY: step 2, the signature is for another digest
+  kBadTlogEntry,          // DENY: step 4, no transparency-log entry verifies
+  kTlogMismatch,          // DENY: step 4f, the log entry is for another signature/key/digest
+  kBadTimestamp,          // DENY: step 5, no verified signing time
+  kUntrustedCertificate,  // DENY: step 6, the certificate does not chain to a trusted CA then
+  kBadSct,                // DENY: step 7, no embedded SCT verifies
+  kUntrustedIdentity,     // DENY: step 9, valid, but by an identity the scope does not list
   kCount,  // not a reason: see above
 };
 
@@ -62,6 +73,14 @@ struct Verdict {
   std::string reference;                 // as requested
   std::optional<Digest> manifest_digest;  // the digest the runtime must pull (ALLOW)
   std::string key_id;                    // the signing key, when known
+  // Which signature admitted the image (ALLOW): "seal", "cosign-key" or "cosign-keyless";
+  // empty when none did. Keyless: the certificate's OIDC issuer and subject. Rekor: the log
+  // index (-1: none) and log id (hex) of the entry that verified.
+  std::string signer_kind;
+  std::string signer_issuer;
+  std::string signer_subject;
+  int64_t rekor_log_index = -1;
+  std::string rekor_log_id;
   std::string policy_version;            // "sha256:..." of the policy bytes
   std::string scope;                     // the policy scope that applied
   Mode mode = Mode::kEnforce;

@@ -1,0 +1,39 @@
+// One internal form for every cosign signature, whether it came as a sigstore bundle or as a
+// legacy `.sig` layer, so that one verifier (bundle_verifier.h) judges both.
+// Value type; thread-compatible.
+#ifndef LAYERSEAL_VERIFIER_SIGSTORE_ENTITY_H_
+#define LAYERSEAL_VERIFIER_SIGSTORE_ENTITY_H_
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "verifier/sigstore/bundle.h"
+
+namespace layerseal::sigstore {
+
+struct SignedEntity {
+  enum class Form { kBundle, kLegacySig } form = Form::kBundle;
+  BundleVersion version = BundleVersion::kV03;  // legacy: treated as v0.1 (SET, no proof)
+  Bundle::Material material = Bundle::Material::kCertificate;
+  std::optional<MessageSignature> message;  // legacy: signature over legacy_payload
+  std::optional<dsse::Envelope> dsse;
+  std::string legacy_payload;  // legacy: the simple-signing bytes (the signed message)
+  std::string public_key_hint;
+  std::vector<std::string> certs_der;  // [0] = leaf; empty for keys
+  std::vector<TlogEntry> tlog;
+  std::vector<std::string> timestamps;
+};
+
+SignedEntity FromBundle(Bundle b);
+// A legacy .sig layer: its bytes (the simple-signing payload) and its annotations. Errors:
+// InvalidArgument naming the annotation (missing signature, bad base64, certificate PEM or
+// bundle annotation that does not parse); ResourceExhausted over kMaxCosignAnnotationBytes.
+absl::StatusOr<SignedEntity> FromLegacySig(std::string payload,
+                                           const std::map<std::string, std::string>& annotations);
+
+}  // namespace layerseal::sigstore
+
+#endif  // LAYERSEAL_VERIFIER_SIGSTORE_ENTITY_H_

@@ -1,0 +1,44 @@
+// Fulcio certificates: parsing, path validation at a given time against a trusted root's
+// certificate authorities, the codeSigning EKU, and the signer identity (SAN + issuer OID
+// 1.3.6.1.4.1.57264.1.8, falling back to .1.1). Pure functions; thread-safe.
+#ifndef LAYERSEAL_VERIFIER_SIGSTORE_FULCIO_H_
+#define LAYERSEAL_VERIFIER_SIGSTORE_FULCIO_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "verifier/sigstore/identity.h"
+#include "verifier/sigstore/trusted_root.h"
+
+namespace layerseal::sigstore {
+
+inline constexpr int kMaxVerifyDepth = 10;            // X509_VERIFY_PARAM_set_depth
+inline constexpr size_t kMaxSanEntries = 16;
+inline constexpr size_t kMaxIdentityBytes = 4 * 1024;  // a SAN value or an issuer extension
+
+// A DER certificate (whole input consumed, at most kMaxCertificateBytes of bundle.h).
+absl::StatusOr<std::shared_ptr<X509>> ParseCertificate(std::string_view der);
+// DER of `cert`.
+std::string CertificateDer(X509* cert);
+// The identity `leaf` asserts. InvalidArgument when there is no identity SAN, more than one,
+// or no issuer extension, or a value over kMaxIdentityBytes.
+absl::StatusOr<CertIdentity> ExtractIdentity(X509* leaf);
+// Path validation of `leaf` at time `t` against each Fulcio CA of `root` whose validFor
+// contains t, using only the root's own intermediates (a bundle's are never trusted). The
+// validated chain leaf..root of the first CA that passes, else PermissionDenied saying why
+// (OpenSSL's verify error for the last CA tried). Also requires the codeSigning EKU and the
+// digitalSignature key usage on the leaf.
+absl::StatusOr<std::vector<std::shared_ptr<X509>>> VerifyChainAt(X509* leaf,
+                                                                 const TrustedRoot& root,
+                                                                 absl::Time t);
+// notBefore <= t <= notAfter of `cert`.
+bool CertificateValidAt(X509* cert, absl::Time t);
+
+}  // namespace layerseal::sigstore
+
+#endif  // LAYERSEAL_VERIFIER_SIGSTORE_FULCIO_H_
