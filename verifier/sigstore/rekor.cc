@@ -310,15 +310,22 @@ absl::Status ParseIntoto002(const json& spec, EntryBody* out) {
     const json& s = (**sigs)[i];
     absl::StatusOr<std::string> once = GetBytes(s, path, "sig", Spelling::kExact);
     if (!once.ok()) return once.status();
-    // The intoto type stores the envelope's own base64 text, base64-encoded again.
+    // The intoto type stores the envelope's own base64 text, base64-encoded again. A recorded
+    // text that is not base64 is no signature at all: it is kept as an empty signature, which
+    // equals no bundle signature (the entry then does not match: TLOG_MISMATCH, as in
+    // sigstore-js and sigstore-go, which compare without decoding it strictly).
     absl::StatusOr<std::string> sig = Base64Decode(*once);
-    if (!sig.ok()) {
-      return absl::InvalidArgumentError(StrCat("entry body: ", path, ".sig is not base64(base64(signature)): ",
-                                               sig.status().message()));
+    if (sig.ok()) {
+      st = CheckSignatureSize(*sig, Join(path, "sig"));
+      if (!st.ok()) return st;
+      out->signatures.push_back(*std::move(sig));
+    } else {
+      if (once->size() > 2 * kMaxSignatureBytes) {
+        return absl::InvalidArgumentError(StrCat("entry body: ", path, ".sig has ", once->size(),
+                                                 " bytes (kMaxSignatureBytes ", kMaxSignatureBytes, ")"));
+      }
+      out->signatures.emplace_back();
     }
-    st = CheckSignatureSize(*sig, Join(path, "sig"));
-    if (!st.ok()) return st;
-    out->signatures.push_back(*std::move(sig));
     st = ReadPemVerifier(s, path, "publicKey", out);
     if (!st.ok()) return st;
   }

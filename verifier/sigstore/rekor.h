@@ -20,7 +20,9 @@ enum class BodyKind { kHashedRekord001, kDsse001, kIntoto002, kHashedRekord002 }
 // What an entry body says was logged, normalised across kinds.
 struct EntryBody {
   BodyKind kind = BodyKind::kHashedRekord001;
-  std::vector<std::string> signatures;  // raw bytes (intoto 0.0.2: base64 decoded twice)
+  // Raw bytes, never empty, except: intoto 0.0.2 stores base64(base64(sig)), and when the
+  // inner text is not base64 the signature is empty (it equals no signature of a bundle).
+  std::vector<std::string> signatures;
   std::vector<std::string> verifiers_der;  // certificate DER or SPKI DER, one per signature
   std::vector<bool> verifier_is_cert;
   std::string digest_alg;  // "sha256"
