@@ -2,6 +2,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -152,6 +153,7 @@ absl::Status CheckDer(std::string_view der, bool is_cert, std::string_view path)
     ok = k != nullptr && static_cast<size_t>(p - start) == der.size();
     EVP_PKEY_free(k);
   }
+  ERR_clear_error();
   if (!ok) {
     return absl::InvalidArgumentError(StrCat("entry body: ", path, " is not a DER ",
                                              is_cert ? "certificate" : "SubjectPublicKeyInfo"));
@@ -171,6 +173,7 @@ absl::Status PemToDer(std::string_view pem, std::string_view path, std::string* 
   unsigned char* data = nullptr;
   long len = 0;
   if (bio == nullptr || PEM_read_bio(bio.get(), &name, &header, &data, &len) != 1) {
+    ERR_clear_error();
     return absl::InvalidArgumentError(StrCat("entry body: ", path, " is not PEM"));
   }
   std::string type(name);
@@ -418,10 +421,12 @@ absl::Status VerifyLogSignature(const LogKey& log, std::string_view message, std
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   if (ctx == nullptr ||
       EVP_DigestVerifyInit(ctx.get(), nullptr, *md, nullptr, log.key.get()) != 1) {
+    ERR_clear_error();
     return absl::InternalError("log key: EVP_DigestVerifyInit failed");
   }
   int rc = EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
                             reinterpret_cast<const unsigned char*>(message.data()), message.size());
+  ERR_clear_error();  // a bad signature leaves its reasons on this thread's queue
   if (rc != 1) return absl::UnauthenticatedError("signature does not verify under the log's key");
   return absl::OkStatus();
 }
