@@ -65,13 +65,22 @@ struct ClearErrorsOnExit {
   ~ClearErrorsOnExit() { ERR_clear_error(); }
 };
 
-// The thread's most recent OpenSSL error as text, or "no OpenSSL error detail".
+// The thread's most recent OpenSSL error as text, with its detail ("Verify error:...")
+// when it has one; or "no OpenSSL error detail".
 inline std::string LastError() {
-  unsigned long e = ERR_peek_last_error();
+  const char* data = nullptr;
+  int flags = 0;
+  unsigned long e = ERR_peek_last_error_data(&data, &flags);
   if (e == 0) return "no OpenSSL error detail";
   char buf[256];
   ERR_error_string_n(e, buf, sizeof(buf));
-  return buf;
+  std::string out = buf;
+  if (data != nullptr && *data != '\0' && (flags & ERR_TXT_STRING) != 0) {
+    out += " (";
+    out += data;
+    out += ")";
+  }
+  return out;
 }
 
 inline const unsigned char* Bytes(std::string_view s) {
