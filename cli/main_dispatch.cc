@@ -19,6 +19,7 @@ constexpr char kUsage[] =
     "  events    the controller's verdict events (filters, --follow), nodes and images\n"
     // issue 17 (verify)
     "  verify-bundle  verify a sigstore bundle over a file or digest, offline (JSON verdict)\n"
+    "  policy    policy import: a containers-policy.json as a layerseal policy\n"
     "\n"
     "Run 'layerseal <command> --help' for a command's flags.\n";
 
@@ -42,6 +43,7 @@ int Main(const Args& args, Io io) {
   if (args[0] == "events") return Events(rest, io);
   // issue 17 (verify)
   if (args[0] == "verify-bundle") return VerifyBundle(rest, io);
+  if (args[0] == "policy") return PolicyCommands(rest, io);  // issue 17 (i17-policy)
   io.err << "layerseal: unknown command \"" << args[0] << "\"\n\n" << kUsage;
   return kExitUsage;
 }

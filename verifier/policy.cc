@@ -933,6 +933,10 @@ std::string Dirname(const std::string& path) {
 
 }  // namespace
 
+absl::Status ValidateScope(std::string_view scope) {
+  return ParseScopePattern(scope).status();
+}
+
 absl::StatusOr<Policy> Policy::Parse(std::string_view yaml, std::string_view base_dir,
                                      std::string_view source_name) {
   if (yaml.size() > kMaxPolicyBytes) {

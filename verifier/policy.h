@@ -34,6 +34,10 @@ namespace policy_internal {
 struct ScopePattern;  // a parsed scope string (policy.cc)
 }  // namespace policy_internal
 
+// Whether `scope` is a valid scope string (docs/policy.md "Scopes"): InvalidArgument saying
+// why not. For tools that write policies (verifier/policy_import.h).
+absl::Status ValidateScope(std::string_view scope);
+
 enum class Requirement { kSigned, kReject, kInsecureAcceptAnything };
 std::string_view RequirementName(Requirement r);  // "signed" / "reject" / "insecureAcceptAnything"
 
