@@ -24,8 +24,10 @@
 #include "gtest/gtest.h"
 #include "verifier/crypto.h"
 #include "verifier/digest.h"
+#include "verifier/sigstore/bundle.h"
 #include "verifier/sigstore/checkpoint.h"
 #include "verifier/sigstore/rekor.h"
+#include "verifier/sigstore/trusted_root.h"
 
 namespace layerseal::sigstore {
 namespace {
@@ -657,6 +659,82 @@ TEST(CheckpointTest, EcdsaAndEd25519NotesMadeHere) {
     log.log_id = "abc";
     EXPECT_FALSE(VerifyCheckpoint(*c, log, false).ok());
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// With the real parsers: ParseBundle's entries and TrustedRoot's log keys.
+
+struct Parsed {
+  Bundle bundle;
+  TrustedRoot root;
+};
+
+Parsed ParseCase(const std::string& name, bool own_root) {
+  std::string dir = StrCat(CorpusDir(), "/bundle-verify/", name);
+  absl::StatusOr<Bundle> b = ParseBundle(ReadFile(dir + "/bundle.sigstore.json"));
+  EXPECT_TRUE(b.ok()) << name << ": " << b.status();
+  absl::StatusOr<TrustedRoot> r = TrustedRoot::LoadFile(
+      own_root ? dir + "/trusted_root.json" : StrCat(CorpusDir(), "/trusted_root.public-good.json"));
+  EXPECT_TRUE(r.ok()) << name << ": " << r.status();
+  return Parsed{b.ok() ? *std::move(b) : Bundle{}, r.ok() ? *std::move(r) : TrustedRoot{}};
+}
+
+TEST(ParsedCorpusTest, EntriesOfParsedBundlesVerifyAgainstParsedRoots) {
+  SKIP_WITHOUT_CONTAINS();
+  struct Case {
+    const char* name;
+    bool own_root;
+    bool v2;
+  };
+  for (const Case& c : {Case{"happy-path-v0.1", false, false}, Case{"happy-path-intoto-in-dsse-v3", false, false},
+                        Case{"managed-key-happy-path", false, false},
+                        Case{"intoto-with-custom-trust-root", true, false},
+                        Case{"rekor2-happy-path", true, true}, Case{"rekor2-checkpoint-origin-not-first", true, true},
+                        Case{"rekor2-dsse-happy-path", true, true}}) {
+    SCOPED_TRACE(c.name);
+    Parsed p = ParseCase(c.name, c.own_root);
+    ASSERT_EQ(p.bundle.tlog.size(), 1u);
+    const TlogEntry& e = p.bundle.tlog[0];
+    const LogKey* log = p.root.FindTlog(e.log_id);
+    ASSERT_NE(log, nullptr);
+    EXPECT_TRUE(ParseEntryBody(e).ok()) << ParseEntryBody(e).status();
+    if (!c.v2) {
+      EXPECT_TRUE(VerifySet(e, *log).ok()) << VerifySet(e, *log);
+    }
+    ASSERT_TRUE(e.proof.has_value());
+    absl::StatusOr<Checkpoint> cp = ParseCheckpoint(e.proof->checkpoint);
+    ASSERT_TRUE(cp.ok()) << cp.status();
+    EXPECT_TRUE(VerifyCheckpoint(*cp, *log, c.v2).ok()) << VerifyCheckpoint(*cp, *log, c.v2);
+    EXPECT_EQ(cp->root_hash, e.proof->root_hash);
+    EXPECT_TRUE(VerifyEntryProof(e).ok()) << VerifyEntryProof(e);
+  }
+}
+
+TEST(ParsedCorpusTest, FailingLogCasesFailAgainstParsedRoots) {
+  SKIP_WITHOUT_CONTAINS();
+  // SET.
+  Parsed p = ParseCase("set-invalid-signature_fail", false);
+  const LogKey* log = p.root.FindTlog(p.bundle.tlog[0].log_id);
+  ASSERT_NE(log, nullptr);
+  EXPECT_FALSE(VerifySet(p.bundle.tlog[0], *log).ok());
+  // Checkpoints: the bad key hint, the bad signature (v1); no line named for the log (v2).
+  for (const char* name : {"checkpoint-bad-keyhint_fail", "invalid-checkpoint-signature_fail"}) {
+    p = ParseCase(name, false);
+    log = p.root.FindTlog(p.bundle.tlog[0].log_id);
+    ASSERT_NE(log, nullptr);
+    absl::StatusOr<Checkpoint> cp = ParseCheckpoint(p.bundle.tlog[0].proof->checkpoint);
+    ASSERT_TRUE(cp.ok()) << cp.status();
+    EXPECT_FALSE(VerifyCheckpoint(*cp, *log, false).ok()) << name;
+  }
+  p = ParseCase("rekor2-checkpoint-no-matching-signature_fail", true);
+  log = p.root.FindTlog(p.bundle.tlog[0].log_id);
+  ASSERT_NE(log, nullptr);
+  absl::StatusOr<Checkpoint> cp = ParseCheckpoint(p.bundle.tlog[0].proof->checkpoint);
+  ASSERT_TRUE(cp.ok()) << cp.status();
+  EXPECT_FALSE(VerifyCheckpoint(*cp, *log, true).ok());
+  // The corrupted proof hash.
+  p = ParseCase("inclusion-proof-corrupted-hash_fail", false);
+  EXPECT_FALSE(VerifyEntryProof(p.bundle.tlog[0]).ok());
 }
 
 // ---------------------------------------------------------------------------------------------
