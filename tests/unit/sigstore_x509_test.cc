@@ -943,3 +943,56 @@ TEST(SigstoreTimestampTest, MalformedResponsesAreInvalidArgument) {
 
 }  // namespace
 }  // namespace layerseal::sigstore
+
+namespace layerseal::sigstore {
+namespace {
+
+// The same checks against the roots TrustedRoot::LoadFile parses (verifier/sigstore/
+// trusted_root.h) as against the ones built here: the parser's objects fit these pieces.
+TEST(SigstoreX509ParsedRootTest, ParsedRootsGiveTheSameResults) {
+  struct Expect {
+    std::string name;
+    bool own;
+    bool chain, sct, tsa;
+  };
+  const std::vector<Expect> cases = {
+      {"happy-path-v0.1", false, true, true, false},
+      {"happy-path-intoto-in-dsse-v3", false, true, true, false},
+      {"invalid-ct-key_fail", true, true, false, false},  // its CAs are public-good's, its CT logs staging's
+      {"intoto-expired-certificate_fail", true, false, false, false},
+      {"bundle-with-sct-with-extensions", true, true, true, true},
+      {"rekor2-timestamp-without-embedded-cert", true, true, true, true},
+      {"rekor2-timestamp-with-expired-cert-chain", true, true, true, true},
+      {"trust-root-tsa-validity-end-inclusive", true, true, true, true},
+      {"rekor2-timestamp-untrusted-tsa-with-embedded-cert_fail", true, true, true, false},
+      {"rekor2-timestamp-payload-mismatch_fail", true, true, true, false},
+  };
+  for (const Expect& e : cases) {
+    SCOPED_TRACE(e.name);
+    std::string path = e.own ? StrCat(CorpusDir(), "/bundle-verify/", e.name, "/trusted_root.json")
+                             : StrCat(CorpusDir(), "/trusted_root.public-good.json");
+    absl::StatusOr<TrustedRoot> parsed = TrustedRoot::LoadFile(path);
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    TrustedRoot mine = LoadRoot(path);
+    Case c = LoadCase(e.name);
+    absl::Time t = c.integrated_time;
+    if (!c.timestamps.empty()) {
+      absl::StatusOr<VerifiedTime> ts = VerifyTimestamp(c.timestamps[0], c.signature, *parsed);
+      EXPECT_EQ(ts.ok(), e.tsa) << ts.status();
+      EXPECT_EQ(VerifyTimestamp(c.timestamps[0], c.signature, mine).ok(), e.tsa);
+      if (ts.ok()) t = ts->time;
+    }
+    if (t == absl::UnixEpoch()) t = NotBefore(c.leaf.get());
+    absl::StatusOr<std::vector<std::shared_ptr<X509>>> chain = VerifyChainAt(c.leaf.get(), *parsed, t);
+    EXPECT_EQ(chain.ok(), e.chain) << chain.status();
+    EXPECT_EQ(VerifyChainAt(c.leaf.get(), mine, t).ok(), e.chain);
+    if (chain.ok()) {
+      absl::Status s = VerifyEmbeddedScts(c.leaf.get(), (*chain)[1].get(), *parsed);
+      EXPECT_EQ(s.ok(), e.sct) << s;
+      EXPECT_EQ(VerifyEmbeddedScts(c.leaf.get(), (*chain)[1].get(), mine).ok(), e.sct);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace layerseal::sigstore
