@@ -5,7 +5,8 @@
 // extensions, ambiguous identities, missing EKU).
 //
 // The trusted roots are built here with TrustedRoot::FromParts from the corpus JSON (decoded
-// with nlohmann + d2i), so that these tests do not depend on TrustedRoot::Parse.
+// with nlohmann + d2i), an oracle independent of TrustedRoot::Parse; one test checks that
+// the parser's roots give the same results.
 #include <openssl/asn1.h>
 #include <openssl/ct.h>
 #include <openssl/evp.h>
@@ -23,9 +24,9 @@
 #include "base/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "verifier/crypto.h"
 #include "verifier/digest.h"
 #include "verifier/sigstore/fulcio.h"
+#include "verifier/sigstore/json.h"
 #include "verifier/sigstore/openssl_util.h"
 #include "verifier/sigstore/rfc3161.h"
 #include "verifier/sigstore/sct.h"
@@ -62,16 +63,10 @@ std::string ReadAll(const std::string& path) {
 
 json ReadJson(const std::string& path) { return json::parse(ReadAll(path)); }
 
-// protojson base64, as Go decodes it: some corpus values are unpadded, and one
-// (rekor2-timestamp-with-incorrect-time_fail's token) has MIME line breaks, which Go's
-// base64 decoder skips.
+// protojson base64 (verifier/sigstore/json.h: some corpus values are unpadded, one is
+// line-wrapped).
 std::string B64(const json& j) {
-  std::string text;
-  for (char ch : j.get<std::string>()) {
-    if (ch != '\n' && ch != '\r') text += ch;
-  }
-  while (text.size() % 4 != 0) text += '=';
-  absl::StatusOr<std::string> raw = Base64Decode(text);
+  absl::StatusOr<std::string> raw = ProtoBytes(j, "test");
   EXPECT_TRUE(raw.ok()) << raw.status();
   return raw.ok() ? *raw : "";
 }
