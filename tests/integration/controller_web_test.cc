@@ -362,7 +362,7 @@ TEST_F(ControllerWebTest, EventsRouteFiltersBySigner) {
   // web ALLOWs on three nodes, and the two BAD_SIGNATURE DENYs that found the seal key.
   EXPECT_THAT(events("signer=" + escaped(kSealKey)), SizeIs(6));
   EXPECT_THAT(events("signer=" + escaped(kSealKey) + "&verdict=ALLOW"), SizeIs(4));
-  for (const std::string& who : {kIssuer, kSubject, kCertKey}) {
+  for (const char* who : {kIssuer, kSubject, kCertKey}) {
     json keyless = events("signer=" + escaped(who));
     ASSERT_THAT(keyless, SizeIs(2)) << who;
     for (const json& e : keyless) {
