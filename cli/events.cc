@@ -73,6 +73,8 @@ constexpr char kUsage[] =
     "Filters (each narrows; strings match exactly):\n"
     "  --node NAME  --namespace NS  --pod NAME  --image REF  --digest sha256:...\n"
     "  --verdict ALLOW|DENY  --reason CODE (e.g. BAD_SIGNATURE)  --mode enforce|warn|audit\n"
+    "  --signer S   events whose key id (sha256:...), keyless issuer or keyless subject is\n"
+    "               exactly S, whatever the verdict (add --verdict ALLOW for what S admitted)\n"
     "  --since T    events at or after T: RFC 3339 (2026-11-23T13:00:00Z) or a duration back\n"
     "               from now (15m, 2h, 7d); 'events images' takes --since too\n"
     "  --until T    events before T (same forms)\n"
@@ -211,6 +213,7 @@ absl::StatusOr<v1::EventFilter> FilterFromFlags(const Flags& f) {
   filter.set_image(f.GetOr("image", ""));
   filter.set_digest(f.GetOr("digest", ""));
   filter.set_reason(f.GetOr("reason", ""));
+  filter.set_signer(f.GetOr("signer", ""));
   filter.set_verdict(Upper(f.GetOr("verdict", "")));
   if (!filter.verdict().empty() && filter.verdict() != "ALLOW" && filter.verdict() != "DENY") {
     return absl::InvalidArgumentError(StrCat("--verdict is ALLOW or DENY, not \"", *f.Get("verdict"), "\""));
@@ -276,18 +279,33 @@ std::string ShortDigest(const std::string& d) {
 
 using Row = std::vector<std::string>;
 
-const Row kEventHeader = {"TIME", "NODE", "POD", "IMAGE", "DIGEST", "VERDICT", "REASON", "MODE"};
+const Row kEventHeader = {"TIME", "NODE", "POD", "IMAGE", "DIGEST", "VERDICT", "REASON", "MODE",
+                          "SIGNER"};
+
+// Which signature admitted the image: the kind and the key's short id, or a keyless
+// subject with its issuer; then the Rekor log index when there was an entry. "" when the
+// verdict names none.
+std::string SignerText(const v1::Verdict& v) {
+  std::string who;
+  if (v.signer_kind() == "cosign-keyless") {
+    who = StrCat(v.signer_subject(), " (", v.signer_issuer(), ")");
+  } else if (!v.signer_kind().empty()) {
+    who = StrCat(v.signer_kind(), " ", ShortDigest(v.key_id()));
+  }
+  if (!who.empty() && v.has_rekor_log_index()) who += StrCat(" rekor#", v.rekor_log_index());
+  return who;
+}
 
 Row EventRow(const v1::Event& e) {
   std::string pod = e.pod_namespace().empty() ? "" : e.pod_namespace() + "/" + e.pod_name();
   if (e.kind() == v1::Event::EVENTS_LOST) {
     return {TimeText(e.time_unix_micros()), Clean(e.node()), "-", "-", "-",
-            StrCat("LOST(", e.lost_count(), ")"), "EVENTS_LOST", "-"};
+            StrCat("LOST(", e.lost_count(), ")"), "EVENTS_LOST", "-", "-"};
   }
   const v1::Verdict& v = e.verdict();
   return {TimeText(e.time_unix_micros()), Clean(e.node()), Clean(pod),
           Clean(e.image().empty() ? v.reference() : e.image()), Clean(ShortDigest(v.digest())),
-          Clean(v.verdict()), Clean(v.reason()), Clean(v.mode())};
+          Clean(v.verdict()), Clean(v.reason()), Clean(v.mode()), Clean(SignerText(v))};
 }
 
 void PrintTable(const std::vector<Row>& rows, std::ostream& out) {
@@ -453,7 +471,8 @@ int Images(Io io, const Connection& c, const v1::EventFilter& filter, int limit,
 const FlagSpec& Spec() {
   static const FlagSpec spec = {
       {"controller", "ca", "cert", "key", "server-name", "timeout", "node", "namespace", "pod",
-       "image", "digest", "verdict", "reason", "mode", "since", "until", "limit", "output"},
+       "image", "digest", "verdict", "reason", "mode", "since", "until", "limit", "output",
+       "signer"},
       {"follow", "insecure", "help"}};
   return spec;
 }
@@ -483,7 +502,7 @@ int Events(const Args& args, Io io) {
   if (!limit.ok()) return UsageError(io, "events", Sv(limit.status().message()), kUsage);
   // The summaries take no event filters: refuse them rather than ignore them.
   for (const char* flag : {"node", "namespace", "pod", "image", "digest", "verdict", "reason",
-                           "mode", "until", "follow"}) {
+                           "mode", "signer", "until", "follow"}) {
     if (what != "" && f.Has(flag)) {
       return UsageError(io, "events", StrCat("--", flag, " is for events, not 'events ", what, "'"),
                         kUsage);

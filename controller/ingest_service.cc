@@ -43,7 +43,11 @@ absl::Status CheckVerdict(const std::string& where, const v1::Verdict& v) {
                               {"verdict.key_id", v.key_id(), kShort},
                               {"verdict.policy_version", v.policy_version(), kShort},
                               {"verdict.scope", v.scope(), kShort},
-                              {"verdict.mode", v.mode(), kShort}});
+                              {"verdict.mode", v.mode(), kShort},
+                              {"verdict.signer_kind", v.signer_kind(), kShort},
+                              {"verdict.signer_issuer", v.signer_issuer(), kShort},
+                              {"verdict.signer_subject", v.signer_subject(), kShort},
+                              {"verdict.rekor_log_id", v.rekor_log_id(), kShort}});
 }
 
 absl::Status CheckEvent(const std::string& node, int index, const v1::Event& e) {

@@ -66,9 +66,21 @@ const std::vector<std::vector<const char*>>& Migrations() {
        " node TEXT NOT NULL, incarnation TEXT NOT NULL, seq BIGINT NOT NULL,"
        " received_us BIGINT NOT NULL, body BYTEA NOT NULL)",
        "CREATE INDEX event_conflicts_identity ON event_conflicts (node, incarnation, seq)"},
+      // 4: which signature admitted an image (issue 17; sqlite_store.cc's migration 5): the
+      // columns the `signer` filter matches, with an index each. Rows stored before are
+      // filled from their bodies by BackfillSigners after these statements; none is lost.
+      {"ALTER TABLE events ADD COLUMN key_id TEXT NOT NULL DEFAULT ''",
+       "ALTER TABLE events ADD COLUMN signer_issuer TEXT NOT NULL DEFAULT ''",
+       "ALTER TABLE events ADD COLUMN signer_subject TEXT NOT NULL DEFAULT ''",
+       "CREATE INDEX events_key_id ON events (key_id, id)",
+       "CREATE INDEX events_signer_issuer ON events (signer_issuer, id)",
+       "CREATE INDEX events_signer_subject ON events (signer_subject, id)"},
   };
   return *migrations;
 }
+
+// The migration after whose statements BackfillSigners runs (in the same transaction).
+constexpr size_t kSignerColumnsMigration = 4;
 
 // A result, cleared on destruction. Results are requested in binary format.
 class Result {
@@ -190,6 +202,41 @@ absl::StatusOr<int64_t> QueryInt(PGconn* conn, const std::string& sql,
   return r->rows() > 0 ? r->Int(0, 0) : 0;
 }
 
+// Fills the signer columns of the rows stored before migration 4 from their bodies (an
+// agent newer than the controller may have sent the fields before it knew them: the body
+// kept them), kSignerBackfillChunk rows a round, ids ascending.
+absl::Status BackfillSigners(PGconn* conn) {
+  int64_t after = 0;
+  for (;;) {
+    absl::StatusOr<Result> rows =
+        Exec(conn, "SELECT id, body FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+             {after, sql::kSignerBackfillChunk});
+    if (!rows.ok()) return rows.status();
+    // One UPDATE a round, from a VALUES list of the rows that have a signer.
+    std::vector<Param> params;
+    std::string values;
+    for (int i = 0; i < rows->rows(); ++i) {
+      after = rows->Int(i, 0);
+      std::string body = rows->Bytes(i, 1);
+      sql::SignerColumns c = sql::SignerColumnsOf(body.data(), body.size());
+      if (c.empty()) continue;
+      size_t n = params.size();
+      values += StrCat(values.empty() ? "" : ", ", "($", n + 1, "::bigint, $", n + 2, ", $", n + 3,
+                       ", $", n + 4, ")");
+      params.insert(params.end(), {after, c.key_id, c.signer_issuer, c.signer_subject});
+    }
+    if (!values.empty()) {
+      absl::StatusOr<Result> update = Exec(
+          conn, StrCat("UPDATE events AS e SET key_id = v.k, signer_issuer = v.i,"
+                       " signer_subject = v.s FROM (VALUES ",
+                       values, ") AS v (id, k, i, s) WHERE e.id = v.id"),
+          params);
+      if (!update.ok()) return update.status();
+    }
+    if (rows->rows() < sql::kSignerBackfillChunk) return absl::OkStatus();
+  }
+}
+
 absl::Status Migrate(PGconn* conn) {
   return InTransaction(conn, "BEGIN", [&]() -> absl::Status {
     for (const char* sql :
@@ -213,6 +260,11 @@ absl::Status Migrate(PGconn* conn) {
         if (absl::StatusOr<Result> r = Exec(conn, statement); !r.ok()) {
           return absl::Status(r.status().code(),
                               StrCat("migration ", v + 1, ": ", Sv(r.status().message())));
+        }
+      }
+      if (v + 1 == kSignerColumnsMigration) {
+        if (absl::Status s = BackfillSigners(conn); !s.ok()) {
+          return absl::Status(s.code(), StrCat("migration ", v + 1, ": ", Sv(s.message())));
         }
       }
     }

@@ -84,7 +84,7 @@ absl::Status ValidateFilter(const v1::EventFilter& f) {
   for (auto [name, value] : {std::pair{"node", &f.node()}, {"namespace", &f.namespace_()},
                              {"pod", &f.pod()}, {"image", &f.image()}, {"digest", &f.digest()},
                              {"verdict", &f.verdict()}, {"reason", &f.reason()},
-                             {"mode", &f.mode()}}) {
+                             {"mode", &f.mode()}, {"signer", &f.signer()}}) {
     if (value->size() > kMaxFilterFieldBytes) {
       return absl::InvalidArgumentError(StrCat("filter.", name, " is ", value->size(),
                                                " bytes, more than the limit of ",

@@ -84,6 +84,9 @@ EventRow ToRow(const v1::Event& event, int64_t received_us) {
   row.verdict = stored.verdict().verdict();
   row.reason = stored.verdict().reason();
   row.mode = stored.verdict().mode();
+  row.key_id = stored.verdict().key_id();
+  row.signer_issuer = stored.verdict().signer_issuer();
+  row.signer_subject = stored.verdict().signer_subject();
   stored.SerializeToString(&row.body);
   return row;
 }
@@ -91,7 +94,8 @@ EventRow ToRow(const v1::Event& event, int64_t received_us) {
 std::vector<Param> RowParams(const EventRow& row) {
   return {row.node,    row.seq,    row.time_us, row.received_us,      row.kind,
           row.ns,      row.pod,    row.image,   row.reference,        row.digest,
-          row.verdict, row.reason, row.mode,    Param::Blob(row.body), row.incarnation};
+          row.verdict, row.reason, row.mode,    Param::Blob(row.body), row.incarnation,
+          row.key_id,  row.signer_issuer,       row.signer_subject};
 }
 
 std::string Placeholder(Dialect dialect, int n) {
@@ -123,6 +127,12 @@ std::string WhereClause(const v1::EventFilter& filter, Dialect dialect,
   AddEquals("verdict", filter.verdict(), dialect, params, conds);
   AddEquals("reason", filter.reason(), dialect, params, conds);
   AddEquals("mode", filter.mode(), dialect, params, conds);
+  if (!filter.signer().empty()) {
+    params.push_back(filter.signer());
+    std::string p = next();
+    conds.push_back(
+        StrCat("(key_id = ", p, " OR signer_issuer = ", p, " OR signer_subject = ", p, ")"));
+  }
   std::string out;
   for (const std::string& c : conds) out += out.empty() ? c : StrCat(" AND ", c);
   return out;
@@ -207,6 +217,13 @@ bool SameContent(const std::string& stored_body, const v1::Event& incoming) {
 std::string IdentityName(const v1::Event& event) {
   const std::string& inc = event.spool_incarnation();
   return StrCat(event.node(), "/", inc.empty() ? "-" : inc, "/", event.seq());
+}
+
+SignerColumns SignerColumnsOf(const void* body, size_t size) {
+  v1::Event event;
+  if (!event.ParseFromArray(body, static_cast<int>(size))) return {};
+  return {event.verdict().key_id(), event.verdict().signer_issuer(),
+          event.verdict().signer_subject()};
 }
 
 absl::StatusOr<v1::Event> ParseBody(const void* data, size_t size, int64_t id) {

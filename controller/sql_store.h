@@ -51,6 +51,9 @@ struct EventRow {
   int64_t received_us = 0;
   int64_t kind = 0;
   std::string ns, pod, image, reference, digest, verdict, reason, mode;
+  // Which signature admitted the image (issue 17): Verdict.key_id, signer_issuer and
+  // signer_subject, the three values the `signer` filter matches.
+  std::string key_id, signer_issuer, signer_subject;
   std::string body;  // the whole serialized v1::Event (received_unix_micros set)
 };
 
@@ -60,8 +63,8 @@ EventRow ToRow(const v1::Event& event, int64_t received_us);
 // The columns of `ToRow` in this order (for INSERT statements).
 inline constexpr const char* kEventColumns =
     "node, seq, time_us, received_us, kind, namespace, pod, image, reference, digest, "
-    "verdict, reason, mode, body, incarnation";
-inline constexpr int kEventColumnCount = 15;
+    "verdict, reason, mode, body, incarnation, key_id, signer_issuer, signer_subject";
+inline constexpr int kEventColumnCount = 18;
 std::vector<Param> RowParams(const EventRow& row);
 
 // "?n" (SQLite) or "$n" (PostgreSQL) for the n-th (1-based) statement parameter.
@@ -70,7 +73,8 @@ std::string Placeholder(Dialect dialect, int n);
 // The conditions of `filter` joined by AND ("" when it sets nothing); their values are
 // appended to `params`, numbered after those already there.
 // For SQLite the time conditions are written `+time_us` (no index on time_us: the caller
-// bounds ids instead, see sqlite_store.cc).
+// bounds ids instead, see sqlite_store.cc). `signer` matches an event whose key_id,
+// signer_issuer or signer_subject equals it (one parameter, three indexed columns).
 std::string WhereClause(const v1::EventFilter& filter, Dialect dialect, std::vector<Param>& params);
 
 // Page tokens: "c1" + the hex id the next page starts below + a hex MAC of (store key,
@@ -101,6 +105,18 @@ bool SameContent(const std::string& stored_body, const v1::Event& incoming);
 // The name of an event's id in logs and errors: "node/incarnation/seq" ("-" for the legacy
 // incarnation).
 std::string IdentityName(const v1::Event& event);
+
+// The signer columns of a stored body, for the migration that added them (rows stored
+// before it have them ""): ToRow's key_id, signer_issuer and signer_subject. A body that
+// does not parse, or an event without a verdict, gives "" for all three.
+struct SignerColumns {
+  std::string key_id, signer_issuer, signer_subject;
+  bool empty() const { return key_id.empty() && signer_issuer.empty() && signer_subject.empty(); }
+};
+SignerColumns SignerColumnsOf(const void* body, size_t size);
+
+// Rows whose signer columns the migration fills per statement round (both backends).
+inline constexpr int kSignerBackfillChunk = 1000;
 
 // The body column back into an event; DATA_LOSS names the id when it does not parse.
 absl::StatusOr<v1::Event> ParseBody(const void* data, size_t size, int64_t id);

@@ -131,9 +131,25 @@ const std::vector<std::vector<const char*>>& Migrations() {
        " node TEXT NOT NULL, incarnation TEXT NOT NULL, seq INTEGER NOT NULL,"
        " received_us INTEGER NOT NULL, body BLOB NOT NULL)",
        "CREATE INDEX event_conflicts_identity ON event_conflicts (node, incarnation, seq)"},
+      // 5: which signature admitted an image (issue 17): the columns the `signer` filter
+      // matches, with an index each. Rows stored before are filled from their bodies by
+      // BackfillSigners after these statements (kSignerColumnsMigration); no row is lost.
+      {"ALTER TABLE events ADD COLUMN key_id TEXT NOT NULL DEFAULT ''",
+       "ALTER TABLE events ADD COLUMN signer_issuer TEXT NOT NULL DEFAULT ''",
+       "ALTER TABLE events ADD COLUMN signer_subject TEXT NOT NULL DEFAULT ''",
+       "CREATE INDEX events_key_id ON events (key_id)",
+       "CREATE INDEX events_signer_issuer ON events (signer_issuer)",
+       "CREATE INDEX events_signer_subject ON events (signer_subject)",
+       "INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES"
+       " ('events', 'events_key_id', '1000000 5000'),"
+       " ('events', 'events_signer_issuer', '1000000 100000'),"
+       " ('events', 'events_signer_subject', '1000000 5000')"},
   };
   return *migrations;
 }
+
+// The migration after whose statements BackfillSigners runs (in the same transaction).
+constexpr size_t kSignerColumnsMigration = 5;
 
 absl::StatusCode CodeOf(int rc) {
   switch (rc & 0xff) {
@@ -329,6 +345,42 @@ absl::Status InTransaction(Conn& conn, const char* begin, F body) {
   return s;
 }
 
+// Fills the signer columns of the rows stored before migration 5 from their bodies (an
+// agent newer than the controller may have sent the fields before it knew them: the body
+// kept them), kSignerBackfillChunk rows a round, ids ascending.
+absl::Status BackfillSigners(Conn& conn) {
+  int64_t after = 0;
+  for (;;) {
+    std::vector<std::pair<int64_t, sql::SignerColumns>> found;
+    int rows = 0;
+    {
+      absl::StatusOr<Stmt> select =
+          Stmt::Make(conn, "SELECT id, body FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+                     {after, sql::kSignerBackfillChunk});
+      if (!select.ok()) return select.status();
+      for (;;) {
+        absl::StatusOr<bool> row = select->Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        ++rows;
+        after = select->Int(0);
+        std::string body = select->Text(1);
+        sql::SignerColumns c = sql::SignerColumnsOf(body.data(), body.size());
+        if (!c.empty()) found.emplace_back(after, std::move(c));
+      }
+    }
+    for (const auto& [id, c] : found) {
+      absl::StatusOr<Stmt> update = Stmt::Make(
+          conn,
+          "UPDATE events SET key_id = ?1, signer_issuer = ?2, signer_subject = ?3 WHERE id = ?4",
+          {c.key_id, c.signer_issuer, c.signer_subject, id});
+      if (!update.ok()) return update.status();
+      if (absl::Status s = update->Run(); !s.ok()) return s;
+    }
+    if (rows < sql::kSignerBackfillChunk) return absl::OkStatus();
+  }
+}
+
 absl::Status Migrate(Conn& conn) {
   return InTransaction(conn, "BEGIN IMMEDIATE", [&]() -> absl::Status {
     if (absl::Status s =
@@ -348,6 +400,11 @@ absl::Status Migrate(Conn& conn) {
     for (size_t v = static_cast<size_t>(*version); v < migrations.size(); ++v) {
       for (const char* statement : migrations[v]) {
         if (absl::Status s = conn.Exec(statement); !s.ok()) {
+          return absl::Status(s.code(), StrCat("migration ", v + 1, ": ", Sv(s.message())));
+        }
+      }
+      if (v + 1 == kSignerColumnsMigration) {
+        if (absl::Status s = BackfillSigners(conn); !s.ok()) {
           return absl::Status(s.code(), StrCat("migration ", v + 1, ": ", Sv(s.message())));
         }
       }
@@ -517,10 +574,14 @@ absl::StatusOr<AppendResult> SqliteStore::Append(const std::string& node,
 absl::Status SqliteStore::AppendLocked(const std::string& node, const v1::AgentStatus& status,
                                        const std::vector<v1::Event>& events, int64_t received_us,
                                        AppendResult& result) {
-  static const std::string insert =
-      StrCat("INSERT INTO events (", sql::kEventColumns,
-             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-             " ON CONFLICT (node, incarnation, seq) DO NOTHING");
+  static const std::string insert = [] {
+    std::string values;
+    for (int c = 1; c <= sql::kEventColumnCount; ++c) {
+      values += StrCat(c == 1 ? "" : ", ", sql::Placeholder(sql::Dialect::kSqlite, c));
+    }
+    return StrCat("INSERT INTO events (", sql::kEventColumns, ") VALUES (", values,
+                  ") ON CONFLICT (node, incarnation, seq) DO NOTHING");
+  }();
   int64_t denied = 0, last_seq = 0;
   std::map<int64_t, std::pair<int64_t, int64_t>> spans;  // bucket -> (min id, max id)
   for (const v1::Event& event : events) {

@@ -117,6 +117,7 @@ std::optional<ParamError> ParseFilter(const HttpRequest& req, v1::EventFilter* f
   if (!f->verdict().empty() && f->verdict() != "ALLOW" && f->verdict() != "DENY") {
     return ParamError{"verdict", StrCat("\"", f->verdict(), "\" is not ALLOW or DENY")};
   }
+  f->set_signer(req.Param("signer"));
   f->set_mode(req.Param("mode"));
   if (!f->mode().empty() && f->mode() != "enforce" && f->mode() != "warn" && f->mode() != "audit") {
     return ParamError{"mode", StrCat("\"", f->mode(), "\" is not enforce, warn or audit")};
@@ -134,7 +135,8 @@ std::optional<ParamError> ParseFilter(const HttpRequest& req, v1::EventFilter* f
 HttpResponse ServeEvents(EventStore* store, const HttpRequest& req) {
   static const std::set<std::string> kKnown = {"node",   "namespace", "pod",   "image",
                                                "digest", "verdict",   "reason", "mode",
-                                               "since",  "until",     "page_size", "page_token"};
+                                               "since",  "until",     "page_size", "page_token",
+                                               "signer"};
   if (auto e = CheckQuery(req, kKnown)) return BadParameter(e->parameter, e->message);
   v1::EventFilter filter;
   if (auto e = ParseFilter(req, &filter)) return BadParameter(e->parameter, e->message);

@@ -1,6 +1,7 @@
 #include "verifier/verdict_codec.h"
 
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -29,6 +30,11 @@ v1::Verdict VerdictToProto(const Verdict& v) {
   p.set_scope(v.scope);
   p.set_mode(std::string(ModeName(v.mode)));
   p.set_duration_ms(absl::ToDoubleMilliseconds(v.duration));
+  p.set_signer_kind(v.signer_kind);
+  p.set_signer_issuer(v.signer_issuer);
+  p.set_signer_subject(v.signer_subject);
+  if (v.rekor_log_index >= 0) p.set_rekor_log_index(v.rekor_log_index);  // absent: none
+  p.set_rekor_log_id(v.rekor_log_id);
   return p;
 }
 
@@ -52,6 +58,11 @@ absl::StatusOr<Verdict> VerdictFromProto(const v1::Verdict& p) {
     return absl::InvalidArgumentError(StrCat("verdict field duration_ms: ", p.duration_ms(),
                                              " is not a finite number of milliseconds >= 0"));
   }
+  // Absent is "none" (-1 here); a negative index on the wire is no index at all.
+  if (p.has_rekor_log_index() && p.rekor_log_index() < 0) {
+    return absl::InvalidArgumentError(StrCat("verdict field rekor_log_index: ",
+                                             p.rekor_log_index(), " is negative"));
+  }
   v.decision = *decision;
   v.reason = *reason;
   v.mode = *mode;
@@ -61,6 +72,11 @@ absl::StatusOr<Verdict> VerdictFromProto(const v1::Verdict& p) {
   v.policy_version = p.policy_version();
   v.scope = p.scope();
   v.duration = absl::Milliseconds(p.duration_ms());
+  v.signer_kind = p.signer_kind();
+  v.signer_issuer = p.signer_issuer();
+  v.signer_subject = p.signer_subject();
+  v.rekor_log_index = p.has_rekor_log_index() ? p.rekor_log_index() : -1;
+  v.rekor_log_id = p.rekor_log_id();
   return v;
 }
 
@@ -74,6 +90,11 @@ nlohmann::json VerdictJsonMembers(const Verdict& v) {
     const FieldDescriptor* f = d.field(i);
     if (f->cpp_type() == FieldDescriptor::CPPTYPE_STRING) j[f->name()] = r.GetString(p, f);
     if (f->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE) j[f->name()] = r.GetDouble(p, f);
+    // An optional integer (rekor_log_index) is a member only when present, as in proto3
+    // JSON; a JSON number, exact for every int64 in nlohmann::json.
+    if (f->cpp_type() == FieldDescriptor::CPPTYPE_INT64 && r.HasField(p, f)) {
+      j[f->name()] = r.GetInt64(p, f);
+    }
     // layerseal.v1.Verdict has no other field types (verdict_codec_test checks).
   }
   return j;
@@ -98,6 +119,14 @@ absl::StatusOr<Verdict> VerdictFromJsonMembers(const nlohmann::json& j) {
         return absl::InvalidArgumentError(StrCat("verdict member \"", f->name(), "\" is not a number"));
       }
       r.SetDouble(&p, f, it->get<double>());
+    } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_INT64) {
+      // A JSON integer (not 1.5, not "7"); an unsigned one above INT64_MAX does not fit.
+      if (!it->is_number_integer() ||
+          (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))) {
+        return absl::InvalidArgumentError(
+            StrCat("verdict member \"", f->name(), "\" is not an integer within int64"));
+      }
+      r.SetInt64(&p, f, it->get<int64_t>());
     }
   }
   return VerdictFromProto(p);

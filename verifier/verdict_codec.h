@@ -18,17 +18,21 @@
 
 namespace layerseal {
 
-// Every field set; digest "" when the verdict has none.
+// Every field set; digest "" when the verdict has none, rekor_log_index absent when the
+// verdict's is -1 (none).
 v1::Verdict VerdictToProto(const Verdict& v);
 // The inverse. InvalidArgument naming the field and its text when the verdict, reason or
-// mode is not a known name, the digest (when not "") does not parse, or duration_ms is not a
-// number >= 0 within absl::Duration's finite range.
+// mode is not a known name, the digest (when not "") does not parse, duration_ms is not a
+// number >= 0 within absl::Duration's finite range, or rekor_log_index is present and
+// negative. rekor_log_index absent (a verdict from before the field): -1.
 absl::StatusOr<Verdict> VerdictFromProto(const v1::Verdict& p);
 
-// VerdictToProto's fields as JSON members (strings, and numbers for the double fields).
+// VerdictToProto's fields as JSON members (strings; numbers for the double fields; the
+// optional integer rekor_log_index a JSON integer, and only when present).
 nlohmann::json VerdictJsonMembers(const Verdict& v);
 // The inverse, from an object that may hold other members too (ignored). A member absent is
-// the field's default ("" / 0), as in proto3 JSON; a member of the wrong JSON type is
+// the field's default ("" / 0; rekor_log_index: -1), as in proto3 JSON, so lines written
+// before a field existed still read; a member of the wrong JSON type is
 // InvalidArgument naming it; then as VerdictFromProto. Never throws.
 absl::StatusOr<Verdict> VerdictFromJsonMembers(const nlohmann::json& j);
 

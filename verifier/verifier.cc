@@ -331,6 +331,7 @@ Verdict Verifier::Verify(const Reference& ref, const KnownVerdict& known) const 
       v.reason = Reason::kVerified;
       v.manifest_digest = run.image().fetched.digest;
       v.detail = StrCat("signed by ", v.key_id);
+      v.signer_kind = "seal";  // which signature admitted it (issue 17): the seal's key
     } else if (!run.image().fetched.bytes.empty()) {
       v.manifest_digest = run.image().fetched.digest;
     }

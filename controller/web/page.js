@@ -1,5 +1,5 @@
 "use strict";
-const FILTERS = ["node", "namespace", "pod", "image", "digest", "verdict", "reason", "mode", "since", "until"];
+const FILTERS = ["node", "namespace", "pod", "image", "digest", "verdict", "reason", "mode", "signer", "since", "until"];
 const STALE_MS = 5 * 60 * 1000;
 const $ = (id) => document.getElementById(id);
 
@@ -101,6 +101,41 @@ function filterCell(row, name, value, cls) {
   return td;
 }
 
+// Which signature admitted the image (issue 17): "seal" or "cosign-key" and the key's short
+// id, or a keyless subject and its issuer; each links to the events filtered by that signer
+// (the filter matches key id, issuer or subject). Then the Rekor log index, when there was
+// an entry. The title holds the full key id and log id.
+function signerCell(row, v) {
+  const td = cell(row, "", "signer");
+  const kind = v.signerKind || "";
+  if (!kind) return td;
+  const text = (t) => td.appendChild(document.createTextNode(t));
+  const link = (value, shown) => {
+    if (!value) return;
+    const a = document.createElement("a");
+    a.href = "/?" + new URLSearchParams([["signer", value]]).toString();
+    a.textContent = shown;
+    td.appendChild(a);
+  };
+  if (kind === "cosign-keyless") {
+    link(v.signerSubject, v.signerSubject);
+    text(" (");
+    link(v.signerIssuer, v.signerIssuer);
+    text(")");
+  } else {
+    text(kind + " ");
+    link(v.keyId, shortDigest(v.keyId));
+  }
+  const title = [];
+  if (v.keyId) title.push("key " + v.keyId);
+  if (v.rekorLogIndex !== undefined) {
+    text(" rekor #" + v.rekorLogIndex);
+    title.push("rekor log " + (v.rekorLogId || "?") + " index " + v.rekorLogIndex);
+  }
+  td.title = title.join("; ");
+  return td;
+}
+
 // A time cell: the UTC time and, for summaries, how long ago.
 function timeCell(row, us, cls, withAge) {
   const td = cell(row, timeText(us), "mono time" + (cls ? " " + cls : ""));
@@ -127,6 +162,7 @@ function eventRow(ev) {
     cell(tr, "LOST " + micros(ev.lostCount), "verdict verdict-lost");
     cell(tr, "EVENTS_LOST", "reason");
     cell(tr, "", "mode");
+    cell(tr, "", "signer");
     cell(tr, "the agent could not keep " + micros(ev.lostCount) + " events", "detail");
     return tr;
   }
@@ -137,6 +173,7 @@ function eventRow(ev) {
   cell(tr, verdict, "verdict " + cls, ev.admitted ? "admitted" : "refused");
   cell(tr, v.reason, "reason");
   cell(tr, v.mode, "mode");
+  signerCell(tr, v);
   cell(tr, v.detail, "detail");
   return tr;
 }

@@ -14,7 +14,10 @@ bool Same(const Verdict& a, const Verdict& b) {
          a.detail == b.detail && a.reference == b.reference &&
          a.manifest_digest.has_value() == b.manifest_digest.has_value() &&
          (!a.manifest_digest || *a.manifest_digest == *b.manifest_digest) && a.key_id == b.key_id &&
-         a.policy_version == b.policy_version && a.scope == b.scope;
+         a.policy_version == b.policy_version && a.scope == b.scope &&
+         a.signer_kind == b.signer_kind && a.signer_issuer == b.signer_issuer &&
+         a.signer_subject == b.signer_subject && a.rekor_log_index == b.rekor_log_index &&
+         a.rekor_log_id == b.rekor_log_id;
 }
 
 void CheckRoundTrip(const Verdict& v) {

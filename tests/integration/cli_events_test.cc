@@ -56,6 +56,14 @@ constexpr char kDigestAllow[] =
 constexpr char kDigestDeny[] =
     "sha256:dddd1111bbbb2222cccc3333dddd4444eeee5555ffff6666aaaa7777bbbb8888";
 
+// node-s's signers (issue 17).
+constexpr char kSealKey[] =
+    "sha256:5ea15ea15ea15ea15ea15ea15ea15ea15ea15ea15ea15ea15ea15ea15ea15ea1";
+constexpr char kCertKey[] =
+    "sha256:ce47ce47ce47ce47ce47ce47ce47ce47ce47ce47ce47ce47ce47ce47ce47ce47";
+constexpr char kIssuer[] = "https://token.actions.githubusercontent.com";
+constexpr char kSubject[] = "https://github.com/team/app/.github/workflows/release.yml@refs/heads/main";
+
 std::string ControllerBinary() { return LAYERSEAL_CONTROLLER_BINARY; }
 std::string CliBinary() { return LAYERSEAL_BINARY; }
 
@@ -151,6 +159,8 @@ class Process {
 // One controller process (SQLite) for the suite, filled once:
 //   node-a: kBulkEvents ALLOW events, 2 h ago, namespace "bulk"
 //   node-b: 3 events 30 min ago: DENY enforce shop/api-1, ALLOW shop/web-1, DENY warn staging/api-2
+//   node-s: 3 events 20 min ago naming their signers (issue 17): ALLOW by a seal key,
+//           ALLOW keyless (issuer + subject, Rekor entry), DENY UNTRUSTED_KEY by the seal key
 //   node-c: nothing until the --follow test reports.
 //   node-z: nothing until the hostile-text test reports (a compromised node).
 class CliEventsTest : public ::testing::Test {
@@ -158,7 +168,7 @@ class CliEventsTest : public ::testing::Test {
   static void SetUpTestSuite() {
     if (ControllerBinary().empty()) return;  // SetUp skips
     dir_ = new testing::TempDir();
-    auto certs = testing::MakeTlsCerts(dir_->path(), {"node-a", "node-b", "node-c", "node-z"}, {"ops-alice"});
+    auto certs = testing::MakeTlsCerts(dir_->path(), {"node-a", "node-b", "node-c", "node-z", "node-s"}, {"ops-alice"});
     ASSERT_TRUE(certs.ok()) << certs.status();
     certs_ = new TlsCerts(*std::move(certs));
     grpc_port_ = testing::PickFreePort();
@@ -239,6 +249,25 @@ class CliEventsTest : public ::testing::Test {
                                 "web-1", "registry.example/shop/web:1.4"),
                       MakeEvent("node-b", 3, b_at + absl::Seconds(2), "DENY", "warn", "staging",
                                 "api-2", "registry.example/shop/api:2.0")});
+    absl::Time s_at = absl::Now() - absl::Minutes(20);
+    v1::Event seal = MakeEvent("node-s", 1, s_at, "ALLOW", "enforce", "signed", "sealed-1",
+                               "registry.example/signed/sealed:1");
+    seal.mutable_verdict()->set_key_id(kSealKey);
+    seal.mutable_verdict()->set_signer_kind("seal");
+    v1::Event keyless = MakeEvent("node-s", 2, s_at + absl::Seconds(1), "ALLOW", "enforce",
+                                  "signed", "keyless-1", "registry.example/signed/keyless:1");
+    v1::Verdict* k = keyless.mutable_verdict();
+    k->set_key_id(kCertKey);
+    k->set_signer_kind("cosign-keyless");
+    k->set_signer_issuer(kIssuer);
+    k->set_signer_subject(kSubject);
+    k->set_rekor_log_index(123456789);
+    k->set_rekor_log_id("c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d");
+    v1::Event untrusted = MakeEvent("node-s", 3, s_at + absl::Seconds(2), "DENY", "enforce",
+                                    "signed", "sealed-2", "registry.example/signed/sealed:2");
+    untrusted.mutable_verdict()->set_reason("UNTRUSTED_KEY");
+    untrusted.mutable_verdict()->set_key_id(kSealKey);  // found, not trusted: no signer_kind
+    Report("node-s", {seal, keyless, untrusted});
   }
 
   // `layerseal events <args>` with this suite's controller and client certificate.
@@ -334,6 +363,45 @@ TEST_F(CliEventsTest, FiltersNarrowTheEvents) {
   for (const json& e : old) EXPECT_EQ(e["node"], "node-a");
 }
 
+// Issue 17: --signer matches the key id, the keyless issuer or the keyless subject, exactly,
+// whatever the verdict; the table says which signature admitted each image.
+TEST_F(CliEventsTest, SignerFilterMatchesKeyIdIssuerOrSubject) {
+  auto events = [](std::vector<std::string> args) {
+    args.insert(args.end(), {"--output", "json"});
+    RunResult r = Cli(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return JsonLines(r.out);
+  };
+  std::vector<json> by_key = events({"--signer", kSealKey});
+  ASSERT_THAT(by_key, SizeIs(2));  // newest first: the DENY that found the key, the ALLOW
+  EXPECT_EQ(by_key[0]["verdict"]["reason"], "UNTRUSTED_KEY");
+  EXPECT_EQ(by_key[1]["verdict"]["signerKind"], "seal");
+  std::vector<json> admitted = events({"--signer", kSealKey, "--verdict", "ALLOW"});
+  ASSERT_THAT(admitted, SizeIs(1));
+  EXPECT_EQ(admitted[0]["podName"], "sealed-1");
+  for (const char* who : {kIssuer, kSubject, kCertKey}) {
+    std::vector<json> keyless = events({"--signer", who});
+    ASSERT_THAT(keyless, SizeIs(1)) << who;
+    const json& v = keyless[0]["verdict"];
+    EXPECT_EQ(v["signerKind"], "cosign-keyless");
+    EXPECT_EQ(v["signerIssuer"], kIssuer);
+    EXPECT_EQ(v["signerSubject"], kSubject);
+    EXPECT_EQ(v["rekorLogIndex"], "123456789");  // proto3 JSON: int64 as a string
+  }
+  // Exact, not a prefix or a substring.
+  EXPECT_THAT(events({"--signer", "https://token.actions.githubusercontent"}), SizeIs(0));
+  EXPECT_THAT(events({"--signer", "sha256:5ea1"}), SizeIs(0));
+  EXPECT_THAT(events({"--signer", kSubject, "--node", "node-b"}), SizeIs(0));
+
+  RunResult table = Cli({"--node", "node-s"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  std::vector<std::string> lines = Lines(table.out);
+  ASSERT_THAT(lines, SizeIs(4)) << table.out;
+  EXPECT_THAT(lines[0], HasSubstr("SIGNER"));
+  EXPECT_THAT(lines[2], HasSubstr(StrCat(kSubject, " (", kIssuer, ") rekor#123456789")));
+  EXPECT_THAT(lines[3], HasSubstr("seal sha256:5ea15ea15ea1"));
+}
+
 TEST_F(CliEventsTest, LimitFollowsPageTokens) {
   RunResult r = Cli({"--node", "node-a", "--output", "json", "--limit", "1050"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -413,6 +481,8 @@ TEST_F(CliEventsTest, TextFromNodesIsEscapedForTheTerminal) {
   v1::Event e = MakeEvent("node-z", 1, absl::Now(), "DENY", "enforce", "ns" + hostile,
                           "pod" + hostile, "registry.example/img" + hostile);
   e.mutable_verdict()->set_reason("BAD" + hostile);
+  e.mutable_verdict()->set_signer_kind("cosign-keyless");  // issue 17's SIGNER column too
+  e.mutable_verdict()->set_signer_subject("who" + hostile);
   Report("node-z", {e}, "1.0" + hostile);
   const std::string shown = "x\\u009b2J\\u202eexe.gpj\\u2066\\u200f\\x1b]0;t\\x07\\x09z";
   auto raw_bytes = [](const std::string& out) {
@@ -426,7 +496,8 @@ TEST_F(CliEventsTest, TextFromNodesIsEscapedForTheTerminal) {
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_FALSE(raw_bytes(table.out)) << ::testing::PrintToString(table.out);
   EXPECT_THAT(table.out, AllOf(HasSubstr("ns" + shown + "/pod" + shown),
-                               HasSubstr("registry.example/img" + shown), HasSubstr("BAD" + shown)));
+                               HasSubstr("registry.example/img" + shown), HasSubstr("BAD" + shown),
+                               HasSubstr("who" + shown)));
   RunResult nodes = Cli({"nodes"});
   ASSERT_EQ(nodes.exit_code, 0) << nodes.err;
   EXPECT_FALSE(raw_bytes(nodes.out)) << ::testing::PrintToString(nodes.out);
@@ -529,6 +600,7 @@ TEST_F(CliEventsTest, BadFlagsAreUsageErrors) {
            {{"--colour", "red"}, "colour"},
            {{"nodes", "--node", "a"}, "--node is for events"},
            {{"images", "--follow"}, "--follow is for events"},
+           {{"images", "--signer", kSealKey}, "--signer is for events"},
            {{"everything"}, "takes no arguments"},
        }) {
     RunResult r = Cli(c.args);
@@ -544,7 +616,7 @@ TEST_F(CliEventsTest, BadFlagsAreUsageErrors) {
   RunResult help = Cli({"--help"}, false);
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_THAT(help.out, AllOf(HasSubstr("--follow"), HasSubstr("--limit"), HasSubstr("--since"),
-                              HasSubstr("LAYERSEAL_CONTROLLER")));
+                              HasSubstr("--signer"), HasSubstr("LAYERSEAL_CONTROLLER")));
 }
 
 }  // namespace

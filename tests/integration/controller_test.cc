@@ -150,6 +150,18 @@ v1::Event MakeEvent(const std::string& node, uint64_t seq, const std::string& ve
   return e;
 }
 
+// Issue 17: the event names a keyless signer and its Rekor entry.
+void SetKeyless(v1::Event& e, const std::string& issuer, const std::string& subject,
+                int64_t log_index) {
+  v1::Verdict* v = e.mutable_verdict();
+  v->set_key_id(StrCat("sha256:", std::string(64, 'c')));
+  v->set_signer_kind("cosign-keyless");
+  v->set_signer_issuer(issuer);
+  v->set_signer_subject(subject);
+  v->set_rekor_log_index(log_index);
+  v->set_rekor_log_id(std::string(64, 'e'));
+}
+
 v1::ReportEventsRequest Batch(const std::string& node, uint64_t first_seq, int count,
                               const std::string& verdict = "ALLOW") {
   v1::ReportEventsRequest req;
@@ -250,7 +262,7 @@ class ControllerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    absl::StatusOr<TlsCerts> certs = MakeTlsCerts(dir_->path(), {"node-a", "node-b", "node-c", "node-d"}, {"reader"});
+    absl::StatusOr<TlsCerts> certs = MakeTlsCerts(dir_->path(), {"node-a", "node-b", "node-c", "node-d", "node-s"}, {"reader"});
     ASSERT_TRUE(certs.ok()) << certs.status();
     // Signed by the right CA, but with no role: no organization, and both organizations.
     ASSERT_TRUE(AddClientCert(*certs, "node-e").ok());
@@ -588,6 +600,11 @@ TEST_F(ControllerTest, MalformedBatchesGetClearErrorsAndStoreNothing) {
          r.mutable_events(3)->mutable_verdict()->set_detail(std::string(kMaxFieldBytes + 1, 'x'));
        },
        grpc::StatusCode::INVALID_ARGUMENT, "events[3].verdict.detail is 4097 bytes"},
+      {"oversized signer subject",  // issue 17's fields are bounded like the others
+       [](v1::ReportEventsRequest& r) {
+         SetKeyless(*r.mutable_events(1), "https://issuer.example", std::string(1025, 's'), 1);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "events[1].verdict.signer_subject is 1025 bytes"},
       {"oversized image",
        [](v1::ReportEventsRequest& r) { r.mutable_events(4)->set_image(std::string(1025, 'i')); },
        grpc::StatusCode::INVALID_ARGUMENT, "events[4].image"},
@@ -705,6 +722,76 @@ TEST_F(ControllerTest, FiltersAndPagination) {
   bad.mutable_filter()->set_until_unix_micros(t10);
   s = stub->QueryEvents(Context().get(), bad, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// Issue 17: an agent's events say which signature admitted each image; the controller keeps
+// the fields and QueryEvents and FollowEvents filter by signer: the key id, the keyless
+// issuer or the keyless subject, exactly.
+TEST_F(ControllerTest, SignerFieldsAreKeptAndFiltered) {
+  const std::string seal_key = StrCat("sha256:", std::string(64, '5'));
+  v1::ReportEventsRequest req = Batch("node-s", 1, 4);
+  v1::Verdict* sealed = req.mutable_events(0)->mutable_verdict();
+  sealed->set_key_id(seal_key);
+  sealed->set_signer_kind("seal");
+  SetKeyless(*req.mutable_events(1), "https://accounts.example", "ci@team.example", 0);
+  v1::Verdict* untrusted = req.mutable_events(2)->mutable_verdict();
+  untrusted->set_verdict("DENY");
+  untrusted->set_reason("UNTRUSTED_KEY");
+  untrusted->set_key_id(seal_key);  // found, not trusted: no signer_kind
+  // events(3): no signer at all.
+  ASSERT_TRUE(Report(As("node-s"), req).ok());
+
+  auto query = [&](const std::string& signer, const std::string& verdict = "") {
+    v1::EventFilter f = NodeFilter("node-s");
+    f.set_signer(signer);
+    f.set_verdict(verdict);
+    return QueryAll(As("reader"), f);
+  };
+  std::vector<v1::Event> by_key = query(seal_key);
+  ASSERT_EQ(by_key.size(), 2u);
+  EXPECT_EQ(by_key[0].seq(), 3u);
+  EXPECT_EQ(by_key[1].seq(), 1u);
+  EXPECT_EQ(by_key[1].verdict().signer_kind(), "seal");
+  EXPECT_FALSE(by_key[1].verdict().has_rekor_log_index());
+  ASSERT_EQ(query(seal_key, "ALLOW").size(), 1u);
+  for (const std::string& who : std::vector<std::string>{
+           "https://accounts.example", "ci@team.example", StrCat("sha256:", std::string(64, 'c'))}) {
+    std::vector<v1::Event> keyless = query(who);
+    ASSERT_EQ(keyless.size(), 1u) << who;
+    const v1::Verdict& v = keyless[0].verdict();
+    EXPECT_EQ(v.SerializeAsString(), req.events(1).verdict().SerializeAsString());
+    ASSERT_TRUE(v.has_rekor_log_index());  // index 0 is an entry, not "none"
+    EXPECT_EQ(v.rekor_log_index(), 0);
+  }
+  EXPECT_TRUE(query("ci@team").empty());
+  EXPECT_EQ(query("").size(), 4u);
+
+  // FollowEvents: only new events of the signer.
+  auto stub = v1::EventQuery::NewStub(As("reader"));
+  v1::FollowEventsRequest follow;
+  follow.mutable_filter()->set_signer("ci@team.example");
+  auto ctx = Context();
+  std::unique_ptr<grpc::ClientReader<v1::Event>> stream = stub->FollowEvents(ctx.get(), follow);
+  stream->WaitForInitialMetadata();
+  v1::ReportEventsRequest more = Batch("node-s", 5, 2);
+  SetKeyless(*more.mutable_events(0), "https://accounts.example", "other@team.example", 7);
+  SetKeyless(*more.mutable_events(1), "https://other.example", "ci@team.example", 8);
+  ASSERT_TRUE(Report(As("node-s"), more).ok());
+  v1::Event e;
+  ASSERT_TRUE(stream->Read(&e));
+  EXPECT_EQ(e.seq(), 6u);
+  EXPECT_EQ(e.verdict().rekor_log_index(), 8);
+  ctx->TryCancel();
+  while (stream->Read(&e)) {
+  }
+
+  // An oversized signer filter is refused, named.
+  v1::QueryEventsRequest bad;
+  bad.mutable_filter()->set_signer(std::string(100'000, 's'));
+  v1::QueryEventsResponse resp;
+  grpc::Status s = stub->QueryEvents(Context().get(), bad, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("filter.signer"), std::string::npos) << s.error_message();
 }
 
 TEST_F(ControllerTest, NodesAndImages) {
@@ -1200,6 +1287,7 @@ TEST(ControllerPostgresTest, StoresQueriesAndSurvivesARestart) {
   auto channel = Connect(controller.target(), *certs, certs->client.at("node-a"));
   v1::ReportEventsResponse resp;
   v1::ReportEventsRequest batch = Batch("node-a", 1, 5, "DENY");
+  SetKeyless(*batch.mutable_events(2), "https://accounts.example", "ci@team.example", 42);
   grpc::Status s = Report(channel, batch, &resp);
   ASSERT_TRUE(s.ok()) << s.error_message() << ReadFileOrDie(controller.log());
   EXPECT_EQ(resp.stored(), 5u);
@@ -1217,6 +1305,13 @@ TEST(ControllerPostgresTest, StoresQueriesAndSurvivesARestart) {
       QueryAll(Connect(controller.target(), *certs, certs->client.at("reader")), f);
   ASSERT_EQ(events.size(), 5u);
   EXPECT_EQ(events.front().seq(), 5u);
+  // Issue 17's signer filter against PostgreSQL, through the controller.
+  v1::EventFilter signer;
+  signer.set_signer("ci@team.example");
+  events = QueryAll(Connect(controller.target(), *certs, certs->client.at("reader")), signer);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].seq(), 3u);
+  EXPECT_EQ(events[0].verdict().rekor_log_index(), 42);
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/time/clock.h"
+#include "base/str_cat.h"
 #include "controller/event_store.h"
 #include "controller/web.h"
 #include "nlohmann/json.hpp"
@@ -44,6 +45,13 @@ constexpr char kDigestA[] =
     "sha256:aaaa1111bbbb2222cccc3333dddd4444eeee5555ffff6666aaaa7777bbbb8888";
 constexpr char kDigestB[] =
     "sha256:bbbb1111bbbb2222cccc3333dddd4444eeee5555ffff6666aaaa7777bbbb8888";
+// Issue 17's signers: a seal key, and a keyless identity with its Rekor entry.
+constexpr char kSealKey[] =
+    "sha256:5ea15ea15ea15ea15ea15ea15ea15ea15ea15ea15ea15ea15ea15ea15ea15ea1";
+constexpr char kCertKey[] =
+    "sha256:ce47ce47ce47ce47ce47ce47ce47ce47ce47ce47ce47ce47ce47ce47ce47ce47";
+constexpr char kIssuer[] = "https://token.actions.githubusercontent.com";
+constexpr char kSubject[] = "https://github.com/shop/api/.github/workflows/release.yml@refs/heads/main";
 constexpr char kPolicyV1[] =
     "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 constexpr char kPolicyV2[] =
@@ -80,6 +88,19 @@ v1::Event MakeEvent(const std::string& node, uint64_t seq, absl::Time at, const 
   v->set_detail(s.verdict == "DENY" ? "the seal's signature does not verify with any trusted key"
                                     : "signed by a trusted key");
   e.set_admitted(s.verdict == "ALLOW" || s.mode != "enforce");
+  // Issue 17: the web image is sealed, the api image signed keyless; a BAD_SIGNATURE DENY
+  // keeps the seal key it found (no signer_kind: it admitted nothing).
+  if (s.image == "registry.example/shop/web:1.4" || s.reason == "BAD_SIGNATURE") {
+    v->set_key_id(kSealKey);
+    if (s.verdict == "ALLOW") v->set_signer_kind("seal");
+  } else if (s.image == "registry.example/shop/api:2.0" && s.verdict == "ALLOW") {
+    v->set_key_id(kCertKey);
+    v->set_signer_kind("cosign-keyless");
+    v->set_signer_issuer(kIssuer);
+    v->set_signer_subject(kSubject);
+    v->set_rekor_log_index(4'000'000'000 + static_cast<int64_t>(seq));
+    v->set_rekor_log_id("c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d");
+  }
   return e;
 }
 
@@ -226,7 +247,7 @@ std::vector<std::vector<std::string>> Rows(const std::string& dom, const std::st
 }
 
 // Columns of the tables, as the page lays them out.
-enum EventColumn { kTime, kNode, kPod, kImage, kDigest, kVerdict, kReason, kMode, kDetail };
+enum EventColumn { kTime, kNode, kPod, kImage, kDigest, kVerdict, kReason, kMode, kSigner, kDetail };
 enum ImageColumn { kImgImage, kImgDigest, kImgAllowed, kImgDenied, kImgNodes, kImgSeen };
 enum NodeColumn { kNdNode, kNdSeen, kNdAgent, kNdPolicy, kNdBacklog, kNdLost, kNdEvents, kNdDenied };
 
@@ -325,6 +346,38 @@ TEST_F(ControllerWebTest, EventsRouteFiltersAndPages) {
   EXPECT_EQ(seen.back(), "node-a/1");
 }
 
+// Issue 17: `signer` matches the key id, the keyless issuer or the keyless subject, exactly.
+TEST_F(ControllerWebTest, EventsRouteFiltersBySigner) {
+  auto events = [](const std::string& query) {
+    HttpResult r = Get(port(), "/api/events?" + query);
+    EXPECT_EQ(r.status, 200) << query << ": " << r.body;
+    return r.Json()["events"];
+  };
+  auto escaped = [](const std::string& v) {
+    char* e = curl_easy_escape(nullptr, v.c_str(), static_cast<int>(v.size()));
+    std::string out = e;
+    curl_free(e);
+    return out;
+  };
+  // web ALLOWs on three nodes, and the two BAD_SIGNATURE DENYs that found the seal key.
+  EXPECT_THAT(events("signer=" + escaped(kSealKey)), SizeIs(6));
+  EXPECT_THAT(events("signer=" + escaped(kSealKey) + "&verdict=ALLOW"), SizeIs(4));
+  for (const char* who : {kIssuer, kSubject, kCertKey}) {
+    json keyless = events("signer=" + escaped(who));
+    ASSERT_THAT(keyless, SizeIs(2)) << who;
+    for (const json& e : keyless) {
+      EXPECT_EQ(e["verdict"]["signerKind"], "cosign-keyless");
+      EXPECT_EQ(e["verdict"]["signerSubject"], kSubject);
+      EXPECT_EQ(e["image"], "registry.example/shop/api:2.0");
+    }
+    EXPECT_EQ(keyless[0]["verdict"]["rekorLogIndex"], "4000000002");  // node-c's, newest
+  }
+  EXPECT_THAT(events("signer=" + escaped(kSubject) + "&node=node-a"), SizeIs(1));
+  EXPECT_THAT(events("signer=" + escaped("https://token.actions.githubusercontent")), SizeIs(0));
+  EXPECT_THAT(events("signer=nobody"), SizeIs(0));
+  EXPECT_THAT(events("signer="), SizeIs(10));  // empty: no filter
+}
+
 // Issue 14 item 10: an absent bound and a bound at the epoch differ. Every event is after
 // 1970, so until the epoch matches none, since the epoch all; "0" is neither form (400).
 TEST_F(ControllerWebTest, BoundAtTheEpochIsABound) {
@@ -355,6 +408,8 @@ TEST_F(ControllerWebTest, BadParametersAre400NamingTheParameter) {
            {"/api/events?page_token=not-a-token", "page_token"},
            {"/api/events?colour=red", "colour"},
            {"/api/events?node=a&node=b", "node"},
+           {"/api/events?signer=a&signer=b", "signer"},
+           {"/api/events?signer=" + std::string(controller::kMaxWebParamBytes + 1, 's'), "signer"},
            {"/api/events?image=" + std::string(controller::kMaxWebParamBytes + 1, 'x'), "image"},
            {"/api/nodes?node=a", "node"},
            {"/api/images?limit=-1", "limit"},
@@ -544,6 +599,43 @@ TEST_F(ControllerWebBrowserTest, FilterFromTheUrlShowsOnlyDeniedRows) {
   EXPECT_THAT(Column(events, kVerdict), Each("DENY"));
   // The form shows the filter in force.
   EXPECT_THAT(dom, HasSubstr("<option selected=\"\">DENY</option>"));
+}
+
+// Issue 17: the signer column says which signature admitted each image, its names link to
+// the events of that signer, and the signer filter (from the URL, as the form submits it)
+// shows only that signer's events.
+TEST_F(ControllerWebBrowserTest, SignerColumnAndFilter) {
+  std::string dom = DumpDom(port(), "/");
+  ASSERT_THAT(dom, HasSubstr("data-loaded=\"ok\"")) << dom;
+  auto events = Rows(dom, "event");
+  ASSERT_THAT(events, SizeIs(10)) << dom;
+  // node-c: hostile DENY, api keyless, web sealed; node-b's BAD_SIGNATURE DENYs name none.
+  EXPECT_EQ(events[0][kSigner], "");
+  EXPECT_EQ(events[1][kSigner], StrCat(kSubject, " (", kIssuer, ") rekor #4000000002"));
+  EXPECT_EQ(events[2][kSigner], "seal sha256:5ea15ea15ea1");
+  EXPECT_EQ(events[4][kReason], "BAD_SIGNATURE");
+  EXPECT_EQ(events[4][kSigner], "");
+  EXPECT_THAT(events[4][kDetail], HasSubstr("does not verify"));
+  EXPECT_THAT(dom, HasSubstr(StrCat("<a href=\"/?signer=", "sha256%3A5ea15ea15ea1", "5ea1")));
+  EXPECT_THAT(dom, HasSubstr("<a href=\"/?signer=https%3A%2F%2Ftoken.actions.githubusercontent.com\">"));
+  EXPECT_THAT(dom, HasSubstr(StrCat("title=\"key ", kCertKey, "; rekor log c0d23d6a")));
+
+  // Filtered by the keyless subject, as a signer link or the form would.
+  dom = DumpDom(port(), "/?signer=" + std::string("https%3A%2F%2Fgithub.com%2Fshop%2Fapi%2F.github"
+                                                  "%2Fworkflows%2Frelease.yml%40refs%2Fheads%2Fmain"));
+  ASSERT_THAT(dom, HasSubstr("data-loaded=\"ok\"")) << dom;
+  events = Rows(dom, "event");
+  ASSERT_THAT(events, SizeIs(2)) << dom;
+  EXPECT_THAT(Column(events, kNode), ElementsAre("node-c", "node-a"));
+  EXPECT_THAT(Column(events, kImage), Each("registry.example/shop/api:2.0"));
+  EXPECT_THAT(dom, HasSubstr(StrCat("<input name=\"signer\" id=\"f-signer\" placeholder=\"key id, "
+                                    "issuer or subject\" value=\"", kSubject, "\">")));
+  // By the seal key and ALLOW: the sealed web image on each node.
+  dom = DumpDom(port(), StrCat("/?verdict=ALLOW&signer=", "sha256%3A", std::string(kSealKey).substr(7)));
+  events = Rows(dom, "event");
+  ASSERT_THAT(events, SizeIs(4)) << dom;
+  EXPECT_THAT(Column(events, kImage), Each("registry.example/shop/web:1.4"));
+  EXPECT_THAT(Column(events, kSigner), Each("seal sha256:5ea15ea15ea1"));
 }
 
 // Issue 14 item 10: the page with an until at the epoch shows no events (it showed all).

@@ -150,7 +150,21 @@ bool Matches(const v1::EventFilter& f, const v1::Event& e) {
          eq(f.pod(), e.pod_name()) &&
          (f.image().empty() || f.image() == e.image() || f.image() == e.verdict().reference()) &&
          eq(f.digest(), e.verdict().digest()) && eq(f.verdict(), e.verdict().verdict()) &&
-         eq(f.reason(), e.verdict().reason()) && eq(f.mode(), e.verdict().mode());
+         eq(f.reason(), e.verdict().reason()) && eq(f.mode(), e.verdict().mode()) &&
+         (f.signer().empty() || f.signer() == e.verdict().key_id() ||
+          f.signer() == e.verdict().signer_issuer() || f.signer() == e.verdict().signer_subject());
+}
+
+// Issue 17: a keyless signer on `e` (issuer, subject, certificate key, Rekor entry).
+void SetKeyless(v1::Event& e, const std::string& issuer, const std::string& subject,
+                const std::string& key_id) {
+  v1::Verdict* v = e.mutable_verdict();
+  v->set_key_id(key_id);
+  v->set_signer_kind("cosign-keyless");
+  v->set_signer_issuer(issuer);
+  v->set_signer_subject(subject);
+  v->set_rekor_log_index(static_cast<int64_t>(e.seq()) * 1000);
+  v->set_rekor_log_id("c0d23d6a");
 }
 
 std::string Id(const v1::Event& e) { return StrCat(e.node(), "#", e.seq()); }
@@ -355,6 +369,17 @@ TEST_P(EventStoreTest, EveryFilterAndCombinations) {
       e.mutable_verdict()->set_verdict(k % 4 == 0 ? "DENY" : "ALLOW");
       e.mutable_verdict()->set_reason(reasons[k % 3]);
       e.mutable_verdict()->set_mode(modes[(k / 3) % 3]);
+      // Issue 17's signers: seal keys, and keyless identities whose issuer equals another
+      // event's subject (the filter matches either column).
+      if (k % 5 == 1) {
+        e.mutable_verdict()->set_key_id(StrCat("sha256:seal", k % 2));
+        e.mutable_verdict()->set_signer_kind("seal");
+      } else if (k % 5 == 2) {
+        SetKeyless(e, "https://issuer.example", StrCat("dev", k % 3, "@team.example"),
+                   StrCat("sha256:cert", k));
+      } else if (k % 5 == 3) {
+        SetKeyless(e, "dev1@team.example", "https://ci.example/job", "sha256:cert-ci");
+      }
       batch.push_back(e);
     }
     Append(nodes[static_cast<size_t>(n)], batch);
@@ -371,7 +396,7 @@ TEST_P(EventStoreTest, EveryFilterAndCombinations) {
   }
   Append("node-late", late);
   all.insert(all.end(), late.begin(), late.end());
-  std::vector<v1::EventFilter> filters(21);
+  std::vector<v1::EventFilter> filters(27);
   filters[1].set_node("node-b");
   filters[2].set_namespace_("kube-system");
   filters[3].set_pod("pod-3");
@@ -401,6 +426,14 @@ TEST_P(EventStoreTest, EveryFilterAndCombinations) {
   filters[18].set_until_unix_micros(MakeEvent("x", 25).time_unix_micros() + 1);
   filters[19].set_until_unix_micros(0);  // issue 14.10: a bound at the epoch, not "none"
   filters[20].set_since_unix_micros(0);  // every event is at or after the epoch
+  filters[21].set_signer("sha256:seal1");            // a key id
+  filters[22].set_signer("https://issuer.example");  // an issuer
+  filters[23].set_signer("dev1@team.example");       // a subject, and another one's issuer
+  filters[24].set_signer("sha256:cert-ci");          // a keyless certificate's key id
+  filters[25].set_signer("dev2@team.example");
+  filters[25].set_node("node-b");
+  filters[25].set_verdict("ALLOW");
+  filters[26].set_signer("sha256:seal");  // exact: no prefix match (tests nothing, by design)
   for (size_t i = 0; i < filters.size(); ++i) {
     std::set<std::string> want;
     for (const v1::Event& e : all) {
@@ -411,7 +444,7 @@ TEST_P(EventStoreTest, EveryFilterAndCombinations) {
     for (const v1::Event& e : got) got_ids.insert(Id(e));
     EXPECT_EQ(got_ids, want) << "filter " << i << ": " << filters[i].ShortDebugString();
     EXPECT_EQ(got.size(), got_ids.size()) << "filter " << i << " repeated an event";
-    if (i != 14 && i != 19) {
+    if (i != 14 && i != 19 && i != 26) {
       EXPECT_FALSE(want.empty()) << "filter " << i << " tests nothing";
     }
   }
@@ -642,6 +675,7 @@ TEST_P(EventStoreTest, MigratesAnOldSchemaAndRefusesANewerOne) {
   std::string old_url = backend_->NewUrl();
   v1::Event e = MakeEvent("old", 1);
   e.set_received_unix_micros(42);
+  e.mutable_verdict()->set_key_id("sha256:oldkey");  // stored in the body only, then
   std::string hex;
   for (unsigned char c : e.SerializeAsString())
     hex += StrCat("0123456789abcdef"[c >> 4], "0123456789abcdef"[c & 15]);
@@ -672,6 +706,12 @@ TEST_P(EventStoreTest, MigratesAnOldSchemaAndRefusesANewerOne) {
   ASSERT_TRUE(page.ok()) << page.status();
   ASSERT_EQ(page->events.size(), 1u);
   EXPECT_EQ(page->events[0].seq(), 1u);
+  v1::EventFilter signer;  // issue 17: the signer columns were filled from the body
+  signer.set_signer("sha256:oldkey");
+  page = migrated->Query(signer, 10, "");
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->events.size(), 1u);
+  EXPECT_EQ(page->events[0].SerializeAsString(), e.SerializeAsString());
   EXPECT_EQ(
       Append("old", {MakeEvent("old", 1), MakeEvent("old", 2)}, kReceived, migrated.get()).stored,
       1);
@@ -679,7 +719,7 @@ TEST_P(EventStoreTest, MigratesAnOldSchemaAndRefusesANewerOne) {
   absl::StatusOr<std::string> version =
       backend_->Sql(old_url, "SELECT version FROM schema_version");
   ASSERT_TRUE(version.ok());
-  EXPECT_EQ(version->substr(0, 1), GetParam() == "sqlite" ? "4" : "3");
+  EXPECT_EQ(version->substr(0, 1), GetParam() == "sqlite" ? "5" : "4");
 
   // An empty database (created, never written) is migrated from nothing: SetUp did that.
   EXPECT_EQ(store_->Count(), 0);
@@ -692,6 +732,87 @@ TEST_P(EventStoreTest, MigratesAnOldSchemaAndRefusesANewerOne) {
   version = backend_->Sql(url_, "SELECT version FROM schema_version");
   ASSERT_TRUE(version.ok());
   EXPECT_EQ(version->substr(0, 2), "99");
+}
+
+// Issue 17's migration (SQLite 5, PostgreSQL 4) on a database of the schema before it,
+// made by taking this binary's schema back to that version (the columns and indexes it
+// added dropped, the version set back), with events in it: a seal ALLOW, keyless events
+// whose bodies carry the signer fields (an agent newer than the controller sent them), and
+// a heap of events without any. Every event is kept, byte for byte, and the filter finds
+// the signers of the old rows.
+TEST_P(EventStoreTest, SignerMigrationKeepsEveryEventAndFillsTheColumns) {
+  constexpr int kPlain = 2500;  // more than two backfill rounds (kSignerBackfillChunk)
+  std::vector<v1::Event> events;
+  for (uint64_t seq = 1; seq <= kPlain; ++seq) events.push_back(MakeEvent("prev", seq));
+  v1::Event seal = MakeEvent("prev", kPlain + 1);
+  seal.mutable_verdict()->set_key_id("sha256:sealkey");
+  seal.mutable_verdict()->set_signer_kind("seal");
+  v1::Event keyless = MakeEvent("prev", kPlain + 2);
+  SetKeyless(keyless, "https://accounts.example", "ci@team.example", "sha256:certkey");
+  v1::Event deny = MakeEvent("prev", 7);  // a DENY that found the seal key, among the first
+  deny.mutable_verdict()->set_verdict("DENY");
+  deny.mutable_verdict()->set_reason("UNTRUSTED_KEY");
+  deny.mutable_verdict()->set_key_id("sha256:sealkey");
+  events[6] = deny;
+  events.push_back(seal);
+  events.push_back(keyless);
+  std::string url = backend_->NewUrl();
+  {
+    std::unique_ptr<EventStore> store = Open(url);
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(Append("prev", events, kReceived, store.get()).stored, kPlain + 2);
+  }
+  const bool sqlite = GetParam() == "sqlite";
+  std::string back =
+      sqlite ? "DROP INDEX events_key_id; DROP INDEX events_signer_issuer;"
+               " DROP INDEX events_signer_subject;"
+               " DELETE FROM sqlite_stat1 WHERE idx LIKE 'events_key_id' OR idx LIKE 'events_signer%';"
+               " ALTER TABLE events DROP COLUMN key_id;"
+               " ALTER TABLE events DROP COLUMN signer_issuer;"
+               " ALTER TABLE events DROP COLUMN signer_subject;"
+               " UPDATE schema_version SET version = 4;"
+             : "ALTER TABLE events DROP COLUMN key_id, DROP COLUMN signer_issuer,"
+               " DROP COLUMN signer_subject; UPDATE schema_version SET version = 3;";
+  absl::StatusOr<std::string> r = backend_->Sql(url, back);
+  ASSERT_TRUE(r.ok()) << r.status();
+  r = backend_->Sql(url, "SELECT count(*) FROM events");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(std::stoi(*r), kPlain + 2);
+
+  std::unique_ptr<EventStore> migrated = Open(url);
+  ASSERT_NE(migrated, nullptr);
+  r = backend_->Sql(url, "SELECT version FROM schema_version");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->substr(0, 1), sqlite ? "5" : "4");
+  EXPECT_EQ(migrated->Count(), kPlain + 2);
+  store_ = std::move(migrated);  // QueryAll reads store_
+  std::vector<v1::Event> all = QueryAll({});
+  ASSERT_EQ(all.size(), events.size());
+  for (size_t i = 0; i < all.size(); ++i) {  // newest stored first
+    v1::Event want = events[events.size() - 1 - i];
+    want.set_received_unix_micros(absl::ToUnixMicros(kReceived));
+    ASSERT_EQ(all[i].SerializeAsString(), want.SerializeAsString()) << i;
+  }
+  auto ids = [&](const std::string& who, const std::string& verdict = "") {
+    v1::EventFilter f;
+    f.set_signer(who);
+    f.set_verdict(verdict);
+    std::vector<uint64_t> out;
+    for (const v1::Event& e : QueryAll(f)) out.push_back(e.seq());
+    return out;
+  };
+  EXPECT_EQ(ids("sha256:sealkey"), (std::vector<uint64_t>{kPlain + 1, 7}));
+  EXPECT_EQ(ids("sha256:sealkey", "ALLOW"), (std::vector<uint64_t>{kPlain + 1}));
+  EXPECT_EQ(ids("https://accounts.example"), (std::vector<uint64_t>{kPlain + 2}));
+  EXPECT_EQ(ids("ci@team.example"), (std::vector<uint64_t>{kPlain + 2}));
+  EXPECT_EQ(ids("sha256:certkey"), (std::vector<uint64_t>{kPlain + 2}));
+  EXPECT_TRUE(ids("").size() == all.size());
+  // New events after the migration are indexed as they are stored.
+  v1::Event later = MakeEvent("prev", kPlain + 3);
+  SetKeyless(later, "https://accounts.example", "other@team.example", "sha256:k2");
+  EXPECT_EQ(Append("prev", {later}, kReceived, store_.get()).stored, 1);
+  EXPECT_EQ(ids("https://accounts.example"), (std::vector<uint64_t>{kPlain + 3, kPlain + 2}));
+  EXPECT_EQ(ids("other@team.example"), (std::vector<uint64_t>{kPlain + 3}));
 }
 
 TEST_P(EventStoreTest, ConcurrentAppendsAndQueries) {

@@ -169,14 +169,57 @@ TEST(SqlWhereClauseTest, EveryFieldInOrder) {
   f.set_verdict("DENY");
   f.set_reason("r");
   f.set_mode("warn");
+  f.set_signer("s");
   std::vector<Param> params;
   EXPECT_EQ(WhereClause(f, Dialect::kPostgres, params),
             "time_us >= $1 AND time_us < $2 AND node = $3 AND namespace = $4 AND pod = $5 AND "
             "(image = $6 OR reference = $6) AND digest = $7 AND verdict = $8 AND reason = $9 "
-            "AND mode = $10");
+            "AND mode = $10 AND (key_id = $11 OR signer_issuer = $11 OR signer_subject = $11)");
   std::vector<std::string> texts;
   for (size_t i = 2; i < params.size(); ++i) texts.push_back(params[i].s);
-  EXPECT_THAT(texts, ElementsAre("n", "ns", "p", "i", "d", "DENY", "r", "warn"));
+  EXPECT_THAT(texts, ElementsAre("n", "ns", "p", "i", "d", "DENY", "r", "warn", "s"));
+}
+
+// Issue 17: the signer filter matches the key id, the keyless issuer or the keyless subject:
+// one value, one placeholder used three times; exact (bound, never LIKE).
+TEST(SqlWhereClauseTest, SignerMatchesKeyIdIssuerOrSubjectWithOneParameter) {
+  v1::EventFilter f;
+  f.set_signer("https://token.actions.githubusercontent.com");
+  std::vector<Param> params;
+  EXPECT_EQ(WhereClause(f, Dialect::kSqlite, params),
+            "(key_id = ?1 OR signer_issuer = ?1 OR signer_subject = ?1)");
+  ASSERT_EQ(params.size(), 1u);
+  EXPECT_EQ(params[0].s, "https://token.actions.githubusercontent.com");
+  EXPECT_FALSE(params[0].is_blob);
+}
+
+TEST(SqlRowTest, SignerColumnsComeFromTheVerdict) {
+  v1::Event e = SampleEvent();
+  v1::Verdict* v = e.mutable_verdict();
+  v->set_key_id("sha256:cert");
+  v->set_signer_kind("cosign-keyless");
+  v->set_signer_issuer("https://accounts.example");
+  v->set_signer_subject("ci@team.example");
+  v->set_rekor_log_index(12);
+  EventRow row = ToRow(e, 1);
+  EXPECT_EQ(row.key_id, "sha256:cert");
+  EXPECT_EQ(row.signer_issuer, "https://accounts.example");
+  EXPECT_EQ(row.signer_subject, "ci@team.example");
+  std::vector<Param> params = RowParams(row);
+  ASSERT_EQ(params.size(), 18u);
+  EXPECT_EQ(params[15].s, "sha256:cert");
+  EXPECT_EQ(params[16].s, "https://accounts.example");
+  EXPECT_EQ(params[17].s, "ci@team.example");
+  // What the migration reads back from a stored body (SignerColumnsOf).
+  SignerColumns c = SignerColumnsOf(row.body.data(), row.body.size());
+  EXPECT_EQ(c.key_id, "sha256:cert");
+  EXPECT_EQ(c.signer_issuer, "https://accounts.example");
+  EXPECT_EQ(c.signer_subject, "ci@team.example");
+  EXPECT_FALSE(c.empty());
+  const std::string garbage = "\xff\xff\xff";
+  EXPECT_TRUE(SignerColumnsOf(garbage.data(), garbage.size()).empty());
+  std::string plain = SampleEvent().SerializeAsString();  // no key id, no signer
+  EXPECT_TRUE(SignerColumnsOf(plain.data(), plain.size()).empty());
 }
 
 // Values are bound, never written into the SQL: quotes, LIKE wildcards (% and _: matching is
@@ -247,7 +290,8 @@ TEST(SqlRowTest, RowParamsMatchTheColumnList) {
   EXPECT_EQ(static_cast<int>(std::count(columns.begin(), columns.end(), ',')) + 1,
             kEventColumnCount);
   // In kEventColumns' order: node, seq, time_us, received_us, kind, namespace, pod, image,
-  // reference, digest, verdict, reason, mode, body, incarnation.
+  // reference, digest, verdict, reason, mode, body, incarnation, key_id, signer_issuer,
+  // signer_subject.
   EXPECT_EQ(params[0].s, "node-a");
   EXPECT_TRUE(params[1].is_int);
   EXPECT_EQ(params[1].i, 7);

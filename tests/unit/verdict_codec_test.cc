@@ -62,9 +62,25 @@ Verdict Full(Decision d, Reason r, Mode m) {
   v.reference = "registry.example.com/team/app:1.0";
   v.manifest_digest = Digest::Sha256Of(StrCat(DecisionName(d), ReasonName(r), ModeName(m)));
   v.key_id = "sha256:key";
+  v.signer_kind = "cosign-keyless";
+  v.signer_issuer = "https://token.actions.githubusercontent.com";
+  v.signer_subject = "https://github.com/team/app/.github/workflows/release.yml@refs/tags/v1";
+  v.rekor_log_index = 123'456'789'012;  // beyond 32 bits, within a double's exact integers
+  v.rekor_log_id = "c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d";
   v.policy_version = "sha256:policy";
   v.scope = "registry.example.com/team";
   v.duration = absl::Microseconds(12'500);  // exactly representable in milliseconds
+  return v;
+}
+
+// A verdict as a seal admits it: no keyless identity, no log entry.
+Verdict SealAllow() {
+  Verdict v = Full(Decision::kAllow, Reason::kVerified, Mode::kEnforce);
+  v.signer_kind = "seal";
+  v.signer_issuer.clear();
+  v.signer_subject.clear();
+  v.rekor_log_index = -1;
+  v.rekor_log_id.clear();
   return v;
 }
 
@@ -79,6 +95,11 @@ void ExpectSame(const Verdict& got, const Verdict& want) {
     EXPECT_EQ(got.manifest_digest->str(), want.manifest_digest->str());
   }
   EXPECT_EQ(got.key_id, want.key_id);
+  EXPECT_EQ(got.signer_kind, want.signer_kind);
+  EXPECT_EQ(got.signer_issuer, want.signer_issuer);
+  EXPECT_EQ(got.signer_subject, want.signer_subject);
+  EXPECT_EQ(got.rekor_log_index, want.rekor_log_index);
+  EXPECT_EQ(got.rekor_log_id, want.rekor_log_id);
   EXPECT_EQ(got.policy_version, want.policy_version);
   EXPECT_EQ(got.scope, want.scope);
   EXPECT_EQ(got.duration, want.duration);
@@ -164,8 +185,62 @@ TEST(VerdictCodecTest, ProtoCarriesEveryField) {
   EXPECT_EQ(p.policy_version(), "sha256:policy");
   EXPECT_EQ(p.scope(), "registry.example.com/team");
   EXPECT_DOUBLE_EQ(p.duration_ms(), 12.5);
+  EXPECT_EQ(p.signer_kind(), "cosign-keyless");
+  EXPECT_EQ(p.signer_issuer(), "https://token.actions.githubusercontent.com");
+  EXPECT_EQ(p.signer_subject(), v.signer_subject);
+  ASSERT_TRUE(p.has_rekor_log_index());
+  EXPECT_EQ(p.rekor_log_index(), 123'456'789'012);
+  EXPECT_EQ(p.rekor_log_id(), v.rekor_log_id);
   v.manifest_digest.reset();
   EXPECT_EQ(VerdictToProto(v).digest(), "");
+}
+
+// Issue 17: which signature admitted the image. A seal has no log entry: the index is absent
+// on the wire (not 0, which is a real Rekor index), and -1 again when read back.
+TEST(VerdictCodecTest, SignerFieldsOfASealAndOfAnEntryAtIndexZero) {
+  v1::Verdict p = VerdictToProto(SealAllow());
+  EXPECT_EQ(p.signer_kind(), "seal");
+  EXPECT_FALSE(p.has_rekor_log_index());
+  absl::StatusOr<Verdict> back = VerdictFromProto(p);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ExpectSame(*back, SealAllow());
+  EXPECT_EQ(back->rekor_log_index, -1);
+
+  Verdict first = Full(Decision::kAllow, Reason::kVerified, Mode::kEnforce);
+  first.rekor_log_index = 0;  // the log's first entry
+  p = VerdictToProto(first);
+  ASSERT_TRUE(p.has_rekor_log_index());
+  back = VerdictFromProto(p);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->rekor_log_index, 0);
+  nlohmann::json j = VerdictJsonMembers(first);
+  ASSERT_TRUE(j.contains("rekor_log_index")) << j.dump();
+  EXPECT_EQ(j["rekor_log_index"], 0);
+  back = VerdictFromJsonMembers(nlohmann::json::parse(j.dump()));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->rekor_log_index, 0);
+}
+
+// Events stored by agents older than the fields (the controller keeps their bytes) read
+// as "no signer recorded" and "no log entry".
+TEST(VerdictCodecTest, AProtoFromBeforeTheSignerFieldsReads) {
+  v1::Verdict old;
+  old.set_reference("registry.example.com/team/app:1.0");
+  old.set_verdict("ALLOW");
+  old.set_reason("VERIFIED");
+  old.set_key_id("sha256:key");
+  old.set_mode("enforce");
+  // As an agent of before wrote it: fields 1-10 only.
+  v1::Verdict parsed;
+  ASSERT_TRUE(parsed.ParseFromString(old.SerializeAsString()));
+  absl::StatusOr<Verdict> v = VerdictFromProto(parsed);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->key_id, "sha256:key");
+  EXPECT_EQ(v->signer_kind, "");
+  EXPECT_EQ(v->signer_issuer, "");
+  EXPECT_EQ(v->signer_subject, "");
+  EXPECT_EQ(v->rekor_log_index, -1);
+  EXPECT_EQ(v->rekor_log_id, "");
 }
 
 TEST(VerdictCodecTest, EveryDecisionReasonAndModeRoundTripsThroughTheProto) {
@@ -205,6 +280,8 @@ TEST(VerdictCodecTest, BadProtoFieldsAreErrorsNamingFieldAndText) {
        "duration_ms"},
       // Finite as a double, infinite as an absl::Duration: could not be written back.
       {[](v1::Verdict& p) { p.set_duration_ms(1e300); }, "duration_ms"},
+      {[](v1::Verdict& p) { p.set_rekor_log_index(-1); }, "rekor_log_index: -1 is negative"},
+      {[](v1::Verdict& p) { p.set_rekor_log_index(INT64_MIN); }, "rekor_log_index"},
   };
   for (const Case& c : cases) {
     v1::Verdict p = good;
@@ -224,9 +301,12 @@ TEST(VerdictCodecTest, JsonMembersAreTheProtoFieldsUnderTheirProtoNames) {
   ASSERT_EQ(j.size(), static_cast<size_t>(d.field_count())) << j.dump();
   for (int i = 0; i < d.field_count(); ++i) {
     const google::protobuf::FieldDescriptor& f = *d.field(i);
-    // The codec maps strings and doubles only: a field of another type needs code there.
+    // The codec maps strings, doubles and optional int64s only: a field of another type
+    // (or a plain int64, whose absence could not be told from 0) needs code there.
     ASSERT_TRUE(f.cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_STRING ||
-                f.cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_DOUBLE)
+                f.cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_DOUBLE ||
+                (f.cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_INT64 &&
+                 f.has_presence()))
         << f.name();
     EXPECT_TRUE(j.contains(f.name())) << f.name();
   }
@@ -234,6 +314,13 @@ TEST(VerdictCodecTest, JsonMembersAreTheProtoFieldsUnderTheirProtoNames) {
   EXPECT_EQ(j["verdict"], "ALLOW");
   EXPECT_EQ(j["mode"], "audit");
   EXPECT_DOUBLE_EQ(j["duration_ms"].get<double>(), 12.5);
+  EXPECT_EQ(j["signer_kind"], "cosign-keyless");
+  EXPECT_EQ(j["signer_issuer"], "https://token.actions.githubusercontent.com");
+  EXPECT_EQ(j["rekor_log_index"], 123'456'789'012);  // a JSON integer, not a string
+  // No log entry: no member (as proto3 JSON leaves out an absent optional field).
+  nlohmann::json seal = VerdictJsonMembers(SealAllow());
+  EXPECT_FALSE(seal.contains("rekor_log_index")) << seal.dump();
+  EXPECT_EQ(seal["signer_kind"], "seal");
 }
 
 TEST(VerdictCodecTest, EveryDecisionReasonAndModeRoundTripsThroughJsonMembers) {
@@ -275,6 +362,20 @@ TEST(VerdictCodecTest, BadJsonMembersAreErrorsNotExceptions) {
   bad = good;
   bad.erase("mode");  // absent: "", which is no mode
   EXPECT_FALSE(VerdictFromJsonMembers(bad).ok());
+  for (nlohmann::json index : {nlohmann::json(1.5), nlohmann::json("7"), nlohmann::json(nullptr),
+                               nlohmann::json(UINT64_MAX), nlohmann::json(-3)}) {
+    SCOPED_TRACE(index.dump());
+    bad = good;
+    bad["rekor_log_index"] = index;
+    EXPECT_NO_THROW(v = VerdictFromJsonMembers(bad));
+    ASSERT_FALSE(v.ok());
+    EXPECT_THAT(Message(v.status()), HasSubstr("rekor_log_index"));
+  }
+  bad = good;
+  bad["signer_subject"] = 7;
+  v = VerdictFromJsonMembers(bad);
+  ASSERT_FALSE(v.ok());
+  EXPECT_THAT(Message(v.status()), HasSubstr("\"signer_subject\" is not a string"));
 }
 
 // ---- the agent's files ------------------------------------------------------------------
@@ -294,10 +395,11 @@ plugin::VerdictEvent Event(const Verdict& v) {
   return e;
 }
 
-// The line as docs/agent.md shows it and the agent wrote it before the codec, byte for byte.
+// The line as docs/agent.md shows it, byte for byte: the members the agent wrote before the
+// codec, and since issue 17 the signer members (a seal: no rekor_log_index member).
 TEST(VerdictCodecFilesTest, EventLogLineKeepsItsBytes) {
   TempDir dir;
-  Verdict v = Full(Decision::kAllow, Reason::kVerified, Mode::kEnforce);
+  Verdict v = SealAllow();
   v.detail = "signed by key-1";
   v.duration = absl::Milliseconds(12);
   {
@@ -314,8 +416,10 @@ TEST(VerdictCodecFilesTest, EventLogLineKeepsItsBytes) {
                    "\"mode\":\"enforce\",\"node\":\"node-7\","
                    "\"pod\":{\"name\":\"web-0\",\"namespace\":\"team-a\",\"uid\":\"uid-1\"},"
                    "\"policy_version\":\"sha256:policy\",\"reason\":\"VERIFIED\","
-                   "\"reference\":\"registry.example.com/team/app:1.0\","
-                   "\"scope\":\"registry.example.com/team\",\"time\":\"2027-01-15T08:00:00.123Z\","
+                   "\"reference\":\"registry.example.com/team/app:1.0\",\"rekor_log_id\":\"\","
+                   "\"scope\":\"registry.example.com/team\",\"signer_issuer\":\"\","
+                   "\"signer_kind\":\"seal\",\"signer_subject\":\"\","
+                   "\"time\":\"2027-01-15T08:00:00.123Z\","
                    "\"verdict\":\"ALLOW\",\"verify_ms\":12.0}\n"));
 }
 
@@ -372,25 +476,34 @@ Reference Pinned(const Verdict& v) {
 }
 
 // A line of the format before the codec (the only one there was: it has no version field)
-// loads, and the codec writes the same bytes for the same entry.
+// loads, and the codec writes the same bytes for the same entry. Since issue 17 a line also
+// has the signer members; a line from before them loads as "no signer recorded".
 TEST(VerdictCodecFilesTest, CacheLineKeepsItsBytesAndOldFilesLoad) {
   TempDir dir;
   FixedClock clock;
   Verdict v = Full(Decision::kAllow, Reason::kVerified, Mode::kWarn);
   v.duration = absl::ZeroDuration();  // never persisted
   std::string digest = v.manifest_digest->str();
-  std::string old_line = StrCat("{\"detail\":", nlohmann::json(v.detail).dump(), ",\"digest\":\"", digest,
-                    "\",\"expires\":1800000100,\"key\":\"registry.example.com/team/app@", digest,
-                    "|sha256:policy\",\"key_id\":\"sha256:key\",\"mode\":\"warn\","
-                    "\"policy_version\":\"sha256:policy\",\"reason\":\"VERIFIED\","
-                    "\"reference\":\"registry.example.com/team/app:1.0\","
-                    "\"scope\":\"registry.example.com/team\"}\n");
+  auto line = [&](const std::string& signer_members) {
+    return StrCat("{\"detail\":", nlohmann::json(v.detail).dump(), ",\"digest\":\"", digest,
+                  "\",\"expires\":1800000100,\"key\":\"registry.example.com/team/app@", digest,
+                  "|sha256:policy\",\"key_id\":\"sha256:key\",\"mode\":\"warn\","
+                  "\"policy_version\":\"sha256:policy\",\"reason\":\"VERIFIED\","
+                  "\"reference\":\"registry.example.com/team/app:1.0\",",
+                  signer_members, "\"scope\":\"registry.example.com/team\"", "}\n");
+  };
+  std::string old_line = line("");
+  std::string new_line = line(
+      StrCat("\"rekor_log_id\":\"", v.rekor_log_id, "\",\"rekor_log_index\":123456789012,"));
+  new_line.insert(new_line.size() - 2,
+                  StrCat(",\"signer_issuer\":\"", v.signer_issuer, "\",\"signer_kind\":\"",
+                         v.signer_kind, "\",\"signer_subject\":\"", v.signer_subject, "\""));
   {
     agent::VerdictCache cache(CacheOptions(clock, dir / "new.jsonl"));
     ASSERT_TRUE(cache.Load().ok());
     cache.Put(Pinned(v), v);
   }
-  EXPECT_EQ(ReadAll(dir / "new.jsonl"), old_line);
+  EXPECT_EQ(ReadAll(dir / "new.jsonl"), new_line);
 
   WriteAll(dir / "old.jsonl", old_line);
   agent::VerdictCache old(CacheOptions(clock, dir / "old.jsonl"));
@@ -398,7 +511,13 @@ TEST(VerdictCodecFilesTest, CacheLineKeepsItsBytesAndOldFilesLoad) {
   EXPECT_EQ(old.skipped_lines(), 0u);
   std::optional<Verdict> found = old.Find(Pinned(v), "sha256:policy");
   ASSERT_TRUE(found.has_value());
-  ExpectSame(*found, v);
+  Verdict before = v;  // as the old agent knew it
+  before.signer_kind.clear();
+  before.signer_issuer.clear();
+  before.signer_subject.clear();
+  before.rekor_log_index = -1;
+  before.rekor_log_id.clear();
+  ExpectSame(*found, before);
 }
 
 TEST(VerdictCodecFilesTest, EveryReasonAndModeRoundTripsThroughTheCacheFile) {
