@@ -13,11 +13,12 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <atomic>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -987,6 +988,42 @@ TEST(SigstoreX509ParsedRootTest, ParsedRootsGiveTheSameResults) {
       EXPECT_EQ(VerifyEmbeddedScts(c.leaf.get(), (*chain)[1].get(), mine).ok(), e.sct);
     }
   }
+}
+
+}  // namespace
+}  // namespace layerseal::sigstore
+
+namespace layerseal::sigstore {
+namespace {
+
+// One parsed root shared by several threads at once (the agent verifies concurrently): the
+// X509_STOREs and keys are only read. Run under TSan by the sanitizer pass.
+TEST(SigstoreX509ConcurrencyTest, OneRootManyThreads) {
+  absl::StatusOr<TrustedRoot> root = TrustedRoot::LoadFile(
+      StrCat(CorpusDir(), "/bundle-verify/rekor2-timestamp-with-embedded-cert/trusted_root.json"));
+  ASSERT_TRUE(root.ok()) << root.status();
+  Case c = LoadCase("rekor2-timestamp-with-embedded-cert");
+  ASSERT_EQ(c.timestamps.size(), 1u);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      for (int j = 0; j < 10; ++j) {
+        absl::StatusOr<VerifiedTime> t = VerifyTimestamp(c.timestamps[0], c.signature, *root);
+        if (!t.ok()) {
+          ++failures;
+          continue;
+        }
+        absl::StatusOr<std::vector<std::shared_ptr<X509>>> chain = VerifyChainAt(c.leaf.get(), *root, t->time);
+        if (!chain.ok() || !VerifyEmbeddedScts(c.leaf.get(), (*chain)[1].get(), *root).ok() ||
+            !ExtractIdentity(c.leaf.get()).ok()) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
 }
 
 }  // namespace
