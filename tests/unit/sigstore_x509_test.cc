@@ -925,6 +925,7 @@ TEST(SigstoreTimestampTest, MalformedResponsesAreInvalidArgument) {
   TrustedRoot root = OwnRoot("rekor2-happy-path");
   const std::string& tsr = c.timestamps[0];
   EXPECT_EQ(VerifyTimestamp("", c.signature, root).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(VerifyTimestamp(tsr, "", root).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(VerifyTimestamp(tsr + "x", c.signature, root).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(VerifyTimestamp(tsr.substr(0, tsr.size() / 2), c.signature, root).status().code(),
             absl::StatusCode::kInvalidArgument);
