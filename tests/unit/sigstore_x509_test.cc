@@ -13,11 +13,12 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <atomic>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -527,6 +528,13 @@ TEST(SigstoreFulcioTest, ParseCertificateIsStrict) {
   EXPECT_FALSE(ParseCertificate(der.substr(0, der.size() - 1)).ok());
   EXPECT_FALSE(ParseCertificate("").ok());
   EXPECT_FALSE(ParseCertificate(std::string(40000, '\x30')).ok());
+  // A mock leaf whose signature BIT STRING has non-zero unused bits (found by x509_ext_fuzz):
+  // OpenSSL parses it and re-encodes it differently, so it is refused.
+  std::string ber = ReadAll(StrCat(LAYERSEAL_SOURCE_DIR,
+                                   "/tests/fuzz/regressions/x509_ext/bit_string_nonzero_padding"));
+  absl::Status s = ParseCertificate(ber).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("canonical DER"), std::string_view::npos) << s;
 }
 
 // ---- fulcio.h: hostile certificates ---------------------------------------------------------
@@ -924,6 +932,7 @@ TEST(SigstoreTimestampTest, MalformedResponsesAreInvalidArgument) {
   TrustedRoot root = OwnRoot("rekor2-happy-path");
   const std::string& tsr = c.timestamps[0];
   EXPECT_EQ(VerifyTimestamp("", c.signature, root).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(VerifyTimestamp(tsr, "", root).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(VerifyTimestamp(tsr + "x", c.signature, root).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(VerifyTimestamp(tsr.substr(0, tsr.size() / 2), c.signature, root).status().code(),
             absl::StatusCode::kInvalidArgument);
@@ -987,6 +996,42 @@ TEST(SigstoreX509ParsedRootTest, ParsedRootsGiveTheSameResults) {
       EXPECT_EQ(VerifyEmbeddedScts(c.leaf.get(), (*chain)[1].get(), mine).ok(), e.sct);
     }
   }
+}
+
+}  // namespace
+}  // namespace layerseal::sigstore
+
+namespace layerseal::sigstore {
+namespace {
+
+// One parsed root shared by several threads at once (the agent verifies concurrently): the
+// X509_STOREs and keys are only read. Run under TSan by the sanitizer pass.
+TEST(SigstoreX509ConcurrencyTest, OneRootManyThreads) {
+  absl::StatusOr<TrustedRoot> root = TrustedRoot::LoadFile(
+      StrCat(CorpusDir(), "/bundle-verify/rekor2-timestamp-with-embedded-cert/trusted_root.json"));
+  ASSERT_TRUE(root.ok()) << root.status();
+  Case c = LoadCase("rekor2-timestamp-with-embedded-cert");
+  ASSERT_EQ(c.timestamps.size(), 1u);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      for (int j = 0; j < 10; ++j) {
+        absl::StatusOr<VerifiedTime> t = VerifyTimestamp(c.timestamps[0], c.signature, *root);
+        if (!t.ok()) {
+          ++failures;
+          continue;
+        }
+        absl::StatusOr<std::vector<std::shared_ptr<X509>>> chain = VerifyChainAt(c.leaf.get(), *root, t->time);
+        if (!chain.ok() || !VerifyEmbeddedScts(c.leaf.get(), (*chain)[1].get(), *root).ok() ||
+            !ExtractIdentity(c.leaf.get()).ok()) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
 }
 
 }  // namespace
