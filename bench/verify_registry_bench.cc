@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "benchmark/benchmark.h"
 #include "nlohmann/json.hpp"
 #include "registry/client.h"
@@ -112,9 +113,11 @@ Target StartAndPush(bool tls, const testing::TestImage& image) {
 // Thread-safe: the verifier fetches concurrently (verifier/fetch_group.h).
 class TimedSource : public ImageSource {
  public:
-  TimedSource(ImageSource* inner, const std::string& name, bool serial)
+  TimedSource(ImageSource* inner, const std::string& name, bool serial,
+              absl::Duration rtt = absl::ZeroDuration())
       : inner_(inner),
         serial_(serial),
+        rtt_(rtt),
         manifests_(Samples()[name + " .FetchManifest"]),
         blobs_(Samples()[name + " .FetchBlob"]) {}
   absl::StatusOr<FetchedManifest> FetchManifest(const Reference& ref, size_t max_bytes) override {
@@ -138,6 +141,7 @@ class TimedSource : public ImageSource {
       if (in_flight_++ == 0) ++round_trips_;
     }
     Clock::time_point start = Clock::now();
+    if (rtt_ > absl::ZeroDuration()) absl::SleepFor(rtt_);  // a network round trip, no CPU
     auto result = fetch();
     double ms = MsSince(start);
     std::lock_guard<std::mutex> lock(mu_);
@@ -148,6 +152,7 @@ class TimedSource : public ImageSource {
 
   ImageSource* inner_;
   const bool serial_;
+  const absl::Duration rtt_;  // added to every request: a registry that far away
   std::mutex serial_mu_;  // held across a request when serial_
   std::mutex mu_;         // guards the counters and the sample vectors
   int in_flight_ = 0, round_trips_ = 0, requests_ = 0;
@@ -162,7 +167,7 @@ void Check(benchmark::State& state, const Verdict& v) {
 }
 
 void BM_VerifyRegistry(benchmark::State& state, const char* name, bool tls, bool reuse_client,
-                       bool serial) {
+                       bool serial, int rtt_ms) {
   const Target& t = tls ? world->tls : world->plain;
   std::vector<double>& samples = Samples()[name];
   std::unique_ptr<registry::RegistryClient> reused;
@@ -173,7 +178,8 @@ void BM_VerifyRegistry(benchmark::State& state, const char* name, bool tls, bool
     Verdict v;
     std::unique_ptr<registry::RegistryClient> fresh;
     if (!reuse_client) fresh = std::make_unique<registry::RegistryClient>(t.server->ClientOptions());
-    TimedSource timed(reuse_client ? reused.get() : fresh.get(), name, serial);
+    TimedSource timed(reuse_client ? reused.get() : fresh.get(), name, serial,
+                      absl::Milliseconds(rtt_ms));
     v = Verifier(&timed, &world->policy, Platform::Host()).Verify(t.ref);
     samples.push_back(MsSince(start));
     round_trips += timed.round_trips();
@@ -260,14 +266,18 @@ void Register(const char* name, void (*fn)(benchmark::State&, const char*, Args.
 void RegisterAll() {
   // Concurrent fetches after the manifest (the verifier as it is), then the same one request
   // at a time (_serial: the sequential verifier before issue 17, for before/after).
-  Register("BM_VerifyRegistry/fresh_client", BM_VerifyRegistry, false, false, false);
-  Register("BM_VerifyRegistry/fresh_client_serial", BM_VerifyRegistry, false, false, true);
-  Register("BM_VerifyRegistry/reused_client", BM_VerifyRegistry, false, true, false);
-  Register("BM_VerifyRegistry/reused_client_serial", BM_VerifyRegistry, false, true, true);
-  Register("BM_VerifyRegistry/tls_fresh_client", BM_VerifyRegistry, true, false, false);
-  Register("BM_VerifyRegistry/tls_fresh_client_serial", BM_VerifyRegistry, true, false, true);
-  Register("BM_VerifyRegistry/tls_reused_client", BM_VerifyRegistry, true, true, false);
-  Register("BM_VerifyRegistry/tls_reused_client_serial", BM_VerifyRegistry, true, true, true);
+  Register("BM_VerifyRegistry/fresh_client", BM_VerifyRegistry, false, false, false, 0);
+  Register("BM_VerifyRegistry/fresh_client_serial", BM_VerifyRegistry, false, false, true, 0);
+  Register("BM_VerifyRegistry/reused_client", BM_VerifyRegistry, false, true, false, 0);
+  Register("BM_VerifyRegistry/reused_client_serial", BM_VerifyRegistry, false, true, true, 0);
+  Register("BM_VerifyRegistry/tls_fresh_client", BM_VerifyRegistry, true, false, false, 0);
+  Register("BM_VerifyRegistry/tls_fresh_client_serial", BM_VerifyRegistry, true, false, true, 0);
+  Register("BM_VerifyRegistry/tls_reused_client", BM_VerifyRegistry, true, true, false, 0);
+  Register("BM_VerifyRegistry/tls_reused_client_serial", BM_VerifyRegistry, true, true, true, 0);
+  // The registry 10 ms away (a sleep per request: network latency, not CPU), where round
+  // trips, not the registry's CPU, decide.
+  Register("BM_VerifyRegistry/reused_client_rtt10ms", BM_VerifyRegistry, false, true, false, 10);
+  Register("BM_VerifyRegistry/reused_client_rtt10ms_serial", BM_VerifyRegistry, false, true, true, 10);
   Register("BM_FetchBlob/plain", BM_FetchBlob, false);
   Register("BM_FetchBlob/tls", BM_FetchBlob, true);
   Register("BM_RawCurl/new_handle", BM_RawCurl, false);
