@@ -5,27 +5,29 @@
 // extensions, ambiguous identities, missing EKU).
 //
 // The trusted roots are built here with TrustedRoot::FromParts from the corpus JSON (decoded
-// with nlohmann + d2i), so that these tests do not depend on TrustedRoot::Parse.
+// with nlohmann + d2i), an oracle independent of TrustedRoot::Parse; one test checks that
+// the parser's roots give the same results.
 #include <openssl/asn1.h>
 #include <openssl/ct.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <atomic>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/time/time.h"
 #include "base/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "verifier/crypto.h"
 #include "verifier/digest.h"
 #include "verifier/sigstore/fulcio.h"
+#include "verifier/sigstore/json.h"
 #include "verifier/sigstore/openssl_util.h"
 #include "verifier/sigstore/rfc3161.h"
 #include "verifier/sigstore/sct.h"
@@ -62,16 +64,10 @@ std::string ReadAll(const std::string& path) {
 
 json ReadJson(const std::string& path) { return json::parse(ReadAll(path)); }
 
-// protojson base64, as Go decodes it: some corpus values are unpadded, and one
-// (rekor2-timestamp-with-incorrect-time_fail's token) has MIME line breaks, which Go's
-// base64 decoder skips.
+// protojson base64 (verifier/sigstore/json.h: some corpus values are unpadded, one is
+// line-wrapped).
 std::string B64(const json& j) {
-  std::string text;
-  for (char ch : j.get<std::string>()) {
-    if (ch != '\n' && ch != '\r') text += ch;
-  }
-  while (text.size() % 4 != 0) text += '=';
-  absl::StatusOr<std::string> raw = Base64Decode(text);
+  absl::StatusOr<std::string> raw = ProtoBytes(j, "test");
   EXPECT_TRUE(raw.ok()) << raw.status();
   return raw.ok() ? *raw : "";
 }
@@ -939,6 +935,95 @@ TEST(SigstoreTimestampTest, MalformedResponsesAreInvalidArgument) {
   absl::Status s = VerifyTimestamp(rejection, c.signature, root).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("not granted"), std::string_view::npos) << s;
+}
+
+}  // namespace
+}  // namespace layerseal::sigstore
+
+namespace layerseal::sigstore {
+namespace {
+
+// The same checks against the roots TrustedRoot::LoadFile parses (verifier/sigstore/
+// trusted_root.h) as against the ones built here: the parser's objects fit these pieces.
+TEST(SigstoreX509ParsedRootTest, ParsedRootsGiveTheSameResults) {
+  struct Expect {
+    std::string name;
+    bool own;
+    bool chain, sct, tsa;
+  };
+  const std::vector<Expect> cases = {
+      {"happy-path-v0.1", false, true, true, false},
+      {"happy-path-intoto-in-dsse-v3", false, true, true, false},
+      {"invalid-ct-key_fail", true, true, false, false},  // its CAs are public-good's, its CT logs staging's
+      {"intoto-expired-certificate_fail", true, false, false, false},
+      {"bundle-with-sct-with-extensions", true, true, true, true},
+      {"rekor2-timestamp-without-embedded-cert", true, true, true, true},
+      {"rekor2-timestamp-with-expired-cert-chain", true, true, true, true},
+      {"trust-root-tsa-validity-end-inclusive", true, true, true, true},
+      {"rekor2-timestamp-untrusted-tsa-with-embedded-cert_fail", true, true, true, false},
+      {"rekor2-timestamp-payload-mismatch_fail", true, true, true, false},
+  };
+  for (const Expect& e : cases) {
+    SCOPED_TRACE(e.name);
+    std::string path = e.own ? StrCat(CorpusDir(), "/bundle-verify/", e.name, "/trusted_root.json")
+                             : StrCat(CorpusDir(), "/trusted_root.public-good.json");
+    absl::StatusOr<TrustedRoot> parsed = TrustedRoot::LoadFile(path);
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    TrustedRoot mine = LoadRoot(path);
+    Case c = LoadCase(e.name);
+    absl::Time t = c.integrated_time;
+    if (!c.timestamps.empty()) {
+      absl::StatusOr<VerifiedTime> ts = VerifyTimestamp(c.timestamps[0], c.signature, *parsed);
+      EXPECT_EQ(ts.ok(), e.tsa) << ts.status();
+      EXPECT_EQ(VerifyTimestamp(c.timestamps[0], c.signature, mine).ok(), e.tsa);
+      if (ts.ok()) t = ts->time;
+    }
+    if (t == absl::UnixEpoch()) t = NotBefore(c.leaf.get());
+    absl::StatusOr<std::vector<std::shared_ptr<X509>>> chain = VerifyChainAt(c.leaf.get(), *parsed, t);
+    EXPECT_EQ(chain.ok(), e.chain) << chain.status();
+    EXPECT_EQ(VerifyChainAt(c.leaf.get(), mine, t).ok(), e.chain);
+    if (chain.ok()) {
+      absl::Status s = VerifyEmbeddedScts(c.leaf.get(), (*chain)[1].get(), *parsed);
+      EXPECT_EQ(s.ok(), e.sct) << s;
+      EXPECT_EQ(VerifyEmbeddedScts(c.leaf.get(), (*chain)[1].get(), mine).ok(), e.sct);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace layerseal::sigstore
+
+namespace layerseal::sigstore {
+namespace {
+
+// One parsed root shared by several threads at once (the agent verifies concurrently): the
+// X509_STOREs and keys are only read. Run under TSan by the sanitizer pass.
+TEST(SigstoreX509ConcurrencyTest, OneRootManyThreads) {
+  absl::StatusOr<TrustedRoot> root = TrustedRoot::LoadFile(
+      StrCat(CorpusDir(), "/bundle-verify/rekor2-timestamp-with-embedded-cert/trusted_root.json"));
+  ASSERT_TRUE(root.ok()) << root.status();
+  Case c = LoadCase("rekor2-timestamp-with-embedded-cert");
+  ASSERT_EQ(c.timestamps.size(), 1u);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      for (int j = 0; j < 10; ++j) {
+        absl::StatusOr<VerifiedTime> t = VerifyTimestamp(c.timestamps[0], c.signature, *root);
+        if (!t.ok()) {
+          ++failures;
+          continue;
+        }
+        absl::StatusOr<std::vector<std::shared_ptr<X509>>> chain = VerifyChainAt(c.leaf.get(), *root, t->time);
+        if (!chain.ok() || !VerifyEmbeddedScts(c.leaf.get(), (*chain)[1].get(), *root).ok() ||
+            !ExtractIdentity(c.leaf.get()).ok()) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
 }
 
 }  // namespace
