@@ -17,6 +17,7 @@
 #include "verifier/sigstore/trusted_root.h"
 #include "base/file.h"
 #include "base/str_cat.h"
+#include "re2/re2.h"
 #include "yaml-cpp/depthguard.h"
 #include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/yaml.h"
@@ -383,6 +384,7 @@ class Parser {
   std::map<std::string, std::shared_ptr<const sigstore::TrustedRoot>, std::less<>> roots_;
   std::map<std::string, sigstore::IdentityPattern, std::less<>> identities_;
   mutable std::vector<std::string> key_files_;
+  int regexp_program_size_ = 0;  // over every identity regexp, for kMaxPolicyRegexpProgramSize
 };
 
 absl::Status Parser::Error(const Item& at, std::string_view message) const {
@@ -620,6 +622,13 @@ absl::Status Parser::ParseIdentity(const Item& item) {
       if (message.starts_with(prefix)) return Error(f, message.substr(prefix.size()));
     }
     return Error(item, message);
+  }
+  for (const auto& re : {pattern->issuer_re, pattern->subject_re}) {
+    if (re != nullptr) regexp_program_size_ += re->ProgramSize();
+  }
+  if (regexp_program_size_ > kMaxPolicyRegexpProgramSize) {
+    return Error(item, StrCat("the identities' regular expressions together compile to more than ",
+                              kMaxPolicyRegexpProgramSize, " RE2 instructions; simplify them"));
   }
   identities_.emplace(item.name, *std::move(pattern));
   return absl::OkStatus();

@@ -8,6 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/process.h"
+#include "tests/support/trusted_root_files.h"
 #include "verifier/policy.h"
 
 namespace layerseal {
@@ -100,6 +101,41 @@ TEST_F(CliPolicyImportTest, PrintWithoutOutput) {
   RunResult keyed = Layerseal({"policy", "import", "--containers-policy", dir_.File("keyed.json")});
   EXPECT_EQ(keyed.exit_code, 2);
   EXPECT_THAT(keyed.err, HasSubstr("give --output DIR"));
+}
+
+// Keyless (fulcio + Rekor) with --trusted-root: the root is copied next to the policy, and
+// the policy loads with it, its identity exact and its log required.
+TEST_F(CliPolicyImportTest, KeylessWithTrustedRoot) {
+  bool ok = false;
+  testing::TrustedRootFiles root = testing::MakeTrustedRoot(dir_.path(), "root", &ok);
+  ASSERT_TRUE(ok);
+  testing::WriteFileOrDie(dir_.File("keyless.json"), StrCat(R"({"default": [{"type": "reject"}],
+    "transports": {"docker": {"ghcr.io/acme": [{"type": "sigstoreSigned",
+      "fulcio": {"caPath": "root.ca.pem", "oidcIssuer": "https://token.actions.githubusercontent.com",
+                 "subjectEmail": "release@acme.example"},
+      "rekorPublicKeyPath": "root.tlog.pub"}]}}})"));
+  std::string out = dir_.File("out");
+  RunResult r = Layerseal({"policy", "import", "--containers-policy", dir_.File("keyless.json"),
+                           "--trusted-root", root.json, "--output", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(testing::ReadFileOrDie(out + "/sigstore/trusted_root.json"), testing::ReadFileOrDie(root.json));
+  absl::StatusOr<Policy> p = Policy::LoadFile(out + "/policy.yaml");
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_EQ(p->scopes().size(), 1u);
+  const ScopePolicy& s = p->scopes()[0];
+  EXPECT_EQ(s.signatures, std::vector<SignatureKind>{SignatureKind::kCosign});
+  ASSERT_EQ(s.identities.size(), 1u);
+  EXPECT_EQ(s.identities[0].issuer, "https://token.actions.githubusercontent.com");
+  EXPECT_EQ(s.identities[0].subject, "release@acme.example");
+  EXPECT_NE(s.trusted_root, nullptr);
+  EXPECT_TRUE(s.require_tlog);
+  EXPECT_EQ(p->key_files(), std::vector<std::string>{out + "/sigstore/trusted_root.json"});
+
+  // Without --trusted-root: an error naming the field.
+  RunResult no_root = Layerseal({"policy", "import", "--containers-policy", dir_.File("keyless.json"),
+                                 "--output", dir_.File("out2")});
+  EXPECT_EQ(no_root.exit_code, 2);
+  EXPECT_THAT(no_root.err, HasSubstr(R"(transports.docker["ghcr.io/acme"][0].fulcio: needs --trusted-root)"));
 }
 
 }  // namespace

@@ -378,6 +378,23 @@ TEST_F(PolicySigstoreTest, TopLevelIdentities) {
   EXPECT_TRUE(ParseText(WithKeys(StrCat("identities:\n", enough, "default: {requirement: reject}\n"))).ok());
 }
 
+// Each regexp is bounded by RE2's max_mem, and all of them together by an instruction budget.
+TEST_F(PolicySigstoreTest, RegexpProgramSizeIsBoundedPerPolicy) {
+  std::string big;
+  for (int i = 0; i < 5; ++i) big += ".{1000}";  // about 40000 RE2 instructions
+  std::string ids;
+  int n = 0;
+  for (; n < 10; ++n) ids += StrCat("  i", n, ": {issuer: i, subjectRegExp: '", big, "'}\n");
+  std::string error = ErrorOf(WithKeys(StrCat("identities:\n", ids, "default: {requirement: reject}\n")));
+  EXPECT_THAT(error, StartsWith("policy.yaml:"));
+  EXPECT_THAT(error, HasSubstr("]: the identities' regular expressions together compile to more than 262144 RE2 instructions"));
+  // A few of them are fine.
+  std::string few;
+  for (int i = 0; i < 3; ++i) few += StrCat("  i", i, ": {issuer: i, subjectRegExp: '", big, "'}\n");
+  absl::StatusOr<Policy> p = ParseText(WithKeys(StrCat("identities:\n", few, "default: {requirement: reject}\n")));
+  EXPECT_TRUE(p.ok()) << p.status();
+}
+
 TEST_F(PolicySigstoreTest, TopLevelTrustedRootErrors) {
   auto root_error = [](std::string_view body) {
     return ErrorOf(WithKeys(StrCat("trustedRoots:\n", body, "default: {requirement: reject}\n")));
