@@ -17,6 +17,9 @@ constexpr char kUsage[] =
     "  inspect   show an image's layers, seals, envelope and keyId (no verdict)\n"
     "  cri       talk CRI to the agent or a runtime: version, pull, images, inspecti, rmi\n"
     "  events    the controller's verdict events (filters, --follow), nodes and images\n"
+    // issue 17 (verify)
+    "  verify-bundle  verify a sigstore bundle over a file or digest, offline (JSON verdict)\n"
+    "  policy    policy import: a containers-policy.json as a layerseal policy\n"
     "\n"
     "Run 'layerseal <command> --help' for a command's flags.\n";
 
@@ -38,6 +41,9 @@ int Main(const Args& args, Io io) {
   if (args[0] == "inspect") return Inspect(rest, io);
   if (args[0] == "cri") return Cri(rest, io);
   if (args[0] == "events") return Events(rest, io);
+  // issue 17 (verify)
+  if (args[0] == "verify-bundle") return VerifyBundle(rest, io);
+  if (args[0] == "policy") return PolicyCommands(rest, io);  // issue 17 (i17-policy)
   io.err << "layerseal: unknown command \"" << args[0] << "\"\n\n" << kUsage;
   return kExitUsage;
 }

@@ -25,6 +25,10 @@ inline constexpr size_t kMaxPolicyKeys = 256;
 inline constexpr size_t kMaxScopeLength = 255;   // docker's limit on a repository name
 inline constexpr size_t kMaxPolicyTrustedRoots = 16;
 inline constexpr size_t kMaxPolicyIdentities = 256;
+// RE2 instructions (RE2::ProgramSize) over every identity regexp of one policy: each regexp is
+// bounded by sigstore::kMaxIdentityRegexpMemory, but 2 x kMaxPolicyIdentities of them at that
+// bound would hold ~170 MB; real identity patterns need a few hundred instructions each.
+inline constexpr int kMaxPolicyRegexpProgramSize = 1 << 18;
 
 namespace sigstore {
 class TrustedRoot;
@@ -33,6 +37,10 @@ class TrustedRoot;
 namespace policy_internal {
 struct ScopePattern;  // a parsed scope string (policy.cc)
 }  // namespace policy_internal
+
+// Whether `scope` is a valid scope string (docs/policy.md "Scopes"): InvalidArgument saying
+// why not. For tools that write policies (verifier/policy_import.h).
+absl::Status ValidateScope(std::string_view scope);
 
 enum class Requirement { kSigned, kReject, kInsecureAcceptAnything };
 std::string_view RequirementName(Requirement r);  // "signed" / "reject" / "insecureAcceptAnything"

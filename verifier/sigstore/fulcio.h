@@ -25,14 +25,21 @@ inline constexpr size_t kMaxIdentityBytes = 4 * 1024;  // a SAN value or an issu
 absl::StatusOr<std::shared_ptr<X509>> ParseCertificate(std::string_view der);
 // DER of `cert`.
 std::string CertificateDer(X509* cert);
-// The identity `leaf` asserts. InvalidArgument when there is no identity SAN, more than one,
-// or no issuer extension, or a value over kMaxIdentityBytes.
+// The identity `leaf` asserts. Identity SANs are email, URI and OtherName
+// 1.3.6.1.4.1.57264.1.7 (a UTF8String); DNS names, IP addresses and other OtherNames are
+// ignored. The issuer is extension 1.3.6.1.4.1.57264.1.8 (a DER UTF8String), else .1.1 (raw
+// bytes). InvalidArgument when there is no identity SAN, more than one ("ambiguous identity"),
+// a repeated SAN or issuer extension, no issuer extension, or a value that is empty, holds a
+// NUL byte or is over kMaxIdentityBytes.
 absl::StatusOr<CertIdentity> ExtractIdentity(X509* leaf);
 // Path validation of `leaf` at time `t` against each Fulcio CA of `root` whose validFor
 // contains t, using only the root's own intermediates (a bundle's are never trusted). The
 // validated chain leaf..root of the first CA that passes, else PermissionDenied saying why
 // (OpenSSL's verify error for the last CA tried). Also requires the codeSigning EKU and the
-// digitalSignature key usage on the leaf.
+// digitalSignature key usage on the leaf (checked by hand: OpenSSL 3.0 has no code-signing
+// purpose). OpenSSL runs with X509_V_FLAG_X509_STRICT (every corpus leaf, real and mock,
+// passes it), depth kMaxVerifyDepth, and refuses unknown critical extensions. A leaf that is
+// itself a trusted root is refused. Authorities without a store get a fresh one per call.
 absl::StatusOr<std::vector<std::shared_ptr<X509>>> VerifyChainAt(X509* leaf,
                                                                  const TrustedRoot& root,
                                                                  absl::Time t);

@@ -28,13 +28,16 @@ struct Sct {
   uint8_t hash_alg = 0, sig_alg = 0;
   std::string signature;
 };
-// The TLS-encoded SignedCertificateTimestampList (bounds-checked; every length must match).
+// The TLS-encoded SignedCertificateTimestampList (bounds-checked; every length must match;
+// 1..kMaxScts SCTs, each of version v1 = 0: another version has no known layout, so the
+// list is refused). InvalidArgument naming the SCT and field otherwise.
 absl::StatusOr<std::vector<Sct>> ParseSctList(std::string_view tls);
 // The bytes the CT log signed for `sct` on the precertificate of `leaf` issued by `issuer`.
 absl::StatusOr<std::string> PrecertSignedData(X509* leaf, X509* issuer, const Sct& sct);
-// OK when at least `threshold` distinct CT logs of `root` (valid at the SCT's time) signed an
-// SCT embedded in `leaf`. PermissionDenied saying why otherwise; InvalidArgument when the
-// extension is malformed.
+// OK when at least `threshold` (at least 1, whatever is passed) distinct CT logs of `root`
+// (valid at the SCT's time) signed an SCT embedded in `leaf`; SCTs of unknown logs count for
+// nothing. PermissionDenied saying why for each SCT otherwise (also when there is no SCT
+// extension); InvalidArgument when the extension is malformed.
 absl::Status VerifyEmbeddedScts(X509* leaf, X509* issuer, const TrustedRoot& root,
                                 int threshold = 1);
 
