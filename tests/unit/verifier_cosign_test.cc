@@ -8,6 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "absl/strings/escaping.h"
 #include "nlohmann/json.hpp"
 #include "base/str_cat.h"
 #include "tests/support/fake_source.h"
@@ -75,6 +76,26 @@ class VerifierCosignTest : public ::testing::Test {
   static std::string Index(const std::vector<ordered_json>& entries) {
     return ordered_json({{"schemaVersion", 2}, {"mediaType", std::string(kOciIndex)},
                          {"manifests", entries}}).dump();
+  }
+
+  // A .sig manifest with one simple-signing layer for `subject` signed by `key` (cosign's
+  // key-based legacy form, without a Rekor bundle annotation), stored under its tag.
+  void PutKeySig(const std::string& name, const Digest& subject, const PrivateKey& key,
+                 std::optional<Digest> signed_digest = std::nullopt) {
+    TestImage s;
+    s.media_type = std::string(kOciManifest);
+    std::string payload = StrCat(
+        R"({"critical":{"identity":{"docker-reference":"registry.test/team/app"},"image":{"docker-manifest-digest":")",
+        signed_digest.value_or(subject).str(), R"("},"type":"cosign container image signature"},"optional":null})");
+    std::string sig = *key.Sign(Algorithm::kEcdsaP256Sha256, Sha256(payload));
+    ordered_json m = {{"schemaVersion", 2}, {"mediaType", s.media_type}};
+    m["config"] = testing::AddBlob(s, kOciConfig, "{}");
+    ordered_json d = testing::AddBlob(s, sigstore::kSimpleSigningMediaType, payload);
+    d["annotations"] = {{std::string(sigstore::kAnnSignature), absl::Base64Escape(sig)}};
+    m["layers"] = ordered_json::array({d});
+    testing::SetManifest(s, m.dump());
+    source_.PutManifest(name, sigstore::LegacySigTag(subject), s.media_type, s.manifest);
+    for (const auto& [dg, b] : s.blobs) source_.PutBlob(b);
   }
 
   // A .sig manifest with `n` simple-signing layers for `subject`, stored under its tag.
@@ -266,6 +287,43 @@ TEST_F(VerifierCosignTest, SigLayersAreJudgedAndCut) {
   EXPECT_THAT(v.detail, HasSubstr(StrCat("(", sigstore::kMaxSigLayers - 1, " other signatures failed earlier)")));
   EXPECT_THAT(v.detail, HasSubstr("4 more not examined"));
   EXPECT_EQ(source_.blob_fetches.load(), static_cast<int>(sigstore::kMaxSigLayers));
+}
+
+// A key-based legacy .sig (transparencyLog: ignore) admits the image, and the verdict names
+// the cosign key; by another key it is BAD_SIGNATURE; for another digest SUBJECT_MISMATCH.
+// (With a seal-capable scope too: any kind that verifies admits.)
+TEST_F(VerifierCosignTest, KeyBasedLegacySigAdmits) {
+  Scope().signatures = {SignatureKind::kSeal, SignatureKind::kCosign};
+  Scope().require_tlog = false;
+  TestImage image = Base();
+  PutKeySig(kName, image.digest, *key_);
+  Verdict v = Verify(image);
+  EXPECT_EQ(ReasonName(v.reason), "VERIFIED") << v.detail;
+  EXPECT_EQ(v.signer_kind, "cosign-key");
+  EXPECT_EQ(v.key_id, key_->public_key().key_id());
+  EXPECT_THAT(v.detail, HasSubstr(sigstore::LegacySigTag(image.digest)));
+}
+
+// A legacy .sig names no key: it is tried against the scope's keys, so another key's
+// signature is BAD_SIGNATURE (as with cosign verify --key).
+TEST_F(VerifierCosignTest, LegacySigByAnotherKeyIsBadSignature) {
+  Scope().signatures = {SignatureKind::kCosign};
+  Scope().require_tlog = false;
+  TestImage image = Base();
+  PrivateKey other = *PrivateKey::Generate(Algorithm::kEcdsaP256Sha256);
+  PutKeySig(kName, image.digest, other);
+  Verdict v = Verify(image);
+  EXPECT_EQ(ReasonName(v.reason), "BAD_SIGNATURE") << v.detail;
+  EXPECT_EQ(v.decision, Decision::kDeny);
+}
+
+TEST_F(VerifierCosignTest, LegacySigForAnotherDigestIsSubjectMismatch) {
+  Scope().signatures = {SignatureKind::kCosign};
+  Scope().require_tlog = false;
+  TestImage image = Base();
+  PutKeySig(kName, image.digest, *key_, Base("other").digest);  // copied from another image
+  Verdict v = Verify(image);
+  EXPECT_EQ(ReasonName(v.reason), "SUBJECT_MISMATCH") << v.detail;
 }
 
 }  // namespace
