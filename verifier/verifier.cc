@@ -153,8 +153,9 @@ class Run {
     if (cosign) StartCosignFetches(group);
     group.Wait();
     if (fetch_seals && !seal_failure) seal_failure = CheckConfig();
-    if (cosign) {
-      // Round 3: the bundles the referrer manifests name (judged as they arrive).
+    if (cosign && !(fetch_seals && !seal_failure)) {
+      // Round 3 (not needed once a seal verified): the bundles the referrer manifests name,
+      // judged as they arrive.
       StartBundleFetches(group);
       group.Wait();
     }
