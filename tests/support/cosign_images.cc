@@ -16,7 +16,7 @@ json DescriptorJson(std::string_view media_type, const Digest& digest, size_t si
   return json{{"mediaType", std::string(media_type)}, {"digest", digest.str()}, {"size", size}};
 }
 
-void AddBlob(TestImage& image, std::string bytes) {
+void AddRawBlob(TestImage& image, std::string bytes) {
   image.blobs[Digest::Sha256Of(bytes).str()] = std::move(bytes);
 }
 
@@ -45,8 +45,8 @@ TestImage MakeBundleReferrer(const CosignSubject& subject, std::string_view bund
                              std::string_view artifact_type) {
   TestImage image;
   const std::string empty = "{}";
-  AddBlob(image, empty);
-  AddBlob(image, std::string(bundle_json));
+  AddRawBlob(image, empty);
+  AddRawBlob(image, std::string(bundle_json));
   json m = {
       {"schemaVersion", 2},
       {"mediaType", std::string(kOciManifestMediaType)},
@@ -91,7 +91,7 @@ TestImage MakeLegacySig(const std::vector<CosignSigLayer>& layers) {
     json desc = DescriptorJson(kCosignSimpleSigningMediaType, d, l.payload.size());
     desc["annotations"] = l.annotations;
     layer_descs.push_back(std::move(desc));
-    AddBlob(image, l.payload);
+    AddRawBlob(image, l.payload);
   }
   // The config go-containerregistry writes for cosign's signature image.
   json config = {{"architecture", ""},
@@ -101,7 +101,7 @@ TestImage MakeLegacySig(const std::vector<CosignSigLayer>& layers) {
                  {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}},
                  {"config", json::object()}};
   std::string config_bytes = config.dump();
-  AddBlob(image, config_bytes);
+  AddRawBlob(image, config_bytes);
   json m = {{"schemaVersion", 2},
             {"mediaType", std::string(kOciManifestMediaType)},
             {"config", DescriptorJson("application/vnd.oci.image.config.v1+json", Digest::Sha256Of(config_bytes),
