@@ -62,7 +62,7 @@ class CosignRegistryTest : public ::testing::Test {
     TestImage amd64 = testing::MakeBaseImage({.seed = "cosign-amd64", .architecture = "amd64"});
     TestImage arm64 = testing::MakeBaseImage({.seed = "cosign-arm64", .architecture = "arm64"});
     multi_ = testing::MakeIndex(Family::kOci, {{Platform{"linux", "amd64", ""}, amd64}, {Platform{"linux", "arm64", ""}, arm64}});
-    amd64_digest_ = amd64.digest;
+    amd64_ = testing::SubjectOf(amd64);
     std::vector<std::string> argv = {"node", kFixturesSrc + "/make_fixtures.mjs", "--out", out_};
     for (const auto& [name, image] : std::vector<std::pair<std::string, const TestImage*>>{
              {"app", &app_}, {"multi", &multi_}, {"multi-amd64", &amd64}}) {
@@ -167,7 +167,7 @@ class CosignRegistryTest : public ::testing::Test {
   static std::string out_;
   static std::string setup_error_;
   static TestImage app_, multi_;
-  static Digest amd64_digest_;
+  static testing::CosignSubject amd64_;  // the linux/amd64 child of multi_
   int policies_ = 0;
 };
 
@@ -177,7 +177,7 @@ std::string CosignRegistryTest::out_;
 std::string CosignRegistryTest::setup_error_;
 TestImage CosignRegistryTest::app_;
 TestImage CosignRegistryTest::multi_;
-Digest CosignRegistryTest::amd64_digest_;
+testing::CosignSubject CosignRegistryTest::amd64_;
 
 TEST_F(CosignRegistryTest, KeyBasedLegacySig) {
   PushImage("legacy-key/app", app_);
@@ -218,8 +218,7 @@ TEST_F(CosignRegistryTest, IndexSignedAtTheIndexOrAtTheChild) {
   PushLegacy("multi/at-index", "multi", "legacy-key", multi_.digest);
   ExpectAllow(Verify(Policy("multi/at-index"), Ref("multi/at-index:latest"), {"--platform", "linux/amd64"}));
   PushImage("multi/at-child", multi_);
-  PushBundle("multi/at-child", "multi-amd64", "bundle-v03-dsse",
-             {"application/vnd.oci.image.manifest.v1+json", amd64_digest_, 0});
+  PushBundle("multi/at-child", "multi-amd64", "bundle-v03-dsse", amd64_);
   ExpectAllow(Verify(Policy("multi/at-child"), Ref("multi/at-child:latest"), {"--platform", "linux/amd64"}));
   // The arm64 child is signed by neither.
   ExpectDeny(Verify(Policy("multi/at-child"), Ref("multi/at-child:latest"), {"--platform", "linux/arm64"}), {"NOT_SIGNED"});
