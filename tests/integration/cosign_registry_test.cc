@@ -269,5 +269,36 @@ TEST_F(CosignRegistryTest, TamperedVariantsAreDeniedWithTheirReason) {
   }
 }
 
+// 1,000 signatures on one image, none of them good (each a valid bundle for another digest):
+// denied with the reason of the deepest failure, in bounded time and memory, having looked
+// at a bounded number of them.
+TEST_F(CosignRegistryTest, AThousandSignaturesOnOneImage) {
+  PushImage("crowd/app", app_);
+  std::string bundle = testing::ReadFileOrDie(StrCat(out_, "/app/wrong-subject/bundle.json"));
+  while (!bundle.empty() && bundle.back() != '}') bundle.pop_back();
+  bundle.pop_back();
+  std::vector<TestImage> referrers;
+  for (int i = 0; i < 1000; ++i) {
+    // Distinct bytes (and digests) by JSON whitespace; each is the same valid bundle.
+    referrers.push_back(testing::MakeBundleReferrer(testing::SubjectOf(app_), StrCat(bundle, std::string(i, ' '), "}")));
+  }
+  registry::RegistryClient client(server_->ClientOptions());
+  absl::Status pushed =
+      testing::PushFallbackIndex(client, Repo("crowd/app"), app_.digest, testing::MakeFallbackIndex(referrers));
+  ASSERT_TRUE(pushed.ok()) << pushed;
+  std::vector<std::string> argv = {LAYERSEAL_BINARY, "verify", "--plain-http", "--policy", Policy("crowd/app"),
+                                   "--output", "json", Ref("crowd/app:latest")};
+  absl::StatusOr<testing::MeasuredRun> run = testing::RunMeasured(argv, "", absl::Seconds(120));
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->result.exit_code, 1) << run->result.out << run->result.err;
+  nlohmann::json j = nlohmann::json::parse(run->result.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << run->result.out << run->result.err;
+  EXPECT_EQ(j.value("verdict", ""), "DENY");
+  EXPECT_EQ(j.value("reason", ""), "SUBJECT_MISMATCH") << run->result.out;
+  EXPECT_NE(j.value("detail", "").find("not examined"), std::string::npos) << run->result.out;
+  EXPECT_LT(run->peak_rss_bytes, size_t{256} << 20);
+  EXPECT_LT(run->elapsed, absl::Seconds(60));
+}
+
 }  // namespace
 }  // namespace layerseal
