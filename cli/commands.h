@@ -34,6 +34,9 @@ int Cri(const Args& args, Io io);
 // per-image summaries, over mutual TLS; exit 1 when the controller cannot be reached or
 // answers with an error.
 int Events(const Args& args, Io io);
+// issue 17 (verify): `layerseal verify-bundle ...`: one sigstore bundle over an artifact,
+// offline, in the sigstore-conformance CLI protocol; exit 0 verified, 1 denied, 2 error.
+int VerifyBundle(const Args& args, Io io);
 
 }  // namespace layerseal::cli
 

@@ -17,6 +17,8 @@ constexpr char kUsage[] =
     "  inspect   show an image's layers, seals, envelope and keyId (no verdict)\n"
     "  cri       talk CRI to the agent or a runtime: version, pull, images, inspecti, rmi\n"
     "  events    the controller's verdict events (filters, --follow), nodes and images\n"
+    // issue 17 (verify)
+    "  verify-bundle  verify a sigstore bundle over a file or digest, offline (JSON verdict)\n"
     "\n"
     "Run 'layerseal <command> --help' for a command's flags.\n";
 
@@ -38,6 +40,8 @@ int Main(const Args& args, Io io) {
   if (args[0] == "inspect") return Inspect(rest, io);
   if (args[0] == "cri") return Cri(rest, io);
   if (args[0] == "events") return Events(rest, io);
+  // issue 17 (verify)
+  if (args[0] == "verify-bundle") return VerifyBundle(rest, io);
   io.err << "layerseal: unknown command \"" << args[0] << "\"\n\n" << kUsage;
   return kExitUsage;
 }

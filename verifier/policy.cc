@@ -14,6 +14,7 @@
 
 #include "absl/strings/escaping.h"
 #include "verifier/digest.h"
+#include "verifier/sigstore/trusted_root.h"
 #include "base/file.h"
 #include "base/str_cat.h"
 #include "yaml-cpp/depthguard.h"
@@ -358,8 +359,20 @@ class Parser {
   absl::Status ParseKey(const Item& item);
   absl::StatusOr<PublicKey> LoadKey(const Item* path, const Item* pem) const;
   absl::Status PinAlgorithm(const Item& item, TrustedKey& key) const;
+  absl::Status ParseTrustedRoots(const Item& roots);
+  absl::Status ParseTrustedRoot(const Item& item);
+  absl::Status ParseIdentities(const Item& identities);
+  absl::Status ParseIdentity(const Item& item);
   absl::StatusOr<ScopePolicy> ParseScope(const Item& item, std::string name) const;
   absl::Status ParseScopeKeys(const Item& item, ScopePolicy& scope) const;
+  absl::Status ParseSigstoreFields(const std::vector<Item>& fields, const Item& item,
+                                   ScopePolicy& scope) const;
+  absl::Status ParseSignatureKinds(const Item& item, ScopePolicy& scope) const;
+  absl::Status ParseScopeIdentities(const Item& item, ScopePolicy& scope) const;
+  absl::Status ParseSignatureRepository(const Item& item, ScopePolicy& scope) const;
+  // The elements of a list of names, each a string (for the scope lists).
+  absl::StatusOr<std::vector<std::pair<Item, std::string>>> NameList(const Item& item,
+                                                                     std::string_view what) const;
   absl::Status ParseScopes(const Item& scopes, Parsed& out) const;
 
   std::string source_;
@@ -367,6 +380,8 @@ class Parser {
   Mode mode_ = Mode::kEnforce;
   bool allow_on_registry_error_ = false;
   std::map<std::string, TrustedKey, std::less<>> keys_;
+  std::map<std::string, std::shared_ptr<const sigstore::TrustedRoot>, std::less<>> roots_;
+  std::map<std::string, sigstore::IdentityPattern, std::less<>> identities_;
   mutable std::vector<std::string> key_files_;
 };
 
@@ -532,9 +547,93 @@ absl::Status Parser::PinAlgorithm(const Item& item, TrustedKey& key) const {
   return absl::OkStatus();
 }
 
+absl::Status Parser::ParseTrustedRoots(const Item& roots) {
+  absl::StatusOr<std::vector<Item>> items = Entries(roots, Keys::kNames);
+  if (!items.ok()) return items.status();
+  if (items->size() > kMaxPolicyTrustedRoots) {
+    return Error(roots, StrCat("more than ", kMaxPolicyTrustedRoots, " trusted roots"));
+  }
+  for (const Item& item : *items) {
+    if (absl::Status s = ParseTrustedRoot(item); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseTrustedRoot(const Item& item) {
+  if (!ValidKeyName(item.name)) {
+    return Error(item, StrCat("a trusted root name is 1 to ", kMaxKeyNameLength, " of A-Z a-z 0-9 . _ -"));
+  }
+  absl::StatusOr<std::vector<Item>> fields = Entries(item, Keys::kFields, {"path"});
+  if (!fields.ok()) return fields.status();
+  const Item* path = Find(*fields, "path");
+  if (path == nullptr) return Error(item, "missing field \"path\" (a trusted_root.json)");
+  absl::StatusOr<std::string> text = Scalar(*path);
+  if (!text.ok()) return text.status();
+  if (text->empty()) return Error(*path, "empty path");
+  std::string file = JoinPath(base_dir_, *text);
+  key_files_.push_back(file);
+  // Read here, not by TrustedRoot::LoadFile, so that the size limit and a missing file are
+  // reported the way key files are.
+  absl::StatusOr<std::string> bytes = ReadFileLimited(file, sigstore::kMaxTrustedRootBytes, "");
+  if (!bytes.ok()) return Error(*path, Sv(bytes.status().message()));
+  absl::StatusOr<sigstore::TrustedRoot> root = sigstore::TrustedRoot::Parse(*bytes, file);
+  if (!root.ok()) return Error(*path, Sv(root.status().message()));
+  roots_.emplace(item.name, std::make_shared<const sigstore::TrustedRoot>(*std::move(root)));
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseIdentities(const Item& identities) {
+  absl::StatusOr<std::vector<Item>> items = Entries(identities, Keys::kNames);
+  if (!items.ok()) return items.status();
+  if (items->size() > kMaxPolicyIdentities) {
+    return Error(identities, StrCat("more than ", kMaxPolicyIdentities, " identities"));
+  }
+  for (const Item& item : *items) {
+    if (absl::Status s = ParseIdentity(item); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseIdentity(const Item& item) {
+  if (!ValidKeyName(item.name)) {
+    return Error(item, StrCat("an identity name is 1 to ", kMaxKeyNameLength, " of A-Z a-z 0-9 . _ -"));
+  }
+  absl::StatusOr<std::vector<Item>> fields =
+      Entries(item, Keys::kFields, {"issuer", "issuerRegExp", "subject", "subjectRegExp"});
+  if (!fields.ok()) return fields.status();
+  std::optional<std::string> values[4];
+  const char* names[4] = {"issuer", "issuerRegExp", "subject", "subjectRegExp"};
+  for (int i = 0; i < 4; ++i) {
+    if (const Item* f = Find(*fields, names[i])) {
+      absl::StatusOr<std::string> v = Scalar(*f);
+      if (!v.ok()) return v.status();
+      values[i] = *std::move(v);
+    }
+  }
+  absl::StatusOr<sigstore::IdentityPattern> pattern = sigstore::MakeIdentityPattern(
+      item.name, values[0], values[1], values[2], values[3]);
+  if (!pattern.ok()) {
+    // The message starts with the field it is about ("subjectRegExp: ..."): point at it.
+    std::string_view message = Sv(pattern.status().message());
+    for (const Item& f : *fields) {
+      std::string prefix = StrCat(f.name, ": ");
+      if (message.starts_with(prefix)) return Error(f, message.substr(prefix.size()));
+    }
+    return Error(item, message);
+  }
+  identities_.emplace(item.name, *std::move(pattern));
+  return absl::OkStatus();
+}
+
+// The scope fields that apply only to requirement signed.
+constexpr std::string_view kSignedOnlyFields[] = {"keys", "signatures", "identities", "trustedRoot",
+                                                  "transparencyLog", "signatureRepository"};
+
 absl::StatusOr<ScopePolicy> Parser::ParseScope(const Item& item, std::string name) const {
   absl::StatusOr<std::vector<Item>> fields =
-      Entries(item, Keys::kFields, {"requirement", "keys", "mode", "onRegistryError"});
+      Entries(item, Keys::kFields,
+              {"requirement", "keys", "mode", "onRegistryError", "signatures", "identities",
+               "trustedRoot", "transparencyLog", "signatureRepository"});
   if (!fields.ok()) return fields.status();
   ScopePolicy scope;
   scope.scope = std::move(name);
@@ -552,14 +651,145 @@ absl::StatusOr<ScopePolicy> Parser::ParseScope(const Item& item, std::string nam
   if (absl::Status s = ParseMode(Find(*fields, "mode"), scope.mode); !s.ok()) return s;
   absl::Status s = ParseOnRegistryError(Find(*fields, "onRegistryError"), scope.allow_on_registry_error);
   if (!s.ok()) return s;
-  const Item* keys = Find(*fields, "keys");
   if (scope.requirement != Requirement::kSigned) {
-    if (keys != nullptr) return Error(*keys, StrCat("keys apply only to requirement signed, not ", *r));
+    for (std::string_view field : kSignedOnlyFields) {
+      if (const Item* f = Find(*fields, field)) {
+        return Error(*f, StrCat(field, field == "keys" ? " apply" : " applies",
+                                " only to requirement signed, not ", *r));
+      }
+    }
     return scope;
   }
-  if (keys == nullptr) return Error(item, "requirement signed needs keys (names from the top-level keys)");
-  if (absl::Status ks = ParseScopeKeys(*keys, scope); !ks.ok()) return ks;
+  if (const Item* kinds = Find(*fields, "signatures")) {
+    if (absl::Status ks = ParseSignatureKinds(*kinds, scope); !ks.ok()) return ks;
+  }
+  const Item* keys = Find(*fields, "keys");
+  if (keys != nullptr) {
+    if (absl::Status ks = ParseScopeKeys(*keys, scope); !ks.ok()) return ks;
+  }
+  if (absl::Status ss = ParseSigstoreFields(*fields, item, scope); !ss.ok()) return ss;
+  if (keys == nullptr) {
+    if (scope.Accepts(SignatureKind::kSeal)) {
+      return Error(item, "requirement signed needs keys (names from the top-level keys)");
+    }
+    if (scope.identities.empty()) {
+      return Error(item, "requirement signed needs keys or identities (names from the top-level "
+                         "keys and identities)");
+    }
+  }
   return scope;
+}
+
+absl::Status Parser::ParseSigstoreFields(const std::vector<Item>& fields, const Item& item,
+                                         ScopePolicy& scope) const {
+  bool cosign = scope.Accepts(SignatureKind::kCosign);
+  for (std::string_view field : {"identities", "trustedRoot", "transparencyLog", "signatureRepository"}) {
+    const Item* f = Find(fields, field);
+    if (f != nullptr && !cosign) {
+      return Error(*f, StrCat(field, " applies only to cosign signatures: add cosign to signatures"));
+    }
+  }
+  if (const Item* ids = Find(fields, "identities")) {
+    if (absl::Status s = ParseScopeIdentities(*ids, scope); !s.ok()) return s;
+  }
+  const Item* tlog = Find(fields, "transparencyLog");
+  if (tlog != nullptr) {
+    absl::StatusOr<std::string> t = OneOf(*tlog, {"require", "ignore"});
+    if (!t.ok()) return t.status();
+    scope.require_tlog = *t == "require";
+    if (!scope.require_tlog && !scope.identities.empty()) {
+      return Error(*tlog, "ignore is not allowed with identities: a keyless signature needs a "
+                          "transparency log entry or timestamp for its certificate's time");
+    }
+  }
+  if (const Item* root = Find(fields, "trustedRoot")) {
+    absl::StatusOr<std::string> name = Scalar(*root);
+    if (!name.ok()) return name.status();
+    auto found = roots_.find(*name);
+    if (found == roots_.end()) {
+      return Error(*root, StrCat("unknown trusted root ", Quote(*name),
+                                 " (names from the top-level trustedRoots)"));
+    }
+    scope.trusted_root = found->second;
+    scope.trusted_root_name = found->first;
+  } else if (!scope.identities.empty()) {
+    return Error(item, "identities need a trustedRoot (its Fulcio CAs issue the certificates)");
+  } else if (cosign && scope.require_tlog) {
+    return Error(item, "cosign signatures with transparencyLog: require (the default) need a "
+                       "trustedRoot (its tlogs verify the log entries); or set transparencyLog: "
+                       "ignore for key-based cosign signatures");
+  }
+  if (const Item* repo = Find(fields, "signatureRepository")) {
+    if (absl::Status s = ParseSignatureRepository(*repo, scope); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::pair<Item, std::string>>> Parser::NameList(
+    const Item& item, std::string_view what) const {
+  if (!item.node.IsSequence()) {
+    return Error(item, StrCat("expected a list of ", what, ", got ", KindName(item.node)));
+  }
+  if (item.node.size() == 0) return Error(item, StrCat("an empty list (give at least one of ", what, ")"));
+  std::vector<std::pair<Item, std::string>> out;
+  for (size_t i = 0; i < item.node.size(); ++i) {
+    YAML::Node n = item.node[i];
+    Item element{"", StrCat(item.path, "[", i, "]"), LineOf(n.Mark(), item.line), n};
+    absl::StatusOr<std::string> name = Scalar(element);
+    if (!name.ok()) return name.status();
+    for (const auto& [prev, prev_name] : out) {
+      if (prev_name == *name) return Error(element, StrCat(Quote(*name), " is listed twice"));
+    }
+    out.emplace_back(std::move(element), *std::move(name));
+  }
+  return out;
+}
+
+absl::Status Parser::ParseSignatureKinds(const Item& item, ScopePolicy& scope) const {
+  absl::StatusOr<std::vector<std::pair<Item, std::string>>> names = NameList(item, "seal, cosign");
+  if (!names.ok()) return names.status();
+  scope.signatures.clear();
+  for (const auto& [element, name] : *names) {
+    absl::StatusOr<std::string> kind = OneOf(element, {"seal", "cosign"});
+    if (!kind.ok()) return kind.status();
+    scope.signatures.push_back(*kind == "seal" ? SignatureKind::kSeal : SignatureKind::kCosign);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseScopeIdentities(const Item& item, ScopePolicy& scope) const {
+  absl::StatusOr<std::vector<std::pair<Item, std::string>>> names =
+      NameList(item, "identity names");
+  if (!names.ok()) return names.status();
+  for (const auto& [element, name] : *names) {
+    auto found = identities_.find(name);
+    if (found == identities_.end()) {
+      return Error(element, StrCat("unknown identity ", Quote(name),
+                                   " (names from the top-level identities)"));
+    }
+    scope.identities.push_back(found->second);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseSignatureRepository(const Item& item, ScopePolicy& scope) const {
+  absl::StatusOr<std::string> text = Scalar(item);
+  if (!text.ok()) return text.status();
+  if (text->find('*') != std::string::npos) return Error(item, "a repository name takes no '*'");
+  absl::StatusOr<ScopePattern> pattern = ParseScopePattern(*text);
+  if (!pattern.ok()) return Error(item, Sv(pattern.status().message()));
+  if (pattern->segments.size() < 2) {
+    return Error(item, "a repository name is a registry host then a path (ghcr.io/acme/signatures)");
+  }
+  absl::StatusOr<Reference> ref = Reference::Parse(*text);
+  if (!ref.ok()) return Error(item, Sv(ref.status().message()));
+  if (ref->Name() != *text) {
+    return Error(item, StrCat("not a canonical repository name (it reads as ", Quote(ref->Name()), ")"));
+  }
+  ref->tag.clear();
+  ref->digest.reset();
+  scope.signature_repository = *std::move(ref);
+  return absl::OkStatus();
 }
 
 absl::Status Parser::ParseScopeKeys(const Item& item, ScopePolicy& scope) const {
@@ -606,12 +836,19 @@ absl::StatusOr<Parsed> Parser::Run(const YAML::Node& root) {
   Item doc{"", "", 1, root};
   if (root.IsNull()) return Error(doc, "the policy is empty");
   absl::StatusOr<std::vector<Item>> top = Entries(
-      doc, Keys::kFields, {"version", "mode", "onRegistryError", "keys", "default", "scopes"});
+      doc, Keys::kFields,
+      {"version", "mode", "onRegistryError", "keys", "trustedRoots", "identities", "default", "scopes"});
   if (!top.ok()) return top.status();
   if (absl::Status s = ParseVersion(*top, doc); !s.ok()) return s;
   if (absl::Status s = ParseDefaults(*top); !s.ok()) return s;
   if (const Item* keys = Find(*top, "keys")) {
     if (absl::Status s = ParseKeys(*keys); !s.ok()) return s;
+  }
+  if (const Item* roots = Find(*top, "trustedRoots")) {
+    if (absl::Status s = ParseTrustedRoots(*roots); !s.ok()) return s;
+  }
+  if (const Item* identities = Find(*top, "identities")) {
+    if (absl::Status s = ParseIdentities(*identities); !s.ok()) return s;
   }
   const Item* def = Find(*top, "default");
   if (def == nullptr) return Error(doc, "missing field \"default\" (what applies when no scope matches)");
@@ -718,6 +955,10 @@ void Policy::SetTrustVersion() {
   std::string text = version_;
   auto add = [&text](const ScopePolicy& scope) {
     for (const TrustedKey& k : scope.keys) text += StrCat("|", k.key.key_id());
+    // A trusted_root.json replaced under the same path keeps version(), like a key file.
+    if (scope.trusted_root != nullptr) {
+      text += StrCat("|root:", scope.trusted_root_name, "=", scope.trusted_root->sha256());
+    }
   };
   add(default_);
   for (const ScopePolicy& scope : scopes_) add(scope);

@@ -1,14 +1,562 @@
 #include "verifier/sigstore/rekor.h"
 
-namespace layerseal::sigstore {
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
-absl::StatusOr<EntryBody> ParseEntryBody(const TlogEntry&) { return absl::UnimplementedError("not built yet (issue 17)"); }
-std::string SetPayload(const TlogEntry&) { return ""; }
-absl::Status VerifySet(const TlogEntry&, const LogKey&) { return absl::UnimplementedError("not built yet (issue 17)"); }
-std::string LeafHash(std::string_view) { return ""; }
-absl::Status VerifyInclusion(std::string_view, uint64_t, uint64_t, const std::vector<std::string>&,
-                             std::string_view) {
-  return absl::UnimplementedError("not built yet (issue 17)");
+#include <memory>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/time/time.h"
+#include "base/str_cat.h"
+#include "verifier/crypto.h"
+#include "verifier/digest.h"
+#include "verifier/manifest.h"
+
+namespace layerseal::sigstore {
+namespace {
+
+using nlohmann::json;
+
+// How a body spells its members: Rekor v1 bodies are Go JSON with fixed names; Rekor v2
+// bodies are protojson, which reads lowerCamel and snake_case alike.
+enum class Spelling { kExact, kProto };
+
+std::string SnakeCase(std::string_view camel) {
+  std::string out;
+  for (char c : camel) {
+    if (c >= 'A' && c <= 'Z') {
+      out.push_back('_');
+      out.push_back(static_cast<char>(c - 'A' + 'a'));
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string Join(std::string_view path, std::string_view name) {
+  return path.empty() ? std::string(name) : StrCat(path, ".", name);
+}
+
+// The member `name` of the object `j` at `path`; InvalidArgument naming the path when `j` is
+// not an object, or the member is absent (or given in both spellings).
+absl::StatusOr<const json*> Get(const json& j, std::string_view path, std::string_view name,
+                                Spelling s) {
+  if (!j.is_object()) {
+    return absl::InvalidArgumentError(StrCat("entry body: ", path.empty() ? "the body" : path, " is not an object"));
+  }
+  auto it = j.find(std::string(name));
+  if (s == Spelling::kProto) {
+    std::string snake = SnakeCase(name);
+    if (snake != name) {
+      auto it2 = j.find(snake);
+      if (it != j.end() && it2 != j.end()) {
+        return absl::InvalidArgumentError(
+            StrCat("entry body: ", Join(path, name), " is given twice (", name, " and ", snake, ")"));
+      }
+      if (it == j.end()) it = it2;
+    }
+  }
+  if (it == j.end()) return absl::InvalidArgumentError(StrCat("entry body: ", Join(path, name), " is missing"));
+  return &*it;
+}
+
+absl::StatusOr<std::string> GetString(const json& j, std::string_view path, std::string_view name,
+                                      Spelling s) {
+  absl::StatusOr<const json*> m = Get(j, path, name, s);
+  if (!m.ok()) return m.status();
+  if (!(*m)->is_string()) {
+    return absl::InvalidArgumentError(StrCat("entry body: ", Join(path, name), " is not a string"));
+  }
+  return (*m)->get<std::string>();
+}
+
+// A base64 member (standard alphabet, padded: what Go's encoding/json and protojson write).
+absl::StatusOr<std::string> GetBytes(const json& j, std::string_view path, std::string_view name,
+                                     Spelling s) {
+  absl::StatusOr<std::string> text = GetString(j, path, name, s);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<std::string> bytes = Base64Decode(*text);
+  if (!bytes.ok()) {
+    return absl::InvalidArgumentError(
+        StrCat("entry body: ", Join(path, name), ": ", bytes.status().message()));
+  }
+  return bytes;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+absl::StatusOr<std::string> HexDecode(std::string_view hex, std::string_view path) {
+  if (hex.size() % 2 != 0) return absl::InvalidArgumentError(StrCat("entry body: ", path, " is not hex"));
+  std::string out;
+  out.reserve(hex.size() / 2);
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    int hi = HexValue(hex[i]), lo = HexValue(hex[i + 1]);
+    if (hi < 0 || lo < 0) return absl::InvalidArgumentError(StrCat("entry body: ", path, " is not hex"));
+    out.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return out;
+}
+
+// The digest size of a Rekor v1 hash algorithm name; 0 for an unknown one.
+size_t DigestSize(std::string_view alg) {
+  if (alg == "sha256") return 32;
+  if (alg == "sha384") return 48;
+  if (alg == "sha512") return 64;
+  return 0;
+}
+
+// {"algorithm": "sha256", "value": "<hex>"} (Rekor v1) into (alg, raw digest).
+absl::Status ReadHexHash(const json& j, std::string_view path, std::string* alg, std::string* digest) {
+  absl::StatusOr<std::string> a = GetString(j, path, "algorithm", Spelling::kExact);
+  if (!a.ok()) return a.status();
+  size_t want = DigestSize(*a);
+  if (want == 0) {
+    return absl::InvalidArgumentError(StrCat("entry body: ", path, ".algorithm \"", *a,
+                                             "\" is not sha256, sha384 or sha512"));
+  }
+  absl::StatusOr<std::string> v = GetString(j, path, "value", Spelling::kExact);
+  if (!v.ok()) return v.status();
+  absl::StatusOr<std::string> raw = HexDecode(*v, Join(path, "value"));
+  if (!raw.ok()) return raw.status();
+  if (raw->size() != want) {
+    return absl::InvalidArgumentError(
+        StrCat("entry body: ", path, ".value has ", raw->size(), " bytes; ", *a, " has ", want));
+  }
+  *alg = *a;
+  *digest = *std::move(raw);
+  return absl::OkStatus();
+}
+
+// Whole-input DER checks: a certificate, or a SubjectPublicKeyInfo.
+absl::Status CheckDer(std::string_view der, bool is_cert, std::string_view path) {
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  const unsigned char* start = p;
+  bool ok = false;
+  if (is_cert) {
+    X509* x = d2i_X509(nullptr, &p, static_cast<long>(der.size()));
+    ok = x != nullptr && static_cast<size_t>(p - start) == der.size();
+    X509_free(x);
+  } else {
+    EVP_PKEY* k = d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size()));
+    ok = k != nullptr && static_cast<size_t>(p - start) == der.size();
+    EVP_PKEY_free(k);
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(StrCat("entry body: ", path, " is not a DER ",
+                                             is_cert ? "certificate" : "SubjectPublicKeyInfo"));
+  }
+  return absl::OkStatus();
+}
+
+// Rekor v1 verifiers are base64(PEM) of one certificate or one public key: their DER.
+absl::Status PemToDer(std::string_view pem, std::string_view path, std::string* der, bool* is_cert) {
+  if (pem.substr(0, 11) != "-----BEGIN ") {
+    return absl::InvalidArgumentError(StrCat("entry body: ", path, " is not PEM"));
+  }
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())),
+                                                 BIO_free);
+  char* name = nullptr;
+  char* header = nullptr;
+  unsigned char* data = nullptr;
+  long len = 0;
+  if (bio == nullptr || PEM_read_bio(bio.get(), &name, &header, &data, &len) != 1) {
+    return absl::InvalidArgumentError(StrCat("entry body: ", path, " is not PEM"));
+  }
+  std::string type(name);
+  bool has_header = header != nullptr && header[0] != '\0';
+  std::string bytes(reinterpret_cast<const char*>(data), static_cast<size_t>(len));
+  OPENSSL_free(name);
+  OPENSSL_free(header);
+  OPENSSL_free(data);
+  if (has_header) return absl::InvalidArgumentError(StrCat("entry body: ", path, " has PEM headers"));
+  // Only whitespace may follow the one block.
+  char rest[256];
+  int n;
+  while ((n = BIO_read(bio.get(), rest, sizeof(rest))) > 0) {
+    for (int i = 0; i < n; ++i) {
+      if (rest[i] != '\n' && rest[i] != '\r' && rest[i] != ' ' && rest[i] != '\t') {
+        return absl::InvalidArgumentError(StrCat("entry body: ", path, " holds more than one PEM block"));
+      }
+    }
+  }
+  if (type == "CERTIFICATE") {
+    *is_cert = true;
+  } else if (type == "PUBLIC KEY") {
+    *is_cert = false;
+  } else {
+    return absl::InvalidArgumentError(
+        StrCat("entry body: ", path, " is a PEM \"", type, "\", not a CERTIFICATE or PUBLIC KEY"));
+  }
+  absl::Status st = CheckDer(bytes, *is_cert, path);
+  if (!st.ok()) return st;
+  *der = std::move(bytes);
+  return absl::OkStatus();
+}
+
+// A base64(PEM) member into its DER.
+absl::Status ReadPemVerifier(const json& j, std::string_view path, std::string_view name,
+                             EntryBody* out) {
+  absl::StatusOr<std::string> pem = GetBytes(j, path, name, Spelling::kExact);
+  if (!pem.ok()) return pem.status();
+  std::string der;
+  bool is_cert = false;
+  absl::Status st = PemToDer(*pem, Join(path, name), &der, &is_cert);
+  if (!st.ok()) return st;
+  out->verifiers_der.push_back(std::move(der));
+  out->verifier_is_cert.push_back(is_cert);
+  return absl::OkStatus();
+}
+
+absl::Status CheckSignatureSize(const std::string& sig, std::string_view path) {
+  if (sig.empty()) return absl::InvalidArgumentError(StrCat("entry body: ", path, " is empty"));
+  if (sig.size() > kMaxSignatureBytes) {
+    return absl::InvalidArgumentError(
+        StrCat("entry body: ", path, " has ", sig.size(), " bytes (kMaxSignatureBytes ", kMaxSignatureBytes, ")"));
+  }
+  return absl::OkStatus();
+}
+
+// hashedrekord 0.0.1: spec.data.hash {algorithm, value(hex)}, spec.signature.content (base64),
+// spec.signature.publicKey.content (base64 PEM: certificate or key).
+absl::Status ParseHashedRekord001(const json& spec, EntryBody* out) {
+  absl::StatusOr<const json*> data = Get(spec, "spec", "data", Spelling::kExact);
+  if (!data.ok()) return data.status();
+  absl::StatusOr<const json*> hash = Get(**data, "spec.data", "hash", Spelling::kExact);
+  if (!hash.ok()) return hash.status();
+  absl::Status st = ReadHexHash(**hash, "spec.data.hash", &out->digest_alg, &out->digest);
+  if (!st.ok()) return st;
+  absl::StatusOr<const json*> sig = Get(spec, "spec", "signature", Spelling::kExact);
+  if (!sig.ok()) return sig.status();
+  absl::StatusOr<std::string> content = GetBytes(**sig, "spec.signature", "content", Spelling::kExact);
+  if (!content.ok()) return content.status();
+  st = CheckSignatureSize(*content, "spec.signature.content");
+  if (!st.ok()) return st;
+  out->signatures.push_back(*std::move(content));
+  absl::StatusOr<const json*> key = Get(**sig, "spec.signature", "publicKey", Spelling::kExact);
+  if (!key.ok()) return key.status();
+  return ReadPemVerifier(**key, "spec.signature.publicKey", "content", out);
+}
+
+// The signatures array of a dsse 0.0.1 or intoto 0.0.2 body.
+absl::StatusOr<const json*> GetSignatures(const json& j, std::string_view path) {
+  absl::StatusOr<const json*> sigs = Get(j, path, "signatures", Spelling::kExact);
+  if (!sigs.ok()) return sigs;
+  std::string where = Join(path, "signatures");
+  if (!(*sigs)->is_array() || (*sigs)->empty()) {
+    return absl::InvalidArgumentError(StrCat("entry body: ", where, " is not a non-empty array"));
+  }
+  if ((*sigs)->size() > dsse::kMaxEnvelopeSignatures) {
+    return absl::InvalidArgumentError(StrCat("entry body: ", where, " has ", (*sigs)->size(),
+                                             " signatures (kMaxEnvelopeSignatures ",
+                                             dsse::kMaxEnvelopeSignatures, ")"));
+  }
+  return sigs;
+}
+
+// dsse 0.0.1: spec.envelopeHash, spec.payloadHash {algorithm, value(hex)},
+// spec.signatures[] {signature (base64), verifier (base64 PEM)}.
+absl::Status ParseDsse001(const json& spec, EntryBody* out) {
+  absl::StatusOr<const json*> ph = Get(spec, "spec", "payloadHash", Spelling::kExact);
+  if (!ph.ok()) return ph.status();
+  absl::Status st = ReadHexHash(**ph, "spec.payloadHash", &out->digest_alg, &out->digest);
+  if (!st.ok()) return st;
+  if (spec.is_object() && spec.contains("envelopeHash")) {
+    std::string alg;
+    st = ReadHexHash(spec["envelopeHash"], "spec.envelopeHash", &alg, &out->envelope_hash);
+    if (!st.ok()) return st;
+  }
+  absl::StatusOr<const json*> sigs = GetSignatures(spec, "spec");
+  if (!sigs.ok()) return sigs.status();
+  for (size_t i = 0; i < (*sigs)->size(); ++i) {
+    std::string path = StrCat("spec.signatures[", i, "]");
+    const json& s = (**sigs)[i];
+    absl::StatusOr<std::string> sig = GetBytes(s, path, "signature", Spelling::kExact);
+    if (!sig.ok()) return sig.status();
+    st = CheckSignatureSize(*sig, Join(path, "signature"));
+    if (!st.ok()) return st;
+    out->signatures.push_back(*std::move(sig));
+    st = ReadPemVerifier(s, path, "verifier", out);
+    if (!st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+// intoto 0.0.2: spec.content.payloadHash {algorithm, value(hex)},
+// spec.content.envelope.signatures[] {sig: base64(base64(signature)), publicKey: base64 PEM}.
+absl::Status ParseIntoto002(const json& spec, EntryBody* out) {
+  absl::StatusOr<const json*> content = Get(spec, "spec", "content", Spelling::kExact);
+  if (!content.ok()) return content.status();
+  absl::StatusOr<const json*> ph = Get(**content, "spec.content", "payloadHash", Spelling::kExact);
+  if (!ph.ok()) return ph.status();
+  absl::Status st = ReadHexHash(**ph, "spec.content.payloadHash", &out->digest_alg, &out->digest);
+  if (!st.ok()) return st;
+  absl::StatusOr<const json*> env = Get(**content, "spec.content", "envelope", Spelling::kExact);
+  if (!env.ok()) return env.status();
+  absl::StatusOr<const json*> sigs = GetSignatures(**env, "spec.content.envelope");
+  if (!sigs.ok()) return sigs.status();
+  for (size_t i = 0; i < (*sigs)->size(); ++i) {
+    std::string path = StrCat("spec.content.envelope.signatures[", i, "]");
+    const json& s = (**sigs)[i];
+    absl::StatusOr<std::string> once = GetBytes(s, path, "sig", Spelling::kExact);
+    if (!once.ok()) return once.status();
+    // The intoto type stores the envelope's own base64 text, base64-encoded again. A recorded
+    // text that is not base64 is no signature at all: it is kept as an empty signature, which
+    // equals no bundle signature (the entry then does not match: TLOG_MISMATCH, as in
+    // sigstore-js and sigstore-go, which compare without decoding it strictly).
+    absl::StatusOr<std::string> sig = Base64Decode(*once);
+    if (sig.ok()) {
+      st = CheckSignatureSize(*sig, Join(path, "sig"));
+      if (!st.ok()) return st;
+      out->signatures.push_back(*std::move(sig));
+    } else {
+      if (once->size() > 2 * kMaxSignatureBytes) {
+        return absl::InvalidArgumentError(StrCat("entry body: ", path, ".sig has ", once->size(),
+                                                 " bytes (kMaxSignatureBytes ", kMaxSignatureBytes, ")"));
+      }
+      out->signatures.emplace_back();
+    }
+    st = ReadPemVerifier(s, path, "publicKey", out);
+    if (!st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+// hashedrekord 0.0.2 (Rekor v2, protojson of dev.sigstore.rekor.v2.HashedRekordLogEntryV002):
+// spec.hashedRekordV002.data {algorithm: "SHA2_256", digest (base64)},
+// spec.hashedRekordV002.signature {content (base64), verifier {publicKey {rawBytes} |
+// x509Certificate {rawBytes}, keyDetails}}. Raw bytes are DER.
+absl::Status ParseHashedRekord002(const json& spec, EntryBody* out) {
+  constexpr Spelling kP = Spelling::kProto;
+  absl::StatusOr<const json*> hr = Get(spec, "spec", "hashedRekordV002", kP);
+  if (!hr.ok()) return hr.status();
+  const std::string base = "spec.hashedRekordV002";
+  absl::StatusOr<const json*> data = Get(**hr, base, "data", kP);
+  if (!data.ok()) return data.status();
+  absl::StatusOr<std::string> alg = GetString(**data, base + ".data", "algorithm", kP);
+  if (!alg.ok()) return alg.status();
+  if (*alg == "SHA2_256") {
+    out->digest_alg = "sha256";
+  } else if (*alg == "SHA2_384") {
+    out->digest_alg = "sha384";
+  } else if (*alg == "SHA2_512") {
+    out->digest_alg = "sha512";
+  } else {
+    return absl::InvalidArgumentError(StrCat("entry body: ", base, ".data.algorithm \"", *alg,
+                                             "\" is not SHA2_256, SHA2_384 or SHA2_512"));
+  }
+  absl::StatusOr<std::string> digest = GetBytes(**data, base + ".data", "digest", kP);
+  if (!digest.ok()) return digest.status();
+  if (digest->size() != DigestSize(out->digest_alg)) {
+    return absl::InvalidArgumentError(StrCat("entry body: ", base, ".data.digest has ", digest->size(),
+                                             " bytes; ", *alg, " has ", DigestSize(out->digest_alg)));
+  }
+  out->digest = *std::move(digest);
+  absl::StatusOr<const json*> sig = Get(**hr, base, "signature", kP);
+  if (!sig.ok()) return sig.status();
+  absl::StatusOr<std::string> content = GetBytes(**sig, base + ".signature", "content", kP);
+  if (!content.ok()) return content.status();
+  absl::Status st = CheckSignatureSize(*content, base + ".signature.content");
+  if (!st.ok()) return st;
+  out->signatures.push_back(*std::move(content));
+  const std::string vpath = base + ".signature.verifier";
+  absl::StatusOr<const json*> verifier = Get(**sig, base + ".signature", "verifier", kP);
+  if (!verifier.ok()) return verifier.status();
+  absl::StatusOr<const json*> cert = Get(**verifier, vpath, "x509Certificate", kP);
+  absl::StatusOr<const json*> key = Get(**verifier, vpath, "publicKey", kP);
+  if (cert.ok() == key.ok()) {
+    return absl::InvalidArgumentError(
+        StrCat("entry body: ", vpath, " must hold exactly one of x509Certificate and publicKey"));
+  }
+  bool is_cert = cert.ok();
+  const json& holder = is_cert ? **cert : **key;
+  std::string hpath = Join(vpath, is_cert ? "x509Certificate" : "publicKey");
+  absl::StatusOr<std::string> der = GetBytes(holder, hpath, "rawBytes", kP);
+  if (!der.ok()) return der.status();
+  if (der->size() > kMaxCertificateBytes) {
+    return absl::InvalidArgumentError(StrCat("entry body: ", hpath, ".rawBytes has ", der->size(),
+                                             " bytes (kMaxCertificateBytes ", kMaxCertificateBytes, ")"));
+  }
+  st = CheckDer(*der, is_cert, hpath + ".rawBytes");
+  if (!st.ok()) return st;
+  out->verifiers_der.push_back(*std::move(der));
+  out->verifier_is_cert.push_back(is_cert);
+  return absl::OkStatus();
+}
+
+// The message digest a log key signs with (the one signature.h's DefaultDigest names):
+// Ed25519 nullptr (pure), EC by curve size, RSA SHA-256.
+absl::StatusOr<const EVP_MD*> LogDigest(EVP_PKEY* key) {
+  if (EVP_PKEY_is_a(key, "ED25519")) return static_cast<const EVP_MD*>(nullptr);
+  if (EVP_PKEY_is_a(key, "EC")) {
+    int bits = EVP_PKEY_get_bits(key);
+    if (bits == 256) return EVP_sha256();
+    if (bits == 384) return EVP_sha384();
+    if (bits == 521) return EVP_sha512();
+    return absl::InvalidArgumentError(StrCat("log key: EC key of ", bits, " bits is not P-256, P-384 or P-521"));
+  }
+  if (EVP_PKEY_is_a(key, "RSA")) return EVP_sha256();
+  return absl::InvalidArgumentError("log key: not an EC, RSA or Ed25519 key");
+}
+
+}  // namespace
+
+absl::Status VerifyLogSignature(const LogKey& log, std::string_view message, std::string_view sig) {
+  if (log.key == nullptr) return absl::InvalidArgumentError("log key: no public key");
+  absl::StatusOr<const EVP_MD*> md = LogDigest(log.key.get());
+  if (!md.ok()) return md.status();
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (ctx == nullptr ||
+      EVP_DigestVerifyInit(ctx.get(), nullptr, *md, nullptr, log.key.get()) != 1) {
+    return absl::InternalError("log key: EVP_DigestVerifyInit failed");
+  }
+  int rc = EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
+                            reinterpret_cast<const unsigned char*>(message.data()), message.size());
+  if (rc != 1) return absl::UnauthenticatedError("signature does not verify under the log's key");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<EntryBody> ParseEntryBody(const TlogEntry& e) {
+  BodyKind kind;
+  if (e.kind == "hashedrekord" && e.version == "0.0.1") {
+    kind = BodyKind::kHashedRekord001;
+  } else if (e.kind == "dsse" && e.version == "0.0.1") {
+    kind = BodyKind::kDsse001;
+  } else if (e.kind == "intoto" && e.version == "0.0.2") {
+    kind = BodyKind::kIntoto002;
+  } else if (e.kind == "hashedrekord" && e.version == "0.0.2") {
+    kind = BodyKind::kHashedRekord002;
+  } else {
+    return absl::InvalidArgumentError(StrCat("entry kindVersion ", e.kind, " ", e.version,
+                                             " is not hashedrekord 0.0.1/0.0.2, dsse 0.0.1 or intoto 0.0.2"));
+  }
+  if (e.body.size() > kMaxCanonicalizedBodyBytes) {
+    return absl::InvalidArgumentError(StrCat("entry body has ", e.body.size(),
+                                             " bytes (kMaxCanonicalizedBodyBytes ", kMaxCanonicalizedBodyBytes, ")"));
+  }
+  absl::StatusOr<json> j = ParseStrictJson(e.body, kMaxCanonicalizedBodyBytes);
+  if (!j.ok()) return absl::InvalidArgumentError(StrCat("entry body: ", j.status().message()));
+  Spelling s = kind == BodyKind::kHashedRekord002 ? Spelling::kProto : Spelling::kExact;
+  absl::StatusOr<std::string> body_kind = GetString(*j, "", "kind", s);
+  if (!body_kind.ok()) return body_kind.status();
+  absl::StatusOr<std::string> api_version = GetString(*j, "", "apiVersion", s);
+  if (!api_version.ok()) return api_version.status();
+  if (*body_kind != e.kind || *api_version != e.version) {
+    return absl::InvalidArgumentError(StrCat("entry body is ", *body_kind, " ", *api_version,
+                                             " but the entry's kindVersion says ", e.kind, " ", e.version));
+  }
+  absl::StatusOr<const json*> spec = Get(*j, "", "spec", s);
+  if (!spec.ok()) return spec.status();
+  EntryBody out;
+  out.kind = kind;
+  absl::Status st;
+  switch (kind) {
+    case BodyKind::kHashedRekord001: st = ParseHashedRekord001(**spec, &out); break;
+    case BodyKind::kDsse001: st = ParseDsse001(**spec, &out); break;
+    case BodyKind::kIntoto002: st = ParseIntoto002(**spec, &out); break;
+    case BodyKind::kHashedRekord002: st = ParseHashedRekord002(**spec, &out); break;
+  }
+  if (!st.ok()) return st;
+  return out;
+}
+
+std::string SetPayload(const TlogEntry& e) {
+  // RFC 8785 canonical JSON of four members, sorted; none of the values needs escaping (base64,
+  // decimal integers, lowercase hex).
+  return StrCat("{\"body\":\"", Base64Encode(e.body), "\",\"integratedTime\":", e.integrated_time,
+                ",\"logID\":\"", HexEncode(e.log_id), "\",\"logIndex\":", e.log_index, "}");
+}
+
+absl::Status VerifySet(const TlogEntry& e, const LogKey& log) {
+  if (!e.set.has_value() || e.set->empty()) {
+    return absl::PermissionDeniedError("the entry has no signed entry timestamp (SET)");
+  }
+  absl::Time t = absl::FromUnixSeconds(e.integrated_time);
+  if (!log.valid_for.Contains(t)) {
+    return absl::PermissionDeniedError(StrCat("integratedTime ", absl::FormatTime(absl::RFC3339_sec, t, absl::UTCTimeZone()),
+                                              " is outside the log key's validFor"));
+  }
+  absl::Status st = VerifyLogSignature(log, SetPayload(e), *e.set);
+  if (!st.ok()) return absl::PermissionDeniedError(StrCat("SET: ", st.message()));
+  return absl::OkStatus();
+}
+
+std::string LeafHash(std::string_view body) {
+  std::string in;
+  in.reserve(body.size() + 1);
+  in.push_back('\0');
+  in.append(body);
+  return Sha256(in);
+}
+
+namespace {
+std::string NodeHash(std::string_view left, std::string_view right) {
+  std::string in;
+  in.reserve(1 + left.size() + right.size());
+  in.push_back('\x01');
+  in.append(left);
+  in.append(right);
+  return Sha256(in);
+}
+}  // namespace
+
+absl::Status VerifyInclusion(std::string_view leaf_hash, uint64_t index, uint64_t size,
+                             const std::vector<std::string>& path, std::string_view root) {
+  if (index >= size) {
+    return absl::PermissionDeniedError(StrCat("inclusion proof: index ", index, " is not below the tree size ", size));
+  }
+  if (path.size() > kMaxInclusionProofHashes) {
+    return absl::PermissionDeniedError(StrCat("inclusion proof: ", path.size(),
+                                              " hashes (kMaxInclusionProofHashes ", kMaxInclusionProofHashes, ")"));
+  }
+  if (leaf_hash.size() != 32 || root.size() != 32) {
+    return absl::PermissionDeniedError("inclusion proof: the leaf hash and root must be 32 bytes");
+  }
+  // RFC 9162 §2.1.3.2.
+  uint64_t fn = index;
+  uint64_t sn = size - 1;
+  std::string r(leaf_hash);
+  for (size_t i = 0; i < path.size(); ++i) {
+    const std::string& p = path[i];
+    if (p.size() != 32) {
+      return absl::PermissionDeniedError(StrCat("inclusion proof: hash ", i, " has ", p.size(), " bytes, not 32"));
+    }
+    if (sn == 0) {
+      return absl::PermissionDeniedError(StrCat("inclusion proof: ", path.size(), " hashes is too many for index ",
+                                                index, " in a tree of ", size));
+    }
+    if ((fn & 1) != 0 || fn == sn) {
+      r = NodeHash(p, r);
+      if ((fn & 1) == 0) {
+        while ((fn & 1) == 0 && fn != 0) {
+          fn >>= 1;
+          sn >>= 1;
+        }
+      }
+    } else {
+      r = NodeHash(r, p);
+    }
+    fn >>= 1;
+    sn >>= 1;
+  }
+  if (sn != 0) {
+    return absl::PermissionDeniedError(StrCat("inclusion proof: ", path.size(), " hashes is too few for index ",
+                                              index, " in a tree of ", size));
+  }
+  if (CRYPTO_memcmp(r.data(), root.data(), 32) != 0) {
+    return absl::PermissionDeniedError("inclusion proof: the computed root does not equal the tree's root hash");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace layerseal::sigstore

@@ -20,7 +20,9 @@ enum class BodyKind { kHashedRekord001, kDsse001, kIntoto002, kHashedRekord002 }
 // What an entry body says was logged, normalised across kinds.
 struct EntryBody {
   BodyKind kind = BodyKind::kHashedRekord001;
-  std::vector<std::string> signatures;  // raw bytes (intoto 0.0.2: base64 decoded twice)
+  // Raw bytes, never empty, except: intoto 0.0.2 stores base64(base64(sig)), and when the
+  // inner text is not base64 the signature is empty (it equals no signature of a bundle).
+  std::vector<std::string> signatures;
   std::vector<std::string> verifiers_der;  // certificate DER or SPKI DER, one per signature
   std::vector<bool> verifier_is_cert;
   std::string digest_alg;  // "sha256"
@@ -28,13 +30,24 @@ struct EntryBody {
   std::string envelope_hash;  // raw; dsse 0.0.1 envelopeHash when present
 };
 // The entry's body; its kind/apiVersion must equal the entry's kindVersion. InvalidArgument
-// naming the member otherwise, or for an unknown kind.
+// naming the member otherwise, or for an unknown kind. The body is strict JSON (at most
+// kMaxCanonicalizedBodyBytes); the members read must be present with their types (base64
+// strict, hex hashes of their algorithm's size, PEM holding exactly one CERTIFICATE or PUBLIC
+// KEY whose DER parses, at most dsse::kMaxEnvelopeSignatures signatures of at most
+// kMaxSignatureBytes each). Members layerseal does not read are ignored: the log, not the
+// bundle, wrote the body, and the checks only compare what is read. Rekor v2 bodies are
+// protojson, so their members may also be spelled in snake_case.
 absl::StatusOr<EntryBody> ParseEntryBody(const TlogEntry& e);
 // The canonical JSON a SET signs: {"body":..,"integratedTime":..,"logID":"<hex>","logIndex":..}.
 std::string SetPayload(const TlogEntry& e);
 // OK when e.set verifies under `log`'s key and log.valid_for contains e.integrated_time.
 // PermissionDenied saying why otherwise.
 absl::Status VerifySet(const TlogEntry& e, const LogKey& log);
+// OK when `sig` is `log`'s signature over `message`: ECDSA (DER) over the message hashed with
+// the curve's digest (P-256 SHA-256, P-384 SHA-384, P-521 SHA-512), RSA PKCS#1 v1.5 SHA-256,
+// Ed25519 pure. Unauthenticated when it does not verify; InvalidArgument for an unusable key.
+// (Until signature.h's VerifyMessage is built; then this becomes a call to it.)
+absl::Status VerifyLogSignature(const LogKey& log, std::string_view message, std::string_view sig);
 // SHA-256(0x00 || body).
 std::string LeafHash(std::string_view body);
 // RFC 6962 / RFC 9162 inclusion of `leaf_hash` at `index` in a tree of `size` with `root`.
