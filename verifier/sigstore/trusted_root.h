@@ -89,6 +89,13 @@ class TrustedRoot {
   std::string sha256_;
 };
 
+// One DER X.509 certificate (every byte of `der` used); InvalidArgument naming `path`
+// otherwise. Shared by the bundle, trusted-root and legacy-annotation parsers.
+absl::StatusOr<std::shared_ptr<X509>> ParseCertificateDer(std::string_view der,
+                                                          std::string_view path);
+// True when `cert`'s subject equals its issuer and it verifies under its own key (a root).
+bool IsSelfSigned(X509* cert);
+
 }  // namespace layerseal::sigstore
 
 #endif  // LAYERSEAL_VERIFIER_SIGSTORE_TRUSTED_ROOT_H_
