@@ -19,7 +19,14 @@
 #include "base/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/support/cosign_images.h"
 #include "tests/support/process.h"
+#include "verifier/policy.h"
+#include "verifier/sigstore/bundle_verifier.h"
+#include "verifier/sigstore/entity.h"
+#include "verifier/sigstore/identity.h"
+#include "verifier/sigstore/trusted_root.h"
+#include "verifier/verdict.h"
 
 namespace layerseal {
 namespace {
@@ -187,6 +194,60 @@ TEST_F(SigstoreDifferentialTest, LayersealAgreesWithReference) {
   }
   std::cout << table;
   EXPECT_EQ(disagreements, 0);
+}
+
+// The legacy fixtures as a registry holds them (simple-signing payload + .sig annotations,
+// judged against the image digest), straight through the library: the same verdicts as
+// their bundle forms, and the payload's digest checked (registry_expect in expected.json).
+TEST_F(SigstoreDifferentialTest, LegacyAnnotationsVerifyAgainstTheImageDigest) {
+  absl::StatusOr<sigstore::TrustedRoot> root = sigstore::TrustedRoot::LoadFile(out_ + "/trusted_root.json");
+  ASSERT_TRUE(root.ok()) << root.status();
+  absl::StatusOr<PublicKey> pk = PublicKey::FromPem(testing::ReadFileOrDie(out_ + "/cosign.pub"));
+  ASSERT_TRUE(pk.ok()) << pk.status();
+  TrustedKey key{"cosign", *std::move(pk), std::nullopt};
+  int legacy = 0;
+  for (const auto& f : index_.at("fixtures")) {
+    std::string name = f.get<std::string>();
+    nlohmann::json e = Expected(name);
+    if (!e.contains("legacy")) continue;
+    ++legacy;
+    SCOPED_TRACE(name);
+    absl::StatusOr<testing::CosignSigLayer> layer = testing::LoadFixtureSigLayer(StrCat(out_, "/", name));
+    ASSERT_TRUE(layer.ok()) << layer.status();
+    absl::StatusOr<sigstore::SignedEntity> entity = sigstore::FromLegacySig(layer->payload, layer->annotations);
+    ASSERT_TRUE(entity.ok()) << entity.status();
+    sigstore::TrustPolicy policy;
+    policy.root = &*root;
+    policy.now = absl::Now();
+    if (e.contains("key")) {
+      policy.keys.push_back(&key);
+    } else {
+      absl::StatusOr<sigstore::IdentityPattern> p = sigstore::MakeIdentityPattern(
+          "identity", e.at("issuer").get<std::string>(), std::nullopt, e.at("identity").get<std::string>(), std::nullopt);
+      ASSERT_TRUE(p.ok()) << p.status();
+      policy.identities.push_back(*std::move(p));
+    }
+    absl::StatusOr<Digest> digest = Digest::Parse(e.at("digest").get<std::string>());
+    ASSERT_TRUE(digest.ok());
+    sigstore::Artifact image{std::nullopt, *digest};
+    const nlohmann::json& l = e.at("legacy");
+    std::string want = l.at("registry_expect").get<std::string>();
+    sigstore::EntityResult r = sigstore::VerifyEntity(*entity, image, policy);
+    if (want == "ALLOW") {
+      EXPECT_TRUE(r.ok()) << ReasonName(r.reason) << ": " << r.detail;
+      continue;
+    }
+    std::vector<std::string> reasons = l.at("registry_reasons").get<std::vector<std::string>>();
+    EXPECT_FALSE(r.ok());
+    EXPECT_NE(std::find(reasons.begin(), reasons.end(), std::string(ReasonName(r.reason))), reasons.end())
+        << ReasonName(r.reason) << ": " << r.detail;
+    if (want == "ALLOW_IF_TLOG_IGNORED") {
+      policy.require_tlog = false;
+      sigstore::EntityResult ignored = sigstore::VerifyEntity(*entity, image, policy);
+      EXPECT_TRUE(ignored.ok()) << ReasonName(ignored.reason) << ": " << ignored.detail;
+    }
+  }
+  EXPECT_EQ(legacy, 5);
 }
 
 }  // namespace
