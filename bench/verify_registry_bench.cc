@@ -1,6 +1,10 @@
 // End to end: Verifier::Verify of a signed 5-layer image served by a real docker-registry on
 // loopback, through registry::RegistryClient. There is no verdict cache, so every iteration is
-// an uncached verification (1 manifest GET + 4 blob GETs: two seal layers, two configs).
+// an uncached verification (1 manifest GET + 4 blob GETs: two seal layers, two configs). The
+// verifier fetches the blobs concurrently (3 round trips: the manifest, then both seals and
+// the image config, then the base config); each benchmark also runs with its fetches forced
+// one at a time (_serial: 5 round trips, the verifier before issue 17). Counters:
+// round_trips/verify and requests/verify.
 //
 //   BM_VerifyRegistry/fresh_client   a new RegistryClient per verification (constructor included)
 //   BM_VerifyRegistry/reused_client  one RegistryClient for all verifications
@@ -21,6 +25,8 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -98,29 +104,53 @@ Target StartAndPush(bool tls, const testing::TestImage& image) {
   return t;
 }
 
-// Times each fetch the verifier makes, so a slow verification can be split into requests.
+// Times each fetch the verifier makes, so a slow verification can be split into requests, and
+// counts round trips: the times the number of requests in flight rises from 0 (a request that
+// starts while another runs shares its round trip). With `serial`, one request at a time,
+// in the order the verifier asks: how the verifier fetched before issue 17 (5 sequential
+// GETs), measured in the same binary on the same registry for a fair before/after.
+// Thread-safe: the verifier fetches concurrently (verifier/fetch_group.h).
 class TimedSource : public ImageSource {
  public:
-  TimedSource(ImageSource* inner, const std::string& name)
+  TimedSource(ImageSource* inner, const std::string& name, bool serial)
       : inner_(inner),
+        serial_(serial),
         manifests_(Samples()[name + " .FetchManifest"]),
         blobs_(Samples()[name + " .FetchBlob"]) {}
   absl::StatusOr<FetchedManifest> FetchManifest(const Reference& ref, size_t max_bytes) override {
-    Clock::time_point start = Clock::now();
-    absl::StatusOr<FetchedManifest> m = inner_->FetchManifest(ref, max_bytes);
-    manifests_.push_back(MsSince(start));
-    return m;
+    return Timed(manifests_, [&] { return inner_->FetchManifest(ref, max_bytes); });
   }
   absl::StatusOr<std::string> FetchBlob(const Reference& repo, const Digest& digest,
                                         size_t max_bytes) override {
-    Clock::time_point start = Clock::now();
-    absl::StatusOr<std::string> b = inner_->FetchBlob(repo, digest, max_bytes);
-    blobs_.push_back(MsSince(start));
-    return b;
+    return Timed(blobs_, [&] { return inner_->FetchBlob(repo, digest, max_bytes); });
   }
+  int round_trips() const { return round_trips_; }
+  int requests() const { return requests_; }
 
  private:
+  template <typename F>
+  std::invoke_result_t<F> Timed(std::vector<double>& samples, F fetch) {
+    std::unique_lock<std::mutex> serial_lock(serial_mu_, std::defer_lock);
+    if (serial_) serial_lock.lock();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++requests_;
+      if (in_flight_++ == 0) ++round_trips_;
+    }
+    Clock::time_point start = Clock::now();
+    auto result = fetch();
+    double ms = MsSince(start);
+    std::lock_guard<std::mutex> lock(mu_);
+    --in_flight_;
+    samples.push_back(ms);
+    return result;
+  }
+
   ImageSource* inner_;
+  const bool serial_;
+  std::mutex serial_mu_;  // held across a request when serial_
+  std::mutex mu_;         // guards the counters and the sample vectors
+  int in_flight_ = 0, round_trips_ = 0, requests_ = 0;
   std::vector<double>& manifests_;
   std::vector<double>& blobs_;
 };
@@ -131,25 +161,28 @@ void Check(benchmark::State& state, const Verdict& v) {
   }
 }
 
-void BM_VerifyRegistry(benchmark::State& state, const char* name, bool tls, bool reuse_client) {
+void BM_VerifyRegistry(benchmark::State& state, const char* name, bool tls, bool reuse_client,
+                       bool serial) {
   const Target& t = tls ? world->tls : world->plain;
   std::vector<double>& samples = Samples()[name];
   std::unique_ptr<registry::RegistryClient> reused;
   if (reuse_client) reused = std::make_unique<registry::RegistryClient>(t.server->ClientOptions());
+  int64_t round_trips = 0, requests = 0;
   for (auto _ : state) {
     Clock::time_point start = Clock::now();
     Verdict v;
-    if (reuse_client) {
-      TimedSource timed(reused.get(), name);
-      v = Verifier(&timed, &world->policy, Platform::Host()).Verify(t.ref);
-    } else {
-      registry::RegistryClient client(t.server->ClientOptions());
-      TimedSource timed(&client, name);
-      v = Verifier(&timed, &world->policy, Platform::Host()).Verify(t.ref);
-    }
+    std::unique_ptr<registry::RegistryClient> fresh;
+    if (!reuse_client) fresh = std::make_unique<registry::RegistryClient>(t.server->ClientOptions());
+    TimedSource timed(reuse_client ? reused.get() : fresh.get(), name, serial);
+    v = Verifier(&timed, &world->policy, Platform::Host()).Verify(t.ref);
     samples.push_back(MsSince(start));
+    round_trips += timed.round_trips();
+    requests += timed.requests();
     Check(state, v);
   }
+  const double n = static_cast<double>(std::max<int64_t>(1, state.iterations()));
+  state.counters["round_trips/verify"] = static_cast<double>(round_trips) / n;
+  state.counters["requests/verify"] = static_cast<double>(requests) / n;
   state.SetItemsProcessed(state.iterations());
 }
 
@@ -225,10 +258,16 @@ void Register(const char* name, void (*fn)(benchmark::State&, const char*, Args.
 }
 
 void RegisterAll() {
-  Register("BM_VerifyRegistry/fresh_client", BM_VerifyRegistry, false, false);
-  Register("BM_VerifyRegistry/reused_client", BM_VerifyRegistry, false, true);
-  Register("BM_VerifyRegistry/tls_fresh_client", BM_VerifyRegistry, true, false);
-  Register("BM_VerifyRegistry/tls_reused_client", BM_VerifyRegistry, true, true);
+  // Concurrent fetches after the manifest (the verifier as it is), then the same one request
+  // at a time (_serial: the sequential verifier before issue 17, for before/after).
+  Register("BM_VerifyRegistry/fresh_client", BM_VerifyRegistry, false, false, false);
+  Register("BM_VerifyRegistry/fresh_client_serial", BM_VerifyRegistry, false, false, true);
+  Register("BM_VerifyRegistry/reused_client", BM_VerifyRegistry, false, true, false);
+  Register("BM_VerifyRegistry/reused_client_serial", BM_VerifyRegistry, false, true, true);
+  Register("BM_VerifyRegistry/tls_fresh_client", BM_VerifyRegistry, true, false, false);
+  Register("BM_VerifyRegistry/tls_fresh_client_serial", BM_VerifyRegistry, true, false, true);
+  Register("BM_VerifyRegistry/tls_reused_client", BM_VerifyRegistry, true, true, false);
+  Register("BM_VerifyRegistry/tls_reused_client_serial", BM_VerifyRegistry, true, true, true);
   Register("BM_FetchBlob/plain", BM_FetchBlob, false);
   Register("BM_FetchBlob/tls", BM_FetchBlob, true);
   Register("BM_RawCurl/new_handle", BM_RawCurl, false);

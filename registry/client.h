@@ -24,6 +24,10 @@ inline constexpr int kMaxRedirects = 5;
 inline constexpr size_t kMaxErrorBodyBytes = 64 * 1024;
 inline constexpr size_t kMaxTokenResponseBytes = 1 << 20;
 inline constexpr size_t kDefaultChunkBytes = 8 << 20;
+// The referrers API (FetchReferrers): `Link: <...>; rel="next"` pages followed; a longer list
+// is cut there (the descriptors of the pages read are kept). Each page is at most the caller's
+// max_bytes, and the merged list at most kMaxDescriptors (verifier/manifest.h) entries.
+inline constexpr size_t kMaxReferrersPages = 4;
 
 struct Options {
   // Talk plain HTTP to every registry (like crane/oras --plain-http). Never the default.
@@ -77,6 +81,16 @@ class RegistryClient : public ImageSource {
   absl::StatusOr<FetchedManifest> FetchManifest(const Reference& ref, size_t max_bytes) override;
   absl::StatusOr<std::string> FetchBlob(const Reference& repo, const Digest& digest,
                                         size_t max_bytes) override;
+  // GET <repo>/referrers/<subject>[?artifactType=...] with Accept: the OCI index type. A 404
+  // on the first page (docker-registry 2.8 and other registries without the API answer their
+  // plain 404 for the unknown route) is Unimplemented. The registry may or may not apply the
+  // artifactType filter (OCI-Filters-Applied says whether it did); the client filters again
+  // itself, so the answer never holds another artifactType. Pages are followed only within
+  // the same repository's referrers URL (same origin and path), never elsewhere. The answer
+  // is a fresh OCI index holding the merged `manifests` (its digest is of those bytes).
+  absl::StatusOr<FetchedManifest> FetchReferrers(const Reference& repo, const Digest& subject,
+                                                 std::string_view artifact_type,
+                                                 size_t max_bytes) override;
 
   // Streams a blob of any size to `path`, checking digest (DataLoss on mismatch).
   absl::Status FetchBlobToFile(const Reference& repo, const Digest& digest,

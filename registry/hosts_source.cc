@@ -108,4 +108,25 @@ absl::StatusOr<std::string> HostsSource::FetchBlob(const Reference& repo, const 
                                   [&](RegistryClient& c) { return c.FetchBlob(repo, digest, max_bytes); });
 }
 
+absl::StatusOr<FetchedManifest> HostsSource::FetchReferrers(const Reference& repo,
+                                                            const Digest& subject,
+                                                            std::string_view artifact_type,
+                                                            size_t max_bytes) {
+  // A mirror without the API is skipped like any failing host; but when every host failed,
+  // a real failure (not "no API here") is what the verifier must see.
+  absl::Status worst;
+  absl::StatusOr<FetchedManifest> answer = FirstAnswer<FetchedManifest>(
+      kCapPull, StrCat("the referrers of ", subject.str()), [&](RegistryClient& c) {
+        absl::StatusOr<FetchedManifest> r = c.FetchReferrers(repo, subject, artifact_type, max_bytes);
+        if (!r.ok() && r.status().code() != absl::StatusCode::kUnimplemented && worst.ok()) {
+          worst = r.status();
+        }
+        return r;
+      });
+  if (!answer.ok() && answer.status().code() == absl::StatusCode::kUnimplemented && !worst.ok()) {
+    return worst;
+  }
+  return answer;
+}
+
 }  // namespace layerseal::registry

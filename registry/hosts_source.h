@@ -42,6 +42,10 @@ class HostsSource final : public ImageSource {
   absl::StatusOr<FetchedManifest> FetchManifest(const Reference& ref, size_t max_bytes) override;
   absl::StatusOr<std::string> FetchBlob(const Reference& repo, const Digest& digest,
                                         size_t max_bytes) override;
+  // From the hosts that may pull, in order; Unimplemented only when none has the API.
+  absl::StatusOr<FetchedManifest> FetchReferrers(const Reference& repo, const Digest& subject,
+                                                 std::string_view artifact_type,
+                                                 size_t max_bytes) override;
 
  private:
   struct Host {

@@ -1,11 +1,20 @@
 #include "verifier/verifier.h"
 
 #include <chrono>
+#include <deque>
+#include <set>
 
 #include "base/str_cat.h"
 #include "verifier/envelope.h"
+#include "verifier/fetch_group.h"
 #include "verifier/internal/config_binding.h"
 #include "verifier/seal_layer.h"
+#include "verifier/sigstore/bundle.h"
+#include "verifier/sigstore/bundle_verifier.h"
+#include "verifier/sigstore/discovery.h"
+#include "verifier/sigstore/dsse.h"
+#include "verifier/sigstore/entity.h"
+#include "verifier/sigstore/simple_signing.h"
 
 namespace layerseal {
 namespace {
@@ -48,7 +57,71 @@ Failure FromStatus(const absl::Status& s, Reason on_content_error) {
   }
 }
 
-// One verification: the steps of spec section 4, each returning a Failure or nothing.
+// A config blob within kMaxConfigBytes, checked against its descriptor, parsed strictly.
+absl::StatusOr<nlohmann::json> FetchConfig(ImageSource& source, const Reference& repo,
+                                           const Descriptor& d) {
+  if (d.size > static_cast<int64_t>(kMaxConfigBytes)) {
+    return absl::ResourceExhaustedError(
+        StrCat("config ", d.digest.str(), " is ", d.size, " bytes, over ", kMaxConfigBytes));
+  }
+  absl::StatusOr<std::string> bytes = source.FetchBlob(repo, d.digest, kMaxConfigBytes);
+  if (!bytes.ok()) return bytes.status();
+  if (!d.digest.Matches(*bytes) || static_cast<int64_t>(bytes->size()) != d.size) {
+    return absl::DataLossError(StrCat("config ", d.digest.str(), " does not match its descriptor"));
+  }
+  return ParseStrictJson(*bytes, kMaxConfigBytes);
+}
+
+// A seal file read by a fetch task: the file, and the uncompressed tar it came in.
+struct SealRead {
+  absl::StatusOr<std::string> file = absl::UnknownError("not fetched");
+  std::string tar;
+};
+
+// The cosign signatures judged (issue 17): one per bundle or .sig layer found, in discovery
+// order, each with its outcome.
+struct CosignJudged {
+  std::string where;
+  sigstore::EntityResult result;
+  bool skip = false;  // a referrer that turned out to be another kind of artifact
+};
+
+// What the cosign lookups found for one subject digest (the image, or its index).
+struct SubjectLookups {
+  Digest subject;
+  sigstore::Artifact artifact;
+  absl::StatusOr<FetchedManifest> referrers = absl::UnknownError("not fetched");
+  absl::StatusOr<FetchedManifest> fallback = absl::UnknownError("not fetched");
+  absl::StatusOr<FetchedManifest> sig = absl::UnknownError("not fetched");
+};
+
+// A status from parsing what was fetched: a limit, or a signature that does not parse.
+sigstore::EntityResult ParseFailure(const absl::Status& s, std::string_view what) {
+  Reason r = s.code() == absl::StatusCode::kResourceExhausted ? Reason::kLimitExceeded
+                                                             : Reason::kMalformedSignature;
+  return {r, StrCat(what, ": ", Sv(s.message())), 1, std::nullopt};
+}
+
+// A registry answer that only says "nothing here": no referrers API, no such tag.
+bool Absent(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kNotFound || s.code() == absl::StatusCode::kUnimplemented;
+}
+
+sigstore::EntityResult FetchFailure(const absl::Status& s, std::string_view what) {
+  Reason r = s.code() == absl::StatusCode::kResourceExhausted ? Reason::kLimitExceeded
+             : s.code() == absl::StatusCode::kInvalidArgument  ? Reason::kMalformedSignature
+             : s.code() == absl::StatusCode::kDataLoss          ? Reason::kMalformedSignature
+                                                                : Reason::kRegistryError;
+  // A registry error decides nothing about the signature: it ranks below every check (step 0).
+  int step = r == Reason::kRegistryError ? 0 : 1;
+  return {r, StrCat(what, ": ", Sv(s.message())), step, std::nullopt};
+}
+
+// One verification: the steps of spec section 4, each returning a Failure or nothing, with
+// every fetch that does not depend on another started at once (FetchGroup): after the image
+// manifest, round 1 fetches both seal blobs, the image config and every cosign lookup; round
+// 2 the base config (named inside the seal) and what the cosign lookups pointed at; round 3
+// the bundles inside referrer manifests.
 class Run {
  public:
   Run(ImageSource& source, const ScopePolicy& scope, const Platform& platform, Verdict& verdict)
@@ -61,12 +134,51 @@ class Run {
       known_ = known(image_.pinned);
       if (known_) return std::nullopt;
     }
-    if (auto f = FindSeals()) return f;
-    if (auto f = ReadSeals()) return f;
-    if (auto f = ParseAndMatchEnvelope()) return f;
-    if (auto f = CheckSignature()) return f;
-    if (auto f = CheckIntegrity()) return f;
-    return CheckConfig();
+    const bool seals = scope_.Accepts(SignatureKind::kSeal);
+    const bool cosign = scope_.Accepts(SignatureKind::kCosign);
+    std::optional<Failure> seal_failure;
+    if (seals) seal_failure = FindSeals();
+    const bool fetch_seals = seals && !seal_failure;
+
+    FetchGroup group;
+    // Round 1.
+    if (fetch_seals) StartSealFetches(group);
+    if (cosign) StartCosignLookups(group);
+    group.Wait();
+    // Round 2.
+    if (fetch_seals) {
+      seal_failure = CheckSealsUpToIntegrity();
+      if (!seal_failure) StartBaseConfigFetch(group);
+    }
+    if (cosign) StartCosignFetches(group);
+    group.Wait();
+    if (fetch_seals && !seal_failure) seal_failure = CheckConfig();
+    if (cosign) {
+      // Round 3: the bundles the referrer manifests name (judged as they arrive).
+      StartBundleFetches(group);
+      group.Wait();
+    }
+
+    if (seals && !seal_failure) {
+      verdict_.signer_kind = "seal";  // which signature admitted it (issue 17 events)
+      return std::nullopt;
+    }
+    if (!cosign) return seal_failure;
+    std::optional<Failure> cosign_failure = JudgeCosign();
+    if (!cosign_failure) return std::nullopt;
+    // Neither kind admitted it: the seal's failure when the image carries seals, else the
+    // cosign one (which is NOT_SIGNED when no signature of either kind was found).
+    if (seals && seal_failure->reason != Reason::kNotSigned) {
+      if (size_t n = JudgedCount(); n > 0) {
+        seal_failure->detail +=
+            StrCat("; and ", n, " cosign signature", n == 1 ? "" : "s", " did not verify");
+      }
+      return seal_failure;
+    }
+    if (seals && cosign_failure->reason == Reason::kNotSigned) {
+      cosign_failure->detail = StrCat("no layer carries a layerseal seal, and ", cosign_failure->detail);
+    }
+    return cosign_failure;
   }
 
  private:
@@ -101,19 +213,35 @@ class Run {
     return std::nullopt;
   }
 
-  // Step 3.
-  std::optional<Failure> ReadSeals() {
+  // Round 1 of the seal path: both seal files (step 3) and the image config (step 7).
+  void StartSealFetches(FetchGroup& group) {
     const std::vector<Descriptor>& layers = image_.manifest.layers;
     size_t n = layers.size();
-    absl::StatusOr<std::string> mb =
-        ReadSealFile(source_, image_.pinned, layers[n - 2], kSealManifestPath, &manifest_tar_);
-    if (!mb.ok()) return FromStatus(mb.status(), Reason::kMalformedSeal);
-    absl::StatusOr<std::string> env =
-        ReadSealFile(source_, image_.pinned, layers[n - 1], kSealSignaturePath, &signature_tar_);
-    if (!env.ok()) return FromStatus(env.status(), Reason::kMalformedSeal);
-    base_manifest_ = *std::move(mb);
-    envelope_text_ = *std::move(env);
-    return std::nullopt;
+    group.Add([this, layer = layers[n - 2]] {
+      seal_manifest_.file =
+          ReadSealFile(source_, image_.pinned, layer, kSealManifestPath, &seal_manifest_.tar);
+    });
+    group.Add([this, layer = layers[n - 1]] {
+      seal_signature_.file =
+          ReadSealFile(source_, image_.pinned, layer, kSealSignaturePath, &seal_signature_.tar);
+    });
+    group.Add([this] { image_config_ = FetchConfig(source_, image_.pinned, image_.manifest.config); });
+  }
+
+  void StartBaseConfigFetch(FetchGroup& group) {
+    if (image_.manifest.config.media_type != base_.config.media_type) return;  // step 7 fails first
+    group.Add([this] { base_config_ = FetchConfig(source_, image_.pinned, base_.config); });
+  }
+
+  // Steps 3-6, in order, over what round 1 fetched.
+  std::optional<Failure> CheckSealsUpToIntegrity() {
+    if (!seal_manifest_.file.ok()) return FromStatus(seal_manifest_.file.status(), Reason::kMalformedSeal);
+    if (!seal_signature_.file.ok()) return FromStatus(seal_signature_.file.status(), Reason::kMalformedSeal);
+    base_manifest_ = *std::move(seal_manifest_.file);
+    envelope_text_ = *std::move(seal_signature_.file);
+    if (auto f = ParseAndMatchEnvelope()) return f;
+    if (auto f = CheckSignature()) return f;
+    return CheckIntegrity();
   }
 
   // Step 4.
@@ -182,27 +310,14 @@ class Run {
     return std::nullopt;
   }
 
-  absl::StatusOr<nlohmann::json> FetchConfig(const Descriptor& d) {
-    if (d.size > static_cast<int64_t>(kMaxConfigBytes)) {
-      return absl::ResourceExhaustedError(
-          StrCat("config ", d.digest.str(), " is ", d.size, " bytes, over ", kMaxConfigBytes));
-    }
-    absl::StatusOr<std::string> bytes = source_.FetchBlob(image_.pinned, d.digest, kMaxConfigBytes);
-    if (!bytes.ok()) return bytes.status();
-    if (!d.digest.Matches(*bytes) || static_cast<int64_t>(bytes->size()) != d.size) {
-      return absl::DataLossError(StrCat("config ", d.digest.str(), " does not match its descriptor"));
-    }
-    return ParseStrictJson(*bytes, kMaxConfigBytes);
-  }
-
-  // Step 7.
+  // Step 7, over the configs rounds 1 and 2 fetched.
   std::optional<Failure> CheckConfig() {
     if (image_.manifest.config.media_type != base_.config.media_type) {
       return Failure{Reason::kConfigMismatch, "the config media type differs from the base's"};
     }
-    absl::StatusOr<nlohmann::json> cs = FetchConfig(image_.manifest.config);
+    absl::StatusOr<nlohmann::json>& cs = image_config_;
     if (!cs.ok()) return FromStatus(cs.status(), Reason::kConfigMismatch);
-    absl::StatusOr<nlohmann::json> cb = FetchConfig(base_.config);
+    absl::StatusOr<nlohmann::json>& cb = base_config_;
     if (cb.status().code() == absl::StatusCode::kNotFound) {
       // Nothing in Ms references Cb, so copy tools that follow Ms (skopeo, crane) leave it
       // behind; say so, since the fix is on the copying side.
@@ -214,7 +329,7 @@ class Run {
     }
     if (!cb.ok()) return FromStatus(cb.status(), Reason::kConfigMismatch);
     absl::StatusOr<nlohmann::json> expected = internal::SealConfig(
-        *std::move(cb), Digest::Sha256Of(manifest_tar_), Digest::Sha256Of(signature_tar_));
+        *std::move(cb), Digest::Sha256Of(seal_manifest_.tar), Digest::Sha256Of(seal_signature_.tar));
     if (!expected.ok()) return Failure{Reason::kConfigMismatch, std::string(Sv(expected.status().message()))};
     if (*expected != *cs) {
       return Failure{Reason::kConfigMismatch,
@@ -223,21 +338,274 @@ class Run {
     return std::nullopt;
   }
 
+  // --- cosign (issue 17, docs/sigstore.md "Discovery") ---
+
+  // Round 1: for the image digest, and the index digest when the reference named an index
+  // (cosign signs either), the referrers API, the fallback tag and the legacy .sig tag, in
+  // the scope's signatureRepository when it names one.
+  void StartCosignLookups(FetchGroup& group) {
+    sig_repo_ = sigstore::SignatureRepo(image_.pinned, scope_);
+    subjects_.clear();
+    subjects_.reserve(2);  // tasks hold pointers into it
+    subjects_.push_back(SubjectLookups{image_.fetched.digest,
+                                       sigstore::Artifact{image_.fetched.bytes, image_.fetched.digest}});
+    if (image_.index_digest) {
+      subjects_.push_back(SubjectLookups{*image_.index_digest, sigstore::Artifact{std::nullopt, *image_.index_digest}});
+    }
+    for (SubjectLookups& s : subjects_) {
+      SubjectLookups* sp = &s;
+      group.Add([this, sp] {
+        sp->referrers = source_.FetchReferrers(sig_repo_, sp->subject, sigstore::kBundleV03MediaType,
+                                               kMaxManifestBytes);
+      });
+      group.Add([this, sp] {
+        sp->fallback = source_.FetchManifest(
+            sigstore::AtTag(sig_repo_, sigstore::FallbackTag(sp->subject)), kMaxManifestBytes);
+      });
+      group.Add([this, sp] {
+        sp->sig = source_.FetchManifest(
+            sigstore::AtTag(sig_repo_, sigstore::LegacySigTag(sp->subject)), kMaxManifestBytes);
+      });
+    }
+  }
+
+  // A lookup that failed for another reason than "nothing here": remembered, since the
+  // signature that would verify may be behind it.
+  void NoteLookupError(const absl::Status& s, std::string_view what) {
+    if (lookup_error_.empty()) lookup_error_ = StrCat(what, ": ", Sv(s.message()));
+  }
+
+  // One candidate slot, judged by a task; slots are made before any task starts.
+  CosignJudged* NewSlot(std::string where) {
+    judged_.push_back(CosignJudged{std::move(where), {}});
+    return &judged_.back();
+  }
+
+  // Round 2: the referrer manifests the referrers API and fallback index list, and the
+  // simple-signing layers of the .sig manifest (each judged in its task).
+  void StartCosignFetches(FetchGroup& group) {
+    for (SubjectLookups& s : subjects_) {
+      const std::string subject = s.subject.str();
+      std::set<std::string> seen;  // a referrer listed by both the API and the fallback tag
+      auto add_referrers = [&](const absl::StatusOr<FetchedManifest>& answer, std::string what) {
+        if (!answer.ok()) {
+          if (!Absent(answer.status())) NoteLookupError(answer.status(), what);
+          return;
+        }
+        absl::StatusOr<sigstore::ReferrerList> list =
+            sigstore::ParseReferrers(answer->bytes, answer->content_type);
+        if (!list.ok()) {
+          CosignJudged* slot = NewSlot(what);
+          slot->result = ParseFailure(list.status(), "listing");
+          return;
+        }
+        left_out_ += list->left_out;
+        for (const Descriptor& d : list->candidates) {
+          if (!seen.insert(d.digest.str()).second) continue;
+          std::string where = StrCat(what, ": ", d.digest.str());
+          referrer_slots_.push_back(ReferrerSlot{&s, d, NewSlot(where)});
+        }
+      };
+      add_referrers(s.referrers, StrCat("referrers of ", subject));
+      add_referrers(s.fallback, StrCat("fallback tag ", sigstore::FallbackTag(s.subject)));
+      if (!s.sig.ok()) {
+        if (!Absent(s.sig.status())) NoteLookupError(s.sig.status(), sigstore::LegacySigTag(s.subject));
+        continue;
+      }
+      std::string tag = sigstore::LegacySigTag(s.subject);
+      absl::StatusOr<sigstore::SigLayerList> layers = sigstore::SigLayers(s.sig->bytes, s.sig->content_type);
+      if (!layers.ok()) {
+        NewSlot(tag)->result = ParseFailure(layers.status(), "manifest");
+        continue;
+      }
+      left_out_ += layers->left_out;
+      for (size_t i = 0; i < layers->layers.size(); ++i) {
+        CosignJudged* slot = NewSlot(StrCat(tag, " layer ", i));
+        group.Add([this, slot, &s, layer = layers->layers[i]] {
+          slot->result = JudgeLegacyLayer(layer, s.artifact);
+        });
+      }
+    }
+    for (ReferrerSlot& r : referrer_slots_) {
+      ReferrerSlot* rp = &r;
+      group.Add([this, rp] {
+        Reference at = sig_repo_;
+        at.digest = rp->descriptor.digest;
+        if (rp->descriptor.size > static_cast<int64_t>(sigstore::kMaxReferrerManifestBytes)) {
+          rp->manifest = absl::ResourceExhaustedError(  // ranks as LIMIT_EXCEEDED, step 1
+              StrCat("referrer manifest is ", rp->descriptor.size, " bytes, over ",
+                     sigstore::kMaxReferrerManifestBytes));
+          return;
+        }
+        rp->manifest = source_.FetchManifest(at, sigstore::kMaxReferrerManifestBytes);
+      });
+    }
+  }
+
+  // Round 3: each referrer manifest that is a bundle: its bundle layer, judged.
+  void StartBundleFetches(FetchGroup& group) {
+    for (ReferrerSlot& r : referrer_slots_) {
+      CosignJudged* slot = r.slot;
+      if (!r.manifest.ok()) {
+        slot->result = FetchFailure(r.manifest.status(), "referrer manifest");
+        continue;
+      }
+      absl::StatusOr<ServedManifest> served = ParseServedManifest(r.manifest->bytes, r.manifest->content_type);
+      if (served.ok() && !served->image) {
+        served = absl::InvalidArgumentError(StrCat("a ", served->media_type, ", not an image manifest"));
+      }
+      if (!served.ok()) {
+        slot->result = ParseFailure(served.status(), "referrer manifest");
+        continue;
+      }
+      absl::StatusOr<std::optional<Descriptor>> layer = sigstore::BundleLayer(*served->image);
+      if (!layer.ok()) {
+        slot->result = ParseFailure(layer.status(), "referrer manifest");
+        continue;
+      }
+      if (!layer->has_value()) {  // another kind of artifact (an SBOM, ...)
+        slot->skip = true;
+        continue;
+      }
+      group.Add([this, slot, subject = r.subject, d = **layer] {
+        absl::StatusOr<std::string> bytes = source_.FetchBlob(sig_repo_, d.digest, sigstore::kMaxBundleBytes);
+        if (!bytes.ok()) {
+          slot->result = FetchFailure(bytes.status(), "bundle");
+          return;
+        }
+        absl::StatusOr<sigstore::Bundle> bundle = sigstore::ParseBundle(*bytes);
+        if (!bundle.ok()) {
+          slot->result = ParseFailure(bundle.status(), "bundle");
+          return;
+        }
+        slot->result = sigstore::VerifyEntity(sigstore::FromBundle(*std::move(bundle)),
+                                              subject->artifact, trust_);
+      });
+    }
+  }
+
+  sigstore::EntityResult JudgeLegacyLayer(const sigstore::LegacyLayer& layer,
+                                          const sigstore::Artifact& artifact) {
+    if (layer.layer.size > static_cast<int64_t>(sigstore::kMaxSimpleSigningBytes)) {
+      return ParseFailure(absl::ResourceExhaustedError(StrCat(
+                              "is ", layer.layer.size, " bytes, over ", sigstore::kMaxSimpleSigningBytes)),
+                          "payload");
+    }
+    absl::StatusOr<std::string> payload =
+        source_.FetchBlob(sig_repo_, layer.layer.digest, sigstore::kMaxSimpleSigningBytes);
+    if (!payload.ok()) return FetchFailure(payload.status(), "payload");
+    absl::StatusOr<sigstore::SignedEntity> entity =
+        sigstore::FromLegacySig(*std::move(payload), layer.annotations);
+    if (!entity.ok()) return ParseFailure(entity.status(), "annotations");
+    return sigstore::VerifyEntity(*entity, artifact, trust_);
+  }
+
+  size_t JudgedCount() const {
+    size_t n = 0;
+    for (const CosignJudged& j : judged_) n += j.skip ? 0 : 1;
+    return n;
+  }
+
+  // ALLOW on the first signature (in discovery order) that verified, else the deepest
+  // failure (highest step; ties to the first).
+  std::optional<Failure> JudgeCosign() {
+    const CosignJudged* deepest = nullptr;
+    size_t judged = 0;
+    for (const CosignJudged& j : judged_) {
+      if (j.skip) continue;
+      ++judged;
+      if (j.result.ok()) {
+        const sigstore::SignerInfo* who = j.result.signer ? &*j.result.signer : nullptr;
+        verdict_.signer_kind =
+            who != nullptr && who->kind == sigstore::SignerInfo::Kind::kCosignKeyless
+                ? "cosign-keyless" : "cosign-key";
+        if (who != nullptr) {
+          verdict_.key_id = who->key_id;
+          verdict_.signer_issuer = who->issuer;
+          verdict_.signer_subject = who->subject;
+          verdict_.rekor_log_index = who->log_index;
+          verdict_.rekor_log_id = who->log_id_hex;
+        }
+        cosign_detail_ = who == nullptr ? StrCat("cosign signature ", j.where)
+                         : who->kind == sigstore::SignerInfo::Kind::kCosignKeyless
+                             ? StrCat("cosign signature ", j.where, " by ", who->subject, " (issuer ",
+                                      who->issuer, ")")
+                             : StrCat("cosign signature ", j.where, " by key ", who->key_id);
+        return std::nullopt;
+      }
+      if (deepest == nullptr || j.result.step > deepest->result.step) deepest = &j;
+    }
+    std::string tail;
+    if (left_out_ > 0) {
+      tail = StrCat(" (", left_out_, " more not examined: at most ", sigstore::kMaxReferrers,
+                    " referrers and ", sigstore::kMaxSigLayers, " .sig layers each)");
+    }
+    if (deepest == nullptr) {
+      if (!lookup_error_.empty()) {
+        return Failure{Reason::kRegistryError, StrCat("looking for cosign signatures: ", lookup_error_)};
+      }
+      return Failure{Reason::kNotSigned,
+                     StrCat("no cosign signature for ", image_.fetched.digest.str(),
+                            image_.index_digest ? StrCat(" or its index ", image_.index_digest->str()) : "",
+                            " in ", sig_repo_.Name(), " (referrers, fallback tag, .sig)", tail)};
+    }
+    std::string detail = StrCat(deepest->where, ": ", deepest->result.detail);
+    if (judged > 1) {
+      detail += StrCat(" (", judged - 1, " other signature", judged == 2 ? "" : "s",
+                       " failed earlier)");
+    }
+    if (!lookup_error_.empty()) detail += StrCat("; a lookup failed: ", lookup_error_);
+    return Failure{deepest->result.reason, detail + tail};
+  }
+
  public:
   const ResolvedImage& image() const { return image_; }
   std::optional<Verdict>& known() { return known_; }
+  const std::string& cosign_detail() const { return cosign_detail_; }
+  void set_trust(sigstore::TrustPolicy t) { trust_ = std::move(t); }
 
  private:
+  struct ReferrerSlot {
+    SubjectLookups* subject;
+    Descriptor descriptor;
+    CosignJudged* slot;  // judged in round 3
+    absl::StatusOr<FetchedManifest> manifest = absl::UnknownError("not fetched");
+  };
+
   ImageSource& source_;
   const ScopePolicy& scope_;
   const Platform& platform_;
   Verdict& verdict_;
   ResolvedImage image_;
-  std::string manifest_tar_, signature_tar_, base_manifest_, envelope_text_;
+  SealRead seal_manifest_, seal_signature_;
+  absl::StatusOr<nlohmann::json> image_config_ = absl::UnknownError("not fetched");
+  absl::StatusOr<nlohmann::json> base_config_ = absl::UnknownError("not fetched");
+  std::string base_manifest_, envelope_text_;
   Envelope envelope_;
   ImageManifest base_;
   std::optional<Verdict> known_;
+  // cosign
+  sigstore::TrustPolicy trust_;
+  Reference sig_repo_;
+  std::vector<SubjectLookups> subjects_;
+  std::deque<ReferrerSlot> referrer_slots_;  // deque: tasks hold pointers into both
+  std::deque<CosignJudged> judged_;
+  size_t left_out_ = 0;
+  std::string lookup_error_;
+  std::string cosign_detail_;
 };
+
+// The trust a scope gives cosign signatures (bundle_verifier.h), judged at `now`.
+sigstore::TrustPolicy TrustFor(const ScopePolicy& scope, absl::Time now) {
+  sigstore::TrustPolicy t;
+  t.root = scope.trusted_root.get();
+  for (const TrustedKey& k : scope.keys) t.keys.push_back(&k);
+  t.identities = scope.identities;
+  t.require_tlog = scope.require_tlog;
+  t.predicate_types = {std::string(sigstore::dsse::kCosignSignPredicate)};
+  t.now = now;
+  return t;
+}
 
 }  // namespace
 
@@ -319,6 +687,7 @@ Verdict Verifier::Verify(const Reference& ref, const KnownVerdict& known) const 
     v.detail = StrCat("policy scope \"", scope.scope, "\" accepts anything");
   } else {
     Run run(*source_, scope, platform_, v);
+    if (scope.Accepts(SignatureKind::kCosign)) run.set_trust(TrustFor(scope, absl::Now()));
     failure = run.Execute(ref, known);
     if (run.known()) {
       Verdict cached = *std::move(run.known());
@@ -330,7 +699,7 @@ Verdict Verifier::Verify(const Reference& ref, const KnownVerdict& known) const 
       v.decision = Decision::kAllow;
       v.reason = Reason::kVerified;
       v.manifest_digest = run.image().fetched.digest;
-      v.detail = StrCat("signed by ", v.key_id);
+      v.detail = run.cosign_detail().empty() ? StrCat("signed by ", v.key_id) : run.cosign_detail();
     } else if (!run.image().fetched.bytes.empty()) {
       v.manifest_digest = run.image().fetched.digest;
     }

@@ -1,5 +1,8 @@
 // The verifier: spec section 4, one method that returns a judgement.
-// Thread-safety: Verify() may be called concurrently if the ImageSource allows it.
+// Thread-safety: Verify() may be called concurrently. Each Verify() itself calls the
+// ImageSource from several threads at once (up to kMaxParallelFetches, fetch_group.h: after
+// the image manifest, every independent fetch is in flight together), so the ImageSource
+// must be thread-safe, as registry::RegistryClient and HostsSource are.
 // Ownership: borrows `source` and `policy`; both must outlive the Verifier.
 #ifndef LAYERSEAL_VERIFIER_VERIFIER_H_
 #define LAYERSEAL_VERIFIER_VERIFIER_H_
@@ -48,7 +51,8 @@ class Verifier {
   using KnownVerdict = std::function<std::optional<Verdict>(const Reference& pinned)>;
 
   // Never fails: every error becomes a DENY verdict with a reason (fail closed), unless the
-  // scope allows registry errors. With `known`, step 1 runs and, if `known` has a verdict
+  // scope allows registry errors. The scope's `signatures` say which kinds may admit: seals
+  // (spec section 4) and/or cosign signatures (docs/sigstore.md), any one that verifies. With `known`, step 1 runs and, if `known` has a verdict
   // for the resolved image, that verdict is returned (with `ref` and this call's duration)
   // instead of running steps 2-8.
   Verdict Verify(const Reference& ref, const KnownVerdict& known = nullptr) const;

@@ -1,12 +1,21 @@
 // An in-memory ImageSource for unit tests of the verifier. It keeps the registry client's
-// contract (image_source.h): limits are ResourceExhausted, digest mismatches DataLoss.
-// Not thread-safe.
+// contract (image_source.h): limits are ResourceExhausted, digest mismatches DataLoss, a
+// missing tag NotFound, no referrers API Unimplemented.
+// Thread-safety: the fetch methods may be called concurrently (the verifier fetches in
+// parallel, verifier/fetch_group.h); set it up (Add, Put*) before verifying.
 #ifndef LAYERSEAL_TESTS_SUPPORT_FAKE_SOURCE_H_
 #define LAYERSEAL_TESTS_SUPPORT_FAKE_SOURCE_H_
 
+#include <algorithm>
+#include <atomic>
 #include <map>
+#include <mutex>
 #include <string>
+#include <functional>
+#include <vector>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "tests/support/images.h"
 #include "verifier/image_source.h"
 #include "base/str_cat.h"
@@ -29,9 +38,34 @@ class FakeSource : public ImageSource {
   // Serve `bytes` for blob `digest` whatever they hash to (a lying registry).
   void PutRawBlob(const std::string& digest, std::string bytes) { raw_blobs_[digest] = std::move(bytes); }
   void PutBlob(std::string bytes) { blobs_[Digest::Sha256Of(bytes).str()] = std::move(bytes); }
+  // The referrers API answer (an OCI index) for `subject` in repository `name`; with any
+  // referrers put, the source has a referrers API (an empty index for other subjects).
+  void PutReferrers(const std::string& name, const Digest& subject, std::string index) {
+    referrers_[name + "@" + subject.str()] = std::move(index);
+  }
+  // Every fetch takes at least `d` (to see fetches overlap); with `jitter_seed` non-zero,
+  // between `d` and 4 `d`, varying by what is fetched and the seed (to vary the order in
+  // which concurrent fetches finish).
+  void SetLatency(absl::Duration d, unsigned jitter_seed = 0) {
+    latency_ = d;
+    jitter_seed_ = jitter_seed;
+  }
+  // FetchManifest of `name@id` fails with `status` (a registry failing on that one path).
+  void FailManifest(const std::string& name, const std::string& id, absl::Status status) {
+    manifest_errors_[name + "@" + id] = std::move(status);
+  }
+  // "manifest|blob|referrers <name>@<id>" of every fetch so far, in the order they started.
+  std::vector<std::string> Requests() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return requests_;
+  }
 
   absl::StatusOr<FetchedManifest> FetchManifest(const Reference& ref, size_t max_bytes) override {
     ++manifest_fetches;
+    InFlight guard(*this, StrCat("manifest ", ref.Name(), "@", ref.Identifier()));
+    if (auto e = manifest_errors_.find(ref.Name() + "@" + ref.Identifier()); e != manifest_errors_.end()) {
+      return e->second;
+    }
     auto it = manifests_.find(ref.Name() + "@" + ref.Identifier());
     if (it == manifests_.end()) return absl::NotFoundError(StrCat("no manifest ", ref.ToString()));
     if (it->second.bytes.size() > max_bytes) {
@@ -42,9 +76,10 @@ class FakeSource : public ImageSource {
     return m;
   }
 
-  absl::StatusOr<std::string> FetchBlob(const Reference&, const Digest& digest,
+  absl::StatusOr<std::string> FetchBlob(const Reference& repo, const Digest& digest,
                                         size_t max_bytes) override {
     ++blob_fetches;
+    InFlight guard(*this, StrCat("blob ", repo.Name(), "@", digest.str()));
     std::string bytes;
     if (auto raw = raw_blobs_.find(digest.str()); raw != raw_blobs_.end()) {
       bytes = raw->second;
@@ -58,13 +93,58 @@ class FakeSource : public ImageSource {
     return bytes;
   }
 
-  int manifest_fetches = 0;
-  int blob_fetches = 0;
+  absl::StatusOr<FetchedManifest> FetchReferrers(const Reference& repo, const Digest& subject,
+                                                 std::string_view, size_t max_bytes) override {
+    ++referrers_fetches;
+    InFlight guard(*this, StrCat("referrers ", repo.Name(), "@", subject.str()));
+    if (referrers_.empty()) return absl::UnimplementedError("no referrers API");
+    auto it = referrers_.find(repo.Name() + "@" + subject.str());
+    std::string index = it != referrers_.end()
+                            ? it->second
+                            : R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]})";
+    if (index.size() > max_bytes) return absl::ResourceExhaustedError("referrers over max_bytes");
+    return FetchedManifest{index, std::string(kOciIndex), Digest::Sha256Of(index)};
+  }
+
+  std::atomic<int> manifest_fetches{0};
+  std::atomic<int> blob_fetches{0};
+  std::atomic<int> referrers_fetches{0};
+  std::atomic<int> max_in_flight{0};  // the most fetches that were running at once
 
  private:
+  // Counts a fetch in flight for its lifetime (and waits the latency inside it).
+  struct InFlight {
+    InFlight(FakeSource& s, std::string what) : s(s) {
+      {
+        std::lock_guard<std::mutex> lock(s.mu_);
+        s.requests_.push_back(what);
+      }
+      int now = ++s.in_flight_;
+      int seen = s.max_in_flight.load();
+      while (now > seen && !s.max_in_flight.compare_exchange_weak(seen, now)) {
+      }
+      if (s.latency_ > absl::ZeroDuration()) {
+        int factor = 1;
+        if (s.jitter_seed_ != 0) {
+          factor += static_cast<int>((std::hash<std::string>()(what) + s.jitter_seed_ * 2654435761u) % 4);
+        }
+        absl::SleepFor(s.latency_ * factor);
+      }
+    }
+    ~InFlight() { --s.in_flight_; }
+    FakeSource& s;
+  };
+
   std::map<std::string, StoredManifest> manifests_;
   std::map<std::string, std::string> blobs_;
   std::map<std::string, std::string> raw_blobs_;
+  std::map<std::string, std::string> referrers_;
+  std::map<std::string, absl::Status> manifest_errors_;
+  absl::Duration latency_ = absl::ZeroDuration();
+  unsigned jitter_seed_ = 0;
+  std::atomic<int> in_flight_{0};
+  mutable std::mutex mu_;
+  std::vector<std::string> requests_;  // guarded by mu_
 };
 
 }  // namespace layerseal::testing
