@@ -1,6 +1,6 @@
 // Fuzzes the Rekor entry-body parser (verifier/sigstore/rekor.h ParseEntryBody): the first
 // byte picks the entry's kindVersion (hashedrekord 0.0.1, dsse 0.0.1, intoto 0.0.2,
-// hashedrekord 0.0.2, or an unknown one), the rest is the canonicalized body.
+// hashedrekord 0.0.2, an unknown one, or dsse 0.0.2), the rest is the canonicalized body.
 #include <string>
 
 #include "tests/fuzz/fuzz_check.h"
@@ -10,8 +10,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace layerseal::sigstore;
   if (size == 0) return 0;
   static const char* const kKinds[][2] = {{"hashedrekord", "0.0.1"}, {"dsse", "0.0.1"}, {"intoto", "0.0.2"},
-                                          {"hashedrekord", "0.0.2"}, {"rekord", "0.0.1"}};
-  const auto& kv = kKinds[data[0] % 5];
+                                          {"hashedrekord", "0.0.2"}, {"rekord", "0.0.1"}, {"dsse", "0.0.2"}};
+  const auto& kv = kKinds[data[0] % 6];
   TlogEntry e;
   e.kind = kv[0];
   e.version = kv[1];
@@ -21,7 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(b.status().code() == absl::StatusCode::kInvalidArgument);
     return 0;
   }
-  FUZZ_CHECK(data[0] % 5 != 4);
+  FUZZ_CHECK(data[0] % 6 != 4);
   FUZZ_CHECK(!b->signatures.empty() && b->signatures.size() <= dsse::kMaxEnvelopeSignatures);
   FUZZ_CHECK(b->verifiers_der.size() == b->signatures.size());
   FUZZ_CHECK(b->verifier_is_cert.size() == b->signatures.size());

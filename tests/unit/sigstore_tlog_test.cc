@@ -1011,5 +1011,189 @@ TEST(EntryBodyTest, HashedRekord002Members) {
   EXPECT_EQ(b->verifier_is_cert, std::vector<bool>{false});
 }
 
+// A Rekor v2 dsse 0.0.2 entry (what @sigstore/sign 4.x logs for a DSSE envelope) of the
+// rekor2-dsse-happy-path case's envelope and certificate, with that case's entry otherwise.
+// The corpus logs that envelope as hashedrekord 0.0.2, so this body is made here.
+TlogEntry Dsse002Entry() {
+  json b = CaseBundle("rekor2-dsse-happy-path");
+  TlogEntry e = EntryFromJson(b["verificationMaterial"]["tlogEntries"][0]);
+  e.kind = "dsse";
+  e.version = "0.0.2";
+  json verifier = {{"x509Certificate", {{"rawBytes", b["verificationMaterial"]["certificate"]["rawBytes"]}}},
+                   {"keyDetails", "PKIX_ECDSA_P256_SHA_256"}};
+  json body = {{"apiVersion", "0.0.2"},
+               {"kind", "dsse"},
+               {"spec",
+                {{"dsseV002",
+                  {{"payloadHash",
+                    {{"algorithm", "SHA2_256"}, {"digest", Base64Encode(Sha256(B64(b["dsseEnvelope"]["payload"])))}}},
+                   {"signatures",
+                    json::array({{{"content", b["dsseEnvelope"]["signatures"][0]["sig"]}, {"verifier", verifier}}})}}}}}};
+  e.body = body.dump();
+  return e;
+}
+
+TlogEntry EditedDsse002(const std::function<void(json&)>& edit) {
+  TlogEntry e = Dsse002Entry();
+  json j = json::parse(e.body);
+  edit(j);
+  e.body = j.dump();
+  return e;
+}
+
+TEST(EntryBodyTest, Dsse002HoldsTheEnvelopeSignatureCertificateAndPayloadHash) {
+  json b = CaseBundle("rekor2-dsse-happy-path");
+  absl::StatusOr<EntryBody> body = ParseEntryBody(Dsse002Entry());
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(body->kind, BodyKind::kDsse002);
+  EXPECT_EQ(body->signatures, std::vector<std::string>{B64(b["dsseEnvelope"]["signatures"][0]["sig"])});
+  EXPECT_EQ(body->verifiers_der, std::vector<std::string>{B64(b["verificationMaterial"]["certificate"]["rawBytes"])});
+  EXPECT_EQ(body->verifier_is_cert, std::vector<bool>{true});
+  EXPECT_EQ(body->digest_alg, "sha256");
+  EXPECT_EQ(body->digest, Sha256(B64(b["dsseEnvelope"]["payload"])));
+  EXPECT_TRUE(body->envelope_hash.empty());
+  // protojson's snake_case spellings are read too.
+  absl::StatusOr<EntryBody> snake = ParseEntryBody(EditedDsse002([](json& j) {
+    json d = j["spec"]["dsseV002"];
+    j["spec"].erase("dsseV002");
+    d["payload_hash"] = d["payloadHash"];
+    d.erase("payloadHash");
+    json& v = d["signatures"][0]["verifier"];
+    v["x509_certificate"] = {{"raw_bytes", v["x509Certificate"]["rawBytes"]}};
+    v.erase("x509Certificate");
+    j["spec"]["dsse_v002"] = d;
+  }));
+  ASSERT_TRUE(snake.ok()) << snake.status();
+  EXPECT_EQ(snake->signatures, body->signatures);
+  EXPECT_EQ(snake->verifiers_der, body->verifiers_der);
+  EXPECT_EQ(snake->digest, body->digest);
+  // A public key verifier (DER SPKI), and two signatures read in order.
+  TestSigner s = MakeSigner("EC", "P-256", EVP_sha256());
+  unsigned char* der = nullptr;
+  int len = i2d_PUBKEY(s.key.get(), &der);
+  std::string spki(reinterpret_cast<char*>(der), static_cast<size_t>(len));
+  OPENSSL_free(der);
+  absl::StatusOr<EntryBody> two = ParseEntryBody(EditedDsse002([&](json& j) {
+    json second = j["spec"]["dsseV002"]["signatures"][0];
+    second["content"] = Base64Encode("second");
+    second["verifier"].erase("x509Certificate");
+    second["verifier"]["publicKey"] = {{"rawBytes", Base64Encode(spki)}};
+    j["spec"]["dsseV002"]["signatures"].push_back(second);
+  }));
+  ASSERT_TRUE(two.ok()) << two.status();
+  ASSERT_EQ(two->signatures.size(), 2u);
+  EXPECT_EQ(two->signatures[1], "second");
+  EXPECT_EQ(two->verifiers_der[1], spki);
+  EXPECT_EQ(two->verifier_is_cert, (std::vector<bool>{true, false}));
+}
+
+TEST(EntryBodyTest, Dsse002KindAndVersionMustMatchTheEntry) {
+  TlogEntry e = Dsse002Entry();
+  ASSERT_TRUE(ParseEntryBody(e).ok());
+  TlogEntry t = e;
+  t.version = "0.0.1";  // a dsse 0.0.1 entry with a 0.0.2 body
+  EXPECT_THAT(Error(t), HasSubstr("kindVersion"));
+  t = e;
+  t.kind = "hashedrekord";
+  EXPECT_THAT(Error(t), HasSubstr("kindVersion"));
+  t = e;
+  t.version = "0.0.3";
+  EXPECT_THAT(Error(t), HasSubstr("dsse 0.0.1/0.0.2"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) { j["apiVersion"] = "0.0.1"; })), HasSubstr("kindVersion"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) { j["kind"] = "hashedrekord"; })), HasSubstr("kindVersion"));
+  // A hashedrekord 0.0.2 spec under a dsse 0.0.2 kind.
+  EXPECT_THAT(Error(EditedDsse002([](json& j) {
+                j["spec"]["hashedRekordV002"] = j["spec"]["dsseV002"];
+                j["spec"].erase("dsseV002");
+              })),
+              HasSubstr("spec.dsseV002 is missing"));
+  // A dsse 0.0.1 body under a dsse 0.0.2 entry.
+  TlogEntry v1 = CaseEntry("happy-path-intoto-in-dsse-v3");
+  v1.version = "0.0.2";
+  EXPECT_THAT(Error(v1), HasSubstr("kindVersion"));
+}
+
+TEST(EntryBodyTest, Dsse002MalformedMembersAreRefused) {
+  const std::string d = "spec.dsseV002";
+  EXPECT_THAT(Error(EditedDsse002([](json& j) { j["spec"]["dsseV002"] = json::array(); })),
+              HasSubstr(d + " is not an object"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) { j["spec"]["dsseV002"].erase("payloadHash"); })),
+              HasSubstr(d + ".payloadHash is missing"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) { j["spec"]["dsseV002"]["payloadHash"]["algorithm"] = "sha256"; })),
+              HasSubstr("SHA2_256"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) { j["spec"]["dsseV002"]["payloadHash"].erase("algorithm"); })),
+              HasSubstr(d + ".payloadHash.algorithm is missing"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) { j["spec"]["dsseV002"]["payloadHash"]["algorithm"] = "SHA2_512"; })),
+              HasSubstr("has 32 bytes"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) { j["spec"]["dsseV002"]["payloadHash"]["digest"] = "a b"; })),
+              HasSubstr(d + ".payloadHash.digest"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) {
+                j["spec"]["dsseV002"]["payloadHash"]["digest"] = Base64Encode(std::string(31, 'd'));
+              })),
+              HasSubstr("31 bytes"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) { j["spec"]["dsseV002"].erase("signatures"); })),
+              HasSubstr(d + ".signatures is missing"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) { j["spec"]["dsseV002"]["signatures"] = json::array(); })),
+              HasSubstr("non-empty array"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) { j["spec"]["dsseV002"]["signatures"] = json::object(); })),
+              HasSubstr("non-empty array"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) {
+                json s = j["spec"]["dsseV002"]["signatures"][0];
+                for (size_t i = 0; i < dsse::kMaxEnvelopeSignatures; ++i) j["spec"]["dsseV002"]["signatures"].push_back(s);
+              })),
+              HasSubstr("kMaxEnvelopeSignatures"));
+  const std::string s0 = d + ".signatures[0]";
+  EXPECT_THAT(Error(EditedDsse002([](json& j) { j["spec"]["dsseV002"]["signatures"][0] = "x"; })),
+              HasSubstr(s0 + " is not an object"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) { j["spec"]["dsseV002"]["signatures"][0].erase("content"); })),
+              HasSubstr(s0 + ".content is missing"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) { j["spec"]["dsseV002"]["signatures"][0]["content"] = ""; })),
+              HasSubstr(s0 + ".content is empty"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) { j["spec"]["dsseV002"]["signatures"][0]["content"] = "!!"; })),
+              HasSubstr(s0 + ".content"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) { j["spec"]["dsseV002"]["signatures"][0]["content"] = 5; })),
+              HasSubstr("not a string"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) {
+                j["spec"]["dsseV002"]["signatures"][0]["content"] = Base64Encode(std::string(kMaxSignatureBytes + 1, 's'));
+              })),
+              HasSubstr("kMaxSignatureBytes"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) { j["spec"]["dsseV002"]["signatures"][0].erase("verifier"); })),
+              HasSubstr(s0 + ".verifier is missing"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) {
+                j["spec"]["dsseV002"]["signatures"][0]["verifier"].erase("x509Certificate");
+              })),
+              HasSubstr("exactly one of"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) {
+                j["spec"]["dsseV002"]["signatures"][0]["verifier"]["publicKey"] = {{"rawBytes", Base64Encode("k")}};
+              })),
+              HasSubstr("exactly one of"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) {
+                j["spec"]["dsseV002"]["signatures"][0]["verifier"]["x509Certificate"]["rawBytes"] =
+                    Base64Encode("not a certificate");
+              })),
+              HasSubstr(s0 + ".verifier.x509Certificate.rawBytes is not a DER certificate"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) {
+                json& v = j["spec"]["dsseV002"]["signatures"][0]["verifier"];
+                v["publicKey"] = v["x509Certificate"];  // a certificate is not an SPKI
+                v.erase("x509Certificate");
+              })),
+              HasSubstr("not a DER SubjectPublicKeyInfo"));
+  EXPECT_THAT(Error(EditedDsse002([](json& j) {
+                j["spec"]["dsseV002"]["signatures"][0]["verifier"]["x509Certificate"]["rawBytes"] =
+                    Base64Encode(std::string(kMaxCertificateBytes + 1, 'c'));
+              })),
+              HasSubstr("kMaxCertificateBytes"));
+  // The second signature is checked as strictly as the first.
+  EXPECT_THAT(Error(EditedDsse002([](json& j) {
+                json s = j["spec"]["dsseV002"]["signatures"][0];
+                s["content"] = "";
+                j["spec"]["dsseV002"]["signatures"].push_back(s);
+              })),
+              HasSubstr(d + ".signatures[1].content is empty"));
+  // Given in both spellings.
+  EXPECT_THAT(Error(EditedDsse002([](json& j) { j["spec"]["dsse_v002"] = j["spec"]["dsseV002"]; })),
+              HasSubstr("given twice"));
+}
+
 }  // namespace
 }  // namespace layerseal::sigstore

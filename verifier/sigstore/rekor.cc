@@ -252,9 +252,10 @@ absl::Status ParseHashedRekord001(const json& spec, EntryBody* out) {
   return ReadPemVerifier(**key, "spec.signature.publicKey", "content", out);
 }
 
-// The signatures array of a dsse 0.0.1 or intoto 0.0.2 body.
-absl::StatusOr<const json*> GetSignatures(const json& j, std::string_view path) {
-  absl::StatusOr<const json*> sigs = Get(j, path, "signatures", Spelling::kExact);
+// The signatures array of a dsse 0.0.1/0.0.2 or intoto 0.0.2 body.
+absl::StatusOr<const json*> GetSignatures(const json& j, std::string_view path,
+                                          Spelling s = Spelling::kExact) {
+  absl::StatusOr<const json*> sigs = Get(j, path, "signatures", s);
   if (!sigs.ok()) return sigs;
   std::string where = Join(path, "signatures");
   if (!(*sigs)->is_array() || (*sigs)->empty()) {
@@ -336,18 +337,11 @@ absl::Status ParseIntoto002(const json& spec, EntryBody* out) {
   return absl::OkStatus();
 }
 
-// hashedrekord 0.0.2 (Rekor v2, protojson of dev.sigstore.rekor.v2.HashedRekordLogEntryV002):
-// spec.hashedRekordV002.data {algorithm: "SHA2_256", digest (base64)},
-// spec.hashedRekordV002.signature {content (base64), verifier {publicKey {rawBytes} |
-// x509Certificate {rawBytes}, keyDetails}}. Raw bytes are DER.
-absl::Status ParseHashedRekord002(const json& spec, EntryBody* out) {
+// A Rekor v2 HashOutput {algorithm: "SHA2_256" | "SHA2_384" | "SHA2_512", digest (base64)}
+// at `path` into (Rekor v1 algorithm name, raw digest of its size).
+absl::Status ReadHashOutput002(const json& j, const std::string& path, EntryBody* out) {
   constexpr Spelling kP = Spelling::kProto;
-  absl::StatusOr<const json*> hr = Get(spec, "spec", "hashedRekordV002", kP);
-  if (!hr.ok()) return hr.status();
-  const std::string base = "spec.hashedRekordV002";
-  absl::StatusOr<const json*> data = Get(**hr, base, "data", kP);
-  if (!data.ok()) return data.status();
-  absl::StatusOr<std::string> alg = GetString(**data, base + ".data", "algorithm", kP);
+  absl::StatusOr<std::string> alg = GetString(j, path, "algorithm", kP);
   if (!alg.ok()) return alg.status();
   if (*alg == "SHA2_256") {
     out->digest_alg = "sha256";
@@ -356,25 +350,29 @@ absl::Status ParseHashedRekord002(const json& spec, EntryBody* out) {
   } else if (*alg == "SHA2_512") {
     out->digest_alg = "sha512";
   } else {
-    return absl::InvalidArgumentError(StrCat("entry body: ", base, ".data.algorithm \"", *alg,
+    return absl::InvalidArgumentError(StrCat("entry body: ", path, ".algorithm \"", *alg,
                                              "\" is not SHA2_256, SHA2_384 or SHA2_512"));
   }
-  absl::StatusOr<std::string> digest = GetBytes(**data, base + ".data", "digest", kP);
+  absl::StatusOr<std::string> digest = GetBytes(j, path, "digest", kP);
   if (!digest.ok()) return digest.status();
   if (digest->size() != DigestSize(out->digest_alg)) {
-    return absl::InvalidArgumentError(StrCat("entry body: ", base, ".data.digest has ", digest->size(),
+    return absl::InvalidArgumentError(StrCat("entry body: ", path, ".digest has ", digest->size(),
                                              " bytes; ", *alg, " has ", DigestSize(out->digest_alg)));
   }
   out->digest = *std::move(digest);
-  absl::StatusOr<const json*> sig = Get(**hr, base, "signature", kP);
-  if (!sig.ok()) return sig.status();
-  absl::StatusOr<std::string> content = GetBytes(**sig, base + ".signature", "content", kP);
+  return absl::OkStatus();
+}
+
+// A Rekor v2 Signature {content (base64), verifier {publicKey {rawBytes} | x509Certificate
+// {rawBytes}, keyDetails}} at `path`: appends its signature and verifier DER to `out`.
+absl::Status ReadSignature002(const json& sig, const std::string& path, EntryBody* out) {
+  constexpr Spelling kP = Spelling::kProto;
+  absl::StatusOr<std::string> content = GetBytes(sig, path, "content", kP);
   if (!content.ok()) return content.status();
-  absl::Status st = CheckSignatureSize(*content, base + ".signature.content");
+  absl::Status st = CheckSignatureSize(*content, path + ".content");
   if (!st.ok()) return st;
-  out->signatures.push_back(*std::move(content));
-  const std::string vpath = base + ".signature.verifier";
-  absl::StatusOr<const json*> verifier = Get(**sig, base + ".signature", "verifier", kP);
+  const std::string vpath = path + ".verifier";
+  absl::StatusOr<const json*> verifier = Get(sig, path, "verifier", kP);
   if (!verifier.ok()) return verifier.status();
   absl::StatusOr<const json*> cert = Get(**verifier, vpath, "x509Certificate", kP);
   absl::StatusOr<const json*> key = Get(**verifier, vpath, "publicKey", kP);
@@ -393,8 +391,47 @@ absl::Status ParseHashedRekord002(const json& spec, EntryBody* out) {
   }
   st = CheckDer(*der, is_cert, hpath + ".rawBytes");
   if (!st.ok()) return st;
+  out->signatures.push_back(*std::move(content));
   out->verifiers_der.push_back(*std::move(der));
   out->verifier_is_cert.push_back(is_cert);
+  return absl::OkStatus();
+}
+
+// hashedrekord 0.0.2 (Rekor v2, protojson of dev.sigstore.rekor.v2.HashedRekordLogEntryV002):
+// spec.hashedRekordV002.data (a HashOutput), spec.hashedRekordV002.signature (a Signature).
+// Raw bytes are DER.
+absl::Status ParseHashedRekord002(const json& spec, EntryBody* out) {
+  constexpr Spelling kP = Spelling::kProto;
+  absl::StatusOr<const json*> hr = Get(spec, "spec", "hashedRekordV002", kP);
+  if (!hr.ok()) return hr.status();
+  const std::string base = "spec.hashedRekordV002";
+  absl::StatusOr<const json*> data = Get(**hr, base, "data", kP);
+  if (!data.ok()) return data.status();
+  absl::Status st = ReadHashOutput002(**data, base + ".data", out);
+  if (!st.ok()) return st;
+  absl::StatusOr<const json*> sig = Get(**hr, base, "signature", kP);
+  if (!sig.ok()) return sig.status();
+  return ReadSignature002(**sig, base + ".signature", out);
+}
+
+// dsse 0.0.2 (Rekor v2, protojson of dev.sigstore.rekor.v2.DSSELogEntryV002):
+// spec.dsseV002.payloadHash (a HashOutput of the envelope's payload),
+// spec.dsseV002.signatures[] (Signatures: content is the envelope signature's raw bytes).
+absl::Status ParseDsse002(const json& spec, EntryBody* out) {
+  constexpr Spelling kP = Spelling::kProto;
+  absl::StatusOr<const json*> d = Get(spec, "spec", "dsseV002", kP);
+  if (!d.ok()) return d.status();
+  const std::string base = "spec.dsseV002";
+  absl::StatusOr<const json*> ph = Get(**d, base, "payloadHash", kP);
+  if (!ph.ok()) return ph.status();
+  absl::Status st = ReadHashOutput002(**ph, base + ".payloadHash", out);
+  if (!st.ok()) return st;
+  absl::StatusOr<const json*> sigs = GetSignatures(**d, base, kP);
+  if (!sigs.ok()) return sigs.status();
+  for (size_t i = 0; i < (*sigs)->size(); ++i) {
+    st = ReadSignature002((**sigs)[i], StrCat(base, ".signatures[", i, "]"), out);
+    if (!st.ok()) return st;
+  }
   return absl::OkStatus();
 }
 
@@ -410,9 +447,11 @@ absl::StatusOr<EntryBody> ParseEntryBody(const TlogEntry& e) {
     kind = BodyKind::kIntoto002;
   } else if (e.kind == "hashedrekord" && e.version == "0.0.2") {
     kind = BodyKind::kHashedRekord002;
+  } else if (e.kind == "dsse" && e.version == "0.0.2") {
+    kind = BodyKind::kDsse002;
   } else {
     return absl::InvalidArgumentError(StrCat("entry kindVersion ", e.kind, " ", e.version,
-                                             " is not hashedrekord 0.0.1/0.0.2, dsse 0.0.1 or intoto 0.0.2"));
+                                             " is not hashedrekord 0.0.1/0.0.2, dsse 0.0.1/0.0.2 or intoto 0.0.2"));
   }
   if (e.body.size() > kMaxCanonicalizedBodyBytes) {
     return absl::InvalidArgumentError(StrCat("entry body has ", e.body.size(),
@@ -420,7 +459,8 @@ absl::StatusOr<EntryBody> ParseEntryBody(const TlogEntry& e) {
   }
   absl::StatusOr<json> j = ParseStrictJson(e.body, kMaxCanonicalizedBodyBytes);
   if (!j.ok()) return absl::InvalidArgumentError(StrCat("entry body: ", j.status().message()));
-  Spelling s = kind == BodyKind::kHashedRekord002 ? Spelling::kProto : Spelling::kExact;
+  const bool rekor_v2 = kind == BodyKind::kHashedRekord002 || kind == BodyKind::kDsse002;
+  Spelling s = rekor_v2 ? Spelling::kProto : Spelling::kExact;
   absl::StatusOr<std::string> body_kind = GetString(*j, "", "kind", s);
   if (!body_kind.ok()) return body_kind.status();
   absl::StatusOr<std::string> api_version = GetString(*j, "", "apiVersion", s);
@@ -439,6 +479,7 @@ absl::StatusOr<EntryBody> ParseEntryBody(const TlogEntry& e) {
     case BodyKind::kDsse001: st = ParseDsse001(**spec, &out); break;
     case BodyKind::kIntoto002: st = ParseIntoto002(**spec, &out); break;
     case BodyKind::kHashedRekord002: st = ParseHashedRekord002(**spec, &out); break;
+    case BodyKind::kDsse002: st = ParseDsse002(**spec, &out); break;
   }
   if (!st.ok()) return st;
   return out;

@@ -15,7 +15,8 @@
 
 namespace layerseal::sigstore {
 
-enum class BodyKind { kHashedRekord001, kDsse001, kIntoto002, kHashedRekord002 };
+// kHashedRekord002 and kDsse002 are Rekor v2 (rekor-tiles) entries; the others Rekor v1.
+enum class BodyKind { kHashedRekord001, kDsse001, kIntoto002, kHashedRekord002, kDsse002 };
 
 // What an entry body says was logged, normalised across kinds.
 struct EntryBody {
@@ -26,7 +27,7 @@ struct EntryBody {
   std::vector<std::string> verifiers_der;  // certificate DER or SPKI DER, one per signature
   std::vector<bool> verifier_is_cert;
   std::string digest_alg;  // "sha256"
-  std::string digest;      // raw: hashedrekord data hash; dsse/intoto payloadHash
+  std::string digest;      // raw: hashedrekord data hash; dsse (0.0.1, 0.0.2)/intoto payloadHash
   std::string envelope_hash;  // raw; dsse 0.0.1 envelopeHash when present
 };
 // The entry's body; its kind/apiVersion must equal the entry's kindVersion. InvalidArgument
