@@ -179,6 +179,7 @@ absl::StatusOr<size_t> MatchBody(const EntryBody& body, const SignedEntity& e, s
       }
       break;
     case BodyKind::kDsse001:
+    case BodyKind::kDsse002:
     case BodyKind::kIntoto002:
       if (!e.dsse) return absl::PermissionDeniedError("a dsse/intoto entry logs a DSSE envelope, the bundle has none");
       want = Sha256(e.dsse->payload);
@@ -290,7 +291,7 @@ EntityResult VerifyEntity(const SignedEntity& e, const Artifact& artifact, const
         skipped.push_back(StrCat(name, ": log ", HexEncode(t.log_id), " is not in the trusted root"));
         continue;
       }
-      const bool v2 = body->kind == BodyKind::kHashedRekord002;
+      const bool v2 = body->kind == BodyKind::kHashedRekord002 || body->kind == BodyKind::kDsse002;
       // 4c: the evidence its version needs.
       if (v2 && !t.proof) return Fail(4, Reason::kBadTlogEntry, StrCat(name, " 4c: a Rekor v2 entry without an inclusion proof"));
       if (!t.set && !t.proof) {
