@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -25,7 +26,10 @@
 #include "verifier/crypto.h"
 #include "verifier/digest.h"
 #include "verifier/sigstore/bundle.h"
+#include "verifier/sigstore/bundle_verifier.h"
 #include "verifier/sigstore/checkpoint.h"
+#include "verifier/sigstore/entity.h"
+#include "verifier/sigstore/identity.h"
 #include "verifier/sigstore/rekor.h"
 #include "verifier/sigstore/trusted_root.h"
 
@@ -1193,6 +1197,107 @@ TEST(EntryBodyTest, Dsse002MalformedMembersAreRefused) {
   // Given in both spellings.
   EXPECT_THAT(Error(EditedDsse002([](json& j) { j["spec"]["dsse_v002"] = j["spec"]["dsseV002"]; })),
               HasSubstr("given twice"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// VerifyEntity over a dsse 0.0.2 entry: the rekor2-dsse-happy-path envelope, certificate and
+// RFC 3161 timestamp, logged as @sigstore/sign 4.x logs it (dsse 0.0.2) in a one-leaf Rekor v2
+// log made here (Ed25519 checkpoint), added to the case's own trusted root.
+class Dsse002EntityTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    parsed_ = ParseCase("rekor2-dsse-happy-path", /*own_root=*/true);
+    log_ = signer_.Log(kOrigin);
+    log_.details = PublicKeyDetails::kEd25519;
+    std::vector<LogKey> tlogs = parsed_.root.tlogs();
+    tlogs.push_back(log_);
+    root_ = TrustedRoot::FromParts(tlogs, parsed_.root.ctlogs(), parsed_.root.fulcio(), parsed_.root.tsas(),
+                                   parsed_.root.sha256());
+    absl::StatusOr<IdentityPattern> any = MakeIdentityPattern("any", std::nullopt, ".*", std::nullopt, ".*");
+    ASSERT_TRUE(any.ok()) << any.status();
+    policy_.root = &root_;
+    policy_.identities.push_back(*any);
+    policy_.now = absl::Now();
+    absl::StatusOr<Digest> d =
+        Digest::Parse("sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf");  // a.txt
+    ASSERT_TRUE(d.ok()) << d.status();
+    artifact_.sha256 = *d;
+  }
+  // The case's entity with `body` as its one entry, at index 0 of a one-leaf tree.
+  SignedEntity With(const TlogEntry& body) const {
+    SignedEntity e = FromBundle(parsed_.bundle);
+    TlogEntry t = body;
+    t.log_id = log_.log_id;
+    t.log_index = 0;
+    t.integrated_time = 0;
+    t.set.reset();
+    InclusionProof p;
+    p.log_index = 0;
+    p.tree_size = 1;
+    p.root_hash = LeafHash(t.body);
+    const std::string text = StrCat(kOrigin, "\n1\n", Base64Encode(p.root_hash), "\n");
+    p.checkpoint = StrCat(text, "\n\xE2\x80\x94 ", kOrigin, " ", Base64Encode(log_.log_id.substr(0, 4) + signer_.Sign(text)),
+                          "\n");
+    t.proof = p;
+    e.tlog = {t};
+    return e;
+  }
+  static constexpr const char* kOrigin = "dsse2.log.example";
+  TestSigner signer_ = MakeSigner("ED25519", nullptr, nullptr);
+  Parsed parsed_;
+  LogKey log_;
+  TrustedRoot root_;
+  TrustPolicy policy_;
+  Artifact artifact_;
+};
+
+TEST_F(Dsse002EntityTest, TheEnvelopesOwnEntryIsAccepted) {
+  EntityResult r = VerifyEntity(With(Dsse002Entry()), artifact_, policy_);
+  EXPECT_EQ(r.reason, Reason::kVerified) << r.step << ": " << r.detail;
+  ASSERT_TRUE(r.signer.has_value());
+  EXPECT_EQ(r.signer->log_index, 0);
+}
+
+TEST_F(Dsse002EntityTest, AnEntryForAnotherPayloadSignatureOrCertificateIsTlogMismatch) {
+  EntityResult r = VerifyEntity(With(EditedDsse002([](json& j) {
+                                  j["spec"]["dsseV002"]["payloadHash"]["digest"] = Base64Encode(Sha256("other"));
+                                })),
+                                artifact_, policy_);
+  EXPECT_EQ(r.reason, Reason::kTlogMismatch) << r.detail;
+  EXPECT_THAT(r.detail, HasSubstr("SHA-256 of the DSSE payload"));
+  r = VerifyEntity(With(EditedDsse002([](json& j) {
+                     j["spec"]["dsseV002"]["signatures"][0]["content"] = Base64Encode("another signature");
+                   })),
+                   artifact_, policy_);
+  EXPECT_EQ(r.reason, Reason::kTlogMismatch) << r.detail;
+  TestSigner other = MakeSigner("EC", "P-256", EVP_sha256());
+  unsigned char* der = nullptr;
+  int len = i2d_PUBKEY(other.key.get(), &der);
+  std::string spki(reinterpret_cast<char*>(der), static_cast<size_t>(len));
+  OPENSSL_free(der);
+  r = VerifyEntity(With(EditedDsse002([&](json& j) {
+                     json& v = j["spec"]["dsseV002"]["signatures"][0]["verifier"];
+                     v.erase("x509Certificate");
+                     v["publicKey"] = {{"rawBytes", Base64Encode(spki)}};
+                   })),
+                   artifact_, policy_);
+  EXPECT_EQ(r.reason, Reason::kTlogMismatch) << r.detail;
+}
+
+TEST_F(Dsse002EntityTest, RekorV2RulesApply) {
+  // No inclusion proof: a Rekor v2 entry needs one.
+  SignedEntity e = With(Dsse002Entry());
+  e.tlog[0].proof.reset();
+  e.tlog[0].set = "a SET";
+  EntityResult r = VerifyEntity(e, artifact_, policy_);
+  EXPECT_EQ(r.reason, Reason::kBadTlogEntry) << r.detail;
+  EXPECT_THAT(r.detail, HasSubstr("Rekor v2 entry without an inclusion proof"));
+  // The proof's index must be the entry's.
+  e = With(Dsse002Entry());
+  e.tlog[0].log_index = 7;
+  r = VerifyEntity(e, artifact_, policy_);
+  EXPECT_EQ(r.reason, Reason::kBadTlogEntry) << r.detail;
+  EXPECT_THAT(r.detail, HasSubstr("is not the entry's 7"));
 }
 
 }  // namespace
