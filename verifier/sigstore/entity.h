@@ -28,9 +28,16 @@ struct SignedEntity {
 };
 
 SignedEntity FromBundle(Bundle b);
-// A legacy .sig layer: its bytes (the simple-signing payload) and its annotations. Errors:
-// InvalidArgument naming the annotation (missing signature, bad base64, certificate PEM or
-// bundle annotation that does not parse); ResourceExhausted over kMaxCosignAnnotationBytes.
+// A legacy .sig layer: its bytes (the simple-signing payload, not parsed here) and its
+// annotations. The result: version kV01; message {"SHA2_256", SHA-256(payload), signature};
+// material kPublicKey without a certificate, kCertificate with one, kChain with a chain too
+// (certs_der = leaf, then the chain's certificates except self-signed ones: roots come from
+// the trusted root only); the bundle annotation as one TlogEntry with its SET and no proof,
+// kind/version taken from the body's kind/apiVersion; the rfc3161timestamp annotation
+// ({"SignedRFC3161Timestamp": base64}) as one timestamp. An empty annotation counts as absent.
+// Errors: InvalidArgument naming the annotation (missing signature, bad base64, certificate
+// PEM or bundle annotation that does not parse, a chain without a certificate);
+// ResourceExhausted over kMaxCosignAnnotationBytes, kMaxSimpleSigningBytes or the chain limit.
 absl::StatusOr<SignedEntity> FromLegacySig(std::string payload,
                                            const std::map<std::string, std::string>& annotations);
 
