@@ -5,7 +5,7 @@
 #include "base/str_cat.h"
 #include "verifier/crypto.h"
 #include "verifier/digest.h"
-#include "verifier/sigstore/rekor.h"
+#include "verifier/sigstore/signature.h"
 
 namespace layerseal::sigstore {
 namespace {
@@ -181,7 +181,8 @@ absl::Status VerifyCheckpoint(const Checkpoint& c, const LogKey& log, bool rekor
     if (s.key_hint != hint) continue;
     if (rekor_v2 && s.name != log.origin) continue;
     ++candidates;
-    absl::Status st = VerifyLogSignature(log, c.signed_text, s.sig);
+    absl::Status st = log.key == nullptr ? absl::InvalidArgumentError("the log has no public key")
+                                         : VerifyMessage(log.key.get(), c.signed_text, s.sig);
     if (!st.ok()) {
       return absl::PermissionDeniedError(
           StrCat("checkpoint: the signature line of \"", s.name, "\" (key hint ", HexEncode(s.key_hint),

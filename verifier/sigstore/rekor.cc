@@ -17,6 +17,7 @@
 #include "verifier/crypto.h"
 #include "verifier/digest.h"
 #include "verifier/manifest.h"
+#include "verifier/sigstore/signature.h"
 
 namespace layerseal::sigstore {
 namespace {
@@ -397,39 +398,7 @@ absl::Status ParseHashedRekord002(const json& spec, EntryBody* out) {
   return absl::OkStatus();
 }
 
-// The message digest a log key signs with (the one signature.h's DefaultDigest names):
-// Ed25519 nullptr (pure), EC by curve size, RSA SHA-256.
-absl::StatusOr<const EVP_MD*> LogDigest(EVP_PKEY* key) {
-  if (EVP_PKEY_is_a(key, "ED25519")) return static_cast<const EVP_MD*>(nullptr);
-  if (EVP_PKEY_is_a(key, "EC")) {
-    int bits = EVP_PKEY_get_bits(key);
-    if (bits == 256) return EVP_sha256();
-    if (bits == 384) return EVP_sha384();
-    if (bits == 521) return EVP_sha512();
-    return absl::InvalidArgumentError(StrCat("log key: EC key of ", bits, " bits is not P-256, P-384 or P-521"));
-  }
-  if (EVP_PKEY_is_a(key, "RSA")) return EVP_sha256();
-  return absl::InvalidArgumentError("log key: not an EC, RSA or Ed25519 key");
-}
-
 }  // namespace
-
-absl::Status VerifyLogSignature(const LogKey& log, std::string_view message, std::string_view sig) {
-  if (log.key == nullptr) return absl::InvalidArgumentError("log key: no public key");
-  absl::StatusOr<const EVP_MD*> md = LogDigest(log.key.get());
-  if (!md.ok()) return md.status();
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (ctx == nullptr ||
-      EVP_DigestVerifyInit(ctx.get(), nullptr, *md, nullptr, log.key.get()) != 1) {
-    ERR_clear_error();
-    return absl::InternalError("log key: EVP_DigestVerifyInit failed");
-  }
-  int rc = EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
-                            reinterpret_cast<const unsigned char*>(message.data()), message.size());
-  ERR_clear_error();  // a bad signature leaves its reasons on this thread's queue
-  if (rc != 1) return absl::UnauthenticatedError("signature does not verify under the log's key");
-  return absl::OkStatus();
-}
 
 absl::StatusOr<EntryBody> ParseEntryBody(const TlogEntry& e) {
   BodyKind kind;
@@ -491,7 +460,8 @@ absl::Status VerifySet(const TlogEntry& e, const LogKey& log) {
     return absl::PermissionDeniedError(StrCat("integratedTime ", absl::FormatTime(absl::RFC3339_sec, t, absl::UTCTimeZone()),
                                               " is outside the log key's validFor"));
   }
-  absl::Status st = VerifyLogSignature(log, SetPayload(e), *e.set);
+  if (log.key == nullptr) return absl::PermissionDeniedError("SET: the log has no public key");
+  absl::Status st = VerifyMessage(log.key.get(), SetPayload(e), *e.set);
   if (!st.ok()) return absl::PermissionDeniedError(StrCat("SET: ", st.message()));
   return absl::OkStatus();
 }

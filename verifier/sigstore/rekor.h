@@ -40,14 +40,10 @@ struct EntryBody {
 absl::StatusOr<EntryBody> ParseEntryBody(const TlogEntry& e);
 // The canonical JSON a SET signs: {"body":..,"integratedTime":..,"logID":"<hex>","logIndex":..}.
 std::string SetPayload(const TlogEntry& e);
-// OK when e.set verifies under `log`'s key and log.valid_for contains e.integrated_time.
+// OK when e.set verifies under `log`'s key (signature.h VerifyMessage: ECDSA over the curve's
+// digest, Ed25519 pure) and log.valid_for contains e.integrated_time.
 // PermissionDenied saying why otherwise.
 absl::Status VerifySet(const TlogEntry& e, const LogKey& log);
-// OK when `sig` is `log`'s signature over `message`: ECDSA (DER) over the message hashed with
-// the curve's digest (P-256 SHA-256, P-384 SHA-384, P-521 SHA-512), RSA PKCS#1 v1.5 SHA-256,
-// Ed25519 pure. Unauthenticated when it does not verify; InvalidArgument for an unusable key.
-// (Until signature.h's VerifyMessage is built; then this becomes a call to it.)
-absl::Status VerifyLogSignature(const LogKey& log, std::string_view message, std::string_view sig);
 // SHA-256(0x00 || body).
 std::string LeafHash(std::string_view body);
 // RFC 6962 / RFC 9162 inclusion of `leaf_hash` at `index` in a tree of `size` with `root`.
