@@ -528,6 +528,13 @@ TEST(SigstoreFulcioTest, ParseCertificateIsStrict) {
   EXPECT_FALSE(ParseCertificate(der.substr(0, der.size() - 1)).ok());
   EXPECT_FALSE(ParseCertificate("").ok());
   EXPECT_FALSE(ParseCertificate(std::string(40000, '\x30')).ok());
+  // A mock leaf whose signature BIT STRING has non-zero unused bits (found by x509_ext_fuzz):
+  // OpenSSL parses it and re-encodes it differently, so it is refused.
+  std::string ber = ReadAll(StrCat(LAYERSEAL_SOURCE_DIR,
+                                   "/tests/fuzz/regressions/x509_ext/bit_string_nonzero_padding"));
+  absl::Status s = ParseCertificate(ber).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("canonical DER"), std::string_view::npos) << s;
 }
 
 // ---- fulcio.h: hostile certificates ---------------------------------------------------------
@@ -925,6 +932,7 @@ TEST(SigstoreTimestampTest, MalformedResponsesAreInvalidArgument) {
   TrustedRoot root = OwnRoot("rekor2-happy-path");
   const std::string& tsr = c.timestamps[0];
   EXPECT_EQ(VerifyTimestamp("", c.signature, root).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(VerifyTimestamp(tsr, "", root).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(VerifyTimestamp(tsr + "x", c.signature, root).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(VerifyTimestamp(tsr.substr(0, tsr.size() / 2), c.signature, root).status().code(),
             absl::StatusCode::kInvalidArgument);

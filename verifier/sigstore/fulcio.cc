@@ -104,6 +104,13 @@ absl::StatusOr<std::shared_ptr<X509>> ParseCertificate(std::string_view der) {
     return absl::InvalidArgumentError(StrCat("certificate has ", ossl::Bytes(der) + der.size() - p,
                                              " bytes after its DER"));
   }
+  // d2i_X509 accepts some BER (e.g. non-zero unused bits in the signature BIT STRING) and
+  // normalises it on re-encoding. Refuse it (as Go's parser does), so that CertificateDer
+  // of a parsed certificate is always the bytes it came from: byte comparisons against a
+  // transparency log entry then mean what they say.
+  if (CertificateDer(cert) != der) {
+    return absl::InvalidArgumentError("certificate is not in canonical DER");
+  }
   return owned;
 }
 

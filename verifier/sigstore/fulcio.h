@@ -21,7 +21,9 @@ inline constexpr int kMaxVerifyDepth = 10;            // X509_VERIFY_PARAM_set_d
 inline constexpr size_t kMaxSanEntries = 16;
 inline constexpr size_t kMaxIdentityBytes = 4 * 1024;  // a SAN value or an issuer extension
 
-// A DER certificate (whole input consumed, at most kMaxCertificateBytes of bundle.h).
+// A DER certificate (whole input consumed, at most kMaxCertificateBytes of bundle.h, and
+// re-encoding to exactly `der`: BER that OpenSSL would normalise is refused, so
+// CertificateDer(*ParseCertificate(der)) == der).
 absl::StatusOr<std::shared_ptr<X509>> ParseCertificate(std::string_view der);
 // DER of `cert`.
 std::string CertificateDer(X509* cert);

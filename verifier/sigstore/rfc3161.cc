@@ -123,6 +123,7 @@ absl::StatusOr<VerifiedTime> VerifyTimestamp(std::string_view der_response,
     return absl::InvalidArgumentError(StrCat("timestamp response of ", der_response.size(),
                                              " bytes; at most ", kMaxTimestampResponseBytes));
   }
+  if (signed_bytes.empty()) return absl::InvalidArgumentError("no signature to timestamp");
   if (signed_bytes.size() > kMaxSignatureBytes) {
     return absl::InvalidArgumentError(StrCat("timestamped signature of ", signed_bytes.size(),
                                              " bytes; at most ", kMaxSignatureBytes));
