@@ -89,6 +89,21 @@ TEST_F(BundleVerifierTest, HappyPathByDigestAndByBytesReportsTheSigner) {
   EXPECT_EQ(bad.step, 8);
 }
 
+// messageDigest is optional in a bundle: the artifact's bytes are then needed (the signature
+// binds them) and the log entry is compared with the artifact's digest.
+TEST_F(BundleVerifierTest, MessageWithoutDigestNeedsTheBytes) {
+  SignedEntity e = Entity("happy-path-v0.1");
+  ASSERT_TRUE(e.message.has_value());
+  e.message->digest.clear();
+  e.message->digest_algorithm.clear();
+  EntityResult r = VerifyEntity(e, a_txt_, keyless_);
+  EXPECT_EQ(r.reason, Reason::kSubjectMismatch) << r.detail;
+  Artifact with_bytes = a_txt_;
+  with_bytes.bytes = a_txt_bytes_;
+  r = VerifyEntity(e, with_bytes, keyless_);
+  EXPECT_TRUE(r.ok()) << r.detail;
+}
+
 TEST_F(BundleVerifierTest, DetailNamesTheStep) {
   Artifact other;
   other.sha256 = Digest::Sha256Of("something else");

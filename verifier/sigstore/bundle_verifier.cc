@@ -122,7 +122,8 @@ std::optional<EntityResult> CheckArtifact(const SignedEntity& e, const Artifact&
 
 // Step 4f: the log entry body is for this very signature, key/certificate and artifact.
 // Returns the index of the matching body signature, or why not.
-absl::StatusOr<size_t> MatchBody(const EntryBody& body, const SignedEntity& e, std::string_view leaf_der,
+absl::StatusOr<size_t> MatchBody(const EntryBody& body, const SignedEntity& e, const Artifact& artifact,
+                                 std::string_view leaf_der,
                                  const std::vector<KeyCandidate>& keys, size_t* key_index) {
   std::string_view sig = SignatureBytes(e);
   size_t i = 0;
@@ -166,11 +167,10 @@ absl::StatusOr<size_t> MatchBody(const EntryBody& body, const SignedEntity& e, s
         want = Sha256(e.legacy_payload);
         what = "SHA-256 of the simple-signing payload";
       } else if (e.message) {
-        if (e.message->digest.empty()) {
-          return absl::PermissionDeniedError("the bundle has no messageDigest to compare with the log");
-        }
-        want = e.message->digest;
-        what = "messageDigest";
+        // Without a messageDigest, the artifact's own (step 2 required its bytes then).
+        want = e.message->digest.empty() ? absl::HexStringToBytes(std::string(artifact.sha256.hex()))
+                                         : e.message->digest;
+        what = e.message->digest.empty() ? "artifact's digest" : "messageDigest";
       } else if (e.dsse && body.kind == BodyKind::kHashedRekord002) {
         want = Sha256(dsse::Pae(e.dsse->payload_type, e.dsse->payload));
         what = "SHA-256 of the DSSE PAE";
@@ -340,7 +340,7 @@ EntityResult VerifyEntity(const SignedEntity& e, const Artifact& artifact, const
       }
       // 4f: the body is this signature, by this key or certificate, over this artifact.
       size_t k = 0;
-      absl::StatusOr<size_t> match = MatchBody(*body, e, leaf_der, keys, &k);
+      absl::StatusOr<size_t> match = MatchBody(*body, e, artifact, leaf_der, keys, &k);
       if (!match.ok()) {
         if (absl::IsNotFound(match.status())) {
           return Fail(4, Reason::kUntrustedKey, StrCat(name, " 4f: ", Msg(match.status())));
