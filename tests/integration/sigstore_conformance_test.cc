@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/process.h"
+#include "tests/support/shared_dir.h"
 
 namespace layerseal {
 namespace {
@@ -88,11 +89,7 @@ const std::map<std::string, std::string>& ExpectedFailures() {
   return *m;
 }
 
-std::string SigstoreDir() {
-  const char* dir = std::getenv("LAYERSEAL_SHARED_DIR");
-  std::string shared = dir != nullptr && *dir != '\0' ? dir : StrCat(LAYERSEAL_SOURCE_DIR, "/../shared");
-  return StrCat(shared, "/conformance/sigstore");
-}
+std::string SigstoreDir() { return layerseal::testing::SigstoreCorpusDir(); }
 
 std::string CorpusDir() { return SigstoreDir() + "/bundle-verify"; }
 

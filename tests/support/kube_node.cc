@@ -10,6 +10,7 @@
 
 #include "absl/time/clock.h"
 #include "base/str_cat.h"
+#include "tests/support/shared_dir.h"
 
 namespace layerseal::testing {
 namespace {
@@ -61,11 +62,7 @@ std::string BuildBusyboxRootfsTar() {
 
 }  // namespace
 
-std::string SharedBinDir() {
-  const char* dir = std::getenv("LAYERSEAL_SHARED_DIR");
-  if (dir != nullptr && *dir != '\0') return StrCat(dir, "/bin");
-  return StrCat(LAYERSEAL_SOURCE_DIR, "/../shared/bin");
-}
+std::string SharedBinDir() { return SharedDir() + "/bin"; }
 
 absl::StatusOr<std::string> UnpackSharedProgram(const std::string& name, const std::string& dest_dir) {
   std::string xz = StrCat(SharedBinDir(), "/", name, ".xz");

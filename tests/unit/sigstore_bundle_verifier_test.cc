@@ -18,6 +18,7 @@
 #include "verifier/sigstore/entity.h"
 #include "verifier/sigstore/identity.h"
 #include "verifier/sigstore/trusted_root.h"
+#include "tests/support/shared_dir.h"
 
 namespace layerseal::sigstore {
 namespace {
@@ -27,11 +28,7 @@ constexpr char kIdentity[] =
     "workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
 constexpr char kIssuer[] = "https://token.actions.githubusercontent.com";
 
-std::string SigstoreDir() {
-  const char* dir = std::getenv("LAYERSEAL_SHARED_DIR");
-  std::string shared = dir != nullptr && *dir != '\0' ? dir : StrCat(LAYERSEAL_SOURCE_DIR, "/../shared");
-  return StrCat(shared, "/conformance/sigstore");
-}
+std::string SigstoreDir() { return layerseal::testing::SigstoreCorpusDir(); }
 
 std::string Read(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

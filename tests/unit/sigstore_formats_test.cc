@@ -27,6 +27,7 @@
 #include "verifier/sigstore/json.h"
 #include "verifier/sigstore/simple_signing.h"
 #include "verifier/sigstore/trusted_root.h"
+#include "tests/support/shared_dir.h"
 
 namespace layerseal::sigstore {
 namespace {
@@ -34,11 +35,7 @@ namespace {
 using ::testing::HasSubstr;
 using nlohmann::json;
 
-std::string CorpusDir() {
-  const char* dir = std::getenv("LAYERSEAL_SHARED_DIR");
-  std::string shared = dir != nullptr && *dir != '\0' ? dir : StrCat(LAYERSEAL_SOURCE_DIR, "/../shared");
-  return StrCat(shared, "/conformance/sigstore");
-}
+std::string CorpusDir() { return layerseal::testing::SigstoreCorpusDir(); }
 
 std::string ReadOrDie(const std::filesystem::path& p) {
   absl::StatusOr<std::string> bytes = ReadFileLimited(p, 4 << 20, "");

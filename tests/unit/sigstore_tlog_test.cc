@@ -32,6 +32,7 @@
 #include "verifier/sigstore/identity.h"
 #include "verifier/sigstore/rekor.h"
 #include "verifier/sigstore/trusted_root.h"
+#include "tests/support/shared_dir.h"
 
 namespace layerseal::sigstore {
 namespace {
@@ -160,13 +161,7 @@ TEST(InclusionTest, MalformedInputsFail) {
 // ---------------------------------------------------------------------------------------------
 // The conformance corpus.
 
-std::string SharedDir() {
-  const char* dir = std::getenv("LAYERSEAL_SHARED_DIR");
-  if (dir != nullptr && *dir != '\0') return dir;
-  return StrCat(LAYERSEAL_SOURCE_DIR, "/../shared");
-}
-
-std::string CorpusDir() { return StrCat(SharedDir(), "/conformance/sigstore"); }
+std::string CorpusDir() { return layerseal::testing::SigstoreCorpusDir(); }
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

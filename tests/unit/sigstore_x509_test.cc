@@ -33,6 +33,7 @@
 #include "verifier/sigstore/sct.h"
 #include "verifier/sigstore/signature.h"
 #include "verifier/sigstore/trusted_root.h"
+#include "tests/support/shared_dir.h"
 
 namespace layerseal::sigstore {
 namespace {
@@ -47,12 +48,7 @@ constexpr char kGithubIssuer[] = "https://token.actions.githubusercontent.com";
 
 // ---- the corpus ------------------------------------------------------------------------
 
-std::string CorpusDir() {
-  const char* dir = std::getenv("LAYERSEAL_SHARED_DIR");
-  std::string shared =
-      dir != nullptr && *dir != '\0' ? std::string(dir) : StrCat(LAYERSEAL_SOURCE_DIR, "/../shared");
-  return StrCat(shared, "/conformance/sigstore");
-}
+std::string CorpusDir() { return layerseal::testing::SigstoreCorpusDir(); }
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

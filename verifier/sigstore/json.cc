@@ -10,12 +10,6 @@
 #include "verifier/manifest.h"
 
 namespace layerseal::sigstore {
-namespace {
-
-// RFC 3339 times are short; a longer string is not one (and is not worth parsing).
-constexpr size_t kMaxTimeChars = 64;
-// An int64 has at most 19 digits and a sign.
-constexpr size_t kMaxInt64Chars = 20;
 
 // "logIndex" -> "log_index", "x509CertificateChain" -> "x509_certificate_chain".
 std::string SnakeCase(std::string_view camel) {
@@ -31,6 +25,14 @@ std::string SnakeCase(std::string_view camel) {
   }
   return out;
 }
+
+namespace {
+
+// RFC 3339 times are short; a longer string is not one (and is not worth parsing).
+constexpr size_t kMaxTimeChars = 64;
+// An int64 has at most 19 digits and a sign.
+constexpr size_t kMaxInt64Chars = 20;
+
 
 // At most `max` bytes of `s`, cut at a UTF-8 character boundary, with "..." when cut.
 std::string Clip(std::string_view s, size_t max) {

@@ -49,6 +49,8 @@ absl::StatusOr<nlohmann::json> ParseJsonDocument(std::string_view bytes, size_t 
 absl::Status PathError(std::string_view path, std::string_view what);
 // "parent.member", or "member" when parent is empty.
 std::string JoinPath(std::string_view parent, std::string_view member);
+// protojson's snake_case spelling of a lowerCamel name: "logIndex" -> "log_index".
+std::string SnakeCase(std::string_view camel);
 // Member(obj, name), required: InvalidArgument "<path>.<name>: missing" when absent or null.
 absl::StatusOr<const nlohmann::json*> RequiredMember(const nlohmann::json& obj,
                                                      std::string_view path, std::string_view name);

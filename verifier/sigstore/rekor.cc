@@ -17,6 +17,7 @@
 #include "verifier/crypto.h"
 #include "verifier/digest.h"
 #include "verifier/manifest.h"
+#include "verifier/sigstore/json.h"
 #include "verifier/sigstore/signature.h"
 
 namespace layerseal::sigstore {
@@ -28,22 +29,6 @@ using nlohmann::json;
 // bodies are protojson, which reads lowerCamel and snake_case alike.
 enum class Spelling { kExact, kProto };
 
-std::string SnakeCase(std::string_view camel) {
-  std::string out;
-  for (char c : camel) {
-    if (c >= 'A' && c <= 'Z') {
-      out.push_back('_');
-      out.push_back(static_cast<char>(c - 'A' + 'a'));
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
-std::string Join(std::string_view path, std::string_view name) {
-  return path.empty() ? std::string(name) : StrCat(path, ".", name);
-}
 
 // The member `name` of the object `j` at `path`; InvalidArgument naming the path when `j` is
 // not an object, or the member is absent (or given in both spellings).
@@ -59,12 +44,12 @@ absl::StatusOr<const json*> Get(const json& j, std::string_view path, std::strin
       auto it2 = j.find(snake);
       if (it != j.end() && it2 != j.end()) {
         return absl::InvalidArgumentError(
-            StrCat("entry body: ", Join(path, name), " is given twice (", name, " and ", snake, ")"));
+            StrCat("entry body: ", JoinPath(path, name), " is given twice (", name, " and ", snake, ")"));
       }
       if (it == j.end()) it = it2;
     }
   }
-  if (it == j.end()) return absl::InvalidArgumentError(StrCat("entry body: ", Join(path, name), " is missing"));
+  if (it == j.end()) return absl::InvalidArgumentError(StrCat("entry body: ", JoinPath(path, name), " is missing"));
   return &*it;
 }
 
@@ -73,7 +58,7 @@ absl::StatusOr<std::string> GetString(const json& j, std::string_view path, std:
   absl::StatusOr<const json*> m = Get(j, path, name, s);
   if (!m.ok()) return m.status();
   if (!(*m)->is_string()) {
-    return absl::InvalidArgumentError(StrCat("entry body: ", Join(path, name), " is not a string"));
+    return absl::InvalidArgumentError(StrCat("entry body: ", JoinPath(path, name), " is not a string"));
   }
   return (*m)->get<std::string>();
 }
@@ -86,7 +71,7 @@ absl::StatusOr<std::string> GetBytes(const json& j, std::string_view path, std::
   absl::StatusOr<std::string> bytes = Base64Decode(*text);
   if (!bytes.ok()) {
     return absl::InvalidArgumentError(
-        StrCat("entry body: ", Join(path, name), ": ", bytes.status().message()));
+        StrCat("entry body: ", JoinPath(path, name), ": ", bytes.status().message()));
   }
   return bytes;
 }
@@ -129,7 +114,7 @@ absl::Status ReadHexHash(const json& j, std::string_view path, std::string* alg,
   }
   absl::StatusOr<std::string> v = GetString(j, path, "value", Spelling::kExact);
   if (!v.ok()) return v.status();
-  absl::StatusOr<std::string> raw = HexDecode(*v, Join(path, "value"));
+  absl::StatusOr<std::string> raw = HexDecode(*v, JoinPath(path, "value"));
   if (!raw.ok()) return raw.status();
   if (raw->size() != want) {
     return absl::InvalidArgumentError(
@@ -215,7 +200,7 @@ absl::Status ReadPemVerifier(const json& j, std::string_view path, std::string_v
   if (!pem.ok()) return pem.status();
   std::string der;
   bool is_cert = false;
-  absl::Status st = PemToDer(*pem, Join(path, name), &der, &is_cert);
+  absl::Status st = PemToDer(*pem, JoinPath(path, name), &der, &is_cert);
   if (!st.ok()) return st;
   out->verifiers_der.push_back(std::move(der));
   out->verifier_is_cert.push_back(is_cert);
@@ -257,7 +242,7 @@ absl::StatusOr<const json*> GetSignatures(const json& j, std::string_view path,
                                           Spelling s = Spelling::kExact) {
   absl::StatusOr<const json*> sigs = Get(j, path, "signatures", s);
   if (!sigs.ok()) return sigs;
-  std::string where = Join(path, "signatures");
+  std::string where = JoinPath(path, "signatures");
   if (!(*sigs)->is_array() || (*sigs)->empty()) {
     return absl::InvalidArgumentError(StrCat("entry body: ", where, " is not a non-empty array"));
   }
@@ -288,7 +273,7 @@ absl::Status ParseDsse001(const json& spec, EntryBody* out) {
     const json& s = (**sigs)[i];
     absl::StatusOr<std::string> sig = GetBytes(s, path, "signature", Spelling::kExact);
     if (!sig.ok()) return sig.status();
-    st = CheckSignatureSize(*sig, Join(path, "signature"));
+    st = CheckSignatureSize(*sig, JoinPath(path, "signature"));
     if (!st.ok()) return st;
     out->signatures.push_back(*std::move(sig));
     st = ReadPemVerifier(s, path, "verifier", out);
@@ -321,7 +306,7 @@ absl::Status ParseIntoto002(const json& spec, EntryBody* out) {
     // sigstore-js and sigstore-go, which compare without decoding it strictly).
     absl::StatusOr<std::string> sig = Base64Decode(*once);
     if (sig.ok()) {
-      st = CheckSignatureSize(*sig, Join(path, "sig"));
+      st = CheckSignatureSize(*sig, JoinPath(path, "sig"));
       if (!st.ok()) return st;
       out->signatures.push_back(*std::move(sig));
     } else {
@@ -382,7 +367,7 @@ absl::Status ReadSignature002(const json& sig, const std::string& path, EntryBod
   }
   bool is_cert = cert.ok();
   const json& holder = is_cert ? **cert : **key;
-  std::string hpath = Join(vpath, is_cert ? "x509Certificate" : "publicKey");
+  std::string hpath = JoinPath(vpath, is_cert ? "x509Certificate" : "publicKey");
   absl::StatusOr<std::string> der = GetBytes(holder, hpath, "rawBytes", kP);
   if (!der.ok()) return der.status();
   if (der->size() > kMaxCertificateBytes) {
