@@ -9,6 +9,14 @@
 //   BM_VerifyRegistry/fresh_client   a new RegistryClient per verification (constructor included)
 //   BM_VerifyRegistry/reused_client  one RegistryClient for all verifications
 //   .../tls_*                        the same against the registry over TLS (test CA)
+//   .../keyless_*                    issue 17: the same 5 base layers WITHOUT seals, signed
+//                                    keyless instead: a cosign v0.3 bundle (DSSE, Rekor v1 with
+//                                    SET + inclusion proof; _rekor2: Rekor v2 + RFC 3161) found
+//                                    through the referrers fallback tag sha256-<hex>, on the
+//                                    same docker-registry, under a scope `signatures: [cosign]`.
+//                                    The bundles come from tests/fixtures/sigstore/
+//                                    make_fixtures.mjs (run at start, as cosign_registry_test
+//                                    does); without its node_modules they are skipped.
 //   BM_FetchBlob                     one small blob GET through RegistryClient (per-request cost)
 //   BM_RawCurl/new_handle            the same GET with libcurl, a new easy handle each time
 //                                    (what registry/internal/http.cc does: a new connection)
@@ -30,11 +38,15 @@
 #include <string>
 #include <vector>
 
+#include <filesystem>
+
 #include "absl/time/clock.h"
 #include "benchmark/benchmark.h"
 #include "nlohmann/json.hpp"
 #include "registry/client.h"
+#include "tests/support/cosign_images.h"
 #include "tests/support/images.h"
+#include "tests/support/process.h"
 #include "tests/support/push.h"
 #include "tests/support/registry_server.h"
 #include "verifier/crypto.h"
@@ -65,11 +77,19 @@ struct Target {
   Digest config_digest;
 };
 
+// A keyless-signed image in the plain registry (repository `ref`), its policy in `policy`.
+struct Keyless {
+  std::string error;  // non-empty: not set up (the benchmarks skip with it)
+  Reference ref;
+};
+
 struct World {
   PrivateKey key;
   Policy policy;
   Target plain;
   Target tls;
+  Policy keyless_policy;  // scopes for keyless and keyless_rekor2 (cosign signatures only)
+  Keyless keyless, keyless_rekor2;
 };
 World* world = nullptr;
 
@@ -119,13 +139,21 @@ class TimedSource : public ImageSource {
         serial_(serial),
         rtt_(rtt),
         manifests_(Samples()[name + " .FetchManifest"]),
-        blobs_(Samples()[name + " .FetchBlob"]) {}
+        blobs_(Samples()[name + " .FetchBlob"]),
+        referrers_(Samples()[name + " .FetchReferrers"]) {}
   absl::StatusOr<FetchedManifest> FetchManifest(const Reference& ref, size_t max_bytes) override {
     return Timed(manifests_, [&] { return inner_->FetchManifest(ref, max_bytes); });
   }
   absl::StatusOr<std::string> FetchBlob(const Reference& repo, const Digest& digest,
                                         size_t max_bytes) override {
     return Timed(blobs_, [&] { return inner_->FetchBlob(repo, digest, max_bytes); });
+  }
+  // The OCI 1.1 referrers API (cosign scopes look it up beside the fallback and .sig tags; a
+  // docker-registry 2.8 answers 404, which is still a request and a round trip).
+  absl::StatusOr<FetchedManifest> FetchReferrers(const Reference& repo, const Digest& subject,
+                                                 std::string_view artifact_type,
+                                                 size_t max_bytes) override {
+    return Timed(referrers_, [&] { return inner_->FetchReferrers(repo, subject, artifact_type, max_bytes); });
   }
   int round_trips() const { return round_trips_; }
   int requests() const { return requests_; }
@@ -158,6 +186,7 @@ class TimedSource : public ImageSource {
   int in_flight_ = 0, round_trips_ = 0, requests_ = 0;
   std::vector<double>& manifests_;
   std::vector<double>& blobs_;
+  std::vector<double>& referrers_;
 };
 
 void Check(benchmark::State& state, const Verdict& v) {
@@ -166,9 +195,20 @@ void Check(benchmark::State& state, const Verdict& v) {
   }
 }
 
-void BM_VerifyRegistry(benchmark::State& state, const char* name, bool tls, bool reuse_client,
+enum class Image { kSeal, kSealTls, kKeyless, kKeylessRekor2 };
+
+void BM_VerifyRegistry(benchmark::State& state, const char* name, Image which, bool reuse_client,
                        bool serial, int rtt_ms) {
-  const Target& t = tls ? world->tls : world->plain;
+  const Target& t = which == Image::kSealTls ? world->tls : world->plain;
+  const Keyless* keyless = which == Image::kKeyless         ? &world->keyless
+                           : which == Image::kKeylessRekor2 ? &world->keyless_rekor2
+                                                            : nullptr;
+  if (keyless != nullptr && !keyless->error.empty()) {
+    state.SkipWithError(keyless->error.c_str());
+    return;
+  }
+  const Reference& ref = keyless != nullptr ? keyless->ref : t.ref;
+  const Policy* policy = keyless != nullptr ? &world->keyless_policy : &world->policy;
   std::vector<double>& samples = Samples()[name];
   std::unique_ptr<registry::RegistryClient> reused;
   if (reuse_client) reused = std::make_unique<registry::RegistryClient>(t.server->ClientOptions());
@@ -180,7 +220,7 @@ void BM_VerifyRegistry(benchmark::State& state, const char* name, bool tls, bool
     if (!reuse_client) fresh = std::make_unique<registry::RegistryClient>(t.server->ClientOptions());
     TimedSource timed(reuse_client ? reused.get() : fresh.get(), name, serial,
                       absl::Milliseconds(rtt_ms));
-    v = Verifier(&timed, &world->policy, Platform::Host()).Verify(t.ref);
+    v = Verifier(&timed, policy, Platform::Host()).Verify(ref);
     samples.push_back(MsSince(start));
     round_trips += timed.round_trips();
     requests += timed.requests();
@@ -266,22 +306,81 @@ void Register(const char* name, void (*fn)(benchmark::State&, const char*, Args.
 void RegisterAll() {
   // Concurrent fetches after the manifest (the verifier as it is), then the same one request
   // at a time (_serial: the sequential verifier before issue 17, for before/after).
-  Register("BM_VerifyRegistry/fresh_client", BM_VerifyRegistry, false, false, false, 0);
-  Register("BM_VerifyRegistry/fresh_client_serial", BM_VerifyRegistry, false, false, true, 0);
-  Register("BM_VerifyRegistry/reused_client", BM_VerifyRegistry, false, true, false, 0);
-  Register("BM_VerifyRegistry/reused_client_serial", BM_VerifyRegistry, false, true, true, 0);
-  Register("BM_VerifyRegistry/tls_fresh_client", BM_VerifyRegistry, true, false, false, 0);
-  Register("BM_VerifyRegistry/tls_fresh_client_serial", BM_VerifyRegistry, true, false, true, 0);
-  Register("BM_VerifyRegistry/tls_reused_client", BM_VerifyRegistry, true, true, false, 0);
-  Register("BM_VerifyRegistry/tls_reused_client_serial", BM_VerifyRegistry, true, true, true, 0);
+  Register("BM_VerifyRegistry/fresh_client", BM_VerifyRegistry, Image::kSeal, false, false, 0);
+  Register("BM_VerifyRegistry/fresh_client_serial", BM_VerifyRegistry, Image::kSeal, false, true, 0);
+  Register("BM_VerifyRegistry/reused_client", BM_VerifyRegistry, Image::kSeal, true, false, 0);
+  Register("BM_VerifyRegistry/reused_client_serial", BM_VerifyRegistry, Image::kSeal, true, true, 0);
+  Register("BM_VerifyRegistry/tls_fresh_client", BM_VerifyRegistry, Image::kSealTls, false, false, 0);
+  Register("BM_VerifyRegistry/tls_fresh_client_serial", BM_VerifyRegistry, Image::kSealTls, false, true, 0);
+  Register("BM_VerifyRegistry/tls_reused_client", BM_VerifyRegistry, Image::kSealTls, true, false, 0);
+  Register("BM_VerifyRegistry/tls_reused_client_serial", BM_VerifyRegistry, Image::kSealTls, true, true, 0);
   // The registry 10 ms away (a sleep per request: network latency, not CPU), where round
   // trips, not the registry's CPU, decide.
-  Register("BM_VerifyRegistry/reused_client_rtt10ms", BM_VerifyRegistry, false, true, false, 10);
-  Register("BM_VerifyRegistry/reused_client_rtt10ms_serial", BM_VerifyRegistry, false, true, true, 10);
+  Register("BM_VerifyRegistry/reused_client_rtt10ms", BM_VerifyRegistry, Image::kSeal, true, false, 10);
+  Register("BM_VerifyRegistry/reused_client_rtt10ms_serial", BM_VerifyRegistry, Image::kSeal, true, true, 10);
+  // Issue 17: keyless cosign bundles (fallback tag) on the same registry as the seal cases.
+  Register("BM_VerifyRegistry/keyless_fresh_client", BM_VerifyRegistry, Image::kKeyless, false, false, 0);
+  Register("BM_VerifyRegistry/keyless_reused_client", BM_VerifyRegistry, Image::kKeyless, true, false, 0);
+  Register("BM_VerifyRegistry/keyless_rekor2_reused_client", BM_VerifyRegistry, Image::kKeylessRekor2, true,
+           false, 0);
+  Register("BM_VerifyRegistry/keyless_reused_client_rtt10ms", BM_VerifyRegistry, Image::kKeyless, true, false, 10);
   Register("BM_FetchBlob/plain", BM_FetchBlob, false);
   Register("BM_FetchBlob/tls", BM_FetchBlob, true);
   Register("BM_RawCurl/new_handle", BM_RawCurl, false);
   Register("BM_RawCurl/reused_handle", BM_RawCurl, true);
+}
+
+// The keyless images: `base` (unsealed) pushed to bench/cosign and bench/cosign-rekor2 of the
+// plain registry, the fixtures made over it by make_fixtures.mjs in `dir`, each repository's
+// fallback tag listing one bundle, and the policy trusting the fixtures' identity and root.
+void SetUpKeyless(World& w, const testing::TestImage& base, const testing::TempDir& dir) {
+  const std::string src = StrCat(LAYERSEAL_SOURCE_DIR, "/tests/fixtures/sigstore");
+  auto fail = [&](const std::string& why) {
+    w.keyless.error = w.keyless_rekor2.error = why;
+    std::fprintf(stderr, "verify_registry_bench: keyless cases skipped: %s\n", why.c_str());
+  };
+  if (!std::filesystem::exists(src + "/node_modules/@sigstore/sign")) {
+    return fail(StrCat(src, "/node_modules is missing: run scripts/setup (npm ci)"));
+  }
+  const std::string out = dir.File("fixtures");
+  const std::string manifest = dir.File("app.manifest");
+  testing::WriteFileOrDie(manifest, base.manifest);
+  absl::StatusOr<testing::RunResult> made =
+      testing::Run({"node", src + "/make_fixtures.mjs", "--out", out, "--image",
+                    StrCat("app=", base.digest.str(), ":", manifest)},
+                   "", absl::Minutes(5));
+  if (!made.ok() || made->exit_code != 0) {
+    return fail(StrCat("make_fixtures.mjs failed: ", made.ok() ? made->err : made.status().ToString()));
+  }
+  const std::string host = w.plain.server->host();
+  registry::RegistryClient client(w.plain.server->ClientOptions());
+  for (auto [k, repo, fixture] : {std::tuple{&w.keyless, "bench/cosign", "bundle-v03-dsse"},
+                                  std::tuple{&w.keyless_rekor2, "bench/cosign-rekor2", "bundle-v03-dsse-rekor2"}}) {
+    absl::StatusOr<Reference> ref = Reference::Parse(StrCat(host, "/", repo, ":signed"));
+    if (!ref.ok()) Die("Reference::Parse", ref.status());
+    k->ref = *ref;
+    if (absl::Status s = testing::PushTestImage(client, k->ref, base); !s.ok()) Die("push", s);
+    std::string bundle = testing::ReadFileOrDie(StrCat(out, "/app/", fixture, "/bundle.json"));
+    testing::TestImage referrer = testing::MakeBundleReferrer(testing::SubjectOf(base), bundle);
+    if (absl::Status s = testing::PushFallbackIndex(client, k->ref, base.digest,
+                                                    testing::MakeFallbackIndex({referrer}));
+        !s.ok()) {
+      Die("push fallback index", s);
+    }
+  }
+  nlohmann::json index = nlohmann::json::parse(testing::ReadFileOrDie(out + "/index.json"));
+  std::string scope = "{requirement: signed, signatures: [cosign], identities: [ci], trustedRoot: test}";
+  std::string yaml = StrCat("version: 1\n"
+                            "trustedRoots:\n  test: {path: trusted_root.json}\n"
+                            "identities:\n  ci: {issuer: \"", index["issuer"].get<std::string>(),
+                            "\", subject: \"", index["identity"].get<std::string>(), "\"}\n"
+                            "default: {requirement: reject}\n"
+                            "scopes:\n"
+                            "  \"", host, "/bench/cosign\": ", scope, "\n"
+                            "  \"", host, "/bench/cosign-rekor2\": ", scope, "\n");
+  absl::StatusOr<Policy> policy = Policy::Parse(yaml, out, "keyless policy");
+  if (!policy.ok()) Die("keyless policy", policy.status());
+  w.keyless_policy = *std::move(policy);
 }
 
 double Percentile(std::vector<double>& v, double p) {
@@ -319,7 +418,9 @@ int main(int argc, char** argv) {
   testing::TestImage image = testing::SealTestImage(testing::MakeBaseImage(spec), *key);
 
   World w{*key, Policy::TrustingKeys({key->public_key()}), StartAndPush(false, image),
-          StartAndPush(true, image)};
+          StartAndPush(true, image), Policy(), Keyless(), Keyless()};
+  testing::TempDir dir;
+  SetUpKeyless(w, testing::MakeBaseImage(spec), dir);
   world = &w;
   std::fprintf(stderr, "registries: http://%s and https://%s, image %s (5 base layers + 2 seal "
                "layers), key ecdsa-p256-sha256\n",
