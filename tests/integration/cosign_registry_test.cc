@@ -29,6 +29,22 @@
 namespace layerseal {
 namespace {
 
+// Bounds on `layerseal verify` of an image with 1,000 signatures. The sanitizers' shadow memory
+// and ASan's quarantine of freed memory make their builds larger and slower (371 MiB peak
+// measured under ASan+UBSan, Debug), as in hostile_registry_test.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define LAYERSEAL_COSIGN_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(LAYERSEAL_COSIGN_SANITIZED)
+constexpr size_t kMaxCrowdVerifyRssBytes = size_t{768} << 20;
+constexpr absl::Duration kMaxCrowdVerifyTime = absl::Seconds(180);
+#else
+constexpr size_t kMaxCrowdVerifyRssBytes = size_t{256} << 20;
+constexpr absl::Duration kMaxCrowdVerifyTime = absl::Seconds(60);
+#endif
+
 using testing::RegistryServer;
 using testing::RunResult;
 using testing::TempDir;
@@ -331,7 +347,7 @@ TEST_F(CosignRegistryTest, AThousandSignaturesOnOneImage) {
   ASSERT_TRUE(put.ok()) << put.status();
   std::vector<std::string> argv = {LAYERSEAL_BINARY, "verify", "--plain-http", "--policy", Policy("crowd/app"),
                                    "--output", "json", Ref("crowd/app:latest")};
-  absl::StatusOr<testing::MeasuredRun> run = testing::RunMeasured(argv, "", absl::Seconds(120));
+  absl::StatusOr<testing::MeasuredRun> run = testing::RunMeasured(argv, "", 2 * kMaxCrowdVerifyTime);
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_EQ(run->result.exit_code, 1) << run->result.out << run->result.err;
   nlohmann::json j = nlohmann::json::parse(run->result.out, nullptr, false);
@@ -339,8 +355,8 @@ TEST_F(CosignRegistryTest, AThousandSignaturesOnOneImage) {
   EXPECT_EQ(j.value("verdict", ""), "DENY");
   EXPECT_EQ(j.value("reason", ""), "SUBJECT_MISMATCH") << run->result.out;
   EXPECT_NE(j.value("detail", "").find("not examined"), std::string::npos) << run->result.out;
-  EXPECT_LT(run->peak_rss_bytes, size_t{256} << 20);
-  EXPECT_LT(run->elapsed, absl::Seconds(60));
+  EXPECT_LT(run->peak_rss_bytes, kMaxCrowdVerifyRssBytes) << "peak RSS " << (run->peak_rss_bytes >> 20) << " MiB";
+  EXPECT_LT(run->elapsed, kMaxCrowdVerifyTime);
 }
 
 }  // namespace
