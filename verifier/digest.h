@@ -3,6 +3,7 @@
 #ifndef LAYERSEAL_VERIFIER_DIGEST_H_
 #define LAYERSEAL_VERIFIER_DIGEST_H_
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -38,6 +39,8 @@ class Digest {
 // Raw 32-byte SHA-256 of `bytes` (OpenSSL EVP).
 std::string Sha256(std::string_view bytes);
 std::string HexEncode(std::string_view bytes);
+// The bytes of `hex` (either case, even length); nullopt when it is not hex.
+std::optional<std::string> HexDecode(std::string_view hex);
 
 }  // namespace layerseal
 

@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -76,23 +77,10 @@ absl::StatusOr<std::string> GetBytes(const json& j, std::string_view path, std::
   return bytes;
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 absl::StatusOr<std::string> HexDecode(std::string_view hex, std::string_view path) {
-  if (hex.size() % 2 != 0) return absl::InvalidArgumentError(StrCat("entry body: ", path, " is not hex"));
-  std::string out;
-  out.reserve(hex.size() / 2);
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    int hi = HexValue(hex[i]), lo = HexValue(hex[i + 1]);
-    if (hi < 0 || lo < 0) return absl::InvalidArgumentError(StrCat("entry body: ", path, " is not hex"));
-    out.push_back(static_cast<char>(hi * 16 + lo));
-  }
-  return out;
+  std::optional<std::string> out = layerseal::HexDecode(hex);
+  if (!out) return absl::InvalidArgumentError(StrCat("entry body: ", path, " is not hex"));
+  return *std::move(out);
 }
 
 // The digest size of a Rekor v1 hash algorithm name; 0 for an unknown one.

@@ -1,5 +1,6 @@
 #include "verifier/sigstore/simple_signing.h"
 
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -7,6 +8,7 @@
 #include "absl/status/status.h"
 #include "base/str_cat.h"
 #include "verifier/crypto.h"
+#include "verifier/digest.h"
 #include "verifier/sigstore/json.h"
 
 namespace layerseal::sigstore {
@@ -50,13 +52,6 @@ absl::StatusOr<int64_t> ExactInt(const json& j, std::string_view path, std::stri
   int64_t v = (*m)->get<int64_t>();
   if (v < 0) return PathError(p, StrCat(v, " is negative"));
   return v;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 }  // namespace
@@ -136,11 +131,9 @@ absl::StatusOr<LegacySet> ParseCosignBundleAnnotation(std::string_view text) {
   if (log_id->empty() || log_id->size() % 2 != 0 || log_id->size() > 128) {
     return PathError(JoinPath(ppath, "logID"), "is not a hex log id");
   }
-  for (size_t i = 0; i < log_id->size(); i += 2) {
-    int hi = HexValue((*log_id)[i]), lo = HexValue((*log_id)[i + 1]);
-    if (hi < 0 || lo < 0) return PathError(JoinPath(ppath, "logID"), "is not a hex log id");
-    out.log_id.push_back(static_cast<char>(hi * 16 + lo));
-  }
+  std::optional<std::string> raw = HexDecode(*log_id);
+  if (!raw) return PathError(JoinPath(ppath, "logID"), "is not a hex log id");
+  out.log_id = *std::move(raw);
   return out;
 }
 
