@@ -35,6 +35,7 @@
 #include "absl/time/time.h"
 #include "cli/common.h"
 #include "cli/terminal.h"
+#include "cli/verdict_output.h"
 #include "base/time_bound.h"
 #include "google/protobuf/util/json_util.h"
 #include "layerseal/v1/controller.grpc.pb.h"
@@ -51,7 +52,6 @@ constexpr int kMaxLimit = 1000000;
 constexpr int kMaxPageSize = 1000;  // the controller's own maximum
 constexpr size_t kMaxPemFileBytes = 1024 * 1024;
 constexpr int kEventsMaxReceiveMessageBytes = 16 * 1024 * 1024;
-constexpr size_t kShortDigestHex = 12;
 // How often a follower checks whether SIGINT/SIGTERM arrived.
 constexpr absl::Duration kSignalPoll = absl::Milliseconds(100);
 
@@ -271,30 +271,10 @@ std::string TimeText(int64_t micros) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMicros(micros), absl::UTCTimeZone());
 }
 
-std::string ShortDigest(const std::string& d) {
-  size_t colon = d.find(':');
-  if (colon == std::string::npos || d.size() <= colon + 1 + kShortDigestHex) return d;
-  return d.substr(0, colon + 1 + kShortDigestHex);
-}
-
 using Row = std::vector<std::string>;
 
 const Row kEventHeader = {"TIME", "NODE", "POD", "IMAGE", "DIGEST", "VERDICT", "REASON", "MODE",
                           "SIGNER"};
-
-// Which signature admitted the image: the kind and the key's short id, or a keyless
-// subject with its issuer; then the Rekor log index when there was an entry. "" when the
-// verdict names none.
-std::string SignerText(const v1::Verdict& v) {
-  std::string who;
-  if (v.signer_kind() == "cosign-keyless") {
-    who = StrCat(v.signer_subject(), " (", v.signer_issuer(), ")");
-  } else if (!v.signer_kind().empty()) {
-    who = StrCat(v.signer_kind(), " ", ShortDigest(v.key_id()));
-  }
-  if (!who.empty() && v.has_rekor_log_index()) who += StrCat(" rekor#", v.rekor_log_index());
-  return who;
-}
 
 Row EventRow(const v1::Event& e) {
   std::string pod = e.pod_namespace().empty() ? "" : e.pod_namespace() + "/" + e.pod_name();

@@ -8,7 +8,7 @@
 // bundle through the fallback tag (keyless and key-based); the signature in a separate
 // repository (signatureRepository); a multi-arch index signed at the index and at a child;
 // a key-based signature without a log entry under transparencyLog ignore/require; tampered
-// variants, each denied with its reason.
+// variants, each denied with its reason; the signer named by `layerseal verify` (JSON and text).
 //
 // Needs Node >= 20.17 and tests/fixtures/sigstore/node_modules (scripts/setup installs it).
 #include <filesystem>
@@ -267,6 +267,70 @@ TEST_F(CosignRegistryTest, IndexSignedAtTheIndexOrAtTheChild) {
   ExpectAllow(Verify(Policy("multi/at-child"), Ref("multi/at-child:latest"), {"--platform", "linux/amd64"}));
   // The arm64 child is signed by neither.
   ExpectDeny(Verify(Policy("multi/at-child"), Ref("multi/at-child:latest"), {"--platform", "linux/arm64"}), {"NOT_SIGNED"});
+}
+
+// `layerseal verify` says which signature admitted the image: in the JSON verdict (the
+// signer fields of layerseal.v1.Verdict) and in the text output's "signer" line, formatted
+// as `layerseal events` prints its SIGNER column (cli/verdict_output.h SignerText).
+TEST_F(CosignRegistryTest, VerifyNamesTheSigner) {
+  nlohmann::json index = nlohmann::json::parse(testing::ReadFileOrDie(out_ + "/index.json"));
+  const std::string issuer = index["issuer"].get<std::string>();
+  const std::string identity = index["identity"].get<std::string>();
+  auto run = [&](const std::string& policy, const std::string& ref, const std::string& output) {
+    absl::StatusOr<RunResult> r =
+        testing::Run({LAYERSEAL_BINARY, "verify", "--plain-http", "--policy", policy, "--output", output, ref}, "",
+                     absl::Seconds(120));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : RunResult{};
+  };
+
+  // Keyless: the certificate's identity and issuer, and the Rekor entry.
+  PushImage("signer/keyless", app_);
+  PushBundle("signer/keyless", "app", "bundle-v03-dsse", testing::SubjectOf(app_));
+  nlohmann::json bundle = nlohmann::json::parse(testing::ReadFileOrDie(StrCat(out_, "/app/bundle-v03-dsse/bundle.json")));
+  const std::string keyless_index = bundle["verificationMaterial"]["tlogEntries"][0]["logIndex"].get<std::string>();
+  std::string policy = Policy("signer/keyless");
+  RunResult r = run(policy, Ref("signer/keyless:latest"), "json");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out << r.err;
+  EXPECT_EQ(j.value("signerKind", ""), "cosign-keyless") << r.out;
+  EXPECT_EQ(j.value("signerIssuer", ""), issuer) << r.out;
+  EXPECT_EQ(j.value("signerSubject", ""), identity) << r.out;
+  EXPECT_EQ(j.value("rekorLogIndex", ""), keyless_index) << r.out;  // int64: a JSON string
+  EXPECT_FALSE(j.value("rekorLogId", "").empty()) << r.out;
+  r = run(policy, Ref("signer/keyless:latest"), "text");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find(StrCat("\n  signer  ", identity, " (", issuer, ") rekor#", keyless_index, "\n")), std::string::npos)
+      << r.out;
+
+  // A key: its kind and short key id, and the Rekor entry of the legacy signature's SET.
+  PushImage("signer/key", app_);
+  PushLegacy("signer/key", "app", "legacy-key", app_.digest);
+  nlohmann::json annotations = nlohmann::json::parse(testing::ReadFileOrDie(StrCat(out_, "/app/legacy-key/annotations.json")));
+  const int64_t key_index =
+      nlohmann::json::parse(annotations["dev.sigstore.cosign/bundle"].get<std::string>())["Payload"]["logIndex"].get<int64_t>();
+  policy = Policy("signer/key");
+  r = run(policy, Ref("signer/key:latest"), "json");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out << r.err;
+  EXPECT_EQ(j.value("signerKind", ""), "cosign-key") << r.out;
+  EXPECT_EQ(j.value("signerIssuer", "x"), "") << r.out;
+  EXPECT_EQ(j.value("rekorLogIndex", ""), StrCat(key_index)) << r.out;
+  const std::string key_id = j.value("keyId", "");
+  ASSERT_EQ(key_id.rfind("sha256:", 0), 0u) << r.out;
+  r = run(policy, Ref("signer/key:latest"), "text");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find(StrCat("\n  signer  cosign-key ", key_id.substr(0, 7 + 12), " rekor#", key_index, "\n")),
+            std::string::npos)
+      << r.out;
+
+  // Denied: nothing admitted it, so no signer.
+  PushImage("signer/unsigned", app_);
+  r = run(Policy("signer/unsigned"), Ref("signer/unsigned:latest"), "text");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(r.out.find("\n  signer  "), std::string::npos) << r.out;
 }
 
 TEST_F(CosignRegistryTest, KeyBasedWithoutLogNeedsTransparencyLogIgnore) {

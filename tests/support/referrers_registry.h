@@ -5,6 +5,8 @@
 // every subject (an empty index when nothing refers to it), filtering by `artifactType` and
 // saying so in `OCI-Filters-Applied`, cut into pages joined by `Link: <...>; rel="next"`
 // when asked. Anything else can still be scripted on registry() (Handle, HandleOthers).
+// containerd's CRI plugin pulls images from it over plain HTTP as from any registry
+// (HEAD and GET of manifests with Docker-Content-Digest, GET of blobs): cosign_agent_e2e_test.
 //
 // Thread-safety: every method may be called from any thread while the server runs.
 // Ownership: owns its HostileRegistry; the destructor stops it.
