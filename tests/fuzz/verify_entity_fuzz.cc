@@ -11,6 +11,9 @@
 //   k  key-based: the policy trusts the two fixed test keys below, no identity;
 //      without k, keyless: identities match loosely (one exact pattern nothing has, then
 //      issuer and subject ".*"), so a certificate that verifies gets through step 9 too;
+//   i  keyless identities: only the exact one nothing has (step 9 then fails, naming the
+//      certificate's identity);
+//   p  DSSE predicate types: only cosign's https://sigstore.dev/cosign/sign/v1;
 //   n  no transparency log required (cosign's --insecure-ignore-tlog; key-based only);
 //   l  SIGNATURE is a legacy .sig payload (simple signing) and ANNOTATIONS a JSON object of
 //      its layer's annotations (FromLegacySig); else SIGNATURE is a bundle (ParseBundle);
@@ -152,6 +155,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool no_tlog = options.find('n') != std::string_view::npos;
   const bool legacy = options.find('l') != std::string_view::npos;
   const bool with_bytes = options.find('b') != std::string_view::npos;
+  const bool no_identity = options.find('i') != std::string_view::npos;
+  const bool cosign_predicate = options.find('p') != std::string_view::npos;
   size_t next = 3;
   std::string_view annotations, artifact_bytes;
   if (legacy) {
@@ -201,7 +206,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     policy.require_tlog = !no_tlog;
   } else {
     policy.identities = fixed.identities;
+    if (no_identity) policy.identities.resize(1);  // "nobody" only
   }
+  if (cosign_predicate) policy.predicate_types = {"https://sigstore.dev/cosign/sign/v1"};
 
   ss::EntityResult r = ss::VerifyEntity(entity, artifact, policy);
   if (fixed.verbose) std::fprintf(stderr, "verify_entity: %s\n", r.detail.c_str());
@@ -217,7 +224,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(r.signer->kind == (key_based ? ss::SignerInfo::Kind::kCosignKey
                                             : ss::SignerInfo::Kind::kCosignKeyless));
     FUZZ_CHECK(r.signer->key_id.rfind("sha256:", 0) == 0);
-    if (!key_based) FUZZ_CHECK(policy.root != nullptr);
+    if (!key_based) FUZZ_CHECK(policy.root != nullptr && !no_identity);
     if (!key_based || policy.require_tlog) FUZZ_CHECK(r.signer->log_index >= 0);
   }
   return 0;
