@@ -167,9 +167,14 @@ class CosignRegistryTest : public ::testing::Test {
                       digest.str(), "--bundle", bundle},
                      "", absl::Seconds(120));
     EXPECT_TRUE(r.ok()) << r.status();
-    if (!r.ok()) return nullptr;
+    if (!r.ok()) return nlohmann::json::object();
     EXPECT_EQ(r->exit_code, 0) << r->out << r->err;
-    return nlohmann::json::parse(r->out, nullptr, false);
+    nlohmann::json d = nlohmann::json::parse(r->out, nullptr, false);
+    if (!d.is_object()) {
+      ADD_FAILURE() << "attach_oci.mjs printed no descriptor: " << r->out << r->err;
+      return nlohmann::json::object();
+    }
+    return d;
   }
   std::string VerifyRef(const std::string& host, const std::string& repo) { return StrCat(host, "/", repo, ":latest"); }
 
@@ -373,7 +378,9 @@ TEST_F(CosignRegistryTest, SigstoreOciFallbackTagInDockerRegistry) {
   EXPECT_TRUE(entry["annotations"].contains("org.opencontainers.image.created")) << index->bytes;
   Reference at = Repo("sigstore-oci/keyless");
   at.tag.clear();
-  at.digest = *Digest::Parse(d.value("digest", ""));
+  absl::StatusOr<Digest> referrer_digest = Digest::Parse(d.value("digest", ""));
+  ASSERT_TRUE(referrer_digest.ok()) << d.dump();
+  at.digest = *referrer_digest;
   absl::StatusOr<FetchedManifest> referrer = client.FetchManifest(at, 1 << 20);
   ASSERT_TRUE(referrer.ok()) << referrer.status();
   nlohmann::json m = nlohmann::json::parse(referrer->bytes);
