@@ -58,6 +58,7 @@ struct Verdict {
   std::string verdict;
   std::string reason;
   std::string detail;
+  std::string signer_kind, signer_subject;
   std::string raw;
 };
 
@@ -195,6 +196,8 @@ class CosignRegistryTest : public ::testing::Test {
       v.verdict = j.value("verdict", "");
       v.reason = j.value("reason", "");
       v.detail = j.value("detail", "");
+      v.signer_kind = j.value("signerKind", "");
+      v.signer_subject = j.value("signerSubject", "");
     }
     return v;
   }
@@ -358,7 +361,11 @@ TEST_F(CosignRegistryTest, SigstoreOciFallbackTagInDockerRegistry) {
   PushImage("sigstore-oci/keyless", app_);
   nlohmann::json d = Attach(host, "sigstore-oci/keyless", app_.digest, "bundle-v03-dsse");
   EXPECT_FALSE(d.contains("subjectDigest")) << d.dump();  // docker-registry 2.8: no OCI-Subject
-  ExpectAllow(Verify(Policy("sigstore-oci/keyless"), VerifyRef(host, "sigstore-oci/keyless")));
+  Verdict v = Verify(Policy("sigstore-oci/keyless"), VerifyRef(host, "sigstore-oci/keyless"));
+  ExpectAllow(v);
+  nlohmann::json fixtures = nlohmann::json::parse(testing::ReadFileOrDie(out_ + "/index.json"));
+  EXPECT_EQ(v.signer_kind, "cosign-keyless") << v.raw;  // the bundle's signer
+  EXPECT_EQ(v.signer_subject, fixtures.value("identity", "")) << v.raw;
 
   // What it wrote: the fallback index lists the referrer with artifactType and annotations;
   // the referrer has the empty config and the bundle as its one layer.
@@ -394,7 +401,9 @@ TEST_F(CosignRegistryTest, SigstoreOciFallbackTagInDockerRegistry) {
   // A message-signature bundle by key, and the old spelling of the v0.3 type.
   PushImage("sigstore-oci/key", app_);
   Attach(host, "sigstore-oci/key", app_.digest, "bundle-key");
-  ExpectAllow(Verify(Policy("sigstore-oci/key"), VerifyRef(host, "sigstore-oci/key")));
+  v = Verify(Policy("sigstore-oci/key"), VerifyRef(host, "sigstore-oci/key"));
+  ExpectAllow(v);
+  EXPECT_EQ(v.signer_kind, "cosign-key") << v.raw;
   PushImage("sigstore-oci/old-spelling", app_);
   Attach(host, "sigstore-oci/old-spelling", app_.digest, "bundle-v03-dsse", kBundleV03OldSpelling);
   ExpectAllow(Verify(Policy("sigstore-oci/old-spelling"), VerifyRef(host, "sigstore-oci/old-spelling")));
