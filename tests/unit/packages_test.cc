@@ -420,7 +420,9 @@ TEST(PackagesAttachment, RoundTripsAndReads) {
       BuildPackageInventory("sha256:image", stack, 1, Distro{"debian", "12"});
   ASSERT_TRUE(inv.ok()) << inv.status();
   ASSERT_EQ(inv->packages.size(), 4u);
-  std::string json = SerializePackagesAttachment(*inv);
+  absl::StatusOr<std::string> serialized = SerializePackagesAttachment(*inv);
+  ASSERT_TRUE(serialized.ok()) << serialized.status();
+  std::string json = *serialized;
   EXPECT_THAT(json, HasSubstr("{\"format\":\"layerseal.packages/v1\",\"image\":\"sha256:image\""));
   EXPECT_THAT(json, HasSubstr("\"state\":\"half-installed\""));
   EXPECT_THAT(json, HasSubstr("\"source_version\":\"0.9\""));
@@ -476,6 +478,9 @@ TEST(PackagesAttachment, Errors) {
   std::string many;
   for (size_t i = 0; i <= kMaxPackages; ++i) many += (i ? "," : "") + pkg;
   EXPECT_EQ(ParsePackagesAttachment(doc(many)).status().code(), absl::StatusCode::kResourceExhausted);
+  PackageInventory big;
+  big.packages.resize(kMaxPackages + 1);
+  EXPECT_EQ(SerializePackagesAttachment(big).status().code(), absl::StatusCode::kResourceExhausted);
 }
 
 }  // namespace

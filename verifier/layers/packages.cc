@@ -438,7 +438,11 @@ absl::StatusOr<PackageInventory> BuildPackageInventory(std::string_view image,
   return inv;
 }
 
-std::string SerializePackagesAttachment(const PackageInventory& inv) {
+absl::StatusOr<std::string> SerializePackagesAttachment(const PackageInventory& inv) {
+  if (inv.packages.size() > kMaxPackages) {
+    return absl::ResourceExhaustedError(StrCat("packages attachment: ", inv.packages.size(),
+                                               " packages exceed the limit of ", kMaxPackages));
+  }
   ojson doc = ojson::object();
   doc["format"] = kPackagesFormat;
   doc["image"] = inv.image;
@@ -483,7 +487,13 @@ std::string SerializePackagesAttachment(const PackageInventory& inv) {
   }
   // The caller's strings (image, digests) may hold any bytes: invalid UTF-8 is replaced
   // rather than thrown.
-  return doc.dump(-1, ' ', false, ojson::error_handler_t::replace);
+  std::string out = doc.dump(-1, ' ', false, ojson::error_handler_t::replace);
+  if (out.size() > kMaxPackagesAttachmentBytes) {
+    return absl::ResourceExhaustedError(StrCat("packages attachment: ", out.size(),
+                                               " bytes exceed the limit of ",
+                                               kMaxPackagesAttachmentBytes));
+  }
+  return out;
 }
 
 absl::StatusOr<PackageInventory> ParsePackagesAttachment(std::string_view text) {

@@ -178,7 +178,9 @@ absl::StatusOr<PackageInventory> BuildPackageInventory(std::string_view image,
 // layer removed); readers of v1 ignore members they do not know, so an older controller
 // keeps reading a newer agent's attachments. A member that changes meaning or becomes
 // required is a new format string ("layerseal.packages/v2"), which v1 readers reject.
-std::string SerializePackagesAttachment(const PackageInventory& inv);
+// ResourceExhausted when the document would exceed kMaxPackagesAttachmentBytes (what
+// ParsePackagesAttachment reads) or list more than kMaxPackages packages.
+absl::StatusOr<std::string> SerializePackagesAttachment(const PackageInventory& inv);
 
 // Reads an attachment: strict JSON (duplicate keys, depth, size over
 // kMaxPackagesAttachmentBytes), the format string exactly kPackagesFormat, every member

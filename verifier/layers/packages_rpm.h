@@ -46,9 +46,10 @@ inline constexpr size_t kMaxRpmRows = 100000;
 inline constexpr size_t kMaxRpmHeaderBytes = 64u << 20;
 // The most index entries a header may have (rpm's own hdrchkTags bound).
 inline constexpr uint32_t kMaxRpmIndexEntries = 0xffff;
-// SQLite virtual-machine steps the query may take, in units of 1000 (progress handler):
-// far above what a 256 MiB table scan needs, a bound on hostile schema tricks.
-inline constexpr int kMaxRpmSqliteProgressCalls = 1000000;
+// SQLite virtual-machine steps the queries may take, in units of 1000 (progress handler):
+// 10^8 steps, far above what scanning kMaxRpmRows rows needs (about ten a row), a bound on
+// hostile schema tricks.
+inline constexpr int kMaxRpmSqliteProgressCalls = 100000;
 
 // The tags read from each header (rpm's rpmtag.h).
 inline constexpr int32_t kRpmTagName = 1000;
