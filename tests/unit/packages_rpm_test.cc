@@ -154,6 +154,19 @@ TEST(RpmSqlite, ReadsTheCommittedFixture) {
   EXPECT_EQ(*same, *pkgs);
 }
 
+// The rpm_sqlite fuzz seeds: one fixture row copied by the sqlite3 CLI into a database of
+// 512-byte pages, in rollback-journal mode and with the header saying WAL.
+TEST(RpmSqlite, ReadsTheFuzzSeeds) {
+  for (const char* seed : {"one_package_512b_pages", "one_package_wal"}) {
+    absl::StatusOr<std::vector<InstalledPackage>> pkgs = ParseRpmSqlite(
+        ReadOrDie(StrCat(LAYERSEAL_SOURCE_DIR, "/tests/fuzz/corpus/rpm_sqlite/", seed)));
+    ASSERT_TRUE(pkgs.ok()) << seed << ": " << pkgs.status();
+    ASSERT_EQ(pkgs->size(), 1u) << seed;
+    EXPECT_EQ((*pkgs)[0].name, "layerseal-hello") << seed;
+    EXPECT_EQ((*pkgs)[0].version, "1.0-1") << seed;
+  }
+}
+
 bool Have(const char* tool) {
   return std::system(StrCat("command -v ", tool, " >/dev/null 2>&1").c_str()) == 0;
 }
