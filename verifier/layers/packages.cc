@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/ascii.h"
 #include "base/str_cat.h"
 #include "verifier/layers/packages_apk.h"
 #include "verifier/layers/packages_dpkg.h"
@@ -27,7 +28,6 @@ constexpr std::string_view kDbDirs[] = {"/var/lib/dpkg", "/var/lib/dpkg/status.d
                                         "/lib/apk/db", "/usr/lib/apk/db",
                                         "/var/lib/rpm", "/usr/lib/sysimage/rpm"};
 
-bool HasPrefix(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 bool HasSuffix(std::string_view s, std::string_view p) {
   return s.size() >= p.size() && s.substr(s.size() - p.size()) == p;
 }
@@ -35,7 +35,7 @@ bool HasSuffix(std::string_view s, std::string_view p) {
 // `path` is `dir` or below it.
 bool Under(std::string_view path, std::string_view dir) {
   if (dir == "/") return true;
-  return path == dir || (HasPrefix(path, dir) && path.size() > dir.size() && path[dir.size()] == '/');
+  return path == dir || (std::string_view(path).starts_with(dir) && path.size() > dir.size() && path[dir.size()] == '/');
 }
 
 // ---- package URLs
@@ -61,13 +61,6 @@ std::string PercentEncode(std::string_view s) {
   return out;
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 // ---- the inventory
 
@@ -180,7 +173,7 @@ absl::StatusOr<InventoryPackage> PackageFromJson(const json& j, std::string_view
     }
     *m.out = std::move(*s);
   }
-  if (!HasPrefix(ip.purl, StrCat("pkg:", *eco, "/"))) {
+  if (!std::string_view(ip.purl).starts_with(StrCat("pkg:", *eco, "/"))) {
     return MemberError(StrCat(path, ".purl"), StrCat("does not start with \"pkg:", *eco, "/\""));
   }
   absl::StatusOr<size_t> li = Count(j, path, "layer_index");
@@ -307,14 +300,14 @@ std::string PackageUrl(const InstalledPackage& p, const std::optional<Distro>& d
   std::string_view type = EcosystemName(p.ecosystem);
   bool lower = p.ecosystem != Ecosystem::kRpm;
   std::string out = StrCat("pkg:", type, "/");
-  if (distro && !distro->id.empty()) out += StrCat(PercentEncode(Lower(distro->id)), "/");
-  out += PercentEncode(lower ? Lower(p.name) : p.name);
+  if (distro && !distro->id.empty()) out += StrCat(PercentEncode(AsciiLower(distro->id)), "/");
+  out += PercentEncode(lower ? AsciiLower(p.name) : p.name);
   std::string_view version = p.ecosystem == Ecosystem::kRpm ? p.rpm_version_release : p.version;
   out += StrCat("@", PercentEncode(version));
   std::vector<std::pair<std::string, std::string>> q;  // already in key order
   if (!p.arch.empty()) q.emplace_back("arch", p.arch);
   if (distro && !distro->id.empty() && !distro->version_id.empty()) {
-    q.emplace_back("distro", StrCat(Lower(distro->id), "-", distro->version_id));
+    q.emplace_back("distro", StrCat(AsciiLower(distro->id), "-", distro->version_id));
   }
   if (p.ecosystem == Ecosystem::kRpm && p.rpm_epoch) q.emplace_back("epoch", StrCat(*p.rpm_epoch));
   for (size_t i = 0; i < q.size(); ++i) {

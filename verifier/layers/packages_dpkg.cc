@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "base/ascii.h"
 #include "base/str_cat.h"
 
 namespace layerseal::layers {
@@ -33,13 +34,6 @@ std::string_view Trim(std::string_view s) {
   return s.substr(b, e - b + 1);
 }
 
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string LowerCopy(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = Lower(c);
-  return out;
-}
 
 std::string At(std::string_view where, size_t line) { return StrCat(where, " line ", line); }
 
@@ -101,7 +95,7 @@ absl::StatusOr<std::vector<Stanza>> ReadStanzas(std::string_view bytes, std::str
       return absl::InvalidArgumentError(
           StrCat(At(where, line_no), ": not a \"Field: value\" line"));
     }
-    std::string name = LowerCopy(line.substr(0, colon));
+    std::string name = AsciiLower(line.substr(0, colon));
     if (name.find_first_of(" \t") != std::string::npos) {
       return absl::InvalidArgumentError(
           StrCat(At(where, line_no), ": field name \"", line.substr(0, colon),

@@ -146,7 +146,6 @@ absl::Status CheckPackagesTable(sqlite3* db, std::string_view where) {
   return absl::OkStatus();
 }
 
-bool HasPrefix(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
 std::string_view Basename(std::string_view path) {
   size_t slash = path.rfind('/');
@@ -244,7 +243,7 @@ absl::StatusOr<std::vector<InstalledPackage>> ParseRpmSqlite(std::string_view by
                                                " bytes exceed the limit of ", kMaxRpmDbBytes));
   }
   static constexpr std::string_view kMagic("SQLite format 3\0", 16);
-  if (bytes.size() < 100 || !HasPrefix(bytes, kMagic)) {
+  if (bytes.size() < 100 || !std::string_view(bytes).starts_with(kMagic)) {
     return Bad(where, "not an SQLite database (no \"SQLite format 3\" header)");
   }
   int progress = 0;
@@ -301,7 +300,7 @@ absl::StatusOr<std::vector<InstalledPackage>> ParseRpmDatabase(std::string_view 
     }
   } else if (base == "Packages.db") {
     format = "ndb";
-    magic = HasPrefix(bytes, "RpmP");
+    magic = std::string_view(bytes).starts_with("RpmP");
   } else {
     return absl::InvalidArgumentError(StrCat(path, ": not an rpm database path"));
   }
