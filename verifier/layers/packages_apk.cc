@@ -50,14 +50,7 @@ absl::StatusOr<InstalledPackage> FromRecord(const Record& r, std::string_view wh
 
 absl::StatusOr<std::vector<InstalledPackage>> ParseApkInstalled(std::string_view bytes,
                                                                 std::string_view where) {
-  if (bytes.size() > kMaxApkInstalledBytes) {
-    return absl::ResourceExhaustedError(StrCat(where, ": ", bytes.size(),
-                                               " bytes exceed the limit of ",
-                                               kMaxApkInstalledBytes));
-  }
-  if (size_t nul = bytes.find('\0'); nul != std::string_view::npos) {
-    return absl::InvalidArgumentError(StrCat(where, ": NUL byte at offset ", nul));
-  }
+  if (absl::Status s = CheckTextDatabase(bytes, where, kMaxApkInstalledBytes); !s.ok()) return s;
   std::vector<InstalledPackage> out;
   std::optional<Record> cur;
   size_t records = 0;

@@ -39,14 +39,7 @@ std::string At(std::string_view where, size_t line) { return StrCat(where, " lin
 
 // Splits `bytes` into stanzas, keeping the five fields this parser reads.
 absl::StatusOr<std::vector<Stanza>> ReadStanzas(std::string_view bytes, std::string_view where) {
-  if (bytes.size() > kMaxDpkgStatusBytes) {
-    return absl::ResourceExhaustedError(StrCat(where, ": ", bytes.size(),
-                                               " bytes exceed the limit of ",
-                                               kMaxDpkgStatusBytes));
-  }
-  if (size_t nul = bytes.find('\0'); nul != std::string_view::npos) {
-    return absl::InvalidArgumentError(StrCat(where, ": NUL byte at offset ", nul));
-  }
+  if (absl::Status s = CheckTextDatabase(bytes, where, kMaxDpkgStatusBytes); !s.ok()) return s;
   std::vector<Stanza> stanzas;
   std::optional<Stanza> cur;
   std::set<std::string> seen;           // field names of `cur`, lower case

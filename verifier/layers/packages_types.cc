@@ -20,6 +20,17 @@ std::optional<Ecosystem> EcosystemFromName(std::string_view name) {
   return std::nullopt;
 }
 
+absl::Status CheckTextDatabase(std::string_view bytes, std::string_view where, size_t max_bytes) {
+  if (bytes.size() > max_bytes) {
+    return absl::ResourceExhaustedError(
+        StrCat(where, ": ", bytes.size(), " bytes exceed the limit of ", max_bytes));
+  }
+  if (size_t nul = bytes.find('\0'); nul != std::string_view::npos) {
+    return absl::InvalidArgumentError(StrCat(where, ": NUL byte at offset ", nul));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckPackageField(std::string_view where, std::string_view field,
                                std::string_view value) {
   if (value.empty()) return absl::InvalidArgumentError(StrCat(where, ": ", field, " is empty"));

@@ -50,6 +50,10 @@ struct InstalledPackage {
 // error naming the field: no real package comes near it.
 inline constexpr size_t kMaxPackageFieldBytes = 512;
 
+// A text package database (dpkg status, apk installed) before it is parsed: at most
+// `max_bytes`, and no NUL byte; the error names `where` and the offset or size.
+absl::Status CheckTextDatabase(std::string_view bytes, std::string_view where, size_t max_bytes);
+
 // OK when `value` is 1..kMaxPackageFieldBytes printable ASCII bytes other than space
 // (0x21..0x7e): every dpkg, apk and rpm name, version and architecture is. InvalidArgument
 // "<where>: <field> ..." otherwise. Keeping to ASCII also keeps the JSON attachment valid.
