@@ -32,7 +32,7 @@ size_t DecodeUtf8(std::string_view s, uint32_t* cp) {
 }
 
 void AppendEscape(std::string& out, const char* format, uint32_t value) {
-  char buf[8];
+  char buf[16];  // "\\u" and up to 8 hex digits of a 32-bit value, and the NUL
   std::snprintf(buf, sizeof buf, format, static_cast<unsigned>(value));
   out += buf;
 }
