@@ -99,6 +99,8 @@ void ReferrersRegistry::AddReferrer(const std::string& repository, const Digest&
   referrers_[StrCat(repository, "@", subject.str())].push_back({d.dump(), artifact_type});
 }
 
+ReferrersRegistry::~ReferrersRegistry() { server_.reset(); }
+
 void ReferrersRegistry::SetPageSize(size_t n) {
   std::lock_guard<std::mutex> lock(mu_);
   page_size_ = n;

@@ -39,6 +39,9 @@ TestImage MakeReferrerArtifact(const nlohmann::ordered_json& subject,
 class ReferrersRegistry {
  public:
   static absl::StatusOr<std::unique_ptr<ReferrersRegistry>> Start(HostileOptions options = {});
+  // Stops the server (joining its threads) before the referrers it serves are destroyed:
+  // the members' own order would free them while a connection thread may still read them.
+  ~ReferrersRegistry();
 
   HostileRegistry& registry() { return *server_; }
   std::string host() const { return server_->host(); }
