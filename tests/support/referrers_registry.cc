@@ -99,7 +99,12 @@ void ReferrersRegistry::AddReferrer(const std::string& repository, const Digest&
   referrers_[StrCat(repository, "@", subject.str())].push_back({d.dump(), artifact_type});
 }
 
-ReferrersRegistry::~ReferrersRegistry() { server_.reset(); }
+ReferrersRegistry::~ReferrersRegistry() {
+  // The server's connection threads read server_ (Serve), so it is not reset (a write) until
+  // deleting the server has joined them.
+  delete server_.get();
+  (void)server_.release();
+}
 
 void ReferrersRegistry::SetPageSize(size_t n) {
   std::lock_guard<std::mutex> lock(mu_);
