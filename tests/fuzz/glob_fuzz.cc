@@ -21,14 +21,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!c.empty() && c != "." && c != "..") comps.emplace_back(c);
     pos = slash + 1;
   }
-  std::string path;
-  for (const std::string& c : comps) path += "/" + c;
-  if (path.empty()) path = "/";
+  std::string path(1, '/');
+  for (const std::string& c : comps) {
+    if (path.size() > 1) path.push_back('/');
+    path.append(c);
+  }
   if (glob->Matches(path)) {
     std::string prefix = "/";
     FUZZ_CHECK(comps.empty() || glob->MayMatchBelow(prefix));
     for (size_t i = 0; i + 1 < comps.size(); ++i) {
-      prefix = prefix == "/" ? "/" + comps[i] : prefix + "/" + comps[i];
+      if (prefix != "/") prefix.push_back('/');
+      prefix.append(comps[i]);
       FUZZ_CHECK(glob->MayMatchBelow(prefix));
     }
   }

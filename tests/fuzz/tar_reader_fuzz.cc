@@ -31,11 +31,12 @@ bool Normalized(const std::string& path) {
 class Checker : public TarVisitor {
  public:
   std::vector<std::string> seen;
+  uint64_t entries = 0;
   absl::StatusOr<Action> OnEntry(const TarEntry& e) override {
     FUZZ_CHECK(Normalized(e.path));
     FUZZ_CHECK(e.path.size() <= 4096);
     FUZZ_CHECK(e.mode <= 07777);
-    FUZZ_CHECK(e.index == seen.size());
+    FUZZ_CHECK(e.index == entries++);
     if (e.type == TarEntryType::kHardLink) FUZZ_CHECK(Normalized(e.linkname));
     if (e.type != TarEntryType::kFile) FUZZ_CHECK(e.size == 0);
     seen.push_back(layerseal::StrCat(e.path, "|", static_cast<int>(e.type), "|", e.size, "|", e.linkname));
