@@ -356,6 +356,24 @@ TEST(LayerStreamTest, DecompressionBombIsAnError) {
   }
 }
 
+TEST(Sha256StreamTest, ChunkedEqualsWholeAndSha256sum) {
+  std::string bytes;
+  for (int i = 0; i < 100000; ++i) bytes.push_back(static_cast<char>(i * 31));
+  Sha256Stream h;
+  for (size_t pos = 0, n = 1; pos < bytes.size(); pos += n, n = n * 3 % 4099 + 1) {
+    h.Update(std::string_view(bytes).substr(pos, n));
+  }
+  EXPECT_EQ(h.size(), bytes.size());
+  Digest d = h.Finish();
+  EXPECT_EQ(d, Digest::Sha256Of(bytes));
+  EXPECT_EQ(d.str(), StrCat("sha256:", MustRun({"sha256sum"}, bytes).substr(0, 64)));
+  EXPECT_EQ(h.size(), 0u) << "Finish starts over";
+  EXPECT_EQ(h.Finish(), Digest::Sha256Of(""));
+  Sha256Stream moved = std::move(h);
+  moved.Update("abc");
+  EXPECT_EQ(moved.Finish(), Digest::Sha256Of("abc"));
+}
+
 // ---- Hand-made archives: what GNU tar will not write. ----
 
 void PutOctal(std::string& h, size_t off, size_t len, uint64_t v) {
