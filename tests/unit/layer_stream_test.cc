@@ -12,6 +12,7 @@
 
 #include "base/str_cat.h"
 #include "tests/support/process.h"
+#include "verifier/layers/path_rules.h"
 #include "verifier/layers/tar_reader.h"
 
 namespace layerseal::layers {
@@ -372,6 +373,47 @@ TEST(Sha256StreamTest, ChunkedEqualsWholeAndSha256sum) {
   Sha256Stream moved = std::move(h);
   moved.Update("abc");
   EXPECT_EQ(moved.Finish(), Digest::Sha256Of("abc"));
+}
+
+// The protected-path judge as the layer stream's visitor, over layers GNU tar made: a base
+// and a top layer that whites out /bin/sh, then one that turns /bin into a symlink.
+TEST(LayerStreamTest, ProtectedPathJudgeOverRealLayers) {
+  TempDir tmp;
+  std::string base = MakeTar(tmp, "gnu", false);
+  MustRun({"mkdir", "-p", tmp.File("top/bin"), tmp.File("top/usr/bin"), tmp.File("link")});
+  testing::WriteFileOrDie(tmp.File("top/bin/.wh.sh"), "");
+  testing::WriteFileOrDie(tmp.File("top/usr/bin/tool"), "tool");
+  MustRun({"tar", "--format=pax", "-C", tmp.File("top"), "-czf", tmp.File("top.tar.gz"), "."});
+  MustRun({"ln", "-s", "/tmp", tmp.File("link/bin")});
+  MustRun({"tar", "--format=gnu", "-C", tmp.File("link"), "-cf", tmp.File("link.tar"), "."});
+  absl::StatusOr<ProtectedPaths> rules = ProtectedPaths::Parse({"/bin/*", "/etc/passwd"});
+  ASSERT_TRUE(rules.ok()) << rules.status();
+
+  struct Layer {
+    std::string_view media_type;
+    std::string file;
+  };
+  auto judge = [&](const std::vector<Layer>& layers) {
+    ProtectedPathJudge j(&*rules, 1);
+    for (size_t i = 0; i < layers.size(); ++i) {
+      std::string blob = ReadFile(layers[i].file);
+      j.BeginLayer(i, Digest::Sha256Of(blob));
+      absl::StatusOr<LayerDigests> d = FeedAll(layers[i].media_type, blob, &j, {4096});
+      EXPECT_TRUE(d.ok()) << d.status();
+    }
+    return j.violation();
+  };
+  std::optional<PathViolation> v = judge({{kTar, base}, {kGzip, tmp.File("top.tar.gz")}});
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->layer_index, 1u);
+  EXPECT_EQ(v->layer_digest.str(), Sha256sum(tmp.File("top.tar.gz")));
+  EXPECT_EQ(v->entry_path, "/bin/.wh.sh");
+  EXPECT_EQ(v->rule, "whiteout");
+  v = judge({{kTar, base}, {kTar, tmp.File("link.tar")}});
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->entry_path, "/bin");
+  EXPECT_EQ(v->rule, "non-directory over a protected directory");
+  EXPECT_FALSE(judge({{kTar, base}}).has_value()) << "the base itself is not judged";
 }
 
 // ---- Hand-made archives: what GNU tar will not write. ----

@@ -158,6 +158,8 @@ absl::Status LayerStream::Feed(std::string_view chunk) {
           if (rc == Z_BUF_ERROR || (d.zs.avail_in == 0 && d.zs.avail_out != 0)) break;
         }
         size_t used = take - d.zs.avail_in;
+        // Every round consumes input (a new member's header at least); never spin.
+        if (used == 0) return Fail(absl::InternalError("gzip: inflate made no progress"));
         chunk.remove_prefix(used);
       }
       return absl::OkStatus();
