@@ -233,6 +233,37 @@ TEST(LayerStreamTest, MultiMemberGzip) {
   }
 }
 
+TEST(LayerStreamTest, MultiFrameZstdAndOnlyZstdFrames) {
+  TempDir tmp;
+  std::string tar_file = MakeTar(tmp, "pax", true);
+  std::string tar = ReadFile(tar_file);
+  testing::WriteFileOrDie(tmp.File("a"), tar.substr(0, 3000));
+  testing::WriteFileOrDie(tmp.File("b"), tar.substr(3000));
+  MustRun({"sh", "-c", StrCat("cd ", tmp.path(), " && zstd -q -c a > two.zst && zstd -q -c b >> two.zst")});
+  std::string blob = ReadFile(tmp.File("two.zst"));
+  for (size_t chunk : {size_t{0}, size_t{1}, size_t{3}, size_t{1000}}) {
+    Recorder r;
+    absl::StatusOr<LayerDigests> d = FeedAll(kZstd, blob, &r, {chunk}, MustParse(Sha256sum(tar_file)));
+    ASSERT_TRUE(d.ok()) << chunk << ": " << d.status();
+    ExpectTreeEntries(r, true);
+  }
+  // A pre-1.0 "legacy" zstd frame (magic FD2FB525), which libzstd would decode but
+  // containerd's decoder does not (fuzzer regression layer_stream/legacy-zstd-magic).
+  std::string legacy("\x25\xb5\x2f\xfd\x00\xfd\x86\x73", 8);
+  for (size_t chunk : {size_t{0}, size_t{1}}) {
+    absl::StatusOr<LayerDigests> d = FeedAll(kZstd, legacy, nullptr, {chunk});
+    ASSERT_FALSE(d.ok()) << chunk;  // byte by byte libzstd itself refuses the partial magic
+    if (chunk == 0) {
+      EXPECT_NE(d.status().message().find("not a zstd frame"), absl::string_view::npos) << d.status();
+    }
+  }
+  // The second frame's magic damaged.
+  std::string a_zst = MustRun({"zstd", "-q", "-c", tmp.File("a")});
+  std::string damaged = blob;
+  damaged[a_zst.size()] = 0x25;
+  EXPECT_FALSE(FeedAll(kZstd, damaged, nullptr, {0}).ok());
+}
+
 TEST(LayerStreamTest, SparseFilesKeepTheirRealNames) {
   TempDir tmp;
   std::string root = tmp.File("root");

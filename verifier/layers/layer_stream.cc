@@ -50,6 +50,8 @@ struct LayerStream::Decompressor {
   ZSTD_DCtx* zstd = nullptr;
   size_t zstd_hint = 0;      // last ZSTD_decompressStream result: 0 at a frame boundary
   bool zstd_any = false;     // zstd: bytes seen
+  bool zstd_frame_start = true;  // the next bytes begin a frame
+  std::string zstd_magic;        // the current frame's first bytes, up to 4
   std::unique_ptr<char[]> out{new char[kOutChunk]};
 
   ~Decompressor() {
@@ -168,12 +170,30 @@ absl::Status LayerStream::Feed(std::string_view chunk) {
       if (!chunk.empty()) d.zstd_any = true;
       ZSTD_inBuffer in{chunk.data(), chunk.size(), 0};
       for (;;) {
+        // Only zstd frames (magic FD2FB528) and skippable frames (184D2A5?): libzstd also
+        // decodes the pre-1.0 "legacy" formats, which containerd's Go decoder does not, and
+        // whose streaming is inconsistent (the fuzzer found whole and chunked feeds disagree).
+        if (d.zstd_frame_start && in.pos < in.size) {
+          size_t take = std::min<size_t>(4 - d.zstd_magic.size(), in.size - in.pos);
+          d.zstd_magic.append(chunk.data() + in.pos, take);
+          if (d.zstd_magic.size() == 4) {
+            auto byte = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(d.zstd_magic[i])); };
+            uint32_t magic = byte(0) | byte(1) << 8 | byte(2) << 16 | byte(3) << 24;
+            if (magic != ZSTD_MAGICNUMBER && (magic & ZSTD_MAGIC_SKIPPABLE_MASK) != ZSTD_MAGIC_SKIPPABLE_START) {
+              return Fail(absl::InvalidArgumentError(
+                  StrCat("not a zstd frame (magic 0x", HexEncode(d.zstd_magic), " at a frame start)")));
+            }
+            d.zstd_frame_start = false;
+            d.zstd_magic.clear();
+          }
+        }
         ZSTD_outBuffer out{d.out.get(), kOutChunk, 0};
         size_t rc = ZSTD_decompressStream(d.zstd, &out, &in);
         if (ZSTD_isError(rc)) {
           return Fail(absl::InvalidArgumentError(StrCat("corrupt zstd data (", ZSTD_getErrorName(rc), ")")));
         }
         d.zstd_hint = rc;
+        if (rc == 0) d.zstd_frame_start = true;
         if (absl::Status s = Emit(std::string_view(d.out.get(), out.pos)); !s.ok()) return Fail(s);
         // Done with this chunk when all input is consumed and the output was not full (a
         // full buffer may mean more output is waiting).
