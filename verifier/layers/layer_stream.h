@@ -7,8 +7,10 @@
 // their `nondistributable` forms), `application/vnd.docker.image.rootfs.diff.tar`,
 // `...diff.tar.gzip`, `...diff.tar.zstd`, `...foreign.diff.tar.gzip`. Anything else is an
 // error naming the media type. gzip streams may hold several members (as `gzip` and Go's
-// reader accept); zstd streams several frames. Bytes after the last gzip member that are
-// not another member, and a stream that ends inside a member or frame, are errors.
+// reader accept); zstd streams several frames (zstd and skippable frames only: libzstd's
+// pre-1.0 legacy formats, which containerd's decoder refuses, are errors). Bytes after the
+// last gzip member that are not another member, and a stream that ends inside a member or
+// frame, are errors.
 //
 // Memory: fixed buffers (a 64 KiB output buffer, zlib's 32 KiB window, or zstd's window of
 // at most 2^kMaxZstdWindowLog bytes), plus what the tar reader keeps (tar_reader.h); never
