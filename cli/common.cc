@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <iostream>
@@ -122,6 +123,22 @@ int Fail(Io io, std::string_view command, const absl::Status& status, int code) 
 int UsageError(Io io, std::string_view command, std::string_view message, std::string_view usage) {
   io.err << "layerseal " << command << ": " << message << "\n\n" << usage;
   return kExitUsage;
+}
+
+void PrintColumns(const std::vector<std::vector<std::string>>& rows, size_t gap, std::ostream& out) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + gap, ' ');
+    }
+    out << line << "\n";
+  }
 }
 
 }  // namespace layerseal::cli

@@ -2,7 +2,9 @@
 #ifndef LAYERSEAL_CLI_COMMON_H_
 #define LAYERSEAL_CLI_COMMON_H_
 
+#include <ostream>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -44,6 +46,10 @@ absl::Status WriteNewFile(const std::string& path, std::string_view content, int
 // Prints "layerseal <command>: <message>" to io.err and returns `code`.
 int Fail(Io io, std::string_view command, const absl::Status& status, int code);
 int UsageError(Io io, std::string_view command, std::string_view message, std::string_view usage);
+
+// Prints `rows` as left-aligned columns, `gap` spaces between them (the last column unpadded),
+// one line per row. Cells are printed as they are: make them terminal-safe first.
+void PrintColumns(const std::vector<std::vector<std::string>>& rows, size_t gap, std::ostream& out);
 
 }  // namespace layerseal::cli
 

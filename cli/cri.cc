@@ -35,13 +35,13 @@ using nlohmann::ordered_json;
 namespace rt = ::runtime::v1;
 
 constexpr char kDefaultEndpoint[] = "unix:///run/layerseal/layerseal.sock";
-constexpr absl::Duration kDefaultTimeout = absl::Seconds(10);
+constexpr absl::Duration kCriDefaultTimeout = absl::Seconds(10);
 constexpr absl::Duration kDefaultPullTimeout = absl::Minutes(2);
 // Verbose ImageStatus answers and long image lists can be large.
-constexpr int kMaxReceiveMessageBytes = 64 * 1024 * 1024;
+constexpr int kCriMaxReceiveMessageBytes = 64 * 1024 * 1024;
 constexpr size_t kShortIdLength = 13;  // as crictl shows image IDs
 
-constexpr char kUsage[] =
+constexpr char kCriUsage[] =
     "Usage: layerseal cri <command> [flags] [args]\n"
     "\n"
     "A CRI (runtime.v1) client for people: talks to the layerseal agent's socket, or to any\n"
@@ -99,7 +99,7 @@ constexpr char kRmiUsage[] =
     "Removes IMAGE (ImageService/RemoveImage). Exit 1 when the runtime has no such image.\n";
 
 // What every subcommand has parsed before it calls: the channel and the call deadline.
-struct Connection {
+struct CriConnection {
   std::shared_ptr<grpc::Channel> channel;
   absl::Duration timeout;
   std::string command;  // "cri pull", for messages
@@ -136,9 +136,9 @@ FlagSpec WithConnectionFlags(FlagSpec spec) {
   return spec;
 }
 
-absl::StatusOr<Connection> ConnectionFromFlags(const Flags& flags, absl::Duration default_timeout,
+absl::StatusOr<CriConnection> ConnectionFromFlags(const Flags& flags, absl::Duration default_timeout,
                                                std::string command) {
-  Connection c;
+  CriConnection c;
   c.command = std::move(command);
   c.timeout = default_timeout;
   if (auto t = flags.Get("timeout")) {
@@ -149,13 +149,13 @@ absl::StatusOr<Connection> ConnectionFromFlags(const Flags& flags, absl::Duratio
   absl::StatusOr<std::string> target = TargetFromEndpoint(flags.GetOr("endpoint", kDefaultEndpoint));
   if (!target.ok()) return target.status();
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  args.SetMaxReceiveMessageSize(kCriMaxReceiveMessageBytes);
   c.channel = grpc::CreateCustomChannel(*target, grpc::InsecureChannelCredentials(), args);
   return c;
 }
 
 // "NOT_FOUND: <the runtime's message>" on stderr, exit 1.
-int RuntimeError(Io io, const Connection& c, const grpc::Status& status) {
+int RuntimeError(Io io, const CriConnection& c, const grpc::Status& status) {
   io.err << "layerseal " << c.command << ": "
          << StatusCodeName(static_cast<int>(status.error_code())) << ": "
          << TerminalSafe(status.error_message()) << "\n";
@@ -166,7 +166,7 @@ int RuntimeError(Io io, const Connection& c, const grpc::Status& status) {
 // already (help or usage error).
 struct Parsed {
   Flags flags;
-  Connection connection;
+  CriConnection connection;
 };
 std::optional<int> Parse(const Args& args, Io io, FlagSpec spec, const char* usage,
                          const std::string& command, size_t positional,
@@ -181,7 +181,7 @@ std::optional<int> Parse(const Args& args, Io io, FlagSpec spec, const char* usa
     return UsageError(io, command,
                       positional == 0 ? "takes no arguments" : "give exactly one IMAGE", usage);
   }
-  absl::StatusOr<Connection> c = ConnectionFromFlags(*flags, default_timeout, command);
+  absl::StatusOr<CriConnection> c = ConnectionFromFlags(*flags, default_timeout, command);
   if (!c.ok()) return UsageError(io, command, Sv(c.status().message()), usage);
   out.flags = *std::move(flags);
   out.connection = *std::move(c);
@@ -224,28 +224,16 @@ std::string JoinOrNone(const google::protobuf::RepeatedPtrField<std::string>& it
 }
 
 // Cells come from the runtime: shown escaped (terminal.h).
-void PrintTable(std::vector<std::vector<std::string>> rows, std::ostream& out) {
+void PrintSafeTable(std::vector<std::vector<std::string>> rows, std::ostream& out) {
   for (auto& row : rows) {
     for (std::string& cell : row) cell = TerminalSafe(cell);
   }
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    widths.resize(std::max(widths.size(), row.size()));
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 3, ' ');
-    }
-    out << line << "\n";
-  }
+  PrintColumns(rows, 3, out);
 }
 
 int Version(const Args& args, Io io) {
   Parsed p;
-  if (auto done = Parse(args, io, {}, kVersionUsage, "cri version", 0, kDefaultTimeout, p)) {
+  if (auto done = Parse(args, io, {}, kVersionUsage, "cri version", 0, kCriDefaultTimeout, p)) {
     return *done;
   }
   auto stub = rt::RuntimeService::NewStub(p.connection.channel);
@@ -301,7 +289,7 @@ int Pull(const Args& args, Io io) {
 int Images(const Args& args, Io io) {
   Parsed p;
   if (auto done = Parse(args, io, {{"output"}, {}}, kImagesUsage, "cri images", 0,
-                        kDefaultTimeout, p)) {
+                        kCriDefaultTimeout, p)) {
     return *done;
   }
   std::string output = p.flags.GetOr("output", "table");
@@ -324,12 +312,12 @@ int Images(const Args& args, Io io) {
     rows.push_back({ShortId(image.id()), JoinOrNone(image.repo_tags()),
                     JoinOrNone(image.repo_digests()), HumanSize(image.size())});
   }
-  PrintTable(rows, io.out);
+  PrintSafeTable(rows, io.out);
   return kExitOk;
 }
 
 // ImageStatus of `image`; the response has no image when the runtime has none.
-grpc::Status Status(const Connection& c, const std::string& image, bool verbose,
+grpc::Status Status(const CriConnection& c, const std::string& image, bool verbose,
                     rt::ImageStatusResponse* response) {
   auto stub = rt::ImageService::NewStub(c.channel);
   grpc::ClientContext ctx;
@@ -340,14 +328,14 @@ grpc::Status Status(const Connection& c, const std::string& image, bool verbose,
   return stub->ImageStatus(&ctx, request, response);
 }
 
-int NotFound(Io io, const Connection& c, const std::string& image) {
+int NotFound(Io io, const CriConnection& c, const std::string& image) {
   io.err << "layerseal " << c.command << ": image not found: " << TerminalSafe(image) << "\n";
   return kExitDenied;
 }
 
 int Inspecti(const Args& args, Io io) {
   Parsed p;
-  if (auto done = Parse(args, io, {}, kInspectiUsage, "cri inspecti", 1, kDefaultTimeout, p)) {
+  if (auto done = Parse(args, io, {}, kInspectiUsage, "cri inspecti", 1, kCriDefaultTimeout, p)) {
     return *done;
   }
   const std::string& image = p.flags.positional()[0];
@@ -371,7 +359,7 @@ int Inspecti(const Args& args, Io io) {
 
 int Rmi(const Args& args, Io io) {
   Parsed p;
-  if (auto done = Parse(args, io, {}, kRmiUsage, "cri rmi", 1, kDefaultTimeout, p)) return *done;
+  if (auto done = Parse(args, io, {}, kRmiUsage, "cri rmi", 1, kCriDefaultTimeout, p)) return *done;
   const std::string& image = p.flags.positional()[0];
   // The runtime removes an absent image without complaint; people want to hear of a typo.
   rt::ImageStatusResponse status;
@@ -394,11 +382,11 @@ int Rmi(const Args& args, Io io) {
 
 int Cri(const Args& args, Io io) {
   if (args.empty()) {
-    io.err << kUsage;
+    io.err << kCriUsage;
     return kExitUsage;
   }
   if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    io.out << kUsage << "\n" << kConnectionFlagsHelp;
+    io.out << kCriUsage << "\n" << kConnectionFlagsHelp;
     return kExitOk;
   }
   Args rest(args.begin() + 1, args.end());
@@ -407,7 +395,7 @@ int Cri(const Args& args, Io io) {
   if (args[0] == "images") return Images(rest, io);
   if (args[0] == "inspecti") return Inspecti(rest, io);
   if (args[0] == "rmi") return Rmi(rest, io);
-  io.err << "layerseal cri: unknown command \"" << args[0] << "\"\n\n" << kUsage;
+  io.err << "layerseal cri: unknown command \"" << args[0] << "\"\n\n" << kCriUsage;
   return kExitUsage;
 }
 

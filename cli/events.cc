@@ -35,6 +35,7 @@
 #include "absl/time/time.h"
 #include "cli/common.h"
 #include "cli/terminal.h"
+#include "cli/verdict_output.h"
 #include "base/time_bound.h"
 #include "google/protobuf/util/json_util.h"
 #include "layerseal/v1/controller.grpc.pb.h"
@@ -45,17 +46,16 @@
 namespace layerseal::cli {
 namespace {
 
-constexpr absl::Duration kDefaultTimeout = absl::Seconds(10);
+constexpr absl::Duration kEventsDefaultTimeout = absl::Seconds(10);
 constexpr int kDefaultLimit = 100;
 constexpr int kMaxLimit = 1000000;
 constexpr int kMaxPageSize = 1000;  // the controller's own maximum
 constexpr size_t kMaxPemFileBytes = 1024 * 1024;
-constexpr int kMaxReceiveMessageBytes = 16 * 1024 * 1024;
-constexpr size_t kShortDigestHex = 12;
+constexpr int kEventsMaxReceiveMessageBytes = 16 * 1024 * 1024;
 // How often a follower checks whether SIGINT/SIGTERM arrived.
 constexpr absl::Duration kSignalPoll = absl::Milliseconds(100);
 
-constexpr char kUsage[] =
+constexpr char kEventsUsage[] =
     "Usage: layerseal events [nodes|images] [flags]\n"
     "\n"
     "Reads the verdict events the agents reported to the layerseal controller (over mutual\n"
@@ -99,10 +99,10 @@ constexpr char kUsage[] =
 
 // ---------------------------------------------------------------- connection
 
-struct Connection {
+struct EventsConnection {
   std::string address;  // for messages
   std::shared_ptr<grpc::Channel> channel;
-  absl::Duration timeout = kDefaultTimeout;
+  absl::Duration timeout = kEventsDefaultTimeout;
 };
 
 std::string FlagOrEnv(const Flags& flags, const std::string& flag, const char* env) {
@@ -111,8 +111,8 @@ std::string FlagOrEnv(const Flags& flags, const std::string& flag, const char* e
   return e != nullptr ? e : "";
 }
 
-absl::StatusOr<Connection> Connect(const Flags& flags) {
-  Connection c;
+absl::StatusOr<EventsConnection> Connect(const Flags& flags) {
+  EventsConnection c;
   c.address = FlagOrEnv(flags, "controller", "LAYERSEAL_CONTROLLER");
   if (c.address.empty()) {
     return absl::InvalidArgumentError("--controller HOST:PORT is required (or LAYERSEAL_CONTROLLER)");
@@ -123,7 +123,7 @@ absl::StatusOr<Connection> Connect(const Flags& flags) {
     c.timeout = *d;
   }
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  args.SetMaxReceiveMessageSize(kEventsMaxReceiveMessageBytes);
   if (flags.Has("insecure")) {
     c.channel = grpc::CreateCustomChannel(c.address, grpc::InsecureChannelCredentials(), args);
     return c;
@@ -149,7 +149,7 @@ absl::StatusOr<Connection> Connect(const Flags& flags) {
   return c;
 }
 
-std::unique_ptr<grpc::ClientContext> CallContext(const Connection& c) {
+std::unique_ptr<grpc::ClientContext> CallContext(const EventsConnection& c) {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(c.timeout));
   return ctx;
@@ -163,7 +163,7 @@ bool ContainsNoCase(std::string text, const char* word) {
 }
 
 // Says whether the controller was unreachable, refused our TLS, or answered an error.
-int CallError(Io io, const std::string& command, const Connection& c, const grpc::Status& s) {
+int CallError(Io io, const std::string& command, const EventsConnection& c, const grpc::Status& s) {
   std::string code = StatusCodeName(static_cast<int>(s.error_code()));
   const std::string msg = TerminalSafe(s.error_message());  // the controller's words
   io.err << "layerseal " << command << ": ";
@@ -271,30 +271,10 @@ std::string TimeText(int64_t micros) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMicros(micros), absl::UTCTimeZone());
 }
 
-std::string ShortDigest(const std::string& d) {
-  size_t colon = d.find(':');
-  if (colon == std::string::npos || d.size() <= colon + 1 + kShortDigestHex) return d;
-  return d.substr(0, colon + 1 + kShortDigestHex);
-}
-
 using Row = std::vector<std::string>;
 
 const Row kEventHeader = {"TIME", "NODE", "POD", "IMAGE", "DIGEST", "VERDICT", "REASON", "MODE",
                           "SIGNER"};
-
-// Which signature admitted the image: the kind and the key's short id, or a keyless
-// subject with its issuer; then the Rekor log index when there was an entry. "" when the
-// verdict names none.
-std::string SignerText(const v1::Verdict& v) {
-  std::string who;
-  if (v.signer_kind() == "cosign-keyless") {
-    who = StrCat(v.signer_subject(), " (", v.signer_issuer(), ")");
-  } else if (!v.signer_kind().empty()) {
-    who = StrCat(v.signer_kind(), " ", ShortDigest(v.key_id()));
-  }
-  if (!who.empty() && v.has_rekor_log_index()) who += StrCat(" rekor#", v.rekor_log_index());
-  return who;
-}
 
 Row EventRow(const v1::Event& e) {
   std::string pod = e.pod_namespace().empty() ? "" : e.pod_namespace() + "/" + e.pod_name();
@@ -308,21 +288,7 @@ Row EventRow(const v1::Event& e) {
           Clean(v.verdict()), Clean(v.reason()), Clean(v.mode()), Clean(SignerText(v))};
 }
 
-void PrintTable(const std::vector<Row>& rows, std::ostream& out) {
-  std::vector<size_t> widths;
-  for (const Row& row : rows) {
-    widths.resize(std::max(widths.size(), row.size()));
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  for (const Row& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
-    }
-    out << line << "\n";
-  }
-}
+void PrintTable(const std::vector<Row>& rows, std::ostream& out) { PrintColumns(rows, 2, out); }
 
 // ---------------------------------------------------------------- follow
 
@@ -352,7 +318,7 @@ class StopSignals {
   struct sigaction old_term_ = {};
 };
 
-int Follow(Io io, const Connection& c, const v1::EventFilter& filter, bool json) {
+int Follow(Io io, const EventsConnection& c, const v1::EventFilter& filter, bool json) {
   auto stub = v1::EventQuery::NewStub(c.channel);
   StopSignals signals;
   grpc::ClientContext ctx;  // no deadline: until the user or the controller ends it
@@ -396,7 +362,7 @@ int Follow(Io io, const Connection& c, const v1::EventFilter& filter, bool json)
 
 // ---------------------------------------------------------------- commands
 
-int Query(Io io, const Connection& c, const v1::EventFilter& filter, int limit, bool json) {
+int Query(Io io, const EventsConnection& c, const v1::EventFilter& filter, int limit, bool json) {
   auto stub = v1::EventQuery::NewStub(c.channel);
   std::vector<Row> rows = {kEventHeader};
   std::string token;
@@ -424,7 +390,7 @@ int Query(Io io, const Connection& c, const v1::EventFilter& filter, int limit, 
   return kExitOk;
 }
 
-int Nodes(Io io, const Connection& c, bool json) {
+int Nodes(Io io, const EventsConnection& c, bool json) {
   auto stub = v1::EventQuery::NewStub(c.channel);
   v1::ListNodesResponse response;
   grpc::Status s = stub->ListNodes(CallContext(c).get(), v1::ListNodesRequest(), &response);
@@ -445,7 +411,7 @@ int Nodes(Io io, const Connection& c, bool json) {
   return kExitOk;
 }
 
-int Images(Io io, const Connection& c, const v1::EventFilter& filter, int limit, bool json) {
+int Images(Io io, const EventsConnection& c, const v1::EventFilter& filter, int limit, bool json) {
   auto stub = v1::EventQuery::NewStub(c.channel);
   v1::ListImagesRequest request;
   request.set_since_unix_micros(filter.since_unix_micros());
@@ -482,36 +448,36 @@ const FlagSpec& Spec() {
 int Events(const Args& args, Io io) {
   if (std::getenv("GRPC_VERBOSITY") == nullptr) gpr_set_log_function(DropGrpcLog);
   absl::StatusOr<Flags> flags = Flags::Parse(args, Spec());
-  if (!flags.ok()) return UsageError(io, "events", Sv(flags.status().message()), kUsage);
+  if (!flags.ok()) return UsageError(io, "events", Sv(flags.status().message()), kEventsUsage);
   const Flags& f = *flags;
   if (f.Has("help")) {
-    io.out << kUsage;
+    io.out << kEventsUsage;
     return kExitOk;
   }
   std::string what = f.positional().empty() ? "" : f.positional()[0];
   if (f.positional().size() > 1 || (what != "" && what != "nodes" && what != "images")) {
-    return UsageError(io, "events", "takes no arguments but 'nodes' or 'images'", kUsage);
+    return UsageError(io, "events", "takes no arguments but 'nodes' or 'images'", kEventsUsage);
   }
   std::string output = f.GetOr("output", "table");
   if (output != "table" && output != "json") {
-    return UsageError(io, "events", StrCat("--output is table or json, not \"", output, "\""), kUsage);
+    return UsageError(io, "events", StrCat("--output is table or json, not \"", output, "\""), kEventsUsage);
   }
   absl::StatusOr<v1::EventFilter> filter = FilterFromFlags(f);
-  if (!filter.ok()) return UsageError(io, "events", Sv(filter.status().message()), kUsage);
+  if (!filter.ok()) return UsageError(io, "events", Sv(filter.status().message()), kEventsUsage);
   absl::StatusOr<int> limit = LimitFromFlags(f);
-  if (!limit.ok()) return UsageError(io, "events", Sv(limit.status().message()), kUsage);
+  if (!limit.ok()) return UsageError(io, "events", Sv(limit.status().message()), kEventsUsage);
   // The summaries take no event filters: refuse them rather than ignore them.
   for (const char* flag : {"node", "namespace", "pod", "image", "digest", "verdict", "reason",
                            "mode", "signer", "until", "follow"}) {
     if (what != "" && f.Has(flag)) {
       return UsageError(io, "events", StrCat("--", flag, " is for events, not 'events ", what, "'"),
-                        kUsage);
+                        kEventsUsage);
     }
   }
   if (what == "nodes" && (f.Has("since") || f.Has("limit"))) {
-    return UsageError(io, "events", "'events nodes' takes neither --since nor --limit", kUsage);
+    return UsageError(io, "events", "'events nodes' takes neither --since nor --limit", kEventsUsage);
   }
-  absl::StatusOr<Connection> c = Connect(f);
+  absl::StatusOr<EventsConnection> c = Connect(f);
   if (!c.ok()) return Fail(io, "events", c.status(), kExitUsage);
   bool json = output == "json";
   if (what == "nodes") return Nodes(io, *c, json);

@@ -17,7 +17,7 @@ using nlohmann::ordered_json;
 // than throwing (nlohmann's default).
 constexpr auto kReplaceInvalid = ordered_json::error_handler_t::replace;
 
-constexpr char kUsage[] =
+constexpr char kInspectUsage[] =
     "Usage: layerseal inspect [flags] REF\n"
     "\n"
     "Shows REF's manifest, layers, seals, signature envelope and keyId. Judges nothing:\n"
@@ -108,13 +108,13 @@ void PrintText(const ordered_json& d, std::ostream& out) {
 
 int Inspect(const Args& args, Io io) {
   absl::StatusOr<Flags> flags = Flags::Parse(args, WithCommonFlags({{"platform", "output"}, {}}));
-  if (!flags.ok()) return UsageError(io, "inspect", Sv(flags.status().message()), kUsage);
+  if (!flags.ok()) return UsageError(io, "inspect", Sv(flags.status().message()), kInspectUsage);
   if (flags->Has("help")) {
-    io.out << kUsage << "\n" << kRegistryFlagsHelp;
+    io.out << kInspectUsage << "\n" << kRegistryFlagsHelp;
     return kExitOk;
   }
   absl::StatusOr<ImageArgs> image_args = ImageArgsFromFlags(*flags);
-  if (!image_args.ok()) return UsageError(io, "inspect", Sv(image_args.status().message()), kUsage);
+  if (!image_args.ok()) return UsageError(io, "inspect", Sv(image_args.status().message()), kInspectUsage);
   absl::StatusOr<registry::Options> options = RegistryOptionsFromFlags(*flags, io.in);
   if (!options.ok()) return Fail(io, "inspect", options.status(), kExitUsage);
   registry::RegistryClient client(*options);

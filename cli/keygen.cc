@@ -19,7 +19,7 @@
 namespace layerseal::cli {
 namespace {
 
-constexpr char kUsage[] =
+constexpr char kKeygenUsage[] =
     "Usage: layerseal keygen [--algorithm ALG] --out NAME\n"
     "\n"
     "Makes a key pair: NAME.key (private, PKCS#8 PEM, mode 0600) and NAME.pub (public,\n"
@@ -103,17 +103,17 @@ absl::Status WriteKeyPair(const std::string& name, const PrivateKey& key) {
 
 int Keygen(const Args& args, Io io) {
   absl::StatusOr<Flags> flags = Flags::Parse(args, {{"algorithm", "out"}, {"help"}});
-  if (!flags.ok()) return UsageError(io, "keygen", Sv(flags.status().message()), kUsage);
+  if (!flags.ok()) return UsageError(io, "keygen", Sv(flags.status().message()), kKeygenUsage);
   if (flags->Has("help")) {
-    io.out << kUsage;
+    io.out << kKeygenUsage;
     return kExitOk;
   }
   std::optional<std::string> out = flags->Get("out");
   if (!out || out->empty() || !flags->positional().empty()) {
-    return UsageError(io, "keygen", "--out NAME is required, and nothing else", kUsage);
+    return UsageError(io, "keygen", "--out NAME is required, and nothing else", kKeygenUsage);
   }
   absl::StatusOr<Algorithm> algorithm = ParseAlgorithm(flags->GetOr("algorithm", "ecdsa-p256-sha256"));
-  if (!algorithm.ok()) return UsageError(io, "keygen", Sv(algorithm.status().message()), kUsage);
+  if (!algorithm.ok()) return UsageError(io, "keygen", Sv(algorithm.status().message()), kKeygenUsage);
 
   if (absl::Status s = RefuseExisting({*out + ".key", *out + ".pub"}); !s.ok()) {
     return Fail(io, "keygen", s, kExitUsage);

@@ -5,7 +5,7 @@
 namespace layerseal::cli {
 namespace {
 
-constexpr char kUsage[] =
+constexpr char kMainUsage[] =
     "layerseal: sign container images and verify their seals (spec: signed-image-format v1)\n"
     "\n"
     "Usage: layerseal <command> [flags] [args]\n"
@@ -27,7 +27,7 @@ constexpr char kUsage[] =
 
 int Main(const Args& args, Io io) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    (args.empty() ? io.err : io.out) << kUsage;
+    (args.empty() ? io.err : io.out) << kMainUsage;
     return args.empty() ? kExitUsage : kExitOk;
   }
   if (args[0] == "--version" || args[0] == "version") {
@@ -44,7 +44,7 @@ int Main(const Args& args, Io io) {
   // issue 17 (verify)
   if (args[0] == "verify-bundle") return VerifyBundle(rest, io);
   if (args[0] == "policy") return PolicyCommands(rest, io);  // issue 17 (i17-policy)
-  io.err << "layerseal: unknown command \"" << args[0] << "\"\n\n" << kUsage;
+  io.err << "layerseal: unknown command \"" << args[0] << "\"\n\n" << kMainUsage;
   return kExitUsage;
 }
 

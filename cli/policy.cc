@@ -20,7 +20,7 @@
 namespace layerseal::cli {
 namespace {
 
-constexpr char kUsage[] =
+constexpr char kPolicyUsage[] =
     "Usage: layerseal policy import --containers-policy FILE [--trusted-root FILE] [--output DIR]\n"
     "\n"
     "Turns a containers-policy.json (podman, CRI-O, skopeo) into a layerseal policy. Anything it\n"
@@ -50,14 +50,14 @@ absl::Status MakeDirs(const std::string& dir) {
 int Import(const Args& args, Io io) {
   absl::StatusOr<Flags> flags =
       Flags::Parse(args, {{"containers-policy", "trusted-root", "output"}, {"help"}});
-  if (!flags.ok()) return UsageError(io, "policy import", Sv(flags.status().message()), kUsage);
+  if (!flags.ok()) return UsageError(io, "policy import", Sv(flags.status().message()), kPolicyUsage);
   if (flags->Has("help")) {
-    io.out << kUsage;
+    io.out << kPolicyUsage;
     return kExitOk;
   }
   std::optional<std::string> input = flags->Get("containers-policy");
   if (!input || input->empty() || !flags->positional().empty()) {
-    return UsageError(io, "policy import", "--containers-policy FILE is required, and no arguments", kUsage);
+    return UsageError(io, "policy import", "--containers-policy FILE is required, and no arguments", kPolicyUsage);
   }
   absl::StatusOr<std::string> text = ReadFileLimited(*input, kMaxContainersPolicyBytes, "");
   if (!text.ok()) return Fail(io, "policy import", text.status(), kExitUsage);
@@ -84,12 +84,12 @@ int Import(const Args& args, Io io) {
       return UsageError(io, "policy import",
                         StrCat("the policy needs ", imported->files.size(),
                                " key or trusted-root files: give --output DIR"),
-                        kUsage);
+                        kPolicyUsage);
     }
     io.out << imported->yaml;
     return kExitOk;
   }
-  if (output->empty()) return UsageError(io, "policy import", "--output DIR is empty", kUsage);
+  if (output->empty()) return UsageError(io, "policy import", "--output DIR is empty", kPolicyUsage);
   // Refuse before writing anything when a target exists, so that a run writes all or nothing
   // new (a file written before a later failure is removed again below).
   std::vector<std::string> written;
@@ -147,11 +147,11 @@ int Import(const Args& args, Io io) {
 
 int PolicyCommands(const Args& args, Io io) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    (args.empty() ? io.err : io.out) << kUsage;
+    (args.empty() ? io.err : io.out) << kPolicyUsage;
     return args.empty() ? kExitUsage : kExitOk;
   }
   if (args[0] == "import") return Import(Args(args.begin() + 1, args.end()), io);
-  io.err << "layerseal policy: unknown subcommand \"" << args[0] << "\"\n\n" << kUsage;
+  io.err << "layerseal policy: unknown subcommand \"" << args[0] << "\"\n\n" << kPolicyUsage;
   return kExitUsage;
 }
 

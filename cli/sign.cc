@@ -15,7 +15,7 @@ namespace {
 
 using nlohmann::ordered_json;
 
-constexpr char kUsage[] =
+constexpr char kSignUsage[] =
     "Usage: layerseal sign --key NAME.key [--algorithm ALG] [flags] SRC DST\n"
     "\n"
     "Reads the base image SRC from its registry and writes the signed image to the tag\n"
@@ -140,28 +140,28 @@ absl::StatusOr<PrivateKey> LoadKey(const std::string& path) {
 
 int Sign(const Args& args, Io io) {
   absl::StatusOr<Flags> flags = Flags::Parse(args, WithCommonFlags({{"key", "algorithm"}, {}}));
-  if (!flags.ok()) return UsageError(io, "sign", Sv(flags.status().message()), kUsage);
+  if (!flags.ok()) return UsageError(io, "sign", Sv(flags.status().message()), kSignUsage);
   if (flags->Has("help")) {
-    io.out << kUsage << "\n" << kRegistryFlagsHelp;
+    io.out << kSignUsage << "\n" << kRegistryFlagsHelp;
     return kExitOk;
   }
   std::optional<std::string> key_file = flags->Get("key");
   if (!key_file || flags->positional().size() != 2) {
-    return UsageError(io, "sign", "need --key FILE, SRC and DST", kUsage);
+    return UsageError(io, "sign", "need --key FILE, SRC and DST", kSignUsage);
   }
   absl::StatusOr<Reference> src = Reference::Parse(flags->positional()[0]);
-  if (!src.ok()) return UsageError(io, "sign", Sv(src.status().message()), kUsage);
+  if (!src.ok()) return UsageError(io, "sign", Sv(src.status().message()), kSignUsage);
   absl::StatusOr<Reference> dst = Reference::Parse(flags->positional()[1]);
-  if (!dst.ok()) return UsageError(io, "sign", Sv(dst.status().message()), kUsage);
-  if (dst->digest) return UsageError(io, "sign", "DST names a tag, not a digest", kUsage);
+  if (!dst.ok()) return UsageError(io, "sign", Sv(dst.status().message()), kSignUsage);
+  if (dst->digest) return UsageError(io, "sign", "DST names a tag, not a digest", kSignUsage);
   absl::StatusOr<PrivateKey> key = LoadKey(*key_file);
   if (!key.ok()) return Fail(io, "sign", key.status(), kExitUsage);
   Algorithm algorithm = key->default_algorithm();
   if (auto a = flags->Get("algorithm")) {
     absl::StatusOr<Algorithm> parsed = ParseAlgorithm(*a);
-    if (!parsed.ok()) return UsageError(io, "sign", Sv(parsed.status().message()), kUsage);
+    if (!parsed.ok()) return UsageError(io, "sign", Sv(parsed.status().message()), kSignUsage);
     if (!key->public_key().Fits(*parsed)) {
-      return UsageError(io, "sign", StrCat("the key cannot sign ", *a), kUsage);
+      return UsageError(io, "sign", StrCat("the key cannot sign ", *a), kSignUsage);
     }
     algorithm = *parsed;
   }

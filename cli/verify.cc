@@ -10,7 +10,7 @@
 namespace layerseal::cli {
 namespace {
 
-constexpr char kUsage[] =
+constexpr char kVerifyUsage[] =
     "Usage: layerseal verify (--key NAME.pub ... | --policy FILE) [flags] REF\n"
     "\n"
     "Verifies REF's signature seal and integrity seal (spec section 4). Exit status:\n"
@@ -47,13 +47,13 @@ absl::StatusOr<Policy> PolicyFromFlags(const Flags& flags) {
 int Verify(const Args& args, Io io) {
   absl::StatusOr<Flags> flags =
       Flags::Parse(args, WithCommonFlags({{"key", "policy", "platform", "output"}, {}}));
-  if (!flags.ok()) return UsageError(io, "verify", Sv(flags.status().message()), kUsage);
+  if (!flags.ok()) return UsageError(io, "verify", Sv(flags.status().message()), kVerifyUsage);
   if (flags->Has("help")) {
-    io.out << kUsage << "\n" << kRegistryFlagsHelp;
+    io.out << kVerifyUsage << "\n" << kRegistryFlagsHelp;
     return kExitOk;
   }
   absl::StatusOr<ImageArgs> image_args = ImageArgsFromFlags(*flags);
-  if (!image_args.ok()) return UsageError(io, "verify", Sv(image_args.status().message()), kUsage);
+  if (!image_args.ok()) return UsageError(io, "verify", Sv(image_args.status().message()), kVerifyUsage);
   absl::StatusOr<Policy> policy = PolicyFromFlags(*flags);
   if (!policy.ok()) return Fail(io, "verify", policy.status(), kExitUsage);
   absl::StatusOr<registry::Options> options = RegistryOptionsFromFlags(*flags, io.in);

@@ -31,7 +31,7 @@ namespace {
 inline constexpr size_t kMaxArtifactInMemoryBytes = 16 << 20;
 inline constexpr char kTrustedRootEnv[] = "LAYERSEAL_SIGSTORE_TRUSTED_ROOT";
 
-constexpr char kUsage[] =
+constexpr char kVerifyBundleUsage[] =
     "Usage: layerseal verify-bundle --bundle FILE\n"
     "           (--certificate-identity ID --certificate-oidc-issuer URL | --key FILE)\n"
     "           [--trusted-root FILE] FILE_OR_DIGEST\n"
@@ -136,37 +136,37 @@ int VerifyBundle(const Args& args, Io io) {
   absl::StatusOr<Flags> flags = Flags::Parse(
       args, {{"bundle", "certificate-identity", "certificate-oidc-issuer", "key", "trusted-root"},
              {"staging", "help"}});
-  if (!flags.ok()) return UsageError(io, "verify-bundle", Sv(flags.status().message()), kUsage);
+  if (!flags.ok()) return UsageError(io, "verify-bundle", Sv(flags.status().message()), kVerifyBundleUsage);
   if (flags->Has("help")) {
-    io.out << kUsage;
+    io.out << kVerifyBundleUsage;
     return kExitOk;
   }
   if (flags->Has("staging")) {
     return UsageError(io, "verify-bundle",
                       "--staging is not supported: layerseal verifies offline; give the staging "
                       "instance's trusted root with --trusted-root",
-                      kUsage);
+                      kVerifyBundleUsage);
   }
   for (const char* once : {"bundle", "certificate-identity", "certificate-oidc-issuer", "key", "trusted-root"}) {
     if (flags->GetAll(once).size() > 1) {
-      return UsageError(io, "verify-bundle", StrCat("--", once, " given more than once"), kUsage);
+      return UsageError(io, "verify-bundle", StrCat("--", once, " given more than once"), kVerifyBundleUsage);
     }
   }
   std::optional<std::string> bundle_path = flags->Get("bundle");
   std::optional<std::string> identity = flags->Get("certificate-identity");
   std::optional<std::string> issuer = flags->Get("certificate-oidc-issuer");
   std::optional<std::string> key_path = flags->Get("key");
-  if (!bundle_path) return UsageError(io, "verify-bundle", "--bundle is required", kUsage);
+  if (!bundle_path) return UsageError(io, "verify-bundle", "--bundle is required", kVerifyBundleUsage);
   if (flags->positional().size() != 1) {
-    return UsageError(io, "verify-bundle", "give exactly one FILE_OR_DIGEST", kUsage);
+    return UsageError(io, "verify-bundle", "give exactly one FILE_OR_DIGEST", kVerifyBundleUsage);
   }
   if (key_path && (identity || issuer)) {
     return UsageError(io, "verify-bundle", "give either --key or --certificate-identity and "
-                                           "--certificate-oidc-issuer, not both", kUsage);
+                                           "--certificate-oidc-issuer, not both", kVerifyBundleUsage);
   }
   if (!key_path && (!identity || !issuer)) {
     return UsageError(io, "verify-bundle",
-                      "give --certificate-identity and --certificate-oidc-issuer (or --key)", kUsage);
+                      "give --certificate-identity and --certificate-oidc-issuer (or --key)", kVerifyBundleUsage);
   }
 
   // Trust material first: a broken trusted root or key is an input error (exit 2), not a verdict.

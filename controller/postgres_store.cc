@@ -26,7 +26,7 @@ constexpr int64_t kAppendLock = 0x6c73617070;   // "lsapp"
 
 // Migration n (1-based) brings the schema from version n-1 to n; as in sqlite_store.cc,
 // in PostgreSQL's types. Append only.
-const std::vector<std::vector<const char*>>& Migrations() {
+const std::vector<std::vector<const char*>>& PostgresMigrations() {
   static const auto* migrations = new std::vector<std::vector<const char*>>{
       // 1: events and nodes.
       {"CREATE TABLE events ("
@@ -80,7 +80,7 @@ const std::vector<std::vector<const char*>>& Migrations() {
 }
 
 // The migration after whose statements BackfillSigners runs (in the same transaction).
-constexpr size_t kSignerColumnsMigration = 4;
+constexpr size_t kPostgresSignerColumnsMigration = 4;
 
 // A result, cleared on destruction. Results are requested in binary format.
 class Result {
@@ -248,7 +248,7 @@ absl::Status Migrate(PGconn* conn) {
     }
     absl::StatusOr<int64_t> version = QueryInt(conn, "SELECT MAX(version) FROM schema_version");
     if (!version.ok()) return version.status();
-    const auto& migrations = Migrations();
+    const auto& migrations = PostgresMigrations();
     if (*version > static_cast<int64_t>(migrations.size())) {
       return absl::FailedPreconditionError(StrCat("postgres ", Where(conn), ": schema version ",
                                                   *version,
@@ -262,7 +262,7 @@ absl::Status Migrate(PGconn* conn) {
                               StrCat("migration ", v + 1, ": ", Sv(r.status().message())));
         }
       }
-      if (v + 1 == kSignerColumnsMigration) {
+      if (v + 1 == kPostgresSignerColumnsMigration) {
         if (absl::Status s = BackfillSigners(conn); !s.ok()) {
           return absl::Status(s.code(), StrCat("migration ", v + 1, ": ", Sv(s.message())));
         }

@@ -32,7 +32,7 @@ constexpr int64_t kBucketUs = int64_t{3600} * 1'000'000;
 
 // Migration n (1-based) brings the schema from version n-1 to n. Append only: a released
 // migration is never edited (databases in the field have run it).
-const std::vector<std::vector<const char*>>& Migrations() {
+const std::vector<std::vector<const char*>>& SqliteMigrations() {
   static const auto* migrations = new std::vector<std::vector<const char*>>{
       // 1: events and nodes.
       {"CREATE TABLE events ("
@@ -133,7 +133,7 @@ const std::vector<std::vector<const char*>>& Migrations() {
        "CREATE INDEX event_conflicts_identity ON event_conflicts (node, incarnation, seq)"},
       // 5: which signature admitted an image (issue 17): the columns the `signer` filter
       // matches, with an index each. Rows stored before are filled from their bodies by
-      // BackfillSigners after these statements (kSignerColumnsMigration); no row is lost.
+      // BackfillSigners after these statements (kSqliteSignerColumnsMigration); no row is lost.
       {"ALTER TABLE events ADD COLUMN key_id TEXT NOT NULL DEFAULT ''",
        "ALTER TABLE events ADD COLUMN signer_issuer TEXT NOT NULL DEFAULT ''",
        "ALTER TABLE events ADD COLUMN signer_subject TEXT NOT NULL DEFAULT ''",
@@ -149,7 +149,7 @@ const std::vector<std::vector<const char*>>& Migrations() {
 }
 
 // The migration after whose statements BackfillSigners runs (in the same transaction).
-constexpr size_t kSignerColumnsMigration = 5;
+constexpr size_t kSqliteSignerColumnsMigration = 5;
 
 absl::StatusCode CodeOf(int rc) {
   switch (rc & 0xff) {
@@ -390,7 +390,7 @@ absl::Status Migrate(Conn& conn) {
     }
     absl::StatusOr<int64_t> version = QueryInt(conn, "SELECT MAX(version) FROM schema_version");
     if (!version.ok()) return version.status();
-    const auto& migrations = Migrations();
+    const auto& migrations = SqliteMigrations();
     if (*version > static_cast<int64_t>(migrations.size())) {
       return absl::FailedPreconditionError(StrCat("sqlite ", conn.path(), ": schema version ",
                                                   *version,
@@ -403,7 +403,7 @@ absl::Status Migrate(Conn& conn) {
           return absl::Status(s.code(), StrCat("migration ", v + 1, ": ", Sv(s.message())));
         }
       }
-      if (v + 1 == kSignerColumnsMigration) {
+      if (v + 1 == kSqliteSignerColumnsMigration) {
         if (absl::Status s = BackfillSigners(conn); !s.ok()) {
           return absl::Status(s.code(), StrCat("migration ", v + 1, ": ", Sv(s.message())));
         }

@@ -10,6 +10,7 @@
 
 #include "absl/time/clock.h"
 #include "base/str_cat.h"
+#include "node-agent/containerd_status.h"
 #include "containerd/services/content/v1/content.grpc.pb.h"
 #include "containerd/services/leases/v1/leases.grpc.pb.h"
 #include "verifier/digest.h"
@@ -20,11 +21,6 @@ namespace content = ::containerd::services::content::v1;
 namespace leases = ::containerd::services::leases::v1;
 
 namespace {
-
-absl::Status FromGrpc(const grpc::Status& s, std::string_view what) {
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      StrCat("containerd ", what, ": ", s.error_message()));
-}
 
 std::chrono::system_clock::time_point DeadlineIn(absl::Duration d) {
   return std::chrono::system_clock::now() + absl::ToChronoMilliseconds(d);
@@ -94,7 +90,7 @@ absl::StatusOr<std::unique_ptr<ContentLease>> ContainerdContent::Lease(
     grpc::ClientContext ctx;
     client_->Prepare(&ctx, kContentCallTimeout);
     grpc::Status s = client_->leases().Create(&ctx, create, &created);
-    if (!s.ok()) return FromGrpc(s, StrCat("leases Create ", create.id()));
+    if (!s.ok()) return FromContainerd(s, StrCat("leases Create ", create.id()));
   }
   // From here the lease exists: the returned object deletes it on every path.
   std::unique_ptr<ContentLease> lease(new ContentLease(this, created.lease().id()));
@@ -107,7 +103,7 @@ absl::StatusOr<std::unique_ptr<ContentLease>> ContainerdContent::Lease(
     grpc::ClientContext ctx;
     client_->Prepare(&ctx, kContentCallTimeout);
     grpc::Status s = client_->leases().AddResource(&ctx, add, &empty);
-    if (!s.ok()) return FromGrpc(s, StrCat("leases AddResource ", blob.str(), " to ", lease->id()));
+    if (!s.ok()) return FromContainerd(s, StrCat("leases AddResource ", blob.str(), " to ", lease->id()));
   }
   return lease;
 }
@@ -120,7 +116,7 @@ absl::Status ContainerdContent::DeleteLease(const std::string& id) {
   grpc::ClientContext ctx;
   client_->Prepare(&ctx, kContentCallTimeout);
   grpc::Status s = client_->leases().Delete(&ctx, req, &empty);
-  return s.ok() ? absl::OkStatus() : FromGrpc(s, StrCat("leases Delete ", id));
+  return s.ok() ? absl::OkStatus() : FromContainerd(s, StrCat("leases Delete ", id));
 }
 
 absl::StatusOr<ContentInfo> ContainerdContent::Info(const Digest& blob) {
@@ -130,7 +126,7 @@ absl::StatusOr<ContentInfo> ContainerdContent::Info(const Digest& blob) {
   grpc::ClientContext ctx;
   client_->Prepare(&ctx, kContentCallTimeout);
   grpc::Status s = client_->content().Info(&ctx, req, &resp);
-  if (!s.ok()) return FromGrpc(s, StrCat("content Info ", blob.str()));
+  if (!s.ok()) return FromContainerd(s, StrCat("content Info ", blob.str()));
   ContentInfo info;
   absl::StatusOr<Digest> digest = Digest::Parse(resp.info().digest());
   if (!digest.ok() || *digest != blob) {
@@ -177,7 +173,7 @@ absl::Status ContainerdContent::Read(const Digest& blob, int64_t expected_size,
     return stop;
   }
   grpc::Status s = reader->Finish();
-  if (!s.ok()) return FromGrpc(s, StrCat("content Read ", blob.str()));
+  if (!s.ok()) return FromContainerd(s, StrCat("content Read ", blob.str()));
   if (expected_size >= 0 && received != expected_size) {
     return absl::DataLossError(StrCat("containerd content Read ", blob.str(), ": ", received,
                                       " bytes where ", expected_size, " were expected"));

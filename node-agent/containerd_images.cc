@@ -11,6 +11,7 @@
 #include "absl/algorithm/container.h"
 #include "absl/time/clock.h"
 #include "base/clock.h"
+#include "node-agent/containerd_status.h"
 #include "containerd/services/images/v1/images.grpc.pb.h"
 #include "k8s/cri/runtime/v1/api.grpc.pb.h"
 #include "base/str_cat.h"
@@ -18,15 +19,6 @@
 namespace layerseal::agent {
 
 namespace images = ::containerd::services::images::v1;
-
-namespace {
-
-absl::Status FromGrpc(const grpc::Status& s, std::string_view what) {
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      StrCat("containerd images API, ", what, ": ", s.error_message()));
-}
-
-}  // namespace
 
 class ContainerdImageRecorder::Client {
  public:
@@ -136,7 +128,7 @@ absl::Status ContainerdImageRecorder::NameTag(const Reference& tag, const Refere
 absl::Status ContainerdImageRecorder::Name(const Reference& tag, const Reference& pinned) {
   images::Image source;
   if (grpc::Status s = client_->Get(pinned.ToString(), &source); !s.ok()) {
-    return FromGrpc(s, StrCat("get ", pinned.ToString()));
+    return FromContainerd(s, StrCat("images API, get ", pinned.ToString()));
   }
   if (source.target().digest() != pinned.digest->str()) {
     return absl::FailedPreconditionError(
@@ -150,10 +142,10 @@ absl::Status ContainerdImageRecorder::Name(const Reference& tag, const Reference
   grpc::Status created = client_->Create(named);
   if (created.ok()) return absl::OkStatus();
   if (created.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
-    return FromGrpc(created, StrCat("create ", tag.ToString()));
+    return FromContainerd(created, StrCat("images API, create ", tag.ToString()));
   }
   if (grpc::Status s = client_->UpdateTarget(named); !s.ok()) {
-    return FromGrpc(s, StrCat("update ", tag.ToString()));
+    return FromContainerd(s, StrCat("images API, update ", tag.ToString()));
   }
   return absl::OkStatus();
 }

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
 #include "verifier/digest.h"
+#include "verifier/strict_json.h"  // ParseStrictJson, kMaxJsonDepth
 
 namespace layerseal {
 
@@ -38,7 +39,6 @@ inline constexpr std::string_view kManifestAccept =
 inline constexpr size_t kMaxManifestBytes = 4 << 20;  // spec 4.1
 inline constexpr size_t kMaxConfigBytes = 1 << 20;    // spec 4.7
 inline constexpr size_t kMaxDescriptors = 1024;       // layers / index entries
-inline constexpr int kMaxJsonDepth = 64;
 
 enum class Family { kOci, kDocker };
 
@@ -101,10 +101,6 @@ absl::StatusOr<Descriptor> SelectPlatform(const ImageIndex& index, const Platfor
 
 // A descriptor parsed strictly from JSON (exposed for the sealer and tests).
 absl::StatusOr<Descriptor> ParseDescriptor(const nlohmann::json& j, std::string_view where);
-
-// Strict JSON: rejects duplicate keys, invalid UTF-8, depth > kMaxJsonDepth, input over
-// `max_bytes`, and trailing bytes. The error names the position.
-absl::StatusOr<nlohmann::json> ParseStrictJson(std::string_view bytes, size_t max_bytes);
 
 }  // namespace layerseal
 

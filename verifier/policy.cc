@@ -142,13 +142,6 @@ absl::Status CheckHost(std::string_view h) {
   return absl::OkStatus();
 }
 
-// docker's rule for whether the first component names a registry. A scope must start with
-// one: "nginx" would otherwise be read as a host and silently match nothing.
-bool LooksLikeRegistry(std::string_view first) {
-  return first.find('.') != std::string_view::npos || first.find(':') != std::string_view::npos ||
-         first == "localhost" || first.front() == '[';
-}
-
 absl::Status CheckPathSegment(std::string_view seg) {
   for (char c : seg) {
     if (IsLower(c) || IsDigit(c) || c == '.' || c == '_' || c == '-' || c == '*') continue;
@@ -187,7 +180,7 @@ absl::StatusOr<ScopePattern> ParseScopePattern(std::string_view scope) {
     return Bad("'*' in a host only as the leading \"*.\" of a host-only scope (\"*.example.org\")");
   }
   if (absl::Status s = CheckHost(host); !s.ok()) return s;
-  if (!LooksLikeRegistry(host)) {
+  if (!LooksLikeRegistryHost(host)) {
     return Bad(StrCat(Quote(host), " is not a registry host; a scope starts with one ",
                       "(docker.io/library/nginx, not nginx)"));
   }

@@ -57,32 +57,31 @@ bool ValidHost(std::string_view h) {
   return true;
 }
 
-// A first component names a registry when it looks like a host (docker's rule).
-bool LooksLikeRegistry(std::string_view first) {
-  return first.find('.') != std::string_view::npos || first.find(':') != std::string_view::npos ||
-         first == "localhost" || (!first.empty() && first.front() == '[');
-}
-
-absl::Status Bad(std::string_view text, std::string_view why) {
+absl::Status BadReference(std::string_view text, std::string_view why) {
   return absl::InvalidArgumentError(StrCat("image reference \"", text.substr(0, 300), "\": ", why));
 }
 
 }  // namespace
+
+bool LooksLikeRegistryHost(std::string_view first) {
+  return first.find('.') != std::string_view::npos || first.find(':') != std::string_view::npos ||
+         first == "localhost" || (!first.empty() && first.front() == '[');
+}
 
 absl::StatusOr<Reference> Reference::Parse(std::string_view text) {
   Reference ref;
   std::string_view rest = text;
   if (size_t at = rest.find('@'); at != std::string_view::npos) {
     absl::StatusOr<Digest> d = Digest::Parse(rest.substr(at + 1));
-    if (!d.ok()) return Bad(text, Sv(d.status().message()));
+    if (!d.ok()) return BadReference(text, Sv(d.status().message()));
     ref.digest = *d;
     rest = rest.substr(0, at);
   }
   size_t slash = rest.find('/');
-  if (slash != std::string_view::npos && LooksLikeRegistry(rest.substr(0, slash))) {
+  if (slash != std::string_view::npos && LooksLikeRegistryHost(rest.substr(0, slash))) {
     ref.registry = std::string(rest.substr(0, slash));
     rest = rest.substr(slash + 1);
-    if (!ValidHost(ref.registry)) return Bad(text, "invalid registry host");
+    if (!ValidHost(ref.registry)) return BadReference(text, "invalid registry host");
   } else {
     ref.registry = "docker.io";
   }
@@ -90,12 +89,12 @@ absl::StatusOr<Reference> Reference::Parse(std::string_view text) {
   if (colon != std::string_view::npos && rest.find('/', colon) == std::string_view::npos) {
     ref.tag = std::string(rest.substr(colon + 1));
     rest = rest.substr(0, colon);
-    if (!ValidTag(ref.tag)) return Bad(text, "invalid tag");
+    if (!ValidTag(ref.tag)) return BadReference(text, "invalid tag");
   }
-  if (rest.empty()) return Bad(text, "no repository");
+  if (rest.empty()) return BadReference(text, "no repository");
   for (absl::string_view c : absl::StrSplit(absl::string_view(rest.data(), rest.size()), '/')) {
     if (!ValidComponent(Sv(c))) {
-      return Bad(text, StrCat("invalid repository component \"", c,
+      return BadReference(text, StrCat("invalid repository component \"", c,
                                     "\" (lowercase letters, digits, separators . _ __ -)"));
     }
   }
@@ -103,7 +102,7 @@ absl::StatusOr<Reference> Reference::Parse(std::string_view text) {
   if (ref.registry == "docker.io" && ref.repository.find('/') == std::string::npos) {
     ref.repository = StrCat("library/", ref.repository);
   }
-  if (ref.Name().size() > kMaxNameLength) return Bad(text, "name longer than 255 characters");
+  if (ref.Name().size() > kMaxNameLength) return BadReference(text, "name longer than 255 characters");
   return ref;
 }
 

@@ -14,6 +14,11 @@
 
 namespace layerseal {
 
+// docker's rule for whether a reference's first path component names a registry host: it has a
+// '.' or a ':', is "localhost", or is a bracketed IPv6 address. Policy scopes must start with
+// one ("nginx" would otherwise be read as a host and silently match nothing).
+bool LooksLikeRegistryHost(std::string_view first_component);
+
 struct Reference {
   std::string registry;    // "127.0.0.1:5000", "docker.io"
   std::string repository;  // "team/app"

@@ -103,7 +103,7 @@ bool ParseOctal(std::string_view field, uint64_t& value) {
   return true;
 }
 
-std::string Quote(std::string_view s) {
+std::string QuoteTarText(std::string_view s) {
   std::string out = "\"";
   for (unsigned char c : s.substr(0, 200)) {
     if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
@@ -152,7 +152,7 @@ absl::Status CheckHeader(std::string_view header) {
   }
   if (FieldBytes(header, kMagic) != kUstarMagic || FieldBytes(header, kVersion) != kUstarVersion) {
     return TarError(StrCat("not a POSIX ustar header (magic and version ",
-                           Quote(header.substr(kMagic.offset, kMagic.size + kVersion.size)), ")"));
+                           QuoteTarText(header.substr(kMagic.offset, kMagic.size + kVersion.size)), ")"));
   }
   char type = header[kTypeflag.offset];
   if (type != '0' && type != '\0') {
@@ -222,10 +222,10 @@ absl::StatusOr<std::string> ReadSingleFileTar(std::string_view tar, std::string_
   std::string_view prefix = CString(header, kPrefix);
   std::string name(CString(header, kName));
   if (!prefix.empty()) name = StrCat(prefix, "/", name);
-  if (name != path) return TarError(StrCat("entry is named ", Quote(name), ", expected ", Quote(path)));
+  if (name != path) return TarError(StrCat("entry is named ", QuoteTarText(name), ", expected ", QuoteTarText(path)));
   uint64_t size = 0;
   if (!ParseOctal(FieldBytes(header, kSize), size)) {
-    return TarError(StrCat("size field ", Quote(FieldBytes(header, kSize)), " is not octal"));
+    return TarError(StrCat("size field ", QuoteTarText(FieldBytes(header, kSize)), " is not octal"));
   }
   // size < 8^11, so the padded end cannot overflow.
   if (size > tar.size() || PaddedSize(size) > tar.size() - kBlock) {

@@ -356,7 +356,9 @@ class Run {
     for (SubjectLookups& s : subjects_) {
       SubjectLookups* sp = &s;
       group.Add([this, sp] {
-        sp->referrers = source_.FetchReferrers(sig_repo_, sp->subject, sigstore::kBundleV03MediaType,
+        // Unfiltered (sigstore::kReferrersArtifactTypeFilter): a bundle referrer's artifactType
+        // may be any bundle spelling; ParseReferrers keeps those.
+        sp->referrers = source_.FetchReferrers(sig_repo_, sp->subject, sigstore::kReferrersArtifactTypeFilter,
                                                kMaxManifestBytes);
       });
       group.Add([this, sp] {

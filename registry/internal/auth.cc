@@ -4,6 +4,7 @@
 
 #include "absl/strings/escaping.h"
 #include "nlohmann/json.hpp"
+#include "base/ascii.h"
 #include "base/str_cat.h"
 
 namespace layerseal::registry::internal {
@@ -15,11 +16,6 @@ bool IsTokenChar(char c) {
   return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // A cursor over the header with the small grammar of RFC 7235.
 class Scanner {
@@ -83,7 +79,7 @@ absl::Status ParseParams(Scanner& s, Challenge& c) {
     }
     if (s.AtEnd()) return absl::OkStatus();
     size_t start = s.pos();
-    std::string name = Lower(s.Token());
+    std::string name = AsciiLower(s.Token());
     if (name.empty()) return Malformed(s, "unexpected character");
     s.SkipSpaces();
     if (s.Peek() != '=') {
@@ -123,7 +119,7 @@ absl::StatusOr<std::vector<Challenge>> ParseChallenges(std::string_view header) 
     }
     if (s.AtEnd()) break;
     Challenge c;
-    c.scheme = Lower(s.Token());
+    c.scheme = AsciiLower(s.Token());
     if (c.scheme.empty()) return Malformed(s, "expected an auth scheme");
     if (!s.AtEnd() && s.Peek() != ' ' && s.Peek() != ',') {
       return Malformed(s, "unexpected character after the scheme");

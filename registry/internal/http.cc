@@ -11,6 +11,7 @@
 
 #include "registry/client.h"
 #include "base/file.h"
+#include "base/ascii.h"
 #include "base/str_cat.h"
 
 namespace layerseal::registry::internal {
@@ -28,11 +29,6 @@ struct Transfer {
 
 bool IsSuccess(long status) { return status >= 200 && status < 300; }
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -75,7 +71,7 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
       return 0;  // aborts before any body byte is read
     }
   } else if (size_t colon = line.find(':'); colon != std::string_view::npos) {
-    std::string name = Lower(Trim(line.substr(0, colon)));
+    std::string name = AsciiLower(Trim(line.substr(0, colon)));
     std::string value(Trim(line.substr(colon + 1)));
     if (name == "www-authenticate") t->response->challenges.push_back(value);
     t->response->headers[name] = std::move(value);
@@ -120,7 +116,7 @@ struct UrlDeleter {
 
 bool HasHeader(const std::vector<std::string>& headers, std::string_view lower_name) {
   for (const std::string& h : headers) {
-    if (Lower(std::string_view(h).substr(0, h.find(':'))) == lower_name) return true;
+    if (AsciiLower(std::string_view(h).substr(0, h.find(':'))) == lower_name) return true;
   }
   return false;
 }
@@ -336,7 +332,7 @@ absl::Status OriginOf(const std::string& url, std::string* origin) {
     if (curl_url_get(u.get(), which[i], &text, CURLU_DEFAULT_PORT) != CURLUE_OK) {
       return absl::InvalidArgumentError(StrCat("invalid URL ", url));
     }
-    parts[i] = Lower(text);
+    parts[i] = AsciiLower(text);
     curl_free(text);
   }
   *origin = StrCat(parts[0], "://", parts[1], ":", parts[2]);

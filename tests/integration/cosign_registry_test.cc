@@ -5,10 +5,11 @@
 // (tests/fixtures/sigstore/make_fixtures.mjs), made over the images this test pushes.
 //
 // Cases: key-based legacy .sig; keyless legacy .sig with certificate, chain and SET; a v0.3
-// bundle through the fallback tag (keyless and key-based); the signature in a separate
+// bundle through the fallback tag (keyless and key-based); bundles attached by @sigstore/oci
+// (not our writer) through the fallback tag and the referrers API; the signature in a separate
 // repository (signatureRepository); a multi-arch index signed at the index and at a child;
 // a key-based signature without a log entry under transparencyLog ignore/require; tampered
-// variants, each denied with its reason.
+// variants, each denied with its reason; the signer named by `layerseal verify` (JSON and text).
 //
 // Needs Node >= 20.17 and tests/fixtures/sigstore/node_modules (scripts/setup installs it).
 #include <filesystem>
@@ -57,6 +58,7 @@ struct Verdict {
   std::string verdict;
   std::string reason;
   std::string detail;
+  std::string signer_kind, signer_subject;
   std::string raw;
 };
 
@@ -150,6 +152,33 @@ class CosignRegistryTest : public ::testing::Test {
     return policy;
   }
 
+  // Attaches fixture `fixture`'s bundle (its mediaType replaced by `media_type` when given)
+  // to image `digest` at `host`/`repo`; the descriptor attach_oci.mjs printed.
+  nlohmann::json Attach(const std::string& host, const std::string& repo, const Digest& digest,
+                        const std::string& fixture, const std::string& media_type = "") {
+    std::string bundle = StrCat(out_, "/app/", fixture, "/bundle.json");
+    if (!media_type.empty()) {
+      nlohmann::json b = nlohmann::json::parse(testing::ReadFileOrDie(bundle));
+      b["mediaType"] = media_type;
+      bundle = dir_->File(StrCat("bundle-", attached_++, ".json"));
+      testing::WriteFileOrDie(bundle, b.dump());
+    }
+    absl::StatusOr<RunResult> r =
+        testing::Run({"node", kFixturesSrc + "/attach_oci.mjs", "--image", StrCat(host, "/", repo), "--digest",
+                      digest.str(), "--bundle", bundle},
+                     "", absl::Seconds(120));
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return nlohmann::json::object();
+    EXPECT_EQ(r->exit_code, 0) << r->out << r->err;
+    nlohmann::json d = nlohmann::json::parse(r->out, nullptr, false);
+    if (!d.is_object()) {
+      ADD_FAILURE() << "attach_oci.mjs printed no descriptor: " << r->out << r->err;
+      return nlohmann::json::object();
+    }
+    return d;
+  }
+  std::string VerifyRef(const std::string& host, const std::string& repo) { return StrCat(host, "/", repo, ":latest"); }
+
   Verdict Verify(const std::string& policy, const std::string& ref, const std::vector<std::string>& extra = {}) {
     std::vector<std::string> argv = {LAYERSEAL_BINARY, "verify", "--plain-http", "--policy", policy, "--output", "json"};
     argv.insert(argv.end(), extra.begin(), extra.end());
@@ -167,6 +196,8 @@ class CosignRegistryTest : public ::testing::Test {
       v.verdict = j.value("verdict", "");
       v.reason = j.value("reason", "");
       v.detail = j.value("detail", "");
+      v.signer_kind = j.value("signerKind", "");
+      v.signer_subject = j.value("signerSubject", "");
     }
     return v;
   }
@@ -188,6 +219,7 @@ class CosignRegistryTest : public ::testing::Test {
   static TestImage app_, multi_;
   static testing::CosignSubject amd64_;  // the linux/amd64 child of multi_
   int policies_ = 0;
+  int attached_ = 0;
 };
 
 RegistryServer* CosignRegistryTest::server_ = nullptr;
@@ -269,6 +301,70 @@ TEST_F(CosignRegistryTest, IndexSignedAtTheIndexOrAtTheChild) {
   ExpectDeny(Verify(Policy("multi/at-child"), Ref("multi/at-child:latest"), {"--platform", "linux/arm64"}), {"NOT_SIGNED"});
 }
 
+// `layerseal verify` says which signature admitted the image: in the JSON verdict (the
+// signer fields of layerseal.v1.Verdict) and in the text output's "signer" line, formatted
+// as `layerseal events` prints its SIGNER column (cli/verdict_output.h SignerText).
+TEST_F(CosignRegistryTest, VerifyNamesTheSigner) {
+  nlohmann::json index = nlohmann::json::parse(testing::ReadFileOrDie(out_ + "/index.json"));
+  const std::string issuer = index["issuer"].get<std::string>();
+  const std::string identity = index["identity"].get<std::string>();
+  auto run = [&](const std::string& policy, const std::string& ref, const std::string& output) {
+    absl::StatusOr<RunResult> r =
+        testing::Run({LAYERSEAL_BINARY, "verify", "--plain-http", "--policy", policy, "--output", output, ref}, "",
+                     absl::Seconds(120));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : RunResult{};
+  };
+
+  // Keyless: the certificate's identity and issuer, and the Rekor entry.
+  PushImage("signer/keyless", app_);
+  PushBundle("signer/keyless", "app", "bundle-v03-dsse", testing::SubjectOf(app_));
+  nlohmann::json bundle = nlohmann::json::parse(testing::ReadFileOrDie(StrCat(out_, "/app/bundle-v03-dsse/bundle.json")));
+  const std::string keyless_index = bundle["verificationMaterial"]["tlogEntries"][0]["logIndex"].get<std::string>();
+  std::string policy = Policy("signer/keyless");
+  RunResult r = run(policy, Ref("signer/keyless:latest"), "json");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out << r.err;
+  EXPECT_EQ(j.value("signerKind", ""), "cosign-keyless") << r.out;
+  EXPECT_EQ(j.value("signerIssuer", ""), issuer) << r.out;
+  EXPECT_EQ(j.value("signerSubject", ""), identity) << r.out;
+  EXPECT_EQ(j.value("rekorLogIndex", ""), keyless_index) << r.out;  // int64: a JSON string
+  EXPECT_FALSE(j.value("rekorLogId", "").empty()) << r.out;
+  r = run(policy, Ref("signer/keyless:latest"), "text");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find(StrCat("\n  signer  ", identity, " (", issuer, ") rekor#", keyless_index, "\n")), std::string::npos)
+      << r.out;
+
+  // A key: its kind and short key id, and the Rekor entry of the legacy signature's SET.
+  PushImage("signer/key", app_);
+  PushLegacy("signer/key", "app", "legacy-key", app_.digest);
+  nlohmann::json annotations = nlohmann::json::parse(testing::ReadFileOrDie(StrCat(out_, "/app/legacy-key/annotations.json")));
+  const int64_t key_index =
+      nlohmann::json::parse(annotations["dev.sigstore.cosign/bundle"].get<std::string>())["Payload"]["logIndex"].get<int64_t>();
+  policy = Policy("signer/key");
+  r = run(policy, Ref("signer/key:latest"), "json");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out << r.err;
+  EXPECT_EQ(j.value("signerKind", ""), "cosign-key") << r.out;
+  EXPECT_EQ(j.value("signerIssuer", "x"), "") << r.out;
+  EXPECT_EQ(j.value("rekorLogIndex", ""), StrCat(key_index)) << r.out;
+  const std::string key_id = j.value("keyId", "");
+  ASSERT_EQ(key_id.rfind("sha256:", 0), 0u) << r.out;
+  r = run(policy, Ref("signer/key:latest"), "text");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find(StrCat("\n  signer  cosign-key ", key_id.substr(0, 7 + 12), " rekor#", key_index, "\n")),
+            std::string::npos)
+      << r.out;
+
+  // Denied: nothing admitted it, so no signer.
+  PushImage("signer/unsigned", app_);
+  r = run(Policy("signer/unsigned"), Ref("signer/unsigned:latest"), "text");
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_EQ(r.out.find("\n  signer  "), std::string::npos) << r.out;
+}
+
 TEST_F(CosignRegistryTest, KeyBasedWithoutLogNeedsTransparencyLogIgnore) {
   PushImage("nolog/app", app_);
   PushLegacy("nolog/app", "app", "legacy-key-no-tlog", app_.digest);
@@ -312,6 +408,114 @@ TEST_F(CosignRegistryTest, TamperedVariantsAreDeniedWithTheirReason) {
     }
     ExpectDeny(Verify(Policy(repo), Ref(repo + ":latest")), c.reasons);
   }
+}
+
+// Not our writer: @sigstore/oci 0.6.0 (sigstore-js; GitHub's attest actions) attaches the
+// bundles, through tests/fixtures/sigstore/attach_oci.mjs, with the bundle's own mediaType as
+// the artifactType, as @actions/attest does. Into docker-registry 2.8 it writes the referrer
+// manifest and the fallback tag (no referrers API there); into a registry with the referrers
+// API it writes the referrer only. Both spellings of the v0.3 media type are used: a
+// referrer whose artifactType is "application/vnd.dev.sigstore.bundle+json;version=0.3" is
+// one the verifier must find through the referrers API too.
+
+constexpr char kBundleV03OldSpelling[] = "application/vnd.dev.sigstore.bundle+json;version=0.3";
+
+TEST_F(CosignRegistryTest, SigstoreOciFallbackTagInDockerRegistry) {
+  const std::string host = server_->host();
+  PushImage("sigstore-oci/keyless", app_);
+  nlohmann::json d = Attach(host, "sigstore-oci/keyless", app_.digest, "bundle-v03-dsse");
+  EXPECT_FALSE(d.contains("subjectDigest")) << d.dump();  // docker-registry 2.8: no OCI-Subject
+  Verdict v = Verify(Policy("sigstore-oci/keyless"), VerifyRef(host, "sigstore-oci/keyless"));
+  ExpectAllow(v);
+  nlohmann::json fixtures = nlohmann::json::parse(testing::ReadFileOrDie(out_ + "/index.json"));
+  EXPECT_EQ(v.signer_kind, "cosign-keyless") << v.raw;  // the bundle's signer
+  EXPECT_EQ(v.signer_subject, fixtures.value("identity", "")) << v.raw;
+
+  // What it wrote: the fallback index lists the referrer with artifactType and annotations;
+  // the referrer has the empty config and the bundle as its one layer.
+  registry::RegistryClient client(server_->ClientOptions());
+  absl::StatusOr<FetchedManifest> index =
+      client.FetchManifest(Repo("sigstore-oci/keyless").WithTag(testing::CosignFallbackTag(app_.digest)), 1 << 20);
+  ASSERT_TRUE(index.ok()) << index.status();
+  nlohmann::json i = nlohmann::json::parse(index->bytes);
+  EXPECT_EQ(i.value("mediaType", ""), testing::kOciIndexMediaType);
+  ASSERT_EQ(i["manifests"].size(), 1u) << index->bytes;
+  const nlohmann::json& entry = i["manifests"][0];
+  EXPECT_EQ(entry.value("digest", ""), d.value("digest", ""));
+  EXPECT_EQ(entry.value("mediaType", ""), testing::kOciManifestMediaType);
+  EXPECT_EQ(entry.value("artifactType", ""), testing::kCosignBundleV03MediaType);
+  EXPECT_EQ(entry["annotations"].value("dev.sigstore.bundle.content", ""), "dsse-envelope") << index->bytes;
+  EXPECT_EQ(entry["annotations"].value("dev.sigstore.bundle.predicateType", ""), "https://sigstore.dev/cosign/sign/v1");
+  EXPECT_TRUE(entry["annotations"].contains("org.opencontainers.image.created")) << index->bytes;
+  Reference at = Repo("sigstore-oci/keyless");
+  at.tag.clear();
+  absl::StatusOr<Digest> referrer_digest = Digest::Parse(d.value("digest", ""));
+  ASSERT_TRUE(referrer_digest.ok()) << d.dump();
+  at.digest = *referrer_digest;
+  absl::StatusOr<FetchedManifest> referrer = client.FetchManifest(at, 1 << 20);
+  ASSERT_TRUE(referrer.ok()) << referrer.status();
+  nlohmann::json m = nlohmann::json::parse(referrer->bytes);
+  EXPECT_EQ(m.value("artifactType", ""), testing::kCosignBundleV03MediaType);
+  EXPECT_EQ(m["config"].value("mediaType", ""), testing::kOciEmptyMediaType);
+  ASSERT_EQ(m["layers"].size(), 1u);
+  EXPECT_EQ(m["layers"][0].value("mediaType", ""), testing::kCosignBundleV03MediaType);
+  EXPECT_EQ(m["subject"].value("digest", ""), app_.digest.str());
+  EXPECT_EQ(m["subject"].value("size", 0u), app_.manifest.size());
+
+  // A message-signature bundle by key, and the old spelling of the v0.3 type.
+  PushImage("sigstore-oci/key", app_);
+  Attach(host, "sigstore-oci/key", app_.digest, "bundle-key");
+  v = Verify(Policy("sigstore-oci/key"), VerifyRef(host, "sigstore-oci/key"));
+  ExpectAllow(v);
+  EXPECT_EQ(v.signer_kind, "cosign-key") << v.raw;
+  PushImage("sigstore-oci/old-spelling", app_);
+  Attach(host, "sigstore-oci/old-spelling", app_.digest, "bundle-v03-dsse", kBundleV03OldSpelling);
+  ExpectAllow(Verify(Policy("sigstore-oci/old-spelling"), VerifyRef(host, "sigstore-oci/old-spelling")));
+
+  // A second attachment is added to the existing fallback index: a bundle for another digest
+  // first, then the good one.
+  PushImage("sigstore-oci/two", app_);
+  Attach(host, "sigstore-oci/two", app_.digest, "wrong-subject");
+  ExpectDeny(Verify(Policy("sigstore-oci/two"), VerifyRef(host, "sigstore-oci/two")), {"SUBJECT_MISMATCH"});
+  Attach(host, "sigstore-oci/two", app_.digest, "bundle-v03-dsse");
+  ExpectAllow(Verify(Policy("sigstore-oci/two"), VerifyRef(host, "sigstore-oci/two")));
+
+  PushImage("sigstore-oci/tampered", app_);
+  Attach(host, "sigstore-oci/tampered", app_.digest, "tampered-dsse-signature");
+  ExpectDeny(Verify(Policy("sigstore-oci/tampered"), VerifyRef(host, "sigstore-oci/tampered")),
+             {"TLOG_MISMATCH", "BAD_SIGNATURE"});
+}
+
+TEST_F(CosignRegistryTest, SigstoreOciReferrersApi) {
+  absl::StatusOr<std::unique_ptr<testing::ReferrersRegistry>> rr = testing::ReferrersRegistry::Start();
+  ASSERT_TRUE(rr.ok()) << rr.status();
+  (*rr)->AcceptPushes();
+  const std::string host = (*rr)->host();
+  auto wrote_fallback_tag = [&](const std::string& repo) {
+    std::string path = StrCat("/v2/", repo, "/manifests/", testing::CosignFallbackTag(app_.digest));
+    for (const testing::HostileRequest& r : (*rr)->registry().requests()) {
+      if (r.method == "PUT" && r.path == path) return true;
+    }
+    return false;
+  };
+
+  (*rr)->AddImage("oci11-js/keyless", "latest", app_);
+  nlohmann::json d = Attach(host, "oci11-js/keyless", app_.digest, "bundle-v03-dsse");
+  EXPECT_EQ(d.value("subjectDigest", ""), app_.digest.str()) << d.dump();
+  EXPECT_FALSE(wrote_fallback_tag("oci11-js/keyless"));  // it used the referrers API
+  ExpectAllow(Verify(Policy("oci11-js/keyless", "", host), VerifyRef(host, "oci11-js/keyless")));
+  EXPECT_GT((*rr)->ReferrersRequests(), 0u);
+
+  // The old spelling of the v0.3 type as artifactType: listed by the referrers API only.
+  (*rr)->AddImage("oci11-js/old-spelling", "latest", app_);
+  Attach(host, "oci11-js/old-spelling", app_.digest, "bundle-v03-dsse", kBundleV03OldSpelling);
+  EXPECT_FALSE(wrote_fallback_tag("oci11-js/old-spelling"));
+  ExpectAllow(Verify(Policy("oci11-js/old-spelling", "", host), VerifyRef(host, "oci11-js/old-spelling")));
+
+  (*rr)->AddImage("oci11-js/other-digest", "latest", app_);
+  Attach(host, "oci11-js/other-digest", app_.digest, "wrong-subject");
+  ExpectDeny(Verify(Policy("oci11-js/other-digest", "", host), VerifyRef(host, "oci11-js/other-digest")),
+             {"SUBJECT_MISMATCH"});
 }
 
 // 1,000 signatures on one image, none of them good (each a valid bundle for another digest):

@@ -8,7 +8,7 @@
 namespace layerseal::testing {
 namespace {
 
-constexpr absl::Duration kStartTimeout = absl::Seconds(30);
+constexpr absl::Duration kContainerdStartTimeout = absl::Seconds(30);
 constexpr const char* kCniPluginDir = "/usr/lib/cni";  // Debian's containernetworking-plugins
 constexpr int kPodSubnets = 8 * 256;                    // the /24s of 10.200.0.0/13
 
@@ -115,7 +115,7 @@ absl::Status ContainerdServer::Launch() {
                    dir_.File("containerd.log"));
   if (!child.ok()) return child.status();
   child_ = *std::move(child);
-  absl::Time deadline = absl::Now() + kStartTimeout;
+  absl::Time deadline = absl::Now() + kContainerdStartTimeout;
   while (absl::Now() < deadline) {
     struct stat st;
     if (stat(socket_.c_str(), &st) == 0) {

@@ -12,9 +12,11 @@
 #include <mutex>
 #include <string>
 #include <functional>
+#include <string_view>
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "nlohmann/json.hpp"
 #include "absl/time/time.h"
 #include "tests/support/images.h"
 #include "verifier/image_source.h"
@@ -93,8 +95,12 @@ class FakeSource : public ImageSource {
     return bytes;
   }
 
+  // With `artifact_type` non-empty, only the put index's entries of that artifactType are
+  // answered (the ImageSource contract: a registry that applies the filter, or the client's
+  // own filtering); an index that is not JSON is answered as put.
   absl::StatusOr<FetchedManifest> FetchReferrers(const Reference& repo, const Digest& subject,
-                                                 std::string_view, size_t max_bytes) override {
+                                                 std::string_view artifact_type,
+                                                 size_t max_bytes) override {
     ++referrers_fetches;
     InFlight guard(*this, StrCat("referrers ", repo.Name(), "@", subject.str()));
     if (referrers_.empty()) return absl::UnimplementedError("no referrers API");
@@ -102,6 +108,17 @@ class FakeSource : public ImageSource {
     std::string index = it != referrers_.end()
                             ? it->second
                             : R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]})";
+    if (!artifact_type.empty()) {
+      nlohmann::ordered_json j = nlohmann::ordered_json::parse(index, nullptr, false);
+      if (j.is_object() && j.contains("manifests") && j["manifests"].is_array()) {
+        nlohmann::ordered_json kept = nlohmann::ordered_json::array();
+        for (const auto& d : j["manifests"]) {
+          if (d.is_object() && d.value("artifactType", "") == artifact_type) kept.push_back(d);
+        }
+        j["manifests"] = kept;
+        index = j.dump();
+      }
+    }
     if (index.size() > max_bytes) return absl::ResourceExhaustedError("referrers over max_bytes");
     return FetchedManifest{index, std::string(kOciIndex), Digest::Sha256Of(index)};
   }

@@ -12,6 +12,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "absl/time/clock.h"
 #include "base/str_cat.h"
@@ -247,6 +248,12 @@ void HostileRegistry::AddImage(const std::string& repository, const std::string&
   for (const auto& [digest, bytes] : image.blobs) {
     content_[ContentKey(repository, "blobs", digest)] = Stored{"", bytes};
   }
+}
+
+void HostileRegistry::AddBlob(const std::string& repository, const std::string& digest,
+                              std::string bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  content_[ContentKey(repository, "blobs", digest)] = Stored{"", std::move(bytes)};
 }
 
 void HostileRegistry::Handle(const std::string& path, HostileHandler handler) {

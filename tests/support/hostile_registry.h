@@ -79,6 +79,8 @@ class HostileRegistry {
   // Serves `image` (its manifest, blobs and index children) under `repository`, its manifest
   // also under `tag` when non-empty.
   void AddImage(const std::string& repository, const std::string& tag, const TestImage& image);
+  // Serves `bytes` as blob `digest` of `repository` (e.g. one a client pushed).
+  void AddBlob(const std::string& repository, const std::string& digest, std::string bytes);
   // Scripts every request whose path (without query) equals `path`, replacing the default.
   void Handle(const std::string& path, HostileHandler handler);
   // Scripts every request no Handle() path matches (e.g. an authentication check that then

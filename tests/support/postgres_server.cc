@@ -11,7 +11,7 @@
 namespace layerseal::testing {
 namespace {
 
-constexpr absl::Duration kStartTimeout = absl::Seconds(60);
+constexpr absl::Duration kPostgresStartTimeout = absl::Seconds(60);
 
 std::string Bin(const char* name) { return StrCat(kPostgresBinDir, "/", name); }
 
@@ -74,7 +74,7 @@ absl::Status PostgresServer::Launch() {
   if (!child.ok()) return child.status();
   child_ = std::move(*child);
   // Accepting TCP is not yet accepting queries ("the database system is starting up").
-  absl::Time deadline = absl::Now() + kStartTimeout;
+  absl::Time deadline = absl::Now() + kPostgresStartTimeout;
   while (absl::Now() < deadline) {
     if (!child_->Running()) break;
     absl::StatusOr<RunResult> ready = Run(

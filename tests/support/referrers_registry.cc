@@ -1,7 +1,11 @@
 #include "tests/support/referrers_registry.h"
 
 #include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
 
+#include "absl/status/statusor.h"
 #include "base/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "verifier/manifest.h"
@@ -110,8 +114,100 @@ size_t ReferrersRegistry::ReferrersRequests() const {
   return requests_;
 }
 
+void ReferrersRegistry::AcceptPushes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  accept_pushes_ = true;
+}
+
+bool ReferrersRegistry::ServePush(const HostileRequest& request, HostileConnection& conn) {
+  static constexpr std::string_view kUploads = "/blobs/uploads/";
+  static constexpr std::string_view kManifests = "/manifests/";
+  const std::string& path = request.path;
+  if (path.rfind("/v2/", 0) != 0) return false;
+  auto error = [&](int status, std::string_view code, std::string_view message) {
+    conn.Respond(status, {"Content-Type: application/json"},
+                 StrCat(R"({"errors":[{"code":")", code, R"(","message":")", message, R"("}]})"));
+  };
+  if (size_t at = path.find(kUploads); at != std::string::npos) {
+    std::string repository = path.substr(4, at - 4);
+    if (request.method == "POST" && at + kUploads.size() == path.size()) {
+      size_t id;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        id = ++uploads_;
+      }
+      conn.Respond(202, {StrCat("Location: /v2/", repository, "/blobs/uploads/", id),
+                         StrCat("Docker-Upload-UUID: ", id), "Range: 0-0"},
+                   "");
+      return true;
+    }
+    if (request.method == "PUT") {
+      absl::StatusOr<Digest> digest = Digest::Parse(QueryParam(request.target, "digest"));
+      if (!digest.ok() || !digest->Matches(request.body)) {
+        error(400, "DIGEST_INVALID", "the upload's digest is not its content's");
+        return true;
+      }
+      server_->AddBlob(repository, digest->str(), request.body);
+      conn.Respond(201, {StrCat("Location: /v2/", repository, "/blobs/", digest->str()),
+                         StrCat("Docker-Content-Digest: ", digest->str())},
+                   "");
+      return true;
+    }
+    return false;
+  }
+  size_t at = path.rfind(kManifests);
+  if (request.method != "PUT" || at == std::string::npos) return false;
+  std::string repository = path.substr(4, at - 4);
+  std::string reference = path.substr(at + kManifests.size());
+  TestImage pushed;
+  pushed.media_type = request.Header("content-type");
+  pushed.manifest = request.body;
+  pushed.digest = Digest::Sha256Of(request.body);
+  const bool by_digest = Digest::Parse(reference).ok();
+  if (by_digest && reference != pushed.digest.str()) {
+    error(400, "DIGEST_INVALID", "the manifest's digest is not the reference's");
+    return true;
+  }
+  nlohmann::json m = nlohmann::json::parse(request.body, nullptr, false);
+  if (!m.is_object()) {
+    error(400, "MANIFEST_INVALID", "not a JSON object");
+    return true;
+  }
+  std::vector<std::string> headers = {StrCat("Location: /v2/", repository, "/manifests/", pushed.digest.str()),
+                                      StrCat("Docker-Content-Digest: ", pushed.digest.str())};
+  auto subject = m.find("subject");
+  absl::StatusOr<Digest> subject_digest = absl::InvalidArgumentError("no subject");
+  if (subject != m.end() && subject->is_object() && subject->contains("digest") &&
+      (*subject)["digest"].is_string()) {
+    subject_digest = Digest::Parse((*subject)["digest"].get<std::string>());
+  }
+  if (subject_digest.ok()) {
+    std::string artifact_type = m.value("artifactType", "");
+    if (artifact_type.empty() && m.contains("config") && m["config"].is_object()) {
+      artifact_type = m["config"].value("mediaType", "");
+    }
+    std::map<std::string, std::string> annotations;
+    if (m.contains("annotations") && m["annotations"].is_object()) {
+      for (const auto& [k, v] : m["annotations"].items()) {
+        if (v.is_string()) annotations[k] = v.get<std::string>();
+      }
+    }
+    AddReferrer(repository, *subject_digest, pushed, artifact_type, annotations);
+    headers.push_back(StrCat("OCI-Subject: ", subject_digest->str()));
+  }
+  server_->AddImage(repository, by_digest ? "" : reference, pushed);
+  conn.Respond(201, headers, "");
+  return true;
+}
+
 void ReferrersRegistry::Serve(const HostileRequest& request, HostileConnection& conn) {
   static constexpr std::string_view kMarker = "/referrers/";
+  bool pushes;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pushes = accept_pushes_;
+  }
+  if (pushes && request.method != "GET" && request.method != "HEAD" && ServePush(request, conn)) return;
   size_t at = request.path.find(kMarker);
   if (request.path.rfind("/v2/", 0) != 0 || at == std::string::npos || request.method != "GET") {
     server_->ServeDefault(request, conn);

@@ -4,7 +4,11 @@
 // artifacts it was given like the hostile registry does, and answers the referrers route of
 // every subject (an empty index when nothing refers to it), filtering by `artifactType` and
 // saying so in `OCI-Filters-Applied`, cut into pages joined by `Link: <...>; rel="next"`
-// when asked. Anything else can still be scripted on registry() (Handle, HandleOthers).
+// when asked. With AcceptPushes() it also takes pushes as an OCI 1.1 registry does, so that
+// a client's own writer (e.g. @sigstore/oci, tests/fixtures/sigstore/attach_oci.mjs) can
+// attach referrers. Anything else can still be scripted on registry() (Handle, HandleOthers).
+// containerd's CRI plugin pulls images from it over plain HTTP as from any registry
+// (HEAD and GET of manifests with Docker-Content-Digest, GET of blobs): cosign_agent_e2e_test.
 //
 // Thread-safety: every method may be called from any thread while the server runs.
 // Ownership: owns its HostileRegistry; the destructor stops it.
@@ -56,6 +60,11 @@ class ReferrersRegistry {
   void SetFiltering(bool apply);
   // Referrers requests answered so far.
   size_t ReferrersRequests() const;
+  // From now on, accepts pushes: monolithic blob uploads (POST .../blobs/uploads/, then PUT
+  // ...?digest=, checked against the body) and manifest PUTs by digest or tag. A manifest with
+  // a `subject` becomes a referrer of it (artifact type: its artifactType, else its config's
+  // mediaType; its annotations) and the PUT answer carries `OCI-Subject: <subject digest>`.
+  void AcceptPushes();
 
  private:
   struct Entry {
@@ -65,6 +74,8 @@ class ReferrersRegistry {
   explicit ReferrersRegistry(std::unique_ptr<HostileRegistry> server)
       : server_(std::move(server)) {}
   void Serve(const HostileRequest& request, HostileConnection& conn);
+  // A push (see AcceptPushes); false when `request` is none.
+  bool ServePush(const HostileRequest& request, HostileConnection& conn);
 
   std::unique_ptr<HostileRegistry> server_;
   mutable std::mutex mu_;
@@ -72,6 +83,8 @@ class ReferrersRegistry {
   size_t page_size_ = 0;                                   // guarded by mu_
   bool filtering_ = true;                                  // guarded by mu_
   size_t requests_ = 0;                                    // guarded by mu_
+  bool accept_pushes_ = false;                             // guarded by mu_
+  size_t uploads_ = 0;                                     // guarded by mu_
 };
 
 }  // namespace layerseal::testing

@@ -13,7 +13,7 @@ namespace {
 
 constexpr const char* kRegistryBinary = "/usr/bin/docker-registry";
 constexpr int kStartAttempts = 4;
-constexpr absl::Duration kStartTimeout = absl::Seconds(20);
+constexpr absl::Duration kRegistryStartTimeout = absl::Seconds(20);
 
 std::string RandomHex(size_t bytes) {
   std::random_device rd;
@@ -154,7 +154,7 @@ absl::StatusOr<std::unique_ptr<RegistryServer>> RegistryServer::Start(
                      log);
     if (!child.ok()) return child.status();
     std::string url = StrCat(options.tls ? "https" : "http", "://127.0.0.1:", port, "/v2/");
-    absl::Time deadline = absl::Now() + kStartTimeout;
+    absl::Time deadline = absl::Now() + kRegistryStartTimeout;
     while (absl::Now() < deadline && (*child)->Running() && !Answers(url, server->ca_file_)) {
       absl::SleepFor(absl::Milliseconds(100));
     }

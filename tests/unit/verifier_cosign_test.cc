@@ -250,6 +250,26 @@ TEST_F(VerifierCosignTest, AThousandReferrersAreBounded) {
   EXPECT_LE(source_.max_in_flight.load(), static_cast<int>(kMaxParallelFetches));
 }
 
+// @sigstore/oci (sigstore-js, GitHub's attest actions) gives a referrer the bundle's own
+// mediaType as artifactType, in any of the four spellings, and writes no fallback tag when the
+// registry has the referrers API: every spelling must be found through the API (it used to
+// be asked for the v0.3 new spelling only, so the others were filtered out).
+TEST_F(VerifierCosignTest, ReferrersOfEveryBundleSpellingAreFound) {
+  Scope().signatures = {SignatureKind::kCosign};
+  TestImage image = Base();
+  std::vector<ordered_json> entries;
+  for (std::string_view type : {sigstore::kBundleMediaTypeV01, sigstore::kBundleMediaTypeV02,
+                                sigstore::kBundleMediaTypeV03, sigstore::kBundleMediaTypeV03New}) {
+    entries.push_back(PutBundleReferrer(kName, image.digest, StrCat(R"({"junk":")", type, R"("})"),
+                                        std::string(type)));
+  }
+  source_.PutReferrers(kName, image.digest, Index(entries));
+  Verdict v = Verify(image);
+  EXPECT_EQ(ReasonName(v.reason), "MALFORMED_SIGNATURE") << v.detail;
+  EXPECT_THAT(v.detail, HasSubstr("(3 other signatures failed earlier)"));
+  EXPECT_EQ(source_.blob_fetches.load(), 4);  // the 4 bundles
+}
+
 // The fallback tag's entries (empty artifactType) are fetched and decided from their manifest;
 // a referrer listed by both the API and the fallback tag is judged once; other artifacts
 // are not signatures.

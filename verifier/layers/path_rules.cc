@@ -1,7 +1,7 @@
 #include "verifier/layers/path_rules.h"
 
-#include "absl/strings/escaping.h"
 #include "base/str_cat.h"
+#include "verifier/layers/quoted.h"
 
 namespace layerseal::layers {
 namespace {
@@ -9,12 +9,6 @@ namespace {
 constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kWhiteoutMetaPrefix = ".wh..wh.";
 constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
-
-std::string Quoted(std::string_view s) {
-  std::string_view cut = s.substr(0, 200);
-  return StrCat("\"", Sv(absl::CEscape(absl::string_view(cut.data(), cut.size()))),
-                s.size() > cut.size() ? "...\"" : "\"");
-}
 
 // "/a/b" -> {"a", "b"}; "/" -> {}.
 std::vector<std::string_view> Components(std::string_view path) {
@@ -137,9 +131,9 @@ absl::Status CheckComponent(std::string_view pattern, std::string_view comp) {
   return absl::OkStatus();
 }
 
-std::string_view Basename(std::string_view path) { return path.substr(path.rfind('/') + 1); }
+std::string_view LastComponent(std::string_view path) { return path.substr(path.rfind('/') + 1); }
 
-std::string_view Parent(std::string_view path) {
+std::string_view ParentDir(std::string_view path) {
   size_t slash = path.rfind('/');
   return slash == 0 ? std::string_view("/") : path.substr(0, slash);
 }
@@ -249,9 +243,9 @@ absl::StatusOr<ProtectedPaths> ProtectedPaths::Parse(const std::vector<std::stri
 
 std::optional<ProtectedPaths::Hit> ProtectedPaths::Check(const TarEntry& entry) const {
   std::string_view path = entry.path;
-  std::string_view base = Basename(path);
+  std::string_view base = LastComponent(path);
   if (path != "/" && base.substr(0, kWhiteoutPrefix.size()) == kWhiteoutPrefix) {
-    std::string_view dir = Parent(path);
+    std::string_view dir = ParentDir(path);
     bool opaque = base == kOpaqueMarker || base == kWhiteoutPrefix;
     if (!opaque && base.substr(0, kWhiteoutMetaPrefix.size()) == kWhiteoutMetaPrefix) {
       return std::nullopt;  // aufs metadata, ignored by containerd

@@ -4,8 +4,8 @@
 #include <cstring>
 #include <limits>
 
-#include "absl/strings/escaping.h"
 #include "base/str_cat.h"
+#include "verifier/layers/quoted.h"
 
 namespace layerseal::layers {
 namespace {
@@ -13,30 +13,23 @@ namespace {
 constexpr size_t kBlock = 512;
 constexpr uint64_t kMaxInt64 = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
 
-struct Field {
+struct HeaderField {
   size_t offset;
   size_t size;
 };
-constexpr Field kName{0, 100};
-constexpr Field kMode{100, 8};
-constexpr Field kSize{124, 12};
-constexpr Field kChecksum{148, 8};
+constexpr HeaderField kName{0, 100};
+constexpr HeaderField kMode{100, 8};
+constexpr HeaderField kSize{124, 12};
+constexpr HeaderField kChecksum{148, 8};
 constexpr size_t kTypeflag = 156;
-constexpr Field kLinkname{157, 100};
-constexpr Field kMagic{257, 6};
-constexpr Field kVersion{263, 2};
-constexpr Field kPrefix{345, 155};
+constexpr HeaderField kLinkname{157, 100};
+constexpr HeaderField kMagic{257, 6};
+constexpr HeaderField kVersion{263, 2};
+constexpr HeaderField kPrefix{345, 155};
 constexpr size_t kGnuSparseIsExtended = 482;     // old GNU sparse header ('S')
 constexpr size_t kGnuSparseExtIsExtended = 504;  // in each sparse extension block
 
-// A path or message fragment, quoted and escaped, cut at 200 bytes.
-std::string Quoted(std::string_view s) {
-  std::string_view cut = s.substr(0, 200);
-  return StrCat("\"", Sv(absl::CEscape(absl::string_view(cut.data(), cut.size()))),
-                s.size() > cut.size() ? "...\"" : "\"");
-}
-
-std::string_view FieldBytes(std::string_view block, Field f) { return block.substr(f.offset, f.size); }
+std::string_view FieldBytes(std::string_view block, HeaderField f) { return block.substr(f.offset, f.size); }
 
 std::string_view CString(std::string_view field) { return field.substr(0, field.find('\0')); }
 

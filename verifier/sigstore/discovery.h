@@ -35,9 +35,14 @@ inline constexpr size_t kMaxReferrers = 64;
 inline constexpr size_t kMaxSigLayers = 16;
 // A referrer manifest (one small OCI manifest naming a bundle layer) is fetched within this.
 inline constexpr size_t kMaxReferrerManifestBytes = 64 * 1024;
-// The artifactType cosign (and @sigstore/oci) give a bundle referrer, and the filter the
-// verifier asks the referrers API for.
+// The artifactType cosign 3 gives a bundle referrer.
 inline constexpr std::string_view kBundleV03MediaType = kBundleMediaTypeV03New;
+// The artifactType filter the verifier asks the referrers API for: none. @sigstore/oci
+// (sigstore-js, GitHub's attest actions) gives a referrer the bundle's own mediaType, any of
+// the four spellings (a v0.2 bundle: "application/vnd.dev.sigstore.bundle+json;version=0.2"),
+// and writes no fallback tag when the registry has the referrers API, so a filter on one
+// spelling would hide the others; ParseReferrers keeps every bundle type instead.
+inline constexpr std::string_view kReferrersArtifactTypeFilter = "";
 
 // "sha256-<hex>": the referrers fallback tag of `d` (OCI distribution 1.1).
 std::string FallbackTag(const Digest& d);
