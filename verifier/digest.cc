@@ -75,6 +75,49 @@ std::string_view Digest::hex() const {
 
 std::string Sha256(std::string_view bytes) { return Hash(Sha256Md(), bytes); }
 
+Sha256Stream::Sha256Stream() : ctx_(EVP_MD_CTX_new()) {
+  // Init cannot fail for SHA-256 with a fresh context; a failed one would give a digest that
+  // matches nothing, never a false match.
+  if (ctx_ != nullptr) EVP_DigestInit_ex(ctx_, Sha256Md(), nullptr);
+}
+
+Sha256Stream::~Sha256Stream() { EVP_MD_CTX_free(ctx_); }
+
+Sha256Stream::Sha256Stream(Sha256Stream&& other) noexcept : ctx_(other.ctx_), size_(other.size_) {
+  other.ctx_ = nullptr;
+  other.size_ = 0;
+}
+
+Sha256Stream& Sha256Stream::operator=(Sha256Stream&& other) noexcept {
+  if (this != &other) {
+    EVP_MD_CTX_free(ctx_);
+    ctx_ = other.ctx_;
+    size_ = other.size_;
+    other.ctx_ = nullptr;
+    other.size_ = 0;
+  }
+  return *this;
+}
+
+void Sha256Stream::Update(std::string_view bytes) {
+  size_ += bytes.size();
+  if (ctx_ != nullptr && !bytes.empty()) EVP_DigestUpdate(ctx_, bytes.data(), bytes.size());
+}
+
+Digest Sha256Stream::Finish() {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  std::string raw;
+  if (ctx_ != nullptr && EVP_DigestFinal_ex(ctx_, out, &len) == 1) {
+    raw.assign(reinterpret_cast<char*>(out), len);
+    EVP_DigestInit_ex(ctx_, Sha256Md(), nullptr);
+  }
+  size_ = 0;
+  // A failure leaves the digest empty: it matches nothing.
+  if (raw.size() != 32) return Digest();
+  return Digest(StrCat("sha256:", HexEncode(raw)));
+}
+
 std::string HexEncode(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
