@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "verifier/crypto.h"
+#include "verifier/image_integrity.h"
 #include "verifier/reference.h"
 #include "verifier/sigstore/identity.h"
 #include "verifier/verdict.h"
@@ -73,6 +74,11 @@ struct ScopePolicy {
   bool require_tlog = true;  // transparencyLog: require (default) | ignore
   std::optional<Reference> signature_repository;  // cosign's COSIGN_REPOSITORY
   bool Accepts(SignatureKind k) const;
+
+  // Image-integrity rules and continuous validation (issue 18, docs/policy.md): trustedBases,
+  // protectedPaths, packageInventory, onRevoked.
+  IntegrityRules integrity;
+  OnRevoked on_revoked = OnRevoked::kReport;
 };
 
 class Policy {

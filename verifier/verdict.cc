@@ -41,6 +41,9 @@ constexpr Row<Reason> kReasonNames[] = {
     {Reason::kUntrustedCertificate, "UNTRUSTED_CERTIFICATE"},
     {Reason::kBadSct, "BAD_SCT"},
     {Reason::kUntrustedIdentity, "UNTRUSTED_IDENTITY"},
+    {Reason::kUntrustedBase, "UNTRUSTED_BASE"},
+    {Reason::kProtectedPath, "PROTECTED_PATH"},
+    {Reason::kContentUnavailable, "CONTENT_UNAVAILABLE"},
 };
 
 constexpr Row<Mode> kModeNames[] = {

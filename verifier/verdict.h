@@ -46,6 +46,11 @@ enum class Reason {
   kUntrustedCertificate,  // DENY: step 6, the certificate does not chain to a trusted CA then
   kBadSct,                // DENY: step 7, no embedded SCT verifies
   kUntrustedIdentity,     // DENY: step 9, valid, but by an identity the scope does not list
+  // Image-integrity rules (issue 18, verifier/image_integrity.h). INTEGRITY_MISMATCH also
+  // means a blob or layer on the node's disk that no longer hashes to its descriptor.
+  kUntrustedBase,       // DENY: the layers do not start with a trusted base
+  kProtectedPath,       // DENY: a layer above the base adds, replaces or deletes a protected path
+  kContentUnavailable,  // DENY: a rule needs content the runtime does not have
   kCount,  // not a reason: see above
 };
 
