@@ -67,13 +67,21 @@ class ImageJudge {
 
 // One gate decision, for the event log and the controller.
 struct VerdictEvent {
-  std::string gate;   // "PullImage", "ImageStatus", "CreateContainer"
+  // "PullImage", "ImageStatus", "CreateContainer"; "Revalidation" for a sweep's finding about
+  // a running container or an image on the node (issue 18).
+  std::string gate;
   std::string image;  // the image as the CRI request named it
   PodRef pod;
   Judgement judgement;
   bool admitted = false;       // the call went on to the runtime (or the image was shown)
   absl::Duration gate_time;    // from the call's arrival to the gate's decision
   absl::Time time;
+  // The layerseal.packages/v1 attachment (verifier/layers/packages.h) of the image, when the
+  // scope asks for a package inventory and it was built; "" otherwise (issue 18).
+  std::string packages_attachment;
+  // For gate "Revalidation" about a running container: its id and name (pod is set too).
+  std::string container_id;
+  std::string container_name;
 };
 
 // Thread-safety: Report is called concurrently from the gates' workers; it must not block
