@@ -16,9 +16,11 @@
 #include "node-agent/call_metrics.h"
 #include "node-agent/containerd_images.h"
 #include "node-agent/health.h"
+#include "node-agent/integrity_state.h"
 #include "node-agent/judge.h"
 #include "node-agent/policy_lifecycle.h"
 #include "node-agent/policy_set.h"
+#include "node-agent/sweep.h"
 #include "node-agent/verdict_cache.h"
 #include "node-agent/verdict_events.h"
 #include "plugin/cri_proxy.h"
@@ -75,7 +77,8 @@ class Agent::Impl final {
   }
 
   ~Impl() {
-    if (policy_) policy_->StopWatching();  // its hooks touch health_
+    if (policy_) policy_->StopWatching();  // its hooks touch health_ and sweeper_
+    sweeper_.reset();  // its judgements and events use the judge and events_
     admin_.reset();
     proxy_.reset();  // no calls left before the interceptors and the judge go
     health_.reset();
@@ -94,7 +97,11 @@ class Agent::Impl final {
         .check_interval = config_.policy_check_interval,
         .logger = hooks_.logger,
         .metrics = &metrics_,
-        .on_files_in_force = [this] { if (health_) health_->SetStatus(kPolicyHealthService, true); },
+        .on_files_in_force =
+            [this] {
+              if (health_) health_->SetStatus(kPolicyHealthService, true);
+              if (sweeper_) sweeper_->PolicyChanged();  // a sweep when the trust changed
+            },
         .on_tick = [this] { UpdateHealth(); }});
 
     cache_ = std::make_unique<VerdictCache>(config_.cache);
@@ -150,6 +157,19 @@ class Agent::Impl final {
                                   .workers = config_.workers,
                                   .v1alpha2 = config_.v1alpha2,
                                   .after_pull_verdict = hooks_.after_pull_verdict});
+    sweeper_ = std::make_unique<Sweeper>(
+        SweepOptions{.runtime = upstream_,
+                     .judge = guard_.get(),
+                     .policies = policy_->policies(),
+                     .integrity = integrity_.get(),
+                     .events = events_.get(),
+                     .logger = hooks_.logger,
+                     .metrics = &metrics_,
+                     .interval = config_.sweep_interval,
+                     .stop_grace_period = config_.sweep_stop_grace_period,
+                     .concurrency = config_.sweep_concurrency,
+                     .verifications_per_second =
+                         static_cast<double>(config_.sweep_verifications_per_second)});
     health_ = std::make_unique<HealthInterceptor>(gates_.get());
     UpdateHealth();
     std::vector<std::string> health_sockets;
@@ -176,6 +196,7 @@ class Agent::Impl final {
       return absl::UnavailableError(StrCat("cannot chmod ", config_.health_socket));
     }
     if (absl::Status s = StartAdmin(); !s.ok()) return s;
+    sweeper_->Start();
     policy_->StartWatching();
     log.Info("layerseal-agent started",
              {{"listen", config_.listen}, {"runtime", config_.runtime_endpoint},
@@ -236,6 +257,10 @@ class Agent::Impl final {
   std::shared_ptr<grpc::Channel> upstream_;
   std::unique_ptr<ContainerdImageRecorder> recorder_;  // before gates_: they borrow it
   std::unique_ptr<plugin::ImageGates> gates_;
+  // What the agent learned of images' bytes (issue 18): filled by the pull check and the
+  // scrub, read by the sweeps.
+  std::unique_ptr<IntegrityState> integrity_ = std::make_unique<IntegrityState>();
+  std::unique_ptr<Sweeper> sweeper_;  // borrows guard_, events_, policy_, integrity_
   std::unique_ptr<plugin::CriProxy> proxy_;
   std::unique_ptr<HealthInterceptor> health_;
   std::unique_ptr<telemetry::AdminHttpServer> admin_;

@@ -32,6 +32,24 @@ absl::Status SetBytes(uint64_t* out, const std::string& v) {
   return absl::OkStatus();
 }
 
+// A duration from `min` to `max`, or 0 ("0" turns periodic sweeps off; a grace period of 0
+// kills at once).
+absl::Status SetSweepDuration(absl::Duration* out, const std::string& v, absl::Duration min,
+                              absl::Duration max) {
+  absl::Duration d;
+  if (absl::Status s = ParseConfigDuration(v, /*allow_zero=*/true, /*allow_infinite=*/false, &d);
+      !s.ok()) {
+    return s;
+  }
+  if (d != absl::ZeroDuration() && (d < min || d > max)) {
+    return absl::InvalidArgumentError(StrCat("\"", v, "\" is not 0 or a duration from ",
+                                             absl::FormatDuration(min), " to ",
+                                             absl::FormatDuration(max)));
+  }
+  *out = d;
+  return absl::OkStatus();
+}
+
 const Table& Options() {
   static const Table table(
       {.program = "layerseal-agent",
@@ -134,6 +152,25 @@ const Table& Options() {
                      Table::Duration([](AgentConfig& c) { return &c.cache.error_ttl; })),
           Table::Row("cache.resolveTtl", "cache-resolve-ttl", "how long a tag's digest is reused",
                      Table::Duration([](AgentConfig& c) { return &c.cache.resolve_ttl; })),
+          Table::Row("sweep.interval", "sweep-interval",
+                     "time between periodic sweeps of images and running containers (1h; 0: none)",
+                     [](AgentConfig& c, const std::string& v) {
+                       return SetSweepDuration(&c.sweep_interval, v, kMinSweepInterval,
+                                               absl::InfiniteDuration());
+                     }),
+          Table::Row("sweep.stopGracePeriod", "sweep-stop-grace-period",
+                     "grace period of a container stopped by onRevoked: stop (30s)",
+                     [](AgentConfig& c, const std::string& v) {
+                       return SetSweepDuration(&c.sweep_stop_grace_period, v, absl::ZeroDuration(),
+                                               kMaxStopGracePeriod);
+                     }),
+          Table::Row("sweep.concurrency", "sweep-concurrency",
+                     "a sweep's threads judging images not cached (2)",
+                     Table::Int(&AgentConfig::sweep_concurrency, 1, kMaxSweepConcurrency)),
+          Table::Row("sweep.verificationsPerSecond", "sweep-verifications-per-second",
+                     "a sweep's judgements not cached per second (10)",
+                     Table::Int(&AgentConfig::sweep_verifications_per_second, 1,
+                                static_cast<int64_t>(kMaxSweepVerificationsPerSecond))),
       });
   return table;
 }

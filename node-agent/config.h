@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "node-agent/spool.h"
+#include "node-agent/sweep.h"
 #include "node-agent/verdict_cache.h"
 #include "plugin/image_gates.h"
 #include "verifier/manifest.h"
@@ -56,6 +57,11 @@ struct AgentConfig {
   // for many times that.
   absl::Duration verify_timeout = absl::Seconds(60);
   VerdictCacheOptions cache;  // persist_path is set from state_dir
+  // Continuous validation (node-agent/sweep.h, docs/continuous-validation.md).
+  absl::Duration sweep_interval = kDefaultSweepInterval;  // 0: no periodic sweeps
+  absl::Duration sweep_stop_grace_period = kDefaultStopGracePeriod;  // onRevoked: stop
+  int sweep_concurrency = kDefaultSweepConcurrency;
+  int sweep_verifications_per_second = static_cast<int>(kDefaultSweepVerificationsPerSecond);
   // Delivery to the controller (docs/agent.md). controller "": none, and no spool either.
   std::string controller;              // host:port of layerseal-controller's EventIngest
   std::string controller_ca;           // "" : the system's roots

@@ -23,6 +23,10 @@ nlohmann::json EventJson(const std::string& node, const plugin::VerdictEvent& e)
   j["admitted"] = e.admitted;
   j["cached"] = e.judgement.cached;
   j["gate_ms"] = absl::ToDoubleMilliseconds(e.gate_time);
+  // A sweep's finding about a running container (gate "Revalidation", node-agent/sweep.h).
+  if (!e.container_id.empty() || !e.container_name.empty()) {
+    j["container"] = {{"id", e.container_id}, {"name", e.container_name}};
+  }
   return j;
 }
 
