@@ -32,7 +32,10 @@ CriClient::CriClient(std::shared_ptr<grpc::Channel> channel, CriClientOptions op
     : channel_(std::move(channel)), options_(std::move(options)) {
   static constexpr std::string_view kNames[kNumMethods] = {
       "ImageService/PullImage",       "ImageService/ImageStatus", "RuntimeService/CreateContainer",
-      "RuntimeService/Version",       "ImageService/RemoveImage", "ImageService/ListImages"};
+      "RuntimeService/Version",       "ImageService/RemoveImage", "ImageService/ListImages",
+      "RuntimeService/RunPodSandbox", "RuntimeService/StopPodSandbox",
+      "RuntimeService/RemovePodSandbox", "RuntimeService/StartContainer",
+      "RuntimeService/ListContainers"};
   for (std::string_view name : kNames) paths_.push_back(StrCat("/runtime.", options_.api, ".", name));
   for (const std::string& path : paths_) {  // paths_ no longer moves: the methods keep c_str()
     methods_.push_back(std::make_unique<grpc::internal::RpcMethod>(
@@ -104,6 +107,72 @@ grpc::Status CriClient::ListImages(std::vector<cri::Image>* images) {
   grpc::Status s = Call(kList, cri::ListImagesRequest(), &response, options_.call_timeout);
   images->assign(response.images().begin(), response.images().end());
   return s;
+}
+
+cri::PodSandboxConfig CriClient::HostNetworkPod(const std::string& ns, const std::string& name,
+                                                const std::string& uid) {
+  cri::PodSandboxConfig config;
+  cri::PodSandboxMetadata* m = config.mutable_metadata();
+  m->set_namespace_(ns);
+  m->set_name(name);
+  m->set_uid(uid);
+  // Upstream field 8, linux: LinuxPodSandboxConfig{security_context(2):
+  // LinuxSandboxSecurityContext{namespace_options(1): NamespaceOption{network(1): NODE(2)}}},
+  // kept by the parser as an unknown field and written back as is.
+  const std::string linux_host_network("\x42\x06\x12\x04\x0a\x02\x08\x02", 8);
+  std::string wire = config.SerializeAsString() + linux_host_network;
+  EXPECT_TRUE(config.ParseFromString(wire));
+  return config;
+}
+
+grpc::Status CriClient::RunPodSandbox(const cri::PodSandboxConfig& config, std::string* sandbox_id) {
+  cri::RunPodSandboxRequest request;
+  *request.mutable_config() = config;
+  cri::RunPodSandboxResponse response;
+  grpc::Status s = Call(kRunPod, request, &response, options_.pull_timeout);  // pulls the pause image
+  *sandbox_id = response.pod_sandbox_id();
+  return s;
+}
+
+grpc::Status CriClient::CreateContainerIn(const std::string& sandbox_id,
+                                          const cri::PodSandboxConfig& config,
+                                          const std::string& image, const std::string& name,
+                                          std::string* container_id) {
+  cri::CreateContainerRequest request;
+  request.set_pod_sandbox_id(sandbox_id);
+  request.mutable_config()->mutable_metadata()->set_name(name);
+  request.mutable_config()->mutable_image()->set_image(image);
+  *request.mutable_sandbox_config() = config;
+  cri::CreateContainerResponse response;
+  grpc::Status s = Call(kCreate, request, &response, options_.call_timeout);
+  *container_id = response.container_id();
+  return s;
+}
+
+grpc::Status CriClient::StartContainer(const std::string& container_id) {
+  cri::StartContainerRequest request;
+  request.set_container_id(container_id);
+  cri::StartContainerResponse response;
+  return Call(kStart, request, &response, options_.call_timeout);
+}
+
+grpc::Status CriClient::ListContainers(std::vector<cri::Container>* containers) {
+  cri::ListContainersResponse response;
+  grpc::Status s = Call(kListContainers, cri::ListContainersRequest(), &response, options_.call_timeout);
+  containers->assign(response.containers().begin(), response.containers().end());
+  return s;
+}
+
+grpc::Status CriClient::RemovePodSandbox(const std::string& sandbox_id) {
+  cri::StopPodSandboxRequest stop;
+  stop.set_pod_sandbox_id(sandbox_id);
+  cri::StopPodSandboxResponse stopped;
+  grpc::Status s = Call(kStopPod, stop, &stopped, options_.call_timeout);
+  if (!s.ok()) return s;
+  cri::RemovePodSandboxRequest remove;
+  remove.set_pod_sandbox_id(sandbox_id);
+  cri::RemovePodSandboxResponse removed;
+  return Call(kRemovePod, remove, &removed, options_.call_timeout);
 }
 
 }  // namespace layerseal::testing

@@ -58,10 +58,32 @@ class CriClient {
   grpc::Status Remove(const std::string& image);  // RemoveImage
   grpc::Status ListImages(std::vector<runtime::v1::Image>* images);
 
+  // Pods and containers that run (issue 18's sweeps need running containers).
+  // A pod sandbox as the kubelet asks for one with hostNetwork: true (no CNI needed): its
+  // config carries linux.security_context.namespace_options.network = NODE, written as a
+  // field outside the CRI subset (PodSandboxConfig keeps only `metadata`: api.proto).
+  static runtime::v1::PodSandboxConfig HostNetworkPod(const std::string& ns, const std::string& name,
+                                                      const std::string& uid);
+  grpc::Status RunPodSandbox(const runtime::v1::PodSandboxConfig& config, std::string* sandbox_id);
+  // CreateContainer of `image` named `name` in the sandbox, as the kubelet sends it (the
+  // sandbox's config included); `container_id` gets the new container's id.
+  grpc::Status CreateContainerIn(const std::string& sandbox_id,
+                                 const runtime::v1::PodSandboxConfig& config,
+                                 const std::string& image, const std::string& name,
+                                 std::string* container_id);
+  grpc::Status StartContainer(const std::string& container_id);
+  grpc::Status ListContainers(std::vector<runtime::v1::Container>* containers);
+  // StopPodSandbox then RemovePodSandbox (its containers go with it).
+  grpc::Status RemovePodSandbox(const std::string& sandbox_id);
+
   const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
 
  private:
-  enum Method { kPull, kStatus, kCreate, kVersion, kRemove, kList, kNumMethods };
+  enum Method {
+    kPull, kStatus, kCreate, kVersion, kRemove, kList,
+    kRunPod, kStopPod, kRemovePod, kStart, kListContainers,
+    kNumMethods
+  };
   template <typename Request, typename Response>
   grpc::Status Call(Method method, const Request& request, Response* response,
                     absl::Duration timeout);
