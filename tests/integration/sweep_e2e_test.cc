@@ -220,5 +220,38 @@ TEST_F(SweepE2eTest, AKeyRemovedReportsTheRunningContainerAndRefusesNewOnes) {
   EXPECT_FALSE(client_->Status(pod.image_ref).has_value());
 }
 
+// A namespace policy with `onRevoked: stop` loses the key: its pod's container is stopped
+// (StopContainer, grace period 2 s here; busybox sleep as PID 1 ignores SIGTERM, so it is
+// killed when the grace period ends), the event says so; the node policy's pods are left be.
+TEST_F(SweepE2eTest, OnRevokedStopStopsTheContainerOfTheNamespaceWhosePolicyChanged) {
+  testing::WriteFileOrDie(dir_.File("policy.yaml"), Policy("ci"));
+  testing::WriteFileOrDie(dir_.File("namespaces/strict.yaml"), Policy("ci", ", onRevoked: stop"));
+  StartAgent();
+  RunningPod strict = RunApp("strict", "locked");
+  RunningPod other = RunApp("default", "web");
+  ASSERT_EQ(StateOf(strict.container_id), cri::CONTAINER_RUNNING);
+  ASSERT_EQ(StateOf(other.container_id), cri::CONTAINER_RUNNING);
+
+  Replace(dir_.File("namespaces/strict.yaml"), Policy("other", ", onRevoked: stop"));
+  ASSERT_TRUE(testing::PollUntil(kFindingTimeout, [&] {
+    return StateOf(strict.container_id) == cri::CONTAINER_EXITED;
+  })) << AgentLog();
+  std::vector<json> found;
+  ASSERT_TRUE(testing::PollUntil(kFindingTimeout, [&] {
+    found = Revalidations();
+    return !found.empty();
+  })) << AgentLog();
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0]["container"]["id"], strict.container_id);
+  EXPECT_EQ(found[0]["pod"]["namespace"], "strict");
+  EXPECT_EQ(found[0]["reason"], "UNTRUSTED_KEY");
+  EXPECT_NE(found[0]["detail"].get<std::string>().find("onRevoked: stop: the container was stopped"),
+            std::string::npos)
+      << found[0].dump();
+  EXPECT_EQ(Metric("layerseal_sweep_containers_stopped_total{result=\"ok\"}"), 1);
+  EXPECT_NE(AgentLog().find("stopped a running container the policy no longer admits"), std::string::npos);
+  EXPECT_EQ(StateOf(other.container_id), cri::CONTAINER_RUNNING);
+}
+
 }  // namespace
 }  // namespace layerseal

@@ -352,6 +352,74 @@ TEST_F(SweepTest, ACorruptImageIsNotAdmitted) {
   EXPECT_EQ(Metric("layerseal_sweep_images_not_admitted{reason=\"INTEGRITY_MISMATCH\"}"), 1);
 }
 
+TEST_F(SweepTest, OnRevokedStopStopsTheContainerWithTheGracePeriodAndSaysSo) {
+  cri::Image app = AddImage("app", ci_.get());
+  cri::Image kept = AddImage("kept", ci_.get());
+  runtime_->SetImages({app, kept});
+  runtime_->SetPods({Pod("sb-1", "default", "web")});
+  runtime_->SetContainers({Running("c-1", "sb-1", app)});
+  Sweeper sweeper(Options());
+  ASSERT_EQ(sweeper.SweepNow().containers_not_admitted, 0u);
+
+  WriteNodePolicy("other", ", onRevoked: stop");
+  ASSERT_TRUE(policies_->Reload().ok());
+  SweepResult r = sweeper.SweepNow();
+  EXPECT_EQ(r.containers_not_admitted, 1u);
+  EXPECT_EQ(r.stopped, 1u);
+  std::vector<cri::StopContainerRequest> stops = runtime_->stops();
+  ASSERT_EQ(stops.size(), 1u);
+  EXPECT_EQ(stops[0].container_id(), "c-1");
+  EXPECT_EQ(stops[0].timeout(), 7);  // Options(): stop_grace_period 7 s
+  std::vector<plugin::VerdictEvent> events = sink_.events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].judgement.verdict.reason, Reason::kUntrustedKey);
+  EXPECT_NE(events[0].judgement.verdict.detail.find("onRevoked: stop: the container was stopped"),
+            std::string::npos)
+      << events[0].judgement.verdict.detail;
+  EXPECT_EQ(Metric("layerseal_sweep_containers_stopped_total{result=\"ok\"}"), 1);
+  // Stopped: no longer running, no longer counted.
+  r = sweeper.SweepNow();
+  EXPECT_EQ(r.containers, 0u);
+  EXPECT_EQ(Metric("layerseal_sweep_containers_not_admitted{namespace=\"default\",reason=\"UNTRUSTED_KEY\"}"), 0);
+}
+
+TEST_F(SweepTest, AStopThatFailsIsReportedAndTriedAgain) {
+  cri::Image app = AddImage("app", ci_.get());
+  runtime_->SetImages({app});
+  runtime_->SetPods({Pod("sb-1", "default", "web")});
+  runtime_->SetContainers({Running("c-1", "sb-1", app)});
+  WriteNodePolicy("other", ", onRevoked: stop");
+  ASSERT_TRUE(policies_->Reload().ok());
+  runtime_->FailCalls("StopContainer", grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "stuck"));
+  Sweeper sweeper(Options());
+  SweepResult r = sweeper.SweepNow();
+  EXPECT_EQ(r.stop_failures, 1u);
+  ASSERT_EQ(sink_.events().size(), 1u);
+  EXPECT_NE(sink_.events()[0].judgement.verdict.detail.find("stopping the container failed: stuck"),
+            std::string::npos);
+  EXPECT_EQ(Metric("layerseal_sweep_containers_stopped_total{result=\"error\"}"), 1);
+
+  runtime_->FailCalls("StopContainer", grpc::Status::OK);
+  r = sweeper.SweepNow();
+  EXPECT_EQ(r.stopped, 1u);
+  EXPECT_EQ(runtime_->calls("StopContainer"), 2);
+  EXPECT_EQ(sink_.events().size(), 2u);
+}
+
+TEST_F(SweepTest, OnRevokedReportIsTheDefaultAndStopsNothing) {
+  cri::Image app = AddImage("app", ci_.get());
+  runtime_->SetImages({app});
+  runtime_->SetPods({Pod("sb-1", "default", "web")});
+  runtime_->SetContainers({Running("c-1", "sb-1", app)});
+  WriteNodePolicy("other", "");
+  ASSERT_TRUE(policies_->Reload().ok());
+  Sweeper sweeper(Options());
+  SweepResult r = sweeper.SweepNow();
+  EXPECT_EQ(r.containers_not_admitted, 1u);
+  EXPECT_EQ(r.stopped, 0u);
+  EXPECT_EQ(runtime_->calls("StopContainer"), 0);
+}
+
 TEST_F(SweepTest, TriggersDuringASweepCoalesceIntoOneMoreSweep) {
   cri::Image app = AddImage("app", ci_.get());
   runtime_->SetImages({app});
