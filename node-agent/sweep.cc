@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <iterator>
 #include <optional>
 #include <utility>
 
@@ -639,8 +640,9 @@ SweepResult Sweeper::Sweep(SweepTrigger why) {
     }
   }
   // Containers no longer running (or admitted again) are forgotten: a later finding about
-  // them is new.
-  if (still_reported.size() > kMaxRememberedFindings) still_reported.clear();
+  // them is new. Beyond the bound, the findings not remembered are reported again by the
+  // next sweep (repeated events, never lost ones).
+  while (still_reported.size() > kMaxRememberedFindings) still_reported.erase(std::prev(still_reported.end()));
   reported_ = std::move(still_reported);
 
   UpdateGauges(container_counts, image_counts);

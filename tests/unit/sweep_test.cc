@@ -23,6 +23,8 @@
 #include "base/str_cat.h"
 #include "gtest/gtest.h"
 #include "k8s/cri/runtime/v1/api.pb.h"
+#include "node-agent/config.h"
+#include "node-agent/event_log.h"
 #include "node-agent/integrity_state.h"
 #include "node-agent/judge.h"
 #include "node-agent/policy_set.h"
@@ -466,6 +468,57 @@ TEST_F(SweepTest, ARuntimeThatCannotBeListedLeavesTheGaugesAsTheyWere) {
   EXPECT_NE(std::string(r.status.message()).find("ListContainers"), std::string::npos) << r.status;
   EXPECT_EQ(Metric("layerseal_sweeps_total{trigger=\"request\",result=\"error\"}"), 1);
   EXPECT_EQ(Metric("layerseal_sweep_containers_not_admitted{namespace=\"default\",reason=\"NOT_SIGNED\"}"), 1);
+}
+
+// The event log's line for a sweep's finding names the container; other events have no
+// `container` member (docs/agent.md, "Events").
+TEST(SweepEventJsonTest, ARevalidationEventNamesTheContainer) {
+  plugin::VerdictEvent e{.gate = "Revalidation",
+                         .image = "registry.test/app:1",
+                         .pod = {.ns = "default", .name = "web", .uid = "uid-web"},
+                         .container_id = "c0ffee",
+                         .container_name = "app"};
+  nlohmann::json j = EventJson("node-1", e);
+  EXPECT_EQ(j["gate"], "Revalidation");
+  EXPECT_EQ(j["container"]["id"], "c0ffee");
+  EXPECT_EQ(j["container"]["name"], "app");
+  e.gate = "PullImage";
+  e.container_id.clear();
+  e.container_name.clear();
+  EXPECT_FALSE(EventJson("node-1", e).contains("container"));
+}
+
+TEST(SweepConfigTest, TheSweepKeysHaveDefaultsAndBounds) {
+  absl::StatusOr<ParsedArgs> defaults = ParseAgentArgs({});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->config.sweep_interval, absl::Hours(1));
+  EXPECT_EQ(defaults->config.sweep_stop_grace_period, absl::Seconds(30));
+  EXPECT_EQ(defaults->config.sweep_concurrency, 2);
+  EXPECT_EQ(defaults->config.sweep_verifications_per_second, 10);
+
+  absl::StatusOr<ParsedArgs> set = ParseAgentArgs(
+      {"--sweep-interval", "0", "--sweep-stop-grace-period", "0", "--sweep-concurrency", "4",
+       "--sweep-verifications-per-second", "100"});
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->config.sweep_interval, absl::ZeroDuration());
+  EXPECT_EQ(set->config.sweep_stop_grace_period, absl::ZeroDuration());
+  EXPECT_EQ(set->config.sweep_concurrency, 4);
+  EXPECT_EQ(set->config.sweep_verifications_per_second, 100);
+
+  for (const std::vector<std::string>& bad :
+       std::vector<std::vector<std::string>>{{"--sweep-interval", "500ms"},
+                                             {"--sweep-interval", "-1h"},
+                                             {"--sweep-stop-grace-period", "2h"},
+                                             {"--sweep-concurrency", "0"},
+                                             {"--sweep-concurrency", "17"},
+                                             {"--sweep-verifications-per-second", "0"}}) {
+    absl::StatusOr<ParsedArgs> r = ParseAgentArgs(bad);
+    EXPECT_FALSE(r.ok()) << bad[0] << " " << bad[1];
+    if (!r.ok()) {
+      EXPECT_NE(std::string(r.status().message()).find(bad[0].substr(2)), std::string::npos)
+          << r.status();
+    }
+  }
 }
 
 TEST(SweepNoPolicyTest, NothingIsSweptWhileNoPolicyIsInForce) {
