@@ -337,9 +337,12 @@ SweepResult Sweeper::SweepNow(SweepTrigger why) {
   sweeps_total_->WithLabels({std::string(SweepTriggerName(why)), r.status.ok() ? "ok" : "error"})
       .Increment();
   if (r.status.ok()) sweep_seconds_->Get().Observe(absl::ToDoubleSeconds(r.wall));
-  std::lock_guard<std::mutex> lock(mu_);
-  ++sweeps_;
-  last_ = r;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++sweeps_;
+    last_ = r;
+  }
+  if (options_.after_sweep) options_.after_sweep(r);
   return r;
 }
 

@@ -48,6 +48,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -95,21 +96,6 @@ inline constexpr size_t kMaxRememberedFindings = 65536;
 enum class SweepTrigger { kPolicy, kPeriodic, kRequest };
 std::string_view SweepTriggerName(SweepTrigger t);  // "policy", "periodic", "request"
 
-struct SweepOptions {
-  std::shared_ptr<grpc::Channel> runtime;  // the runtime's CRI socket (runtime.v1); required
-  plugin::ImageJudge* judge = nullptr;     // the gates' judge (behind the policy guard); required
-  PolicySet* policies = nullptr;           // for each scope's onRevoked and integrity rules; required
-  const IntegrityState* integrity = nullptr;  // optional: no integrity facts without it
-  plugin::EventSink* events = nullptr;        // optional
-  telemetry::Logger* logger = nullptr;            // required
-  telemetry::MetricsRegistry* metrics = nullptr;  // required
-  absl::Duration interval = kDefaultSweepInterval;  // ZeroDuration(): no periodic sweeps
-  absl::Duration stop_grace_period = kDefaultStopGracePeriod;
-  int concurrency = kDefaultSweepConcurrency;
-  double verifications_per_second = kDefaultSweepVerificationsPerSecond;
-  absl::Duration call_timeout = kSweepCallTimeout;
-};
-
 // What one sweep saw and did.
 struct SweepResult {
   absl::Status status;  // OK, or why the runtime could not be listed (nothing was judged)
@@ -123,6 +109,26 @@ struct SweepResult {
   size_t stop_failures = 0;
   size_t judged_uncached = 0;  // judgements that were not answered from memory
   absl::Duration wall;
+};
+
+struct SweepOptions {
+  std::shared_ptr<grpc::Channel> runtime;  // the runtime's CRI socket (runtime.v1); required
+  plugin::ImageJudge* judge = nullptr;     // the gates' judge (behind the policy guard); required
+  PolicySet* policies = nullptr;           // for each scope's onRevoked and integrity rules; required
+  const IntegrityState* integrity = nullptr;  // optional: no integrity facts without it
+  plugin::EventSink* events = nullptr;        // optional
+  telemetry::Logger* logger = nullptr;            // required
+  telemetry::MetricsRegistry* metrics = nullptr;  // required
+  absl::Duration interval = kDefaultSweepInterval;  // ZeroDuration(): no periodic sweeps
+  absl::Duration stop_grace_period = kDefaultStopGracePeriod;
+  int concurrency = kDefaultSweepConcurrency;
+  double verifications_per_second = kDefaultSweepVerificationsPerSecond;
+  absl::Duration call_timeout = kSweepCallTimeout;
+  // Called after every sweep (any result), on the thread that swept; it must not block long
+  // (a trigger waits behind it). For what runs beside sweeps, e.g. starting the integrity
+  // scrub in the background after a periodic sweep (node-agent/scrub.h), whose corruption
+  // marks the next sweep reads.
+  std::function<void(const SweepResult&)> after_sweep;
 };
 
 class Sweeper {

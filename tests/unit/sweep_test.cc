@@ -438,6 +438,23 @@ TEST_F(SweepTest, TriggersDuringASweepCoalesceIntoOneMoreSweep) {
   EXPECT_EQ(runtime_->calls("ListImages"), 2);
 }
 
+TEST_F(SweepTest, AfterSweepSeesEveryResult) {
+  cri::Image bad = AddImage("bad", nullptr);
+  runtime_->SetImages({bad});
+  SweepOptions o = Options();
+  std::vector<SweepResult> seen;
+  o.after_sweep = [&seen](const SweepResult& r) { seen.push_back(r); };
+  Sweeper sweeper(o);
+  sweeper.SweepNow();
+  runtime_->FailCalls("ListImages", grpc::Status(grpc::StatusCode::UNAVAILABLE, "down"));
+  sweeper.SweepNow(SweepTrigger::kPeriodic);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_TRUE(seen[0].status.ok());
+  EXPECT_EQ(seen[0].images_not_admitted, 1u);
+  EXPECT_FALSE(seen[1].status.ok());
+  EXPECT_EQ(seen[1].trigger, SweepTrigger::kPeriodic);
+}
+
 TEST_F(SweepTest, JudgementsNotCachedArePaced) {
   std::vector<cri::Image> images;
   for (int i = 0; i < 4; ++i) images.push_back(AddImage(StrCat("paced-", i), ci_.get()));
