@@ -549,6 +549,32 @@ TEST_F(ImageIntegrityTest, ScrubHashesEveryLayerWhateverTheRules) {
   EXPECT_EQ(in.content.code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(ApplyIntegrity(Signed(), none, in).allowed());
 
+  // A scrub reads past a blob the runtime no longer has: a later corrupt one is still found.
+  BuiltLayer l2 = MakeLayer({{"app/more", {"more"}}});
+  BuiltImage three = MakeImage({l0, l1, l2});
+  Serve(reader, three);
+  reader.blobs.erase(l0.digest);
+  reader.blobs[l2.digest][l2.blob.size() / 2] ^= 0x10;
+  IntegrityRules above_base = Rules({three.chain_ids[0]}, {"/bin/*"});
+  in = InspectImage(three.digest, three.manifest, three.config, above_base, &reader, scrub);
+  EXPECT_EQ(in.content.code(), absl::StatusCode::kDataLoss) << in.content;
+  EXPECT_THAT(std::string(in.content.message()), HasSubstr(StrCat("layer 2 (", l2.digest, ")")));
+  // Only the base's blob missing: the scrub says so, but the protected paths above the base
+  // were all judged, so the rules hold.
+  Serve(reader, three);
+  reader.blobs.erase(l0.digest);
+  in = InspectImage(three.digest, three.manifest, three.config, above_base, &reader, scrub);
+  EXPECT_EQ(in.content.code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(in.paths_checked);
+  EXPECT_TRUE(ApplyIntegrity(Signed(), above_base, in).allowed());
+  // A missing blob above the base leaves them unjudged: CONTENT_UNAVAILABLE.
+  Serve(reader, three);
+  reader.blobs.erase(l1.digest);
+  in = InspectImage(three.digest, three.manifest, three.config, above_base, &reader, scrub);
+  EXPECT_FALSE(in.paths_checked);
+  EXPECT_EQ(ApplyIntegrity(Signed(), above_base, in).reason, Reason::kContentUnavailable);
+  EXPECT_EQ(reader.ReadsOf(l2.digest) > 0, true);
+
   // An untrusted base is denied on the config, but a scrub still reads every layer.
   Serve(reader, img);
   IntegrityRules bases = Rules({"sha256:" + std::string(64, '4')}, {"/bin/*"});
