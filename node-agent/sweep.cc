@@ -108,6 +108,7 @@ struct Sweeper::Finding {
   bool done = false;
   bool admitted = false;
   plugin::Judgement judgement;
+  std::optional<plugin::JudgeRequest> admitted_by;  // the request whose verdict admitted it
 };
 
 // Judges findings: from memory on the sweep's thread, the rest on at most `concurrency`
@@ -187,6 +188,7 @@ class Sweeper::Judging {
       if (j->verdict.admits()) {
         f.admitted = true;
         f.judgement = *std::move(j);
+        f.admitted_by = std::move(request);
         f.done = true;
         return true;
       }
@@ -486,7 +488,16 @@ SweepResult Sweeper::Sweep(SweepTrigger why) {
   // What the agent learned of the bytes: a corrupt image is admitted by no policy; a scope's
   // integrity rules judged this image (IntegrityState, keyed by their fingerprint).
   auto integrity = [this, &listing](Finding& f) {
-    if (options_.integrity == nullptr || !f.admitted || !f.image) return;
+    if (!f.admitted || !f.image) return;
+    if (options_.integrity_check && f.admitted_by) {
+      Verdict stands = options_.integrity_check(*f.admitted_by, f.judgement.verdict);
+      if (!stands.admits()) {
+        f.admitted = false;
+        f.judgement.verdict = std::move(stands);
+      }
+      return;
+    }
+    if (options_.integrity == nullptr) return;
     const cri::Image& image = listing.images[*f.image];
     std::vector<Digest> digests;
     if (f.judgement.verdict.manifest_digest) digests.push_back(*f.judgement.verdict.manifest_digest);

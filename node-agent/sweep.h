@@ -10,8 +10,9 @@
 //     through the same ImageJudge the gates use: a cached verdict costs no registry traffic;
 //     a verdict made under another trust_version (a key removed, a policy changed) is not
 //     found, so the image is verified again;
-//   - adds what the agent learned about the image's bytes (IntegrityState): a corrupt image,
-//     or a DENY of the scope's integrity rules, is not admitted either;
+//   - adds what the agent learned about the image's bytes (IntegrityState, or the gates'
+//     integrity seam through `integrity_check`): a corrupt image, or a DENY of the scope's
+//     integrity rules, is not admitted either;
 //   - reports each running container no longer admitted as a VerdictEvent (gate
 //     "Revalidation", not admitted, with its pod and container), once per (container,
 //     reason, trust version) rather than once per sweep; with the scope's `onRevoked: stop`
@@ -116,6 +117,14 @@ struct SweepOptions {
   plugin::ImageJudge* judge = nullptr;     // the gates' judge (behind the policy guard); required
   PolicySet* policies = nullptr;           // for each scope's onRevoked and integrity rules; required
   const IntegrityState* integrity = nullptr;  // optional: no integrity facts without it
+  // Optional, and when set used instead of `integrity`: the verdict that stands for an
+  // image a signature verdict admitted, given the judged request (repository@digest, with
+  // the pod or any_policy) and that verdict: it unchanged, or the integrity DENY that
+  // replaces it. For the gates' seam (plugin/pulled_image_check.h TryKnown or Check), so a
+  // sweep applies exactly the gates' integrity judgement. Called on the sweeping thread
+  // once per admitted (image, pod policy); may block (it is not paced).
+  std::function<Verdict(const plugin::JudgeRequest& request, const Verdict& admitted)>
+      integrity_check;
   plugin::EventSink* events = nullptr;        // optional
   telemetry::Logger* logger = nullptr;            // required
   telemetry::MetricsRegistry* metrics = nullptr;  // required

@@ -354,6 +354,33 @@ TEST_F(SweepTest, ACorruptImageIsNotAdmitted) {
   EXPECT_EQ(Metric("layerseal_sweep_images_not_admitted{reason=\"INTEGRITY_MISMATCH\"}"), 1);
 }
 
+TEST_F(SweepTest, AnIntegrityCheckSeamReplacesTheIntegrityState) {
+  cri::Image app = AddImage("app", ci_.get());
+  runtime_->SetImages({app});
+  runtime_->SetPods({Pod("sb-1", "team", "web")});
+  runtime_->SetContainers({Running("c-1", "sb-1", app)});
+  SweepOptions o = Options();
+  std::vector<plugin::JudgeRequest> asked;
+  o.integrity_check = [&asked](const plugin::JudgeRequest& request, const Verdict& admitted) {
+    asked.push_back(request);
+    if (request.any_policy) return admitted;  // the image itself: left admitted
+    Verdict v = admitted;
+    v.decision = Decision::kDeny;
+    v.reason = Reason::kProtectedPath;
+    v.detail = "layer 1 replaces /bin/sh";
+    return v;
+  };
+  Sweeper sweeper(o);
+  SweepResult r = sweeper.SweepNow();
+  EXPECT_EQ(r.images_not_admitted, 0u);
+  EXPECT_EQ(r.containers_not_admitted, 1u);
+  ASSERT_EQ(asked.size(), 2u);  // the container (pod policy) and the image (any policy)
+  EXPECT_EQ(asked[0].pod.ns, "team");
+  EXPECT_EQ(asked[0].reference.ToString(), app.repo_digests(0));
+  ASSERT_EQ(sink_.events().size(), 1u);
+  EXPECT_EQ(sink_.events()[0].judgement.verdict.reason, Reason::kProtectedPath);
+}
+
 TEST_F(SweepTest, OnRevokedStopStopsTheContainerWithTheGracePeriodAndSaysSo) {
   cri::Image app = AddImage("app", ci_.get());
   cri::Image kept = AddImage("kept", ci_.get());
