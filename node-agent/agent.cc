@@ -16,9 +16,11 @@
 #include "node-agent/call_metrics.h"
 #include "node-agent/containerd_images.h"
 #include "node-agent/health.h"
+#include "node-agent/integrity_state.h"
 #include "node-agent/judge.h"
 #include "node-agent/policy_lifecycle.h"
 #include "node-agent/policy_set.h"
+#include "node-agent/scrub.h"
 #include "node-agent/verdict_cache.h"
 #include "node-agent/verdict_events.h"
 #include "plugin/cri_proxy.h"
@@ -77,6 +79,7 @@ class Agent::Impl final {
   ~Impl() {
     if (policy_) policy_->StopWatching();  // its hooks touch health_
     admin_.reset();
+    scrubber_.reset();  // stops a background scrub: it reports to events_, marks integrity_
     proxy_.reset();  // no calls left before the interceptors and the judge go
     health_.reset();
     gates_.reset();
@@ -140,6 +143,17 @@ class Agent::Impl final {
     events_ = *std::move(events);
 
     upstream_ = plugin::CreateUpstreamChannel(config_.runtime_endpoint);
+    // Issue 18: the integrity scrub (on demand through the admin endpoint; sweeps call it).
+    absl::StatusOr<std::unique_ptr<Scrubber>> scrubber =
+        Scrubber::Create({.runtime = upstream_,
+                          .platform = config_.platform,
+                          .bytes_per_second = config_.scrub_bytes_per_second,
+                          .state = &integrity_,
+                          .events = events_.get(),
+                          .logger = hooks_.logger,
+                          .metrics = &metrics_});
+    if (!scrubber.ok()) return scrubber.status();
+    scrubber_ = *std::move(scrubber);
     recorder_ = std::make_unique<ContainerdImageRecorder>(upstream_, hooks_.logger,
                                                           AddRuntimeTagsMetric(metrics_));
     gates_ = std::make_unique<plugin::ImageGates>(
@@ -192,6 +206,9 @@ class Agent::Impl final {
   int admin_port() const { return admin_ ? admin_->port() : 0; }
 
   telemetry::MetricsRegistry metrics_;
+  // Issue 18: what the pull check and the scrub learned of images' content; the judge reads it.
+  IntegrityState integrity_;
+  std::unique_ptr<Scrubber> scrubber_;  // after events_ is made; destroyed before it
   std::unique_ptr<CachingJudge> judge_;
 
  private:
@@ -218,6 +235,7 @@ class Agent::Impl final {
                                              return absl::UnavailableError(
                                                  "the runtime is not reachable");
                                            },
+                                           .routes = {ScrubAdminRoute(scrubber_.get())},
                                            .allowed_hosts = config_.admin_allowed_hosts});
     if (!admin.ok()) return admin.status();
     admin_ = *std::move(admin);
@@ -254,5 +272,7 @@ absl::Status Agent::ReloadPolicies() { return impl_->ReloadPolicies(); }
 const telemetry::MetricsRegistry& Agent::metrics() const { return impl_->metrics_; }
 uint64_t Agent::verifications() const { return impl_->judge_ ? impl_->judge_->verifications() : 0; }
 int Agent::admin_port() const { return impl_->admin_port(); }
+Scrubber& Agent::scrubber() { return *impl_->scrubber_; }
+const IntegrityState& Agent::integrity() const { return impl_->integrity_; }
 
 }  // namespace layerseal::agent
