@@ -23,6 +23,7 @@
 #include "node-agent/policy_set.h"
 #include "node-agent/pull_check.h"
 #include "node-agent/trusted_bases.h"
+#include "node-agent/scrub.h"
 #include "node-agent/verdict_cache.h"
 #include "node-agent/verdict_events.h"
 #include "plugin/cri_proxy.h"
@@ -81,6 +82,7 @@ class Agent::Impl final {
   ~Impl() {
     if (policy_) policy_->StopWatching();  // its hooks touch health_
     admin_.reset();
+    scrubber_.reset();  // stops a background scrub: it reports to events_, marks integrity_
     proxy_.reset();  // no calls left before the interceptors and the judge go
     health_.reset();
     gates_.reset();
@@ -150,6 +152,17 @@ class Agent::Impl final {
     events_ = *std::move(events);
 
     upstream_ = plugin::CreateUpstreamChannel(config_.runtime_endpoint);
+    // Issue 18: the integrity scrub (on demand through the admin endpoint; sweeps call it).
+    absl::StatusOr<std::unique_ptr<Scrubber>> scrubber =
+        Scrubber::Create({.runtime = upstream_,
+                          .platform = config_.platform,
+                          .bytes_per_second = config_.scrub_bytes_per_second,
+                          .state = &integrity_,
+                          .events = events_.get(),
+                          .logger = hooks_.logger,
+                          .metrics = &metrics_});
+    if (!scrubber.ok()) return scrubber.status();
+    scrubber_ = *std::move(scrubber);
     recorder_ = std::make_unique<ContainerdImageRecorder>(upstream_, hooks_.logger,
                                                           AddRuntimeTagsMetric(metrics_));
     StartIntegrity();
@@ -204,6 +217,9 @@ class Agent::Impl final {
   int admin_port() const { return admin_ ? admin_->port() : 0; }
 
   telemetry::MetricsRegistry metrics_;
+  // Issue 18: what the pull check and the scrub learned of images' content; the judge reads it.
+  IntegrityState integrity_;
+  std::unique_ptr<Scrubber> scrubber_;  // after events_ is made; destroyed before it
   std::unique_ptr<CachingJudge> judge_;
 
  private:
@@ -211,7 +227,6 @@ class Agent::Impl final {
   // reference (resolved through the registry as the judge reads it, node credentials),
   // content from containerd's store on the runtime socket.
   void StartIntegrity() {
-    integrity_ = std::make_unique<IntegrityState>();
     content_ = std::make_unique<ContainerdContent>(upstream_);
     PolicySet* policies = policy_->policies();
     bases_ = std::make_unique<TrustedBaseResolver>(TrustedBaseResolverOptions{
@@ -227,7 +242,7 @@ class Agent::Impl final {
     bases_->Wake();
     pull_check_ = std::make_unique<PullCheck>(PullCheckOptions{
         .policies = policies,
-        .state = integrity_.get(),
+        .state = &integrity_,
         .bases = bases_.get(),
         .content = content_.get(),
         .source_for = [this](const Reference& ref,
@@ -262,6 +277,7 @@ class Agent::Impl final {
                                              return absl::UnavailableError(
                                                  "the runtime is not reachable");
                                            },
+                                           .routes = {ScrubAdminRoute(scrubber_.get())},
                                            .allowed_hosts = config_.admin_allowed_hosts});
     if (!admin.ok()) return admin.status();
     admin_ = *std::move(admin);
@@ -280,7 +296,6 @@ class Agent::Impl final {
   std::shared_ptr<grpc::Channel> upstream_;
   std::unique_ptr<ContainerdImageRecorder> recorder_;  // before gates_: they borrow it
   // The image-integrity rules (StartIntegrity), before gates_: they borrow pull_check_.
-  std::unique_ptr<IntegrityState> integrity_;
   std::unique_ptr<ContainerdContent> content_;
   std::unique_ptr<TrustedBaseResolver> bases_;
   std::unique_ptr<PullCheck> pull_check_;
@@ -303,5 +318,7 @@ absl::Status Agent::ReloadPolicies() { return impl_->ReloadPolicies(); }
 const telemetry::MetricsRegistry& Agent::metrics() const { return impl_->metrics_; }
 uint64_t Agent::verifications() const { return impl_->judge_ ? impl_->judge_->verifications() : 0; }
 int Agent::admin_port() const { return impl_->admin_port(); }
+Scrubber& Agent::scrubber() { return *impl_->scrubber_; }
+const IntegrityState& Agent::integrity() const { return impl_->integrity_; }
 
 }  // namespace layerseal::agent
