@@ -244,7 +244,8 @@ std::vector<Statement> PutPackagesStatements(Dialect dialect, const ImagePackage
               " updated_us, last_seen_us) VALUES (", p(1), ", ", p(2), ", ", p(3), ", ", p(4), ", ",
               p(5), ", ", p(6), ", ", p(6), ") ON CONFLICT (digest) DO UPDATE SET last_seen_us = ",
               greatest, "(image_packages.last_seen_us, excluded.last_seen_us)"),
-       {record.digest, Param::Blob(record.attachment), record.attachment.empty() ? 0 : record.packages,
+       {record.digest, Param::Blob(record.attachment),
+        record.attachment.empty() ? 0 : record.packages,
         record.attachment.empty() ? record.omitted_bytes : 0, record.node, received_us}});
   if (!record.attachment.empty()) {
     out.push_back({StrCat("UPDATE image_packages SET attachment = ", p(2), ", packages = ", p(3),

@@ -847,7 +847,8 @@ absl::StatusOr<std::vector<v1::ImageSummary>> SqliteStore::Images(absl::Time sin
       out = sql::MergeImageCounts(rows, limit);
       for (v1::ImageSummary& image : out) {  // the inventory of the last digest (issue 18)
         if (image.last_digest().empty()) continue;
-        absl::StatusOr<Stmt> inv = Stmt::Make(conn, sql::PackageCountSql(sql::Dialect::kSqlite), {image.last_digest()});
+        absl::StatusOr<Stmt> inv =
+            Stmt::Make(conn, sql::PackageCountSql(sql::Dialect::kSqlite), {image.last_digest()});
         if (!inv.ok()) return inv.status();
         absl::StatusOr<bool> row = inv->Step();
         if (!row.ok()) return row.status();
