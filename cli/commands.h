@@ -30,6 +30,9 @@ int Inspect(const Args& args, Io io);
 // `layerseal cri ...`: a CRI client (version, pull, images, inspecti, rmi); exit 1 when the
 // runtime answers with an error.
 int Cri(const Args& args, Io io);
+// `layerseal cri scrub` (issue 18, cli/cri_scrub.cc): the agent's integrity scrub through its
+// admin endpoint; exit 1 when it finds a mismatch or cannot check an image.
+int CriScrub(const Args& args, Io io);
 // `layerseal events ...`: the controller's events (query, --follow) and its per-node and
 // per-image summaries, over mutual TLS; exit 1 when the controller cannot be reached or
 // answers with an error.

@@ -54,6 +54,7 @@ constexpr char kCriUsage[] =
     "  images     list the runtime's images\n"
     "  inspecti   one image's status, as JSON\n"
     "  rmi        remove an image\n"
+    "  scrub      ask the layerseal agent to re-hash the node's images (its admin endpoint)\n"
     "\n"
     "Run 'layerseal cri <command> --help' for a command's flags.\n";
 
@@ -395,6 +396,7 @@ int Cri(const Args& args, Io io) {
   if (args[0] == "images") return Images(rest, io);
   if (args[0] == "inspecti") return Inspecti(rest, io);
   if (args[0] == "rmi") return Rmi(rest, io);
+  if (args[0] == "scrub") return CriScrub(rest, io);  // cli/cri_scrub.cc (issue 18)
   io.err << "layerseal cri: unknown command \"" << args[0] << "\"\n\n" << kCriUsage;
   return kExitUsage;
 }

@@ -14,12 +14,16 @@
 #include "absl/strings/numbers.h"
 #include "base/host_port.h"
 #include "node-agent/call_metrics.h"
+#include "node-agent/containerd_content.h"
 #include "node-agent/containerd_images.h"
 #include "node-agent/health.h"
 #include "node-agent/integrity_state.h"
 #include "node-agent/judge.h"
 #include "node-agent/policy_lifecycle.h"
 #include "node-agent/policy_set.h"
+#include "node-agent/pull_check.h"
+#include "node-agent/trusted_bases.h"
+#include "node-agent/scrub.h"
 #include "node-agent/sweep.h"
 #include "node-agent/verdict_cache.h"
 #include "node-agent/verdict_events.h"
@@ -80,6 +84,7 @@ class Agent::Impl final {
     if (policy_) policy_->StopWatching();  // its hooks touch health_ and sweeper_
     sweeper_.reset();  // its judgements and events use the judge and events_
     admin_.reset();
+    scrubber_.reset();  // stops a background scrub: it reports to events_, marks integrity_
     proxy_.reset();  // no calls left before the interceptors and the judge go
     health_.reset();
     gates_.reset();
@@ -97,12 +102,15 @@ class Agent::Impl final {
         .check_interval = config_.policy_check_interval,
         .logger = hooks_.logger,
         .metrics = &metrics_,
-        .on_files_in_force =
-            [this] {
-              if (health_) health_->SetStatus(kPolicyHealthService, true);
-              if (sweeper_) sweeper_->PolicyChanged();  // a sweep when the trust changed
-            },
-        .on_tick = [this] { UpdateHealth(); }});
+        .on_files_in_force = [this] {
+          if (health_) health_->SetStatus(kPolicyHealthService, true);
+          if (bases_) bases_->Wake();  // new trusted bases to resolve
+          if (sweeper_) sweeper_->PolicyChanged();  // a sweep when the trust changed
+        },
+        .on_tick = [this] {
+          UpdateHealth();
+          if (bases_) bases_->Wake();  // failed resolutions past their retry time
+        }});
 
     cache_ = std::make_unique<VerdictCache>(config_.cache);
     cache_->AddMetrics(metrics_);
@@ -147,13 +155,26 @@ class Agent::Impl final {
     events_ = *std::move(events);
 
     upstream_ = plugin::CreateUpstreamChannel(config_.runtime_endpoint);
+    // Issue 18: the integrity scrub (on demand through the admin endpoint; sweeps call it).
+    absl::StatusOr<std::unique_ptr<Scrubber>> scrubber =
+        Scrubber::Create({.runtime = upstream_,
+                          .platform = config_.platform,
+                          .bytes_per_second = config_.scrub_bytes_per_second,
+                          .state = &integrity_,
+                          .events = events_.get(),
+                          .logger = hooks_.logger,
+                          .metrics = &metrics_});
+    if (!scrubber.ok()) return scrubber.status();
+    scrubber_ = *std::move(scrubber);
     recorder_ = std::make_unique<ContainerdImageRecorder>(upstream_, hooks_.logger,
                                                           AddRuntimeTagsMetric(metrics_));
+    StartIntegrity();
     gates_ = std::make_unique<plugin::ImageGates>(
         plugin::ImageGatesOptions{.judge = guard_.get(),
                                   .events = events_.get(),
                                   .upstream = upstream_,
                                   .recorder = recorder_.get(),
+                                  .integrity = pull_check_.get(),
                                   .workers = config_.workers,
                                   .v1alpha2 = config_.v1alpha2,
                                   .after_pull_verdict = hooks_.after_pull_verdict});
@@ -161,7 +182,16 @@ class Agent::Impl final {
         SweepOptions{.runtime = upstream_,
                      .judge = guard_.get(),
                      .policies = policy_->policies(),
-                     .integrity = integrity_.get(),
+                     .integrity = &integrity_,
+                     // The gates' integrity judgement from memory (rules results under the
+                     // fingerprint of the bases as resolved, corruption marks); an image whose
+                     // rules were never judged keeps its signature verdict here.
+                     .integrity_check =
+                         [this](const plugin::JudgeRequest& request, const Verdict& admitted) {
+                           std::optional<plugin::IntegrityResult> known =
+                               pull_check_->TryKnown(request, admitted);
+                           return known ? known->verdict : admitted;
+                         },
                      .events = events_.get(),
                      .logger = hooks_.logger,
                      .metrics = &metrics_,
@@ -169,7 +199,17 @@ class Agent::Impl final {
                      .stop_grace_period = config_.sweep_stop_grace_period,
                      .concurrency = config_.sweep_concurrency,
                      .verifications_per_second =
-                         static_cast<double>(config_.sweep_verifications_per_second)});
+                         static_cast<double>(config_.sweep_verifications_per_second),
+                     // The integrity scrub during sweeps (issue 18): after each periodic
+                     // sweep, in the background on the scrubber's thread (a full scrub takes
+                     // minutes; a policy sweep must not wait behind it). Its corruption marks
+                     // are read by the next sweep.
+                     .after_sweep =
+                         [this](const SweepResult& r) {
+                           if (r.trigger == SweepTrigger::kPeriodic && r.status.ok()) {
+                             static_cast<void>(scrubber_->Start());  // nullopt: one runs already
+                           }
+                         }});
     health_ = std::make_unique<HealthInterceptor>(gates_.get());
     UpdateHealth();
     std::vector<std::string> health_sockets;
@@ -213,9 +253,43 @@ class Agent::Impl final {
   int admin_port() const { return admin_ ? admin_->port() : 0; }
 
   telemetry::MetricsRegistry metrics_;
+  // Issue 18: what the pull check and the scrub learned of images' content; the judge reads it.
+  IntegrityState integrity_;
+  std::unique_ptr<Scrubber> scrubber_;  // after events_ is made; destroyed before it
   std::unique_ptr<CachingJudge> judge_;
 
  private:
+  // The image-integrity rules (issue 18): results by image and rules, trusted bases by
+  // reference (resolved through the registry as the judge reads it, node credentials),
+  // content from containerd's store on the runtime socket.
+  void StartIntegrity() {
+    content_ = std::make_unique<ContainerdContent>(upstream_);
+    PolicySet* policies = policy_->policies();
+    bases_ = std::make_unique<TrustedBaseResolver>(TrustedBaseResolverOptions{
+        .source_for = [this](const Reference& ref) { return judge_->OpenSource(ref, std::nullopt); },
+        .platform = config_.platform,
+        .policies = [policies] {
+          std::vector<std::shared_ptr<const Policy>> all = policies->NamespacePolicies();
+          all.push_back(policies->node());
+          return all;
+        },
+        .logger = hooks_.logger,
+        .metrics = &metrics_});
+    bases_->Wake();
+    pull_check_ = std::make_unique<PullCheck>(PullCheckOptions{
+        .policies = policies,
+        .state = &integrity_,
+        .bases = bases_.get(),
+        .content = content_.get(),
+        .source_for = [this](const Reference& ref,
+                             const std::optional<registry::Credentials>& credentials) {
+          return judge_->OpenSource(ref, credentials);
+        },
+        .platform = config_.platform,
+        .logger = hooks_.logger,
+        .metrics = &metrics_});
+  }
+
   bool RuntimeReady() const {
     return upstream_ && upstream_->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_READY;
   }
@@ -239,6 +313,7 @@ class Agent::Impl final {
                                              return absl::UnavailableError(
                                                  "the runtime is not reachable");
                                            },
+                                           .routes = {ScrubAdminRoute(scrubber_.get())},
                                            .allowed_hosts = config_.admin_allowed_hosts});
     if (!admin.ok()) return admin.status();
     admin_ = *std::move(admin);
@@ -256,11 +331,12 @@ class Agent::Impl final {
   std::unique_ptr<VerdictEvents> events_;
   std::shared_ptr<grpc::Channel> upstream_;
   std::unique_ptr<ContainerdImageRecorder> recorder_;  // before gates_: they borrow it
+  // The image-integrity rules (StartIntegrity), before gates_: they borrow pull_check_.
+  std::unique_ptr<ContainerdContent> content_;
+  std::unique_ptr<TrustedBaseResolver> bases_;
+  std::unique_ptr<PullCheck> pull_check_;
   std::unique_ptr<plugin::ImageGates> gates_;
-  // What the agent learned of images' bytes (issue 18): filled by the pull check and the
-  // scrub, read by the sweeps.
-  std::unique_ptr<IntegrityState> integrity_ = std::make_unique<IntegrityState>();
-  std::unique_ptr<Sweeper> sweeper_;  // borrows guard_, events_, policy_, integrity_
+  std::unique_ptr<Sweeper> sweeper_;  // borrows guard_, events_, policy_, pull_check_, scrubber_
   std::unique_ptr<plugin::CriProxy> proxy_;
   std::unique_ptr<HealthInterceptor> health_;
   std::unique_ptr<telemetry::AdminHttpServer> admin_;
@@ -279,5 +355,7 @@ absl::Status Agent::ReloadPolicies() { return impl_->ReloadPolicies(); }
 const telemetry::MetricsRegistry& Agent::metrics() const { return impl_->metrics_; }
 uint64_t Agent::verifications() const { return impl_->judge_ ? impl_->judge_->verifications() : 0; }
 int Agent::admin_port() const { return impl_->admin_port(); }
+Scrubber& Agent::scrubber() { return *impl_->scrubber_; }
+const IntegrityState& Agent::integrity() const { return impl_->integrity_; }
 
 }  // namespace layerseal::agent

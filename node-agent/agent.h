@@ -11,6 +11,8 @@
 
 #include "absl/status/statusor.h"
 #include "node-agent/config.h"
+#include "node-agent/integrity_state.h"
+#include "node-agent/scrub.h"
 #include "plugin/image_judge.h"
 #include "telemetry/log.h"
 #include "telemetry/metrics.h"
@@ -44,6 +46,10 @@ class Agent {
   const telemetry::MetricsRegistry& metrics() const;
   uint64_t verifications() const;
   int admin_port() const;  // 0 when the admin endpoint is off
+  // The integrity scrub (issue 18): sweeps call ScrubAll, the pull check ScrubImage.
+  Scrubber& scrubber();
+  // Per-image integrity results and the scrub's corruption marks.
+  const IntegrityState& integrity() const;
 
  private:
   class Impl;

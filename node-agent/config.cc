@@ -12,8 +12,8 @@ namespace {
 
 using Table = ConfigTable<AgentConfig>;
 
-// "67108864", "64Mi", "512Ki", "1Gi".
-absl::Status SetBytes(uint64_t* out, const std::string& v) {
+// "67108864", "64Mi", "512Ki", "1Gi" within [min, max].
+absl::Status SetBytesIn(uint64_t* out, const std::string& v, uint64_t min, uint64_t max) {
   std::string digits = v;
   uint64_t unit = 1;
   for (const auto& [suffix, scale] : {std::pair<std::string, uint64_t>{"Ki", 1ull << 10},
@@ -24,9 +24,9 @@ absl::Status SetBytes(uint64_t* out, const std::string& v) {
     }
   }
   uint64_t n = 0;
-  if (!absl::SimpleAtoi(digits, &n) || n > kMaxSpoolMaxBytes / unit || n * unit < kMinSpoolMaxBytes) {
-    return absl::InvalidArgumentError(StrCat("\"", v, "\" is not a size from ", kMinSpoolMaxBytes,
-                                             " bytes to 1024Gi (suffix Ki, Mi or Gi optional)"));
+  if (!absl::SimpleAtoi(digits, &n) || n > max / unit || n * unit < min) {
+    return absl::InvalidArgumentError(StrCat("\"", v, "\" is not a size from ", min, " bytes to ",
+                                             max >> 30, "Gi (suffix Ki, Mi or Gi optional)"));
   }
   *out = n * unit;
   return absl::OkStatus();
@@ -48,6 +48,10 @@ absl::Status SetSweepDuration(absl::Duration* out, const std::string& v, absl::D
   }
   *out = d;
   return absl::OkStatus();
+}
+
+absl::Status SetBytes(uint64_t* out, const std::string& v) {
+  return SetBytesIn(out, v, kMinSpoolMaxBytes, kMaxSpoolMaxBytes);
 }
 
 const Table& Options() {
@@ -142,6 +146,13 @@ const Table& Options() {
                      Table::Text(&AgentConfig::spool_dir)),
           Table::Row("spoolMaxBytes", "spool-max-bytes", "bound of the spool (64Mi)",
                      [](AgentConfig& c, const std::string& v) { return SetBytes(&c.spool_max_bytes, v); }),
+          // issue 18 (s25-scrub): the integrity scrub's read rate (node-agent/scrub.h).
+          Table::Row("scrub.bytesPerSecond", "scrub-bytes-per-second",
+                     "integrity scrub's read rate from the content store (32Mi, at least 4Mi)",
+                     [](AgentConfig& c, const std::string& v) {
+                       return SetBytesIn(&c.scrub_bytes_per_second, v, kMinScrubBytesPerSecond,
+                                         kMaxScrubBytesPerSecond);
+                     }),
           Table::Row("cache.maxEntries", "cache-max-entries", "verdicts kept in memory",
                      Table::Int<size_t>([](AgentConfig& c) { return &c.cache.max_entries; }, 1, 10'000'000)),
           Table::Row("cache.allowTtl", "cache-allow-ttl", "how long an ALLOW verdict is reused",

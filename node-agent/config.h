@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "node-agent/scrub.h"
 #include "node-agent/spool.h"
 #include "node-agent/sweep.h"
 #include "node-agent/verdict_cache.h"
@@ -70,6 +71,8 @@ struct AgentConfig {
   std::string controller_server_name;  // "" : the host of `controller`
   std::string spool_dir;               // "" : <state_dir>/spool
   uint64_t spool_max_bytes = kDefaultSpoolMaxBytes;
+  // The integrity scrub's compressed bytes per second (issue 18, node-agent/scrub.h).
+  uint64_t scrub_bytes_per_second = kDefaultScrubBytesPerSecond;
 
   std::string EventLogPath() const;
   std::string VerdictsPath() const;

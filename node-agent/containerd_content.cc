@@ -94,18 +94,36 @@ absl::StatusOr<std::unique_ptr<ContentLease>> ContainerdContent::Lease(
   }
   // From here the lease exists: the returned object deletes it on every path.
   std::unique_ptr<ContentLease> lease(new ContentLease(this, created.lease().id()));
+  if (absl::Status s = lease->Add(blobs); !s.ok()) return s;
+  return lease;
+}
+
+absl::Status ContentLease::Add(const std::vector<Digest>& blobs) {
+  if (released_) return absl::FailedPreconditionError(StrCat("lease ", id_, " was released"));
+  if (blobs.size() > kMaxLeaseResources - resources_) {
+    return absl::InvalidArgumentError(StrCat("lease ", id_, ": ", resources_, " + ", blobs.size(),
+                                             " blobs: at most ", kMaxLeaseResources,
+                                             " (kMaxLeaseResources)"));
+  }
+  if (absl::Status s = owner_->AddResources(id_, blobs); !s.ok()) return s;
+  resources_ += blobs.size();
+  return absl::OkStatus();
+}
+
+absl::Status ContainerdContent::AddResources(const std::string& id,
+                                             const std::vector<Digest>& blobs) {
   for (const Digest& blob : blobs) {
     leases::AddResourceRequest add;
-    add.set_id(lease->id());
+    add.set_id(id);
     add.mutable_resource()->set_id(blob.str());
     add.mutable_resource()->set_type("content");
     google::protobuf::Empty empty;
     grpc::ClientContext ctx;
     client_->Prepare(&ctx, kContentCallTimeout);
     grpc::Status s = client_->leases().AddResource(&ctx, add, &empty);
-    if (!s.ok()) return FromContainerd(s, StrCat("leases AddResource ", blob.str(), " to ", lease->id()));
+    if (!s.ok()) return FromContainerd(s, StrCat("leases AddResource ", blob.str(), " to ", id));
   }
-  return lease;
+  return absl::OkStatus();
 }
 
 absl::Status ContainerdContent::DeleteLease(const std::string& id) {

@@ -19,8 +19,9 @@
 // fetched with `discard_unpacked_layers`) as absl::NotFoundError. Callers report both as
 // "not available" and never treat them as a pass. Every message names the call and digest.
 //
-// Thread-safety: every method may be called concurrently. Ownership: shares the channel; a
-// ContentLease deletes its lease when destroyed and must not outlive its ContainerdContent.
+// Thread-safety: every ContainerdContent method may be called concurrently; a ContentLease is
+// used by one thread at a time. Ownership: shares the channel; a ContentLease deletes its
+// lease when destroyed and must not outlive its ContainerdContent.
 #ifndef LAYERSEAL_NODE_AGENT_CONTAINERD_CONTENT_H_
 #define LAYERSEAL_NODE_AGENT_CONTAINERD_CONTENT_H_
 
@@ -74,6 +75,10 @@ class ContentLease {
   const std::string& id() const { return id_; }
   // Deletes the lease now; the destructor then does nothing. Returns containerd's answer.
   absl::Status Release();
+  // Names more blobs (a manifest's config and layers once the manifest is read); the lease
+  // then names at most kMaxLeaseResources in all. FailedPrecondition once released.
+  absl::Status Add(const std::vector<Digest>& blobs);
+  size_t resources() const { return resources_; }
 
  private:
   friend class ContainerdContent;
@@ -81,6 +86,7 @@ class ContentLease {
   ContainerdContent* owner_;
   std::string id_;
   bool released_ = false;
+  size_t resources_ = 0;
 };
 
 class ContainerdContent {
@@ -106,6 +112,7 @@ class ContainerdContent {
   friend class ContentLease;
   class Client;
   absl::Status DeleteLease(const std::string& id);
+  absl::Status AddResources(const std::string& id, const std::vector<Digest>& blobs);
   std::unique_ptr<Client> client_;
 };
 
