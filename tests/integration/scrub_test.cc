@@ -296,6 +296,35 @@ TEST_F(ScrubTest, ScrubAllFindsTheImagesTheRuntimeListsAndOnlyTheChangedOneIsMar
   EXPECT_TRUE(named) << r.ToJson();
 }
 
+// The rate holds: 12 MiB of incompressible layer at 4 MiB/s (a bucket of one second's worth)
+// cannot take less than 2 s, however fast the machine. (A lower bound only: a loaded machine
+// is slower, never faster.)
+TEST_F(ScrubTest, TheReadRateIsBounded) {
+  std::string payload(12 << 20, '\0');
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (char& c : payload) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  TestImage image = testing::MakeBaseImage({.seed = "scrub-rate", .payload = payload});
+  fixture_->Push("rate", image);
+  ASSERT_TRUE(CriClient(fixture_->containerd_->socket()).Pull(fixture_->Ref("rate")).ok());
+  absl::StatusOr<std::unique_ptr<Scrubber>> slow = Scrubber::Create(
+      {.runtime = testing::ConnectCri(fixture_->containerd_->socket()),
+       .platform = *Platform::Parse("linux/amd64"),
+       .bytes_per_second = agent::kMinScrubBytesPerSecond,
+       .state = &state_,
+       .logger = &logger_});
+  ASSERT_TRUE(slow.ok()) << slow.status();
+  ScrubReport r = (*slow)->ScrubImage(image.digest);
+  EXPECT_EQ(r.mismatches, 0u) << r.ToJson();
+  EXPECT_EQ(r.errors, 0u) << r.ToJson();
+  ASSERT_GT(r.bytes, uint64_t{12} << 20);
+  const double floor = static_cast<double>(r.bytes - agent::kMinScrubBytesPerSecond) /
+                       static_cast<double>(agent::kMinScrubBytesPerSecond);
+  EXPECT_GE(absl::ToDoubleSeconds(r.elapsed), floor * 0.95) << r.ToJson();
+}
+
 TEST_F(ScrubTest, ARateBelowTheReadDeadlinesIsRefused) {
   absl::StatusOr<std::unique_ptr<Scrubber>> s = Scrubber::Create(
       {.runtime = testing::ConnectCri(fixture_->containerd_->socket()),
