@@ -364,6 +364,14 @@ class Parser {
   absl::Status ParseSignatureKinds(const Item& item, ScopePolicy& scope) const;
   absl::Status ParseScopeIdentities(const Item& item, ScopePolicy& scope) const;
   absl::Status ParseSignatureRepository(const Item& item, ScopePolicy& scope) const;
+  // Issue 18 (s25-inspect): trustedBases, protectedPaths, packageInventory, onRevoked.
+  absl::Status ParseIntegrityFields(const std::vector<Item>& fields, ScopePolicy& scope) const;
+  absl::Status ParseTrustedBases(const Item& item, ScopePolicy& scope) const;
+  absl::StatusOr<TrustedBase> ParseTrustedBase(const Item& element) const;
+  absl::StatusOr<TrustedBase> TrustedBaseFromText(const Item& at, const std::string& text,
+                                                  bool chain_id_only, bool ref_only) const;
+  absl::Status ParseProtectedPaths(const Item& item, ScopePolicy& scope) const;
+  absl::StatusOr<bool> Boolean(const Item& item) const;
   // The elements of a list of names, each a string (for the scope lists).
   absl::StatusOr<std::vector<std::pair<Item, std::string>>> NameList(const Item& item,
                                                                      std::string_view what) const;
@@ -627,6 +635,178 @@ absl::Status Parser::ParseIdentity(const Item& item) {
   return absl::OkStatus();
 }
 
+// ---- Image-integrity rules and continuous validation (issue 18, s25-inspect) ----
+
+// The scope fields that judge an image's content (docs/policy.md "Image-integrity rules").
+constexpr std::string_view kIntegrityFields[] = {"trustedBases", "protectedPaths",
+                                                 "packageInventory"};
+
+absl::StatusOr<bool> Parser::Boolean(const Item& item) const {
+  // The plain words true and false only: a quoted "true" is a string, and YAML 1.1's
+  // yes/no/on/off read differently in different tools.
+  if (item.node.IsScalar() && item.node.Tag() == "?" &&
+      (item.node.Scalar() == "true" || item.node.Scalar() == "false")) {
+    return item.node.Scalar() == "true";
+  }
+  std::string got = item.node.IsScalar() ? Quote(item.node.Scalar()) : std::string(KindName(item.node));
+  return Error(item, StrCat("expected true or false, got ", got));
+}
+
+absl::StatusOr<TrustedBase> Parser::TrustedBaseFromText(const Item& at, const std::string& text,
+                                                        bool chain_id_only, bool ref_only) const {
+  TrustedBase base;
+  base.name = text;
+  bool looks_like_digest = text.starts_with("sha256:") || text.starts_with("sha512:");
+  if (chain_id_only || (!ref_only && looks_like_digest)) {
+    absl::StatusOr<Digest> d = Digest::Parse(text);
+    if (!d.ok()) {
+      return Error(at, StrCat("not a ChainID: ", Sv(d.status().message())));
+    }
+    if (d->algorithm() != "sha256") {
+      return Error(at, StrCat("a ChainID is sha256:<64 hex> (layerseal inspect prints them), not ",
+                              Quote(text)));
+    }
+    base.chain_id = *d;
+    return base;
+  }
+  absl::StatusOr<Reference> ref = Reference::Parse(text);
+  if (!ref.ok()) {
+    return Error(at, StrCat("neither a ChainID (sha256:<64 hex>) nor an image reference: ",
+                            Sv(ref.status().message())));
+  }
+  if (!ref->digest.has_value()) {
+    return Error(at, StrCat(Quote(text), " has no digest: a trusted base is pinned "
+                            "(debian:12@sha256:<manifest digest>, or its ChainID), since a tag "
+                            "can move and the base with it"));
+  }
+  base.reference = *std::move(ref);
+  // Policy::ResolveTrustedBases replaces this with the ChainID; until then it matches nothing.
+  base.unresolved = "not resolved yet (references resolve when the agent loads the policy)";
+  return base;
+}
+
+absl::StatusOr<TrustedBase> Parser::ParseTrustedBase(const Item& element) const {
+  if (element.node.IsScalar()) {
+    absl::StatusOr<std::string> text = Scalar(element);
+    if (!text.ok()) return text.status();
+    return TrustedBaseFromText(element, *text, false, false);
+  }
+  if (!element.node.IsMap()) {
+    return Error(element, StrCat("expected a ChainID, a reference with a digest, or a map "
+                                 "{name, chainId | ref}, got ", KindName(element.node)));
+  }
+  absl::StatusOr<std::vector<Item>> fields =
+      Entries(element, Keys::kFields, {"name", "chainId", "ref"});
+  if (!fields.ok()) return fields.status();
+  const Item* chain = Find(*fields, "chainId");
+  const Item* ref = Find(*fields, "ref");
+  if ((chain == nullptr) == (ref == nullptr)) {
+    return Error(element, "give exactly one of chainId or ref");
+  }
+  const Item& value = chain != nullptr ? *chain : *ref;
+  absl::StatusOr<std::string> text = Scalar(value);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<TrustedBase> base =
+      TrustedBaseFromText(value, *text, chain != nullptr, ref != nullptr);
+  if (!base.ok()) return base.status();
+  if (const Item* name = Find(*fields, "name")) {
+    absl::StatusOr<std::string> label = Scalar(*name);
+    if (!label.ok()) return label.status();
+    if (!ValidKeyName(*label)) {
+      return Error(*name, StrCat("a trusted base name is 1 to ", kMaxKeyNameLength,
+                                 " of A-Z a-z 0-9 . _ -"));
+    }
+    base->name = *label;
+  }
+  return base;
+}
+
+absl::Status Parser::ParseTrustedBases(const Item& item, ScopePolicy& scope) const {
+  if (!item.node.IsSequence()) {
+    return Error(item, StrCat("expected a list of trusted bases, got ", KindName(item.node)));
+  }
+  if (item.node.size() == 0) {
+    return Error(item, "an empty list (no image could be admitted; use requirement: reject)");
+  }
+  if (item.node.size() > kMaxTrustedBases) {
+    return Error(item, StrCat("more than ", kMaxTrustedBases, " trusted bases"));
+  }
+  std::vector<int> lines;
+  for (size_t i = 0; i < item.node.size(); ++i) {
+    YAML::Node n = item.node[i];
+    Item element{"", StrCat(item.path, "[", i, "]"), LineOf(n.Mark(), item.line), n};
+    absl::StatusOr<TrustedBase> base = ParseTrustedBase(element);
+    if (!base.ok()) return base.status();
+    for (size_t j = 0; j < scope.integrity.trusted_bases.size(); ++j) {
+      const TrustedBase& prev = scope.integrity.trusted_bases[j];
+      bool same = prev.name == base->name ||
+                  (prev.chain_id && base->chain_id && *prev.chain_id == *base->chain_id) ||
+                  (prev.reference && base->reference &&
+                   prev.reference->ToString() == base->reference->ToString());
+      if (same) {
+        return Error(element, StrCat("the same base as ", item.path, "[", j, "] (line ",
+                                     lines[j], ")"));
+      }
+    }
+    lines.push_back(element.line);
+    scope.integrity.trusted_bases.push_back(*std::move(base));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseProtectedPaths(const Item& item, ScopePolicy& scope) const {
+  absl::StatusOr<std::vector<std::pair<Item, std::string>>> patterns =
+      NameList(item, "path globs (/bin/*, /etc/passwd)");
+  if (!patterns.ok()) return patterns.status();
+  if (patterns->size() > layers::kMaxProtectedPatterns) {
+    return Error(item, StrCat("more than ", layers::kMaxProtectedPatterns, " protected paths"));
+  }
+  std::vector<std::string> texts;
+  for (const auto& [element, pattern] : *patterns) {
+    // One by one first, so that an error names the pattern's own line.
+    absl::StatusOr<layers::Glob> glob = layers::Glob::Parse(pattern);
+    if (!glob.ok()) return Error(element, Sv(glob.status().message()));
+    texts.push_back(pattern);
+  }
+  absl::StatusOr<layers::ProtectedPaths> paths = layers::ProtectedPaths::Parse(texts);
+  if (!paths.ok()) return Error(item, Sv(paths.status().message()));
+  scope.integrity.protected_path_patterns = std::move(texts);
+  scope.integrity.protected_paths =
+      std::make_shared<const layers::ProtectedPaths>(*std::move(paths));
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseIntegrityFields(const std::vector<Item>& fields,
+                                          ScopePolicy& scope) const {
+  if (const Item* on_revoked = Find(fields, "onRevoked")) {
+    absl::StatusOr<std::string> v = OneOf(*on_revoked, {"report", "stop"});
+    if (!v.ok()) return v.status();
+    scope.on_revoked = *v == "stop" ? OnRevoked::kStop : OnRevoked::kReport;
+  }
+  if (scope.requirement == Requirement::kReject) {
+    for (std::string_view field : kIntegrityFields) {
+      if (const Item* f = Find(fields, field)) {
+        return Error(*f, StrCat(field, " applies only to requirement signed or "
+                                       "insecureAcceptAnything, not reject (a rejected image "
+                                       "is never judged further)"));
+      }
+    }
+    return absl::OkStatus();
+  }
+  if (const Item* bases = Find(fields, "trustedBases")) {
+    if (absl::Status s = ParseTrustedBases(*bases, scope); !s.ok()) return s;
+  }
+  if (const Item* paths = Find(fields, "protectedPaths")) {
+    if (absl::Status s = ParseProtectedPaths(*paths, scope); !s.ok()) return s;
+  }
+  if (const Item* packages = Find(fields, "packageInventory")) {
+    absl::StatusOr<bool> b = Boolean(*packages);
+    if (!b.ok()) return b.status();
+    scope.integrity.packages = *b;
+  }
+  return absl::OkStatus();
+}
+
 // The scope fields that apply only to requirement signed.
 constexpr std::string_view kSignedOnlyFields[] = {"keys", "signatures", "identities", "trustedRoot",
                                                   "transparencyLog", "signatureRepository"};
@@ -635,7 +815,9 @@ absl::StatusOr<ScopePolicy> Parser::ParseScope(const Item& item, std::string nam
   absl::StatusOr<std::vector<Item>> fields =
       Entries(item, Keys::kFields,
               {"requirement", "keys", "mode", "onRegistryError", "signatures", "identities",
-               "trustedRoot", "transparencyLog", "signatureRepository"});
+               "trustedRoot", "transparencyLog", "signatureRepository",
+               // issue 18 (s25-inspect)
+               "trustedBases", "protectedPaths", "packageInventory", "onRevoked"});
   if (!fields.ok()) return fields.status();
   ScopePolicy scope;
   scope.scope = std::move(name);
@@ -653,6 +835,7 @@ absl::StatusOr<ScopePolicy> Parser::ParseScope(const Item& item, std::string nam
   if (absl::Status s = ParseMode(Find(*fields, "mode"), scope.mode); !s.ok()) return s;
   absl::Status s = ParseOnRegistryError(Find(*fields, "onRegistryError"), scope.allow_on_registry_error);
   if (!s.ok()) return s;
+  if (absl::Status is = ParseIntegrityFields(*fields, scope); !is.ok()) return is;
   if (scope.requirement != Requirement::kSigned) {
     for (std::string_view field : kSignedOnlyFields) {
       if (const Item* f = Find(*fields, field)) {
@@ -965,10 +1148,43 @@ void Policy::SetTrustVersion() {
     if (scope.trusted_root != nullptr) {
       text += StrCat("|root:", scope.trusted_root_name, "=", scope.trusted_root->sha256());
     }
+    // Trusted bases written as references resolve at load, so the same bytes can mean other
+    // ChainIDs (issue 18). Only scopes with rules add to the text: policies without them
+    // keep their trust version, and the agent's cached verdicts with it.
+    if (!scope.integrity.empty()) {
+      text += StrCat("|integrity:", scope.scope, "=", scope.integrity.Fingerprint());
+    }
   };
   add(default_);
   for (const ScopePolicy& scope : scopes_) add(scope);
   trust_version_ = Digest::Sha256Of(text).str();
+}
+
+size_t Policy::ResolveTrustedBases(
+    const std::function<absl::StatusOr<Digest>(const Reference&)>& resolve) {
+  std::map<std::string, absl::StatusOr<Digest>> resolved;  // by the reference's text
+  size_t failed = 0;
+  auto resolve_scope = [&](ScopePolicy& scope) {
+    for (TrustedBase& base : scope.integrity.trusted_bases) {
+      if (!base.reference.has_value()) continue;
+      std::string key = base.reference->ToString();
+      auto it = resolved.find(key);
+      if (it == resolved.end()) it = resolved.emplace(key, resolve(*base.reference)).first;
+      if (it->second.ok()) {
+        base.chain_id = *it->second;
+        base.unresolved.clear();
+      } else {
+        base.chain_id.reset();
+        base.unresolved = std::string(Sv(it->second.status().message()));
+        if (base.unresolved.empty()) base.unresolved = "could not be resolved";
+        ++failed;
+      }
+    }
+  };
+  resolve_scope(default_);
+  for (ScopePolicy& scope : scopes_) resolve_scope(scope);
+  SetTrustVersion();
+  return failed;
 }
 
 absl::StatusOr<Policy> Policy::LoadFile(const std::string& path) {

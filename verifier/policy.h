@@ -5,6 +5,7 @@
 #ifndef LAYERSEAL_VERIFIER_POLICY_H_
 #define LAYERSEAL_VERIFIER_POLICY_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -102,11 +103,24 @@ class Policy {
   // The scopes in file order, and the fallback.
   const std::vector<ScopePolicy>& scopes() const { return scopes_; }
   const ScopePolicy& default_scope() const { return default_; }
-  // "sha256:<hex>" over version() and every trusted key's id: what a cache of verdicts
-  // must be keyed by, since a key file replaced under the same path keeps version().
+  // "sha256:<hex>" over version(), every trusted key's id, every trusted root's bytes and,
+  // for scopes with image-integrity rules, IntegrityRules::Fingerprint() (the resolved
+  // trusted bases): what a cache of verdicts must be keyed by, since a key file replaced
+  // under the same path keeps version(). A policy without integrity rules keeps the trust
+  // version it had before those rules existed.
   const std::string& trust_version() const { return trust_version_; }
   // The key files the policy read (joined with its directory), e.g. to watch for changes.
   const std::vector<std::string>& key_files() const { return key_files_; }
+
+  // Resolves every trusted base written as a reference (docs/policy.md "trustedBases") to its
+  // ChainID with `resolve` (e.g. ResolveTrustedBase over a registry, verifier/
+  // image_integrity.h), once per distinct reference: sets TrustedBase::chain_id, or, when
+  // `resolve` fails, TrustedBase::unresolved to its message (such a base matches no image:
+  // fail closed). Bases written as ChainIDs are left as they are. Recomputes trust_version()
+  // (a reference resolved differently is a different rule). Returns how many references
+  // could not be resolved. Not thread-safe: call it before the policy is shared.
+  size_t ResolveTrustedBases(
+      const std::function<absl::StatusOr<Digest>(const Reference&)>& resolve);
 
  private:
   void SetTrustVersion();
