@@ -14,7 +14,6 @@
 #include "node-agent/containerd_content.h"
 #include "verifier/image_integrity.h"
 #include "verifier/layers/layer_stream.h"
-#include "verifier/strict_json.h"
 
 namespace layerseal::agent {
 namespace {
@@ -36,32 +35,6 @@ std::optional<Digest> RepoDigestOf(const std::string& repo_digest) {
   absl::StatusOr<Digest> d = Digest::Parse(std::string_view(repo_digest).substr(at + 1));
   if (!d.ok()) return std::nullopt;
   return *d;
-}
-
-// The config's diff_ids. Until verifier/image_integrity.cc's ParseConfigDiffIds is built
-// (helper s25-inspect; it answers Unimplemented before), rootfs.diff_ids is read here.
-// Remove the fallback once it is.
-absl::StatusOr<std::vector<Digest>> ScrubDiffIds(std::string_view config) {
-  absl::StatusOr<std::vector<Digest>> parsed = ParseConfigDiffIds(config);
-  if (parsed.status().code() != absl::StatusCode::kUnimplemented) return parsed;
-  absl::StatusOr<nlohmann::json> doc = ParseStrictJson(config, kMaxImageConfigBytes);
-  if (!doc.ok()) return doc.status();
-  const nlohmann::json* ids = nullptr;
-  if (doc->is_object() && doc->contains("rootfs") && (*doc)["rootfs"].is_object()) {
-    auto it = (*doc)["rootfs"].find("diff_ids");
-    if (it != (*doc)["rootfs"].end() && it->is_array()) ids = &*it;
-  }
-  if (ids == nullptr || ids->size() > kMaxIntegrityLayers) {
-    return absl::InvalidArgumentError("config: rootfs.diff_ids is not an array of at most kMaxIntegrityLayers");
-  }
-  std::vector<Digest> out;
-  for (const nlohmann::json& id : *ids) {
-    absl::StatusOr<Digest> d = id.is_string() ? Digest::Parse(id.get<std::string>())
-                                              : absl::InvalidArgumentError("not a string");
-    if (!d.ok()) return absl::InvalidArgumentError(StrCat("config: rootfs.diff_ids[", out.size(), "]: ", Sv(d.status().message())));
-    out.push_back(*d);
-  }
-  return out;
 }
 
 }  // namespace
@@ -268,6 +241,10 @@ void Scrubber::Mismatch(const Target& target, std::optional<Digest> manifest,
   }
 }
 
+// Why not InspectImage(scrub = true): it stops at the first layer it cannot read, and a
+// scrub goes on past a layer containerd no longer has (the others can still be checked),
+// and must tell a transport error (the runtime went away: not a mismatch) from bytes that
+// do not hash or decompress. The hashing is the same layers::LayerStream.
 void Scrubber::ScrubOne(const Target& target, ScrubReport& report) {
   ++report.images;
   if (images_total_) images_total_->Increment();
@@ -298,7 +275,7 @@ void Scrubber::ScrubOne(const Target& target, ScrubReport& report) {
     report.stopped = true;
     return;
   }
-  absl::StatusOr<std::vector<Digest>> diff_ids = ScrubDiffIds(stored->config);
+  absl::StatusOr<std::vector<Digest>> diff_ids = ParseConfigDiffIds(stored->config);
   if (!diff_ids.ok() || diff_ids->size() != stored->manifest.layers.size()) {
     Finding(report, {ScrubFinding::Kind::kError, target.name, stored->manifest.config.digest.str(),
                      diff_ids.ok() ? StrCat("the config has ", diff_ids->size(), " diff_ids for ",
