@@ -14,12 +14,15 @@
 #include "absl/strings/numbers.h"
 #include "base/host_port.h"
 #include "node-agent/call_metrics.h"
+#include "node-agent/containerd_content.h"
 #include "node-agent/containerd_images.h"
 #include "node-agent/health.h"
 #include "node-agent/integrity_state.h"
 #include "node-agent/judge.h"
 #include "node-agent/policy_lifecycle.h"
 #include "node-agent/policy_set.h"
+#include "node-agent/pull_check.h"
+#include "node-agent/trusted_bases.h"
 #include "node-agent/scrub.h"
 #include "node-agent/verdict_cache.h"
 #include "node-agent/verdict_events.h"
@@ -97,8 +100,14 @@ class Agent::Impl final {
         .check_interval = config_.policy_check_interval,
         .logger = hooks_.logger,
         .metrics = &metrics_,
-        .on_files_in_force = [this] { if (health_) health_->SetStatus(kPolicyHealthService, true); },
-        .on_tick = [this] { UpdateHealth(); }});
+        .on_files_in_force = [this] {
+          if (health_) health_->SetStatus(kPolicyHealthService, true);
+          if (bases_) bases_->Wake();  // new trusted bases to resolve
+        },
+        .on_tick = [this] {
+          UpdateHealth();
+          if (bases_) bases_->Wake();  // failed resolutions past their retry time
+        }});
 
     cache_ = std::make_unique<VerdictCache>(config_.cache);
     cache_->AddMetrics(metrics_);
@@ -156,11 +165,13 @@ class Agent::Impl final {
     scrubber_ = *std::move(scrubber);
     recorder_ = std::make_unique<ContainerdImageRecorder>(upstream_, hooks_.logger,
                                                           AddRuntimeTagsMetric(metrics_));
+    StartIntegrity();
     gates_ = std::make_unique<plugin::ImageGates>(
         plugin::ImageGatesOptions{.judge = guard_.get(),
                                   .events = events_.get(),
                                   .upstream = upstream_,
                                   .recorder = recorder_.get(),
+                                  .integrity = pull_check_.get(),
                                   .workers = config_.workers,
                                   .v1alpha2 = config_.v1alpha2,
                                   .after_pull_verdict = hooks_.after_pull_verdict});
@@ -212,6 +223,37 @@ class Agent::Impl final {
   std::unique_ptr<CachingJudge> judge_;
 
  private:
+  // The image-integrity rules (issue 18): results by image and rules, trusted bases by
+  // reference (resolved through the registry as the judge reads it, node credentials),
+  // content from containerd's store on the runtime socket.
+  void StartIntegrity() {
+    content_ = std::make_unique<ContainerdContent>(upstream_);
+    PolicySet* policies = policy_->policies();
+    bases_ = std::make_unique<TrustedBaseResolver>(TrustedBaseResolverOptions{
+        .source_for = [this](const Reference& ref) { return judge_->OpenSource(ref, std::nullopt); },
+        .platform = config_.platform,
+        .policies = [policies] {
+          std::vector<std::shared_ptr<const Policy>> all = policies->NamespacePolicies();
+          all.push_back(policies->node());
+          return all;
+        },
+        .logger = hooks_.logger,
+        .metrics = &metrics_});
+    bases_->Wake();
+    pull_check_ = std::make_unique<PullCheck>(PullCheckOptions{
+        .policies = policies,
+        .state = &integrity_,
+        .bases = bases_.get(),
+        .content = content_.get(),
+        .source_for = [this](const Reference& ref,
+                             const std::optional<registry::Credentials>& credentials) {
+          return judge_->OpenSource(ref, credentials);
+        },
+        .platform = config_.platform,
+        .logger = hooks_.logger,
+        .metrics = &metrics_});
+  }
+
   bool RuntimeReady() const {
     return upstream_ && upstream_->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_READY;
   }
@@ -253,6 +295,10 @@ class Agent::Impl final {
   std::unique_ptr<VerdictEvents> events_;
   std::shared_ptr<grpc::Channel> upstream_;
   std::unique_ptr<ContainerdImageRecorder> recorder_;  // before gates_: they borrow it
+  // The image-integrity rules (StartIntegrity), before gates_: they borrow pull_check_.
+  std::unique_ptr<ContainerdContent> content_;
+  std::unique_ptr<TrustedBaseResolver> bases_;
+  std::unique_ptr<PullCheck> pull_check_;
   std::unique_ptr<plugin::ImageGates> gates_;
   std::unique_ptr<plugin::CriProxy> proxy_;
   std::unique_ptr<HealthInterceptor> health_;

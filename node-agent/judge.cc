@@ -153,19 +153,43 @@ std::unique_ptr<ImageSource> CachingJudge::Source(const std::string& registry,
   return std::make_unique<registry::HostsSource>(registry, std::move(hosts), ro);
 }
 
+namespace {
+// JudgeOptions::source lent out by OpenSource.
+class BorrowedImageSource final : public ImageSource {
+ public:
+  explicit BorrowedImageSource(ImageSource* source) : source_(source) {}
+  absl::StatusOr<FetchedManifest> FetchManifest(const Reference& ref, size_t max_bytes) override {
+    return source_->FetchManifest(ref, max_bytes);
+  }
+  absl::StatusOr<std::string> FetchBlob(const Reference& repo, const Digest& digest,
+                                        size_t max_bytes) override {
+    return source_->FetchBlob(repo, digest, max_bytes);
+  }
+  absl::StatusOr<FetchedManifest> FetchReferrers(const Reference& repo, const Digest& subject,
+                                                 std::string_view artifact_type,
+                                                 size_t max_bytes) override {
+    return source_->FetchReferrers(repo, subject, artifact_type, max_bytes);
+  }
+
+ private:
+  ImageSource* source_;
+};
+}  // namespace
+
+std::unique_ptr<ImageSource> CachingJudge::OpenSource(
+    const Reference& ref, const std::optional<registry::Credentials>& credentials) const {
+  if (options_.source != nullptr) return std::make_unique<BorrowedImageSource>(options_.source);
+  registry::Options ro = options_.registry;
+  ro.plain_http = options_.plain_http_registries.count(ref.registry) > 0;
+  if (credentials) ro.credentials = registry::StaticCredentials(ref.registry, *credentials);
+  return Source(ref.registry, std::move(ro));
+}
+
 Verdict CachingJudge::Verify(const plugin::JudgeRequest& request, const Policy& policy,
                              const std::string& version, bool* from_cache) {
   const Reference& ref = request.reference;
-  registry::Options ro = options_.registry;
-  ro.plain_http = options_.plain_http_registries.count(ref.registry) > 0;
-  if (request.credentials) ro.credentials = registry::StaticCredentials(ref.registry, *request.credentials);
-  std::unique_ptr<ImageSource> owned;
-  ImageSource* source = options_.source;
-  if (source == nullptr) {
-    owned = Source(ref.registry, std::move(ro));
-    source = owned.get();
-  }
-  Verifier verifier(source, &policy, options_.platform);
+  std::unique_ptr<ImageSource> source = OpenSource(ref, request.credentials);
+  Verifier verifier(source.get(), &policy, options_.platform);
 
   VerdictCache& cache = *options_.cache;
   std::string text = ref.ToString();

@@ -51,6 +51,13 @@ class CachingJudge final : public plugin::ImageJudge {
   plugin::Judgement Judge(const plugin::JudgeRequest& request) override;
   std::optional<plugin::Judgement> TryCached(const plugin::JudgeRequest& request) override;
 
+  // An ImageSource for `ref`'s registry as a verification would use it (its hosts,
+  // plain HTTP, TLS, timeouts; `credentials`, else the node's own), for other reads of the
+  // same registry (the image-integrity rules: configs, trusted bases). The test seam
+  // JudgeOptions::source is returned borrowed (wrapped). Never null.
+  std::unique_ptr<ImageSource> OpenSource(const Reference& ref,
+                                          const std::optional<registry::Credentials>& credentials) const;
+
   // Verifications actually run (cache misses), for metrics and tests.
   uint64_t verifications() const { return verifications_.load(); }
 

@@ -175,13 +175,24 @@ class ImageGates::Impl {
                                .credentials = CredentialsFrom(request.auth()),
                                .pod = PodFrom(request.sandbox_config())};
     Judgement judgement = options_.judge->Judge(judge_request);
+    // The image-integrity rules (pulled_image_check.h): what can be judged before the pull.
+    bool review = false;
+    std::string packages;
+    if (ChecksIntegrity(judgement.verdict)) {
+      IntegrityResult before = options_.integrity->BeforePull(judge_request, judgement.verdict);
+      judgement.verdict = std::move(before.verdict);
+      if (before.inspected) judgement.cached = false;
+      review = before.review && judgement.verdict.admits();
+      packages = std::move(before.packages_attachment);
+    }
     const Verdict& v = judgement.verdict;
-    Report("PullImage", image, judge_request.pod, judgement, v.admits(), arrival);
+    // With a review the decision is reported once the content is judged (AfterPull).
+    if (!review) Report("PullImage", image, judge_request.pod, judgement, v.admits(), arrival, packages);
     if (!v.admits()) return call.Fail(PullDenied(v));
     std::optional<Reference> pinned;
     if (v.manifest_digest) {
       // Pull exactly what was judged. The tag is dropped: the runtime names the image by
-      // repository@digest; the tag is named after the pull (NameTagAfterPull), and
+      // repository@digest; the tag is named after the pull (ReviewPull), and
       // ImageStatus(tag) is also answered through pins_.
       pinned = ref->WithDigest(*v.manifest_digest);
       if (!ref->digest) pins_.Remember(image, pinned->ToString());
@@ -192,29 +203,103 @@ class ImageGates::Impl {
     // onRegistryError: allow, not insecureAcceptAnything (pulled by the tag itself).
     bool name_tag = options_.recorder != nullptr && pinned && !ref->digest &&
                     v.decision == Decision::kAllow && v.reason == Reason::kVerified;
-    if (!name_tag) return call.Forward(SerializeMessage(request));
-    call.ForwardForReview(
-        SerializeMessage(request),
-        [this, tag = *ref, pinned = *pinned](InterceptedCall c, const grpc::Status& status,
-                                             grpc::ByteBuffer answer) {
-          NameTagAfterPull(std::move(c), tag, pinned, status, std::move(answer));
-        });
+    // A review needs the digest the runtime pulls (BeforePull sets it when the judge did
+    // not): without one there is nothing to judge or remove, so the pull is refused.
+    if (review && !pinned) {
+      Verdict unpinned = v;
+      unpinned.decision = Decision::kDeny;
+      unpinned.reason = Reason::kContentUnavailable;
+      unpinned.detail = "the image-integrity rules need the image's digest, and none was resolved";
+      judgement.verdict = unpinned;
+      Report("PullImage", image, judge_request.pod, judgement, false, arrival);
+      return call.Fail(PullDenied(unpinned));
+    }
+    if (!name_tag && !review) return call.Forward(SerializeMessage(request));
+    auto pull = std::make_shared<PullInFlight>(PullInFlight{
+        .request = judge_request,
+        .image = image,
+        .judgement = std::move(judgement),
+        .tag = name_tag ? std::optional<Reference>(*ref) : std::nullopt,
+        .pinned = *pinned,
+        .review = review,
+        .arrival = arrival});
+    call.ForwardForReview(SerializeMessage(request),
+                          [this, pull](InterceptedCall c, const grpc::Status& status,
+                                       grpc::ByteBuffer answer) {
+                            ReviewPull(std::move(c), pull, status, std::move(answer));
+                          });
   }
 
-  // On the proxy's thread: once the runtime has pulled `pinned`, a worker names it `tag` in
-  // the runtime, then the runtime's answer goes back. Without a worker (queue full) the
-  // answer goes back at once: the pull succeeded, only the naming is skipped.
-  void NameTagAfterPull(InterceptedCall call, const Reference& tag, const Reference& pinned,
-                        const grpc::Status& status, grpc::ByteBuffer answer) {
-    if (!status.ok()) return call.Fail(status);
+  // A pull the gates review once the runtime has answered.
+  struct PullInFlight {
+    JudgeRequest request;
+    std::string image;      // as the request named it
+    Judgement judgement;    // the verdict that admitted the pull
+    std::optional<Reference> tag;  // to name after the pull (ImageRecorder)
+    Reference pinned;       // what the runtime pulled
+    bool review = false;    // the image-integrity rules judge the content (AfterPull)
+    absl::Time arrival;
+  };
+
+  bool ChecksIntegrity(const Verdict& v) const { return options_.integrity != nullptr && v.allowed(); }
+
+  // On the proxy's thread: once the runtime has pulled, a worker judges the content
+  // (AfterPull: a denial removes the image and fails the pull) and names the tag in the
+  // runtime, then the runtime's answer goes back. Without a worker (queue full) the answer
+  // goes back at once when only the naming is left; a pending review fails the call
+  // (Overloaded): the image stays unjudged, and ImageStatus and CreateContainer judge it.
+  void ReviewPull(InterceptedCall call, const std::shared_ptr<PullInFlight>& pull,
+                  const grpc::Status& status, grpc::ByteBuffer answer) {
+    if (!status.ok()) {
+      if (pull->review) {
+        Report("PullImage", pull->image, pull->request.pod, pull->judgement, true, pull->arrival);
+      }
+      return call.Fail(status);
+    }
+    std::string method(call.method());
     auto holder = std::make_shared<InterceptedCall>(std::move(call));
     auto reply = std::make_shared<grpc::ByteBuffer>(std::move(answer));
-    bool queued = pool_.Submit([this, holder, reply, tag, pinned] {
+    bool queued = pool_.Submit([this, holder, reply, pull] {
+      if (pull->review && !JudgePulledContent(*holder, *pull)) return;
       // Errors are the recorder's to log and count; pins_ still answers for the tag.
-      options_.recorder->NameTag(tag, pinned).IgnoreError();
+      if (pull->tag) options_.recorder->NameTag(*pull->tag, pull->pinned).IgnoreError();
       holder->Reply(std::move(*reply));
     });
-    if (!queued) holder->Reply(std::move(*reply));
+    if (queued) return;
+    if (pull->review) return holder->Fail(Overloaded(method));
+    holder->Reply(std::move(*reply));
+  }
+
+  // On a worker: AfterPull over what the runtime just pulled; reports the decision. A
+  // denial removes the image through the runtime and fails the call (false).
+  bool JudgePulledContent(InterceptedCall& call, PullInFlight& pull) {
+    IntegrityResult after = options_.integrity->AfterPull(pull.request, pull.judgement.verdict);
+    pull.judgement.verdict = std::move(after.verdict);
+    if (after.inspected) pull.judgement.cached = false;
+    bool admitted = pull.judgement.verdict.admits();
+    Report("PullImage", pull.image, pull.request.pod, pull.judgement, admitted, pull.arrival,
+           after.packages_attachment);
+    if (admitted) return true;
+    // The runtime's own error is of no use to the kubelet here: the pull is denied either
+    // way, and the remembered denial hides the image and refuses its containers.
+    RemoveFromRuntime(call, pull.pinned).IgnoreError();
+    call.Fail(PullDenied(pull.judgement.verdict));
+    return false;
+  }
+
+  // RemoveImage(`image`) in the caller's CRI version.
+  grpc::Status RemoveFromRuntime(const InterceptedCall& call, const Reference& image) {
+    cri::RemoveImageRequest request;
+    request.mutable_image()->set_image(image.ToString());
+    cri::RemoveImageResponse response;
+    grpc::ClientContext context;
+    call.PrepareUpstreamContext(&context);
+    const grpc::internal::RpcMethod& method =
+        IsV1alpha2(call.method()) ? remove_image_v1alpha2_ : remove_image_v1_;
+    return grpc::internal::BlockingUnaryCall<cri::RemoveImageRequest, cri::RemoveImageResponse,
+                                             grpc::protobuf::MessageLite,
+                                             grpc::protobuf::MessageLite>(
+        options_.upstream.get(), method, &context, request, &response);
   }
 
   // On the proxy's thread: forwards the question (for repository@digest if the gates pulled
@@ -281,14 +366,15 @@ class ImageGates::Impl {
   void AnswerImageStatus(InterceptedCall call, const std::string& asked,
                          const cri::ImageStatusResponse& response, absl::Time arrival) {
     if (!response.has_image()) return call.Reply(SerializeMessage(response));
-    auto [admitted, judgement] = JudgeStoredImage(response.image(), PodRef{}, asked, /*pod_less=*/true);
+    StoredJudgement stored = JudgeStoredImage(response.image(), PodRef{}, asked, /*pod_less=*/true);
     // Recorded when a verification ran and the outcome holds for every pod: an image only
     // some namespace policy might admit is reported absent (the kubelet pulls it under its
     // pod's policy, and that pull is recorded) but is no denial.
-    if (!judgement.cached && (admitted || judgement.conclusive)) {
-      Report("ImageStatus", asked, PodRef{}, judgement, admitted, arrival);
+    if (!stored.judgement.cached && (stored.admitted || stored.judgement.conclusive)) {
+      Report("ImageStatus", asked, PodRef{}, stored.judgement, stored.admitted, arrival,
+             stored.packages_attachment);
     }
-    call.Reply(SerializeMessage(admitted ? response : cri::ImageStatusResponse()));
+    call.Reply(SerializeMessage(stored.admitted ? response : cri::ImageStatusResponse()));
   }
 
   // JudgeStoredImage without a pod from cached verdicts alone: nullopt when a repository
@@ -298,9 +384,15 @@ class ImageGates::Impl {
     for (const std::string& repo_digest : image.repo_digests()) {
       absl::StatusOr<Reference> ref = Reference::Parse(repo_digest);
       if (!ref.ok() || !ref->digest) continue;
-      std::optional<Judgement> j =
-          options_.judge->TryCached(JudgeRequest{.reference = *ref, .any_policy = true});
+      JudgeRequest question{.reference = *ref, .any_policy = true};
+      std::optional<Judgement> j = options_.judge->TryCached(question);
       if (!j) return std::nullopt;
+      if (j->verdict.admits() && ChecksIntegrity(j->verdict)) {
+        // The integrity result from memory only; reading content is a worker's job.
+        std::optional<IntegrityResult> known = options_.integrity->TryKnown(question, j->verdict);
+        if (!known) return std::nullopt;
+        j->verdict = std::move(known->verdict);
+      }
       if (j->verdict.admits()) return true;
       denied = true;
     }
@@ -322,9 +414,10 @@ class ImageGates::Impl {
     // An image the runtime does not have cannot run; let the runtime say so.
     if (!response.has_image()) return call.Forward();
     PodRef pod = PodFrom(request.sandbox_config());
-    auto [admitted, judgement] = JudgeStoredImage(response.image(), pod, image, /*pod_less=*/false);
-    Report("CreateContainer", image, pod, judgement, admitted, arrival);
-    if (!admitted) return call.Fail(CreateDenied(image, judgement.verdict));
+    StoredJudgement stored = JudgeStoredImage(response.image(), pod, image, /*pod_less=*/false);
+    Report("CreateContainer", image, pod, stored.judgement, stored.admitted, arrival,
+           stored.packages_attachment);
+    if (!stored.admitted) return call.Fail(CreateDenied(image, stored.judgement.verdict));
     call.Forward();
   }
 
@@ -341,29 +434,44 @@ class ImageGates::Impl {
         options_.upstream.get(), method, &context, request, response);
   }
 
-  // An image the runtime holds is admitted when one of its repository digests is: the
+  struct StoredJudgement {
+    bool admitted = false;
+    Judgement judgement;
+    std::string packages_attachment;  // from an inspection that ran now
+  };
+
+  // An image the runtime holds is admitted when one of its repository digests is (its
+  // signature verdict, then the image-integrity rules on what the runtime holds): the
   // runtime's content is addressed by digest, so a verdict for repository@digest is a
   // verdict for these bytes. Returns the admitting judgement, else the first denial.
-  std::pair<bool, Judgement> JudgeStoredImage(const cri::Image& image, const PodRef& pod,
-                                              std::string_view asked, bool pod_less) {
-    std::optional<Judgement> first_denial;
+  StoredJudgement JudgeStoredImage(const cri::Image& image, const PodRef& pod,
+                                   std::string_view asked, bool pod_less) {
+    std::optional<StoredJudgement> first_denial;
     for (const std::string& repo_digest : image.repo_digests()) {
       absl::StatusOr<Reference> ref = Reference::Parse(repo_digest);
       if (!ref.ok() || !ref->digest) continue;
       // Without a pod (ImageStatus): admitted under any policy in force.
-      Judgement j = options_.judge->Judge(
-          JudgeRequest{.reference = *ref, .pod = pod, .any_policy = pod_less});
-      if (j.verdict.admits()) return {true, std::move(j)};
+      JudgeRequest question{.reference = *ref, .pod = pod, .any_policy = pod_less};
+      StoredJudgement j{.judgement = options_.judge->Judge(question)};
+      if (ChecksIntegrity(j.judgement.verdict)) {
+        IntegrityResult checked = options_.integrity->Check(question, j.judgement.verdict);
+        j.judgement.verdict = std::move(checked.verdict);
+        if (checked.inspected) j.judgement.cached = false;
+        j.packages_attachment = std::move(checked.packages_attachment);
+      }
+      j.admitted = j.judgement.verdict.admits();
+      if (j.admitted) return j;
       if (!first_denial) first_denial = std::move(j);
     }
-    if (first_denial) return {false, *std::move(first_denial)};
-    return {false, Unjudgeable(asked, StrCat("the runtime has no repository digest for image ",
-                                             image.id(), " (imported, not pulled), so its seals "
-                                             "cannot be checked; pull it from a registry"))};
+    if (first_denial) return *std::move(first_denial);
+    return {.judgement = Unjudgeable(asked, StrCat("the runtime has no repository digest for image ",
+                                                   image.id(), " (imported, not pulled), so its seals "
+                                                   "cannot be checked; pull it from a registry"))};
   }
 
   void Report(std::string_view gate, std::string_view image, const PodRef& pod,
-              const Judgement& judgement, bool admitted, absl::Time arrival) {
+              const Judgement& judgement, bool admitted, absl::Time arrival,
+              std::string packages_attachment = "") {
     if (options_.events == nullptr) return;
     absl::Time now = absl::Now();
     options_.events->Report(VerdictEvent{.gate = std::string(gate),
@@ -372,13 +480,18 @@ class ImageGates::Impl {
                                          .judgement = judgement,
                                          .admitted = admitted,
                                          .gate_time = now - arrival,
-                                         .time = now});
+                                         .time = now,
+                                         .packages_attachment = std::move(packages_attachment)});
   }
 
   const ImageGatesOptions options_;
   const grpc::internal::RpcMethod image_status_v1_{kImageStatus.data(),
                                                    grpc::internal::RpcMethod::NORMAL_RPC};
   const grpc::internal::RpcMethod image_status_v1alpha2_{kImageStatusV1alpha2.data(),
+                                                         grpc::internal::RpcMethod::NORMAL_RPC};
+  const grpc::internal::RpcMethod remove_image_v1_{kRemoveImage.data(),
+                                                   grpc::internal::RpcMethod::NORMAL_RPC};
+  const grpc::internal::RpcMethod remove_image_v1alpha2_{kRemoveImageV1alpha2.data(),
                                                          grpc::internal::RpcMethod::NORMAL_RPC};
   PinnedTags pins_;
   internal::WorkerPool pool_;  // last: its destructor drains work that uses the members above

@@ -9,6 +9,11 @@
 //   VERIFIED ALLOW of a tag and the runtime's successful pull, the ImageRecorder (if any)
 //   names the pulled image by the tag in the runtime before the response goes back, so the
 //   runtime itself answers for the tag from then on (also after an agent restart).
+//   The image-integrity rules (PulledImageCheck, pulled_image_check.h) judge an admitted
+//   image before the pull (from its config) and, when they need the layers, after the
+//   runtime's pull and before its answer goes back: a denial then removes the image through
+//   the runtime's RemoveImage and answers PullDenied. The PullImage event is reported once
+//   the content is judged, with the package inventory when the scope asks for one.
 // - ImageStatus: forwarded for review (InterceptedCall::ForwardForReview); the runtime's
 //   answer reports an image as absent unless one of its repository digests is admitted under
 //   some policy in force (JudgeRequest::any_policy: the node policy, or a namespace policy
@@ -18,6 +23,9 @@
 //   digest (and, if the runtime no longer has it, under the tag itself).
 // - CreateContainer: the container's image (as the runtime knows it) must be admitted under
 //   the policy of the pod at hand, whoever pulled it; otherwise CreateDenied.
+// - ImageStatus and CreateContainer: an image admitted by signature is admitted only if the
+//   image-integrity rules of the admitting scope hold for what the runtime holds
+//   (PulledImageCheck::TryKnown on the proxy's thread, Check on a worker).
 // - runtime.v1alpha2 (served by containerd 1.6; kubelets before 1.26 fall back to it): the
 //   same three methods are gated by the same code (V1alpha2Mode::kGate), or every v1alpha2
 //   call is refused (kRefuse). Its messages carry every field the gates read at the v1
@@ -42,6 +50,7 @@
 #include "plugin/call_interceptor.h"
 #include "plugin/image_judge.h"
 #include "plugin/image_recorder.h"
+#include "plugin/pulled_image_check.h"
 
 namespace grpc {
 class Channel;
@@ -56,6 +65,10 @@ inline constexpr std::string_view kPullImageV1alpha2 = "/runtime.v1alpha2.ImageS
 inline constexpr std::string_view kImageStatusV1alpha2 = "/runtime.v1alpha2.ImageService/ImageStatus";
 inline constexpr std::string_view kCreateContainerV1alpha2 =
     "/runtime.v1alpha2.RuntimeService/CreateContainer";
+// Not gated: the gates call it to remove an image the image-integrity rules deny after the
+// pull (pulled_image_check.h).
+inline constexpr std::string_view kRemoveImage = "/runtime.v1.ImageService/RemoveImage";
+inline constexpr std::string_view kRemoveImageV1alpha2 = "/runtime.v1alpha2.ImageService/RemoveImage";
 // Every method of the old API starts so.
 inline constexpr std::string_view kV1alpha2Prefix = "/runtime.v1alpha2.";
 
@@ -76,6 +89,9 @@ struct ImageGatesOptions {
   EventSink* events = nullptr;    // optional
   std::shared_ptr<grpc::Channel> upstream;  // the runtime (CreateUpstreamChannel), required
   ImageRecorder* recorder = nullptr;        // optional; borrowed, must outlive the gates
+  // The image-integrity rules (issue 18); optional (none: the signature verdict is the
+  // verdict); borrowed, must outlive the gates.
+  PulledImageCheck* integrity = nullptr;
   int workers = kDefaultGateWorkers;
   V1alpha2Mode v1alpha2 = V1alpha2Mode::kGate;
   // Test seam: runs after a PullImage verdict that admits, before the pull is forwarded.

@@ -56,6 +56,39 @@ TestImage WithLayerSwapped(TestImage image, size_t index) {
   return image;
 }
 
+namespace {
+ordered_json ConfigOf(const TestImage& image, ordered_json* manifest) {
+  *manifest = ordered_json::parse(image.manifest);
+  auto config = image.blobs.find((*manifest)["config"]["digest"].get<std::string>());
+  if (config == image.blobs.end()) Die("config blob missing");
+  return ordered_json::parse(config->second);
+}
+}  // namespace
+
+TestImage WithLayerAdded(TestImage image, const std::string& tar) {
+  ordered_json m;
+  ordered_json config = ConfigOf(image, &m);
+  bool oci = image.media_type == kOciManifest;
+  config["rootfs"]["diff_ids"].push_back(Digest::Sha256Of(tar).str());
+  if (config.contains("history")) config["history"].push_back({{"created_by", "added layer"}});
+  m["layers"].push_back(AddBlob(image, oci ? kOciLayerGzip : kDockerLayerGzip, GzipCompress(tar)));
+  m["config"] = AddBlob(image, oci ? kOciConfig : kDockerConfig, config.dump());
+  SetManifest(image, m.dump(2));
+  return image;
+}
+
+std::vector<Digest> DiffIds(const TestImage& image) {
+  ordered_json m;
+  ordered_json config = ConfigOf(image, &m);
+  std::vector<Digest> out;
+  for (const ordered_json& d : config["rootfs"]["diff_ids"]) {
+    absl::StatusOr<Digest> digest = Digest::Parse(d.get<std::string>());
+    if (!digest.ok()) Die(digest.status().ToString());
+    out.push_back(*digest);
+  }
+  return out;
+}
+
 TestImage MakeBaseImage(const BaseImageSpec& spec) {
   bool oci = spec.family == Family::kOci;
   TestImage image;

@@ -56,6 +56,12 @@ TestImage MakeIndex(Family family, const std::vector<std::pair<Platform, TestIma
 void SetManifest(TestImage& image, std::string manifest);
 // Adds `bytes` as a blob and returns its descriptor JSON ({mediaType, digest, size}).
 nlohmann::ordered_json AddBlob(TestImage& image, std::string_view media_type, std::string bytes);
+// `image` (an image manifest, not sealed) with `tar` (an uncompressed tar) gzipped on top as
+// one more layer: its diff_id (and a history entry, when the config has history) appended to
+// a new config. Seal the result to sign it. Dies on a malformed image.
+TestImage WithLayerAdded(TestImage image, const std::string& tar);
+// The uncompressed diff_ids of `image`'s config, in layer order. Dies on a malformed image.
+std::vector<Digest> DiffIds(const TestImage& image);
 // `image` with its layer `index` swapped for another (a gzipped one-file tar) after signing:
 // the manifest names a layer the seals do not cover. Dies if there is no such layer.
 TestImage WithLayerSwapped(TestImage image, size_t index);

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,6 +29,7 @@
 #include "plugin/image_judge.h"
 #include "plugin/image_recorder.h"
 #include "plugin/message_bytes.h"
+#include "plugin/pulled_image_check.h"
 #include "verifier/digest.h"
 #include "verifier/reference.h"
 #include "verifier/verdict.h"
@@ -188,7 +190,8 @@ class FakeSink final : public EventSink {
 };
 
 // The runtime's ImageStatus (v1 and v1alpha2), for the gates' own questions: the images it
-// holds by the name asked; any other name is absent. Counts the calls by method.
+// holds by the name asked; any other name is absent. RemoveImage (the integrity rules'
+// removal after a denied pull) forgets the name and is recorded. Counts the calls by method.
 class FakeRuntime final : public grpc::CallbackGenericService {
  public:
   void Hold(const std::string& name, cri::Image image) {
@@ -203,6 +206,10 @@ class FakeRuntime final : public grpc::CallbackGenericService {
     absl::MutexLock lock(&mu_);
     return asked_;
   }
+  std::vector<std::string> removed() {
+    absl::MutexLock lock(&mu_);
+    return removed_;
+  }
 
   grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override {
     return new Reactor(this, ctx);
@@ -216,6 +223,20 @@ class FakeRuntime final : public grpc::CallbackGenericService {
       StartRead(&request_);
     }
     void OnReadDone(bool ok) override {
+      if (ok && (ctx_->method() == kRemoveImage || ctx_->method() == kRemoveImageV1alpha2)) {
+        cri::RemoveImageRequest remove;
+        if (!ParseMessage(request_, &remove)) {
+          return Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "fake runtime"));
+        }
+        {
+          absl::MutexLock lock(&runtime_->mu_);
+          ++runtime_->calls_[ctx_->method()];
+          runtime_->removed_.push_back(remove.image().image());
+          runtime_->images_.erase(remove.image().image());
+        }
+        response_ = SerializeMessage(cri::RemoveImageResponse());
+        return StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);
+      }
       cri::ImageStatusRequest request;
       if (!ok || !ParseMessage(request_, &request) ||
           (ctx_->method() != kImageStatus && ctx_->method() != kImageStatusV1alpha2)) {
@@ -245,6 +266,73 @@ class FakeRuntime final : public grpc::CallbackGenericService {
   std::map<std::string, cri::Image> images_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int> calls_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> asked_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> removed_ ABSL_GUARDED_BY(mu_);
+};
+
+// The image-integrity seam (plugin/pulled_image_check.h): results set per stage, by the
+// judged reference's text; anything not set keeps the admitting verdict (no review).
+// Records every call as "<Stage> <reference>".
+class FakeIntegrity final : public PulledImageCheck {
+ public:
+  IntegrityResult BeforePull(const JudgeRequest& request, const Verdict& admitted) override {
+    return Answer("BeforePull", request, admitted);
+  }
+  IntegrityResult AfterPull(const JudgeRequest& request, const Verdict& admitted) override {
+    return Answer("AfterPull", request, admitted);
+  }
+  std::optional<IntegrityResult> TryKnown(const JudgeRequest& request,
+                                          const Verdict& admitted) override {
+    absl::MutexLock lock(&mu_);
+    calls_.push_back("TryKnown " + request.reference.ToString());
+    if (unknown_.count(request.reference.ToString()) > 0) return std::nullopt;
+    return Find("Check", request, admitted);
+  }
+  IntegrityResult Check(const JudgeRequest& request, const Verdict& admitted) override {
+    return Answer("Check", request, admitted);
+  }
+
+  // What `stage` answers for `reference`: `admitted` with `result`'s fields (a denial when
+  // `deny` is set).
+  void Set(const std::string& stage, const std::string& reference, IntegrityResult result,
+           std::optional<Reason> deny = std::nullopt) {
+    absl::MutexLock lock(&mu_);
+    results_[stage + " " + reference] = {std::move(result), deny};
+  }
+  // TryKnown answers nullopt for `reference` (its result needs a worker).
+  void Unknown(const std::string& reference) {
+    absl::MutexLock lock(&mu_);
+    unknown_.insert(reference);
+  }
+  std::vector<std::string> calls() {
+    absl::MutexLock lock(&mu_);
+    return calls_;
+  }
+
+ private:
+  IntegrityResult Answer(const std::string& stage, const JudgeRequest& request,
+                         const Verdict& admitted) {
+    absl::MutexLock lock(&mu_);
+    calls_.push_back(stage + " " + request.reference.ToString());
+    return Find(stage, request, admitted);
+  }
+  IntegrityResult Find(const std::string& stage, const JudgeRequest& request,
+                       const Verdict& admitted) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = results_.find(stage + " " + request.reference.ToString());
+    if (it == results_.end()) return IntegrityResult{.verdict = admitted};
+    IntegrityResult out = it->second.first;
+    out.verdict = admitted;
+    if (it->second.second) {
+      out.verdict.decision = Decision::kDeny;
+      out.verdict.reason = *it->second.second;
+      out.verdict.detail = "layer 2 (sha256:top) adds /bin/sh";
+    }
+    return out;
+  }
+  absl::Mutex mu_;
+  std::map<std::string, std::pair<IntegrityResult, std::optional<Reason>>> results_
+      ABSL_GUARDED_BY(mu_);
+  std::set<std::string> unknown_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
 };
 
 const std::string kRepo = "registry.test/team/app";
@@ -333,6 +421,7 @@ class ImageGatesTest : public ::testing::Test {
                           .events = &sink_,
                           .upstream = server_->InProcessChannel(grpc::ChannelArguments()),
                           .recorder = &recorder_,
+                          .integrity = integrity_check_,
                           .workers = 2,
                           .v1alpha2 = v1alpha2});
   }
@@ -380,6 +469,7 @@ class ImageGatesTest : public ::testing::Test {
 
   FakeJudge judge_;
   FakeRecorder recorder_;
+  PulledImageCheck* integrity_check_ = nullptr;  // set by IntegrityGatesTest
   FakeSink sink_;
   FakeRuntime runtime_;  // before server_: outlives it
   std::unique_ptr<grpc::Server> server_;
@@ -733,6 +823,213 @@ TEST_F(ImageGatesTest, EveryCallIsResolvedOnce) {
   gates_.reset();  // waits for the workers
   for (const std::unique_ptr<FakeResolver>& r : resolvers_) EXPECT_EQ(r->resolutions(), 1);
   EXPECT_EQ(resolvers_.size(), 4u);
+}
+
+// The image-integrity seam (issue 18): the gates ask PulledImageCheck only about images
+// the signature admits, deny before the pull what it denies then, judge the pulled content
+// before the runtime's answer goes back (a denial removes the image through the runtime),
+// and apply its verdict to ImageStatus and CreateContainer.
+class IntegrityGatesTest : public ImageGatesTest {
+ protected:
+  void SetUp() override {
+    ImageGatesTest::SetUp();
+    integrity_check_ = &integrity_;
+    MakeGates(V1alpha2Mode::kGate);
+  }
+  FakeIntegrity integrity_;
+};
+
+TEST_F(IntegrityGatesTest, ADenialBeforeThePullNeverReachesTheRuntime) {
+  judge_.Set(kTag, Allow(kTag));
+  integrity_.Set("BeforePull", kTag, {}, Reason::kUntrustedBase);
+  Outcome pulled = Call(kPullImage, PullRequest(kTag));
+  ASSERT_EQ(pulled.kind, Outcome::kReply) << "an image on an untrusted base was pulled";
+  EXPECT_EQ(pulled.status.error_code(), grpc::StatusCode::UNKNOWN);
+  EXPECT_THAT(pulled.status.error_message(), StartsWith("SignatureValidationFailed: layerseal denied "));
+  EXPECT_THAT(pulled.status.error_message(), HasSubstr("UNTRUSTED_BASE"));
+  EXPECT_THAT(integrity_.calls(), ::testing::ElementsAre("BeforePull " + kTag));
+  std::vector<VerdictEvent> events = sink_.events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].judgement.verdict.reason, Reason::kUntrustedBase);
+  EXPECT_FALSE(events[0].admitted);
+  EXPECT_TRUE(recorder_.named().empty());
+}
+
+TEST_F(IntegrityGatesTest, SignatureDenialsAreNeverAskedAbout) {
+  judge_.Set(kTag, Deny(kTag, Reason::kUntrustedKey));
+  EXPECT_EQ(Call(kPullImage, PullRequest(kTag)).kind, Outcome::kReply);
+  // Audit mode lets the denial through: it stays the signature's, and is not judged further.
+  const std::string audited = kRepo + ":audited";
+  judge_.Set(audited, Deny(audited, Reason::kNotSigned, Mode::kAudit));
+  EXPECT_EQ(Call(kPullImage, PullRequest(audited)).kind, Outcome::kForward);
+  EXPECT_TRUE(integrity_.calls().empty());
+}
+
+// The rules need the layers: the pull is reviewed, the content judged after the runtime's
+// pull; a denial removes exactly the pulled image and fails the pull naming layer and path,
+// and the tag is never named.
+TEST_F(IntegrityGatesTest, ADenialAfterThePullRemovesTheImage) {
+  judge_.Set(kTag, Allow(kTag));
+  integrity_.Set("BeforePull", kTag, {.review = true});
+  integrity_.Set("AfterPull", kTag, {.inspected = true}, Reason::kProtectedPath);
+  Outcome pulled = Call(kPullImage, PullRequest(kTag));
+  ASSERT_EQ(pulled.kind, Outcome::kReview);
+  EXPECT_EQ(Parse<cri::PullImageRequest>(pulled.request).image().image(), kPinned);
+  EXPECT_TRUE(sink_.events().empty()) << "reported before the content was judged";
+  cri::PullImageResponse response;
+  response.set_image_ref("sha256:pulled");
+  Outcome answered = Answer(kPullImage, pulled, response);
+  ASSERT_EQ(answered.kind, Outcome::kReply);
+  EXPECT_EQ(answered.status.error_code(), grpc::StatusCode::UNKNOWN);
+  EXPECT_THAT(answered.status.error_message(), StartsWith("SignatureValidationFailed: layerseal denied "));
+  EXPECT_THAT(answered.status.error_message(), HasSubstr("PROTECTED_PATH: layer 2 (sha256:top) adds /bin/sh"));
+  EXPECT_THAT(runtime_.removed(), ::testing::ElementsAre(kPinned));
+  EXPECT_TRUE(recorder_.named().empty()) << "a denied image was named by its tag";
+  EXPECT_THAT(integrity_.calls(), ::testing::ElementsAre("BeforePull " + kTag, "AfterPull " + kTag));
+  std::vector<VerdictEvent> events = sink_.events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].gate, "PullImage");
+  EXPECT_EQ(events[0].judgement.verdict.reason, Reason::kProtectedPath);
+  EXPECT_FALSE(events[0].judgement.cached);
+  EXPECT_FALSE(events[0].admitted);
+}
+
+TEST_F(IntegrityGatesTest, ADenialAfterAV1alpha2PullRemovesThroughV1alpha2) {
+  judge_.Set(kTag, Allow(kTag));
+  integrity_.Set("BeforePull", kTag, {.review = true});
+  integrity_.Set("AfterPull", kTag, {}, Reason::kContentUnavailable);
+  Outcome pulled = Call(kPullImageV1alpha2, PullRequest(kTag));
+  Outcome answered = Answer(kPullImageV1alpha2, pulled, cri::PullImageResponse());
+  ASSERT_EQ(answered.kind, Outcome::kReply);
+  EXPECT_THAT(answered.status.error_message(), HasSubstr("CONTENT_UNAVAILABLE"));
+  EXPECT_EQ(runtime_.calls(std::string(kRemoveImageV1alpha2)), 1);
+  EXPECT_EQ(runtime_.calls(std::string(kRemoveImage)), 0);
+}
+
+// Admitted after the pull: the runtime's answer goes back as is, the tag is named after the
+// content was judged, and the event carries the package inventory.
+TEST_F(IntegrityGatesTest, AnAdmittedPullCarriesThePackagesAttachment) {
+  judge_.Set(kTag, Allow(kTag));
+  integrity_.Set("BeforePull", kTag, {.review = true});
+  integrity_.Set("AfterPull", kTag,
+                 {.inspected = true, .packages_attachment = R"({"format":"layerseal.packages/v1"})"});
+  Outcome pulled = Call(kPullImage, PullRequest(kTag));
+  cri::PullImageResponse response;
+  response.set_image_ref("sha256:pulled");
+  Outcome answered = Answer(kPullImage, pulled, response);
+  ASSERT_EQ(answered.kind, Outcome::kReply);
+  ASSERT_TRUE(answered.status.ok()) << answered.status.error_message();
+  EXPECT_EQ(Parse<cri::PullImageResponse>(answered.response).image_ref(), "sha256:pulled");
+  EXPECT_THAT(recorder_.named(), ::testing::ElementsAre(kTag + " -> " + kPinned));
+  EXPECT_TRUE(runtime_.removed().empty());
+  std::vector<VerdictEvent> events = sink_.events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_TRUE(events[0].admitted);
+  EXPECT_EQ(events[0].judgement.verdict.reason, Reason::kVerified);
+  EXPECT_EQ(events[0].packages_attachment, R"({"format":"layerseal.packages/v1"})");
+}
+
+// A failed pull is the runtime's answer; the admitting decision is still reported once.
+TEST_F(IntegrityGatesTest, AFailedReviewedPullIsTheRuntimesError) {
+  judge_.Set(kTag, Allow(kTag));
+  integrity_.Set("BeforePull", kTag, {.review = true});
+  Outcome pulled = Call(kPullImage, PullRequest(kTag));
+  Outcome answered = AnswerStatus(kPullImage, pulled,
+                                  grpc::Status(grpc::StatusCode::NOT_FOUND, "runtime: no such"),
+                                  grpc::ByteBuffer());
+  ASSERT_EQ(answered.kind, Outcome::kReply);
+  EXPECT_EQ(answered.status.error_message(), "runtime: no such");
+  EXPECT_THAT(integrity_.calls(), ::testing::ElementsAre("BeforePull " + kTag));
+  EXPECT_EQ(sink_.events().size(), 1u);
+}
+
+// BeforePull may pin a digest the judge did not have (a scope that accepts anything but
+// has rules): the runtime pulls exactly that.
+TEST_F(IntegrityGatesTest, BeforePullPinsTheDigestItJudged) {
+  Judgement anything = Allow(kTag, Reason::kInsecureAcceptAnything);
+  anything.verdict.manifest_digest.reset();
+  judge_.Set(kTag, anything);
+  IntegrityResult pinned{.review = true};
+  integrity_.Set("BeforePull", kTag, pinned);
+  // FakeIntegrity returns the admitted verdict: pin it through a wrapper.
+  class Pinning final : public PulledImageCheck {
+   public:
+    explicit Pinning(PulledImageCheck* next) : next_(next) {}
+    IntegrityResult BeforePull(const JudgeRequest& r, const Verdict& v) override {
+      IntegrityResult out = next_->BeforePull(r, v);
+      out.verdict.manifest_digest = kManifest;
+      return out;
+    }
+    IntegrityResult AfterPull(const JudgeRequest& r, const Verdict& v) override {
+      EXPECT_EQ(v.manifest_digest, kManifest);
+      return next_->AfterPull(r, v);
+    }
+    std::optional<IntegrityResult> TryKnown(const JudgeRequest& r, const Verdict& v) override {
+      return next_->TryKnown(r, v);
+    }
+    IntegrityResult Check(const JudgeRequest& r, const Verdict& v) override { return next_->Check(r, v); }
+
+   private:
+    PulledImageCheck* next_;
+  } pinning(&integrity_);
+  integrity_check_ = &pinning;
+  MakeGates(V1alpha2Mode::kGate);
+  Outcome pulled = Call(kPullImage, PullRequest(kTag));
+  ASSERT_EQ(pulled.kind, Outcome::kReview);
+  EXPECT_EQ(Parse<cri::PullImageRequest>(pulled.request).image().image(), kPinned);
+  Outcome answered = Answer(kPullImage, pulled, cri::PullImageResponse());
+  EXPECT_TRUE(answered.status.ok());
+  EXPECT_TRUE(recorder_.named().empty()) << "only verified digests are named";
+  gates_.reset();  // before `pinning` goes
+}
+
+// ImageStatus: a cached signature verdict with a known integrity result is answered at
+// once; an unknown one goes to a worker (Check), and its denial hides the image.
+TEST_F(IntegrityGatesTest, ImageStatusAppliesTheIntegrityResult) {
+  const std::string good = kRepo + "@" + Digest::Sha256Of("good").str();
+  const std::string bad = kRepo + "@" + Digest::Sha256Of("bad").str();
+  judge_.SetCached(good, Allow(good));
+  judge_.SetCached(bad, Allow(bad));
+  judge_.Set(bad, Allow(bad));
+  integrity_.Unknown(bad);
+  integrity_.Set("Check", bad, {.inspected = true}, Reason::kProtectedPath);
+
+  cri::ImageStatusResponse shown_image;
+  *shown_image.mutable_image() = StoredImage("sha256:good", {good});
+  Outcome asked = Call(kImageStatus, StatusRequest(good));
+  bool at_once = false;
+  Outcome shown = Answer(kImageStatus, asked, shown_image, &at_once);
+  ASSERT_EQ(shown.kind, Outcome::kReply);
+  EXPECT_TRUE(at_once) << "a known integrity result needed a worker";
+  EXPECT_EQ(Parse<cri::ImageStatusResponse>(shown.response).image().id(), "sha256:good");
+
+  cri::ImageStatusResponse bad_image;
+  *bad_image.mutable_image() = StoredImage("sha256:bad", {bad});
+  Outcome asked2 = Call(kImageStatus, StatusRequest(bad));
+  Outcome hidden = Answer(kImageStatus, asked2, bad_image, &at_once);
+  ASSERT_EQ(hidden.kind, Outcome::kReply);
+  EXPECT_FALSE(at_once) << "content was to be read on the proxy's thread";
+  EXPECT_FALSE(Parse<cri::ImageStatusResponse>(hidden.response).has_image());
+  std::vector<std::string> calls = integrity_.calls();
+  EXPECT_THAT(calls, ::testing::Contains("Check " + bad));
+  std::vector<VerdictEvent> events = sink_.events();
+  ASSERT_EQ(events.size(), 1u) << "an inspection that ran is a decision to record";
+  EXPECT_EQ(events[0].gate, "ImageStatus");
+  EXPECT_EQ(events[0].judgement.verdict.reason, Reason::kProtectedPath);
+}
+
+TEST_F(IntegrityGatesTest, CreateContainerIsRefusedForAnImageTheRulesDeny) {
+  const std::string digest = kRepo + "@" + Digest::Sha256Of("held").str();
+  runtime_.Hold(kTag, StoredImage("sha256:held", {digest}));
+  judge_.Set(digest, Allow(digest));
+  integrity_.Set("Check", digest, {}, Reason::kIntegrityMismatch);
+  Outcome refused = Call(kCreateContainer, CreateRequest(kTag, "prod"));
+  ASSERT_EQ(refused.kind, Outcome::kReply);
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(refused.status.error_message(), HasSubstr("INTEGRITY_MISMATCH"));
+
+  integrity_.Set("Check", digest, {});  // the rules hold
+  EXPECT_EQ(Call(kCreateContainer, CreateRequest(kTag, "prod")).kind, Outcome::kForward);
 }
 
 }  // namespace
