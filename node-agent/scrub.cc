@@ -131,7 +131,8 @@ bool Scrubber::Throttle(uint64_t bytes) {
   return !stopping_.WaitFor(wait);
 }
 
-absl::StatusOr<std::vector<Scrubber::Target>> Scrubber::ListTargets() {
+absl::StatusOr<std::vector<Scrubber::Target>> Scrubber::ListTargets(
+    std::vector<std::string>* no_digest) {
   auto stub = ::runtime::v1::ImageService::NewStub(options_.runtime);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(kScrubListTimeout));
@@ -145,8 +146,10 @@ absl::StatusOr<std::vector<Scrubber::Target>> Scrubber::ListTargets() {
   std::vector<Target> out;
   std::set<std::string> seen;
   for (const ::runtime::v1::Image& image : resp.images()) {
+    bool any = false;
     for (const std::string& repo_digest : image.repo_digests()) {
       std::optional<Digest> d = RepoDigestOf(repo_digest);
+      any |= d.has_value();
       if (!d || !seen.insert(d->str()).second) continue;
       if (out.size() >= kMaxScrubImages) {
         return absl::ResourceExhaustedError(
@@ -154,6 +157,7 @@ absl::StatusOr<std::vector<Scrubber::Target>> Scrubber::ListTargets() {
       }
       out.push_back({*d, repo_digest});
     }
+    if (!any) no_digest->push_back(image.id());
   }
   return out;
 }
@@ -241,6 +245,18 @@ void Scrubber::Mismatch(const Target& target, std::optional<Digest> manifest,
   }
 }
 
+std::string Scrubber::OnDisk(BlobReader& reader, const Descriptor& layer) {
+  Sha256Stream hash;
+  absl::Status read = reader.Read(layer, [&](std::string_view chunk) -> absl::Status {
+    if (!Throttle(chunk.size())) return absl::CancelledError("the scrubber is stopping");
+    hash.Update(chunk);
+    return absl::OkStatus();
+  });
+  if (!read.ok()) return "";
+  return StrCat("the bytes on disk hash to ", hash.Finish().str(), " (expected ",
+                layer.digest.str(), "); ");
+}
+
 // Why not InspectImage(scrub = true): it stops at the first layer it cannot read, and a
 // scrub goes on past a layer containerd no longer has (the others can still be checked),
 // and must tell a transport error (the runtime went away: not a mismatch) from bytes that
@@ -321,7 +337,9 @@ void Scrubber::ScrubOne(const Target& target, ScrubReport& report) {
         finished = absl::DataLossError(StrCat("layer ", blob, " hashes to ", actual.str()));
       }
       if (!finished.ok()) {
-        Mismatch(target, stored->digest, blob, StrCat("layer ", i, ": ", Sv(finished.message())), report);
+        Mismatch(target, stored->digest, blob,
+                 StrCat("layer ", i, ": ", OnDisk(reader, layer), Sv(finished.message())), report);
+        count_bytes();
         return;
       }
       ++report.blobs;
@@ -330,7 +348,9 @@ void Scrubber::ScrubOne(const Target& target, ScrubReport& report) {
     const std::string detail(Sv(read.message()));
     if (stream_failed || read.code() == absl::StatusCode::kDataLoss) {
       // The bytes do not decompress, or there are more or fewer than the descriptor says.
-      Mismatch(target, stored->digest, blob, StrCat("layer ", i, ": ", detail), report);
+      Mismatch(target, stored->digest, blob, StrCat("layer ", i, ": ", OnDisk(reader, layer), detail),
+               report);
+      count_bytes();
       return;
     }
     if (IsBlobNotAvailable(read)) {
@@ -348,10 +368,15 @@ ScrubReport Scrubber::Run(const std::optional<std::vector<Target>>& given) {
   report.started = options_.clock->Wall();
   const absl::Duration start = options_.clock->Monotonic();
   std::vector<Target> targets;
+  std::vector<std::string> no_digest;
   if (given) {
     targets = *given;
-  } else if (absl::StatusOr<std::vector<Target>> listed = ListTargets(); listed.ok()) {
+  } else if (absl::StatusOr<std::vector<Target>> listed = ListTargets(&no_digest); listed.ok()) {
     targets = *std::move(listed);
+    for (const std::string& id : no_digest) {
+      Finding(report, {ScrubFinding::Kind::kNotAvailable, id, "",
+                       "listed without a repo digest (imported, not pulled): no manifest to check against"});
+    }
   } else {
     Finding(report, {ScrubFinding::Kind::kError, "", "", std::string(Sv(listed.status().message()))});
   }
