@@ -88,10 +88,10 @@ absl::StatusOr<std::string> ContainerdBlobReader::ReadSmall(const Digest& digest
   });
   bytes_read_ += bytes.size();
   if (!s.ok()) return AsNotAvailable(s);
-  Digest actual = Digest::Sha256Of(bytes);
-  if (actual != digest) {
+  if (!digest.Matches(bytes)) {
     return absl::DataLossError(StrCat(what, " ", digest.str(), " in containerd's content store hashes to ",
-                                      actual.str()));
+                                      digest.algorithm() == "sha256" ? Digest::Sha256Of(bytes).str()
+                                                                     : "something else"));
   }
   return bytes;
 }

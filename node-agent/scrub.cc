@@ -303,6 +303,12 @@ void Scrubber::ScrubOne(const Target& target, ScrubReport& report) {
   for (size_t i = 0; i < stored->manifest.layers.size(); ++i) {
     const Descriptor& layer = stored->manifest.layers[i];
     const std::string blob = layer.digest.str();
+    if (layer.digest.algorithm() != "sha256") {  // layers are streamed through SHA-256 only
+      Finding(report, {ScrubFinding::Kind::kError, target.name, blob,
+                       StrCat("layer ", i, ": a ", layer.digest.algorithm(),
+                              " digest; the scrub streams SHA-256 only, not checked")});
+      continue;
+    }
     absl::StatusOr<std::unique_ptr<layers::LayerStream>> stream = layers::LayerStream::Open(
         {layer.media_type, layer.digest, static_cast<uint64_t>(layer.size)}, (*diff_ids)[i],
         /*visitor=*/nullptr);
