@@ -41,8 +41,9 @@ bool IsBlobNotAvailable(const absl::Status& status) {
          Sv(status.message()).starts_with(kNotAvailablePrefix);
 }
 
-ContainerdBlobReader::ContainerdBlobReader(ContainerdContent* content, std::string purpose)
-    : content_(content), purpose_(std::move(purpose)) {}
+ContainerdBlobReader::ContainerdBlobReader(ContainerdContent* content, std::string purpose,
+                                           bool sync_release)
+    : content_(content), purpose_(std::move(purpose)), sync_release_(sync_release) {}
 
 ContainerdBlobReader::~ContainerdBlobReader() = default;  // the lease deletes itself
 
@@ -63,6 +64,7 @@ absl::Status ContainerdBlobReader::Retain(const std::vector<Digest>& blobs) {
     absl::StatusOr<std::unique_ptr<ContentLease>> lease = content_->Lease(fresh, purpose_);
     if (!lease.ok()) return AsNotAvailable(lease.status());
     lease_ = *std::move(lease);
+    lease_->set_sync_release(sync_release_);
   } else if (absl::Status s = lease_->Add(fresh); !s.ok()) {
     return AsNotAvailable(s);
   }

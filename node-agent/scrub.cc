@@ -264,7 +264,9 @@ std::string Scrubber::OnDisk(BlobReader& reader, const Descriptor& layer) {
 void Scrubber::ScrubOne(const Target& target, ScrubReport& report) {
   ++report.images;
   if (images_total_) images_total_->Increment();
-  ContainerdBlobReader reader(content_.get(), "scrub");
+  // The lease goes without waiting for a garbage collection: one per image would be a
+  // collection per image on a full node.
+  ContainerdBlobReader reader(content_.get(), "scrub", /*sync_release=*/false);
   uint64_t counted = 0;  // reader bytes already added to the report
   auto count_bytes = [&] {
     uint64_t n = reader.bytes_read() - counted;
