@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -68,7 +69,10 @@ constexpr char kEventsUsage[] =
     "                                     no reconnect: read the gap with --since)\n"
     "  layerseal events nodes             one line per node: last seen, agent and policy\n"
     "                                     version, spool backlog, events lost, events, denied\n"
-    "  layerseal events images            one line per image: allowed, denied, nodes\n"
+    "  layerseal events images            one line per image: allowed, denied, nodes, packages\n"
+    "  layerseal events images --packages the package inventory of each image digest (the\n"
+    "                                     packages its layers above the base added or\n"
+    "                                     changed): name, version, arch, layer, purl\n"
     "\n"
     "Filters (each narrows; strings match exactly):\n"
     "  --node NAME  --namespace NS  --pod NAME  --image REF  --digest sha256:...\n"
@@ -81,7 +85,8 @@ constexpr char kEventsUsage[] =
     "\n"
     "Output:\n"
     "  --output table|json  table (default) or JSON lines: one proto3 JSON object a line\n"
-    "                       (Event, NodeSummary or ImageSummary)\n"
+    "                       (Event, NodeSummary, ImageSummary, or with --packages\n"
+    "                       ImagePackages, one per image digest)\n"
     "  --limit N            at most N events (default 100; pages are followed) or images\n"
     "  --follow             see above\n"
     "\n"
@@ -419,7 +424,8 @@ int Images(Io io, const EventsConnection& c, const v1::EventFilter& filter, int 
   v1::ListImagesResponse response;
   grpc::Status s = stub->ListImages(CallContext(c).get(), request, &response);
   if (!s.ok()) return CallError(io, "events images", c, s);
-  std::vector<Row> rows = {{"IMAGE", "LAST DIGEST", "ALLOWED", "DENIED", "NODES", "LAST SEEN"}};
+  std::vector<Row> rows = {
+      {"IMAGE", "LAST DIGEST", "ALLOWED", "DENIED", "NODES", "PACKAGES", "LAST SEEN"}};
   for (const v1::ImageSummary& im : response.images()) {
     if (json) {
       io.out << ToJsonLine(im) << "\n";
@@ -428,9 +434,82 @@ int Images(Io io, const EventsConnection& c, const v1::EventFilter& filter, int 
     std::string nodes;
     for (const std::string& n : im.nodes()) nodes += (nodes.empty() ? "" : ",") + n;
     rows.push_back({Clean(im.image()), Clean(ShortDigest(im.last_digest())), StrCat(im.allowed()),
-                    StrCat(im.denied()), Clean(nodes), TimeText(im.last_seen_unix_micros())});
+                    StrCat(im.denied()), Clean(nodes),
+                    im.has_packages() ? StrCat(im.packages()) : "-",
+                    TimeText(im.last_seen_unix_micros())});
   }
   if (!json) PrintTable(rows, io.out);
+  return kExitOk;
+}
+
+// `events images --packages`: every image digest with a stored inventory (most recently
+// seen first, at most `limit`), each with the image names its events used (from ListImages)
+// and its packages. JSON: one ImagePackages a line.
+int ImagePackages(Io io, const EventsConnection& c, const v1::EventFilter& filter, int limit,
+                  bool json) {
+  constexpr char kWhat[] = "events images --packages";
+  auto stub = v1::EventQuery::NewStub(c.channel);
+  v1::ListImagesRequest images_request;
+  images_request.set_since_unix_micros(filter.since_unix_micros());
+  images_request.set_limit(static_cast<uint32_t>(kMaxPageSize));
+  v1::ListImagesResponse images;
+  grpc::Status s = stub->ListImages(CallContext(c).get(), images_request, &images);
+  if (!s.ok()) return CallError(io, kWhat, c, s);
+  std::map<std::string, std::vector<std::string>> names;  // digest -> images as requested
+  for (const v1::ImageSummary& im : images.images()) {
+    if (!im.last_digest().empty()) names[im.last_digest()].push_back(im.image());
+  }
+  v1::ListImagePackagesRequest list_request;
+  list_request.set_limit(static_cast<uint32_t>(std::min(limit, kMaxPageSize)));
+  v1::ListImagePackagesResponse list;
+  s = stub->ListImagePackages(CallContext(c).get(), list_request, &list);
+  if (!s.ok()) return CallError(io, kWhat, c, s);
+  bool first = true;
+  for (const v1::ImagePackages& summary : list.images()) {
+    v1::ImagePackages inv = summary;
+    if (summary.omitted_bytes() == 0) {
+      v1::GetImagePackagesRequest get;
+      get.set_digest(summary.digest());
+      s = stub->GetImagePackages(CallContext(c).get(), get, &inv);
+      if (s.error_code() == grpc::StatusCode::NOT_FOUND) continue;  // pruned meanwhile
+      if (!s.ok()) return CallError(io, kWhat, c, s);
+    }
+    if (json) {
+      io.out << ToJsonLine(inv) << "\n";
+      continue;
+    }
+    if (!first) io.out << "\n";
+    first = false;
+    std::string refs;
+    for (const std::string& n : names[inv.digest()]) refs += (refs.empty() ? "" : ", ") + n;
+    io.out << "IMAGE " << Clean(inv.digest())
+           << (refs.empty() ? "" : " (" + TerminalSafe(refs) + ")") << "\n";
+    if (inv.omitted_bytes() > 0) {
+      io.out << "  no inventory: the agent on " << Clean(inv.node()) << " built one of "
+             << inv.omitted_bytes()
+             << " bytes, more than an agent sends in one event, and did not send it\n";
+      continue;
+    }
+    io.out << "  " << inv.package_count() << " package(s) above the base (" << inv.base_layers()
+           << " of " << inv.layers() << " layers)"
+           << (inv.distro().empty() ? "" : ", " + TerminalSafe(inv.distro())) << "; reported by "
+           << Clean(inv.node()) << " " << TimeText(inv.updated_unix_micros()) << "\n";
+    for (const std::string& u : inv.unavailable()) {
+      io.out << "  unreadable: " << TerminalSafe(u) << "\n";
+    }
+    if (inv.packages_size() == 0) continue;
+    std::vector<Row> rows = {{"NAME", "VERSION", "ARCH", "LAYER", "CHANGE", "PURL"}};
+    for (const v1::ImagePackage& p : inv.packages()) {
+      std::string change = p.change() == "changed" && !p.previous_version().empty()
+                               ? StrCat("from ", p.previous_version())
+                               : p.change();
+      rows.push_back({Clean(p.name()), Clean(p.version()), Clean(p.arch()),
+                      StrCat(p.layer_index(), " ", ShortDigest(p.layer_digest())), Clean(change),
+                      Clean(p.purl())});
+    }
+    PrintTable(rows, io.out);
+  }
+  if (!json && first) io.out << "no package inventories stored\n";
   return kExitOk;
 }
 
@@ -439,7 +518,7 @@ const FlagSpec& Spec() {
       {"controller", "ca", "cert", "key", "server-name", "timeout", "node", "namespace", "pod",
        "image", "digest", "verdict", "reason", "mode", "since", "until", "limit", "output",
        "signer"},
-      {"follow", "insecure", "help"}};
+      {"follow", "insecure", "help", "packages"}};
   return spec;
 }
 
@@ -474,6 +553,9 @@ int Events(const Args& args, Io io) {
                         kEventsUsage);
     }
   }
+  if (f.Has("packages") && what != "images") {
+    return UsageError(io, "events", "--packages is for 'events images'", kEventsUsage);
+  }
   if (what == "nodes" && (f.Has("since") || f.Has("limit"))) {
     return UsageError(io, "events", "'events nodes' takes neither --since nor --limit", kEventsUsage);
   }
@@ -481,6 +563,7 @@ int Events(const Args& args, Io io) {
   if (!c.ok()) return Fail(io, "events", c.status(), kExitUsage);
   bool json = output == "json";
   if (what == "nodes") return Nodes(io, *c, json);
+  if (what == "images" && f.Has("packages")) return ImagePackages(io, *c, *filter, *limit, json);
   if (what == "images") return Images(io, *c, *filter, *limit, json);
   if (f.Has("follow")) return Follow(io, *c, *filter, json);
   return Query(io, *c, *filter, *limit, json);

@@ -29,6 +29,11 @@ class Unusable final : public EventStore {
   absl::StatusOr<std::vector<v1::ImageSummary>> Images(absl::Time, int) override {
     return why_;
   }
+  absl::Status PutPackages(const std::vector<ImagePackagesRecord>&, absl::Time) override {
+    return why_;
+  }
+  absl::StatusOr<ImagePackagesRecord> GetPackages(const std::string&) override { return why_; }
+  absl::StatusOr<std::vector<ImagePackagesRecord>> ListPackages(int) override { return why_; }
   absl::StatusOr<int64_t> Prune(absl::Time) override { return why_; }
   int64_t Count() override { return -1; }
   absl::Status Damage() override { return why_; }
@@ -38,6 +43,10 @@ class Unusable final : public EventStore {
 };
 
 }  // namespace
+
+std::string NoInventoryMessage(const std::string& digest) {
+  return StrCat("no package inventory stored for image ", digest);
+}
 
 std::unique_ptr<EventStore> UnusableStore(absl::Status why) {
   return std::make_unique<Unusable>(std::move(why));

@@ -43,6 +43,25 @@ struct EventPage {
   std::string next_page_token;    // "": no more
 };
 
+// One image digest's package inventory (issue 18), as the store keeps it: one row per
+// digest, however many events and nodes reported it.
+struct ImagePackagesRecord {
+  std::string digest;      // the image (manifest) digest: the key
+  // The "layerseal.packages/v1" document as the agent sent it, validated by the caller
+  // (ParsePackagesAttachment) and naming `digest`; "" when only an omission is recorded.
+  std::string attachment;
+  int64_t packages = 0;       // how many packages `attachment` lists
+  int64_t omitted_bytes = 0;  // the agent built an inventory this large but did not send it
+  std::string node;           // the node whose report stored this version
+  // Set by the store: when this version was stored, and the last report carrying it (or,
+  // for an omission, any report about the digest); the controller's clock.
+  int64_t updated_us = 0;
+  int64_t last_seen_us = 0;
+};
+
+// "no package inventory stored for image <digest>": GetPackages' NOT_FOUND message.
+std::string NoInventoryMessage(const std::string& digest);
+
 class EventStore {
  public:
   virtual ~EventStore() = default;
@@ -74,8 +93,33 @@ class EventStore {
   // VERDICT events grouped by image, most recently seen first, at most `limit`.
   virtual absl::StatusOr<std::vector<v1::ImageSummary>> Images(absl::Time since, int limit) = 0;
 
+  // Package inventories (issue 18), in one transaction: each record's digest is marked seen
+  // at `received`; its inventory is stored when the digest has none, or has another one
+  // (the newest report wins: the inventory depends on the agent's policy, which names the
+  // base); an identical one is not stored again. An omission (attachment "") is recorded
+  // only while the digest has no inventory. All or nothing. Idempotent: the caller stores
+  // them before the events that carried them, so a failure between the two is repaired by
+  // the agent's resend.
+  virtual absl::Status PutPackages(const std::vector<ImagePackagesRecord>& records,
+                                   absl::Time received) {
+    (void)records;
+    (void)received;
+    return absl::UnimplementedError("this event store keeps no package inventories");
+  }
+  // The record of `digest`; NOT_FOUND when there is none.
+  virtual absl::StatusOr<ImagePackagesRecord> GetPackages(const std::string& digest) {
+    return absl::NotFoundError(NoInventoryMessage(digest));
+  }
+  // Every digest's record without its attachment, most recently seen first, at most
+  // `limit` (clamped to [1, kMaxPageSize], 0: kDefaultPageSize).
+  virtual absl::StatusOr<std::vector<ImagePackagesRecord>> ListPackages(int limit) {
+    (void)limit;
+    return std::vector<ImagePackagesRecord>();
+  }
+
   // Deletes events received before `cutoff` (the controller's clock, so a node with a
-  // wrong clock can neither keep events forever nor lose them early). Returns how many.
+  // wrong clock can neither keep events forever nor lose them early), and the package
+  // inventories last seen before it. Returns how many events.
   virtual absl::StatusOr<int64_t> Prune(absl::Time cutoff) = 0;
 
   // How many events are stored (the controller's events_stored gauge); -1 on a store error.

@@ -4,13 +4,16 @@
 #include <grpcpp/server_context.h>
 
 #include <algorithm>
+#include <map>
 #include <utility>
 #include <vector>
 
 #include "absl/time/clock.h"
 #include "controller/authorize.h"
 #include "controller/rpc_errors.h"
+#include "controller/sql_store.h"
 #include "base/str_cat.h"
+#include "verifier/layers/packages.h"
 
 namespace layerseal::controller {
 namespace {
@@ -117,6 +120,55 @@ absl::Status ValidateBatch(const v1::ReportEventsRequest& request) {
   return absl::OkStatus();
 }
 
+PackagesIntake TakePackages(const std::string& node, std::vector<v1::Event>& events) {
+  PackagesIntake out;
+  std::map<std::string, ImagePackagesRecord> by_digest;
+  for (size_t i = 0; i < events.size(); ++i) {
+    v1::Event& e = events[i];
+    const std::string& digest = e.verdict().digest();
+    if (e.packages_attachment().empty()) {
+      if (e.packages_omitted_bytes() == 0 || e.kind() != v1::Event::VERDICT || digest.empty()) {
+        continue;
+      }
+      ++out.omitted;
+      auto [it, added] = by_digest.try_emplace(digest);
+      if (added || it->second.attachment.empty()) {
+        it->second = {digest, "", 0, static_cast<int64_t>(e.packages_omitted_bytes()), node};
+      }
+      continue;
+    }
+    std::string attachment = std::move(*e.mutable_packages_attachment());
+    e.clear_packages_attachment();
+    absl::Status why;
+    if (e.kind() != v1::Event::VERDICT) {
+      why = absl::InvalidArgumentError("only a VERDICT event carries a package inventory");
+    } else if (digest.empty()) {
+      why = absl::InvalidArgumentError(
+          "the event has no verdict.digest, the image digest its inventory is kept under");
+    } else {
+      absl::StatusOr<layers::PackageInventory> inv = layers::ParsePackagesAttachment(attachment);
+      if (!inv.ok()) {
+        why = inv.status();
+      } else if (inv->image != digest) {
+        why = absl::InvalidArgumentError(StrCat("the inventory is for image \"", inv->image,
+                                                "\", not the event's digest \"", digest, "\""));
+      } else {
+        ++out.accepted;
+        by_digest[digest] = {digest, std::move(attachment),
+                             static_cast<int64_t>(inv->packages.size()), 0, node};
+        continue;
+      }
+    }
+    ++out.refused;
+    if (out.errors.size() < kMaxPackagesErrors) {
+      out.errors.push_back(StrCat("events[", i, "] (", sql::IdentityName(e),
+                                  "): package inventory refused: ", Sv(why.message())));
+    }
+  }
+  for (auto& [digest, record] : by_digest) out.records.push_back(std::move(record));
+  return out;
+}
+
 IngestService::IngestService(IngestOptions options) : options_(std::move(options)) {
   telemetry::MetricsRegistry& m = *options_.metrics;
   received_ = m.AddCounter("layerseal_controller_events_received_total",
@@ -139,6 +191,12 @@ IngestService::IngestService(IngestOptions options) : options_(std::move(options
                     "Per node: receive time minus the oldest event time of its last batch "
                     "(0 for an empty batch)",
                     {"node"});
+  packages_ = m.AddCounter("layerseal_controller_packages_total",
+                           "Package inventories (issue 18) in accepted batches by result: "
+                           "stored (valid; kept once per image digest), refused (invalid: not "
+                           "stored, the event was), omitted (the agent reported one too large "
+                           "to send)",
+                           {"result"});
   latency_ = m.AddHistogram("layerseal_controller_ingest_seconds",
                             "Time to validate and store one batch",
                             telemetry::ExponentialBuckets(0.0005, 2, 14));
@@ -203,6 +261,12 @@ grpc::Status IngestService::Report(const std::optional<std::string>& cert_node,
   }
   std::vector<v1::Event> events(request.events().begin(), request.events().end());
   absl::Time received = absl::Now();
+  // Package inventories first, so that no stored event lacks its inventory; both steps are
+  // idempotent, so a failure in between is repaired by the agent's resend.
+  PackagesIntake packages = TakePackages(request.node(), events);
+  if (absl::Status s = options_.store->PutPackages(packages.records, received); !s.ok()) {
+    return Reject(kRejectStoreError, request.node(), StoreFailed(kMethod, s));
+  }
   absl::StatusOr<AppendResult> stored =
       options_.store->Append(request.node(), request.status(), events, received);
   if (!stored.ok()) {
@@ -211,6 +275,7 @@ grpc::Status IngestService::Report(const std::optional<std::string>& cert_node,
   response->set_stored(static_cast<uint32_t>(stored->stored));
   response->set_duplicates(static_cast<uint32_t>(stored->duplicates));
   response->set_conflicts(static_cast<uint32_t>(stored->conflicts));
+  ReportPackages(request.node(), packages, response);
   received_->Get().Increment(stored->stored + stored->duplicates + stored->conflicts);
   if (stored->conflicts > 0) ReportConflicts(request.node(), *stored);
   duplicates_->Get().Increment(stored->duplicates);
@@ -224,6 +289,21 @@ grpc::Status IngestService::Report(const std::optional<std::string>& cert_node,
                                           {"stored", stored->stored},
                                           {"duplicates", stored->duplicates}});
   return grpc::Status::OK;
+}
+
+void IngestService::ReportPackages(const std::string& node, const PackagesIntake& packages,
+                                   v1::ReportEventsResponse* response) {
+  response->set_packages_stored(static_cast<uint32_t>(packages.accepted));
+  response->set_packages_refused(static_cast<uint32_t>(packages.refused));
+  for (const std::string& e : packages.errors) response->add_packages_errors(e);
+  if (packages.accepted > 0) packages_->WithLabels({"stored"}).Increment(packages.accepted);
+  if (packages.omitted > 0) packages_->WithLabels({"omitted"}).Increment(packages.omitted);
+  if (packages.refused == 0) return;
+  packages_->WithLabels({"refused"}).Increment(packages.refused);
+  options_.logger->Warn("package inventories refused; their events were stored without them",
+                        {{"node", node},
+                         {"refused", packages.refused},
+                         {"errors", nlohmann::json(packages.errors)}});
 }
 
 void IngestService::ReportConflicts(const std::string& node, const AppendResult& stored) {

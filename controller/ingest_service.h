@@ -4,7 +4,8 @@
 // that node. A batch is validated completely (limits below, every event's node, seq and
 // kind, every string's length) before anything of it is stored, so a malformed or oversized
 // batch leaves the store untouched; a valid one is stored in one transaction (at least once
-// delivery: ids already stored count as duplicates).
+// delivery: ids already stored count as duplicates). Package inventories the events carry
+// are validated and stored per image digest first (TakePackages below).
 //
 // Thread-safety: ReportEvents runs concurrently on gRPC's threads; the store and the
 // metrics are safe for that. Ownership: borrows the store, the logger and the registry,
@@ -16,6 +17,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -38,6 +40,10 @@ inline constexpr size_t kMaxShortFieldBytes = 1024;
 // Event.spool_incarnation: an agent writes 32 hex digits ("" before the field existed).
 inline constexpr size_t kMaxIncarnationBytes = 64;
 
+// Package inventories (issue 18): ReportEventsResponse.packages_errors names at most this
+// many refused attachments of a batch (packages_refused counts them all).
+inline constexpr size_t kMaxPackagesErrors = 10;
+
 // The label values of layerseal_controller_rejected_batches_total{reason}.
 inline constexpr char kRejectUnauthenticated[] = "unauthenticated";
 inline constexpr char kRejectNodeMismatch[] = "node_mismatch";
@@ -56,6 +62,24 @@ inline constexpr int kMaxRejectLogsPerSecond = 5;
 // RESOURCE_EXHAUSTED (too many events or bytes), PERMISSION_DENIED (an event for another
 // node) or INVALID_ARGUMENT, naming the first bad event's index and field.
 absl::Status ValidateBatch(const v1::ReportEventsRequest& request);
+
+// A batch's package attachments (Event.packages_attachment, issue 18), sorted out before
+// its events are stored: each is validated strictly (verifier/layers/packages.h
+// ParsePackagesAttachment; a VERDICT event's, naming the event's Verdict.digest as its
+// "image") and taken off its event, which is stored without it. Valid ones become one
+// record per digest (the batch's last for a digest wins); omissions
+// (Event.packages_omitted_bytes) become records without an attachment. A refused one is
+// counted and named ("events[i] (node/incarnation/seq): why"); its event is still stored:
+// a bad inventory must not hold back the node's verdict events (the agent cannot repair it
+// by resending).
+struct PackagesIntake {
+  std::vector<ImagePackagesRecord> records;
+  int accepted = 0;  // valid attachments (before the per-digest merge)
+  int omitted = 0;
+  int refused = 0;
+  std::vector<std::string> errors;  // at most kMaxPackagesErrors
+};
+PackagesIntake TakePackages(const std::string& node, std::vector<v1::Event>& events);
 
 struct IngestOptions {
   EventStore* store = nullptr;
@@ -86,6 +110,9 @@ class IngestService final : public v1::EventIngest::Service {
  private:
   grpc::Status Reject(const char* reason, const std::string& node, grpc::Status status);
   void RecordLag(const v1::ReportEventsRequest& request, absl::Time received);
+  // Fills the response's packages_* fields, counts, and logs the refused ones.
+  void ReportPackages(const std::string& node, const PackagesIntake& packages,
+                      v1::ReportEventsResponse* response);
   // Counts a batch's conflicts (per node) and logs an error naming node and ids.
   void ReportConflicts(const std::string& node, const AppendResult& stored);
 
@@ -101,6 +128,7 @@ class IngestService final : public v1::EventIngest::Service {
   telemetry::Family<telemetry::Counter>* batches_;
   telemetry::Family<telemetry::Gauge>* lag_;
   telemetry::Family<telemetry::Histogram>* latency_;
+  telemetry::Family<telemetry::Counter>* packages_;
 };
 
 }  // namespace layerseal::controller

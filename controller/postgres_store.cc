@@ -75,6 +75,12 @@ const std::vector<std::vector<const char*>>& PostgresMigrations() {
        "CREATE INDEX events_key_id ON events (key_id, id)",
        "CREATE INDEX events_signer_issuer ON events (signer_issuer, id)",
        "CREATE INDEX events_signer_subject ON events (signer_subject, id)"},
+      // 5: package inventories (issue 18; sqlite_store.cc's migration 6), one row per image
+      // digest. No event row changes.
+      {"CREATE TABLE image_packages (digest TEXT PRIMARY KEY, attachment BYTEA NOT NULL,"
+       " packages BIGINT NOT NULL, omitted_bytes BIGINT NOT NULL, node TEXT NOT NULL,"
+       " updated_us BIGINT NOT NULL, last_seen_us BIGINT NOT NULL)",
+       "CREATE INDEX image_packages_last_seen ON image_packages (last_seen_us)"},
   };
   return *migrations;
 }
@@ -326,6 +332,10 @@ class PostgresStore : public EventStore {
                                                int limit) override;
   absl::StatusOr<std::vector<v1::NodeSummary>> Nodes() override;
   absl::StatusOr<std::vector<v1::ImageSummary>> Images(absl::Time since, int limit) override;
+  absl::Status PutPackages(const std::vector<ImagePackagesRecord>& records,
+                           absl::Time received) override;
+  absl::StatusOr<ImagePackagesRecord> GetPackages(const std::string& digest) override;
+  absl::StatusOr<std::vector<ImagePackagesRecord>> ListPackages(int limit) override;
   absl::StatusOr<int64_t> Prune(absl::Time cutoff) override;
   int64_t Count() override;
 
@@ -663,6 +673,14 @@ absl::StatusOr<std::vector<v1::ImageSummary>> PostgresStore::Images(absl::Time s
                      {image.image(), verdict_kind, since_us});
             if (!last.ok()) return last.status();
             if (last->rows() > 0) image.set_last_digest(last->Bytes(0, 0));
+            if (image.last_digest().empty()) continue;
+            absl::StatusOr<Result> inv = Exec(conn, sql::PackageCountSql(sql::Dialect::kPostgres),
+                                              {image.last_digest()});
+            if (!inv.ok()) return inv.status();
+            if (inv->rows() > 0) {  // the inventory of the last digest (issue 18)
+              image.set_has_packages(true);
+              image.set_packages(static_cast<uint64_t>(inv->Int(0, 0)));
+            }
           }
           return absl::OkStatus();
         });
@@ -685,14 +703,75 @@ absl::StatusOr<int64_t> PostgresStore::Prune(absl::Time cutoff) {
                {cutoff_us, static_cast<int64_t>(sql::kPruneChunk)});
       if (!r.ok()) return r.status();
       deleted = r->affected();
-      // Kept conflicts age out like events (a few rows: no chunking).
-      return Exec(conn, "DELETE FROM event_conflicts WHERE received_us < $1", {cutoff_us})
+      // Kept conflicts age out like events (a few rows: no chunking), and so do package
+      // inventories no report has mentioned since the cutoff (one row per image digest).
+      if (absl::StatusOr<Result> c =
+              Exec(conn, "DELETE FROM event_conflicts WHERE received_us < $1", {cutoff_us});
+          !c.ok()) {
+        return c.status();
+      }
+      return Exec(conn, "DELETE FROM image_packages WHERE last_seen_us < $1", {cutoff_us})
           .status();
     });
     if (!s.ok()) return s;
     total += deleted;
     if (deleted < sql::kPruneChunk) return total;
   }
+}
+
+absl::Status PostgresStore::PutPackages(const std::vector<ImagePackagesRecord>& records,
+                                        absl::Time received) {
+  if (records.empty()) return absl::OkStatus();
+  const int64_t received_us = absl::ToUnixMicros(received);
+  return WithConn([&](PGconn* conn) {
+    return InTransaction(conn, "BEGIN", [&]() -> absl::Status {
+      for (const ImagePackagesRecord& r : records) {
+        for (const sql::Statement& st :
+             sql::PutPackagesStatements(sql::Dialect::kPostgres, r, received_us)) {
+          if (absl::StatusOr<Result> res = Exec(conn, st.sql, st.params); !res.ok()) {
+            return res.status();
+          }
+        }
+      }
+      return absl::OkStatus();
+    });
+  });
+}
+
+absl::StatusOr<ImagePackagesRecord> PostgresStore::GetPackages(const std::string& digest) {
+  ImagePackagesRecord out;
+  bool found = false;
+  absl::Status s = WithConn([&](PGconn* conn) -> absl::Status {
+    absl::StatusOr<Result> r = Exec(conn, sql::GetPackagesSql(sql::Dialect::kPostgres), {digest});
+    if (!r.ok()) return r.status();
+    found = r->rows() > 0;
+    if (found) {
+      out = {r->Bytes(0, 0), r->Bytes(0, 1), r->Int(0, 2), r->Int(0, 3),
+             r->Bytes(0, 4), r->Int(0, 5),   r->Int(0, 6)};
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (!found) return absl::NotFoundError(NoInventoryMessage(digest));
+  return out;
+}
+
+absl::StatusOr<std::vector<ImagePackagesRecord>> PostgresStore::ListPackages(int limit) {
+  limit = sql::ClampPageSize(limit);
+  std::vector<ImagePackagesRecord> out;
+  absl::Status s = WithConn([&](PGconn* conn) -> absl::Status {
+    out.clear();
+    absl::StatusOr<Result> r = Exec(conn, sql::ListPackagesSql(sql::Dialect::kPostgres),
+                                    {static_cast<int64_t>(limit)});
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < r->rows(); ++i) {
+      out.push_back({r->Bytes(i, 0), "", r->Int(i, 2), r->Int(i, 3), r->Bytes(i, 4), r->Int(i, 5),
+                     r->Int(i, 6)});
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
 }
 
 int64_t PostgresStore::Count() {

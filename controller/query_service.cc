@@ -9,6 +9,7 @@
 #include "controller/authorize.h"
 #include "controller/rpc_errors.h"
 #include "base/str_cat.h"
+#include "verifier/layers/packages.h"
 
 namespace layerseal::controller {
 namespace {
@@ -201,6 +202,95 @@ grpc::Status QueryService::ListImages(grpc::ServerContext* context,
       store_->Images(absl::FromUnixMicros(request->since_unix_micros()), limit);
   if (!images.ok()) return StoreFailed(kMethod, images.status());
   for (v1::ImageSummary& i : *images) *response->add_images() = std::move(i);
+  return grpc::Status::OK;
+}
+
+absl::StatusOr<v1::ImagePackages> ImagePackagesOf(const ImagePackagesRecord& record,
+                                                  bool with_packages) {
+  v1::ImagePackages out;
+  out.set_digest(record.digest);
+  out.set_package_count(static_cast<uint64_t>(record.packages));
+  out.set_omitted_bytes(static_cast<uint64_t>(record.omitted_bytes));
+  out.set_node(record.node);
+  out.set_updated_unix_micros(record.updated_us);
+  out.set_last_seen_unix_micros(record.last_seen_us);
+  if (!with_packages || record.attachment.empty()) return out;
+  absl::StatusOr<layers::PackageInventory> inv = layers::ParsePackagesAttachment(record.attachment);
+  if (!inv.ok()) {
+    return absl::DataLossError(StrCat("the stored package inventory of ", record.digest,
+                                      " does not parse: ", Sv(inv.status().message())));
+  }
+  out.set_base_layers(static_cast<uint32_t>(inv->base_layers));
+  out.set_layers(static_cast<uint32_t>(inv->layers));
+  if (inv->distro) {
+    out.set_distro(inv->distro->version_id.empty()
+                       ? inv->distro->id
+                       : StrCat(inv->distro->id, " ", inv->distro->version_id));
+  }
+  for (const layers::InventoryPackage& p : inv->packages) {
+    v1::ImagePackage* q = out.add_packages();
+    q->set_name(p.package.name);
+    q->set_version(p.package.version);
+    q->set_arch(p.package.arch);
+    q->set_ecosystem(std::string(layers::EcosystemName(p.package.ecosystem)));
+    q->set_purl(p.purl);
+    q->set_layer_index(static_cast<uint32_t>(p.layer_index));
+    q->set_layer_digest(p.layer_digest);
+    q->set_change(p.changed ? "changed" : "added");
+    q->set_previous_version(p.previous_version);
+    q->set_source(p.package.source);
+    q->set_source_version(p.package.source_version);
+    q->set_state(p.package.dpkg_state);
+  }
+  for (const layers::UnavailableDb& u : inv->unavailable) {
+    out.add_unavailable(StrCat(u.path, " (layer ", u.layer_index, "): ", u.reason));
+  }
+  return out;
+}
+
+grpc::Status QueryService::GetImagePackages(grpc::ServerContext* context,
+                                            const v1::GetImagePackagesRequest* request,
+                                            v1::ImagePackages* response) {
+  constexpr char kMethod[] = "GetImagePackages";
+  TrackedCall call(calls_);
+  if (!call.entered()) return ShuttingDown(kMethod);
+  if (grpc::Status s = Admit(*context, kMethod); !s.ok()) return s;
+  const std::string& digest = request->digest();
+  size_t colon = digest.find(':');
+  if (digest.size() > kMaxFilterFieldBytes || colon == std::string::npos || colon == 0 ||
+      colon + 1 == digest.size()) {
+    return Rejected(kMethod, absl::InvalidArgumentError(StrCat(
+                                 "digest \"", digest.substr(0, 100),
+                                 "\" is not an image digest (algorithm:hex, e.g. sha256:...)")));
+  }
+  absl::StatusOr<ImagePackagesRecord> record = store_->GetPackages(digest);
+  if (record.status().code() == absl::StatusCode::kNotFound) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        StrCat(kMethod, ": ", Sv(record.status().message())));
+  }
+  if (!record.ok()) return StoreFailed(kMethod, record.status());
+  absl::StatusOr<v1::ImagePackages> out = ImagePackagesOf(*record, /*with_packages=*/true);
+  if (!out.ok()) return StoreFailed(kMethod, out.status());
+  *response = std::move(*out);
+  return grpc::Status::OK;
+}
+
+grpc::Status QueryService::ListImagePackages(grpc::ServerContext* context,
+                                             const v1::ListImagePackagesRequest* request,
+                                             v1::ListImagePackagesResponse* response) {
+  constexpr char kMethod[] = "ListImagePackages";
+  TrackedCall call(calls_);
+  if (!call.entered()) return ShuttingDown(kMethod);
+  if (grpc::Status s = Admit(*context, kMethod); !s.ok()) return s;
+  int limit = static_cast<int>(std::min<uint32_t>(request->limit(), kMaxPageSize));
+  if (limit == 0) limit = kDefaultPageSize;
+  absl::StatusOr<std::vector<ImagePackagesRecord>> records = store_->ListPackages(limit);
+  if (!records.ok()) return StoreFailed(kMethod, records.status());
+  for (const ImagePackagesRecord& r : *records) {
+    absl::StatusOr<v1::ImagePackages> one = ImagePackagesOf(r, /*with_packages=*/false);
+    if (!one.ok()) return StoreFailed(kMethod, one.status());
+    *response->add_images() = std::move(*one);
+  }
   return grpc::Status::OK;
 }
 

@@ -1,5 +1,6 @@
 // EventQuery: QueryEvents (filtered, paginated, newest first), FollowEvents (new events as
-// they are stored), ListNodes, ListImages (controller.proto). Only a reader's certificate
+// they are stored), ListNodes, ListImages, GetImagePackages, ListImagePackages
+// (controller.proto). Only a reader's certificate
 // (O=layerseal:readers, controller/identity.h) may call them: a node's certificate, or one
 // with no role, is PERMISSION_DENIED on every method (a node reads nothing, not even its
 // own events), counted in layerseal_controller_refused_queries_total{role}. Without
@@ -64,6 +65,12 @@ class EventSignal {
 // ALLOW/DENY, mode enforce/warn/audit, strings within kMaxFilterFieldBytes.
 absl::Status ValidateFilter(const v1::EventFilter& filter);
 
+// A stored inventory record as the API's ImagePackages: the counts and times, and with
+// `with_packages` the attachment's packages (it is parsed again: DATA_LOSS naming the digest
+// when the stored document no longer parses).
+absl::StatusOr<v1::ImagePackages> ImagePackagesOf(const ImagePackagesRecord& record,
+                                                  bool with_packages);
+
 class QueryService final : public v1::EventQuery::Service {
  public:
   // `require_reader`: false only with `insecure: true`.
@@ -78,6 +85,15 @@ class QueryService final : public v1::EventQuery::Service {
                          v1::ListNodesResponse* response) override;
   grpc::Status ListImages(grpc::ServerContext* context, const v1::ListImagesRequest* request,
                           v1::ListImagesResponse* response) override;
+  // Package inventories (issue 18): one digest's (INVALID_ARGUMENT for a digest that is not
+  // "algorithm:hex" within kMaxFilterFieldBytes; NOT_FOUND when none is stored), and the
+  // digests that have one, with their counts.
+  grpc::Status GetImagePackages(grpc::ServerContext* context,
+                                const v1::GetImagePackagesRequest* request,
+                                v1::ImagePackages* response) override;
+  grpc::Status ListImagePackages(grpc::ServerContext* context,
+                                 const v1::ListImagePackagesRequest* request,
+                                 v1::ListImagePackagesResponse* response) override;
 
  private:
   // OK for a reader (or without require_reader_); otherwise counts and returns the refusal.

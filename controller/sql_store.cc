@@ -234,4 +234,47 @@ absl::StatusOr<v1::Event> ParseBody(const void* data, size_t size, int64_t id) {
   return event;
 }
 
+std::vector<Statement> PutPackagesStatements(Dialect dialect, const ImagePackagesRecord& record,
+                                             int64_t received_us) {
+  auto p = [&](int n) { return Placeholder(dialect, n); };
+  const char* greatest = dialect == Dialect::kSqlite ? "MAX" : "GREATEST";
+  std::vector<Statement> out;
+  out.push_back(
+      {StrCat("INSERT INTO image_packages (digest, attachment, packages, omitted_bytes, node,"
+              " updated_us, last_seen_us) VALUES (", p(1), ", ", p(2), ", ", p(3), ", ", p(4), ", ",
+              p(5), ", ", p(6), ", ", p(6), ") ON CONFLICT (digest) DO UPDATE SET last_seen_us = ",
+              greatest, "(image_packages.last_seen_us, excluded.last_seen_us)"),
+       {record.digest, Param::Blob(record.attachment),
+        record.attachment.empty() ? 0 : record.packages,
+        record.attachment.empty() ? record.omitted_bytes : 0, record.node, received_us}});
+  if (!record.attachment.empty()) {
+    out.push_back({StrCat("UPDATE image_packages SET attachment = ", p(2), ", packages = ", p(3),
+                          ", omitted_bytes = 0, node = ", p(4), ", updated_us = ", p(5),
+                          " WHERE digest = ", p(1), " AND attachment <> ", p(2)),
+                   {record.digest, Param::Blob(record.attachment), record.packages, record.node,
+                    received_us}});
+  } else {
+    out.push_back({StrCat("UPDATE image_packages SET omitted_bytes = ", p(2), ", node = ", p(3),
+                          ", updated_us = ", p(4), " WHERE digest = ", p(1),
+                          " AND length(attachment) = 0 AND omitted_bytes <> ", p(2)),
+                   {record.digest, record.omitted_bytes, record.node, received_us}});
+  }
+  return out;
+}
+
+std::string GetPackagesSql(Dialect dialect) {
+  return StrCat(kSelectPackages, " WHERE digest = ", Placeholder(dialect, 1));
+}
+
+std::string ListPackagesSql(Dialect dialect) {
+  return StrCat("SELECT digest, 0, packages, omitted_bytes, node, updated_us, last_seen_us"
+                " FROM image_packages ORDER BY last_seen_us DESC, digest LIMIT ",
+                Placeholder(dialect, 1));
+}
+
+std::string PackageCountSql(Dialect dialect) {
+  return StrCat("SELECT packages FROM image_packages WHERE digest = ", Placeholder(dialect, 1),
+                " AND length(attachment) > 0");
+}
+
 }  // namespace layerseal::controller::sql

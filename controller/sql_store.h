@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "controller/event_store.h"
 #include "layerseal/v1/controller.pb.h"
 
 namespace layerseal::controller::sql {
@@ -117,6 +118,34 @@ SignerColumns SignerColumnsOf(const void* body, size_t size);
 
 // Rows whose signer columns the migration fills per statement round (both backends).
 inline constexpr int kSignerBackfillChunk = 1000;
+
+// ------------------------------------------------------------ package inventories (issue 18)
+
+// One statement with its parameters.
+struct Statement {
+  std::string sql;
+  std::vector<Param> params;
+};
+
+// What EventStore::PutPackages runs for one record, in order, in its transaction: an upsert
+// that marks the digest seen (inserting the record when the digest is new), then an update
+// that replaces another inventory (or, for an omission, an omission while no inventory is
+// stored). Safe to repeat.
+std::vector<Statement> PutPackagesStatements(Dialect dialect, const ImagePackagesRecord& record,
+                                             int64_t received_us);
+
+// The columns of an ImagePackagesRecord in its field order, from image_packages.
+inline constexpr const char* kSelectPackages =
+    "SELECT digest, attachment, packages, omitted_bytes, node, updated_us, last_seen_us"
+    " FROM image_packages";
+// The record of the digest in parameter 1, by the dialect's placeholder.
+std::string GetPackagesSql(Dialect dialect);
+// Every record (column 1, the attachment, left out: 0), most recently seen first, at most
+// parameter 1 of them.
+std::string ListPackagesSql(Dialect dialect);
+// The package count of the digest in parameter 1 when an inventory (not an omission) is
+// stored; no row otherwise.
+std::string PackageCountSql(Dialect dialect);
 
 // The body column back into an event; DATA_LOSS names the id when it does not parse.
 absl::StatusOr<v1::Event> ParseBody(const void* data, size_t size, int64_t id);

@@ -144,6 +144,13 @@ const std::vector<std::vector<const char*>>& SqliteMigrations() {
        " ('events', 'events_key_id', '1000000 5000'),"
        " ('events', 'events_signer_issuer', '1000000 100000'),"
        " ('events', 'events_signer_subject', '1000000 5000')"},
+      // 6: package inventories (issue 18), one row per image digest however many events and
+      // nodes reported it; `attachment` is the validated "layerseal.packages/v1" document
+      // (zero bytes when only an omission is recorded). No event row changes.
+      {"CREATE TABLE image_packages (digest TEXT PRIMARY KEY, attachment BLOB NOT NULL,"
+       " packages INTEGER NOT NULL, omitted_bytes INTEGER NOT NULL, node TEXT NOT NULL,"
+       " updated_us INTEGER NOT NULL, last_seen_us INTEGER NOT NULL)",
+       "CREATE INDEX image_packages_last_seen ON image_packages (last_seen_us)"},
   };
   return *migrations;
 }
@@ -465,6 +472,10 @@ class SqliteStore : public EventStore {
                                                int limit) override;
   absl::StatusOr<std::vector<v1::NodeSummary>> Nodes() override;
   absl::StatusOr<std::vector<v1::ImageSummary>> Images(absl::Time since, int limit) override;
+  absl::Status PutPackages(const std::vector<ImagePackagesRecord>& records,
+                           absl::Time received) override;
+  absl::StatusOr<ImagePackagesRecord> GetPackages(const std::string& digest) override;
+  absl::StatusOr<std::vector<ImagePackagesRecord>> ListPackages(int limit) override;
   absl::StatusOr<int64_t> Prune(absl::Time cutoff) override;
   int64_t Count() override;
   absl::Status Damage() override;
@@ -834,9 +845,75 @@ absl::StatusOr<std::vector<v1::ImageSummary>> SqliteStore::Images(absl::Time sin
                         stmt->Text(5)});
       }
       out = sql::MergeImageCounts(rows, limit);
+      for (v1::ImageSummary& image : out) {  // the inventory of the last digest (issue 18)
+        if (image.last_digest().empty()) continue;
+        absl::StatusOr<Stmt> inv =
+            Stmt::Make(conn, sql::PackageCountSql(sql::Dialect::kSqlite), {image.last_digest()});
+        if (!inv.ok()) return inv.status();
+        absl::StatusOr<bool> row = inv->Step();
+        if (!row.ok()) return row.status();
+        if (*row) {
+          image.set_has_packages(true);
+          image.set_packages(static_cast<uint64_t>(inv->Int(0)));
+        }
+      }
       return absl::OkStatus();
     });
     if (!s.ok()) return s;
+    return out;
+  });
+}
+
+absl::Status SqliteStore::PutPackages(const std::vector<ImagePackagesRecord>& records,
+                                      absl::Time received) {
+  if (records.empty()) return absl::OkStatus();
+  if (absl::Status damage = Damage(); !damage.ok()) return damage;  // no writes, as Append
+  const int64_t received_us = absl::ToUnixMicros(received);
+  ++appends_waiting_;
+  absl::MutexLock lock(&write_mu_);
+  --appends_waiting_;
+  absl::Status s = InTransaction(*writer_, "BEGIN IMMEDIATE", [&]() -> absl::Status {
+    for (const ImagePackagesRecord& r : records) {
+      for (const sql::Statement& st : sql::PutPackagesStatements(sql::Dialect::kSqlite, r,
+                                                                 received_us)) {
+        absl::StatusOr<Stmt> stmt = Stmt::Make(*writer_, st.sql, st.params);
+        if (!stmt.ok()) return stmt.status();
+        if (absl::Status run = stmt->Run(); !run.ok()) return run;
+      }
+    }
+    return absl::OkStatus();
+  });
+  NoteDamage(s);
+  return s;
+}
+
+absl::StatusOr<ImagePackagesRecord> SqliteStore::GetPackages(const std::string& digest) {
+  return WithReader([&](Conn& conn) -> absl::StatusOr<ImagePackagesRecord> {
+    absl::StatusOr<Stmt> stmt =
+        Stmt::Make(conn, sql::GetPackagesSql(sql::Dialect::kSqlite), {digest});
+    if (!stmt.ok()) return stmt.status();
+    absl::StatusOr<bool> row = stmt->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::NotFoundError(NoInventoryMessage(digest));
+    return ImagePackagesRecord{stmt->Text(0), stmt->Text(1), stmt->Int(2), stmt->Int(3),
+                               stmt->Text(4), stmt->Int(5),  stmt->Int(6)};
+  });
+}
+
+absl::StatusOr<std::vector<ImagePackagesRecord>> SqliteStore::ListPackages(int limit) {
+  limit = sql::ClampPageSize(limit);
+  return WithReader([&](Conn& conn) -> absl::StatusOr<std::vector<ImagePackagesRecord>> {
+    absl::StatusOr<Stmt> stmt = Stmt::Make(conn, sql::ListPackagesSql(sql::Dialect::kSqlite),
+                                           {static_cast<int64_t>(limit)});
+    if (!stmt.ok()) return stmt.status();
+    std::vector<ImagePackagesRecord> out;
+    for (;;) {
+      absl::StatusOr<bool> row = stmt->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      out.push_back({stmt->Text(0), "", stmt->Int(2), stmt->Int(3), stmt->Text(4), stmt->Int(5),
+                     stmt->Int(6)});
+    }
     return out;
   });
 }
@@ -874,11 +951,15 @@ absl::StatusOr<int64_t> SqliteStore::PruneChunkLocked(int64_t cutoff_us) {
     if (!stmt.ok()) return stmt.status();
     if (absl::Status s = stmt->Run(); !s.ok()) return s;
     deleted = sqlite3_changes(writer_->db());
-    // Kept conflicts age out like events (a few rows: no chunking).
-    absl::StatusOr<Stmt> conflicts =
-        Stmt::Make(*writer_, "DELETE FROM event_conflicts WHERE received_us < ?1", {cutoff_us});
-    if (!conflicts.ok()) return conflicts.status();
-    return conflicts->Run();
+    // Kept conflicts age out like events (a few rows: no chunking), and so do package
+    // inventories no report has mentioned since the cutoff (one row per image digest).
+    for (const char* sql : {"DELETE FROM event_conflicts WHERE received_us < ?1",
+                            "DELETE FROM image_packages WHERE last_seen_us < ?1"}) {
+      absl::StatusOr<Stmt> stmt = Stmt::Make(*writer_, sql, {cutoff_us});
+      if (!stmt.ok()) return stmt.status();
+      if (absl::Status run = stmt->Run(); !run.ok()) return run;
+    }
+    return absl::OkStatus();
   });
   if (!s.ok()) return s;
   return deleted;

@@ -21,6 +21,11 @@ v1::Event VerdictEventRecord(const plugin::VerdictEvent& e, const std::string& n
   out.set_cached(e.judgement.cached);
   out.set_gate_ms(absl::ToDoubleMilliseconds(e.gate_time));
   out.set_agent_version(agent_version);
+  if (e.packages_attachment.size() > kMaxEventPackagesBytes) {
+    out.set_packages_omitted_bytes(e.packages_attachment.size());
+  } else {
+    out.set_packages_attachment(e.packages_attachment);
+  }
   return out;
 }
 

@@ -4,6 +4,7 @@
 #ifndef LAYERSEAL_NODE_AGENT_EVENT_RECORD_H_
 #define LAYERSEAL_NODE_AGENT_EVENT_RECORD_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -13,7 +14,18 @@
 
 namespace layerseal::agent {
 
-// A VERDICT event. `seq` 0: not numbered yet (the spool numbers what it keeps).
+// The largest package inventory (plugin::VerdictEvent::packages_attachment) an event
+// carries to the controller (issue 18). It travels inside its event, so that it is spooled,
+// acknowledged and deduplicated with it (one id, one record); this bound keeps that event
+// within a spool record (kMaxSpoolRecordBytes, 4 MiB) and within the controller's batch
+// (controller/ingest_service.h kMaxBatchBytes, 4 MiB). 3 MiB holds some 10,000 packages
+// (about 300 bytes each). A larger inventory is not sent: the event carries its size in
+// packages_omitted_bytes instead, and VerdictEvents logs and counts it.
+inline constexpr size_t kMaxEventPackagesBytes = 3u << 20;
+
+// A VERDICT event. `seq` 0: not numbered yet (the spool numbers what it keeps). The
+// event's packages attachment when it is at most kMaxEventPackagesBytes, its size in
+// packages_omitted_bytes otherwise.
 v1::Event VerdictEventRecord(const plugin::VerdictEvent& event, const std::string& node,
                              uint64_t seq, const std::string& agent_version);
 

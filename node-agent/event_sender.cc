@@ -6,6 +6,8 @@
 #include <openssl/x509.h>
 
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
@@ -124,7 +126,8 @@ bool EventSender::Wait(absl::Duration d, bool wakeable) {
   return !stopping_;
 }
 
-grpc::Status EventSender::Send(const std::vector<v1::Event>& events) {
+grpc::Status EventSender::Send(const std::vector<v1::Event>& events,
+                               v1::ReportEventsResponse* response) {
   v1::ReportEventsRequest request;
   request.set_node(options_.node);
   for (const v1::Event& e : events) *request.add_events() = e;
@@ -142,8 +145,7 @@ grpc::Status EventSender::Send(const std::vector<v1::Event>& events) {
     if (stopping_) return grpc::Status(grpc::StatusCode::CANCELLED, "the agent is stopping");
     in_flight_ = &context;
   }
-  v1::ReportEventsResponse response;
-  grpc::Status result = stub_->ReportEvents(&context, request, &response);
+  grpc::Status result = stub_->ReportEvents(&context, request, response);
   std::lock_guard<std::mutex> lock(mu_);
   in_flight_ = nullptr;
   return result;
@@ -168,6 +170,20 @@ void EventSender::OnFailure(const grpc::Status& status, size_t events, absl::Dur
     options_.logger->Warn("cannot deliver events to the controller; they stay in the spool",
                           fields);
   }
+}
+
+void EventSender::ReportRefusedPackages(const v1::ReportEventsResponse& response) {
+  if (options_.on_packages_refused) options_.on_packages_refused(response.packages_refused());
+  if (options_.logger == nullptr) return;
+  std::vector<std::string> errors;
+  for (int i = 0; i < response.packages_errors_size() && i < 20; ++i) {
+    errors.push_back(response.packages_errors(i));
+  }
+  options_.logger->Error("the controller refused package inventories (issue 18); their events "
+                         "were stored without them",
+                         {{"controller", options_.target},
+                          {"refused", response.packages_refused()},
+                          {"errors", nlohmann::json(errors)}});
 }
 
 void EventSender::Run() {
@@ -198,8 +214,10 @@ void EventSender::Run() {
       if (!Wait(next_heartbeat - clock.Monotonic(), true)) return;
       continue;
     }
-    grpc::Status sent = Send(*batch);
+    v1::ReportEventsResponse response;
+    grpc::Status sent = Send(*batch, &response);
     if (sent.ok()) {
+      if (response.packages_refused() > 0) ReportRefusedPackages(response);
       if (failures_ > 0 && options_.logger != nullptr) {
         options_.logger->Info("delivering events to the controller again",
                               {{"controller", options_.target}, {"failures", failures_}});

@@ -54,6 +54,10 @@ struct EventSenderOptions {
   telemetry::Logger* logger = nullptr;          // borrowed; nullptr: no logging
   // Called after each ReportEvents with "ok" or "error" (a metric); on the sender's thread.
   std::function<void(std::string_view result)> on_batch;
+  // Called with the number of package inventories the controller refused in a batch it
+  // stored (ReportEventsResponse.packages_refused; a metric); on the sender's thread. The
+  // sender logs the controller's reasons as an error.
+  std::function<void(uint32_t refused)> on_packages_refused;
   // Tests shorten these.
   absl::Duration deadline = kReportDeadline;
   absl::Duration heartbeat = kHeartbeatInterval;
@@ -76,7 +80,8 @@ class EventSender {
   explicit EventSender(EventSenderOptions options);
   void Run();
   // Sends one batch (empty: a heartbeat). CANCELLED once stopping.
-  grpc::Status Send(const std::vector<v1::Event>& events);
+  grpc::Status Send(const std::vector<v1::Event>& events, v1::ReportEventsResponse* response);
+  void ReportRefusedPackages(const v1::ReportEventsResponse& response);
   void OnFailure(const grpc::Status& status, size_t events, absl::Duration retry_in);
   // Waits `d`, or less when stopping (or woken, if `wakeable`). False once stopping.
   bool Wait(absl::Duration d, bool wakeable);

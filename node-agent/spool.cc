@@ -611,6 +611,15 @@ absl::StatusOr<uint64_t> EventSpool::Append(v1::Event event) {
   event.set_spool_incarnation(incarnation_);
   Writer w;
   w.payload = event.SerializeAsString();
+  // Room for the seq Record() adds (a varint field: at most 11 bytes).
+  if (w.payload.size() + 16 > kMaxSpoolRecordBytes) {
+    absl::MutexLock lock(&mu_);
+    CountLost(1);
+    return absl::ResourceExhaustedError(
+        StrCat("event spool ", options_.dir, ": an event of ", w.payload.size(),
+               " bytes is longer than a record may be (kMaxSpoolRecordBytes ",
+               kMaxSpoolRecordBytes, "): event not kept"));
+  }
   mu_.Lock();
   writers_.push_back(&w);
   while (!w.done && &w != writers_.front()) w.cv.Wait(&mu_);

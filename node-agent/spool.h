@@ -67,8 +67,11 @@ inline constexpr uint64_t kDefaultSpoolMaxBytes = 64ull << 20;
 // A segment is closed and a new one begun past this size (acknowledged segments are deleted
 // whole, so this is also the granularity at which disk space comes back).
 inline constexpr uint64_t kDefaultSpoolSegmentBytes = 1ull << 20;
-// A record longer than this is damage, not an event (events are a few hundred bytes).
-inline constexpr uint32_t kMaxSpoolRecordBytes = 1u << 20;
+// The longest record: Append refuses (and counts as lost) an event longer than this, and
+// Open takes a longer one for damage. Events are a few hundred bytes; a PullImage event may
+// carry a package inventory of up to kMaxEventPackagesBytes (node-agent/event_record.h,
+// 3 MiB), which this leaves room for (issue 18; it was 1 MiB before attachments).
+inline constexpr uint32_t kMaxSpoolRecordBytes = 4u << 20;
 // One leader writes at most this many bytes of queued records per write+sync.
 inline constexpr size_t kMaxGroupCommitBytes = 1u << 20;
 inline constexpr size_t kSpoolRecordHeaderBytes = 8;
@@ -133,7 +136,8 @@ class EventSpool {
 
   // Numbers `event` (its seq is overwritten) and returns its seq once it is on disk and
   // synced. On error the event is not kept and is counted as lost (ResourceExhausted when the
-  // spool is full, the filesystem's error otherwise).
+  // spool is full or the event is longer than kMaxSpoolRecordBytes, the filesystem's error
+  // otherwise).
   absl::StatusOr<uint64_t> Append(v1::Event event);
 
   // The oldest events not yet acknowledged, in seq order: at most `max_events`, and at most

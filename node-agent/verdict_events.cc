@@ -53,6 +53,13 @@ void VerdictEvents::DefineMetrics() {
       "layerseal_agent_controller_batches_total",
       "ReportEvents calls to the controller by result (ok, error); heartbeats included.",
       {"result"});
+  packages_attachments_ = m.AddCounter(
+      "layerseal_agent_packages_attachments_total",
+      "Package inventories (issue 18) handed to the spool for the controller by result: "
+      "spooled (inside its event), omitted (larger than kMaxEventPackagesBytes: the event "
+      "carries only its size), lost (the spool could not keep the event), refused (the "
+      "controller stored the event but refused the inventory; the agent logs why).",
+      {"result"});
   spool_sync_seconds_ = m.AddHistogram(
       "layerseal_agent_spool_sync_seconds", "Time of one group commit: write and fdatasync.",
       telemetry::ExponentialBuckets(0.00005, 2, 16));
@@ -93,6 +100,9 @@ absl::Status VerdictEvents::StartDelivery() {
        .logger = &log_,
        .on_batch = [this](std::string_view result) {
          controller_batches_->WithLabels({std::string(result)}).Increment();
+       },
+       .on_packages_refused = [this](uint32_t refused) {
+         packages_attachments_->WithLabels({"refused"}).Increment(refused);
        }});
   if (!sender.ok()) return sender.status();
   sender_ = *std::move(sender);
@@ -125,8 +135,21 @@ uint64_t VerdictEvents::spool_backlog() const { return spool_ ? spool_->stats().
 // Keeps the event for the controller. A spool that cannot keep it counts it (and reports
 // the count to the controller later); the verdict goes on regardless.
 void VerdictEvents::Spool(const plugin::VerdictEvent& e) {
-  absl::StatusOr<uint64_t> seq =
-      spool_->Append(VerdictEventRecord(e, options_.node, 0, options_.agent_version));
+  v1::Event record = VerdictEventRecord(e, options_.node, 0, options_.agent_version);
+  const bool has_packages = !e.packages_attachment.empty();
+  if (record.packages_omitted_bytes() > 0) {
+    packages_attachments_->WithLabels({"omitted"}).Increment();
+    log_.Warn("package inventory too large for an event: not sent to the controller, which "
+              "records only its size",
+              {{"image", e.image},
+               {"digest", record.verdict().digest()},
+               {"bytes", record.packages_omitted_bytes()},
+               {"limit", kMaxEventPackagesBytes}});
+  }
+  absl::StatusOr<uint64_t> seq = spool_->Append(std::move(record));
+  if (has_packages && !(seq.ok() && e.packages_attachment.size() > kMaxEventPackagesBytes)) {
+    packages_attachments_->WithLabels({seq.ok() ? "spooled" : "lost"}).Increment();
+  }
   if (seq.ok()) {
     sender_->Wake();
     if (spool_failing_.exchange(false)) {

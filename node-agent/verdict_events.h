@@ -6,7 +6,8 @@
 // Defines and updates its metrics (docs/agent.md): layerseal_verdicts_total,
 // layerseal_verdict_cache_total, layerseal_verification_seconds, and for the delivery
 // layerseal_agent_spool_events, layerseal_agent_spool_bytes, layerseal_agent_events_lost_total,
-// layerseal_agent_spool_sync_seconds, layerseal_agent_controller_batches_total.
+// layerseal_agent_spool_sync_seconds, layerseal_agent_controller_batches_total, and for
+// package inventories (issue 18) layerseal_agent_packages_attachments_total{result}.
 //
 // Thread-safety: Report may be called concurrently from any number of threads (the gates'
 // workers); the accessors too.
@@ -81,6 +82,7 @@ class VerdictEvents final : public plugin::EventSink {
   telemetry::Family<telemetry::Counter>* events_lost_ = nullptr;
   telemetry::Family<telemetry::Counter>* controller_batches_ = nullptr;
   telemetry::Family<telemetry::Histogram>* spool_sync_seconds_ = nullptr;
+  telemetry::Family<telemetry::Counter>* packages_attachments_ = nullptr;
   std::unique_ptr<EventLog> events_;
   std::unique_ptr<EventSpool> spool_;     // set by Start only
   std::unique_ptr<EventSender> sender_;   // set by Start only; borrows spool_

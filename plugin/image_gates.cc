@@ -165,7 +165,7 @@ class ImageGates::Impl {
     if (!ParseMessage(call.request(), &request)) {
       return call.Fail(MalformedRequest(call.method(), "not a PullImageRequest"));
     }
-    const std::string& image = request.image().image();
+    const std::string image = request.image().image();  // a copy: the request is rewritten below
     absl::StatusOr<Reference> ref = Reference::Parse(image);
     if (!ref.ok()) {
       return call.Fail(MalformedRequest(call.method(), StrCat("image \"", image, "\": ",

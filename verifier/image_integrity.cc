@@ -474,6 +474,7 @@ ImageInspection InspectImage(const Digest& image, const ImageManifest& manifest,
   IntegrityVisitor visitor(judge ? &*judge : nullptr, packages,
                            options.limits.tar.max_captured_file_bytes);
   absl::Status content;
+  absl::Status missing;  // a scrub's first blob the reader does not have
   for (size_t i = first; i < n; ++i) {
     bool judge_layer = judge_paths && i >= out.base_layers;
     bool packages_layer = packages;
@@ -481,6 +482,18 @@ ImageInspection InspectImage(const Digest& image, const ImageManifest& manifest,
     visitor.BeginLayer(i, manifest.layers[i].digest, judge_layer, packages_layer);
     content = ReadLayer(reader, i, manifest.layers[i], out.diff_ids[i], v, options.limits,
                         &out.bytes_read);
+    if (!content.ok() && options.scrub && content.code() == absl::StatusCode::kNotFound) {
+      // A scrub goes on past a blob the runtime no longer has: the others can still be
+      // proven wrong. What needed this layer's entries is left incomplete.
+      if (missing.ok()) missing = content;
+      content = absl::OkStatus();
+      if (packages) {
+        packages = false;
+        out.packages_status = missing;
+      }
+      if (i >= out.base_layers) judge_paths = false;
+      continue;
+    }
     if (!content.ok()) break;
     visitor.EndLayer();
     if (judge && judge->violation().has_value() && !out.violation.has_value()) {
@@ -497,12 +510,14 @@ ImageInspection InspectImage(const Digest& image, const ImageManifest& manifest,
       if (!options.scrub) break;
     }
   }
+  // Every layer the judge needed was read (a break leaves content not OK).
+  if (content.ok() && judge_paths) out.paths_checked = true;
+  if (content.ok() && !missing.ok()) content = missing;
   out.content = content;
   if (!content.ok()) {
     if (packages) out.packages_status = content;
     return out;
   }
-  if (judge_paths) out.paths_checked = true;
   if (packages) {
     if (!visitor.packages_error().ok()) {
       out.packages_status = visitor.packages_error();
@@ -596,14 +611,16 @@ Verdict ApplyIntegrity(const Verdict& signature, const IntegrityRules& rules,
   // The bytes.
   if (data_loss) return Deny(signature, Reason::kIntegrityMismatch, std::string(Sv(content.message())));
   if (rules.protected_paths != nullptr) {
-    if (!content.ok()) {
-      return Deny(signature, ContentReason(content),
-                  StrCat("protected paths could not be checked: ", Sv(content.message())));
-    }
     if (inspection.violation.has_value()) {
       return Deny(signature, Reason::kProtectedPath, inspection.violation->Detail());
     }
     if (!inspection.paths_checked) {
+      // What the judgement needed could not be read (a scrub may have read past a missing
+      // blob the rule did not need: then paths_checked holds and the rule holds).
+      if (!content.ok()) {
+        return Deny(signature, ContentReason(content),
+                    StrCat("protected paths could not be checked: ", Sv(content.message())));
+      }
       return Deny(signature, Reason::kContentUnavailable,
                   "protected paths could not be checked: the layers above the base were not read");
     }

@@ -115,7 +115,10 @@ class BlobReader {
 
 struct InspectOptions {
   // Hash every layer blob against its descriptor and its decompressed bytes against the
-  // config's diff_id, even when no rule needs the layers (the integrity scrub).
+  // config's diff_id, even when no rule needs the layers (the integrity scrub). A scrub goes
+  // on past a blob the reader does not have (NotFound), so that a later corrupt one is still
+  // found: `content` is then the first DataLoss, else that NotFound; what needed the missing
+  // layer's entries stays incomplete (paths_checked false when it was above the base).
   bool scrub = false;
   layers::LayerStreamLimits limits;
 };

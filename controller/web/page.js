@@ -205,6 +205,8 @@ async function loadImages() {
     cell(tr, micros(im.allowed), "num allowed");
     cell(tr, micros(im.denied), "num denied" + (micros(im.denied) > 0 ? " verdict-deny" : ""));
     cell(tr, (im.nodes || []).join(", "), "nodes");
+    // The package inventory stored for the last digest (issue 18); "" when there is none.
+    cell(tr, im.hasPackages ? micros(im.packages) : "", "num packages");
     timeCell(tr, micros(im.lastSeenUnixMicros), "", true);
     body.appendChild(tr);
   }

@@ -405,6 +405,16 @@ std::map<std::string, grpc::Status> CallEveryQueryMethod(const std::shared_ptr<g
   v1::ListImagesResponse images;
   out["ListImages"] = stub->ListImages(Context().get(), v1::ListImagesRequest(), &images);
   EXPECT_EQ(images.images_size(), 0);
+  // Issue 18's package inventories.
+  v1::GetImagePackagesRequest get_packages;
+  get_packages.set_digest("sha256:" + std::string(64, 'a'));
+  v1::ImagePackages packages;
+  out["GetImagePackages"] = stub->GetImagePackages(Context().get(), get_packages, &packages);
+  EXPECT_EQ(packages.packages_size(), 0);
+  v1::ListImagePackagesResponse inventories;
+  out["ListImagePackages"] =
+      stub->ListImagePackages(Context().get(), v1::ListImagePackagesRequest(), &inventories);
+  EXPECT_EQ(inventories.images_size(), 0);
   v1::FollowEventsRequest follow;
   *follow.mutable_filter() = NodeFilter(node);
   auto ctx = Context();
@@ -421,7 +431,7 @@ TEST_F(ControllerTest, NodeCertificateCannotCallAnyQueryMethod) {
   double before = MetricValue(Metrics(controller_->admin_port()),
                               "layerseal_controller_refused_queries_total{role=\"node\"}");
   std::map<std::string, grpc::Status> got = CallEveryQueryMethod(As("node-a"), "node-a");
-  ASSERT_EQ(got.size(), 4u);
+  ASSERT_EQ(got.size(), 6u);
   for (const auto& [method, s] : got) {
     EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << method << ": " << s.error_message();
     for (const char* part : {method.c_str(), "a node's", "CN=node-a", "O=[layerseal:nodes]",
@@ -431,7 +441,7 @@ TEST_F(ControllerTest, NodeCertificateCannotCallAnyQueryMethod) {
   }
   EXPECT_EQ(MetricValue(Metrics(controller_->admin_port()),
                         "layerseal_controller_refused_queries_total{role=\"node\"}"),
-            std::max(before, 0.0) + 4);
+            std::max(before, 0.0) + 6);
   // The reader sees the event the node reported.
   std::vector<v1::Event> seen = QueryAll(As("reader"), NodeFilter("node-a"));
   EXPECT_TRUE(std::any_of(seen.begin(), seen.end(), [](const v1::Event& e) { return e.seq() == 7001; }));
@@ -481,7 +491,7 @@ TEST_F(ControllerTest, CertificateWithoutRoleIsRefusedEverywhere) {
   EXPECT_EQ(MetricValue(metrics, "layerseal_controller_rejected_batches_total{reason=\"no_role\"}"),
             std::max(rejected, 0.0) + 2);
   EXPECT_EQ(MetricValue(metrics, "layerseal_controller_refused_queries_total{role=\"none\"}"),
-            std::max(refused, 0.0) + 8);
+            std::max(refused, 0.0) + 12);
 }
 
 // An agent retrying a rejected batch, or a hostile one, cannot flood the controller's log:

@@ -24,6 +24,7 @@
 #include "controller/web.h"
 #include "nlohmann/json.hpp"
 #include "telemetry/admin_http.h"
+#include "tests/support/package_inventory.h"
 #include "tests/support/process.h"
 
 namespace layerseal {
@@ -142,6 +143,14 @@ void Fill(controller::EventStore& store) {
   ASSERT_TRUE(store.Append("node-a", Status("0.1.0", kPolicyV1, 0, 0), a, now).ok());
   ASSERT_TRUE(store.Append("node-b", Status("0.1.0", kPolicyV2, 17, 3), b, now).ok());
   ASSERT_TRUE(store.Append("node-c", Status("0.2.0-rc1", kPolicyV1, 2, 0), c, now).ok());
+  // Issue 18: the package inventory of the api image's digest (two packages).
+  ASSERT_TRUE(store
+                  .PutPackages({{kDigestB,
+                                 testing::TestAttachment(kDigestB, {{"curl", "7.88.1-10"},
+                                                                    {"jq", "1.6-2.1"}}),
+                                 2, 0, "node-a"}},
+                               now)
+                  .ok());
 }
 
 // ---------------------------------------------------------------- HTTP
@@ -248,7 +257,7 @@ std::vector<std::vector<std::string>> Rows(const std::string& dom, const std::st
 
 // Columns of the tables, as the page lays them out.
 enum EventColumn { kTime, kNode, kPod, kImage, kDigest, kVerdict, kReason, kMode, kSigner, kDetail };
-enum ImageColumn { kImgImage, kImgDigest, kImgAllowed, kImgDenied, kImgNodes, kImgSeen };
+enum ImageColumn { kImgImage, kImgDigest, kImgAllowed, kImgDenied, kImgNodes, kImgPackages, kImgSeen };
 enum NodeColumn { kNdNode, kNdSeen, kNdAgent, kNdPolicy, kNdBacklog, kNdLost, kNdEvents, kNdDenied };
 
 std::vector<std::string> Column(const std::vector<std::vector<std::string>>& rows, size_t col) {
@@ -555,10 +564,12 @@ TEST_F(ControllerWebBrowserTest, PageShowsEventsImagesAndNodes) {
   EXPECT_EQ((*api)[kImgAllowed], "2");
   EXPECT_EQ((*api)[kImgDenied], "2");
   EXPECT_EQ((*api)[kImgNodes], "node-a, node-b, node-c");
+  EXPECT_EQ((*api)[kImgPackages], "2");
   const auto* busybox = RowWith(images, kImgImage, "docker.io/library/busybox:latest");
   ASSERT_NE(busybox, nullptr) << dom;
   EXPECT_EQ((*busybox)[kImgDenied], "1");
   EXPECT_EQ((*busybox)[kImgAllowed], "0");
+  EXPECT_EQ((*busybox)[kImgPackages], "");
 
   auto nodes = Rows(dom, "node-summary");
   ASSERT_THAT(nodes, SizeIs(3)) << dom;

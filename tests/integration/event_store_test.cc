@@ -719,7 +719,7 @@ TEST_P(EventStoreTest, MigratesAnOldSchemaAndRefusesANewerOne) {
   absl::StatusOr<std::string> version =
       backend_->Sql(old_url, "SELECT version FROM schema_version");
   ASSERT_TRUE(version.ok());
-  EXPECT_EQ(version->substr(0, 1), GetParam() == "sqlite" ? "5" : "4");
+  EXPECT_EQ(version->substr(0, 1), GetParam() == "sqlite" ? "6" : "5");  // issue 18: image_packages
 
   // An empty database (created, never written) is migrated from nothing: SetUp did that.
   EXPECT_EQ(store_->Count(), 0);
@@ -764,14 +764,16 @@ TEST_P(EventStoreTest, SignerMigrationKeepsEveryEventAndFillsTheColumns) {
   }
   const bool sqlite = GetParam() == "sqlite";
   std::string back =
-      sqlite ? "DROP INDEX events_key_id; DROP INDEX events_signer_issuer;"
+      sqlite ? "DROP TABLE image_packages;"  // issue 18's migration 6, after this one
+               " DROP INDEX events_key_id; DROP INDEX events_signer_issuer;"
                " DROP INDEX events_signer_subject;"
                " DELETE FROM sqlite_stat1 WHERE idx LIKE 'events_key_id' OR idx LIKE 'events_signer%';"
                " ALTER TABLE events DROP COLUMN key_id;"
                " ALTER TABLE events DROP COLUMN signer_issuer;"
                " ALTER TABLE events DROP COLUMN signer_subject;"
                " UPDATE schema_version SET version = 4;"
-             : "ALTER TABLE events DROP COLUMN key_id, DROP COLUMN signer_issuer,"
+             : "DROP TABLE image_packages;"  // issue 18's migration 5, after this one
+               " ALTER TABLE events DROP COLUMN key_id, DROP COLUMN signer_issuer,"
                " DROP COLUMN signer_subject; UPDATE schema_version SET version = 3;";
   absl::StatusOr<std::string> r = backend_->Sql(url, back);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -783,7 +785,7 @@ TEST_P(EventStoreTest, SignerMigrationKeepsEveryEventAndFillsTheColumns) {
   ASSERT_NE(migrated, nullptr);
   r = backend_->Sql(url, "SELECT version FROM schema_version");
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->substr(0, 1), sqlite ? "5" : "4");
+  EXPECT_EQ(r->substr(0, 1), sqlite ? "6" : "5");
   EXPECT_EQ(migrated->Count(), kPlain + 2);
   store_ = std::move(migrated);  // QueryAll reads store_
   std::vector<v1::Event> all = QueryAll({});

@@ -16,6 +16,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "k8s/cri/runtime/v1/api.grpc.pb.h"
+#include "nlohmann/json.hpp"
+#include "node-agent/scrub.h"
 #include "node-agent/agent.h"
 #include "node-agent/config.h"
 #include "plugin/image_judge.h"
@@ -170,6 +172,16 @@ class IntegrityE2eTest : public ::testing::Test {
   static std::string Pinned(const std::string& repo, const TestImage& image) {
     return StrCat(Ref(repo), "@", image.digest.str());
   }
+  // The digest of the manifest's layer `index`.
+  static Digest LayerDigest(const TestImage& image, size_t index) {
+    nlohmann::json m = nlohmann::json::parse(image.manifest);
+    return *Digest::Parse(m["layers"][index]["digest"].get<std::string>());
+  }
+  // Where containerd keeps blob `blob` (its content store in the test's root).
+  static std::string BlobFile(const Digest& blob) {
+    return StrCat(containerd_->dir(), "/root/io.containerd.content.v1.content/blobs/sha256/",
+                  blob.hex());
+  }
 
   static testing::RegistryServer* registry_;
   static testing::ContainerdServer* containerd_;
@@ -287,6 +299,59 @@ TEST_F(IntegrityE2eTest, ThePullEventCarriesThePackagesTheTopLayerAdded) {
   EXPECT_EQ(inventory->packages[0].package.name, "hello");
   EXPECT_EQ(inventory->packages[0].package.version, "2.10-3");
   EXPECT_EQ(inventory->packages[0].layer_index, 1u);
+}
+
+// Layers containerd no longer has (discard_unpacked_layers, or gone): the rules that need
+// them fail closed (CONTENT_UNAVAILABLE), while the base rule still judges the config.
+TEST_F(IntegrityE2eTest, LayersTheRuntimeNoLongerHasFailClosed) {
+  TestImage image = OnTheBase("rules/gone:1", {{"app/gone", "gone\n"}});
+  TestImage untrusted =
+      testing::SealTestImage(testing::MakeBaseImage({.seed = "integrity-gone-untrusted"}), *key_);
+  Push("rules/gone-untrusted:1", untrusted);
+  CriClient direct(containerd_->socket());
+  std::string id, untrusted_id;
+  ASSERT_TRUE(direct.Pull(Ref("rules/gone:1"), &id).ok());
+  ASSERT_TRUE(direct.Pull(Ref("rules/gone-untrusted:1"), &untrusted_id).ok());
+  ASSERT_TRUE(std::filesystem::remove(BlobFile(LayerDigest(image, 1))));
+  ASSERT_TRUE(std::filesystem::remove(BlobFile(LayerDigest(untrusted, 0))));
+
+  EXPECT_FALSE(client_->Status(id).has_value());
+  grpc::Status create = client_->CreateContainer(id, "default");
+  EXPECT_EQ(create.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << create.error_message();
+  EXPECT_THAT(create.error_message(), HasSubstr("CONTENT_UNAVAILABLE"));
+  grpc::Status untrusted_create = client_->CreateContainer(untrusted_id, "default");
+  EXPECT_THAT(untrusted_create.error_message(), HasSubstr("UNTRUSTED_BASE"));
+}
+
+// The scrub finds a layer changed on disk: the admitted image is hidden and refused
+// (INTEGRITY_MISMATCH). Pulled again, the bytes are judged again after the pull: still
+// corrupt, the image is removed, so the next pull fetches fresh blobs and is admitted.
+TEST_F(IntegrityE2eTest, ACorruptImageIsRefusedAndAPullAfterItsRemovalHeals) {
+  TestImage image = OnTheBase("rules/corrupt:1", {{"app/data", "the real data\n"}});
+  std::string id;
+  ASSERT_TRUE(client_->Pull(Ref("rules/corrupt:1"), &id).ok());
+  ASSERT_TRUE(client_->Status(id).has_value());
+  const std::string file = BlobFile(LayerDigest(image, 1));
+  std::filesystem::permissions(file, std::filesystem::perms::owner_write,
+                               std::filesystem::perm_options::add);
+  testing::WriteFileOrDie(file, "not the layer that was pulled");
+  agent::ScrubReport report = agent_->scrubber().ScrubImage(image.digest);
+  ASSERT_EQ(report.mismatches, 1u) << report.ToJson();
+
+  EXPECT_FALSE(client_->Status(id).has_value()) << "a corrupt image is shown";
+  grpc::Status create = client_->CreateContainer(id, "default");
+  EXPECT_EQ(create.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << create.error_message();
+  EXPECT_THAT(create.error_message(), HasSubstr("INTEGRITY_MISMATCH"));
+
+  grpc::Status again = client_->Pull(Ref("rules/corrupt:1"));
+  EXPECT_THAT(again.error_message(), HasSubstr("INTEGRITY_MISMATCH"));
+  EXPECT_FALSE(InContainerd(Pinned("rules/corrupt", image)).has_value());
+  std::string fresh_id;
+  grpc::Status healed = client_->Pull(Ref("rules/corrupt:1"), &fresh_id);
+  ASSERT_TRUE(healed.ok()) << healed.error_message();
+  EXPECT_TRUE(client_->Status(fresh_id).has_value());
+  EXPECT_TRUE(client_->CreateContainer(fresh_id, "default").error_message().find("layerseal") ==
+              std::string::npos);
 }
 
 }  // namespace

@@ -927,6 +927,7 @@ TEST_F(IntegrityGatesTest, AnAdmittedPullCarriesThePackagesAttachment) {
   EXPECT_TRUE(events[0].admitted);
   EXPECT_EQ(events[0].judgement.verdict.reason, Reason::kVerified);
   EXPECT_EQ(events[0].packages_attachment, R"({"format":"layerseal.packages/v1"})");
+  EXPECT_EQ(events[0].image, kTag) << "the event names the image as the request did";
 }
 
 // A failed pull is the runtime's answer; the admitting decision is still reported once.

@@ -445,6 +445,69 @@ TEST_F(ImageIntegrityTest, MissingBlobIsContentUnavailableAndSignatureDenialStay
   EXPECT_EQ(ApplyIntegrity(Signed(), rules, in).reason, Reason::kContentUnavailable);
 }
 
+// A layer whose bytes match its digests but that is not a tar the rules can judge (built
+// hostile: a ".." member, made by python3's tarfile): the parser's error, not "corrupt".
+TEST_F(ImageIntegrityTest, HostileLayerBuiltThatWayIsIntegrityMismatchNamingTheParser) {
+  BuiltLayer l0 = MakeLayer(BaseTree());
+  std::string tar = tmp_.File("hostile.tar");
+  MustRun({"python3", "-c",
+           "import io, sys, tarfile\n"
+           "with tarfile.open(sys.argv[1], 'w', format=tarfile.USTAR_FORMAT) as t:\n"
+           "    data = b'x'\n"
+           "    info = tarfile.TarInfo('../../bin/sh')\n"
+           "    info.size = len(data)\n"
+           "    t.addfile(info, io.BytesIO(data))\n",
+           tar});
+  BuiltLayer hostile;
+  hostile.blob = testing::ReadFileOrDie(tar);
+  hostile.media_type = "application/vnd.oci.image.layer.v1.tar";
+  hostile.digest = Sha256sum(tar);
+  hostile.diff_id = hostile.digest;
+  BuiltImage img = MakeImage({l0, hostile});
+  MemoryReader reader;
+  Serve(reader, img);
+  IntegrityRules rules = Rules({img.chain_ids[0]}, {"/bin/*"});
+  ImageInspection in = InspectImage(img.digest, img.manifest, img.config, rules, &reader);
+  EXPECT_EQ(in.content.code(), absl::StatusCode::kInvalidArgument) << in.content;
+  EXPECT_EQ(reader.ReadsOf(hostile.digest), 2u);  // the walk, then the hash-only check
+  Verdict v = ApplyIntegrity(Signed(), rules, in);
+  EXPECT_EQ(v.reason, Reason::kIntegrityMismatch);
+  EXPECT_THAT(v.detail, HasSubstr(StrCat("protected paths could not be checked: layer 1 (",
+                                         hostile.digest, "): ")));
+  EXPECT_THAT(v.detail, HasSubstr(".."));
+  EXPECT_THAT(v.detail, ::testing::Not(HasSubstr("blob hashes to")));
+}
+
+TEST_F(ImageIntegrityTest, LayerOverTheLimitsIsLimitExceeded) {
+  BuiltLayer l0 = MakeLayer(BaseTree());
+  BuiltLayer l1 = MakeLayer({{"app/big", {std::string(200000, 'z')}}});
+  BuiltImage img = MakeImage({l0, l1});
+  MemoryReader reader;
+  Serve(reader, img);
+  IntegrityRules rules = Rules({img.chain_ids[0]}, {"/bin/*"});
+  InspectOptions small;
+  small.limits.max_decompressed_bytes = 100000;
+  ImageInspection in = InspectImage(img.digest, img.manifest, img.config, rules, &reader, small);
+  EXPECT_EQ(in.content.code(), absl::StatusCode::kResourceExhausted) << in.content;
+  Verdict v = ApplyIntegrity(Signed(), rules, in);
+  EXPECT_EQ(v.reason, Reason::kLimitExceeded);
+  EXPECT_THAT(v.detail, HasSubstr(StrCat("layer 1 (", l1.digest, ")")));
+}
+
+TEST_F(ImageIntegrityTest, OpaqueDirectoryOverAProtectedPath) {
+  BuiltLayer l0 = MakeLayer(BaseTree());
+  // What an image builder writes when a directory is replaced wholesale.
+  BuiltLayer l1 = MakeLayer({{"bin/.wh..wh..opq", {""}}, {"bin/tool", {"t"}}});
+  BuiltImage img = MakeImage({l0, l1});
+  MemoryReader reader;
+  Serve(reader, img);
+  IntegrityRules rules = Rules({img.chain_ids[0]}, {"/bin/sh"});
+  Verdict v = ApplyIntegrity(Signed(), rules,
+                             InspectImage(img.digest, img.manifest, img.config, rules, &reader));
+  EXPECT_EQ(v.reason, Reason::kProtectedPath);
+  EXPECT_THAT(v.detail, HasSubstr("\"/bin/.wh..wh..opq\" opaque directory"));
+}
+
 TEST_F(ImageIntegrityTest, InsecureAcceptAnythingIsJudgedToo) {
   BuiltLayer l0 = MakeLayer(BaseTree());
   BuiltImage img = MakeImage({l0});
@@ -485,6 +548,32 @@ TEST_F(ImageIntegrityTest, ScrubHashesEveryLayerWhateverTheRules) {
   in = InspectImage(img.digest, img.manifest, img.config, none, &reader, scrub);
   EXPECT_EQ(in.content.code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(ApplyIntegrity(Signed(), none, in).allowed());
+
+  // A scrub reads past a blob the runtime no longer has: a later corrupt one is still found.
+  BuiltLayer l2 = MakeLayer({{"app/more", {"more"}}});
+  BuiltImage three = MakeImage({l0, l1, l2});
+  Serve(reader, three);
+  reader.blobs.erase(l0.digest);
+  reader.blobs[l2.digest][l2.blob.size() / 2] ^= 0x10;
+  IntegrityRules above_base = Rules({three.chain_ids[0]}, {"/bin/*"});
+  in = InspectImage(three.digest, three.manifest, three.config, above_base, &reader, scrub);
+  EXPECT_EQ(in.content.code(), absl::StatusCode::kDataLoss) << in.content;
+  EXPECT_THAT(std::string(in.content.message()), HasSubstr(StrCat("layer 2 (", l2.digest, ")")));
+  // Only the base's blob missing: the scrub says so, but the protected paths above the base
+  // were all judged, so the rules hold.
+  Serve(reader, three);
+  reader.blobs.erase(l0.digest);
+  in = InspectImage(three.digest, three.manifest, three.config, above_base, &reader, scrub);
+  EXPECT_EQ(in.content.code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(in.paths_checked);
+  EXPECT_TRUE(ApplyIntegrity(Signed(), above_base, in).allowed());
+  // A missing blob above the base leaves them unjudged: CONTENT_UNAVAILABLE.
+  Serve(reader, three);
+  reader.blobs.erase(l1.digest);
+  in = InspectImage(three.digest, three.manifest, three.config, above_base, &reader, scrub);
+  EXPECT_FALSE(in.paths_checked);
+  EXPECT_EQ(ApplyIntegrity(Signed(), above_base, in).reason, Reason::kContentUnavailable);
+  EXPECT_EQ(reader.ReadsOf(l2.digest) > 0, true);
 
   // An untrusted base is denied on the config, but a scrub still reads every layer.
   Serve(reader, img);

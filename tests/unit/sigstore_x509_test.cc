@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/time/time.h"
 #include "base/str_cat.h"
 #include "gtest/gtest.h"
@@ -694,6 +695,137 @@ TEST(SigstoreFulcioHostileTest, BundleIntermediatesAreNeverUsed) {
   EXPECT_NE(s.message().find("unable to get local issuer"), std::string_view::npos) << s;
   // The trusted root itself is no signing certificate.
   EXPECT_FALSE(VerifyChainAt(pki.root.get(), pki.Root(), kInside).ok());
+}
+
+// ---- issuer stores: the path above the issuing intermediate is validated once ------------
+
+// The full-path validation VerifyChainAt runs without an issuer store: the root alone in the
+// store, the CA's intermediates as untrusted certificates, X509_STRICT, time t. "" when the
+// path verifies, else OpenSSL's error as VerifyChainAt words it.
+std::string FullPathError(X509* leaf, const std::vector<std::shared_ptr<X509>>& chain, absl::Time t) {
+  std::shared_ptr<X509_STORE> store = StoreOf(chain.back().get());
+  ossl::X509StackViewPtr untrusted(sk_X509_new_null());
+  for (size_t i = 0; i + 1 < chain.size(); ++i) sk_X509_push(untrusted.get(), chain[i].get());
+  ossl::StoreCtxPtr ctx(X509_STORE_CTX_new());
+  EXPECT_EQ(X509_STORE_CTX_init(ctx.get(), store.get(), leaf, untrusted.get()), 1);
+  X509_VERIFY_PARAM* p = X509_STORE_CTX_get0_param(ctx.get());
+  X509_VERIFY_PARAM_set_time(p, absl::ToTimeT(t));
+  X509_VERIFY_PARAM_set_depth(p, kMaxVerifyDepth);
+  X509_VERIFY_PARAM_set_flags(p, X509_V_FLAG_X509_STRICT);
+  if (X509_verify_cert(ctx.get()) == 1) return "";
+  int err = X509_STORE_CTX_get_error(ctx.get());
+  return StrCat(X509_verify_cert_error_string(err), " (at depth ",
+                X509_STORE_CTX_get_error_depth(ctx.get()), ")");
+}
+
+TEST(SigstoreFulcioTest, IssuerStoreIsMadeOnlyWhereTheShortcutIsExact) {
+  Pki pki;
+  EXPECT_NE(IssuerStoreFor({pki.inter, pki.root}), nullptr);
+  EXPECT_NE(pki.Root().fulcio()[0].issuer_store, nullptr);  // FromParts makes it
+  EXPECT_EQ(IssuerStoreFor({pki.root}), nullptr);            // no intermediate
+  EXPECT_EQ(IssuerStoreFor({}), nullptr);
+  // The path above the intermediate does not verify: another root, or the wrong order.
+  Pki other;
+  EXPECT_EQ(IssuerStoreFor({pki.inter, other.root}), nullptr);
+  EXPECT_EQ(IssuerStoreFor({pki.root, pki.inter}), nullptr);
+  // A root whose pathLen leaves no room for the intermediate once a leaf hangs below it.
+  ossl::PkeyPtr rk = NewKey(), ik = NewKey();
+  std::shared_ptr<X509> tight_root = Make(Spec{
+      .cn = "tight root", .key = rk.get(),
+      .extra = {Ext{NID_basic_constraints, "critical,CA:TRUE,pathlen:0", "", ""},
+                Ext{NID_key_usage, "critical,keyCertSign,cRLSign", "", ""}},
+      .leaf_defaults = false});
+  std::shared_ptr<X509> tight_inter = Make(Spec{.cn = "tight inter", .key = ik.get(), .issuer = tight_root.get(),
+                                                .issuer_key = rk.get(), .ca = true});
+  EXPECT_EQ(IssuerStoreFor({tight_inter, tight_root}), nullptr);
+  // ...which matters: a leaf under that intermediate exceeds the root's pathLen, and the full
+  // path (what VerifyChainAt runs for this CA) refuses it.
+  ossl::PkeyPtr tk = NewKey();
+  std::shared_ptr<X509> tight_leaf = Make(Spec{.cn = "", .key = tk.get(), .issuer = tight_inter.get(),
+                                               .issuer_key = ik.get(), .extra = {San("email:a@example.test")}});
+  EXPECT_NE(FullPathError(tight_leaf.get(), {tight_inter, tight_root}, kInside).find("path length"),
+            std::string::npos);
+  Authority tight;
+  tight.chain = {tight_inter, tight_root};
+  tight.valid_for.start = absl::UnixEpoch();
+  EXPECT_FALSE(VerifyChainAt(tight_leaf.get(), TrustedRoot::FromParts({}, {}, {tight}, {}, "x"), kInside).ok());
+  // Name constraints depend on the leaf: the whole path is validated each time.
+  std::shared_ptr<X509> nc_inter = Make(Spec{
+      .cn = "nc inter", .key = ik.get(), .issuer = pki.root.get(), .issuer_key = pki.root_key.get(),
+      .ca = true, .extra = {Ext{NID_name_constraints, "critical,permitted;email:.example.test", "", ""}}});
+  EXPECT_EQ(IssuerStoreFor({nc_inter, pki.root}), nullptr);
+  // Every public-good Fulcio CA with an intermediate gets one.
+  TrustedRoot pg = TrustedRoot::LoadFile(StrCat(CorpusDir(), "/trusted_root.public-good.json")).value();
+  int with_intermediate = 0;
+  for (const Authority& a : pg.fulcio()) {
+    if (a.chain.size() < 2) continue;
+    ++with_intermediate;
+    EXPECT_NE(a.issuer_store, nullptr) << a.uri;
+  }
+  EXPECT_GT(with_intermediate, 0);
+}
+
+TEST(SigstoreFulcioTest, ShortcutAgreesWithFullPathValidation) {
+  // Certificates whose validity windows put each one in turn outside the signing time.
+  const absl::Time t0 = absl::FromUnixSeconds(1700000000);
+  const absl::Time t = t0 + absl::Hours(24 * 100);
+  struct Window {
+    absl::Time nb, na;
+  };
+  const Window inside{t0, t0 + absl::Hours(24 * 3650)};
+  const Window expired{t0, t - absl::Hours(1)};
+  const Window future{t + absl::Hours(1), t + absl::Hours(48)};
+  struct Variant {
+    std::string name;
+    Window root, inter, leaf;
+    bool other_key = false;  // the leaf is signed by a key that is not the intermediate's
+  };
+  const std::vector<Variant> variants = {
+      {"all valid", inside, inside, inside},
+      {"root expired", expired, inside, inside},
+      {"root not yet valid", future, inside, inside},
+      {"intermediate expired", inside, expired, inside},
+      {"intermediate not yet valid", inside, future, inside},
+      {"leaf expired", inside, inside, expired},
+      {"leaf not yet valid", inside, inside, future},
+      {"root and intermediate expired", expired, expired, inside},
+      {"leaf signed by another key", inside, inside, inside, true},
+  };
+  int passed = 0;
+  for (const Variant& v : variants) {
+    SCOPED_TRACE(v.name);
+    ossl::PkeyPtr rk = NewKey(), ik = NewKey(), lk = NewKey(), stray = NewKey();
+    std::shared_ptr<X509> root = Make(Spec{.cn = "w root", .key = rk.get(), .ca = true,
+                                           .not_before = v.root.nb, .not_after = v.root.na});
+    std::shared_ptr<X509> inter = Make(Spec{.cn = "w inter", .key = ik.get(), .issuer = root.get(),
+                                            .issuer_key = rk.get(), .ca = true,
+                                            .not_before = v.inter.nb, .not_after = v.inter.na});
+    std::shared_ptr<X509> leaf = Make(Spec{.cn = "", .key = lk.get(), .issuer = inter.get(),
+                                           .issuer_key = v.other_key ? stray.get() : ik.get(),
+                                           .extra = {San("email:a@example.test")},
+                                           .not_before = v.leaf.nb, .not_after = v.leaf.na});
+    Authority a;
+    a.chain = {inter, root};
+    a.valid_for.start = absl::UnixEpoch();
+    TrustedRoot tr = TrustedRoot::FromParts({}, {}, {a}, {}, "sha256:test");
+    ASSERT_NE(tr.fulcio()[0].issuer_store, nullptr);  // the shortcut is what runs
+    const std::string want = FullPathError(leaf.get(), a.chain, t);
+    absl::StatusOr<std::vector<std::shared_ptr<X509>>> got = VerifyChainAt(leaf.get(), tr, t);
+    if (want.empty()) {
+      ASSERT_TRUE(got.ok()) << got.status();
+      ASSERT_EQ(got->size(), 3u);
+      EXPECT_EQ(X509_cmp((*got)[0].get(), leaf.get()), 0);
+      EXPECT_EQ(X509_cmp((*got)[1].get(), inter.get()), 0);
+      EXPECT_EQ(X509_cmp((*got)[2].get(), root.get()), 0);
+      ++passed;
+    } else {
+      ASSERT_FALSE(got.ok());
+      EXPECT_EQ(got.status().code(), absl::StatusCode::kPermissionDenied);
+      EXPECT_TRUE(absl::EndsWith(got.status().message(), StrCat(": ", want)))
+          << got.status() << "\nfull path: " << want;
+    }
+  }
+  EXPECT_EQ(passed, 1);  // only the all-valid variant verifies
 }
 
 // ---- sct.h -------------------------------------------------------------------------------------

@@ -215,10 +215,13 @@ absl::StatusOr<std::vector<std::shared_ptr<X509>>> VerifyChainAt(X509* leaf,
   for (const Authority& ca : root.fulcio()) {
     if (!ca.valid_for.Contains(t) || ca.chain.empty()) continue;
     ++tried;
-    // Trust anchor: the root's last certificate only. Intermediates: the trusted root's own,
-    // never the bundle's (client spec: drop intermediates the trusted root does not list).
+    // Trust anchor: the root's last certificate only, or (issuer_store) the issuing
+    // intermediate, whose path to the root was validated at load. Intermediates: the trusted
+    // root's own, never the bundle's (client spec: drop intermediates the trusted root does
+    // not list).
+    const bool from_issuer = ca.issuer_store != nullptr;
     ossl::StorePtr own_store;
-    X509_STORE* store = ca.store.get();
+    X509_STORE* store = from_issuer ? ca.issuer_store.get() : ca.store.get();
     if (store == nullptr) {
       own_store.reset(X509_STORE_new());
       if (own_store == nullptr || X509_STORE_add_cert(own_store.get(), ca.chain.back().get()) != 1) {
@@ -228,9 +231,29 @@ absl::StatusOr<std::vector<std::shared_ptr<X509>>> VerifyChainAt(X509* leaf,
     }
     ossl::X509StackViewPtr untrusted(sk_X509_new_null());
     if (untrusted == nullptr) return absl::InternalError("out of memory");
-    for (size_t i = 0; i + 1 < ca.chain.size(); ++i) {
+    for (size_t i = 0; !from_issuer && i + 1 < ca.chain.size(); ++i) {
       if (sk_X509_push(untrusted.get(), ca.chain[i].get()) <= 0) {
         return absl::InternalError("out of memory");
+      }
+    }
+    if (from_issuer && X509_check_issued(ca.chain[0].get(), leaf) == X509_V_OK) {
+      // (A leaf of another CA gets OpenSSL's "unable to get local issuer" below, as the full
+      // path would.) The certificates above chain[0] were validated at load with the time aside: their
+      // validity at t is checked here, from the root down, as OpenSSL checks a full path
+      // (same error text, same depth; a path with several defects may name another first).
+      std::string expired;
+      for (size_t j = ca.chain.size() - 1; j >= 1 && expired.empty(); --j) {
+        if (CertificateValidAt(ca.chain[j].get(), t)) continue;
+        absl::Time not_before;
+        bool early = ossl::ToAbslTime(X509_get0_notBefore(ca.chain[j].get()), &not_before) &&
+                     t < not_before;
+        expired = StrCat(X509_verify_cert_error_string(early ? X509_V_ERR_CERT_NOT_YET_VALID
+                                                             : X509_V_ERR_CERT_HAS_EXPIRED),
+                         " (at depth ", j + 1, ")");
+      }
+      if (!expired.empty()) {
+        last_error = std::move(expired);
+        continue;
       }
     }
     ossl::StoreCtxPtr ctx(X509_STORE_CTX_new());
@@ -240,8 +263,10 @@ absl::StatusOr<std::vector<std::shared_ptr<X509>>> VerifyChainAt(X509* leaf,
     X509_VERIFY_PARAM* p = X509_STORE_CTX_get0_param(ctx.get());
     X509_VERIFY_PARAM_set_time(p, absl::ToTimeT(t));  // also sets X509_V_FLAG_USE_CHECK_TIME
     X509_VERIFY_PARAM_set_depth(p, kMaxVerifyDepth);  // bounds deep and looping chains
-    // Strict RFC 5280 checks. No X509_V_FLAG_PARTIAL_CHAIN: the path must reach the root.
-    X509_VERIFY_PARAM_set_flags(p, X509_V_FLAG_X509_STRICT);
+    // Strict RFC 5280 checks. The path must reach the root, or (issuer_store) the
+    // intermediate whose own path to the root was validated at load.
+    X509_VERIFY_PARAM_set_flags(
+        p, X509_V_FLAG_X509_STRICT | (from_issuer ? X509_V_FLAG_PARTIAL_CHAIN : 0));
     int ok = X509_verify_cert(ctx.get());
     if (ok == 1) {
       STACK_OF(X509)* chain = X509_STORE_CTX_get1_chain(ctx.get());
@@ -253,9 +278,14 @@ absl::StatusOr<std::vector<std::shared_ptr<X509>>> VerifyChainAt(X509* leaf,
         out.emplace_back(c, X509_free);
       }
       if (out.size() < 2) {
-        // A leaf that is itself the trusted root: never a Fulcio signing certificate.
+        // A leaf that is itself a trusted root (or the anchoring intermediate): never a
+        // Fulcio signing certificate.
         last_error = "the leaf is itself a trusted root";
         continue;
+      }
+      for (size_t j = 1; from_issuer && j < ca.chain.size(); ++j) {
+        if (X509_up_ref(ca.chain[j].get()) != 1) return absl::InternalError("X509_up_ref failed");
+        out.emplace_back(ca.chain[j].get(), X509_free);
       }
       return out;
     }
@@ -271,6 +301,49 @@ absl::StatusOr<std::vector<std::shared_ptr<X509>>> VerifyChainAt(X509* leaf,
   return absl::PermissionDeniedError(
       StrCat("certificate chain does not verify at ",
              absl::FormatTime(absl::RFC3339_sec, t, absl::UTCTimeZone()), ": ", last_error));
+}
+
+std::shared_ptr<X509_STORE> IssuerStoreFor(const std::vector<std::shared_ptr<X509>>& chain) {
+  ossl::ClearErrorsOnExit clear;
+  if (chain.size() < 2) return nullptr;
+  for (size_t j = 0; j < chain.size(); ++j) {
+    X509* c = chain[j].get();
+    if (c == nullptr) return nullptr;
+    for (int nid : {NID_name_constraints, NID_policy_constraints, NID_inhibit_any_policy}) {
+      if (X509_get_ext_by_NID(c, nid, -1) >= 0) return nullptr;
+    }
+    // X509_get_pathlen: -1 when there is no limit. Under chain[j] hang chain[0..j-1] and a
+    // leaf: j intermediates (counting self-issued ones too, which only makes this stricter).
+    long pathlen = X509_get_pathlen(c);
+    if (j >= 1 && pathlen >= 0 && pathlen < static_cast<long>(j)) return nullptr;
+  }
+  ossl::StorePtr root_store(X509_STORE_new());
+  if (root_store == nullptr || X509_STORE_add_cert(root_store.get(), chain.back().get()) != 1) {
+    return nullptr;
+  }
+  ossl::X509StackViewPtr untrusted(sk_X509_new_null());
+  if (untrusted == nullptr) return nullptr;
+  for (size_t i = 1; i + 1 < chain.size(); ++i) {
+    if (sk_X509_push(untrusted.get(), chain[i].get()) <= 0) return nullptr;
+  }
+  ossl::StoreCtxPtr ctx(X509_STORE_CTX_new());
+  if (ctx == nullptr ||
+      X509_STORE_CTX_init(ctx.get(), root_store.get(), chain[0].get(), untrusted.get()) != 1) {
+    return nullptr;
+  }
+  X509_VERIFY_PARAM* p = X509_STORE_CTX_get0_param(ctx.get());
+  X509_VERIFY_PARAM_set_depth(p, kMaxVerifyDepth - 1);  // the leaf adds one level
+  X509_VERIFY_PARAM_set_flags(p, X509_V_FLAG_X509_STRICT | X509_V_FLAG_NO_CHECK_TIME);
+  if (X509_verify_cert(ctx.get()) != 1) return nullptr;
+  // The path found must be exactly the chain given (no shortcut through another order).
+  STACK_OF(X509)* found = X509_STORE_CTX_get0_chain(ctx.get());
+  if (found == nullptr || sk_X509_num(found) != static_cast<int>(chain.size())) return nullptr;
+  for (size_t i = 0; i < chain.size(); ++i) {
+    if (X509_cmp(sk_X509_value(found, static_cast<int>(i)), chain[i].get()) != 0) return nullptr;
+  }
+  std::shared_ptr<X509_STORE> store(X509_STORE_new(), X509_STORE_free);
+  if (store == nullptr || X509_STORE_add_cert(store.get(), chain[0].get()) != 1) return nullptr;
+  return store;
 }
 
 bool CertificateValidAt(X509* cert, absl::Time t) {

@@ -42,9 +42,24 @@ absl::StatusOr<CertIdentity> ExtractIdentity(X509* leaf);
 // purpose). OpenSSL runs with X509_V_FLAG_X509_STRICT (every corpus leaf, real and mock,
 // passes it), depth kMaxVerifyDepth, and refuses unknown critical extensions. A leaf that is
 // itself a trusted root is refused. Authorities without a store get a fresh one per call.
+// With an issuer_store (IssuerStoreFor), OpenSSL validates the leaf against chain[0] as a
+// partial-chain anchor and the validity of chain[1..] at `t` is checked by hand: the same
+// judgement, with one signature check instead of one per certificate of the path; the chain
+// returned is the same.
 absl::StatusOr<std::vector<std::shared_ptr<X509>>> VerifyChainAt(X509* leaf,
                                                                  const TrustedRoot& root,
                                                                  absl::Time t);
+// The partial-chain anchor of Authority::issuer_store for a CA `chain` (leaf-most first, root
+// last), or null when the shortcut would not be exact, and every path must be validated to
+// the root:
+//   - the chain has no intermediate (chain.size() < 2);
+//   - a certificate of the chain has a name-constraints, policy-constraints or
+//     inhibitAnyPolicy extension (those depend on the whole path, leaf included);
+//   - chain[j] (j >= 1) has a basicConstraints pathLen below j (the intermediates under it
+//     once a leaf hangs below chain[0]);
+//   - the path chain[0]..root does not verify under the same rules as VerifyChainAt, time
+//     aside (X509_V_FLAG_NO_CHECK_TIME: validity at the signing time is checked per leaf).
+std::shared_ptr<X509_STORE> IssuerStoreFor(const std::vector<std::shared_ptr<X509>>& chain);
 // notBefore <= t <= notAfter of `cert`.
 bool CertificateValidAt(X509* cert, absl::Time t);
 

@@ -77,7 +77,7 @@ absl::StatusOr<std::string> GetBytes(const json& j, std::string_view path, std::
   return bytes;
 }
 
-absl::StatusOr<std::string> HexDecode(std::string_view hex, std::string_view path) {
+absl::StatusOr<std::string> HexMember(std::string_view hex, std::string_view path) {
   std::optional<std::string> out = layerseal::HexDecode(hex);
   if (!out) return absl::InvalidArgumentError(StrCat("entry body: ", path, " is not hex"));
   return *std::move(out);
@@ -102,7 +102,7 @@ absl::Status ReadHexHash(const json& j, std::string_view path, std::string* alg,
   }
   absl::StatusOr<std::string> v = GetString(j, path, "value", Spelling::kExact);
   if (!v.ok()) return v.status();
-  absl::StatusOr<std::string> raw = HexDecode(*v, JoinPath(path, "value"));
+  absl::StatusOr<std::string> raw = HexMember(*v, JoinPath(path, "value"));
   if (!raw.ok()) return raw.status();
   if (raw->size() != want) {
     return absl::InvalidArgumentError(

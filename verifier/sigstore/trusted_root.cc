@@ -14,6 +14,7 @@
 #include "verifier/crypto.h"
 #include "verifier/digest.h"
 #include "verifier/sigstore/bundle.h"
+#include "verifier/sigstore/fulcio.h"
 #include "verifier/sigstore/json.h"
 
 namespace layerseal::sigstore {
@@ -268,6 +269,7 @@ absl::StatusOr<Authority> ParseAuthority(const json& j, std::string_view path) {
   a.valid_for = *valid;
   a.store = StoreWithRoot(a.chain);
   if (a.store == nullptr) return PathError(cpath, "cannot build a certificate store from the chain");
+  a.issuer_store = IssuerStoreFor(a.chain);
   return a;
 }
 
@@ -360,6 +362,7 @@ TrustedRoot TrustedRoot::FromParts(std::vector<LogKey> tlogs, std::vector<LogKey
   for (std::vector<Authority>* list : {&r.fulcio_, &r.tsas_}) {
     for (Authority& a : *list) {
       if (a.store == nullptr) a.store = StoreWithRoot(a.chain);
+      if (a.issuer_store == nullptr) a.issuer_store = IssuerStoreFor(a.chain);
     }
   }
   r.sha256_ = std::move(sha256);

@@ -57,6 +57,11 @@ struct Authority {
   std::vector<std::shared_ptr<X509>> chain;  // leaf-most first, root last
   TimeRange valid_for;
   std::shared_ptr<X509_STORE> store;         // holds the root (chain.back()) only
+  // Holds chain[0] (the issuing intermediate) only, as a partial-chain anchor; set at load by
+  // IssuerStoreFor (fulcio.h) when the path chain[0]..root verifies once and for all, so a
+  // leaf's path is validated from chain[0] down (one signature, not every one up to the
+  // root). Null: every leaf's path is validated to the root.
+  std::shared_ptr<X509_STORE> issuer_store;
 };
 
 class TrustedRoot {
