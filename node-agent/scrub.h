@@ -61,8 +61,8 @@ namespace layerseal::agent {
 
 class ContainerdContent;
 
-// Compressed bytes per second read from the content store: ~40% of one core for gzip
-// layers (docs/performance.md "Integrity scrub"); 20 GiB of images in about 11 minutes.
+// Compressed bytes per second read from the content store: a third to 40% of one core for
+// gzip layers (docs/performance.md "Integrity scrub"); 20 GiB of images in about 11 minutes.
 inline constexpr uint64_t kDefaultScrubBytesPerSecond = uint64_t{32} << 20;
 // The least rate accepted: containerd_content.h gives a Read kMinReadBytesPerSecond before
 // its deadline, so a slower scrub would time out on large layers.
