@@ -326,8 +326,12 @@ IntegrityResult PullCheck::InspectNow(const JudgeRequest& request, const Verdict
   out.verdict = ApplyIntegrity(admitted, rules, inspection);
   if (scrub && !inspection.content.ok() && out.verdict.allowed()) {
     // A scrub without rules: ApplyIntegrity had nothing to judge; the bytes still decide.
-    out.verdict = PullCheckDeny(admitted, Reason::kIntegrityMismatch,
-                         std::string(Sv(inspection.content.message())));
+    // Bytes that do not match are a mismatch; bytes that could not be read (a blob the
+    // runtime no longer has, a runtime error) are no pass either, but not a mismatch.
+    const bool mismatch = inspection.content.code() == absl::StatusCode::kDataLoss;
+    out.verdict = PullCheckDeny(admitted,
+                                mismatch ? Reason::kIntegrityMismatch : Reason::kContentUnavailable,
+                                std::string(Sv(inspection.content.message())));
   }
   if (!rules.empty()) options_.state->Remember(image, fingerprint, out.verdict);
   if (rules.packages && inspection.packages) {
