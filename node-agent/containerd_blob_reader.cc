@@ -41,8 +41,9 @@ bool IsBlobNotAvailable(const absl::Status& status) {
          Sv(status.message()).starts_with(kNotAvailablePrefix);
 }
 
-ContainerdBlobReader::ContainerdBlobReader(ContainerdContent* content, std::string purpose)
-    : content_(content), purpose_(std::move(purpose)) {}
+ContainerdBlobReader::ContainerdBlobReader(ContainerdContent* content, std::string purpose,
+                                           bool sync_release)
+    : content_(content), purpose_(std::move(purpose)), sync_release_(sync_release) {}
 
 ContainerdBlobReader::~ContainerdBlobReader() = default;  // the lease deletes itself
 
@@ -63,6 +64,7 @@ absl::Status ContainerdBlobReader::Retain(const std::vector<Digest>& blobs) {
     absl::StatusOr<std::unique_ptr<ContentLease>> lease = content_->Lease(fresh, purpose_);
     if (!lease.ok()) return AsNotAvailable(lease.status());
     lease_ = *std::move(lease);
+    lease_->set_sync_release(sync_release_);
   } else if (absl::Status s = lease_->Add(fresh); !s.ok()) {
     return AsNotAvailable(s);
   }
@@ -88,10 +90,10 @@ absl::StatusOr<std::string> ContainerdBlobReader::ReadSmall(const Digest& digest
   });
   bytes_read_ += bytes.size();
   if (!s.ok()) return AsNotAvailable(s);
-  Digest actual = Digest::Sha256Of(bytes);
-  if (actual != digest) {
+  if (!digest.Matches(bytes)) {
     return absl::DataLossError(StrCat(what, " ", digest.str(), " in containerd's content store hashes to ",
-                                      actual.str()));
+                                      digest.algorithm() == "sha256" ? Digest::Sha256Of(bytes).str()
+                                                                     : "something else"));
   }
   return bytes;
 }

@@ -57,7 +57,9 @@ bool IsBlobNotAvailable(const absl::Status& status);
 class ContainerdBlobReader final : public BlobReader {
  public:
   // `purpose` goes into the lease's id and label ("scrub", "pull"): letters, digits, '-'.
-  ContainerdBlobReader(ContainerdContent* content, std::string purpose);
+  // `sync_release`: ContentLease::set_sync_release (false: containerd collects what the
+  // lease held later, not before the release returns).
+  ContainerdBlobReader(ContainerdContent* content, std::string purpose, bool sync_release = true);
   ~ContainerdBlobReader() override;
   ContainerdBlobReader(const ContainerdBlobReader&) = delete;
   ContainerdBlobReader& operator=(const ContainerdBlobReader&) = delete;
@@ -89,6 +91,7 @@ class ContainerdBlobReader final : public BlobReader {
 
   ContainerdContent* content_;
   std::string purpose_;
+  bool sync_release_;
   std::unique_ptr<ContentLease> lease_;
   std::set<std::string> leased_;
   uint64_t bytes_read_ = 0;

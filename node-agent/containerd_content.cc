@@ -66,7 +66,7 @@ ContentLease::~ContentLease() {
 absl::Status ContentLease::Release() {
   if (released_) return absl::OkStatus();
   released_ = true;
-  return owner_->DeleteLease(id_);
+  return owner_->DeleteLease(id_, sync_release_);
 }
 
 ContainerdContent::ContainerdContent(std::shared_ptr<grpc::Channel> runtime, std::string ns)
@@ -126,10 +126,10 @@ absl::Status ContainerdContent::AddResources(const std::string& id,
   return absl::OkStatus();
 }
 
-absl::Status ContainerdContent::DeleteLease(const std::string& id) {
+absl::Status ContainerdContent::DeleteLease(const std::string& id, bool sync) {
   leases::DeleteRequest req;
   req.set_id(id);
-  req.set_sync(true);
+  req.set_sync(sync);
   google::protobuf::Empty empty;
   grpc::ClientContext ctx;
   client_->Prepare(&ctx, kContentCallTimeout);

@@ -75,6 +75,10 @@ class ContentLease {
   const std::string& id() const { return id_; }
   // Deletes the lease now; the destructor then does nothing. Returns containerd's answer.
   absl::Status Release();
+  // Whether deleting the lease waits for containerd's garbage collection (true, the
+  // default: what the lease held is gone when Release returns). false lets containerd's
+  // scheduler collect later, so a scrub of many images does not run one collection each.
+  void set_sync_release(bool sync) { sync_release_ = sync; }
   // Names more blobs (a manifest's config and layers once the manifest is read); the lease
   // then names at most kMaxLeaseResources in all. FailedPrecondition once released.
   absl::Status Add(const std::vector<Digest>& blobs);
@@ -86,6 +90,7 @@ class ContentLease {
   ContainerdContent* owner_;
   std::string id_;
   bool released_ = false;
+  bool sync_release_ = true;
   size_t resources_ = 0;
 };
 
@@ -111,7 +116,7 @@ class ContainerdContent {
  private:
   friend class ContentLease;
   class Client;
-  absl::Status DeleteLease(const std::string& id);
+  absl::Status DeleteLease(const std::string& id, bool sync);
   absl::Status AddResources(const std::string& id, const std::vector<Digest>& blobs);
   std::unique_ptr<Client> client_;
 };

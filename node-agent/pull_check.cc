@@ -16,12 +16,12 @@ using plugin::JudgeRequest;
 
 // The digest of the image judged: the platform manifest the verdict names, else the
 // reference's own (a repository@digest from the runtime).
-std::optional<Digest> ImageDigestOf(const JudgeRequest& request, const Verdict& admitted) {
+std::optional<Digest> PullCheckImageDigest(const JudgeRequest& request, const Verdict& admitted) {
   if (admitted.manifest_digest) return admitted.manifest_digest;
   return request.reference.digest;
 }
 
-Verdict DenyAs(const Verdict& admitted, Reason reason, std::string detail) {
+Verdict PullCheckDeny(const Verdict& admitted, Reason reason, std::string detail) {
   Verdict v = admitted;
   v.decision = Decision::kDeny;
   v.reason = reason;
@@ -31,20 +31,20 @@ Verdict DenyAs(const Verdict& admitted, Reason reason, std::string detail) {
 
 // `admitted` under a remembered integrity result (which was made from another signature
 // verdict for the same image): an ALLOW leaves it as it is, a denial replaces its outcome.
-Verdict Merge(const Verdict& admitted, const Verdict& remembered) {
+Verdict PullCheckMerge(const Verdict& admitted, const Verdict& remembered) {
   if (remembered.allowed()) return admitted;
-  return DenyAs(admitted, remembered.reason, remembered.detail);
+  return PullCheckDeny(admitted, remembered.reason, remembered.detail);
 }
 
 // Facts of a content-addressed image under fixed rules: judging again cannot change them.
-bool IsContentFact(const Verdict& v) {
+bool IsIntegrityFact(const Verdict& v) {
   return v.allowed() || v.reason == Reason::kUntrustedBase || v.reason == Reason::kProtectedPath;
 }
 
 // The BlobReader when the runtime cannot serve content (CRI-O, no content client).
-class NoContentReader final : public BlobReader {
+class PullCheckNoContent final : public BlobReader {
  public:
-  explicit NoContentReader(std::string why) : why_(std::move(why)) {}
+  explicit PullCheckNoContent(std::string why) : why_(std::move(why)) {}
   absl::Status Read(const Descriptor& blob,
                     const std::function<absl::Status(std::string_view)>&) override {
     return absl::NotFoundError(StrCat("not available: blob ", blob.digest.str(), ": ", why_));
@@ -52,12 +52,6 @@ class NoContentReader final : public BlobReader {
 
  private:
   std::string why_;
-};
-
-// The image's manifest and config from the registry (checked against their digests).
-struct RegistryImage {
-  ImageManifest manifest;
-  std::string config;
 };
 
 }  // namespace
@@ -133,7 +127,7 @@ std::optional<Verdict> PullCheck::JudgeBaseFromRegistry(const JudgeRequest& requ
   }
   IntegrityRules base_only;
   base_only.trusted_bases = rules.trusted_bases;
-  NoContentReader none("the base rule reads no layer");
+  PullCheckNoContent none("the base rule reads no layer");
   ImageInspection inspection =
       InspectImage(image, resolved->manifest, *config, base_only, &none);
   return ApplyIntegrity(admitted, base_only, inspection);
@@ -143,11 +137,11 @@ IntegrityResult PullCheck::BeforePull(const JudgeRequest& request, const Verdict
   IntegrityResult out{.verdict = admitted};
   Rules r = RulesFor(request, admitted, /*may_block=*/true);
   if (!r.missing_policy.empty()) {  // the judge just used it: a reload came in between
-    out.verdict = DenyAs(admitted, Reason::kPolicyUnavailable, r.missing_policy);
+    out.verdict = PullCheckDeny(admitted, Reason::kPolicyUnavailable, r.missing_policy);
     return out;
   }
   const IntegrityRules& rules = *r.rules;
-  std::optional<Digest> image = ImageDigestOf(request, admitted);
+  std::optional<Digest> image = PullCheckImageDigest(request, admitted);
   bool corrupt = image && options_.state->Corrupt(*image).has_value();
   if (rules.empty() && !corrupt && !options_.scrub_on_pull) return out;
   if (!image) {
@@ -155,7 +149,7 @@ IntegrityResult PullCheck::BeforePull(const JudgeRequest& request, const Verdict
     std::unique_ptr<ImageSource> source = options_.source_for(request.reference, request.credentials);
     absl::StatusOr<ResolvedImage> resolved = ResolveImage(*source, request.reference, options_.platform);
     if (!resolved.ok()) {
-      out.verdict = DenyAs(admitted, Reason::kRegistryError,
+      out.verdict = PullCheckDeny(admitted, Reason::kRegistryError,
                            StrCat("the image-integrity rules need the image's digest: ",
                                   Sv(resolved.status().message())));
       return out;
@@ -165,8 +159,8 @@ IntegrityResult PullCheck::BeforePull(const JudgeRequest& request, const Verdict
   }
   if (!rules.empty() && !corrupt) {
     if (std::optional<Verdict> known = options_.state->Lookup(*image, r.fingerprint);
-        known && IsContentFact(*known)) {
-      out.verdict = Merge(out.verdict, *known);
+        known && IsIntegrityFact(*known)) {
+      out.verdict = PullCheckMerge(out.verdict, *known);
       return out;
     }
     if (!rules.trusted_bases.empty()) {
@@ -190,11 +184,11 @@ IntegrityResult PullCheck::BeforePull(const JudgeRequest& request, const Verdict
 IntegrityResult PullCheck::AfterPull(const JudgeRequest& request, const Verdict& admitted) {
   Rules r = RulesFor(request, admitted, /*may_block=*/true);
   if (!r.missing_policy.empty()) {
-    return {.verdict = DenyAs(admitted, Reason::kPolicyUnavailable, r.missing_policy)};
+    return {.verdict = PullCheckDeny(admitted, Reason::kPolicyUnavailable, r.missing_policy)};
   }
-  std::optional<Digest> image = ImageDigestOf(request, admitted);
+  std::optional<Digest> image = PullCheckImageDigest(request, admitted);
   if (!image) {
-    return {.verdict = DenyAs(admitted, Reason::kContentUnavailable,
+    return {.verdict = PullCheckDeny(admitted, Reason::kContentUnavailable,
                               "the pulled image's digest is not known")};
   }
   // A corruption mark: the bytes are judged again (a fresh pull may have replaced them).
@@ -208,28 +202,28 @@ IntegrityResult PullCheck::AfterPull(const JudgeRequest& request, const Verdict&
 
 std::optional<IntegrityResult> PullCheck::TryKnown(const JudgeRequest& request,
                                                    const Verdict& admitted) {
-  std::optional<Digest> image = ImageDigestOf(request, admitted);
+  std::optional<Digest> image = PullCheckImageDigest(request, admitted);
   if (!image) return std::nullopt;
   if (std::optional<IntegrityState::Corruption> c = options_.state->Corrupt(*image)) {
-    return IntegrityResult{.verdict = DenyAs(admitted, Reason::kIntegrityMismatch, c->detail)};
+    return IntegrityResult{.verdict = PullCheckDeny(admitted, Reason::kIntegrityMismatch, c->detail)};
   }
   Rules r = RulesFor(request, admitted, /*may_block=*/false);
   if (!r.missing_policy.empty() || !r.rules) return std::nullopt;
   if (r.rules->empty()) return IntegrityResult{.verdict = admitted};
   std::optional<Verdict> known = options_.state->Lookup(*image, r.fingerprint);
   if (!known) return std::nullopt;
-  return IntegrityResult{.verdict = Merge(admitted, *known)};
+  return IntegrityResult{.verdict = PullCheckMerge(admitted, *known)};
 }
 
 IntegrityResult PullCheck::Check(const JudgeRequest& request, const Verdict& admitted) {
   if (std::optional<IntegrityResult> known = TryKnown(request, admitted)) return *std::move(known);
   Rules r = RulesFor(request, admitted, /*may_block=*/true);
   if (!r.missing_policy.empty()) {
-    return {.verdict = DenyAs(admitted, Reason::kPolicyUnavailable, r.missing_policy)};
+    return {.verdict = PullCheckDeny(admitted, Reason::kPolicyUnavailable, r.missing_policy)};
   }
-  std::optional<Digest> image = ImageDigestOf(request, admitted);
+  std::optional<Digest> image = PullCheckImageDigest(request, admitted);
   if (!image) {
-    return {.verdict = DenyAs(admitted, Reason::kContentUnavailable,
+    return {.verdict = PullCheckDeny(admitted, Reason::kContentUnavailable,
                               "the image's digest is not known")};
   }
   if (r.rules->empty()) return {.verdict = admitted};
@@ -260,7 +254,7 @@ IntegrityResult PullCheck::Inspect(const JudgeRequest& request, const Verdict& a
     flight->done.WaitForNotification();
     if (!rules.empty()) {
       std::optional<Verdict> known = options_.state->Lookup(image, fingerprint);
-      if (known && (!pulled || IsContentFact(*known))) return {.verdict = Merge(admitted, *known)};
+      if (known && (!pulled || IsIntegrityFact(*known))) return {.verdict = PullCheckMerge(admitted, *known)};
     }
   }
   {
@@ -303,7 +297,7 @@ IntegrityResult PullCheck::InspectNow(const JudgeRequest& request, const Verdict
   if (reader == nullptr) {
     if (options_.content != nullptr && !IsBlobNotAvailable(read)) {
       // containerd has the manifest or config, but not with the bytes it was pulled as.
-      out.verdict = DenyAs(admitted, Reason::kIntegrityMismatch,
+      out.verdict = PullCheckDeny(admitted, Reason::kIntegrityMismatch,
                            StrCat("the runtime's copy of ", image.str(), ": ", Sv(read.message())));
       return out;
     }
@@ -315,14 +309,14 @@ IntegrityResult PullCheck::InspectNow(const JudgeRequest& request, const Verdict
         ? source->FetchBlob(pinned, resolved->manifest.config.digest, kMaxImageConfigBytes)
         : absl::StatusOr<std::string>(resolved.status());
     if (!cfg.ok()) {
-      out.verdict = DenyAs(admitted, Reason::kContentUnavailable,
+      out.verdict = PullCheckDeny(admitted, Reason::kContentUnavailable,
                            StrCat("not available: the runtime's content (", Sv(read.message()),
                                   ") nor the registry's (", Sv(cfg.status().message()), ")"));
       return out;
     }
     manifest = resolved->manifest;
     config = *std::move(cfg);
-    fallback = std::make_unique<NoContentReader>(StrCat("the runtime has no content: ",
+    fallback = std::make_unique<PullCheckNoContent>(StrCat("the runtime has no content: ",
                                                         Sv(read.message())));
     reader = fallback.get();
   }
@@ -332,8 +326,12 @@ IntegrityResult PullCheck::InspectNow(const JudgeRequest& request, const Verdict
   out.verdict = ApplyIntegrity(admitted, rules, inspection);
   if (scrub && !inspection.content.ok() && out.verdict.allowed()) {
     // A scrub without rules: ApplyIntegrity had nothing to judge; the bytes still decide.
-    out.verdict = DenyAs(admitted, Reason::kIntegrityMismatch,
-                         std::string(Sv(inspection.content.message())));
+    // Bytes that do not match are a mismatch; bytes that could not be read (a blob the
+    // runtime no longer has, a runtime error) are no pass either, but not a mismatch.
+    const bool mismatch = inspection.content.code() == absl::StatusCode::kDataLoss;
+    out.verdict = PullCheckDeny(admitted,
+                                mismatch ? Reason::kIntegrityMismatch : Reason::kContentUnavailable,
+                                std::string(Sv(inspection.content.message())));
   }
   if (!rules.empty()) options_.state->Remember(image, fingerprint, out.verdict);
   if (rules.packages && inspection.packages) {

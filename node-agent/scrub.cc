@@ -14,7 +14,6 @@
 #include "node-agent/containerd_content.h"
 #include "verifier/image_integrity.h"
 #include "verifier/layers/layer_stream.h"
-#include "verifier/strict_json.h"
 
 namespace layerseal::agent {
 namespace {
@@ -36,32 +35,6 @@ std::optional<Digest> RepoDigestOf(const std::string& repo_digest) {
   absl::StatusOr<Digest> d = Digest::Parse(std::string_view(repo_digest).substr(at + 1));
   if (!d.ok()) return std::nullopt;
   return *d;
-}
-
-// The config's diff_ids. Until verifier/image_integrity.cc's ParseConfigDiffIds is built
-// (helper s25-inspect; it answers Unimplemented before), rootfs.diff_ids is read here.
-// Remove the fallback once it is.
-absl::StatusOr<std::vector<Digest>> ScrubDiffIds(std::string_view config) {
-  absl::StatusOr<std::vector<Digest>> parsed = ParseConfigDiffIds(config);
-  if (parsed.status().code() != absl::StatusCode::kUnimplemented) return parsed;
-  absl::StatusOr<nlohmann::json> doc = ParseStrictJson(config, kMaxImageConfigBytes);
-  if (!doc.ok()) return doc.status();
-  const nlohmann::json* ids = nullptr;
-  if (doc->is_object() && doc->contains("rootfs") && (*doc)["rootfs"].is_object()) {
-    auto it = (*doc)["rootfs"].find("diff_ids");
-    if (it != (*doc)["rootfs"].end() && it->is_array()) ids = &*it;
-  }
-  if (ids == nullptr || ids->size() > kMaxIntegrityLayers) {
-    return absl::InvalidArgumentError("config: rootfs.diff_ids is not an array of at most kMaxIntegrityLayers");
-  }
-  std::vector<Digest> out;
-  for (const nlohmann::json& id : *ids) {
-    absl::StatusOr<Digest> d = id.is_string() ? Digest::Parse(id.get<std::string>())
-                                              : absl::InvalidArgumentError("not a string");
-    if (!d.ok()) return absl::InvalidArgumentError(StrCat("config: rootfs.diff_ids[", out.size(), "]: ", Sv(d.status().message())));
-    out.push_back(*d);
-  }
-  return out;
 }
 
 }  // namespace
@@ -158,7 +131,8 @@ bool Scrubber::Throttle(uint64_t bytes) {
   return !stopping_.WaitFor(wait);
 }
 
-absl::StatusOr<std::vector<Scrubber::Target>> Scrubber::ListTargets() {
+absl::StatusOr<std::vector<Scrubber::Target>> Scrubber::ListTargets(
+    std::vector<std::string>* no_digest) {
   auto stub = ::runtime::v1::ImageService::NewStub(options_.runtime);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(kScrubListTimeout));
@@ -172,8 +146,10 @@ absl::StatusOr<std::vector<Scrubber::Target>> Scrubber::ListTargets() {
   std::vector<Target> out;
   std::set<std::string> seen;
   for (const ::runtime::v1::Image& image : resp.images()) {
+    bool any = false;
     for (const std::string& repo_digest : image.repo_digests()) {
       std::optional<Digest> d = RepoDigestOf(repo_digest);
+      any |= d.has_value();
       if (!d || !seen.insert(d->str()).second) continue;
       if (out.size() >= kMaxScrubImages) {
         return absl::ResourceExhaustedError(
@@ -181,6 +157,7 @@ absl::StatusOr<std::vector<Scrubber::Target>> Scrubber::ListTargets() {
       }
       out.push_back({*d, repo_digest});
     }
+    if (!any) no_digest->push_back(image.id());
   }
   return out;
 }
@@ -268,10 +245,28 @@ void Scrubber::Mismatch(const Target& target, std::optional<Digest> manifest,
   }
 }
 
+std::string Scrubber::OnDisk(BlobReader& reader, const Descriptor& layer) {
+  Sha256Stream hash;
+  absl::Status read = reader.Read(layer, [&](std::string_view chunk) -> absl::Status {
+    if (!Throttle(chunk.size())) return absl::CancelledError("the scrubber is stopping");
+    hash.Update(chunk);
+    return absl::OkStatus();
+  });
+  if (!read.ok()) return "";
+  return StrCat("the bytes on disk hash to ", hash.Finish().str(), " (expected ",
+                layer.digest.str(), "); ");
+}
+
+// Why not InspectImage(scrub = true): it stops at the first layer it cannot read, and a
+// scrub goes on past a layer containerd no longer has (the others can still be checked),
+// and must tell a transport error (the runtime went away: not a mismatch) from bytes that
+// do not hash or decompress. The hashing is the same layers::LayerStream.
 void Scrubber::ScrubOne(const Target& target, ScrubReport& report) {
   ++report.images;
   if (images_total_) images_total_->Increment();
-  ContainerdBlobReader reader(content_.get(), "scrub");
+  // The lease goes without waiting for a garbage collection: one per image would be a
+  // collection per image on a full node.
+  ContainerdBlobReader reader(content_.get(), "scrub", /*sync_release=*/false);
   uint64_t counted = 0;  // reader bytes already added to the report
   auto count_bytes = [&] {
     uint64_t n = reader.bytes_read() - counted;
@@ -298,7 +293,7 @@ void Scrubber::ScrubOne(const Target& target, ScrubReport& report) {
     report.stopped = true;
     return;
   }
-  absl::StatusOr<std::vector<Digest>> diff_ids = ScrubDiffIds(stored->config);
+  absl::StatusOr<std::vector<Digest>> diff_ids = ParseConfigDiffIds(stored->config);
   if (!diff_ids.ok() || diff_ids->size() != stored->manifest.layers.size()) {
     Finding(report, {ScrubFinding::Kind::kError, target.name, stored->manifest.config.digest.str(),
                      diff_ids.ok() ? StrCat("the config has ", diff_ids->size(), " diff_ids for ",
@@ -310,6 +305,12 @@ void Scrubber::ScrubOne(const Target& target, ScrubReport& report) {
   for (size_t i = 0; i < stored->manifest.layers.size(); ++i) {
     const Descriptor& layer = stored->manifest.layers[i];
     const std::string blob = layer.digest.str();
+    if (layer.digest.algorithm() != "sha256") {  // layers are streamed through SHA-256 only
+      Finding(report, {ScrubFinding::Kind::kError, target.name, blob,
+                       StrCat("layer ", i, ": a ", layer.digest.algorithm(),
+                              " digest; the scrub streams SHA-256 only, not checked")});
+      continue;
+    }
     absl::StatusOr<std::unique_ptr<layers::LayerStream>> stream = layers::LayerStream::Open(
         {layer.media_type, layer.digest, static_cast<uint64_t>(layer.size)}, (*diff_ids)[i],
         /*visitor=*/nullptr);
@@ -344,7 +345,9 @@ void Scrubber::ScrubOne(const Target& target, ScrubReport& report) {
         finished = absl::DataLossError(StrCat("layer ", blob, " hashes to ", actual.str()));
       }
       if (!finished.ok()) {
-        Mismatch(target, stored->digest, blob, StrCat("layer ", i, ": ", Sv(finished.message())), report);
+        Mismatch(target, stored->digest, blob,
+                 StrCat("layer ", i, ": ", OnDisk(reader, layer), Sv(finished.message())), report);
+        count_bytes();
         return;
       }
       ++report.blobs;
@@ -353,7 +356,9 @@ void Scrubber::ScrubOne(const Target& target, ScrubReport& report) {
     const std::string detail(Sv(read.message()));
     if (stream_failed || read.code() == absl::StatusCode::kDataLoss) {
       // The bytes do not decompress, or there are more or fewer than the descriptor says.
-      Mismatch(target, stored->digest, blob, StrCat("layer ", i, ": ", detail), report);
+      Mismatch(target, stored->digest, blob, StrCat("layer ", i, ": ", OnDisk(reader, layer), detail),
+               report);
+      count_bytes();
       return;
     }
     if (IsBlobNotAvailable(read)) {
@@ -371,10 +376,15 @@ ScrubReport Scrubber::Run(const std::optional<std::vector<Target>>& given) {
   report.started = options_.clock->Wall();
   const absl::Duration start = options_.clock->Monotonic();
   std::vector<Target> targets;
+  std::vector<std::string> no_digest;
   if (given) {
     targets = *given;
-  } else if (absl::StatusOr<std::vector<Target>> listed = ListTargets(); listed.ok()) {
+  } else if (absl::StatusOr<std::vector<Target>> listed = ListTargets(&no_digest); listed.ok()) {
     targets = *std::move(listed);
+    for (const std::string& id : no_digest) {
+      Finding(report, {ScrubFinding::Kind::kNotAvailable, id, "",
+                       "listed without a repo digest (imported, not pulled): no manifest to check against"});
+    }
   } else {
     Finding(report, {ScrubFinding::Kind::kError, "", "", std::string(Sv(listed.status().message()))});
   }

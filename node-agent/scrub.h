@@ -25,7 +25,8 @@
 //
 // Thread-safety: every method may be called concurrently. Ownership: borrows the state,
 // the event sink, the logger and the metrics registry, which must outlive the scrubber; shares
-// the runtime channel. The destructor stops a background scrub (at the next chunk) and joins it.
+// the runtime channel. The destructor stops a background scrub (at the next chunk) and joins it;
+// a ScrubAll or ScrubImage on another thread must have returned before it is destroyed.
 #ifndef LAYERSEAL_NODE_AGENT_SCRUB_H_
 #define LAYERSEAL_NODE_AGENT_SCRUB_H_
 
@@ -49,6 +50,7 @@
 #include "telemetry/log.h"
 #include "telemetry/metrics.h"
 #include "verifier/digest.h"
+#include "verifier/image_integrity.h"
 #include "verifier/manifest.h"
 
 namespace grpc {
@@ -59,8 +61,8 @@ namespace layerseal::agent {
 
 class ContainerdContent;
 
-// Compressed bytes per second read from the content store: ~40% of one core for gzip
-// layers (docs/performance.md "Integrity scrub"); 20 GiB of images in about 11 minutes.
+// Compressed bytes per second read from the content store: a third to 40% of one core for
+// gzip layers (docs/performance.md "Integrity scrub"); 20 GiB of images in about 11 minutes.
 inline constexpr uint64_t kDefaultScrubBytesPerSecond = uint64_t{32} << 20;
 // The least rate accepted: containerd_content.h gives a Read kMinReadBytesPerSecond before
 // its deadline, so a slower scrub would time out on large layers.
@@ -150,12 +152,17 @@ class Scrubber {
     Digest digest;
     std::string name;  // "<repo>@<digest>"
   };
-  absl::StatusOr<std::vector<Target>> ListTargets();
+  // The images to scrub; `no_digest` gets the ids of images listed without a repo digest
+  // (imported, never pulled: nothing to check them against).
+  absl::StatusOr<std::vector<Target>> ListTargets(std::vector<std::string>* no_digest);
   ScrubReport Run(const std::optional<std::vector<Target>>& targets);
   void ScrubOne(const Target& target, ScrubReport& report);
   void Finding(ScrubReport& report, ScrubFinding finding);
   void Mismatch(const Target& target, std::optional<Digest> manifest, const std::string& blob,
                 const std::string& detail, ScrubReport& report);
+  // After a layer failed: "the bytes on disk hash to D (expected E); " from a second read
+  // (so the normal path hashes the blob once), "" if that read fails too.
+  std::string OnDisk(BlobReader& reader, const Descriptor& layer);
   // Waits for the rate's tokens; false once the scrubber is stopping.
   bool Throttle(uint64_t bytes);
 

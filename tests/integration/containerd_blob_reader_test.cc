@@ -144,6 +144,24 @@ TEST_F(ContainerdBlobReaderTest, ReadsAnImageByDigestWithItsConfigAndLayersUnder
   EXPECT_EQ(gone.status().code(), absl::StatusCode::kNotFound) << gone.status();
 }
 
+TEST_F(ContainerdBlobReaderTest, AnUnsyncedReleaseStillDeletesTheLeaseAtOnce) {
+  TestImage image = Pulled("unsynced");
+  std::unique_ptr<ContainerdContent> content = Content();
+  std::string lease;
+  {
+    ContainerdBlobReader reader(content.get(), "blobreader-test", /*sync_release=*/false);
+    ASSERT_TRUE(reader.ReadImage(image.digest, Amd64()).ok());
+    lease = reader.lease_id();
+    ASSERT_FALSE(lease.empty());
+  }  // destroyed: released without waiting for a collection
+  absl::StatusOr<testing::RunResult> listed = containerd_->CtrIn("k8s.io", {"leases", "ls"});
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(listed->out.find(lease), std::string::npos) << listed->out;
+  // The image itself is untouched.
+  absl::StatusOr<agent::ContentInfo> info = content->Info(image.digest);
+  EXPECT_TRUE(info.ok()) << info.status();
+}
+
 TEST_F(ContainerdBlobReaderTest, AnIndexIsResolvedToThePlatformsManifest) {
   TestImage amd64 = testing::MakeBaseImage({.layers = 1, .seed = "blobreader-index-amd64"});
   TestImage arm64 = testing::MakeBaseImage(

@@ -27,6 +27,7 @@
 #include "tests/support/images.h"
 #include "tests/support/metrics_text.h"
 #include "tests/support/process.h"
+#include "tests/support/tar_layer.h"
 #include "tests/support/push.h"
 #include "tests/support/registry_server.h"
 #include "verifier/crypto.h"
@@ -70,24 +71,11 @@ class RecordingSink final : public plugin::EventSink {
 
 // A layer tar of the files `files` (path relative to the root -> content; a path ending in
 // "/" is a directory), made by GNU tar as image builders do.
+// Files of the test's layers are executable (the base's /bin/sh).
 std::string LayerOf(const std::map<std::string, std::string>& files) {
-  testing::TempDir dir;
-  std::string root = dir.File("root");
-  std::filesystem::create_directories(root);
-  for (const auto& [path, content] : files) {
-    std::filesystem::path p = std::filesystem::path(root) / path;
-    if (path.back() == '/') {
-      std::filesystem::create_directories(p);
-      continue;
-    }
-    std::filesystem::create_directories(p.parent_path());
-    testing::WriteFileOrDie(p.string(), content, 0755);
-  }
-  absl::StatusOr<testing::RunResult> tar =
-      testing::Run({"tar", "--sort=name", "--mtime=@0", "--owner=0", "--group=0",
-                    "--numeric-owner", "-C", root, "-cf", "-", "."});
-  EXPECT_TRUE(tar.ok() && tar->exit_code == 0);
-  return tar.ok() ? tar->out : "";
+  std::string tar = testing::GnuTarLayer(files, static_cast<std::filesystem::perms>(0755));
+  EXPECT_FALSE(tar.empty()) << "tar failed";
+  return tar;
 }
 
 class IntegrityE2eTest : public ::testing::Test {

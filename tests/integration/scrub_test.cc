@@ -119,12 +119,14 @@ class ScrubFixture {
     for (const auto& l : m["layers"]) out.push_back(*Digest::Parse(l["digest"].get<std::string>()));
     return out;
   }
-  // One byte of layer `i` flipped in containerd's store (same size).
-  void FlipLayerByte(const TestImage& image, size_t i) const {
+  // One byte of layer `i` flipped in containerd's store (same size); returns the digest of
+  // the bytes now on disk.
+  Digest FlipLayerByte(const TestImage& image, size_t i) const {
     Digest layer = Layers(image)[i];
     std::string bytes = image.blobs.at(layer.str());
     bytes[bytes.size() / 2] ^= 0x20;
     Overwrite(layer, bytes);
+    return Digest::Sha256Of(bytes);
   }
 
   std::unique_ptr<testing::RegistryServer> registry_;
@@ -189,7 +191,7 @@ TEST_F(ScrubTest, AnImageAsPulledIsCleanAndEveryByteIsCounted) {
 
 TEST_F(ScrubTest, ALayerChangedOnDiskIsAMismatchThatMarksTheImageAndIsReported) {
   TestImage image = fixture_->Pulled("flipped");
-  fixture_->FlipLayerByte(image, 1);
+  const Digest on_disk = fixture_->FlipLayerByte(image, 1);
   const Digest layer = ScrubFixture::Layers(image)[1];
   const std::string name = fixture_->RepoDigest("flipped", image.digest);
 
@@ -200,6 +202,7 @@ TEST_F(ScrubTest, ALayerChangedOnDiskIsAMismatchThatMarksTheImageAndIsReported) 
   EXPECT_EQ(f->image, name);
   EXPECT_EQ(f->blob, layer.str());
   EXPECT_NE(f->detail.find(layer.str()), std::string::npos) << f->detail;
+  EXPECT_NE(f->detail.find(StrCat("hash to ", on_disk.str())), std::string::npos) << f->detail;
 
   // No longer admitted: the mark the judge consults.
   std::optional<IntegrityState::Corruption> mark = state_.Corrupt(image.digest);
@@ -296,6 +299,35 @@ TEST_F(ScrubTest, ScrubAllFindsTheImagesTheRuntimeListsAndOnlyTheChangedOneIsMar
   EXPECT_TRUE(named) << r.ToJson();
 }
 
+// The rate holds: 12 MiB of incompressible layer at 4 MiB/s (a bucket of one second's worth)
+// cannot take less than 2 s, however fast the machine. (A lower bound only: a loaded machine
+// is slower, never faster.)
+TEST_F(ScrubTest, TheReadRateIsBounded) {
+  std::string payload(12 << 20, '\0');
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (char& c : payload) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  TestImage image = testing::MakeBaseImage({.seed = "scrub-rate", .payload = payload});
+  fixture_->Push("rate", image);
+  ASSERT_TRUE(CriClient(fixture_->containerd_->socket()).Pull(fixture_->Ref("rate")).ok());
+  absl::StatusOr<std::unique_ptr<Scrubber>> slow = Scrubber::Create(
+      {.runtime = testing::ConnectCri(fixture_->containerd_->socket()),
+       .platform = *Platform::Parse("linux/amd64"),
+       .bytes_per_second = agent::kMinScrubBytesPerSecond,
+       .state = &state_,
+       .logger = &logger_});
+  ASSERT_TRUE(slow.ok()) << slow.status();
+  ScrubReport r = (*slow)->ScrubImage(image.digest);
+  EXPECT_EQ(r.mismatches, 0u) << r.ToJson();
+  EXPECT_EQ(r.errors, 0u) << r.ToJson();
+  ASSERT_GT(r.bytes, uint64_t{12} << 20);
+  const double floor = static_cast<double>(r.bytes - agent::kMinScrubBytesPerSecond) /
+                       static_cast<double>(agent::kMinScrubBytesPerSecond);
+  EXPECT_GE(absl::ToDoubleSeconds(r.elapsed), floor * 0.95) << r.ToJson();
+}
+
 TEST_F(ScrubTest, ARateBelowTheReadDeadlinesIsRefused) {
   absl::StatusOr<std::unique_ptr<Scrubber>> s = Scrubber::Create(
       {.runtime = testing::ConnectCri(fixture_->containerd_->socket()),
@@ -372,6 +404,17 @@ TEST_F(ScrubE2eTest, CriScrubFindsTheBlobCorruptedInContainerdsStoreAndTheImageI
   std::optional<std::string> text = testing::ScrapeMetrics(admin_port_);
   ASSERT_TRUE(text.has_value());
   EXPECT_EQ(testing::MetricValue(*text, "layerseal_scrub_mismatches_total"), 1.0) << *text;
+
+  // The judge consults the mark: CreateContainer of the changed image is refused by the
+  // agent; the intact one goes on to containerd (which has no such sandbox).
+  grpc::Status refused = CriClient(socket).CreateContainer(fixture_.RepoDigest("bad", bad.digest));
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.error_message().find("INTEGRITY_MISMATCH"), std::string::npos)
+      << refused.error_message();
+  EXPECT_NE(refused.error_message().find(layer.str()), std::string::npos) << refused.error_message();
+  grpc::Status passed = CriClient(socket).CreateContainer(fixture_.RepoDigest("good", good.digest));
+  EXPECT_EQ(passed.error_message().find("INTEGRITY_MISMATCH"), std::string::npos)
+      << passed.error_message();
 
   // One image by digest, in the table form: the finding names the blob.
   testing::RunResult one = Scrub({"--image", bad.digest.str()});

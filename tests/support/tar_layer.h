@@ -1,7 +1,5 @@
 // A layer tar made by GNU tar, as image builders make them (issue 18 tests): files under a
 // temp root, sorted, mtime 0, owner root. Header-only; link layerseal_testsupport.
-// (tests/integration/integrity_e2e_test.cc has the same as its LayerOf; one of them should
-// go when both are merged.)
 #ifndef LAYERSEAL_TESTS_SUPPORT_TAR_LAYER_H_
 #define LAYERSEAL_TESTS_SUPPORT_TAR_LAYER_H_
 
@@ -14,8 +12,9 @@
 namespace layerseal::testing {
 
 // `files`: path relative to the root -> content; a path ending in "/" is a directory.
-// "" when tar fails (the test then fails on the image it builds).
-inline std::string GnuTarLayer(const std::map<std::string, std::string>& files) {
+// Files get `mode`. "" when tar fails (the test then fails on the image it builds).
+inline std::string GnuTarLayer(const std::map<std::string, std::string>& files,
+                               std::filesystem::perms mode = static_cast<std::filesystem::perms>(0644)) {
   TempDir dir;
   std::string root = dir.File("root");
   std::filesystem::create_directories(root);
@@ -26,7 +25,7 @@ inline std::string GnuTarLayer(const std::map<std::string, std::string>& files) 
       continue;
     }
     std::filesystem::create_directories(p.parent_path());
-    WriteFileOrDie(p.string(), content, 0644);
+    WriteFileOrDie(p.string(), content, static_cast<int>(mode));
   }
   absl::StatusOr<RunResult> tar =
       Run({"tar", "--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "-C",
