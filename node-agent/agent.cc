@@ -200,15 +200,23 @@ class Agent::Impl final {
                      .concurrency = config_.sweep_concurrency,
                      .verifications_per_second =
                          static_cast<double>(config_.sweep_verifications_per_second),
-                     // The integrity scrub during sweeps (issue 18): after each periodic
-                     // sweep, in the background on the scrubber's thread (a full scrub takes
+                     // The integrity scrub during sweeps (issue 18): after a periodic sweep
+                     // once scrub.interval has passed since the last automatic scrub began,
+                     // in the background on the scrubber's thread (a full scrub takes
                      // minutes; a policy sweep must not wait behind it). Its corruption marks
-                     // are read by the next sweep.
+                     // are read by the next sweep. Runs on the sweep's thread only.
                      .after_sweep =
                          [this](const SweepResult& r) {
-                           if (r.trigger == SweepTrigger::kPeriodic && r.status.ok()) {
-                             static_cast<void>(scrubber_->Start());  // nullopt: one runs already
+                           if (r.trigger != SweepTrigger::kPeriodic || !r.status.ok() ||
+                               config_.scrub_interval == absl::ZeroDuration()) {
+                             return;
                            }
+                           absl::Time now = absl::Now();
+                           if (last_auto_scrub_ != absl::InfinitePast() &&
+                               now - last_auto_scrub_ < config_.scrub_interval) {
+                             return;
+                           }
+                           if (scrubber_->Start().has_value()) last_auto_scrub_ = now;
                          }});
     health_ = std::make_unique<HealthInterceptor>(gates_.get());
     UpdateHealth();
@@ -256,6 +264,8 @@ class Agent::Impl final {
   // Issue 18: what the pull check and the scrub learned of images' content; the judge reads it.
   IntegrityState integrity_;
   std::unique_ptr<Scrubber> scrubber_;  // after events_ is made; destroyed before it
+  // When the last automatic scrub began (after_sweep, on the sweep's thread only).
+  absl::Time last_auto_scrub_ = absl::InfinitePast();
   std::unique_ptr<CachingJudge> judge_;
 
  private:

@@ -153,6 +153,12 @@ const Table& Options() {
                        return SetBytesIn(&c.scrub_bytes_per_second, v, kMinScrubBytesPerSecond,
                                          kMaxScrubBytesPerSecond);
                      }),
+          Table::Row("scrub.interval", "scrub-interval",
+                     "time between automatic whole-node scrubs, run after a periodic sweep (24h; 0: only when asked)",
+                     [](AgentConfig& c, const std::string& v) {
+                       return SetSweepDuration(&c.scrub_interval, v, kMinSweepInterval,
+                                               absl::InfiniteDuration());
+                     }),
           Table::Row("cache.maxEntries", "cache-max-entries", "verdicts kept in memory",
                      Table::Int<size_t>([](AgentConfig& c) { return &c.cache.max_entries; }, 1, 10'000'000)),
           Table::Row("cache.allowTtl", "cache-allow-ttl", "how long an ALLOW verdict is reused",

@@ -73,6 +73,8 @@ struct AgentConfig {
   uint64_t spool_max_bytes = kDefaultSpoolMaxBytes;
   // The integrity scrub's compressed bytes per second (issue 18, node-agent/scrub.h).
   uint64_t scrub_bytes_per_second = kDefaultScrubBytesPerSecond;
+  // How often the agent starts a whole-node scrub after a periodic sweep; 0: only when asked.
+  absl::Duration scrub_interval = kDefaultScrubInterval;
 
   std::string EventLogPath() const;
   std::string VerdictsPath() const;

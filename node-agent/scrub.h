@@ -66,6 +66,11 @@ class ContainerdContent;
 inline constexpr uint64_t kDefaultScrubBytesPerSecond = uint64_t{32} << 20;
 // The least rate accepted: containerd_content.h gives a Read kMinReadBytesPerSecond before
 // its deadline, so a slower scrub would time out on large layers.
+// How often the agent scrubs every image on its own: after the first periodic sweep once this
+// long has passed since the last automatic scrub began (AgentConfig::scrub_interval; 0: never,
+// only when asked). A day: a full scrub of a 20 GiB node takes ~11 minutes of a third of a
+// core at the default rate (docs/performance.md), so hourly would cost ~6% of a core.
+inline constexpr absl::Duration kDefaultScrubInterval = absl::Hours(24);
 inline constexpr uint64_t kMinScrubBytesPerSecond = uint64_t{4} << 20;
 // The most accepted (the config's bound for any byte size).
 inline constexpr uint64_t kMaxScrubBytesPerSecond = uint64_t{1} << 40;
