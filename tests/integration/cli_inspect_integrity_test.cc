@@ -13,6 +13,7 @@
 #include "tests/support/process.h"
 #include "tests/support/push.h"
 #include "tests/support/registry_server.h"
+#include "tests/support/tar_layer.h"
 
 namespace layerseal {
 namespace {
@@ -31,24 +32,7 @@ std::string MustRun(const std::vector<std::string>& argv) {
   return r->out;
 }
 
-std::vector<std::string> PythonChainIds(const std::vector<std::string>& diff_ids) {
-  std::vector<std::string> argv = {
-      "python3", "-c",
-      "import hashlib, sys\n"
-      "c = None\n"
-      "for d in sys.argv[1:]:\n"
-      "    c = d if c is None else 'sha256:' + hashlib.sha256((c + ' ' + d).encode()).hexdigest()\n"
-      "    print(c)\n"};
-  argv.insert(argv.end(), diff_ids.begin(), diff_ids.end());
-  std::string out = MustRun(argv);
-  std::vector<std::string> lines;
-  for (size_t start = 0; start < out.size();) {
-    size_t nl = out.find('\n', start);
-    lines.push_back(out.substr(start, nl - start));
-    start = nl + 1;
-  }
-  return lines;
-}
+using testing::PythonChainIds;
 
 using Tree = std::map<std::string, std::string>;  // relative path -> content
 

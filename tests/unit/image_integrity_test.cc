@@ -16,6 +16,7 @@
 #include "tests/support/fake_source.h"
 #include "tests/support/images.h"
 #include "tests/support/process.h"
+#include "tests/support/tar_layer.h"
 
 namespace layerseal {
 namespace {
@@ -43,26 +44,7 @@ Digest D(const std::string& s) {
   return d.ok() ? *d : Digest();
 }
 
-// Every prefix's ChainID of `diff_ids`, by python3's hashlib (OCI image spec, config.md).
-std::vector<std::string> PythonChainIds(const std::vector<std::string>& diff_ids) {
-  std::vector<std::string> argv = {
-      "python3", "-c",
-      "import hashlib, sys\n"
-      "c = None\n"
-      "for d in sys.argv[1:]:\n"
-      "    c = d if c is None else 'sha256:' + hashlib.sha256((c + ' ' + d).encode()).hexdigest()\n"
-      "    print(c)\n"};
-  argv.insert(argv.end(), diff_ids.begin(), diff_ids.end());
-  std::string out = MustRun(argv);
-  std::vector<std::string> lines;
-  size_t start = 0;
-  while (start < out.size()) {
-    size_t nl = out.find('\n', start);
-    lines.push_back(out.substr(start, nl - start));
-    start = nl + 1;
-  }
-  return lines;
-}
+using testing::PythonChainIds;
 
 // A file of a layer: content, or a symlink target when `symlink`.
 struct File {
