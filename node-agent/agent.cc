@@ -296,6 +296,7 @@ class Agent::Impl final {
           return judge_->OpenSource(ref, credentials);
         },
         .platform = config_.platform,
+        .scrub_on_pull = config_.scrub_on_pull,
         .logger = hooks_.logger,
         .metrics = &metrics_});
   }

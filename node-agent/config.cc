@@ -159,6 +159,9 @@ const Table& Options() {
                        return SetSweepDuration(&c.scrub_interval, v, kMinSweepInterval,
                                                absl::InfiniteDuration());
                      }),
+          Table::Row("scrub.onPull", "scrub-on-pull",
+                     "re-hash every pulled image before PullImage answers (false)",
+                     Table::Bool(&AgentConfig::scrub_on_pull)),
           Table::Row("cache.maxEntries", "cache-max-entries", "verdicts kept in memory",
                      Table::Int<size_t>([](AgentConfig& c) { return &c.cache.max_entries; }, 1, 10'000'000)),
           Table::Row("cache.allowTtl", "cache-allow-ttl", "how long an ALLOW verdict is reused",

@@ -75,6 +75,10 @@ struct AgentConfig {
   uint64_t scrub_bytes_per_second = kDefaultScrubBytesPerSecond;
   // How often the agent starts a whole-node scrub after a periodic sweep; 0: only when asked.
   absl::Duration scrub_interval = kDefaultScrubInterval;
+  // Re-hash every pulled image's blobs and layers before PullImage answers, even when no
+  // integrity rule reads the layers (containerd already checks digests as it ingests and
+  // unpacks; this checks what it stored). Off by default: it costs a re-read per pull.
+  bool scrub_on_pull = false;
 
   std::string EventLogPath() const;
   std::string VerdictsPath() const;

@@ -532,6 +532,27 @@ TEST(SweepEventJsonTest, ARevalidationEventNamesTheContainer) {
   EXPECT_FALSE(EventJson("node-1", e).contains("container"));
 }
 
+TEST(SweepConfigTest, TheScrubScheduleKeysHaveDefaultsAndBounds) {
+  absl::StatusOr<ParsedArgs> defaults = ParseAgentArgs({});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->config.scrub_interval, absl::Hours(24));
+  EXPECT_FALSE(defaults->config.scrub_on_pull);
+  absl::StatusOr<ParsedArgs> set =
+      ParseAgentArgs({"--scrub-interval", "0", "--scrub-on-pull", "true"});
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->config.scrub_interval, absl::ZeroDuration());
+  EXPECT_TRUE(set->config.scrub_on_pull);
+  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
+           {"--scrub-interval", "500ms"}, {"--scrub-interval", "-1h"}, {"--scrub-on-pull", "yes"}}) {
+    absl::StatusOr<ParsedArgs> r = ParseAgentArgs(bad);
+    EXPECT_FALSE(r.ok()) << bad[0] << " " << bad[1];
+    if (!r.ok()) {
+      EXPECT_NE(std::string(r.status().message()).find(bad[0].substr(2)), std::string::npos)
+          << r.status();
+    }
+  }
+}
+
 TEST(SweepConfigTest, TheSweepKeysHaveDefaultsAndBounds) {
   absl::StatusOr<ParsedArgs> defaults = ParseAgentArgs({});
   ASSERT_TRUE(defaults.ok()) << defaults.status();
