@@ -16,6 +16,8 @@ v1::Event VerdictEventRecord(const plugin::VerdictEvent& e, const std::string& n
   out.set_pod_namespace(e.pod.ns);
   out.set_pod_name(e.pod.name);
   out.set_pod_uid(e.pod.uid);
+  out.set_container_id(e.container_id);
+  out.set_container_name(e.container_name);
   *out.mutable_verdict() = VerdictToProto(e.judgement.verdict);
   out.set_admitted(e.admitted);
   out.set_cached(e.judgement.cached);

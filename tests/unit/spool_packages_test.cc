@@ -56,6 +56,36 @@ TEST(SpoolPackagesTest, LargestInventoryIsKeptAcrossARestart) {
   EXPECT_EQ((*events)[0].packages_attachment(), std::string(10, 'p'));
 }
 
+// A sweep's finding names its container in the event the controller gets (Event fields 20
+// and 21; the controller keeps the event's body, so queries return them).
+TEST(SpoolPackagesTest, RevalidationEventKeepsItsContainerThroughTheSpool) {
+  plugin::VerdictEvent e;
+  e.gate = "Revalidation";
+  e.image = "registry.example/app@sha256:" + std::string(64, 'a');
+  e.pod = {.ns = "team-a", .name = "web-0", .uid = "uid-1"};
+  e.container_id = "4f0c1e";
+  e.container_name = "web";
+  e.time = absl::FromUnixSeconds(1'800'000'000);
+  v1::Event record = VerdictEventRecord(e, "node-1", 0, "test");
+  EXPECT_EQ(record.container_id(), "4f0c1e");
+  EXPECT_EQ(record.container_name(), "web");
+  testing::TempDir dir;
+  {
+    std::unique_ptr<EventSpool> spool = OpenSpool(dir.path());
+    ASSERT_NE(spool, nullptr);
+    ASSERT_TRUE(spool->Append(record).ok());
+  }
+  std::unique_ptr<EventSpool> spool = OpenSpool(dir.path());
+  ASSERT_NE(spool, nullptr);
+  absl::StatusOr<std::vector<v1::Event>> events = spool->Unacked(10, 1 << 20);
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_EQ((*events)[0].gate(), "Revalidation");
+  EXPECT_EQ((*events)[0].container_id(), "4f0c1e");
+  EXPECT_EQ((*events)[0].container_name(), "web");
+  EXPECT_EQ((*events)[0].pod_namespace(), "team-a");
+}
+
 TEST(SpoolPackagesTest, InventoryOverTheEventLimitTravelsAsItsSize) {
   v1::Event e = WithPackages(kMaxEventPackagesBytes + 1);
   EXPECT_EQ(e.packages_attachment(), "");
