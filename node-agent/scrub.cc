@@ -14,6 +14,7 @@
 #include "node-agent/containerd_content.h"
 #include "verifier/image_integrity.h"
 #include "verifier/layers/layer_stream.h"
+#include "verifier/reference.h"
 
 namespace layerseal::agent {
 namespace {
@@ -26,15 +27,6 @@ std::string FirstDigestIn(std::string_view text) {
     if (d.ok()) return d->str();
   }
   return "";
-}
-
-// "<repo>@sha256:..." -> the digest; nullopt when the entry has none.
-std::optional<Digest> RepoDigestOf(const std::string& repo_digest) {
-  size_t at = repo_digest.rfind('@');
-  if (at == std::string::npos) return std::nullopt;
-  absl::StatusOr<Digest> d = Digest::Parse(std::string_view(repo_digest).substr(at + 1));
-  if (!d.ok()) return std::nullopt;
-  return *d;
 }
 
 }  // namespace
@@ -148,7 +140,9 @@ absl::StatusOr<std::vector<Scrubber::Target>> Scrubber::ListTargets(
   for (const ::runtime::v1::Image& image : resp.images()) {
     bool any = false;
     for (const std::string& repo_digest : image.repo_digests()) {
-      std::optional<Digest> d = RepoDigestOf(repo_digest);
+      // Read as the gates and the sweep read it (plugin/image_gates.cc, sweep.cc).
+      absl::StatusOr<Reference> ref = Reference::Parse(repo_digest);
+      std::optional<Digest> d = ref.ok() ? ref->digest : std::nullopt;
       any |= d.has_value();
       if (!d || !seen.insert(d->str()).second) continue;
       if (out.size() >= kMaxScrubImages) {
