@@ -199,9 +199,21 @@ std::string ReportJson(const nlohmann::json& value) {
   return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-// The bytes a result adds to its report's JSON (with the comma before it).
+// The bytes a result adds to its report's JSON (with the comma before it), as the API server
+// stores it: Go's encoding/json also escapes '<', '>' and '&' (as \u003c: 5 more bytes each)
+// and U+2028 / U+2029 (3 more each), which nlohmann's dump does not.
 size_t ReportResultBytes(const std::string& namespace_name, const ReportResult& r) {
-  return ReportJson(ReportResultItem(namespace_name, r)).size() + 1;
+  std::string text = ReportJson(ReportResultItem(namespace_name, r));
+  size_t bytes = text.size() + 1;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '<' || c == '>' || c == '&') bytes += 5;
+    if (c == '\xE2' && i + 2 < text.size() && text[i + 1] == '\x80' &&
+        (text[i + 2] == '\xA8' || text[i + 2] == '\xA9')) {
+      bytes += 3;
+    }
+  }
+  return bytes;
 }
 
 }  // namespace

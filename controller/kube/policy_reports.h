@@ -88,7 +88,9 @@ inline constexpr size_t kMaxNamespaces = 10000;
 inline constexpr absl::Duration kDefaultReportInterval = absl::Seconds(30);
 // Seed(): at most this many of the store's newest events are read at start.
 inline constexpr size_t kMaxSeedEvents = 50000;
-// The results of one report, as JSON, at most this many bytes (the oldest pruned first).
+// The results of one report, as JSON, at most this many bytes (the oldest pruned first),
+// counted as the API server stores them (Go's JSON escapes <, > and &). With the object's
+// metadata this stays below etcd's default request limit (1.5 MiB).
 inline constexpr size_t kMaxReportBytes = 1024 * 1024;
 // A result's message, and each of its properties and names, at most this many bytes (cut at
 // a UTF-8 character boundary).

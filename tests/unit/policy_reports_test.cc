@@ -5,6 +5,7 @@
 // Seed. The real API server: tests/integration/policy_reports_apiserver_test.cc.
 #include "controller/kube/policy_reports.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <map>
@@ -466,6 +467,24 @@ TEST(PolicyReportsTest, KeepsAReportWithinItsBytes) {
   EXPECT_EQ(results.front().pod_name, "pod-1999");
   json object = ReportObject(ReportApi::kWgPolicy, "team-a", results);
   EXPECT_LE(object["results"].dump().size(), kMaxReportBytes);
+}
+
+// Counted as the API server stores them: Go's JSON writes each '<', '>' and '&' as \u003c.
+TEST(PolicyReportsTest, CountsBytesAsGoEscapesThem) {
+  FakeApi api;
+  PolicyReporter reporter(Options(&api, nullptr, ReportApi::kWgPolicy, kMaxResultsLimit));
+  for (int i = 0; i < 2000; ++i) {
+    v1::Event e = VerdictEvent("team-a", StrCat("pod-", i), "app:1", kBaseMicros + i, "DENY",
+                               "BAD_SIGNATURE", false);
+    e.mutable_verdict()->set_detail(std::string(600, '<'));
+    reporter.Offer(e);
+  }
+  std::string dumped =
+      ReportObject(ReportApi::kWgPolicy, "team-a", reporter.Results("team-a"))["results"].dump();
+  size_t go_bytes =
+      dumped.size() + 5 * static_cast<size_t>(std::count(dumped.begin(), dumped.end(), '<'));
+  EXPECT_LE(go_bytes, kMaxReportBytes);
+  EXPECT_GT(go_bytes, kMaxReportBytes - 8 * 1024);  // and not far below it
 }
 
 TEST(PolicyReportsTest, CountsAndSkipsNamespacesBeyondTheLimit) {
