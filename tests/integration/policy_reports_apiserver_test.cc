@@ -54,22 +54,6 @@ v1::Event VerdictEvent(const std::string& ns, const std::string& pod, const std:
   return e;
 }
 
-#ifdef S26_TEMP_TRANSPORT
-class HarnessTransport : public ApiTransport {
- public:
-  explicit HarnessTransport(testing::KubeApiServer* s) : s_(s) {}
-  absl::StatusOr<Response> Do(std::string_view method, std::string_view path, std::string_view body,
-                              std::string_view ct) override {
-    auto a = s_->Request(s_->controller_token(), std::string(method), std::string(path),
-                         std::string(body), std::string(ct));
-    if (!a.ok()) return absl::UnavailableError(a.status().message());
-    return Response{a->status, a->body, ""};
-  }
-  testing::KubeApiServer* s_;
-};
-
-#endif
-
 class PolicyReportsApiServerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -91,15 +75,11 @@ class PolicyReportsApiServerTest : public ::testing::Test {
       absl::Status made = server_->CreateNamespace(ns);
       ASSERT_TRUE(made.ok()) << made;
     }
-#ifdef S26_TEMP_TRANSPORT
-    client_ = new HarnessTransport(server_);
-#else
     absl::StatusOr<ClientConfig> config = LoadKubeconfig(server_->ControllerKubeconfig());
     ASSERT_TRUE(config.ok()) << config.status();
     absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(*config);
     ASSERT_TRUE(client.ok()) << client.status();
     client_ = client->release();
-#endif
   }
 
   static void TearDownTestSuite() {
@@ -158,11 +138,11 @@ class PolicyReportsApiServerTest : public ::testing::Test {
   }
 
   static testing::KubeApiServer* server_;
-  static ApiTransport* client_;
+  static Client* client_;
 };
 
 testing::KubeApiServer* PolicyReportsApiServerTest::server_ = nullptr;
-ApiTransport* PolicyReportsApiServerTest::client_ = nullptr;
+Client* PolicyReportsApiServerTest::client_ = nullptr;
 
 // Both APIs: created, pruned at max_results, a newer verdict replacing one, an admin's change
 // (409) replaced, a report deleted by an admin written again at the next change.
