@@ -257,6 +257,10 @@ class PolicyReporter::Impl {
     if (options_.max_results == 0) options_.max_results = kDefaultMaxResults;
     options_.max_results = std::min(options_.max_results, kMaxResultsLimit);
     if (options_.interval <= absl::ZeroDuration()) options_.interval = kDefaultReportInterval;
+    if (options_.max_total_result_bytes == 0)
+      options_.max_total_result_bytes = kMaxTotalResultBytes;
+    options_.max_total_result_bytes =
+        std::min(options_.max_total_result_bytes, kMaxTotalResultBytes);
     if (options_.metrics != nullptr) {
       writes_ = options_.metrics->AddCounter(
           "layerseal_controller_policy_reports_writes_total",
@@ -391,7 +395,9 @@ class PolicyReporter::Impl {
       if (result.time < old.time || (seeding && result.time == old.time)) return;
       if (SameReportResult(old, result)) return;  // a resend: nothing to write
       ns.by_age.erase(existing->second.order);
+      all_by_age_.erase(existing->second.order);
       ns.bytes -= existing->second.bytes;
+      total_bytes_ -= existing->second.bytes;
       ns.by_key.erase(existing);
     }
     Order order(result.time, ++arrivals_);
@@ -399,20 +405,50 @@ class PolicyReporter::Impl {
     ns.by_age.emplace(order, key);
     ns.by_key.emplace(key, Entry{std::move(result), order, bytes});
     ns.bytes += bytes;
+    all_by_age_.emplace(order, ns_name);
+    total_bytes_ += bytes;
     size_t pruned = 0;
     while (ns.by_key.size() > options_.max_results ||
            (ns.bytes > kMaxReportBytes && ns.by_key.size() > 1)) {
-      auto oldest = ns.by_age.begin();
-      auto entry = ns.by_key.find(oldest->second);
-      ns.bytes -= entry->second.bytes;
-      ns.by_key.erase(entry);
-      ns.by_age.erase(oldest);
+      RemoveOldest(ns);
+      ++pruned;
+    }
+    ++ns.version;
+    SetGauge(ns_name, ns);
+    // All namespaces together: the oldest result anywhere goes first.
+    while (total_bytes_ > options_.max_total_result_bytes && all_by_age_.size() > 1) {
+      const std::string oldest_ns = all_by_age_.begin()->second;
+      Namespace& other = namespaces_.at(oldest_ns);
+      RemoveOldest(other);
+      ++other.version;
+      SetGauge(oldest_ns, other);
       ++pruned;
     }
     if (pruned > 0 && !seeding && pruned_ != nullptr) {
       pruned_->Get().Increment(static_cast<double>(pruned));
     }
-    ++ns.version;
+  }
+
+  void RemoveOldest(Namespace& ns) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto oldest = ns.by_age.begin();
+    auto entry = ns.by_key.find(oldest->second);
+    ns.bytes -= entry->second.bytes;
+    total_bytes_ -= entry->second.bytes;
+    all_by_age_.erase(oldest->first);
+    ns.by_key.erase(entry);
+    ns.by_age.erase(oldest);
+  }
+
+  // Drops a namespace and its results (the API server says it does not exist).
+  void Forget(const std::string& ns_name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = namespaces_.find(ns_name);
+    if (it == namespaces_.end()) return;
+    while (!it->second.by_age.empty()) RemoveOldest(it->second);
+    namespaces_.erase(it);
+    if (results_gauge_ != nullptr) results_gauge_->WithLabels({ns_name}).Set(0);
+  }
+
+  void SetGauge(const std::string& ns_name, const Namespace& ns) {
     if (results_gauge_ != nullptr) {
       results_gauge_->WithLabels({ns_name}).Set(static_cast<double>(ns.by_key.size()));
     }
@@ -461,8 +497,7 @@ class PolicyReporter::Impl {
       if (namespace_gone) {
         // Its results are about Pods that no longer exist; a namespace made again later is
         // reported from its new events.
-        if (it != namespaces_.end()) namespaces_.erase(it);
-        if (results_gauge_ != nullptr) results_gauge_->WithLabels({name}).Set(0);
+        Forget(name);
         versions_.erase(name);
       }
       ++failed;
@@ -572,6 +607,9 @@ class PolicyReporter::Impl {
   mutable absl::Mutex mu_;
   std::map<std::string, Namespace> namespaces_ ABSL_GUARDED_BY(mu_);
   uint64_t arrivals_ ABSL_GUARDED_BY(mu_) = 0;
+  // Every namespace's results together, oldest first, and their bytes (max_total_result_bytes).
+  std::map<Order, std::string> all_by_age_ ABSL_GUARDED_BY(mu_);
+  size_t total_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 
   // The round's own state: one round at a time.
   absl::Mutex round_mu_;

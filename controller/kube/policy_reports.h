@@ -29,8 +29,9 @@
 //     pass/fail/warn/error/skip (skip always 0).
 // Bounded: at most `max_results` results per report (kDefaultMaxResults; 0 means the
 // default; clamped to kMaxResultsLimit), and at most kMaxReportBytes of results (etcd keeps
-// objects up to 1.5 MiB); the oldest results (by gate time) are pruned first, and the number
-// pruned is counted in layerseal_controller_policy_report_results_pruned_total.
+// objects up to 1.5 MiB), and all reports together at most kMaxTotalResultBytes; the oldest
+// results (by gate time) are pruned first, and the number pruned is counted in
+// layerseal_controller_policy_report_results_pruned_total.
 // At most kMaxNamespaces namespaces are tracked; events for more are counted in
 // layerseal_controller_policy_report_events_skipped_total and skipped.
 //
@@ -92,6 +93,10 @@ inline constexpr size_t kMaxSeedEvents = 50000;
 // counted as the API server stores them (Go's JSON escapes <, > and &). With the object's
 // metadata this stays below etcd's default request limit (1.5 MiB).
 inline constexpr size_t kMaxReportBytes = 1024 * 1024;
+// All namespaces' results together, counted the same way, at most this many bytes (memory:
+// kMaxNamespaces full reports would be 10 GiB); beyond it the oldest result of any namespace
+// is pruned first.
+inline constexpr size_t kMaxTotalResultBytes = 128 * 1024 * 1024;
 // A result's message, and each of its properties and names, at most this many bytes (cut at
 // a UTF-8 character boundary).
 inline constexpr size_t kMaxResultMessageBytes = 512;
@@ -143,6 +148,8 @@ struct PolicyReportsOptions {
   ApiTransport* transport = nullptr;
   ReportApi api = ReportApi::kWgPolicy;
   size_t max_results = kDefaultMaxResults;
+  // All reports' results together (kMaxTotalResultBytes; smaller in tests; 0: the default).
+  size_t max_total_result_bytes = kMaxTotalResultBytes;
   absl::Duration interval = kDefaultReportInterval;
   telemetry::Logger* logger = nullptr;
   telemetry::MetricsRegistry* metrics = nullptr;

@@ -487,6 +487,33 @@ TEST(PolicyReportsTest, CountsBytesAsGoEscapesThem) {
   EXPECT_GT(go_bytes, kMaxReportBytes - 8 * 1024);  // and not far below it
 }
 
+// All namespaces together are bounded too: the oldest result anywhere is pruned first.
+TEST(PolicyReportsTest, KeepsAllReportsWithinTheirTotalBytes) {
+  FakeApi api;
+  telemetry::MetricsRegistry metrics;
+  PolicyReportsOptions options = Options(&api, &metrics);
+  options.max_total_result_bytes = 20 * 1024;
+  PolicyReporter reporter(options);
+  for (int i = 0; i < 200; ++i) {  // one result in each of 200 namespaces, oldest first
+    reporter.Offer(VerdictEvent(StrCat("ns-", i), "web", "app:1", kBaseMicros + i));
+  }
+  size_t kept = 0;
+  for (int i = 0; i < 200; ++i) kept += reporter.Results(StrCat("ns-", i)).size();
+  EXPECT_LT(kept, 200u);
+  EXPECT_GT(kept, 10u);
+  EXPECT_TRUE(reporter.Results("ns-0").empty());     // the oldest went
+  EXPECT_EQ(reporter.Results("ns-199").size(), 1u);  // the newest stayed
+  EXPECT_EQ(Metric(metrics, "layerseal_controller_policy_report_results_pruned_total"),
+            static_cast<double>(200 - kept));
+  EXPECT_EQ(Metric(metrics, "layerseal_controller_policy_report_results{namespace=\"ns-0\"}"), 0);
+  // A namespace emptied by the total bound is written empty: its old results are gone.
+  ASSERT_TRUE(reporter.SyncNow().ok());
+  EXPECT_EQ(
+      api.Object("/apis/wgpolicyk8s.io/v1alpha2/namespaces/ns-0/policyreports/layerseal")["results"]
+          .size(),
+      0u);
+}
+
 TEST(PolicyReportsTest, CountsAndSkipsNamespacesBeyondTheLimit) {
   FakeApi api;
   telemetry::MetricsRegistry metrics;
