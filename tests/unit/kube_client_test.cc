@@ -1,7 +1,7 @@
 // The Kubernetes API client's pure parts (controller/kube/client.h, issue 19): kubeconfig and
 // in-cluster configuration, StatusFromResponse, EscapePathSegment, the request checks made
 // before anything is sent, and DoWithRetry over a scripted ApiTransport. The client against a
-// real kube-apiserver: tests/integration/kube_client_test.cc.
+// real kube-apiserver: tests/integration/kube_client_apiserver_test.cc.
 #include "controller/kube/client.h"
 
 #include <cstdlib>
