@@ -350,14 +350,14 @@ class PodEventRecorder::Impl {
     if (!pending.uid_resolved) {
       absl::StatusOr<Response> got =
           Call("GET", StrCat(ns_path, "/pods/", EscapePathSegment(spec.pod_name)));
-      if (PodEventUnreachable(got)) return Hold(spec, "reading the Pod", got);
+      if (ShouldHold(got)) return Hold(spec, "reading the Pod", got);
       pending.uid_resolved = true;
       if (PodEventOk(got)) {
         nlohmann::json pod = nlohmann::json::parse(got->body, nullptr, /*allow_exceptions=*/false);
         if (pod.is_object() && pod["metadata"].is_object() && pod["metadata"]["uid"].is_string()) {
           spec.pod_uid = pod["metadata"]["uid"].get<std::string>();
         }
-      } else if (got->status != 404) {
+      } else if (!got.ok() || got->status != 404) {
         // Written without a uid all the same: the Event still names the Pod.
         LogLimited(uid_log_, telemetry::Level::kWarn, "pod events: cannot read the Pod's uid",
                    spec, PodEventError(got, "GET pod"));
@@ -380,7 +380,7 @@ class PodEventRecorder::Impl {
       absl::StatusOr<Response> patched =
           Call("PATCH", StrCat(ns_path, "/events/", EscapePathSegment(entry.name)),
                patch.dump(), kPodEventsPatchType);
-      if (PodEventUnreachable(patched)) return Hold(spec, "counting a repeated Event", patched);
+      if (ShouldHold(patched)) return Hold(spec, "counting a repeated Event", patched);
       if (PodEventOk(patched)) {
         entry.count += 1;
         entry.last_time = last;
@@ -391,7 +391,9 @@ class PodEventRecorder::Impl {
       }
       dedup_list_.erase(it->second);
       dedup_index_.erase(it);
-      if (patched->status != 404) return Failed(spec, PodEventError(patched, "PATCH event"));
+      if (!patched.ok() || patched->status != 404) {
+        return Failed(spec, PodEventError(patched, "PATCH event"));
+      }
       // Gone (the API server's event TTL, or deleted): created again below.
     }
     nlohmann::json object = EventObject(spec, options_.instance);
@@ -399,9 +401,9 @@ class PodEventRecorder::Impl {
     absl::StatusOr<Response> made = Call(
         "POST", StrCat(ns_path, "/events"),
         object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-    if (PodEventUnreachable(made)) return Hold(spec, "creating an Event", made);
+    if (ShouldHold(made)) return Hold(spec, "creating an Event", made);
     // 409: an Event of this very name exists, i.e. an earlier try whose answer was lost.
-    if (!PodEventOk(made) && made->status != 409) {
+    if (!PodEventOk(made) && (!made.ok() || made->status != 409)) {
       return Failed(spec, PodEventError(made, "POST event"));
     }
     dedup_list_.push_front(DedupEntry{key, name, 1, spec.time, options_.clock->Monotonic()});
@@ -412,6 +414,20 @@ class PodEventRecorder::Impl {
     }
     created_->Increment();
     return Outcome::kDone;
+  }
+
+  // Unreachable (transport error, 429, 5xx), or refused as 401/403 within
+  // kPodEventsAuthSettle of having been unreachable: a restarted API server answers 403 until
+  // its RBAC caches are synced (kubernetes/kubernetes#121635), which is no answer yet.
+  bool ShouldHold(const absl::StatusOr<Response>& r) {
+    absl::Duration now = options_.clock->Monotonic();
+    if (PodEventUnreachable(r)) {
+      seen_unreachable_ = true;
+      last_unreachable_ = now;
+      return true;
+    }
+    return r.ok() && (r->status == 401 || r->status == 403) && seen_unreachable_ &&
+           now - last_unreachable_ < kPodEventsAuthSettle;
   }
 
   Outcome Hold(const PodEventSpec& spec, std::string_view doing,
@@ -468,6 +484,8 @@ class PodEventRecorder::Impl {
   std::list<DedupEntry> dedup_list_;  // most recently written first
   absl::flat_hash_map<std::string, std::list<DedupEntry>::iterator> dedup_index_;
   PodEventsLogLimit unreachable_log_;
+  bool seen_unreachable_ = false;
+  absl::Duration last_unreachable_;  // monotonic
   PodEventsLogLimit failed_log_;
   PodEventsLogLimit uid_log_;
 };

@@ -35,7 +35,9 @@
 // Event and tries it again after `unavailable_backoff` waits until it goes through or Stop():
 // an API server that is down delays Events (no loss within the queue bound), it never slows
 // the controller's gRPC path. Any other answer (403, 422, ...) is final: the Event is counted
-// failed and the next one is written. Results are counted in
+// failed and the next one is written; except 401 and 403 within kPodEventsAuthSettle of the
+// API server having been unreachable, which are held too: a restarted API server refuses
+// until its RBAC caches are synced (kubernetes/kubernetes#121635). Results are counted in
 // layerseal_controller_kube_events_total{result="created"|"patched"|"failed"|"dropped"}.
 // Failures are logged at most once per kPodEventsLogInterval per kind (with how many were
 // not logged), so a dead API server does not flood the log.
@@ -75,6 +77,7 @@ inline constexpr size_t kMaxRememberedIds = 16384;
 inline constexpr size_t kMaxMessageBytes = 1024;
 inline constexpr absl::Duration kDedupWindow = absl::Minutes(10);
 inline constexpr absl::Duration kPodEventsLogInterval = absl::Minutes(1);
+inline constexpr absl::Duration kPodEventsAuthSettle = absl::Minutes(2);
 // Event names are DNS subdomains (at most 253 bytes): "<pod>.<16 hex>", the pod's name cut to
 // fit. reportingInstance is at most 128 bytes (the API's limit).
 inline constexpr size_t kMaxEventNameBytes = 253;

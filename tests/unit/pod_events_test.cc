@@ -582,6 +582,68 @@ TEST(PodEventRecorderTest, AnUnreachableApiServerDelaysEventsWithoutLosingThem) 
   EXPECT_EQ(Count(metrics, "dropped"), 0);
 }
 
+// A restarted API server refuses (403) until its RBAC caches are synced: right after being
+// unreachable that is held like no answer; long after, a 403 is final.
+TEST(PodEventRecorderTest, ARefusalRightAfterTheServerWasUnreachableIsHeld) {
+  FakeApi api;
+  HandClock clock;
+  std::atomic<int> calls{0};
+  std::atomic<bool> forbid{false};
+  api.set_handler([&](const Request& r) -> absl::StatusOr<Response> {
+    int n = ++calls;
+    if (n <= 3) return absl::UnavailableError("connect refused");
+    if (n <= 5 || forbid) {
+      return Response{403, R"({"kind":"Status","message":"events is forbidden"})"};
+    }
+    return api.Serve(r);
+  });
+  telemetry::MetricsRegistry metrics;
+  PodEventRecorder recorder(Options(&api, &metrics, &clock));
+  recorder.Start();
+  recorder.Offer(Denied(1));
+  ASSERT_TRUE(recorder.WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(calls.load(), 6);
+  EXPECT_EQ(Count(metrics, "created"), 1);
+  EXPECT_EQ(Count(metrics, "failed"), 0);
+  clock.Advance(kPodEventsAuthSettle);
+  forbid = true;
+  v1::Event other = Denied(2);
+  other.set_pod_name("other");
+  recorder.Offer(other);
+  ASSERT_TRUE(recorder.WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(calls.load(), 7);
+  EXPECT_EQ(Count(metrics, "failed"), 1);
+}
+
+// Errors that are not HTTP answers nor unreachability (the Client refusing an oversized
+// answer) fail the Event; they never crash the worker.
+TEST(PodEventRecorderTest, AClientErrorFailsTheEvent) {
+  FakeApi api;
+  api.set_handler([](const Request&) -> absl::StatusOr<Response> {
+    return absl::ResourceExhaustedError("answer larger than kMaxResponseBytes");
+  });
+  telemetry::MetricsRegistry metrics;
+  PodEventRecorder recorder(Options(&api, &metrics));
+  recorder.Start();
+  v1::Event no_uid = Denied(1);  // GET fails this way: written without a uid, then POST fails
+  no_uid.clear_pod_uid();
+  recorder.Offer(no_uid);
+  ASSERT_TRUE(recorder.WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(api.requests().size(), 2u);
+  EXPECT_EQ(Count(metrics, "failed"), 1);
+  // And a PATCH failing this way: the POST goes through first.
+  api.set_handler(nullptr);
+  recorder.Offer(Denied(2));
+  ASSERT_TRUE(recorder.WaitIdle(absl::Seconds(10)));
+  api.set_handler([](const Request&) -> absl::StatusOr<Response> {
+    return absl::ResourceExhaustedError("answer larger than kMaxResponseBytes");
+  });
+  recorder.Offer(Denied(3));
+  ASSERT_TRUE(recorder.WaitIdle(absl::Seconds(10)));
+  EXPECT_EQ(Count(metrics, "created"), 1);
+  EXPECT_EQ(Count(metrics, "failed"), 2);
+}
+
 TEST(PodEventRecorderTest, OfferNeverWaitsOnAStuckApiServerAndAFullQueueDrops) {
   FakeApi api;
   api.Block();  // every call waits until Release()
