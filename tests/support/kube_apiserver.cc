@@ -1,11 +1,22 @@
 #include "tests/support/kube_apiserver.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <random>
+#include <set>
+#include <thread>
+#include <vector>
 
 #include "absl/time/clock.h"
 #include "base/str_cat.h"
@@ -152,6 +163,125 @@ std::string ApiMessage(const std::string& body) {
 
 }  // namespace
 
+// A TCP forwarder on 127.0.0.1:front to 127.0.0.1:back, listening only between Open() and
+// Close(); a thread accepts, a thread per connection relays both ways.
+class FrontDoor {
+ public:
+  FrontDoor(int front_port, int back_port) : front_port_(front_port), back_port_(back_port) {}
+  ~FrontDoor() { Close(); }
+
+  absl::Status Open() {
+    Close();
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return absl::InternalError(StrCat("socket: ", strerror(errno)));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr = Loopback(front_port_);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd, 64) != 0) {
+      std::string error = strerror(errno);
+      close(fd);
+      return absl::UnavailableError(StrCat("front door 127.0.0.1:", front_port_, ": ", error));
+    }
+    closing_ = false;
+    listen_fd_ = fd;
+    acceptor_ = std::thread([this] { AcceptLoop(); });
+    return absl::OkStatus();
+  }
+
+  // Stops listening and cuts every relayed connection.
+  void Close() {
+    if (listen_fd_ < 0) return;
+    closing_ = true;
+    acceptor_.join();
+    close(listen_fd_);
+    listen_fd_ = -1;
+    std::vector<std::thread> relays;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (int fd : open_fds_) shutdown(fd, SHUT_RDWR);
+      relays.swap(relays_);
+    }
+    for (std::thread& t : relays) t.join();
+  }
+
+ private:
+  static sockaddr_in Loopback(int port) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    return addr;
+  }
+
+  void AcceptLoop() {
+    while (!closing_) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (client < 0) continue;
+      int backend = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in addr = Loopback(back_port_);
+      if (backend < 0 || connect(backend, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        if (backend >= 0) close(backend);
+        close(client);
+        continue;
+      }
+      int one = 1;  // no Nagle delay on top of the peers' own
+      setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      setsockopt(backend, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      std::lock_guard<std::mutex> lock(mu_);
+      open_fds_.insert(client);
+      open_fds_.insert(backend);
+      relays_.emplace_back([this, client, backend] { Relay(client, backend); });
+    }
+  }
+
+  void Relay(int a, int b) {
+    char buffer[64 * 1024];
+    bool a_open = true, b_open = true;  // still reading from each side
+    while (a_open || b_open) {
+      pollfd fds[2] = {{a, static_cast<short>(a_open ? POLLIN : 0), 0},
+                       {b, static_cast<short>(b_open ? POLLIN : 0), 0}};
+      if (poll(fds, 2, 1000) < 0 && errno != EINTR) break;
+      bool failed = false;
+      for (int i = 0; i < 2 && !failed; ++i) {
+        if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+        int from = i == 0 ? a : b;
+        int to = i == 0 ? b : a;
+        ssize_t n = read(from, buffer, sizeof buffer);
+        if (n <= 0) {
+          (i == 0 ? a_open : b_open) = false;
+          shutdown(to, SHUT_WR);
+          if (n < 0) failed = true;
+          continue;
+        }
+        for (ssize_t sent = 0; sent < n && !failed;) {
+          ssize_t w = send(to, buffer + sent, static_cast<size_t>(n - sent), MSG_NOSIGNAL);
+          if (w <= 0) failed = true;
+          else sent += w;
+        }
+      }
+      if (failed) break;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    open_fds_.erase(a);
+    open_fds_.erase(b);
+    close(a);
+    close(b);
+  }
+
+  const int front_port_;
+  const int back_port_;
+  int listen_fd_ = -1;
+  std::atomic<bool> closing_{false};
+  std::thread acceptor_;
+  std::mutex mu_;
+  std::set<int> open_fds_;
+  std::vector<std::thread> relays_;
+};
+
+KubeApiServer::KubeApiServer() = default;
+
 absl::StatusOr<std::unique_ptr<KubeApiServer>> KubeApiServer::Start(Options options) {
   if (!InPath("etcd")) {
     return absl::FailedPreconditionError(
@@ -206,6 +336,8 @@ absl::StatusOr<std::unique_ptr<KubeApiServer>> KubeApiServer::Start(Options opti
         StrCat("etcd did not start; log:\n", ReadFileOrDie(dir + "/etcd.log")));
   }
   server->port_ = PickFreePort();
+  server->backend_port_ = PickFreePort();
+  server->front_ = std::make_unique<FrontDoor>(server->port_, server->backend_port_);
   if (absl::Status s = server->Launch(); !s.ok()) return s;
   return server;
 }
@@ -216,7 +348,7 @@ absl::Status KubeApiServer::Launch() {
   absl::StatusOr<std::unique_ptr<Child>> child = Child::Spawn(
       {binary_, "--etcd-servers", StrCat("http://127.0.0.1:", etcd_port_), "--bind-address",
        "127.0.0.1", "--advertise-address", "127.0.0.1", "--secure-port",
-       std::to_string(port_), "--tls-cert-file", certs_.server.cert, "--tls-private-key-file",
+       std::to_string(backend_port_), "--tls-cert-file", certs_.server.cert, "--tls-private-key-file",
        certs_.server.key, "--client-ca-file", certs_.ca.cert, "--service-account-issuer",
        "https://kubernetes.default.svc", "--service-account-key-file", dir + "/sa.pub",
        "--service-account-signing-key-file", dir + "/sa.key", "--token-auth-file",
@@ -230,9 +362,11 @@ absl::Status KubeApiServer::Launch() {
   absl::Time deadline = absl::Now() + kApiServerStartTimeout;
   bool ready = false;
   while (absl::Now() < deadline && apiserver_->Running()) {
-    absl::StatusOr<Answer> readyz = Request(admin_token_, "GET", "/readyz");
+    absl::StatusOr<Answer> readyz =
+        RequestTo(backend_port_, admin_token_, "GET", "/readyz", "", "");
     if (readyz.ok() && readyz->status == 200) {
-      absl::StatusOr<Answer> ns = Request(admin_token_, "GET", "/api/v1/namespaces/default");
+      absl::StatusOr<Answer> ns =
+          RequestTo(backend_port_, admin_token_, "GET", "/api/v1/namespaces/default", "", "");
       if (ns.ok() && ns->status == 200) {
         ready = true;
         break;
@@ -246,15 +380,17 @@ absl::Status KubeApiServer::Launch() {
         apiserver_->Running() ? "" : " (it exited)", "; log:\n", Log()));
   }
   last_start_time_ = absl::Now() - start;
-  return absl::OkStatus();
+  return front_->Open();
 }
 
 KubeApiServer::~KubeApiServer() {
+  if (front_) front_->Close();
   if (apiserver_) apiserver_->Stop();
   if (etcd_) etcd_->Stop();
 }
 
 absl::Status KubeApiServer::StopApiServer() {
+  front_->Close();
   if (apiserver_) apiserver_->Stop();
   apiserver_.reset();
   return absl::OkStatus();
@@ -321,12 +457,20 @@ absl::StatusOr<KubeApiServer::Answer> KubeApiServer::Request(const std::string& 
                                                               const std::string& path,
                                                               const std::string& body,
                                                               const std::string& content_type) {
+  return RequestTo(port_, token, method, path, body, content_type);
+}
+
+absl::StatusOr<KubeApiServer::Answer> KubeApiServer::RequestTo(int port, const std::string& token,
+                                                                const std::string& method,
+                                                                const std::string& path,
+                                                                const std::string& body,
+                                                                const std::string& content_type) {
   static const CURLcode init = curl_global_init(CURL_GLOBAL_DEFAULT);
   if (init != CURLE_OK) return absl::InternalError("curl_global_init failed");
   std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
   if (!curl) return absl::ResourceExhaustedError("curl_easy_init failed");
   CURL* c = curl.get();
-  std::string url_text = url() + path;
+  std::string url_text = StrCat("https://127.0.0.1:", port, path);
   Answer answer;
   curl_slist* headers = nullptr;
   if (!token.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());

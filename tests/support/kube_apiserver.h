@@ -15,6 +15,13 @@
 // admission plugin (no controller-manager runs, so e.g. the ServiceAccount plugin would refuse
 // every Pod): about 3.5 s to a ready server on an idle machine, instead of 8.
 //
+// Clients reach it through a front door: url() is a loopback TCP forwarder that listens only
+// while the API server is ready, as a cluster's kubernetes Service routes only to ready API
+// servers. The API server itself listens on another loopback port, and answers 403 to
+// everyone but system:masters for a moment after it starts listening (until RBAC's caches
+// sync). So a client sees a connection refused while the server is stopped or starting, never
+// that half-started server; StopApiServer also cuts the connections clients hold.
+//
 // The kube-apiserver binary is decompressed once into the build dir
 // (LAYERSEAL_BUILD_DIR/kube-apiserver/<sha256 of the .xz>/kube-apiserver) and reused by every
 // later start, from any test process.
@@ -39,6 +46,8 @@ namespace layerseal::testing {
 // ../shared/bin/kube-apiserver.xz, relative to the source tree (tests/support/shared_dir.h).
 inline constexpr char kKubeApiserverXz[] = "bin/kube-apiserver.xz";
 
+class FrontDoor;  // kube_apiserver.cc
+
 class KubeApiServer {
  public:
   struct Options {
@@ -53,11 +62,13 @@ class KubeApiServer {
   KubeApiServer(const KubeApiServer&) = delete;
   KubeApiServer& operator=(const KubeApiServer&) = delete;
 
-  // The API server process only (etcd keeps running): for "down, then back" tests.
+  // The API server process only (etcd keeps running): for "down, then back" tests. Stop
+  // closes the front door (connections are refused, open ones cut) and stops the process;
+  // Restart starts it again and reopens the door once it is ready: same url(), same data.
   absl::Status StopApiServer();
-  absl::Status RestartApiServer();  // same port, same data
+  absl::Status RestartApiServer();
 
-  std::string url() const;          // "https://127.0.0.1:<port>"
+  std::string url() const;          // "https://127.0.0.1:<port>", the front door
   int port() const { return port_; }
   std::string ca_file() const;      // the CA of the API server's serving certificate
   std::string admin_token() const;
@@ -104,9 +115,12 @@ class KubeApiServer {
   absl::Duration last_start_time() const { return last_start_time_; }
 
  private:
-  KubeApiServer() = default;
+  KubeApiServer();
   absl::Status Launch();
   absl::Status Apply(nlohmann::json object);
+  absl::StatusOr<Answer> RequestTo(int port, const std::string& token, const std::string& method,
+                                   const std::string& path, const std::string& body,
+                                   const std::string& content_type);
 
   Options options_;
   std::string binary_;
@@ -115,11 +129,13 @@ class KubeApiServer {
   std::string controller_token_;
   std::unique_ptr<CertKey> controller_cert_;
   absl::Duration last_start_time_;
-  int port_ = 0;
+  int port_ = 0;          // the front door
+  int backend_port_ = 0;  // the API server's own
   int etcd_port_ = 0;
   TempDir dir_;
   std::unique_ptr<Child> etcd_;
   std::unique_ptr<Child> apiserver_;
+  std::unique_ptr<FrontDoor> front_;
   std::string kubeconfig_;
 };
 
