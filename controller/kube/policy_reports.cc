@@ -11,20 +11,13 @@
 #include "absl/synchronization/notification.h"
 #include "base/clock.h"
 #include "base/str_cat.h"
+#include "base/utf8.h"
 
 namespace layerseal::controller::kube {
 namespace {
 
 constexpr char kReportManagedByLabel[] = "app.kubernetes.io/managed-by";
 constexpr char kReportSource[] = "layerseal";
-
-// Cuts `s` to at most `max` bytes, at a UTF-8 character boundary.
-std::string CutReportField(std::string_view s, size_t max) {
-  if (s.size() <= max) return std::string(s);
-  size_t n = max;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  return std::string(s.substr(0, n));
-}
 
 bool SameReportResult(const ReportResult& a, const ReportResult& b) {
   return std::tie(a.pod_name, a.pod_uid, a.image, a.digest, a.policy, a.rule, a.result, a.message,
@@ -84,7 +77,7 @@ absl::StatusOr<ReportApi> ParseReportApi(std::string_view text) {
   if (text == "wgpolicyk8s.io") return ReportApi::kWgPolicy;
   if (text == "openreports.io") return ReportApi::kOpenReports;
   return absl::InvalidArgumentError(
-      StrCat("policy report API \"", CutReportField(text, 64),
+      StrCat("policy report API \"", TruncateUtf8(text, 64),
              "\" is not one of \"off\", \"wgpolicyk8s.io\", \"openreports.io\""));
 }
 
@@ -150,22 +143,22 @@ std::optional<std::pair<std::string, ReportResult>> ReportResultFor(const v1::Ev
   }
   const v1::Verdict& v = event.verdict();
   ReportResult r;
-  r.pod_name = CutReportField(event.pod_name(), kMaxResultFieldBytes);
-  r.pod_uid = CutReportField(event.pod_uid(), kMaxResultFieldBytes);
+  r.pod_name = TruncateUtf8(event.pod_name(), kMaxResultFieldBytes);
+  r.pod_uid = TruncateUtf8(event.pod_uid(), kMaxResultFieldBytes);
   r.image =
-      CutReportField(event.image().empty() ? v.reference() : event.image(), kMaxResultFieldBytes);
-  r.digest = CutReportField(v.digest(), kMaxResultFieldBytes);
-  r.policy = v.scope().empty() ? kNoScopePolicy : CutReportField(v.scope(), kMaxResultFieldBytes);
+      TruncateUtf8(event.image().empty() ? v.reference() : event.image(), kMaxResultFieldBytes);
+  r.digest = TruncateUtf8(v.digest(), kMaxResultFieldBytes);
+  r.policy = v.scope().empty() ? kNoScopePolicy : TruncateUtf8(v.scope(), kMaxResultFieldBytes);
   r.rule = std::string(RuleForReason(v.reason()));
   r.result = std::string(ResultFor(event));
-  r.message = CutReportField(v.detail().empty() ? v.reason() : StrCat(v.reason(), ": ", v.detail()),
-                             kMaxResultMessageBytes);
-  r.gate = CutReportField(event.gate(), kMaxResultFieldBytes);
-  r.node = CutReportField(event.node(), kMaxResultFieldBytes);
-  r.reason = CutReportField(v.reason(), kMaxResultFieldBytes);
-  r.mode = CutReportField(v.mode(), kMaxResultFieldBytes);
+  r.message = TruncateUtf8(v.detail().empty() ? v.reason() : StrCat(v.reason(), ": ", v.detail()),
+                           kMaxResultMessageBytes);
+  r.gate = TruncateUtf8(event.gate(), kMaxResultFieldBytes);
+  r.node = TruncateUtf8(event.node(), kMaxResultFieldBytes);
+  r.reason = TruncateUtf8(v.reason(), kMaxResultFieldBytes);
+  r.mode = TruncateUtf8(v.mode(), kMaxResultFieldBytes);
   r.time = absl::FromUnixMicros(event.time_unix_micros());
-  return std::make_pair(CutReportField(event.pod_namespace(), kMaxResultFieldBytes), std::move(r));
+  return std::make_pair(TruncateUtf8(event.pod_namespace(), kMaxResultFieldBytes), std::move(r));
 }
 
 namespace {

@@ -97,8 +97,8 @@ inline constexpr size_t kMaxReportBytes = 1024 * 1024;
 // kMaxNamespaces full reports would be 10 GiB); beyond it the oldest result of any namespace
 // is pruned first.
 inline constexpr size_t kMaxTotalResultBytes = 128 * 1024 * 1024;
-// A result's message, and each of its properties and names, at most this many bytes (cut at
-// a UTF-8 character boundary).
+// A result's message, and each of its properties and names, at most this many bytes (made
+// valid UTF-8 and cut at a character boundary with an ellipsis: base/utf8.h TruncateUtf8).
 inline constexpr size_t kMaxResultMessageBytes = 512;
 inline constexpr size_t kMaxResultFieldBytes = 512;
 // One namespace's write: at most this many 409 conflicts re-read and retried.
