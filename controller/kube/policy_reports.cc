@@ -275,8 +275,9 @@ class PolicyReporter::Impl {
   void Offer(const v1::Event& event) {
     auto made = ReportResultFor(event);
     if (!made) return;
+    size_t bytes = ReportResultBytes(made->first, made->second);  // outside the lock
     absl::MutexLock lock(&mu_);
-    Apply(made->first, std::move(made->second), /*seeding=*/false);
+    Apply(made->first, std::move(made->second), bytes, /*seeding=*/false);
   }
 
   absl::Status Seed(EventStore& store) {
@@ -295,7 +296,9 @@ class PolicyReporter::Impl {
         absl::MutexLock lock(&mu_);
         for (const v1::Event& event : page->events) {
           auto made = ReportResultFor(event);
-          if (made) Apply(made->first, std::move(made->second), /*seeding=*/true);
+          if (!made) continue;
+          size_t bytes = ReportResultBytes(made->first, made->second);
+          Apply(made->first, std::move(made->second), bytes, /*seeding=*/true);
         }
       }
       read += page->events.size();
@@ -368,7 +371,8 @@ class PolicyReporter::Impl {
     return out;
   }
 
-  void Apply(const std::string& ns_name, ReportResult result, bool seeding)
+  // `bytes`: ReportResultBytes(ns_name, result), computed by the caller before it locks.
+  void Apply(const std::string& ns_name, ReportResult result, size_t bytes, bool seeding)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto ns_it = namespaces_.find(ns_name);
     if (ns_it == namespaces_.end()) {
@@ -394,7 +398,6 @@ class PolicyReporter::Impl {
       ns.by_key.erase(existing);
     }
     Order order(result.time, ++arrivals_);
-    size_t bytes = ReportResultBytes(ns_name, result);
     ns.by_age.emplace(order, key);
     ns.by_key.emplace(key, Entry{std::move(result), order, bytes});
     ns.bytes += bytes;
