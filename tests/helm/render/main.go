@@ -328,7 +328,7 @@ type KubeVersion struct {
 	Version, Major, Minor string
 }
 
-func (k KubeVersion) String() string    { return k.Version }
+func (k KubeVersion) String() string     { return k.Version }
 func (k KubeVersion) GitVersion() string { return k.Version }
 
 type Capabilities struct {
@@ -733,7 +733,7 @@ func run(o options) ([]document, string, error) {
 		top := map[string]interface{}{
 			"Values": values, "Chart": chart, "Release": release, "Files": files,
 			"Capabilities": capabilities,
-			"Template": map[string]interface{}{"Name": name + "/" + t, "BasePath": name + "/templates"},
+			"Template":     map[string]interface{}{"Name": name + "/" + t, "BasePath": name + "/templates"},
 		}
 		var buf bytes.Buffer
 		if err := root.ExecuteTemplate(&buf, name+"/"+t, top); err != nil {
