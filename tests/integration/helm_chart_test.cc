@@ -5,6 +5,8 @@
 // of packaging/kubernetes (the same containers, flags, ports, probes and volumes), against the
 // agent's, the controller's and the policy's own parsers, and against values.schema.json,
 // which must refuse wrong values naming the field. Also the chart archive the build makes.
+#include <stdlib.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -813,6 +815,68 @@ TEST(HelmChartTest, SchemaRefusesWrongValuesNamingTheField) {
   EXPECT_TRUE(Contains(r.err, "controller.replicas")) << r.err;
   RunResult pg = RenderRaw({"--set", "controller.replicas=2,controller.database=postgres://db/layerseal"});
   EXPECT_EQ(pg.exit_code, 0) << pg.err;
+}
+
+// ---- a real Helm, when there is one -------------------------------------------------------
+
+// The helm binary named by $LAYERSEAL_HELM, else `helm` on the PATH; "" when neither runs.
+std::string RealHelm() {
+  const char* env = getenv("LAYERSEAL_HELM");
+  std::string helm = env != nullptr && *env != '\0' ? env : "helm";
+  absl::StatusOr<RunResult> v = testing::Run({helm, "version", "--short"}, "", kRenderTimeout);
+  if (!v.ok() || v->exit_code != 0 || v->out.rfind("v3.", 0) != 0) return "";
+  return helm;
+}
+
+// Object key -> canonical object, for comparing two renderings whatever their order.
+std::map<std::string, std::string> ObjectsByKey(const std::string& yaml) {
+  std::map<std::string, std::string> out;
+  for (const YAML::Node& o : YAML::LoadAll(yaml)) {
+    if (!o.IsMap()) continue;
+    out[StrCat(o["kind"].as<std::string>(), "/", o["metadata"]["name"].as<std::string>())] = Canonical(o);
+  }
+  return out;
+}
+
+// Helm's own `lint` and `template` agree with tests/helm/render on every value set.
+TEST(HelmChartTest, RealHelmLintsAndRendersTheSameObjects) {
+  std::string helm = RealHelm();
+  if (helm.empty()) GTEST_SKIP() << "no Helm 3 (helm on the PATH or $LAYERSEAL_HELM)";
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {},
+           {"--set", "controller.webTls=true,controller.persistence.enabled=false,commonLabels.a=b"},
+           {"--set", "controller.kubernetes.podEvents=false"},
+           {"--set", "controller.kubernetes.policyReports.api=wgpolicyk8s.io"},
+           {"--set", "certificates.mode=generate,certificates.generate.nodes={n1,n2}"},
+           {"--set", "certificates.mode=generate"},
+           {"--set", "monitoring.podMonitor.enabled=true,monitoring.agentScrape.enabled=true,"
+                     "monitoring.prometheusRule.enabled=true,monitoring.dashboard.enabled=true"},
+           {"--set", "agent.installer.enabled=false,fullnameOverride=ls"},
+       }) {
+    SCOPED_TRACE(absl::StrJoin(args, " "));
+    std::vector<std::string> lint = {helm, "lint", kChart, "--namespace", "layerseal"};
+    lint.insert(lint.end(), args.begin(), args.end());
+    RunResult l = *testing::Run(lint, "", kRenderTimeout);
+    EXPECT_EQ(l.exit_code, 0) << l.out << l.err;
+    std::vector<std::string> tmpl = {helm, "template", "layerseal", kChart, "--namespace", "layerseal"};
+    tmpl.insert(tmpl.end(), args.begin(), args.end());
+    RunResult h = *testing::Run(tmpl, "", kRenderTimeout);
+    ASSERT_EQ(h.exit_code, 0) << h.err;
+    RunResult r = RenderRaw(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::map<std::string, std::string> want = ObjectsByKey(h.out), got = ObjectsByKey(r.out);
+    EXPECT_FALSE(want.empty());
+    for (const auto& [key, object] : want) EXPECT_EQ(got[key], object) << key;
+    for (const auto& [key, object] : got) EXPECT_TRUE(want.count(key)) << key << " only in the renderer's";
+  }
+  // The schema errors are Helm's too.
+  RunResult bad = *testing::Run({helm, "template", "x", kChart, "--set", "controller.replicas=two"}, "",
+                                kRenderTimeout);
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_TRUE(Contains(bad.err, "- controller.replicas: Invalid type")) << bad.err;
+  // And the archive the build makes is a chart Helm installs from.
+  RunResult archive = *testing::Run({helm, "lint", LAYERSEAL_CHART_ARCHIVE}, "", kRenderTimeout);
+  EXPECT_EQ(archive.exit_code, 0) << archive.out << archive.err;
 }
 
 }  // namespace
