@@ -78,6 +78,18 @@ absl::StatusOr<ClientConfig> InClusterConfig(const std::string& sa_dir = kServic
 // (e.g. "users[0].user.exec: exec plugins are not supported").
 absl::StatusOr<ClientConfig> LoadKubeconfig(const std::string& path, const std::string& context = "");
 
+// LoadKubeconfig's parser, apart for tests and the fuzz target: `yaml` is the file's bytes
+// (at most kMaxKubeconfigBytes), `dir` the directory relative paths are resolved against,
+// `source_path` only names the file in `source` and messages. Unsupported settings that
+// change who is trusted or who is claimed are refused by name rather than ignored: exec,
+// auth-provider, username/password, impersonation (as, as-groups, as-uid, as-user-extra),
+// tls-server-name, proxy-url; and certificate-authority together with
+// certificate-authority-data, or either with insecure-skip-tls-verify. When a user has both
+// token and tokenFile, the file wins (it is re-read), as client-go does.
+absl::StatusOr<ClientConfig> ParseKubeconfig(std::string_view yaml, const std::string& dir,
+                                             const std::string& context = "",
+                                             const std::string& source_path = "kubeconfig");
+
 // The controller's setting kubernetes.kubeconfig: "" → $KUBECONFIG when set (the first
 // file of a ':' list), else in-cluster; "in-cluster" → InClusterConfig; anything else → a
 // kubeconfig path.
@@ -102,10 +114,20 @@ class ApiTransport {
                                       std::string_view content_type = "application/json") = 0;
 };
 
+// TLS: with a CA (file or bytes) only that CA is trusted, not the system's roots too (as
+// client-go). Client certificate and key files are handed to libcurl by path, so each new
+// connection reads them again (rotated files are picked up); PEM bytes go in as
+// CURLOPT_SSLCERT_BLOB / CURLOPT_SSLKEY_BLOB (no temp files). Connections, TLS sessions and
+// DNS answers are shared between calls. Redirects are not followed; only http and https are
+// spoken; the environment's https_proxy / no_proxy apply, as they do for client-go.
+// A token file is stat()ed on every call and re-read when its modification time, size or
+// inode changed; when a re-read fails the last good token is used (a rotation in progress),
+// and with none the call fails UNAUTHENTICATED naming the file.
 class Client final : public ApiTransport {
  public:
-  // Checks the configuration (server URL well formed; the files it names readable now);
-  // errors name the field.
+  // Checks the configuration (server URL well formed: https, or http on loopback only; no
+  // user info, query or fragment; the files it names readable now; a client certificate
+  // and its key both or neither); errors name the field.
   static absl::StatusOr<std::unique_ptr<Client>> Create(ClientConfig config);
   ~Client() override;
 
