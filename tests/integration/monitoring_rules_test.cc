@@ -12,7 +12,8 @@
 //     and every metric name it uses must have series in Prometheus and be in a binary's
 //     /metrics (equality label matchers too: a misspelt label value is as silent as a
 //     misspelt name). A name the binaries do not export fails the test;
-//   - of the alerts, exactly the sweep's fire: the node is otherwise healthy.
+//   - of the alerts, exactly the sweep's fire: the node is otherwise healthy;
+//   - docs/observability.md lists every metric either binary exports.
 // Everything starts once for the suite (about 30 s). Regenerate docs/images/prometheus-alerts.png
 // from the source root (one line):
 //   LAYERSEAL_PROMETHEUS_SCREENSHOT=$PWD/docs/images/prometheus-alerts.png
@@ -22,6 +23,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <memory>
 #include <regex>
 #include <set>
@@ -469,6 +471,26 @@ TEST_F(MonitoringRulesTest, TheNameCheckCatchesWhatTheBinariesDoNotExport) {
   EXPECT_THAT(NameProblems("layerseal_verdicts_total{gate!=\"x\"}"), IsEmpty());
   EXPECT_EQ(MetricNames("up{job=\"a\"} == 0 and on() layerseal_x_total"),
             (std::set<std::string>{"up", "layerseal_x_total"}));
+}
+
+// docs/observability.md's tables list every metric the two binaries export (as `name`).
+TEST_F(MonitoringRulesTest, EveryExportedMetricIsInTheDocs) {
+  std::string docs = testing::ReadFileOrDie(StrCat(LAYERSEAL_SOURCE_DIR, "/docs/observability.md"));
+  size_t families = 0;
+  for (int port : {agent_admin_, controller_admin_}) {
+    std::optional<std::string> text = testing::ScrapeMetrics(port);
+    ASSERT_TRUE(text.has_value()) << port;
+    std::istringstream lines(*text);
+    std::string line;
+    while (std::getline(lines, line)) {
+      std::smatch m;
+      if (!std::regex_match(line, m, std::regex("# TYPE (\\S+) \\S+"))) continue;
+      ++families;
+      EXPECT_NE(docs.find(StrCat("| `", m[1].str(), "` |")), std::string::npos)
+          << m[1] << " is not in docs/observability.md";
+    }
+  }
+  EXPECT_GE(families, 30u);
 }
 
 // Of the alerts, only the sweep's are active: the revoked containers (the one in namespace
