@@ -568,11 +568,11 @@ TEST(HelmChartTest, RbacIsTheClusterRoleFileAndOnlyWhenTheControllerUsesTheApi) 
                    .as<bool>());
 }
 
-// The CRDs of files/crds/ (one per file) whose group is `api`.
+// The CRDs of files/crds/ (one per file, in any subdirectory) whose group is `api`.
 std::set<std::string> CrdFilesOfGroup(const std::string& api) {
   std::set<std::string> names;
   if (!fs::exists(kChart + "/files/crds")) return names;
-  for (const auto& e : fs::directory_iterator(kChart + "/files/crds")) {
+  for (const auto& e : fs::recursive_directory_iterator(kChart + "/files/crds")) {
     if (e.path().extension() != ".yaml") continue;
     YAML::Node crd = YAML::LoadFile(e.path().string());
     if (crd["spec"]["group"].as<std::string>() == api) names.insert(crd["metadata"]["name"].as<std::string>());
@@ -801,6 +801,8 @@ TEST(HelmChartTest, SchemaRefusesWrongValuesNamingTheField) {
            {"controller.retention=1d", "controller.retention", "Does not match pattern"},
            {"controller.kubernetes.policyReports.maxResults=0",
             "controller.kubernetes.policyReports.maxResults", "greater than or equal to 1"},
+           {"controller.kubernetes.policyReports.maxResults=5001",
+            "controller.kubernetes.policyReports.maxResults", "less than or equal to 5000"},
            {"controller.logLevel=verbose", "controller.logLevel", "must be one of"},
            {"agent.policy.version=2", "agent.policy.version", "must be one of"},
        }) {
