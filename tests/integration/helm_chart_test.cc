@@ -767,6 +767,25 @@ TEST(HelmChartTest, GeneratedCertificatesHookJobMakesSecretsTheControllerAccepts
   EXPECT_TRUE(Contains(denied.err, "HTTP 401")) << denied.err;
 }
 
+// NOTES.txt (printed by helm install): the next steps, with this release's names.
+TEST(HelmChartTest, NotesNameTheNextStepsForThisRelease) {
+  RunResult r = RenderRaw({"--show-notes"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string notes = r.out.substr(r.out.find("NOTES:"));
+  EXPECT_TRUE(Contains(notes, "kubectl label namespace layerseal pod-security.kubernetes.io/enforce=privileged")) << notes;
+  EXPECT_TRUE(Contains(notes, "rollout status ds/layerseal-agent-installer")) << notes;
+  EXPECT_TRUE(Contains(notes, "port-forward deploy/layerseal-controller 7080")) << notes;
+  EXPECT_TRUE(Contains(notes, "layerseal-controller-tls")) << notes;
+  EXPECT_FALSE(Contains(notes, "WARNING")) << notes;
+  // Reports to an API the cluster does not serve, without installCRDs: a warning; with the
+  // API served (.Capabilities.APIVersions), none.
+  RunResult missing = RenderRaw({"--show-notes", "--set", "controller.kubernetes.policyReports.api=wgpolicyk8s.io"});
+  EXPECT_TRUE(Contains(missing.out, "WARNING: PolicyReports go to wgpolicyk8s.io/v1alpha2")) << missing.out;
+  RunResult served = RenderRaw({"--show-notes", "--api-versions", "wgpolicyk8s.io/v1alpha2", "--set",
+                                "controller.kubernetes.policyReports.api=wgpolicyk8s.io"});
+  EXPECT_FALSE(Contains(served.out, "WARNING")) << served.out;
+}
+
 // ---- monitoring values (templates/monitoring-*.yaml use them) --------------------------------
 
 TEST(HelmChartTest, MonitoringValuesAreAcceptedAndChecked) {
