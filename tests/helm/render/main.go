@@ -26,10 +26,11 @@
 // --kube-version), that every rendered document parses as YAML and has apiVersion, kind and
 // metadata.name, and prints "lint: ok" (errors go to stderr, exit 1).
 //
-// Not covered, compared with real Helm: subcharts and dependencies, .helmignore beyond the
-// chart-level files, the crds/ directory, hooks ordering and weights (hooks are rendered like
-// any object), a real cluster's lookup and Capabilities, post-renderers, --set's JSON and
-// file forms.
+// Not covered, compared with real Helm: subcharts and dependencies, .helmignore (every file
+// of the chart but Chart.yaml, values.yaml and values.schema.json is in .Files), the crds/
+// directory, the install order of kinds and hooks' weights (hooks are rendered like any
+// object, in template file order), a real cluster's lookup and Capabilities, post-renderers,
+// --set's JSON and file forms and list indexes (a[0]=x), toToml.
 package main
 
 import (
