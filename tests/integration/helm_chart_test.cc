@@ -19,11 +19,13 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "base/str_cat.h"
 #include "controller/config.h"
 #include "controller/identity.h"
 #include "gtest/gtest.h"
 #include "node-agent/config.h"
+#include "tests/support/kube_apiserver.h"
 #include "tests/support/process.h"
 #include "tests/support/trusted_root_files.h"
 #include "verifier/policy.h"
@@ -657,7 +659,7 @@ class H(http.server.BaseHTTPRequestHandler):
         return True
     def do_GET(self):
         if not self.authorized(): return
-        if self.path == "/api/v1/nodes": return self.reply(200, nodes)
+        if self.path == "/api/v1/nodes?pretty=false": return self.reply(200, nodes)
         name = self.path.rsplit("/", 1)[-1]
         if self.path.startswith("/api/v1/namespaces/layerseal/secrets/") and name in secrets:
             return self.reply(200, secrets[name])
@@ -765,6 +767,101 @@ TEST(HelmChartTest, GeneratedCertificatesHookJobMakesSecretsTheControllerAccepts
   RunResult denied = *testing::Run(env, "", kRenderTimeout);
   EXPECT_NE(denied.exit_code, 0);
   EXPECT_TRUE(Contains(denied.err, "HTTP 401")) << denied.err;
+}
+
+// The same Job script against a real kube-apiserver (tests/support/kube_apiserver.h) as the
+// Job's own ServiceAccount, holding exactly the hook's RBAC as rendered: HTTPS with the
+// ServiceAccount's CA file, the API server's own NodeList JSON, the Secrets created, existing
+// ones left alone, and nothing readable beyond the two Secrets.
+TEST(HelmChartTest, GeneratedCertificatesJobWorksAgainstARealApiServerWithItsOwnRbac) {
+  std::vector<YAML::Node> objects = Render({"--set", "certificates.mode=generate"});
+  YAML::Node job = Find(objects, "Job", "layerseal-certificates");
+  ASSERT_TRUE(job);
+  TempDir t;
+  // The hook's RBAC documents as rendered (their text: re-emitting would lose quoting).
+  RunResult rendered = RenderRaw({"--set", "certificates.mode=generate"});
+  std::string rbac;
+  size_t at = 0;
+  while (at != std::string::npos) {
+    size_t next = rendered.out.find("\n---\n", at + 1);
+    std::string doc = rendered.out.substr(at, next == std::string::npos ? next : next - at);
+    YAML::Node o = YAML::Load(doc);
+    std::string kind = o["kind"].as<std::string>();
+    if ((kind == "Role" || kind == "RoleBinding" || kind == "ClusterRole" ||
+         kind == "ClusterRoleBinding") &&
+        o["metadata"]["name"].as<std::string>() == "layerseal-certificates") {
+      rbac += doc + "\n";
+    }
+    at = next == std::string::npos ? next : next + 1;
+  }
+  WriteFileOrDie(t.File("rbac.yaml"), rbac);
+  absl::StatusOr<std::unique_ptr<testing::KubeApiServer>> started = testing::KubeApiServer::Start(
+      {.service_account_namespace = "layerseal", .service_account_name = "layerseal-certificates"});
+  ASSERT_TRUE(started.ok()) << started.status();
+  testing::KubeApiServer& api = **started;
+  ASSERT_TRUE(api.CreateNamespace("layerseal").ok());
+  absl::Status applied = api.ApplyYamlFile(t.File("rbac.yaml"));
+  ASSERT_TRUE(applied.ok()) << applied << "\n" << rbac;
+  for (const char* node : {"node-a", "node-b"}) {
+    absl::StatusOr<nlohmann::json> made = api.Admin(
+        "POST", "/api/v1/nodes",
+        {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", node}}}});
+    ASSERT_TRUE(made.ok()) << made.status();
+  }
+  // RBAC takes effect through the API server's caches: wait until the identity may list nodes.
+  bool allowed = false;
+  for (int i = 0; i < 300 && !allowed; ++i) {
+    absl::StatusOr<testing::KubeApiServer::Answer> a =
+        api.Request(api.controller_token(), "GET", "/api/v1/nodes");
+    allowed = a.ok() && a->status == 200;
+    if (!allowed) absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(allowed) << "the hook's ClusterRole never let the Job's identity list nodes";
+
+  fs::create_directories(t.File("sa"));
+  WriteFileOrDie(t.File("sa/token"), api.controller_token());
+  WriteFileOrDie(t.File("sa/namespace"), "layerseal");
+  WriteFileOrDie(t.File("sa/ca.crt"), ReadFileOrDie(api.ca_file()));
+  std::vector<std::string> env = {"env"};
+  for (const YAML::Node& e : PodSpec(job)["containers"][0]["env"]) {
+    env.push_back(StrCat(e["name"].as<std::string>(), "=", e["value"].as<std::string>()));
+  }
+  env.insert(env.end(), {"API_URL=" + api.url(), "SA_DIR=" + t.File("sa"),
+                         "MAKE_CERTS=" + kSource + "/scripts/make-certs", "TMPDIR=" + t.path(),
+                         "bash", kSource + "/packaging/docker/generate-certs"});
+  RunResult first = *testing::Run(env, "", kRenderTimeout);
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  EXPECT_TRUE(Contains(first.err, "2 node certificates (node-a node-b)")) << first.err;
+
+  absl::StatusOr<nlohmann::json> nodes =
+      api.Admin("GET", "/api/v1/namespaces/layerseal/secrets/layerseal-agent-certs");
+  ASSERT_TRUE(nodes.ok()) << nodes.status();
+  std::set<std::string> keys;
+  for (const auto& [key, value] : (*nodes)["data"].items()) keys.insert(key);
+  EXPECT_EQ(keys, (std::set<std::string>{"ca.crt", "node-a.crt", "node-a.key", "node-b.crt",
+                                         "node-b.key"}));
+  std::string pem;
+  ASSERT_TRUE(absl::Base64Unescape((*nodes)["data"]["node-b.crt"].get<std::string>(), &pem));
+  absl::StatusOr<controller::PeerIdentity> node = controller::IdentityFromPem(pem);
+  ASSERT_TRUE(node.ok()) << node.status();
+  EXPECT_EQ(node->role, controller::Role::kNode);
+  EXPECT_EQ(node->common_name, "node-b");
+  absl::StatusOr<nlohmann::json> tls =
+      api.Admin("GET", "/api/v1/namespaces/layerseal/secrets/layerseal-controller-tls");
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  EXPECT_EQ((*tls)["data"]["ca.crt"], (*nodes)["data"]["ca.crt"]);
+
+  RunResult second = *testing::Run(env, "", kRenderTimeout);
+  EXPECT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_TRUE(Contains(second.err, "left alone")) << second.err;
+  // Least privilege: the Job's identity reads no other Secret and lists none.
+  for (const std::string& path : {std::string("/api/v1/namespaces/layerseal/secrets/other"),
+                                  std::string("/api/v1/namespaces/layerseal/secrets"),
+                                  std::string("/api/v1/namespaces/default/secrets/x")}) {
+    absl::StatusOr<testing::KubeApiServer::Answer> a = api.Request(api.controller_token(), "GET", path);
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(a->status, 403) << path;
+  }
 }
 
 // NOTES.txt (printed by helm install): the next steps, with this release's names.
