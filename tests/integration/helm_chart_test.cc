@@ -309,8 +309,16 @@ TEST(HelmChartTest, DefaultObjectsAreTheKustomizeManifests) {
 // ---- labels, selectors, names ------------------------------------------------------------
 
 TEST(HelmChartTest, EveryObjectHasTheStandardLabelsAndSelectorsMatchThePods) {
-  std::vector<YAML::Node> objects =
-      Render({"--set", "controller.webTls=true,commonLabels.team=security"});
+  // Every optional object too: generated certificates, CRDs, the monitoring objects.
+  std::vector<YAML::Node> objects = Render(
+      {"--set", "controller.webTls=true,commonLabels.team=security,certificates.mode=generate,"
+                "controller.kubernetes.policyReports.api=openreports.io,"
+                "controller.kubernetes.policyReports.installCRDs=true,"
+                "monitoring.podMonitor.enabled=true,monitoring.agentScrape.enabled=true,"
+                "monitoring.prometheusRule.enabled=true,monitoring.dashboard.enabled=true"});
+  for (const char* kind : {"Job", "CustomResourceDefinition", "PodMonitor", "PrometheusRule"}) {
+    EXPECT_TRUE(Kinds(objects).count(kind)) << kind;
+  }
   ASSERT_FALSE(objects.empty());
   for (const YAML::Node& o : objects) {
     std::string what = StrCat(o["kind"].as<std::string>(), " ", o["metadata"]["name"].as<std::string>());
