@@ -413,6 +413,12 @@ TEST(HelmChartTest, InstallerIsNodeCriticalAndToleratesEveryTaint) {
   EXPECT_EQ(c["image"].as<std::string>(), StrCat(kImage, ":", LAYERSEAL_VERSION));
   EXPECT_TRUE(c["securityContext"]["privileged"].as<bool>());
   EXPECT_EQ(c["readinessProbe"]["httpGet"]["path"].as<std::string>(), "/healthz");
+  // The agent's admin port moved: the probe and the installer's health check follow it.
+  objects = Render({"--set", "agent.config.admin=0.0.0.0:9555"});
+  c = PodSpec(Find(objects, "DaemonSet", "layerseal-agent-installer"))["containers"][0];
+  EXPECT_EQ(c["readinessProbe"]["httpGet"]["port"].as<int>(), 9555);
+  EXPECT_TRUE(Contains(Emit(c["env"]), "HEALTH_PORT")) << Emit(c["env"]);
+  EXPECT_TRUE(Contains(Emit(c["env"]), "9555")) << Emit(c["env"]);
   // Another image tag and a CRI-O socket directory.
   objects = Render({"--set", "image.tag=0.2.0-rc.1,agent.installer.runtimeSocketDir=/var/run/crio"});
   pod = PodSpec(Find(objects, "DaemonSet", "layerseal-agent-installer"));
