@@ -4,7 +4,10 @@
 // and with several value sets, and checked object by object: against the kustomize manifests
 // of packaging/kubernetes (the same containers, flags, ports, probes and volumes), against the
 // agent's, the controller's and the policy's own parsers, and against values.schema.json,
-// which must refuse wrong values naming the field. Also the chart archive the build makes.
+// which must refuse wrong values naming the field. Also the chart archive the build makes, the
+// certificate hook Job's script against a real kube-apiserver (tests/support/kube_apiserver.h,
+// one server, in one test) and a stand-in, and, when a Helm 3 binary is there ($LAYERSEAL_HELM
+// or helm on the PATH), Helm's own lint and template output.
 #include <stdlib.h>
 
 #include <algorithm>
