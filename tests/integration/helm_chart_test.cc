@@ -152,6 +152,19 @@ std::map<std::string, std::string> ByName(const YAML::Node& seq,
 
 YAML::Node PodSpec(const YAML::Node& workload) { return workload["spec"]["template"]["spec"]; }
 
+// The documents of the renderer's output as text (re-emitting parsed YAML would lose quoting:
+// an annotation "-10" would become a number).
+std::vector<std::string> RawDocuments(const std::string& out) {
+  std::vector<std::string> docs;
+  size_t at = out.find("---\n");
+  while (at != std::string::npos) {
+    size_t next = out.find("\n---\n", at + 1);
+    docs.push_back(out.substr(at, next == std::string::npos ? next : next - at));
+    at = next == std::string::npos ? next : next + 1;
+  }
+  return docs;
+}
+
 // ---- lint and the chart's own files ------------------------------------------------------
 
 TEST(HelmChartTest, LintPassesWithTheDefaultsAndEveryValueSet) {
@@ -786,11 +799,31 @@ TEST(HelmChartTest, GeneratedCertificatesHookJobMakesSecretsTheControllerAccepts
   EXPECT_TRUE(Contains(denied.err, "HTTP 401")) << denied.err;
 }
 
+// One real API server for the suite; the ServiceAccount identity whose token it accepts is
+// the certificate Job's (layerseal/layerseal-certificates).
+class HelmApiServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    absl::StatusOr<std::unique_ptr<testing::KubeApiServer>> started = testing::KubeApiServer::Start(
+        {.service_account_namespace = "layerseal", .service_account_name = "layerseal-certificates"});
+    ASSERT_TRUE(started.ok()) << started.status();
+    server_ = started->release();
+    ASSERT_TRUE(server_->CreateNamespace("layerseal").ok());
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override { ASSERT_NE(server_, nullptr) << "the API server did not start"; }
+  static testing::KubeApiServer* server_;
+};
+testing::KubeApiServer* HelmApiServerTest::server_ = nullptr;
+
 // The same Job script against a real kube-apiserver (tests/support/kube_apiserver.h) as the
 // Job's own ServiceAccount, holding exactly the hook's RBAC as rendered: HTTPS with the
 // ServiceAccount's CA file, the API server's own NodeList JSON, the Secrets created, existing
 // ones left alone, and nothing readable beyond the two Secrets.
-TEST(HelmChartTest, GeneratedCertificatesJobWorksAgainstARealApiServerWithItsOwnRbac) {
+TEST_F(HelmApiServerTest, CertificateJobMakesTheSecretsWithItsOwnRbac) {
   std::vector<YAML::Node> objects = Render({"--set", "certificates.mode=generate"});
   YAML::Node job = Find(objects, "Job", "layerseal-certificates");
   ASSERT_TRUE(job);
@@ -798,10 +831,7 @@ TEST(HelmChartTest, GeneratedCertificatesJobWorksAgainstARealApiServerWithItsOwn
   // The hook's RBAC documents as rendered (their text: re-emitting would lose quoting).
   RunResult rendered = RenderRaw({"--set", "certificates.mode=generate"});
   std::string rbac;
-  size_t at = 0;
-  while (at != std::string::npos) {
-    size_t next = rendered.out.find("\n---\n", at + 1);
-    std::string doc = rendered.out.substr(at, next == std::string::npos ? next : next - at);
+  for (const std::string& doc : RawDocuments(rendered.out)) {
     YAML::Node o = YAML::Load(doc);
     std::string kind = o["kind"].as<std::string>();
     if ((kind == "Role" || kind == "RoleBinding" || kind == "ClusterRole" ||
@@ -809,14 +839,9 @@ TEST(HelmChartTest, GeneratedCertificatesJobWorksAgainstARealApiServerWithItsOwn
         o["metadata"]["name"].as<std::string>() == "layerseal-certificates") {
       rbac += doc + "\n";
     }
-    at = next == std::string::npos ? next : next + 1;
   }
   WriteFileOrDie(t.File("rbac.yaml"), rbac);
-  absl::StatusOr<std::unique_ptr<testing::KubeApiServer>> started = testing::KubeApiServer::Start(
-      {.service_account_namespace = "layerseal", .service_account_name = "layerseal-certificates"});
-  ASSERT_TRUE(started.ok()) << started.status();
-  testing::KubeApiServer& api = **started;
-  ASSERT_TRUE(api.CreateNamespace("layerseal").ok());
+  testing::KubeApiServer& api = *server_;
   absl::Status applied = api.ApplyYamlFile(t.File("rbac.yaml"));
   ASSERT_TRUE(applied.ok()) << applied << "\n" << rbac;
   for (const char* node : {"node-a", "node-b"}) {
@@ -879,6 +904,40 @@ TEST(HelmChartTest, GeneratedCertificatesJobWorksAgainstARealApiServerWithItsOwn
     ASSERT_TRUE(a.ok());
     EXPECT_EQ(a->status, 403) << path;
   }
+}
+
+// The API server takes the chart's objects of the groups it serves (this one serves core v1,
+// RBAC and CRDs; not apps or networking): it validates each on create.
+TEST_F(HelmApiServerTest, ServedKindsAreAcceptedByTheApiServer) {
+  testing::KubeApiServer& api = *server_;
+  TempDir t;
+  RunResult all = RenderRaw({"--set", "controller.webTls=true,commonLabels.team=security,"
+                                      "controller.kubernetes.policyReports.api=wgpolicyk8s.io,"
+                                      "controller.kubernetes.policyReports.installCRDs=true,"
+                                      "monitoring.dashboard.enabled=true"});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  std::string served;
+  std::multiset<std::string> kinds;
+  for (const std::string& doc : RawDocuments(all.out)) {
+    YAML::Node o = YAML::Load(doc);
+    std::string version = o["apiVersion"].as<std::string>();
+    if (version == "v1" || version == "rbac.authorization.k8s.io/v1" ||
+        version == "apiextensions.k8s.io/v1") {
+      served += doc + "\n";
+      kinds.insert(o["kind"].as<std::string>());
+    }
+  }
+  for (const char* kind : {"ServiceAccount", "ConfigMap", "Service", "PersistentVolumeClaim",
+                           "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}) {
+    EXPECT_TRUE(kinds.count(kind)) << kind;
+  }
+  WriteFileOrDie(t.File("served.yaml"), served);
+  absl::Status created = api.ApplyYamlFile(t.File("served.yaml"));
+  EXPECT_TRUE(created.ok()) << created;
+  absl::StatusOr<nlohmann::json> service =
+      api.Admin("GET", "/api/v1/namespaces/layerseal/services/layerseal-controller");
+  ASSERT_TRUE(service.ok()) << service.status();
+  EXPECT_EQ((*service)["spec"]["ports"].size(), 3u) << "grpc, admin and web (webTls)";
 }
 
 // NOTES.txt (printed by helm install): the next steps, with this release's names.
