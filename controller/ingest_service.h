@@ -109,6 +109,7 @@ class IngestService final : public v1::EventIngest::Service {
 
  private:
   grpc::Status Reject(const char* reason, const std::string& node, grpc::Status status);
+  // Sets the node's lag and last-report gauges for an accepted batch.
   void RecordLag(const v1::ReportEventsRequest& request, absl::Time received);
   // Fills the response's packages_* fields, counts, and logs the refused ones.
   void ReportPackages(const std::string& node, const PackagesIntake& packages,
@@ -127,6 +128,7 @@ class IngestService final : public v1::EventIngest::Service {
   telemetry::Family<telemetry::Counter>* rejected_;
   telemetry::Family<telemetry::Counter>* batches_;
   telemetry::Family<telemetry::Gauge>* lag_;
+  telemetry::Family<telemetry::Gauge>* last_report_;
   telemetry::Family<telemetry::Histogram>* latency_;
   telemetry::Family<telemetry::Counter>* packages_;
 };
