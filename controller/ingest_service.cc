@@ -294,6 +294,7 @@ grpc::Status IngestService::Report(const std::optional<std::string>& cert_node,
   if (stored->stored > 0) {
     if (options_.on_count) options_.on_count(stored->stored);
     if (options_.on_stored) options_.on_stored();
+    if (options_.on_events) options_.on_events(events);
   }
   latency_->Get().Observe(absl::ToDoubleSeconds(absl::Now() - start));
   options_.logger->Debug("batch stored", {{"node", request.node()},

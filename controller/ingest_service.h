@@ -93,6 +93,10 @@ struct IngestOptions {
   std::function<void()> on_stored;
   // Called with the number of new events stored (the events_stored gauge).
   std::function<void(int)> on_count;
+  // Called after a batch stored at least one new event, with the batch's events (the
+  // Kubernetes publishers, issue 19: they only queue, and count an event id once, so a
+  // resent event in a mixed batch is harmless). Must not block.
+  std::function<void(const std::vector<v1::Event>&)> on_events;
 };
 
 class IngestService final : public v1::EventIngest::Service {
