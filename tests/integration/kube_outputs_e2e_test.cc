@@ -91,7 +91,7 @@ TEST(KubeOutputsE2eTest, ADenialBecomesAPodEventAndAReportResult) {
                             {"name", k8s.controller_user()}}}}})
                   .ok());
   absl::Status crd = k8s.ApplyYamlFile(
-      StrCat(LAYERSEAL_SOURCE_DIR, "/packaging/helm/layerseal/files/crds/wgpolicyk8s.io_policyreports.yaml"));
+      StrCat(LAYERSEAL_SOURCE_DIR, "/packaging/helm/layerseal/files/crds/wgpolicyk8s.io/wgpolicyk8s.io_policyreports.yaml"));
   ASSERT_TRUE(crd.ok()) << crd;
   ASSERT_TRUE(k8s.CreateNamespace(kNamespace).ok());
 
