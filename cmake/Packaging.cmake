@@ -102,3 +102,37 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
   ${LAYERSEAL_PACKAGING_OUT}/deb/prerm ${LAYERSEAL_PACKAGING_OUT}/deb/postrm)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION TRUE)
 include(CPack)
+
+# ---- The Helm chart archive (issue 19): build/layerseal-<version>.tgz --------------------
+# Helm's layout (`helm package`): one top directory named after the chart. The chart's
+# version and appVersion are the project's; a mismatch stops the configure step. Built by
+# every build (target layerseal-chart), next to the .deb; tests/integration/helm_chart_test.cc
+# checks it.
+set(LAYERSEAL_CHART_DIR "${LAYERSEAL_PACKAGING_DIR}/helm/layerseal")
+file(STRINGS "${LAYERSEAL_CHART_DIR}/Chart.yaml" _layerseal_chart_lines REGEX "^(version|appVersion):")
+foreach(_line ${_layerseal_chart_lines})
+  string(REGEX REPLACE "^(version|appVersion): *\"?([^\" ]*)\"? *$" "\\1;\\2" _kv "${_line}")
+  list(GET _kv 0 _key)
+  list(GET _kv 1 _value)
+  if(NOT _value STREQUAL PROJECT_VERSION)
+    message(FATAL_ERROR "packaging/helm/layerseal/Chart.yaml: ${_key} is \"${_value}\", the project's "
+      "version is ${PROJECT_VERSION} (CMakeLists.txt project()); make them the same")
+  endif()
+  set(_layerseal_chart_${_key} TRUE)
+endforeach()
+if(NOT _layerseal_chart_version OR NOT _layerseal_chart_appVersion)
+  message(FATAL_ERROR "packaging/helm/layerseal/Chart.yaml: no version or appVersion line")
+endif()
+file(GLOB_RECURSE LAYERSEAL_CHART_FILES CONFIGURE_DEPENDS "${LAYERSEAL_CHART_DIR}/*")
+set(LAYERSEAL_CHART_ARCHIVE "${PROJECT_BINARY_DIR}/layerseal-${PROJECT_VERSION}.tgz")
+set(_layerseal_chart_stage "${PROJECT_BINARY_DIR}/packaging/helm-stage")
+add_custom_command(OUTPUT ${LAYERSEAL_CHART_ARCHIVE}
+  COMMAND ${CMAKE_COMMAND} -E rm -rf ${_layerseal_chart_stage}
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${_layerseal_chart_stage}
+  COMMAND ${CMAKE_COMMAND} -E copy_directory ${LAYERSEAL_CHART_DIR} ${_layerseal_chart_stage}/layerseal
+  COMMAND ${CMAKE_COMMAND} -E chdir ${_layerseal_chart_stage}
+          ${CMAKE_COMMAND} -E tar czf ${LAYERSEAL_CHART_ARCHIVE} --format=gnutar "--mtime=1970-01-01 00:00:00 UTC" layerseal
+  DEPENDS ${LAYERSEAL_CHART_FILES}
+  COMMENT "Helm chart archive layerseal-${PROJECT_VERSION}.tgz"
+  VERBATIM)
+add_custom_target(layerseal-chart ALL DEPENDS ${LAYERSEAL_CHART_ARCHIVE})

@@ -55,6 +55,27 @@ const Table& Options() {
                      Table::Duration(&ControllerConfig::prune_interval, {.allow_infinite = false})),
           Table::Row("logLevel", "log-level", "debug, info, warn or error",
                      Table::Text(&ControllerConfig::log_level)),
+          // issue 19: Kubernetes-native outputs (docs/observability.md)
+          Table::Row("kubernetes.podEvents", "kube-pod-events",
+                     "Warning Events on Pods whose images a gate denied (false)",
+                     Table::Bool(&ControllerConfig::kube_pod_events), ConfigArity::kSwitch),
+          Table::Row("kubernetes.policyReports", "kube-policy-reports",
+                     "a report per namespace: off, wgpolicyk8s.io or openreports.io (off)",
+                     Table::Enum(&ControllerConfig::kube_policy_reports,
+                                 {{"off", "off"},
+                                  {"wgpolicyk8s.io", "wgpolicyk8s.io"},
+                                  {"openreports.io", "openreports.io"}})),
+          Table::Row("kubernetes.kubeconfig", "kubeconfig",
+                     "kubeconfig file (\"\": $KUBECONFIG, else in-cluster; or in-cluster)",
+                     Table::Text(&ControllerConfig::kubeconfig)),
+          Table::Row("kubernetes.reportMaxResults", "kube-report-max-results",
+                     "results kept per namespace's report, oldest pruned (1000)",
+                     Table::Int(&ControllerConfig::kube_report_max_results, 1,
+                                kMaxReportResultsSetting)),
+          Table::Row("kubernetes.reportInterval", "kube-report-interval",
+                     "how often changed reports are written (30s)",
+                     Table::Duration(&ControllerConfig::kube_report_interval,
+                                     {.allow_infinite = false})),
       });
   return table;
 }
@@ -98,6 +119,10 @@ absl::Status ValidateHttp(const ControllerConfig& c) {
 
 }  // namespace
 
+bool KubernetesEnabled(const ControllerConfig& c) {
+  return c.kube_pod_events || c.kube_policy_reports != "off";
+}
+
 absl::Status ValidateConfig(const ControllerConfig& c) {
   if (c.listen.rfind("unix:", 0) != 0) {
     if (absl::StatusOr<HostPort> hp = SplitHostPort(c.listen); !hp.ok()) {
@@ -130,6 +155,19 @@ absl::Status ValidateConfig(const ControllerConfig& c) {
   }
   if (c.prune_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("pruneInterval must be positive");
+  }
+  bool known_api = false;
+  for (const char* api : kPolicyReportApis) known_api = known_api || c.kube_policy_reports == api;
+  if (!known_api) {
+    return absl::InvalidArgumentError(StrCat("kubernetes.policyReports: \"", c.kube_policy_reports,
+                                             "\" is not off, wgpolicyk8s.io or openreports.io"));
+  }
+  if (c.kube_report_max_results < 1 || c.kube_report_max_results > kMaxReportResultsSetting) {
+    return absl::InvalidArgumentError(StrCat("kubernetes.reportMaxResults must be 1 to ",
+                                             kMaxReportResultsSetting));
+  }
+  if (c.kube_report_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("kubernetes.reportInterval must be positive");
   }
   return absl::OkStatus();
 }

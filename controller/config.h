@@ -6,6 +6,7 @@
 #ifndef LAYERSEAL_CONTROLLER_CONFIG_H_
 #define LAYERSEAL_CONTROLLER_CONFIG_H_
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,7 +43,25 @@ struct ControllerConfig {
   absl::Duration retention = absl::Hours(720);  // prune events older than this; 0: keep all
   absl::Duration prune_interval = absl::Hours(1);
   std::string log_level = "info";
+  // Kubernetes-native outputs (issue 19, docs/observability.md): Warning Events on the Pods
+  // whose images a gate denied (controller/kube/pod_events.h), and one PolicyReport per
+  // namespace (controller/kube/policy_reports.h): "off", "wgpolicyk8s.io" or "openreports.io".
+  // Either one on needs the API server: `kubeconfig` names a kubeconfig file; "" takes
+  // $KUBECONFIG, else the Pod's ServiceAccount (in-cluster); "in-cluster" forces that.
+  bool kube_pod_events = false;
+  std::string kube_policy_reports = "off";
+  std::string kubeconfig;
+  int64_t kube_report_max_results = 1000;           // per namespace's report; oldest pruned
+  absl::Duration kube_report_interval = absl::Seconds(30);  // how often changed reports are written
 };
+
+// The values of kubernetes.policyReports.
+inline constexpr const char* kPolicyReportApis[] = {"off", "wgpolicyk8s.io", "openreports.io"};
+// kubernetes.reportMaxResults: at most this (etcd's object size bounds a report).
+inline constexpr int64_t kMaxReportResultsSetting = 5000;
+
+// True when the controller talks to the Kubernetes API (Pod Events or PolicyReports on).
+bool KubernetesEnabled(const ControllerConfig& config);
 
 // The rules across fields: TLS files unless insecure, insecure only on loopback or a unix
 // socket, addresses well formed, web on loopback unless web_tls (which needs the TLS files). ParseControllerArgs calls it; Controller::Start does too

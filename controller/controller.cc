@@ -1,6 +1,9 @@
 #include "controller/controller.h"
 
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdlib>
 #include <sstream>
 #include <thread>
 #include <utility>
@@ -16,6 +19,9 @@
 #include "absl/time/clock.h"
 #include "controller/identity.h"
 #include "controller/ingest_service.h"
+#include "controller/kube/client.h"
+#include "controller/kube/pod_events.h"
+#include "controller/kube/policy_reports.h"
 #include "controller/query_service.h"
 #include "controller/web.h"
 #include "telemetry/admin_http.h"
@@ -78,6 +84,8 @@ class Controller::Impl {
     s = OpenStore();
     if (!s.ok()) return s;
     DefineMetrics();
+    s = StartKubernetes();
+    if (!s.ok()) return s;
     s = StartGrpc();
     if (!s.ok()) return s;
     s = StartAdmin();
@@ -117,6 +125,10 @@ class Controller::Impl {
       server_->Shutdown(absl::ToChronoTime(absl::Now() + kGoawayGrace));
       server_->Wait();
     }
+    // No batch is being stored any more: the publishers get what was offered, then end.
+    pod_events_.reset();
+    reports_.reset();
+    kube_.reset();
     stop_.Notify();
     if (retention_.joinable()) retention_.join();
     web_.reset();  // its routes read the store
@@ -207,6 +219,14 @@ class Controller::Impl {
     ingest.require_identity = !config_.insecure;
     ingest.on_stored = [this] { signal_.Notify(); };
     ingest.on_count = [stored](int n) { stored->Add(n); };
+    if (pod_events_ != nullptr || reports_ != nullptr) {
+      ingest.on_events = [this](const std::vector<v1::Event>& events) {
+        for (const v1::Event& event : events) {
+          if (pod_events_ != nullptr) pod_events_->Offer(event);
+          if (reports_ != nullptr) reports_->Offer(event);
+        }
+      };
+    }
     ingest_ = std::make_unique<IngestService>(std::move(ingest));
     query_ = std::make_unique<QueryService>(store_.get(), &signal_, &calls_, &metrics_,
                                             /*require_reader=*/!config_.insecure);
@@ -230,6 +250,70 @@ class Controller::Impl {
       health->SetServingStatus(true);
     }
     return absl::OkStatus();
+  }
+
+  // Pod Events and PolicyReports (issue 19), when either is on: the API server's client from
+  // kubernetes.kubeconfig / $KUBECONFIG / the ServiceAccount. A configuration that cannot be
+  // read stops the start (the operator asked for it); an API server that does not answer
+  // does not: the publishers retry, and ingestion never waits for them.
+  absl::Status StartKubernetes() {
+    if (!KubernetesEnabled(config_)) return absl::OkStatus();
+    absl::StatusOr<kube::ClientConfig> client_config = kube::ResolveClientConfig(config_.kubeconfig);
+    if (!client_config.ok()) {
+      return absl::Status(client_config.status().code(),
+                          StrCat("kubernetes: ", client_config.status().message()));
+    }
+    if (client_config->insecure_skip_tls_verify) {
+      logger_->Warn("kubernetes: insecure-skip-tls-verify: the API server's certificate is not checked",
+                    {{"source", client_config->source}});
+    }
+    absl::StatusOr<std::unique_ptr<kube::Client>> client = kube::Client::Create(*client_config);
+    if (!client.ok()) {
+      return absl::Status(client.status().code(),
+                          StrCat("kubernetes: ", client.status().message()));
+    }
+    kube_ = std::move(*client);
+    if (config_.kube_pod_events) {
+      kube::PodEventsOptions options;
+      options.transport = kube_.get();
+      options.logger = logger_;
+      options.metrics = &metrics_;
+      options.instance = InstanceName();
+      pod_events_ = std::make_unique<kube::PodEventRecorder>(std::move(options));
+      pod_events_->Start();
+    }
+    if (config_.kube_policy_reports != "off") {
+      absl::StatusOr<kube::ReportApi> api = kube::ParseReportApi(config_.kube_policy_reports);
+      if (!api.ok()) return api.status();
+      kube::PolicyReportsOptions options;
+      options.transport = kube_.get();
+      options.api = *api;
+      options.max_results = static_cast<size_t>(config_.kube_report_max_results);
+      options.interval = config_.kube_report_interval;
+      options.logger = logger_;
+      options.metrics = &metrics_;
+      reports_ = std::make_unique<kube::PolicyReporter>(std::move(options));
+      // Reports survive a restart: they are rebuilt from the newest stored events.
+      if (absl::Status seeded = reports_->Seed(*store_); !seeded.ok()) {
+        logger_->Warn("kubernetes: policy reports not seeded from the store; they fill as events arrive",
+                      {{"error", std::string(Sv(seeded.message()))}});
+      }
+      reports_->Start();
+    }
+    logger_->Info("kubernetes outputs on",
+                  {{"source", client_config->source},
+                   {"server", client_config->server},
+                   {"pod_events", config_.kube_pod_events},
+                   {"policy_reports", config_.kube_policy_reports}});
+    return absl::OkStatus();
+  }
+
+  // reportingInstance of the Events: the Pod's name (the chart sets POD_NAME), else the host's.
+  static std::string InstanceName() {
+    if (const char* pod = std::getenv("POD_NAME"); pod != nullptr && *pod != '\0') return pod;
+    char host[256] = {};
+    if (gethostname(host, sizeof(host) - 1) == 0 && host[0] != '\0') return host;
+    return "layerseal-controller";
   }
 
   // /metrics /healthz /readyz on config.admin: its own listener and threads, so that no web
@@ -312,6 +396,9 @@ class Controller::Impl {
   std::unique_ptr<EventStore> store_;
   EventSignal signal_;
   CallTracker calls_;
+  std::unique_ptr<kube::Client> kube_;  // issue 19: the publishers' API server
+  std::unique_ptr<kube::PodEventRecorder> pod_events_;
+  std::unique_ptr<kube::PolicyReporter> reports_;
   std::unique_ptr<IngestService> ingest_;
   std::unique_ptr<QueryService> query_;
   std::unique_ptr<grpc::Server> server_;

@@ -185,12 +185,23 @@ IngestService::IngestService(IngestOptions options) : options_(std::move(options
                            "no_role: a certificate with no layerseal role); nothing of them "
                            "was stored",
                            {"reason"});
+  // Every reason from the start, at 0: an alert on increase(...{reason="store_error"}) sees
+  // the first failure only if the series existed before it (Prometheus cannot tell a new
+  // series' first sample from an old count).
+  for (const char* reason : {kRejectUnauthenticated, kRejectNodeMismatch, kRejectMalformed,
+                             kRejectTooLarge, kRejectStoreError, kRejectWrongRole, kRejectNoRole}) {
+    rejected_->WithLabels({reason});
+  }
   batches_ = m.AddCounter("layerseal_controller_batches_total",
                           "ReportEvents calls, accepted or not (heartbeats included)");
   lag_ = m.AddGauge("layerseal_controller_node_lag_seconds",
                     "Per node: receive time minus the oldest event time of its last batch "
                     "(0 for an empty batch)",
                     {"node"});
+  last_report_ = m.AddGauge("layerseal_controller_node_last_report_timestamp_seconds",
+                            "Per node: Unix time of its last accepted batch (agents send an "
+                            "empty one every 10 s when idle); alert on time() minus this",
+                            {"node"});
   packages_ = m.AddCounter("layerseal_controller_packages_total",
                            "Package inventories (issue 18) in accepted batches by result: "
                            "stored (valid; kept once per image digest), refused (invalid: not "
@@ -283,6 +294,7 @@ grpc::Status IngestService::Report(const std::optional<std::string>& cert_node,
   if (stored->stored > 0) {
     if (options_.on_count) options_.on_count(stored->stored);
     if (options_.on_stored) options_.on_stored();
+    if (options_.on_events) options_.on_events(events);
   }
   latency_->Get().Observe(absl::ToDoubleSeconds(absl::Now() - start));
   options_.logger->Debug("batch stored", {{"node", request.node()},
@@ -324,6 +336,7 @@ void IngestService::RecordLag(const v1::ReportEventsRequest& request, absl::Time
     lag = absl::ToDoubleSeconds(received - absl::FromUnixMicros(oldest));
   }
   lag_->WithLabels({request.node()}).Set(lag);
+  last_report_->WithLabels({request.node()}).Set(absl::ToDoubleSeconds(received - absl::UnixEpoch()));
 }
 
 }  // namespace layerseal::controller

@@ -93,6 +93,10 @@ struct IngestOptions {
   std::function<void()> on_stored;
   // Called with the number of new events stored (the events_stored gauge).
   std::function<void(int)> on_count;
+  // Called after a batch stored at least one new event, with the batch's events (the
+  // Kubernetes publishers, issue 19: they only queue, and count an event id once, so a
+  // resent event in a mixed batch is harmless). Must not block.
+  std::function<void(const std::vector<v1::Event>&)> on_events;
 };
 
 class IngestService final : public v1::EventIngest::Service {
@@ -109,6 +113,7 @@ class IngestService final : public v1::EventIngest::Service {
 
  private:
   grpc::Status Reject(const char* reason, const std::string& node, grpc::Status status);
+  // Sets the node's lag and last-report gauges for an accepted batch.
   void RecordLag(const v1::ReportEventsRequest& request, absl::Time received);
   // Fills the response's packages_* fields, counts, and logs the refused ones.
   void ReportPackages(const std::string& node, const PackagesIntake& packages,
@@ -127,6 +132,7 @@ class IngestService final : public v1::EventIngest::Service {
   telemetry::Family<telemetry::Counter>* rejected_;
   telemetry::Family<telemetry::Counter>* batches_;
   telemetry::Family<telemetry::Gauge>* lag_;
+  telemetry::Family<telemetry::Gauge>* last_report_;
   telemetry::Family<telemetry::Histogram>* latency_;
   telemetry::Family<telemetry::Counter>* packages_;
 };

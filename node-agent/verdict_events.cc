@@ -34,6 +34,14 @@ void VerdictEvents::DefineMetrics() {
   verdicts_ = m.AddCounter("layerseal_verdicts_total",
                            "Gate decisions by gate, verdict, reason and mode.",
                            {"gate", "verdict", "reason", "mode"});
+  // Apart from layerseal_verdicts_total, whose labels dashboards and tests already use: the
+  // namespace is what an operator filters by (issue 19's dashboard), the mode is not.
+  namespace_verdicts_ = m.AddCounter(
+      "layerseal_namespace_verdicts_total",
+      "Gate decisions about a pod's image by pod namespace, gate, verdict and reason "
+      "(PullImage and CreateContainer, and sweeps' Revalidation findings; ImageStatus names "
+      "no pod and is not counted here).",
+      {"namespace", "gate", "verdict", "reason"});
   cache_lookups_ = m.AddCounter("layerseal_verdict_cache_total",
                                 "Gate decisions answered from the verdict cache (hit) "
                                 "or by a verification (miss).",
@@ -114,6 +122,12 @@ void VerdictEvents::Report(const plugin::VerdictEvent& e) {
   verdicts_->WithLabels({e.gate, std::string(DecisionName(v.decision)),
                          std::string(ReasonName(v.reason)), std::string(ModeName(v.mode))})
       .Increment();
+  if (!e.pod.ns.empty()) {
+    namespace_verdicts_
+        ->WithLabels({e.pod.ns, e.gate, std::string(DecisionName(v.decision)),
+                      std::string(ReasonName(v.reason))})
+        .Increment();
+  }
   cache_lookups_->WithLabels({e.judgement.cached ? "hit" : "miss"}).Increment();
   // A POLICY_UNAVAILABLE denial ran no verification.
   if (!e.judgement.cached && v.reason != Reason::kPolicyUnavailable) {

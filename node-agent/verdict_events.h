@@ -4,6 +4,7 @@
 // and kept in the durable spool for the controller, whose sender it wakes. Without a
 // controller there is neither spool nor sender.
 // Defines and updates its metrics (docs/agent.md): layerseal_verdicts_total,
+// layerseal_namespace_verdicts_total (decisions with a pod, by its namespace),
 // layerseal_verdict_cache_total, layerseal_verification_seconds, and for the delivery
 // layerseal_agent_spool_events, layerseal_agent_spool_bytes, layerseal_agent_events_lost_total,
 // layerseal_agent_spool_sync_seconds, layerseal_agent_controller_batches_total, and for
@@ -77,6 +78,7 @@ class VerdictEvents final : public plugin::EventSink {
   const VerdictEventsOptions options_;
   telemetry::Logger& log_;
   telemetry::Family<telemetry::Counter>* verdicts_ = nullptr;
+  telemetry::Family<telemetry::Counter>* namespace_verdicts_ = nullptr;
   telemetry::Family<telemetry::Counter>* cache_lookups_ = nullptr;
   telemetry::Family<telemetry::Histogram>* verify_seconds_ = nullptr;
   telemetry::Family<telemetry::Counter>* events_lost_ = nullptr;

@@ -24,12 +24,12 @@ namespace layerseal::controller::kube {
 namespace {
 
 // The most of a non-JSON error body quoted in a message.
-constexpr size_t kMaxQuotedBodyBytes = 256;
-constexpr char kUserAgent[] = "layerseal-controller";
+constexpr size_t kMaxQuotedKubeBodyBytes = 256;
+constexpr char kKubeUserAgent[] = "layerseal-controller";
 
 // ---- small text helpers ------------------------------------------------------------------
 
-std::string_view TrimSpace(std::string_view s) {
+std::string_view TrimHttpSpace(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' ||
                         s.front() == '\n')) {
     s.remove_prefix(1);
@@ -41,8 +41,8 @@ std::string_view TrimSpace(std::string_view s) {
   return s;
 }
 
-// Printable ASCII only: what may go into a header or a message unescaped.
-std::string Printable(std::string_view s, size_t max) {
+// PrintableText ASCII only: what may go into a header or a message unescaped.
+std::string PrintableText(std::string_view s, size_t max) {
   std::string out;
   for (char c : s.substr(0, max)) {
     unsigned char u = static_cast<unsigned char>(c);
@@ -53,7 +53,7 @@ std::string Printable(std::string_view s, size_t max) {
 }
 
 // A bearer token goes into a header: visible ASCII only, no spaces inside.
-absl::Status CheckToken(std::string_view token, std::string_view what) {
+absl::Status CheckBearerToken(std::string_view token, std::string_view what) {
   if (token.empty()) return absl::InvalidArgumentError(StrCat(what, ": the token is empty"));
   for (char c : token) {
     unsigned char u = static_cast<unsigned char>(c);
@@ -65,17 +65,17 @@ absl::Status CheckToken(std::string_view token, std::string_view what) {
   return absl::OkStatus();
 }
 
-absl::Status Annotate(const absl::Status& s, std::string_view field) {
+absl::Status PrefixField(const absl::Status& s, std::string_view field) {
   return absl::Status(s.code(), StrCat(field, ": ", Sv(s.message())));
 }
 
 // ---- server URL --------------------------------------------------------------------------
 
 // "https://host[:port][/prefix]" (or http on loopback): the server with no trailing '/'.
-absl::StatusOr<std::string> CheckServer(const std::string& server) {
+absl::StatusOr<std::string> CheckKubeServer(const std::string& server) {
   auto bad = [&](std::string_view why) {
     return absl::InvalidArgumentError(
-        StrCat("server \"", Printable(server, 200), "\": ", why));
+        StrCat("server \"", PrintableText(server, 200), "\": ", why));
   };
   if (server.empty()) return absl::InvalidArgumentError("server: not set");
   std::string_view rest = server;
@@ -129,60 +129,60 @@ absl::StatusOr<std::string> CheckServer(const std::string& server) {
 
 // ---- token file cache --------------------------------------------------------------------
 
-struct FileStamp {
+struct TokenFileStamp {
   ino_t inode = 0;
   off_t size = -1;
   int64_t mtime_ns = -1;
-  bool operator==(const FileStamp& o) const {
+  bool operator==(const TokenFileStamp& o) const {
     return inode == o.inode && size == o.size && mtime_ns == o.mtime_ns;
   }
 };
 
-absl::StatusOr<FileStamp> StampOf(const std::string& path) {
+absl::StatusOr<TokenFileStamp> TokenStampOf(const std::string& path) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) {
     return absl::NotFoundError(StrCat("cannot stat \"", path, "\""));
   }
-  return FileStamp{st.st_ino, st.st_size,
+  return TokenFileStamp{st.st_ino, st.st_size,
                    static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
 }
 
-absl::StatusOr<std::string> ReadToken(const std::string& path) {
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
   absl::StatusOr<std::string> bytes = ReadFileLimited(path, kMaxTokenBytes, "token file");
   if (!bytes.ok()) return bytes.status();
-  std::string token(TrimSpace(*bytes));
-  if (absl::Status s = CheckToken(token, StrCat("token file \"", path, "\"")); !s.ok()) return s;
+  std::string token(TrimHttpSpace(*bytes));
+  if (absl::Status s = CheckBearerToken(token, StrCat("token file \"", path, "\"")); !s.ok()) return s;
   return token;
 }
 
 // ---- libcurl -----------------------------------------------------------------------------
 
-void EnsureCurl() {
+void EnsureCurlForKube() {
   static const CURLcode init = curl_global_init(CURL_GLOBAL_DEFAULT);
   (void)init;
 }
 
-struct Exchange {
+struct KubeExchange {
   Response* response = nullptr;
   bool too_large = false;
 };
 
 size_t OnKubeHeader(char* data, size_t size, size_t count, void* user) {
-  auto* x = static_cast<Exchange*>(user);
+  auto* x = static_cast<KubeExchange*>(user);
   size_t total = size * count;
-  std::string_view line = TrimSpace(std::string_view(data, total));
+  std::string_view line = TrimHttpSpace(std::string_view(data, total));
   if (line.substr(0, 5) == "HTTP/") {
     x->response->retry_after.clear();  // a new response (after a 100 Continue)
   } else if (size_t colon = line.find(':'); colon != std::string_view::npos) {
-    if (AsciiLower(TrimSpace(line.substr(0, colon))) == "retry-after") {
-      x->response->retry_after = Printable(TrimSpace(line.substr(colon + 1)), 64);
+    if (AsciiLower(TrimHttpSpace(line.substr(0, colon))) == "retry-after") {
+      x->response->retry_after = PrintableText(TrimHttpSpace(line.substr(colon + 1)), 64);
     }
   }
   return total;
 }
 
 size_t OnKubeBody(char* data, size_t size, size_t count, void* user) {
-  auto* x = static_cast<Exchange*>(user);
+  auto* x = static_cast<KubeExchange*>(user);
   size_t total = size * count;
   if (x->response->body.size() + total > kMaxResponseBytes) {
     x->too_large = true;
@@ -192,21 +192,21 @@ size_t OnKubeBody(char* data, size_t size, size_t count, void* user) {
   return total;
 }
 
-bool AllowedMethod(std::string_view m) {
+bool AllowedKubeMethod(std::string_view m) {
   return m == "GET" || m == "POST" || m == "PUT" || m == "PATCH" || m == "DELETE";
 }
 
 // An absolute path (and query) with no byte libcurl or a proxy would reinterpret, and no
 // "." or ".." segment (names are escaped with EscapePathSegment, which encodes those).
-absl::Status CheckPath(std::string_view path) {
+absl::Status CheckKubePath(std::string_view path) {
   if (path.empty() || path.front() != '/') {
-    return absl::InvalidArgumentError(StrCat("path \"", Printable(path, 200), "\" is not absolute"));
+    return absl::InvalidArgumentError(StrCat("path \"", PrintableText(path, 200), "\" is not absolute"));
   }
   for (char c : path) {
     unsigned char u = static_cast<unsigned char>(c);
     if (u <= 0x20 || u >= 0x7f || c == '#') {
       return absl::InvalidArgumentError(
-          StrCat("path \"", Printable(path, 200), "\" has a character that must be escaped"));
+          StrCat("path \"", PrintableText(path, 200), "\" has a character that must be escaped"));
     }
   }
   std::string_view segments = path.substr(0, path.find('?'));
@@ -216,7 +216,7 @@ absl::Status CheckPath(std::string_view path) {
     if (end == std::string_view::npos) end = segments.size();
     std::string_view seg = segments.substr(start, end - start);
     if (seg == "." || seg == "..") {
-      return absl::InvalidArgumentError(StrCat("path \"", Printable(path, 200),
+      return absl::InvalidArgumentError(StrCat("path \"", PrintableText(path, 200),
                                                "\" has a '.' or '..' segment"));
     }
     start = end + 1;
@@ -226,182 +226,182 @@ absl::Status CheckPath(std::string_view path) {
 
 // ---- kubeconfig --------------------------------------------------------------------------
 
-std::string Field(std::string_view list, size_t i, std::string_view rest) {
+std::string ListField(std::string_view list, size_t i, std::string_view rest) {
   return StrCat(list, "[", i, "].", rest);
 }
 
-absl::Status Bad(std::string_view field, std::string_view why) {
+absl::Status KubeconfigError(std::string_view field, std::string_view why) {
   return absl::InvalidArgumentError(StrCat(field, ": ", why));
 }
 
 // A scalar field as a string; absent: "".
-absl::StatusOr<std::string> ScalarField(const YAML::Node& map, const char* key,
+absl::StatusOr<std::string> YamlScalar(const YAML::Node& map, const char* key,
                                         const std::string& field) {
   YAML::Node node = map[key];
   if (!node.IsDefined() || node.IsNull()) return std::string();
-  if (!node.IsScalar()) return Bad(field, "not a string");
+  if (!node.IsScalar()) return KubeconfigError(field, "not a string");
   return node.Scalar();
 }
 
-absl::StatusOr<bool> BoolField(const YAML::Node& map, const char* key, const std::string& field) {
+absl::StatusOr<bool> YamlBool(const YAML::Node& map, const char* key, const std::string& field) {
   YAML::Node node = map[key];
   if (!node.IsDefined() || node.IsNull()) return false;
-  if (!node.IsScalar()) return Bad(field, "not a boolean");
+  if (!node.IsScalar()) return KubeconfigError(field, "not a boolean");
   const std::string& v = node.Scalar();
   if (v == "true" || v == "True" || v == "TRUE") return true;
   if (v == "false" || v == "False" || v == "FALSE") return false;
-  return Bad(field, "not a boolean");
+  return KubeconfigError(field, "not a boolean");
 }
 
-absl::StatusOr<std::string> Base64Field(const YAML::Node& map, const char* key,
+absl::StatusOr<std::string> YamlBase64(const YAML::Node& map, const char* key,
                                         const std::string& field) {
-  absl::StatusOr<std::string> text = ScalarField(map, key, field);
+  absl::StatusOr<std::string> text = YamlScalar(map, key, field);
   if (!text.ok() || text->empty()) return text;
   std::string compact;
   for (char c : *text) {
     if (c != '\n' && c != '\r' && c != ' ' && c != '\t') compact.push_back(c);
   }
   std::string out;
-  if (!absl::Base64Unescape(compact, &out) || out.empty()) return Bad(field, "not valid base64");
+  if (!absl::Base64Unescape(compact, &out) || out.empty()) return KubeconfigError(field, "not valid base64");
   return out;
 }
 
-std::string Resolve(const std::string& dir, const std::string& path) {
+std::string ResolveAgainst(const std::string& dir, const std::string& path) {
   if (path.empty() || path.front() == '/' || dir.empty()) return path;
   return (std::filesystem::path(dir) / path).lexically_normal().string();
 }
 
 // The entry named `name` of a list of {name, <inner>} maps; its index in *index.
-absl::StatusOr<YAML::Node> Named(const YAML::Node& root, const char* list, const char* inner,
+absl::StatusOr<YAML::Node> FindNamed(const YAML::Node& root, const char* list, const char* inner,
                                  const std::string& name, size_t* index) {
   YAML::Node entries = root[list];
   if (entries.IsDefined() && !entries.IsNull() && !entries.IsSequence()) {
-    return Bad(list, "not a list");
+    return KubeconfigError(list, "not a list");
   }
   if (entries.IsSequence()) {
     for (size_t i = 0; i < entries.size(); ++i) {
       const YAML::Node& entry = entries[i];
-      if (!entry.IsMap()) return Bad(StrCat(list, "[", i, "]"), "not a map");
-      absl::StatusOr<std::string> n = ScalarField(entry, "name", Field(list, i, "name"));
+      if (!entry.IsMap()) return KubeconfigError(StrCat(list, "[", i, "]"), "not a map");
+      absl::StatusOr<std::string> n = YamlScalar(entry, "name", ListField(list, i, "name"));
       if (!n.ok()) return n.status();
       if (*n != name) continue;
       *index = i;
       YAML::Node body = entry[inner];
       if (!body.IsDefined() || body.IsNull()) return YAML::Node(YAML::NodeType::Map);
-      if (!body.IsMap()) return Bad(Field(list, i, inner), "not a map");
+      if (!body.IsMap()) return KubeconfigError(ListField(list, i, inner), "not a map");
       *index = i;
       return body;
     }
   }
-  return Bad(list, StrCat("no entry named \"", Printable(name, 200), "\""));
+  return KubeconfigError(list, StrCat("no entry named \"", PrintableText(name, 200), "\""));
 }
 
 absl::StatusOr<ClientConfig> ParseKubeconfigNode(const YAML::Node& root, const std::string& dir,
                                                  const std::string& context,
                                                  const std::string& source_path) {
-  if (!root.IsMap()) return Bad("kubeconfig", "not a YAML map");
+  if (!root.IsMap()) return KubeconfigError("kubeconfig", "not a YAML map");
   std::string context_name = context;
   if (context_name.empty()) {
-    absl::StatusOr<std::string> current = ScalarField(root, "current-context", "current-context");
+    absl::StatusOr<std::string> current = YamlScalar(root, "current-context", "current-context");
     if (!current.ok()) return current.status();
-    if (current->empty()) return Bad("current-context", "not set, and no context was named");
+    if (current->empty()) return KubeconfigError("current-context", "not set, and no context was named");
     context_name = *current;
   }
   size_t ci = 0;
-  absl::StatusOr<YAML::Node> ctx = Named(root, "contexts", "context", context_name, &ci);
+  absl::StatusOr<YAML::Node> ctx = FindNamed(root, "contexts", "context", context_name, &ci);
   if (!ctx.ok()) return ctx.status();
   absl::StatusOr<std::string> cluster_name =
-      ScalarField(*ctx, "cluster", Field("contexts", ci, "context.cluster"));
+      YamlScalar(*ctx, "cluster", ListField("contexts", ci, "context.cluster"));
   if (!cluster_name.ok()) return cluster_name.status();
-  if (cluster_name->empty()) return Bad(Field("contexts", ci, "context.cluster"), "not set");
+  if (cluster_name->empty()) return KubeconfigError(ListField("contexts", ci, "context.cluster"), "not set");
   absl::StatusOr<std::string> user_name =
-      ScalarField(*ctx, "user", Field("contexts", ci, "context.user"));
+      YamlScalar(*ctx, "user", ListField("contexts", ci, "context.user"));
   if (!user_name.ok()) return user_name.status();
 
   ClientConfig config;
   config.source = StrCat("kubeconfig ", source_path, " (context ", context_name, ")");
   size_t k = 0;
-  absl::StatusOr<YAML::Node> cluster = Named(root, "clusters", "cluster", *cluster_name, &k);
+  absl::StatusOr<YAML::Node> cluster = FindNamed(root, "clusters", "cluster", *cluster_name, &k);
   if (!cluster.ok()) return cluster.status();
-  auto cf = [&](std::string_view name) { return Field("clusters", k, StrCat("cluster.", name)); };
+  auto cf = [&](std::string_view name) { return ListField("clusters", k, StrCat("cluster.", name)); };
   for (const char* refused : {"tls-server-name", "proxy-url"}) {
-    if ((*cluster)[refused].IsDefined()) return Bad(cf(refused), "not supported");
+    if ((*cluster)[refused].IsDefined()) return KubeconfigError(cf(refused), "not supported");
   }
-  absl::StatusOr<std::string> server = ScalarField(*cluster, "server", cf("server"));
+  absl::StatusOr<std::string> server = YamlScalar(*cluster, "server", cf("server"));
   if (!server.ok()) return server.status();
-  if (server->empty()) return Bad(cf("server"), "not set");
-  absl::StatusOr<std::string> checked = CheckServer(*server);
-  if (!checked.ok()) return Annotate(checked.status(), cf("server"));
+  if (server->empty()) return KubeconfigError(cf("server"), "not set");
+  absl::StatusOr<std::string> checked = CheckKubeServer(*server);
+  if (!checked.ok()) return PrefixField(checked.status(), cf("server"));
   config.server = *checked;
   absl::StatusOr<std::string> ca_file =
-      ScalarField(*cluster, "certificate-authority", cf("certificate-authority"));
+      YamlScalar(*cluster, "certificate-authority", cf("certificate-authority"));
   if (!ca_file.ok()) return ca_file.status();
   absl::StatusOr<std::string> ca_data =
-      Base64Field(*cluster, "certificate-authority-data", cf("certificate-authority-data"));
+      YamlBase64(*cluster, "certificate-authority-data", cf("certificate-authority-data"));
   if (!ca_data.ok()) return ca_data.status();
   absl::StatusOr<bool> insecure =
-      BoolField(*cluster, "insecure-skip-tls-verify", cf("insecure-skip-tls-verify"));
+      YamlBool(*cluster, "insecure-skip-tls-verify", cf("insecure-skip-tls-verify"));
   if (!insecure.ok()) return insecure.status();
   if (!ca_file->empty() && !ca_data->empty()) {
-    return Bad(cf("certificate-authority-data"), "certificate-authority is set too; use one");
+    return KubeconfigError(cf("certificate-authority-data"), "certificate-authority is set too; use one");
   }
   if (*insecure && (!ca_file->empty() || !ca_data->empty())) {
-    return Bad(cf("insecure-skip-tls-verify"), "a certificate authority is set too");
+    return KubeconfigError(cf("insecure-skip-tls-verify"), "a certificate authority is set too");
   }
-  config.ca_file = Resolve(dir, *ca_file);
+  config.ca_file = ResolveAgainst(dir, *ca_file);
   config.ca_data = *ca_data;
   config.insecure_skip_tls_verify = *insecure;
 
   if (user_name->empty()) return config;  // anonymous
   size_t u = 0;
-  absl::StatusOr<YAML::Node> user = Named(root, "users", "user", *user_name, &u);
+  absl::StatusOr<YAML::Node> user = FindNamed(root, "users", "user", *user_name, &u);
   if (!user.ok()) return user.status();
-  auto uf = [&](std::string_view name) { return Field("users", u, StrCat("user.", name)); };
-  if ((*user)["exec"].IsDefined()) return Bad(uf("exec"), "exec plugins are not supported");
+  auto uf = [&](std::string_view name) { return ListField("users", u, StrCat("user.", name)); };
+  if ((*user)["exec"].IsDefined()) return KubeconfigError(uf("exec"), "exec plugins are not supported");
   if ((*user)["auth-provider"].IsDefined()) {
-    return Bad(uf("auth-provider"), "auth-provider plugins are not supported");
+    return KubeconfigError(uf("auth-provider"), "auth-provider plugins are not supported");
   }
   for (const char* refused : {"username", "password"}) {
-    if ((*user)[refused].IsDefined()) return Bad(uf(refused), "basic authentication is not supported");
+    if ((*user)[refused].IsDefined()) return KubeconfigError(uf(refused), "basic authentication is not supported");
   }
   for (const char* refused : {"as", "as-uid", "as-groups", "as-user-extra"}) {
-    if ((*user)[refused].IsDefined()) return Bad(uf(refused), "impersonation is not supported");
+    if ((*user)[refused].IsDefined()) return KubeconfigError(uf(refused), "impersonation is not supported");
   }
-  absl::StatusOr<std::string> token = ScalarField(*user, "token", uf("token"));
+  absl::StatusOr<std::string> token = YamlScalar(*user, "token", uf("token"));
   if (!token.ok()) return token.status();
-  absl::StatusOr<std::string> token_file = ScalarField(*user, "tokenFile", uf("tokenFile"));
+  absl::StatusOr<std::string> token_file = YamlScalar(*user, "tokenFile", uf("tokenFile"));
   if (!token_file.ok()) return token_file.status();
   if (!token->empty()) {
-    if (absl::Status s = CheckToken(*token, uf("token")); !s.ok()) return s;
+    if (absl::Status s = CheckBearerToken(*token, uf("token")); !s.ok()) return s;
   }
   config.token = *token;
-  config.token_file = Resolve(dir, *token_file);
+  config.token_file = ResolveAgainst(dir, *token_file);
   absl::StatusOr<std::string> cert_file =
-      ScalarField(*user, "client-certificate", uf("client-certificate"));
+      YamlScalar(*user, "client-certificate", uf("client-certificate"));
   if (!cert_file.ok()) return cert_file.status();
   absl::StatusOr<std::string> cert_data =
-      Base64Field(*user, "client-certificate-data", uf("client-certificate-data"));
+      YamlBase64(*user, "client-certificate-data", uf("client-certificate-data"));
   if (!cert_data.ok()) return cert_data.status();
-  absl::StatusOr<std::string> key_file = ScalarField(*user, "client-key", uf("client-key"));
+  absl::StatusOr<std::string> key_file = YamlScalar(*user, "client-key", uf("client-key"));
   if (!key_file.ok()) return key_file.status();
   absl::StatusOr<std::string> key_data =
-      Base64Field(*user, "client-key-data", uf("client-key-data"));
+      YamlBase64(*user, "client-key-data", uf("client-key-data"));
   if (!key_data.ok()) return key_data.status();
   if (!cert_file->empty() && !cert_data->empty()) {
-    return Bad(uf("client-certificate-data"), "client-certificate is set too; use one");
+    return KubeconfigError(uf("client-certificate-data"), "client-certificate is set too; use one");
   }
   if (!key_file->empty() && !key_data->empty()) {
-    return Bad(uf("client-key-data"), "client-key is set too; use one");
+    return KubeconfigError(uf("client-key-data"), "client-key is set too; use one");
   }
   bool has_cert = !cert_file->empty() || !cert_data->empty();
   bool has_key = !key_file->empty() || !key_data->empty();
   if (has_cert != has_key) {
-    return Bad(has_cert ? uf("client-key") : uf("client-certificate"),
+    return KubeconfigError(has_cert ? uf("client-key") : uf("client-certificate"),
                "a client certificate needs its key, and a key its certificate");
   }
-  config.client_cert_file = Resolve(dir, *cert_file);
+  config.client_cert_file = ResolveAgainst(dir, *cert_file);
   config.client_cert_data = *cert_data;
-  config.client_key_file = Resolve(dir, *key_file);
+  config.client_key_file = ResolveAgainst(dir, *key_file);
   config.client_key_data = *key_data;
   return config;
 }
@@ -422,9 +422,9 @@ absl::StatusOr<ClientConfig> InClusterConfig(const std::string& sa_dir) {
   std::string h = host;
   if (h.find(':') != std::string::npos && h.front() != '[') h = StrCat("[", h, "]");
   ClientConfig config;
-  absl::StatusOr<std::string> server = CheckServer(StrCat("https://", h, ":", port));
+  absl::StatusOr<std::string> server = CheckKubeServer(StrCat("https://", h, ":", port));
   if (!server.ok()) {
-    return Annotate(server.status(), "KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT");
+    return PrefixField(server.status(), "KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT");
   }
   config.server = *server;
   config.token_file = StrCat(sa_dir, "/token");
@@ -449,7 +449,7 @@ absl::StatusOr<ClientConfig> ParseKubeconfig(std::string_view yaml, const std::s
   try {
     YAML::Node root = YAML::Load(std::string(yaml));
     absl::StatusOr<ClientConfig> config = ParseKubeconfigNode(root, dir, context, source_path);
-    if (!config.ok()) return Annotate(config.status(), source_path);
+    if (!config.ok()) return PrefixField(config.status(), source_path);
     return config;
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(
@@ -485,7 +485,7 @@ absl::StatusOr<ClientConfig> ResolveClientConfig(const std::string& setting) {
 class Client::Impl {
  public:
   explicit Impl(ClientConfig config) : config_(std::move(config)) {
-    EnsureCurl();
+    EnsureCurlForKube();
     share_ = curl_share_init();
     if (share_ != nullptr) {
       curl_share_setopt(share_, CURLSHOPT_LOCKFUNC, &Impl::Lock);
@@ -501,7 +501,7 @@ class Client::Impl {
   }
 
   absl::Status Check() {
-    absl::StatusOr<std::string> server = CheckServer(config_.server);
+    absl::StatusOr<std::string> server = CheckKubeServer(config_.server);
     if (!server.ok()) return server.status();
     config_.server = *server;
     if (!config_.ca_file.empty() && !config_.ca_data.empty()) {
@@ -512,7 +512,7 @@ class Client::Impl {
     }
     if (!config_.ca_file.empty()) {
       absl::StatusOr<std::string> ca = ReadFileLimited(config_.ca_file, kMaxPemFileBytes, "CA file");
-      if (!ca.ok()) return Annotate(ca.status(), "ca_file");
+      if (!ca.ok()) return PrefixField(ca.status(), "ca_file");
     }
     bool has_cert = !config_.client_cert_file.empty() || !config_.client_cert_data.empty();
     bool has_key = !config_.client_key_file.empty() || !config_.client_key_data.empty();
@@ -530,13 +530,13 @@ class Client::Impl {
                                std::pair{&config_.client_key_file, "client_key_file"}}) {
       if (file->empty()) continue;
       absl::StatusOr<std::string> pem = ReadFileLimited(*file, kMaxPemFileBytes, "");
-      if (!pem.ok()) return Annotate(pem.status(), field);
+      if (!pem.ok()) return PrefixField(pem.status(), field);
     }
     if (!config_.token_file.empty()) {
-      absl::StatusOr<std::string> token = ReadToken(config_.token_file);
-      if (!token.ok()) return Annotate(token.status(), "token_file");
+      absl::StatusOr<std::string> token = ReadTokenFile(config_.token_file);
+      if (!token.ok()) return PrefixField(token.status(), "token_file");
     } else if (!config_.token.empty()) {
-      if (absl::Status s = CheckToken(config_.token, "token"); !s.ok()) return s;
+      if (absl::Status s = CheckBearerToken(config_.token, "token"); !s.ok()) return s;
     }
     return absl::OkStatus();
   }
@@ -544,10 +544,10 @@ class Client::Impl {
   // The bearer token for this call ("" : none).
   absl::StatusOr<std::string> Token() {
     if (config_.token_file.empty()) return config_.token;
-    absl::StatusOr<FileStamp> stamp = StampOf(config_.token_file);
+    absl::StatusOr<TokenFileStamp> stamp = TokenStampOf(config_.token_file);
     absl::MutexLock lock(&token_mu_);
     if (stamp.ok() && have_token_ && *stamp == token_stamp_) return token_;
-    absl::StatusOr<std::string> token = ReadToken(config_.token_file);
+    absl::StatusOr<std::string> token = ReadTokenFile(config_.token_file);
     if (token.ok() && stamp.ok()) {
       token_ = *token;
       token_stamp_ = *stamp;
@@ -561,10 +561,10 @@ class Client::Impl {
 
   absl::StatusOr<Response> Do(std::string_view method, std::string_view path,
                               std::string_view body, std::string_view content_type) {
-    if (!AllowedMethod(method)) {
-      return absl::InvalidArgumentError(StrCat("method \"", Printable(method, 20), "\" not supported"));
+    if (!AllowedKubeMethod(method)) {
+      return absl::InvalidArgumentError(StrCat("method \"", PrintableText(method, 20), "\" not supported"));
     }
-    if (absl::Status s = CheckPath(path); !s.ok()) return s;
+    if (absl::Status s = CheckKubePath(path); !s.ok()) return s;
     if (body.size() > kMaxRequestBytes) {
       return absl::ResourceExhaustedError(StrCat(method, " ", path, ": the body (", body.size(),
                                                  " bytes) is over ", kMaxRequestBytes));
@@ -594,13 +594,13 @@ class Client::Impl {
     std::string body_text(body);
 
     Response response;
-    Exchange exchange{&response};
+    KubeExchange exchange{&response};
     char error[CURL_ERROR_SIZE] = {0};
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, kUserAgent);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, kKubeUserAgent);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(kRequestTimeout)));
@@ -630,7 +630,7 @@ class Client::Impl {
     }
     if (rc != CURLE_OK) {
       std::string what = StrCat(method, " ", url, ": ", curl_easy_strerror(rc));
-      if (error[0] != '\0') what += StrCat(" (", Printable(error, CURL_ERROR_SIZE), ")");
+      if (error[0] != '\0') what += StrCat(" (", PrintableText(error, CURL_ERROR_SIZE), ")");
       if (rc == CURLE_OPERATION_TIMEDOUT) return absl::DeadlineExceededError(what);
       return absl::UnavailableError(what);
     }
@@ -702,7 +702,7 @@ class Client::Impl {
   absl::Mutex token_mu_;
   bool have_token_ ABSL_GUARDED_BY(token_mu_) = false;
   std::string token_ ABSL_GUARDED_BY(token_mu_);
-  FileStamp token_stamp_ ABSL_GUARDED_BY(token_mu_);
+  TokenFileStamp token_stamp_ ABSL_GUARDED_BY(token_mu_);
 };
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientConfig config) {
@@ -725,13 +725,13 @@ const ClientConfig& Client::config() const { return impl_->config(); }
 
 namespace {
 
-bool RetryableHttp(long status) {
+bool RetryableKubeStatus(long status) {
   return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
 }
 
 // Retry-After in seconds (an HTTP date is not honoured: the backoff applies then).
-std::optional<absl::Duration> RetryAfter(const std::string& value) {
-  std::string_view v = TrimSpace(value);
+std::optional<absl::Duration> RetryAfterSeconds(const std::string& value) {
+  std::string_view v = TrimHttpSpace(value);
   if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string_view::npos) {
     return std::nullopt;
   }
@@ -752,12 +752,12 @@ absl::StatusOr<Response> DoWithRetry(ApiTransport& transport, std::string_view m
       return absl::CancelledError(StrCat(method, " ", path, ": cancelled"));
     }
     absl::StatusOr<Response> r = transport.Do(method, path, body, content_type);
-    bool retry = r.ok() ? RetryableHttp(r->status)
+    bool retry = r.ok() ? RetryableKubeStatus(r->status)
                         : (absl::IsUnavailable(r.status()) || absl::IsDeadlineExceeded(r.status()));
     if (!retry || attempt >= attempts) return r;
     absl::Duration wait = backoff.Next();
     if (r.ok()) {
-      if (std::optional<absl::Duration> asked = RetryAfter(r->retry_after)) {
+      if (std::optional<absl::Duration> asked = RetryAfterSeconds(r->retry_after)) {
         wait = std::min(*asked, options.backoff.max);
       }
     }
@@ -781,13 +781,13 @@ absl::Status StatusFromResponse(const Response& response, std::string_view what)
   nlohmann::json parsed = nlohmann::json::parse(response.body, nullptr, false);
   if (parsed.is_object()) {
     if (auto m = parsed.find("message"); m != parsed.end() && m->is_string()) {
-      message = Printable(m->get<std::string>(), 1024);
+      message = PrintableText(m->get<std::string>(), 1024);
     }
     if (auto r = parsed.find("reason"); r != parsed.end() && r->is_string()) {
       reason = r->get<std::string>();
     }
   }
-  if (message.empty()) message = Printable(TrimSpace(response.body), kMaxQuotedBodyBytes);
+  if (message.empty()) message = PrintableText(TrimHttpSpace(response.body), kMaxQuotedKubeBodyBytes);
   std::string text = StrCat(what, ": HTTP ", s, message.empty() ? "" : ": ", message);
   absl::StatusCode code = absl::StatusCode::kUnknown;
   if (s == 400 || s == 415 || s == 422) {

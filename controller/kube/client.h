@@ -55,7 +55,8 @@ struct ClientConfig {
   // system's roots.
   std::string ca_file;
   std::string ca_data;
-  bool insecure_skip_tls_verify = false;  // kubeconfig's; warned about in the log
+  bool insecure_skip_tls_verify = false;  // kubeconfig's; the Client does not log: whoever
+                                          // wires it in warns when this is set
   // Bearer token: a file re-read when its modification time changes, or fixed bytes.
   std::string token_file;
   std::string token;

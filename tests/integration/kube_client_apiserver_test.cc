@@ -100,9 +100,22 @@ TEST_F(KubeClientApiServerTest, ControllerKubeconfigCreatesAnEventAndReadsThePod
   // The Event is there, as the admin sees it.
   absl::StatusOr<json> events = server_->Admin("GET", EventsPath());
   ASSERT_TRUE(events.ok()) << events.status();
-  bool found = false;
-  for (const json& e : (*events)["items"]) found |= e.value("message", "") == "from the kubeconfig";
-  EXPECT_TRUE(found);
+  std::string name;
+  for (const json& e : (*events)["items"]) {
+    if (e.value("message", "") == "from the kubeconfig") name = e["metadata"]["name"];
+  }
+  ASSERT_FALSE(name.empty());
+  // PATCH (merge patch), as the Pod Event publisher counts repeats; DELETE is not granted.
+  std::string event_path = StrCat(EventsPath(), "/", EscapePathSegment(name));
+  absl::StatusOr<Response> patched =
+      client->Do("PATCH", event_path, R"({"count":2,"message":"patched"})",
+                 "application/merge-patch+json");
+  ASSERT_TRUE(patched.ok()) << patched.status();
+  ASSERT_TRUE(StatusFromResponse(*patched, "patch event").ok()) << patched->body;
+  EXPECT_EQ(json::parse(patched->body)["count"], 2);
+  absl::StatusOr<Response> deleted = client->Do("DELETE", event_path);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_TRUE(absl::IsPermissionDenied(StatusFromResponse(*deleted, "delete event")));
 }
 
 TEST_F(KubeClientApiServerTest, WrongTokenIsUnauthenticatedAndForbiddenIsPermissionDenied) {

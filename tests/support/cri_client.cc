@@ -67,6 +67,18 @@ grpc::Status CriClient::Pull(const std::string& image, std::string* image_ref,
   return s;
 }
 
+grpc::Status CriClient::PullForPod(const std::string& image, const std::string& ns,
+                                   const std::string& pod, const std::string& uid) {
+  cri::PullImageRequest request;
+  request.mutable_image()->set_image(image);
+  cri::PodSandboxMetadata* metadata = request.mutable_sandbox_config()->mutable_metadata();
+  metadata->set_namespace_(ns);
+  metadata->set_name(pod);
+  metadata->set_uid(uid);
+  cri::PullImageResponse response;
+  return Call(kPull, request, &response, options_.pull_timeout);
+}
+
 std::optional<cri::Image> CriClient::Status(const std::string& image, grpc::Status* status) {
   cri::ImageStatusRequest request;
   request.mutable_image()->set_image(image);

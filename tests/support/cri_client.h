@@ -47,6 +47,9 @@ class CriClient {
   // PullImage for a pod in namespace `ns`; `image_ref` gets the runtime's image_ref.
   grpc::Status Pull(const std::string& image, std::string* image_ref = nullptr,
                     const std::string& ns = "default");
+  // PullImage as the kubelet sends it for a pod: the sandbox metadata names the pod.
+  grpc::Status PullForPod(const std::string& image, const std::string& ns, const std::string& pod,
+                          const std::string& uid);
   // ImageStatus: the image the runtime reports for `image` (nullopt: absent, or the call
   // failed). `status` gets the call's result; without it a failed call is a test failure.
   std::optional<runtime::v1::Image> Status(const std::string& image,

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <random>
 #include <set>
@@ -80,6 +81,13 @@ absl::Status RunChecked(const std::vector<std::string>& argv) {
     return absl::InternalError(StrCat(argv[0], " exited ", r->exit_code, ": ", r->err));
   }
   return absl::OkStatus();
+}
+
+// `n` loopback ports free a moment ago, all different (PickFreePort may hand one out twice).
+std::vector<int> DistinctFreePorts(size_t n) {
+  std::set<int> ports;
+  while (ports.size() < n) ports.insert(PickFreePort());
+  return std::vector<int>(ports.begin(), ports.end());
 }
 
 // The binary, decompressed once per build dir: keyed by the .xz's SHA-256 so that a new
@@ -195,13 +203,14 @@ class FrontDoor {
     acceptor_.join();
     close(listen_fd_);
     listen_fd_ = -1;
-    std::vector<std::thread> relays;
+    std::map<int, std::thread> relays;
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (int fd : open_fds_) shutdown(fd, SHUT_RDWR);
       relays.swap(relays_);
+      finished_.clear();
     }
-    for (std::thread& t : relays) t.join();
+    for (auto& [id, t] : relays) t.join();
   }
 
  private:
@@ -213,8 +222,26 @@ class FrontDoor {
     return addr;
   }
 
+  // Joins the relay threads that have ended (one per connection: the harness's own requests
+  // open a connection each, so they would pile up over a long suite).
+  void ReapFinished() {
+    std::vector<std::thread> done;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (int id : finished_) {
+        auto it = relays_.find(id);
+        if (it == relays_.end()) continue;
+        done.push_back(std::move(it->second));
+        relays_.erase(it);
+      }
+      finished_.clear();
+    }
+    for (std::thread& t : done) t.join();
+  }
+
   void AcceptLoop() {
     while (!closing_) {
+      ReapFinished();
       pollfd p{listen_fd_, POLLIN, 0};
       if (poll(&p, 1, 50) <= 0) continue;
       int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
@@ -232,11 +259,12 @@ class FrontDoor {
       std::lock_guard<std::mutex> lock(mu_);
       open_fds_.insert(client);
       open_fds_.insert(backend);
-      relays_.emplace_back([this, client, backend] { Relay(client, backend); });
+      int id = next_relay_id_++;
+      relays_.emplace(id, std::thread([this, id, client, backend] { Relay(id, client, backend); }));
     }
   }
 
-  void Relay(int a, int b) {
+  void Relay(int id, int a, int b) {
     char buffer[64 * 1024];
     bool a_open = true, b_open = true;  // still reading from each side
     while (a_open || b_open) {
@@ -268,6 +296,7 @@ class FrontDoor {
     open_fds_.erase(b);
     close(a);
     close(b);
+    finished_.push_back(id);
   }
 
   const int front_port_;
@@ -277,7 +306,9 @@ class FrontDoor {
   std::thread acceptor_;
   std::mutex mu_;
   std::set<int> open_fds_;
-  std::vector<std::thread> relays_;
+  std::map<int, std::thread> relays_;  // by id; guarded by mu_
+  std::vector<int> finished_;          // relays that ended, to join; guarded by mu_
+  int next_relay_id_ = 0;              // the acceptor's only
 };
 
 KubeApiServer::KubeApiServer() = default;
@@ -319,8 +350,9 @@ absl::StatusOr<std::unique_ptr<KubeApiServer>> KubeApiServer::Start(Options opti
                         "\"\n"),
                  0600);
 
-  server->etcd_port_ = PickFreePort();
-  int peer_port = PickFreePort();
+  std::vector<int> ports = DistinctFreePorts(4);
+  server->etcd_port_ = ports[0];
+  int peer_port = ports[1];
   std::string client_url = StrCat("http://127.0.0.1:", server->etcd_port_);
   std::string peer_url = StrCat("http://127.0.0.1:", peer_port);
   absl::StatusOr<std::unique_ptr<Child>> etcd = Child::Spawn(
@@ -335,8 +367,8 @@ absl::StatusOr<std::unique_ptr<KubeApiServer>> KubeApiServer::Start(Options opti
     return absl::UnavailableError(
         StrCat("etcd did not start; log:\n", ReadFileOrDie(dir + "/etcd.log")));
   }
-  server->port_ = PickFreePort();
-  server->backend_port_ = PickFreePort();
+  server->port_ = ports[2];
+  server->backend_port_ = ports[3];
   server->front_ = std::make_unique<FrontDoor>(server->port_, server->backend_port_);
   if (absl::Status s = server->Launch(); !s.ok()) return s;
   return server;

@@ -4,10 +4,18 @@
 // real kube-apiserver: tests/integration/kube_client_apiserver_test.cc.
 #include "controller/kube/client.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/synchronization/mutex.h"
@@ -360,6 +368,148 @@ TEST(ClientDoTest, RequestsAreCheckedBeforeSending) {
   EXPECT_TRUE(absl::IsUnavailable(refused.status())) << refused.status();
   EXPECT_TRUE(Contains(refused.status(), "http://127.0.0.1:1/api/v1/namespaces/a/pods/p"))
       << refused.status();
+}
+
+// A one-connection-at-a-time HTTP/1.1 server on loopback with canned answers: what the
+// client sends (request line, headers, body) is recorded; each answer closes its connection.
+class CannedHttpServer {
+ public:
+  explicit CannedHttpServer(std::vector<std::string> answers) : answers_(std::move(answers)) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(fd_, 8) != 0 ||
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      ADD_FAILURE() << "cannot listen on loopback";
+    }
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~CannedHttpServer() {
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+  }
+  std::string url() const { return StrCat("http://127.0.0.1:", port_); }
+  std::vector<std::string> requests() {
+    absl::MutexLock lock(&mu_);
+    return requests_;
+  }
+
+ private:
+  void Serve() {
+    for (const std::string& answer : answers_) {
+      int c = accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::string request;
+      char buf[4096];
+      size_t want = std::string::npos;
+      while (request.size() < want) {
+        ssize_t n = read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        request.append(buf, static_cast<size_t>(n));
+        size_t end = request.find("\r\n\r\n");
+        if (want == std::string::npos && end != std::string::npos) {
+          size_t length = 0;
+          size_t at = AsciiLowerCopy(request).find("content-length:");
+          if (at != std::string::npos && at < end) length = std::strtoul(request.c_str() + at + 15, nullptr, 10);
+          want = end + 4 + length;
+        }
+      }
+      {
+        absl::MutexLock lock(&mu_);
+        requests_.push_back(request);
+      }
+      for (size_t sent = 0; sent < answer.size();) {
+        ssize_t n = send(c, answer.data() + sent, answer.size() - sent, MSG_NOSIGNAL);
+        if (n <= 0) break;
+        sent += static_cast<size_t>(n);
+      }
+      close(c);
+    }
+  }
+  static std::string AsciiLowerCopy(std::string s) {
+    for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return s;
+  }
+
+  std::vector<std::string> answers_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  absl::Mutex mu_;
+  std::vector<std::string> requests_;
+};
+
+std::string Answer(int status, const std::string& body, const std::string& extra_headers = "") {
+  return StrCat("HTTP/1.1 ", status, " X\r\nContent-Length: ", body.size(),
+                "\r\nConnection: close\r\n", extra_headers, "\r\n", body);
+}
+
+TEST(ClientHttpTest, SendsTokenAndContentTypeAndReadsRetryAfter) {
+  CannedHttpServer server({Answer(429, R"({"kind":"Status","message":"slow down"})", "Retry-After: 7\r\n"),
+                           Answer(200, "{}")});
+  ClientConfig c;
+  c.server = server.url();
+  c.token = "tok.en";
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(c);
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<Response> r = (*client)->Do("PATCH", "/api/v1/namespaces/a/events/e",
+                                             R"({"count":2})", "application/merge-patch+json");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 429);
+  EXPECT_EQ(r->retry_after, "7");
+  EXPECT_EQ(StatusFromResponse(*r, "patch").message(), "patch: HTTP 429: slow down");
+  r = (*client)->Do("GET", "/api/v1/namespaces/a/pods/p");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(r->retry_after.empty());
+  std::vector<std::string> requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].substr(0, requests[0].find('\r')), "PATCH /api/v1/namespaces/a/events/e HTTP/1.1");
+  EXPECT_NE(requests[0].find("Authorization: Bearer tok.en\r\n"), std::string::npos) << requests[0];
+  EXPECT_NE(requests[0].find("Content-Type: application/merge-patch+json\r\n"), std::string::npos);
+  EXPECT_NE(requests[0].find("\r\n\r\n{\"count\":2}"), std::string::npos);
+  EXPECT_EQ(requests[1].find("Content-Type:"), std::string::npos) << requests[1];
+}
+
+TEST(ClientHttpTest, AnswersOverTheCapAreRefused) {
+  std::string big(kMaxResponseBytes + 1, 'x');
+  // Announced by Content-Length, and not announced (read until the connection closes).
+  CannedHttpServer server({Answer(200, big),
+                           StrCat("HTTP/1.1 200 X\r\nConnection: close\r\n\r\n", big)});
+  ClientConfig c;
+  c.server = server.url();
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(c);
+  ASSERT_TRUE(client.ok()) << client.status();
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<Response> r = (*client)->Do("GET", "/api/v1/namespaces/a/pods/p");
+    EXPECT_TRUE(absl::IsResourceExhausted(r.status())) << i << " " << r.status();
+  }
+}
+
+TEST(ClientHttpTest, TokenFileIsReadAgainWhenItChanges) {
+  CannedHttpServer server({Answer(200, "{}"), Answer(200, "{}"), Answer(200, "{}")});
+  TempDir dir;
+  WriteFileOrDie(dir.File("token"), "first\n");
+  ClientConfig c;
+  c.server = server.url();
+  c.token_file = dir.File("token");
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(c);
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE((*client)->Do("GET", "/a").ok());
+  WriteFileOrDie(dir.File("token.new"), "second-token\n");
+  ASSERT_EQ(std::rename(dir.File("token.new").c_str(), dir.File("token").c_str()), 0);
+  ASSERT_TRUE((*client)->Do("GET", "/b").ok());
+  std::remove(dir.File("token").c_str());  // missing: the last good token is used
+  ASSERT_TRUE((*client)->Do("GET", "/c").ok());
+  std::vector<std::string> requests = server.requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_NE(requests[0].find("Bearer first\r\n"), std::string::npos);
+  EXPECT_NE(requests[1].find("Bearer second-token\r\n"), std::string::npos);
+  EXPECT_NE(requests[2].find("Bearer second-token\r\n"), std::string::npos);
 }
 
 TEST(EscapePathSegmentTest, EncodesAllButUnreserved) {

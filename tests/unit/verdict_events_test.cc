@@ -159,6 +159,33 @@ TEST_F(VerdictEventsTest, AuditDenialIsQuietAndPolicyUnavailableIsNotTimed) {
   EXPECT_EQ(reporter_.images.size(), 2u);
 }
 
+// Issue 19's dashboard filters verdicts by namespace: decisions with a pod are counted by its
+// namespace too; a decision without one (ImageStatus) only in layerseal_verdicts_total.
+TEST_F(VerdictEventsTest, DecisionsWithAPodAreCountedByItsNamespace) {
+  std::unique_ptr<VerdictEvents> fanout = Start("");
+  ASSERT_NE(fanout, nullptr);
+  fanout->Report(Event("example.org/app:1", Decision::kAllow, Reason::kVerified, Mode::kEnforce,
+                       /*admitted=*/true, /*cached=*/false));
+  fanout->Report(Event("example.org/app:2", Decision::kDeny, Reason::kBadSignature,
+                       Mode::kEnforce, /*admitted=*/false, /*cached=*/false));
+  fanout->Report(Event("example.org/app:2", Decision::kDeny, Reason::kBadSignature, Mode::kWarn,
+                       /*admitted=*/true, /*cached=*/true));
+  plugin::VerdictEvent status = Event("example.org/app:3", Decision::kDeny, Reason::kNotSigned,
+                                      Mode::kEnforce, /*admitted=*/false, /*cached=*/false);
+  status.gate = "ImageStatus";
+  status.pod = {};
+  fanout->Report(status);
+
+  EXPECT_EQ(Metric("layerseal_namespace_verdicts_total{namespace=\"team-a\",gate=\"PullImage\","
+                   "verdict=\"ALLOW\",reason=\"VERIFIED\"}"), 1);
+  EXPECT_EQ(Metric("layerseal_namespace_verdicts_total{namespace=\"team-a\",gate=\"PullImage\","
+                   "verdict=\"DENY\",reason=\"BAD_SIGNATURE\"}"), 2);
+  EXPECT_EQ(metrics_.RenderText().find("layerseal_namespace_verdicts_total{namespace=\"\""),
+            std::string::npos);
+  EXPECT_EQ(Metric("layerseal_verdicts_total{gate=\"ImageStatus\",verdict=\"DENY\","
+                   "reason=\"NOT_SIGNED\",mode=\"enforce\"}"), 1);
+}
+
 TEST_F(VerdictEventsTest, StartFailsNamingWhatCannotBeUsed) {
   absl::StatusOr<std::unique_ptr<VerdictEvents>> no_log = VerdictEvents::Start(
       {.node = "node-7", .event_log = dir_ / "missing/events.jsonl", .logger = &logger_,
