@@ -171,7 +171,9 @@ nlohmann::json EventObject(const PodEventSpec& spec, const std::string& instance
                                  std::to_string(absl::ToUnixMicros(spec.time))});
   char hex[17];
   snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
+  // A DNS subdomain's labels end in an alphanumeric: a cut name must not end in '.' or '-'.
   std::string prefix = spec.pod_name.substr(0, kMaxEventNameBytes - 17);
+  while (!prefix.empty() && (prefix.back() == '.' || prefix.back() == '-')) prefix.pop_back();
   nlohmann::json involved = {{"apiVersion", "v1"},
                              {"kind", "Pod"},
                              {"namespace", spec.namespace_name},

@@ -339,6 +339,11 @@ TEST(EventObjectTest, NoUidWhenUnknownAndNamesWithinTheApisLimits) {
   EXPECT_EQ(o["involvedObject"]["name"], spec.pod_name);
   EXPECT_LE(o["metadata"]["name"].get<std::string>().size(), kMaxEventNameBytes);
   EXPECT_EQ(o["reportingInstance"].get<std::string>().size(), kMaxReportingInstanceBytes);
+  // Cut where the Pod's name has a '-' or '.': the name stays a DNS subdomain (no "-." or "..").
+  spec.pod_name = std::string(234, 'p') + "-.x" + std::string(16, 'q');
+  std::string name = EventObject(spec, "i")["metadata"]["name"];
+  EXPECT_EQ(name.substr(0, 235), std::string(234, 'p') + ".");
+  EXPECT_EQ(name.size(), 235u + 16);
 }
 
 // --- The recorder -------------------------------------------------------------------------
