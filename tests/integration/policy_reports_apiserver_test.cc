@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/kube_apiserver.h"
+#include "tests/support/verdict_event.h"
 
 namespace layerseal::controller::kube {
 namespace {
@@ -30,29 +31,7 @@ std::string ChartFile(const std::string& path) {
   return StrCat(LAYERSEAL_SOURCE_DIR, "/packaging/helm/layerseal/files/", path);
 }
 
-v1::Event VerdictEvent(const std::string& ns, const std::string& pod, const std::string& image,
-                       int64_t micros, const std::string& decision = "ALLOW",
-                       const std::string& reason = "VERIFIED", bool admitted = true) {
-  v1::Event e;
-  e.set_kind(v1::Event::VERDICT);
-  e.set_node("node-1");
-  e.set_time_unix_micros(micros);
-  e.set_gate("PullImage");
-  e.set_image(image);
-  e.set_pod_namespace(ns);
-  e.set_pod_name(pod);
-  e.set_pod_uid(StrCat("uid-", pod));
-  e.set_admitted(admitted);
-  v1::Verdict* v = e.mutable_verdict();
-  v->set_reference(image);
-  v->set_digest("sha256:" + std::string(64, 'b'));
-  v->set_verdict(decision);
-  v->set_reason(reason);
-  v->set_detail(decision == "ALLOW" ? "" : "no signature found for the image");
-  v->set_scope("registry.example/team");
-  v->set_mode("enforce");
-  return e;
-}
+using testing::VerdictEvent;
 
 class PolicyReportsApiServerTest : public ::testing::Test {
  protected:

@@ -22,6 +22,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/process.h"
+#include "tests/support/verdict_event.h"
 #include "verifier/verdict.h"
 #include "yaml-cpp/yaml.h"
 
@@ -34,30 +35,7 @@ using ::testing::HasSubstr;
 
 constexpr int64_t kBaseMicros = 1765000000000000;  // 2025-12-06
 
-v1::Event VerdictEvent(const std::string& ns, const std::string& pod, const std::string& image,
-                       int64_t micros, const std::string& decision = "ALLOW",
-                       const std::string& reason = "VERIFIED", bool admitted = true,
-                       const std::string& mode = "enforce") {
-  v1::Event e;
-  e.set_kind(v1::Event::VERDICT);
-  e.set_node("node-1");
-  e.set_time_unix_micros(micros);
-  e.set_gate("PullImage");
-  e.set_image(image);
-  e.set_pod_namespace(ns);
-  e.set_pod_name(pod);
-  e.set_pod_uid(StrCat("uid-", pod));
-  e.set_admitted(admitted);
-  v1::Verdict* v = e.mutable_verdict();
-  v->set_reference(image);
-  v->set_digest("sha256:" + std::string(64, 'a'));
-  v->set_verdict(decision);
-  v->set_reason(reason);
-  v->set_detail(decision == "ALLOW" ? "" : "no signature found");
-  v->set_scope("registry.example/team");
-  v->set_mode(mode);
-  return e;
-}
+using testing::VerdictEvent;
 
 // ---------------------------------------------------------------------------------------
 // The CRDs' schemas, read from the chart's copies of the upstream files, and a structural
