@@ -128,7 +128,8 @@ absl::Status KubeletServer::Launch() {
   absl::StatusOr<std::unique_ptr<Child>> child = Child::Spawn(
       {options_.kubelet_binary, "--config", dir_.File("config.yaml"),
        StrCat("--container-runtime-endpoint=unix://", options_.runtime_endpoint),
-       "--root-dir", dir_.File("root"), "--hostname-override", options_.node_name, "--v=2"},
+       "--root-dir", dir_.File("root"), "--hostname-override", options_.node_name,
+       StrCat("--v=", options_.log_verbosity)},
       dir_.File("kubelet.log"));
   if (!child.ok()) return child.status();
   child_ = *std::move(child);

@@ -46,6 +46,10 @@ struct KubeletOptions {
   std::string kubelet_binary;     // from UnpackSharedProgram("kubelet", ...)
   std::string runtime_endpoint;   // unix socket path the kubelet talks CRI to (the agent's)
   std::string node_name = "layerseal-node";
+  // klog verbosity (--v). At 3 the kubelet logs every Event it records ("Event occurred",
+  // with object, fieldPath, kind, type, reason and message): what it would send to an API
+  // server, which this kubelet has none of (see ../shared/bin/README.md).
+  int log_verbosity = 2;
 };
 
 // A kubelet in standalone mode (no API server): static pods from manifests_dir(), pod and
