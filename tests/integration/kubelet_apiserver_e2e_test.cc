@@ -98,15 +98,17 @@ std::string QueryEscape(const std::string& s) {
   return out;
 }
 
-// What kubectl describe pod lists under "Events:" for Pod `ns`/`name`, or an error.
+// What kubectl describe pod lists under "Events:" for Pod `ns`/`name`, or an error. With
+// `mirror_uid` false, the Pod's own uid is used even for a mirror Pod (what a describer that
+// ignored the annotation would list).
 absl::StatusOr<std::vector<json>> DescribePodEvents(testing::KubeApiServer& api, const std::string& ns,
-                                                    const std::string& name) {
+                                                    const std::string& name, bool mirror_uid = true) {
   absl::StatusOr<json> pod = api.Admin("GET", StrCat("/api/v1/namespaces/", ns, "/pods/", name));
   if (!pod.ok()) return pod.status();
   json metadata = pod->value("metadata", json::object());
   std::string uid = metadata.value("uid", "");
   json annotations = metadata.value("annotations", json::object());
-  if (annotations.is_object() && annotations.contains(kMirrorAnnotation)) {
+  if (mirror_uid && annotations.is_object() && annotations.contains(kMirrorAnnotation)) {
     uid = annotations[kMirrorAnnotation].get<std::string>();
   }
   // client-go's GetFieldSelector: a fields.Set, whose String() sorts the keys.
@@ -408,6 +410,11 @@ TEST(KubeletApiserverE2eTest, DescribePodShowsLayersealsEventNextToTheKubelets) 
   EXPECT_THAT(layerseal_event.value("message", ""), HasSubstr(kNodeName));
   EXPECT_THAT(kubelet_event.value("message", ""), HasSubstr(image));
   EXPECT_THAT(kubelet_event.value("message", ""), HasSubstr("layerseal denied"));
+  // The annotation matters: by the mirror Pod's own uid, neither line would be listed.
+  absl::StatusOr<std::vector<json>> by_own_uid =
+      DescribePodEvents(k8s, kPodNamespace, pod_name, /*mirror_uid=*/false);
+  ASSERT_TRUE(by_own_uid.ok()) << by_own_uid.status();
+  EXPECT_TRUE(by_own_uid->empty()) << by_own_uid->size() << " Events carry the mirror Pod's own uid";
   std::cout << "the kubelet's line:  " << EventsTableRow(kubelet_event) << "\n"
             << "layerseal's line:    " << EventsTableRow(layerseal_event) << "\n"
             << "wall time " << absl::FormatDuration(absl::Now() - test_start) << std::endl;
