@@ -34,11 +34,10 @@
 // holds only when the uid layerseal's Event carries is the one the kubelet's CRI calls gave
 // the agent); they are printed the way kubectl's Events table prints them.
 #include <algorithm>
-#include <cctype>
 #include <iostream>
 #include <map>
-#include <sstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -49,6 +48,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "base/str_cat.h"
+#include "controller/kube/client.h"
 #include "nlohmann/json.hpp"
 #include "registry/client.h"
 #include "tests/support/agent_process.h"
@@ -84,20 +84,6 @@ const std::vector<std::string>& KubeletPullReasons() {
   return *reasons;
 }
 
-// Percent-encodes a fieldSelector value for a query string.
-std::string QueryEscape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      static constexpr char kHex[] = "0123456789ABCDEF";
-      out += {'%', kHex[c >> 4], kHex[c & 15]};
-    }
-  }
-  return out;
-}
-
 // What kubectl describe pod lists under "Events:" for Pod `ns`/`name`, or an error. With
 // `mirror_uid` false, the Pod's own uid is used even for a mirror Pod (what a describer that
 // ignored the annotation would list).
@@ -115,7 +101,7 @@ absl::StatusOr<std::vector<json>> DescribePodEvents(testing::KubeApiServer& api,
   std::string selector = StrCat("involvedObject.name=", name, ",involvedObject.namespace=", ns,
                                 ",involvedObject.uid=", uid);
   absl::StatusOr<json> list = api.Admin(
-      "GET", StrCat("/api/v1/namespaces/", ns, "/events?fieldSelector=", QueryEscape(selector)));
+      "GET", StrCat("/api/v1/namespaces/", ns, "/events?fieldSelector=", controller::kube::EscapePathSegment(selector)));
   if (!list.ok()) return list.status();
   std::vector<json> events;
   for (const json& e : list->value("items", json::array())) events.push_back(e);
