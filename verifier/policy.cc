@@ -50,7 +50,12 @@ std::string_view RequirementName(Requirement r) {
 }
 
 std::string_view SignatureKindName(SignatureKind k) {
-  return k == SignatureKind::kSeal ? "seal" : "cosign";
+  switch (k) {
+    case SignatureKind::kSeal: return "seal";
+    case SignatureKind::kCosign: return "cosign";
+    case SignatureKind::kNotation: return "notation";
+  }
+  return "unknown";
 }
 
 bool ScopePolicy::Accepts(SignatureKind k) const {

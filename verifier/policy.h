@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "verifier/crypto.h"
 #include "verifier/image_integrity.h"
+#include "verifier/notation/trust.h"
 #include "verifier/reference.h"
 #include "verifier/sigstore/identity.h"
 #include "verifier/verdict.h"
@@ -48,8 +49,8 @@ enum class Requirement { kSigned, kReject, kInsecureAcceptAnything };
 std::string_view RequirementName(Requirement r);  // "signed" / "reject" / "insecureAcceptAnything"
 
 // The kinds of signature a scope may trust (scope field `signatures`).
-enum class SignatureKind { kSeal, kCosign };
-std::string_view SignatureKindName(SignatureKind k);  // "seal" / "cosign"
+enum class SignatureKind { kSeal, kCosign, kNotation };
+std::string_view SignatureKindName(SignatureKind k);  // "seal" / "cosign" / "notation"
 
 struct TrustedKey {
   std::string name;
@@ -75,6 +76,15 @@ struct ScopePolicy {
   bool require_tlog = true;  // transparencyLog: require (default) | ignore
   std::optional<Reference> signature_repository;  // cosign's COSIGN_REPOSITORY
   bool Accepts(SignatureKind k) const;
+
+  // Notary Project signatures (issue 20, docs/notation.md): the scope's `notation` member,
+  // its trust stores resolved from the policy's top-level `trustStores`. Set exactly when
+  // `signatures` holds kNotation.
+  std::shared_ptr<const notation::NotationTrust> notation;
+  // `exact: true`: the scope matches its repository only, not the repositories below it
+  // (notation's registryScopes are exact; `layerseal policy import` of a
+  // trustpolicy.oci.json writes it). Only for repository scopes (no glob, no bare registry).
+  bool exact = false;
 
   // Image-integrity rules and continuous validation (issue 18, docs/policy.md): trustedBases,
   // protectedPaths, packageInventory, onRevoked.

@@ -44,6 +44,9 @@ constexpr Row<Reason> kReasonNames[] = {
     {Reason::kUntrustedBase, "UNTRUSTED_BASE"},
     {Reason::kProtectedPath, "PROTECTED_PATH"},
     {Reason::kContentUnavailable, "CONTENT_UNAVAILABLE"},
+    {Reason::kSignatureExpired, "SIGNATURE_EXPIRED"},
+    {Reason::kRevoked, "REVOKED"},
+    {Reason::kRevocationUnchecked, "REVOCATION_UNCHECKED"},
 };
 
 constexpr Row<Mode> kModeNames[] = {

@@ -51,6 +51,12 @@ enum class Reason {
   kUntrustedBase,       // DENY: the layers do not start with a trusted base
   kProtectedPath,       // DENY: a layer above the base adds, replaces or deletes a protected path
   kContentUnavailable,  // DENY: a rule needs content the runtime does not have
+  // Notary Project signatures (issue 20, docs/notation.md). The cosign reasons above keep
+  // their meanings for notation signatures too (MALFORMED_SIGNATURE, BAD_SIGNATURE,
+  // SUBJECT_MISMATCH, UNTRUSTED_CERTIFICATE, UNTRUSTED_IDENTITY, BAD_TIMESTAMP, NOT_SIGNED).
+  kSignatureExpired,     // DENY: the signature's signed expiry time has passed
+  kRevoked,              // DENY: a configured CRL revokes a certificate of the chain
+  kRevocationUnchecked,  // DENY: revocation must be checked (strict) and could not be, offline
   kCount,  // not a reason: see above
 };
 
@@ -78,7 +84,9 @@ struct Verdict {
   std::string reference;                 // as requested
   std::optional<Digest> manifest_digest;  // the digest the runtime must pull (ALLOW)
   std::string key_id;                    // the signing key, when known
-  // Which signature admitted the image (ALLOW): "seal", "cosign-key" or "cosign-keyless";
+  // Which signature admitted the image (ALLOW): "seal", "cosign-key", "cosign-keyless" or
+  // "notation" (then signer_subject / signer_issuer are the leaf certificate's subject and
+  // issuer DNs, key_id "sha256:<leaf thumbprint>");
   // empty when none did. Keyless: the certificate's OIDC issuer and subject. Rekor: the log
   // index (-1: none) and log id (hex) of the entry that verified.
   std::string signer_kind;

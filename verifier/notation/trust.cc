@@ -1,0 +1,2 @@
+// verifier/notation/trust.h: implementation (issue 20).
+#include "verifier/notation/trust.h"

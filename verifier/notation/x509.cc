@@ -1,0 +1,2 @@
+// verifier/notation/x509.h: implementation (issue 20).
+#include "verifier/notation/x509.h"

@@ -1,0 +1,100 @@
+// X.509 rules of the Notary Project signature specification (issue 20; specs/
+// signature-specification.md "Signature Algorithm Requirements", "Certificate Requirements"):
+// the algorithm a certificate's key implies, the signature check over an envelope, the chain
+// to a trust store, the chain's validity period, and revocation from configured CRLs.
+//
+// Pure functions over DER bytes (OpenSSL 3); thread-safe; each leaves the thread's OpenSSL
+// error queue empty. Errors: InvalidArgument for bytes that do not parse; PermissionDenied
+// saying which rule failed (named by the spec's words, e.g. "leaf certificate: keyUsage must
+// be critical and include digitalSignature").
+#ifndef LAYERSEAL_VERIFIER_NOTATION_X509_H_
+#define LAYERSEAL_VERIFIER_NOTATION_X509_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "verifier/notation/envelope.h"
+#include "verifier/notation/trust.h"
+
+namespace layerseal::notation {
+
+// Minimum RSA modulus (bits); EC keys must be P-256, P-384 or P-521.
+inline constexpr int kMinRsaBits = 2048;
+
+// The algorithm the leaf's key implies: RSA 2048 -> PS256, 3072 -> PS384, 4096 -> PS512
+// (other RSA sizes: PermissionDenied); EC P-256 -> ES256, P-384 -> ES384, P-521 -> ES512.
+// Any other key type or curve: PermissionDenied naming it.
+absl::StatusOr<Algorithm> AlgorithmOf(std::string_view leaf_der);
+
+// Integrity: `envelope.signature` over `envelope.signed_bytes` by the leaf's (certs_der[0])
+// key, with the algorithm AlgorithmOf implies, which must equal envelope.algorithm (an
+// envelope declaring another is PermissionDenied "algorithm substitution": alg says X, the
+// key is Y). RSA-PSS: salt length = digest length, MGF1 with the same digest. ECDSA: the raw
+// r||s of 2 x field size bytes (any other length: PermissionDenied).
+absl::Status VerifyEnvelopeSignature(const Envelope& envelope);
+
+// Which rules a chain must meet.
+enum class ChainPurpose { kCodeSigning, kTimestamping };
+
+// The certificate requirements, on `chain_der` (leaf first, as the envelope carries it; the
+// last may be the root or not):
+//   leaf (kCodeSigning): basicConstraints, if present, cA FALSE; keyUsage present and
+//     critical with digitalSignature and without keyCertSign/cRLSign; extendedKeyUsage, if
+//     present, includes id-kp-codeSigning and not anyExtendedKeyUsage, and nothing but
+//     codeSigning (or id-kp-... allowed by notation: none other); key meets AlgorithmOf.
+//   leaf (kTimestamping): extendedKeyUsage present, critical, exactly id-kp-timeStamping;
+//     keyUsage, if present, includes digitalSignature; key RSA >= 2048 or P-256/384/521.
+//   CAs (every certificate after the leaf): basicConstraints present, critical, cA TRUE,
+//     pathLenConstraint respected; keyUsage present and critical with keyCertSign; key as
+//     above.
+//   every certificate: version 3; no unknown critical extension; each is issued by the next
+//     (its issuer name equals the next one's subject and the next's key verifies it).
+absl::Status CheckCertificateRules(const std::vector<std::string>& chain_der,
+                                   ChainPurpose purpose);
+
+struct ChainResult {
+  // The chain as verified, leaf first, ending in the trusted certificate from the store (which
+  // may not be in the envelope: an envelope may omit the root).
+  std::vector<std::string> chain_der;
+  std::string store;         // the name of the store whose certificate anchored it
+  std::string anchor_thumbprint;  // hex SHA-256 of that certificate
+  // The intersection of every certificate's validity: [not_before, not_after].
+  absl::Time not_before;
+  absl::Time not_after;
+};
+// Authenticity (without time, without identity): `chain_der` (leaf first) leads to a
+// certificate of one of `stores` (only stores of `type`; each tried in order), by
+// signature and name chaining (OpenSSL X509_verify_cert with the store's certificates as
+// trust anchors, the envelope's others as untrusted, X509_V_FLAG_NO_CHECK_TIME,
+// X509_V_FLAG_PARTIAL_CHAIN so an intermediate in a store anchors too), and meets
+// CheckCertificateRules(purpose). PermissionDenied naming the stores tried and OpenSSL's
+// reason when none anchors it.
+absl::StatusOr<ChainResult> VerifyChain(
+    const std::vector<std::string>& chain_der,
+    const std::vector<std::shared_ptr<const TrustStore>>& stores, StoreType type,
+    ChainPurpose purpose);
+
+// Revocation from the anchoring store's CRLs (TrustStore::crls_der), at `at`.
+enum class RevocationStatus { kGood, kRevoked, kUnknown };
+struct RevocationResult {
+  RevocationStatus status = RevocationStatus::kUnknown;
+  std::string detail;  // which certificate, revoked when / why unknown
+};
+// kGood when every certificate of `chain.chain_der` but the anchor has a CRL from its issuer
+// in `store` that is current at `at` (thisUpdate <= at < nextUpdate), signed by that issuer,
+// and does not list it; kRevoked when one lists it (revocation time and reason in detail);
+// kUnknown otherwise ("no CRL configured for trust store <name>", "CRL of <issuer> expired
+// <time>", ...). Offline: nothing is fetched (OCSP and CRL distribution points are never
+// followed).
+RevocationResult CheckRevocation(const ChainResult& chain, const TrustStore& store, absl::Time at);
+
+// Lowercase hex SHA-256 of `der`.
+std::string Thumbprint(std::string_view der);
+
+}  // namespace layerseal::notation
+
+#endif  // LAYERSEAL_VERIFIER_NOTATION_X509_H_
