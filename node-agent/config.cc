@@ -168,6 +168,10 @@ const Table& Options() {
                      Table::Duration([](AgentConfig& c) { return &c.cache.allow_ttl; })),
           Table::Row("cache.denyTtl", "cache-deny-ttl", "how long a DENY verdict is reused",
                      Table::Duration([](AgentConfig& c) { return &c.cache.deny_ttl; })),
+          Table::Row("cache.referrerDenyTtl", "cache-referrer-deny-ttl",
+                     "how long a DENY is reused under a scope accepting cosign or notation "
+                     "signatures, which can be attached without a new digest (30s)",
+                     Table::Duration([](AgentConfig& c) { return &c.cache.referrer_deny_ttl; })),
           Table::Row("cache.errorTtl", "cache-error-ttl", "how long a registry error is reused",
                      Table::Duration([](AgentConfig& c) { return &c.cache.error_ttl; })),
           Table::Row("cache.resolveTtl", "cache-resolve-ttl", "how long a tag's digest is reused",

@@ -203,7 +203,10 @@ Verdict CachingJudge::Verify(const plugin::JudgeRequest& request, const Policy& 
   verifications_.fetch_add(1);
   if (v.manifest_digest) {
     Reference pinned = ref.WithDigest(*v.manifest_digest);
-    cache.Put(pinned, version, v);
+    // Signatures kept beside the image (referrers, tags) can arrive without a new digest.
+    const ScopePolicy& scope = policy.Resolve(ref);
+    bool beside = scope.Accepts(SignatureKind::kCosign) || scope.Accepts(SignatureKind::kNotation);
+    cache.Put(pinned, version, v, beside);
   } else if (v.reason == Reason::kInsecureAcceptAnything || v.reason == Reason::kRejectedByPolicy) {
     cache.PutForRepository(ref.Name(), version, v);  // the policy alone decided: any tag or digest
   } else {

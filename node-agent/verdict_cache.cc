@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <utility>
 
@@ -98,12 +99,14 @@ VerdictCache::~VerdictCache() {
   if (persist_ != nullptr) fclose(persist_);
 }
 
-absl::Duration VerdictCache::TtlFor(const Verdict& v) const {
+absl::Duration VerdictCache::TtlFor(const Verdict& v, bool signatures_beside_image) const {
   // Registry errors first: an ALLOW through onRegistryError must not outlive the outage.
   if (v.reason == Reason::kRegistryError || v.reason == Reason::kLimitExceeded) {
     return options_.error_ttl;
   }
-  return v.allowed() ? options_.allow_ttl : options_.deny_ttl;
+  if (v.allowed()) return options_.allow_ttl;
+  return signatures_beside_image ? std::min(options_.deny_ttl, options_.referrer_deny_ttl)
+                                 : options_.deny_ttl;
 }
 
 absl::Status VerdictCache::Load() {
@@ -203,9 +206,10 @@ std::optional<Verdict> VerdictCache::Find(const Reference& pinned,
 
 void VerdictCache::Put(const Reference& pinned, const Verdict& v) { Put(pinned, v.policy_version, v); }
 
-void VerdictCache::Put(const Reference& pinned, const std::string& key_version, const Verdict& v) {
+void VerdictCache::Put(const Reference& pinned, const std::string& key_version, const Verdict& v,
+                       bool signatures_beside_image) {
   absl::MutexLock lock(&mu_);
-  absl::Duration expires = clock_.Monotonic() + TtlFor(v);
+  absl::Duration expires = clock_.Monotonic() + TtlFor(v, signatures_beside_image);
   Insert(Key(pinned, key_version), v, expires);
   Append(lru_.front());
 }

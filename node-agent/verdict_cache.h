@@ -44,6 +44,10 @@
 namespace layerseal::agent {
 
 inline constexpr absl::Duration kDefaultDenyTtl = absl::Minutes(15);
+// Denials under a scope that accepts signatures kept beside the image (cosign, notation: OCI
+// referrers and tags) are reused only this long: a signature attached after the denial
+// changes no digest, so nothing in the key would notice it.
+inline constexpr absl::Duration kDefaultReferrerDenyTtl = absl::Seconds(30);
 // The longest line of the remembered-verdicts file that is read (a real one is ~0.5 KiB): a
 // longer line is damage, skipped and counted, and never held in memory whole.
 inline constexpr size_t kMaxVerdictCacheLineBytes = 16 * 1024;
@@ -56,6 +60,9 @@ struct VerdictCacheOptions {
   // climb summed (10+20+40+80+160+300 = 610 s): every retry of the climb is a hit, and then
   // at most one retry in three (300 s apart) verifies again.
   absl::Duration deny_ttl = kDefaultDenyTtl;
+  // A DENY put with `signatures_beside_image` (Put): min(deny_ttl, referrer_deny_ttl). The
+  // kubelet's retry after a signature was attached is then judged afresh within this time.
+  absl::Duration referrer_deny_ttl = kDefaultReferrerDenyTtl;
   absl::Duration error_ttl = absl::Seconds(5);     // REGISTRY_ERROR, LIMIT_EXCEEDED
   absl::Duration resolve_ttl = absl::Seconds(10);  // tag -> digest
   std::string persist_path;                        // "" : nothing persisted
@@ -76,8 +83,11 @@ class VerdictCache {
   std::optional<Verdict> Find(const Reference& pinned, const std::string& policy_version);
   void Put(const Reference& pinned, const Verdict& verdict);
   // Same, keyed by `key_version` instead of verdict.policy_version (the judge keys by the
-  // policy version and its trusted keys: see judge.h).
-  void Put(const Reference& pinned, const std::string& key_version, const Verdict& verdict);
+  // policy version and its trusted keys: see judge.h). `signatures_beside_image`: the scope
+  // that judged it accepts cosign or notation signatures (a DENY then lives
+  // referrer_deny_ttl at most).
+  void Put(const Reference& pinned, const std::string& key_version, const Verdict& verdict,
+           bool signatures_beside_image = false);
   // A verdict for a reference that never resolved to a digest (e.g. a registry error),
   // keyed by the reference text.
   std::optional<Verdict> FindUnresolved(const std::string& ref, const std::string& policy_version);
@@ -114,7 +124,7 @@ class VerdictCache {
     absl::Time expires;
   };
   static std::optional<Line> ParseLine(const std::string& line);
-  absl::Duration TtlFor(const Verdict& v) const;
+  absl::Duration TtlFor(const Verdict& v, bool signatures_beside_image = false) const;
   std::optional<Verdict> Get(const std::string& key);
   void Insert(std::string key, const Verdict& v, absl::Duration expires) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Append(const Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

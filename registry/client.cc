@@ -21,6 +21,7 @@
 #include "registry/internal/http.h"
 #include "base/backoff.h"
 #include "base/clock.h"
+#include "base/retry_after.h"
 #include "base/str_cat.h"
 #include "verifier/manifest.h"
 
@@ -236,10 +237,7 @@ class RegistryClient::Impl {
 absl::Duration RegistryClient::Impl::RetryWait(int attempt, const HttpResponse* r) const {
   absl::Duration d = backoff_.Delay(attempt);
   if (r != nullptr) {
-    std::string after = r->Header("retry-after");
-    char* end = nullptr;
-    long seconds = after.empty() ? -1 : std::strtol(after.c_str(), &end, 10);
-    if (seconds >= 0 && end != nullptr && *end == '\0') d = absl::Seconds(seconds);
+    if (std::optional<absl::Duration> asked = ParseRetryAfter(r->Header("retry-after"))) d = *asked;
   }
   return std::min(d, options_.max_backoff);
 }

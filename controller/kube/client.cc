@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "base/ascii.h"
 #include "base/file.h"
+#include "base/retry_after.h"
 #include "base/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "yaml-cpp/yaml.h"
@@ -729,15 +730,6 @@ bool RetryableKubeStatus(long status) {
   return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
 }
 
-// Retry-After in seconds (an HTTP date is not honoured: the backoff applies then).
-std::optional<absl::Duration> RetryAfterSeconds(const std::string& value) {
-  std::string_view v = TrimHttpSpace(value);
-  if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string_view::npos) {
-    return std::nullopt;
-  }
-  return absl::Seconds(std::atol(std::string(v).c_str()));
-}
-
 }  // namespace
 
 absl::StatusOr<Response> DoWithRetry(ApiTransport& transport, std::string_view method,
@@ -757,7 +749,7 @@ absl::StatusOr<Response> DoWithRetry(ApiTransport& transport, std::string_view m
     if (!retry || attempt >= attempts) return r;
     absl::Duration wait = backoff.Next();
     if (r.ok()) {
-      if (std::optional<absl::Duration> asked = RetryAfterSeconds(r->retry_after)) {
+      if (std::optional<absl::Duration> asked = ParseRetryAfter(r->retry_after)) {
         wait = std::min(*asked, options.backoff.max);
       }
     }

@@ -356,6 +356,39 @@ TEST_F(BackOffJudgeTest, DenialAbsorbsTheBackOffLadderAndAFixedImageIsAdmittedAt
   EXPECT_EQ(judge_->verifications(), 2u);
 }
 
+// A signature kept beside the image (here a cosign one, found through referrers and tags)
+// can be attached after a denial without changing the image's digest: under a scope that
+// accepts such signatures the denial is reused only cache.referrerDenyTtl, so the retry after
+// it is verified again. A seal-only scope keeps the long denial (the test above).
+TEST_F(BackOffJudgeTest, ReferrerSignaturesAttachedAfterADenialAreSeenWithinTheirTtl) {
+  WriteAll(dir_ / "ns/cosign.yaml",
+           StrCat("version: 1\nkeys:\n  ci:\n    path: ", dir_ / "ci.pub",
+                  "\ndefault:\n  requirement: signed\n  signatures: [seal, cosign]\n"
+                  "  keys: [ci]\n  transparencyLog: ignore\n"));
+  absl::StatusOr<std::unique_ptr<PolicySet>> set = PolicySet::Load(dir_ / "policy.yaml", dir_ / "ns");
+  ASSERT_TRUE(set.ok()) << set.status();
+  policies_ = *std::move(set);
+  judge_ = std::make_unique<CachingJudge>(
+      JudgeOptions{.policies = policies_.get(), .cache = cache_.get(), .source = &source_});
+
+  source_.Add(Ref(kTag), layerseal::testing::MakeBaseImage({.seed = "referrer-later"}));
+  EXPECT_EQ(Judge(kTag, "cosign").verdict.reason, Reason::kNotSigned);
+  EXPECT_EQ(judge_->verifications(), 1u);
+  clock_.t += absl::Seconds(10);
+  EXPECT_TRUE(Judge(kTag, "cosign").cached);  // within the 30 s
+  clock_.t += kDefaultReferrerDenyTtl;
+  plugin::Judgement later = Judge(kTag, "cosign");
+  EXPECT_FALSE(later.cached) << "a denial under a cosign scope outlived referrerDenyTtl";
+  EXPECT_EQ(judge_->verifications(), 2u);
+
+  // The node policy (seals only) still keeps its denial for denyTtl.
+  EXPECT_FALSE(Judge(kTag).verdict.admits());
+  EXPECT_EQ(judge_->verifications(), 3u);
+  clock_.t += kDefaultReferrerDenyTtl * 4;
+  EXPECT_TRUE(Judge(kTag).cached);
+  EXPECT_EQ(judge_->verifications(), 3u);
+}
+
 // Issue 15.4: an image only a namespace policy admits. Without a pod it is admitted once that
 // namespace's verdict is known; before, it is absent but the denial is not conclusive (it
 // must not be recorded as a denial of any pod). Namespace policies are never verified for it.
