@@ -14,12 +14,11 @@
 #include "verifier/notation/internal/timestamp_chain.h"
 #include "verifier/notation/timestamp.h"
 #include "verifier/notation/x509.h"
-#include "verifier/sigstore/openssl_util.h"
+#include "verifier/internal/openssl_util.h"
 
 namespace layerseal::notation {
 namespace vfyimpl {
 
-namespace ossl = ::layerseal::sigstore::ossl;
 
 // How many trusted identities an UNTRUSTED_IDENTITY detail lists before "and N more".
 constexpr size_t kIdentitiesInDetail = 4;
