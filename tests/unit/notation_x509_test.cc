@@ -489,6 +489,16 @@ TEST(NotationChainTest, AnchorsAtRootIntermediateOrOmittedRoot) {
   r = VerifyChain(chain, {roots, sa}, StoreType::kSigningAuthority, ChainPurpose::kCodeSigning);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->store, "sa");
+
+  // A TrustStore built by hand (no parsed anchors) works the same.
+  TrustStore manual;
+  manual.name = "manual";
+  manual.certs_der = {Der(b.root.get())};
+  ASSERT_EQ(manual.anchors, nullptr);
+  r = VerifyChain({chain[0], chain[1]}, {std::make_shared<const TrustStore>(manual)},
+                  StoreType::kCa, ChainPurpose::kCodeSigning);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->chain_der, chain);
   EXPECT_EQ(ERR_peek_error(), 0u);
 }
 
