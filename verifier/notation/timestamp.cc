@@ -365,12 +365,18 @@ absl::StatusOr<TimestampVerification> VerifyTimestampTokenChain(
   }
   if (chain->chain_der.empty()) return absl::InternalError("VerifyChain returned no chain");
   if (absl::Status s = tsimpl::VerifyCms(*t, *chain); !s.ok()) return s;
-  // Time: genTime within every certificate of the TSA chain.
-  absl::StatusOr<std::vector<CertificateWindow>> windows = CertificateWindows(chain->chain_der);
-  if (!windows.ok()) return absl::PermissionDeniedError(windows.status().message());
-  std::string outside =
-      OutsideWindows(*windows, t->info.gen_time, t->info.gen_time, "timestamp genTime");
-  if (!outside.empty()) {
+  // Time: genTime within every certificate of the TSA chain (ChainResult's intersection; the
+  // certificates are parsed again only to name the one it falls outside of).
+  const absl::Time gen = t->info.gen_time;
+  if (gen < chain->not_before || gen > chain->not_after) {
+    absl::StatusOr<std::vector<CertificateWindow>> windows = CertificateWindows(chain->chain_der);
+    std::string outside =
+        windows.ok() ? OutsideWindows(*windows, gen, gen, "timestamp genTime") : "";
+    if (outside.empty()) {
+      outside = StrCat("timestamp genTime ", FormatTimeUtc(gen), " is outside [",
+                       FormatTimeUtc(chain->not_before), ", ", FormatTimeUtc(chain->not_after),
+                       "]");
+    }
     return absl::PermissionDeniedError(StrCat("TSA certificate chain: ", outside));
   }
   TimestampVerification out;
