@@ -145,8 +145,7 @@ inline std::vector<Ext> CaExts(const std::string& pathlen = "") {
 inline std::vector<Ext> LeafExts() {
   return {{NID_basic_constraints, "CA:FALSE"},
           {NID_key_usage, "critical,digitalSignature"},
-          {NID_ext_key_usage, "codeSigning"},
-          {NID_authority_key_identifier, "keyid"}};
+          {NID_ext_key_usage, "codeSigning"}};
 }
 inline std::vector<Ext> TsaExts() {
   return {{NID_key_usage, "critical,digitalSignature"},
