@@ -706,3 +706,42 @@ TEST(VerifySignatureUpstream, UntrustedTsa) {
 
 }  // namespace
 }  // namespace layerseal::notation
+
+namespace layerseal::notation {
+namespace {
+
+// A chain with an intermediate that expires before the leaf: messages name the intermediate,
+// and a timestamp inside every certificate's validity keeps the signature valid after it.
+TEST(VerifySignature, IntermediateValidityIsNamed) {
+  TestCert inter = MakeCert({"C=US,ST=WA,O=acme,CN=acme intermediate", CertKind::kCa,
+                             Utc(2023, 1, 1), Utc(2025, 9, 1)},
+                            NewEcKey(NID_X9_62_prime256v1), &P().root);
+  TestCert leaf = MakeCert({"C=US,ST=WA,O=acme,CN=acme leaf", CertKind::kCodeSigning,
+                            Utc(2024, 1, 1), Utc(2026, 1, 1)},
+                           NewEcKey(NID_X9_62_prime256v1), &inter);
+  EnvelopeSpec e = Good();
+  e.chain = {leaf.der, inter.der, P().root.der};
+  e.key = leaf.key;
+  EnvelopeSpec no_ts = e;
+  no_ts.timestamp = nullptr;
+  const Overrides skip_rev = {{"revocation", "skip"}};
+  Result r = Judge(no_ts, Trust(Level::kStrict, skip_rev, {CaStore()}), Utc(2025, 10, 1));
+  EXPECT_DENY(r, Reason::kUntrustedCertificate, 7,
+              "verification time 2025-10-01T00:00:00Z is after certificate \"C=US, ST=WA, "
+              "O=acme, CN=acme intermediate\" expired (notAfter 2025-09-01T00:00:00Z)");
+  Result ts = Judge(e, Trust(Level::kStrict, skip_rev), Utc(2025, 10, 1));
+  EXPECT_TRUE(ts.ok()) << ts.detail;
+  EXPECT_EQ(ts.signer->issuer, "C=US, ST=WA, O=acme, CN=acme intermediate");
+  // A timestamp after the intermediate's expiry (the leaf still valid) is refused.
+  e.timestamp = Tsa(Utc(2025, 9, 15));
+  EXPECT_DENY(Judge(e, Trust(Level::kStrict, skip_rev), Utc(2025, 10, 1)), Reason::kBadTimestamp,
+              7, "is after certificate \"C=US, ST=WA, O=acme, CN=acme intermediate\"");
+  // Revocation needs a CRL from each issuer: the root's covers the intermediate, nothing
+  // covers the leaf.
+  e.timestamp = Tsa();
+  Result rev = Judge(e, Trust(Level::kStrict), Utc(2025, 8, 1));
+  EXPECT_DENY(rev, Reason::kRevocationUnchecked, 8, "signing chain: ");
+}
+
+}  // namespace
+}  // namespace layerseal::notation

@@ -22,12 +22,11 @@
 #include "verifier/notation/envelope.h"
 #include "verifier/notation/internal/timestamp_chain.h"
 #include "verifier/notation/x509.h"
-#include "verifier/sigstore/openssl_util.h"
+#include "verifier/internal/openssl_util.h"
 
 namespace layerseal::notation {
 namespace tsimpl {
 
-namespace ossl = ::layerseal::sigstore::ossl;
 
 using Pkcs7Ptr = std::unique_ptr<PKCS7, ossl::Deleter<PKCS7, PKCS7_free>>;
 using TstInfoPtr = std::unique_ptr<TS_TST_INFO, ossl::Deleter<TS_TST_INFO, TS_TST_INFO_free>>;
@@ -305,14 +304,14 @@ std::string FormatTimeUtc(absl::Time t) {
 
 absl::StatusOr<std::vector<CertificateWindow>> CertificateWindows(
     const std::vector<std::string>& chain_der) {
-  tsimpl::ossl::ClearErrorsOnExit clear;
+  ossl::ClearErrorsOnExit clear;
   std::vector<CertificateWindow> out;
   for (size_t i = 0; i < chain_der.size(); ++i) {
-    const unsigned char* p = tsimpl::ossl::Bytes(chain_der[i]);
-    tsimpl::ossl::X509Ptr c(d2i_X509(nullptr, &p, static_cast<long>(chain_der[i].size())));
+    const unsigned char* p = ossl::Bytes(chain_der[i]);
+    ossl::X509Ptr c(d2i_X509(nullptr, &p, static_cast<long>(chain_der[i].size())));
     CertificateWindow w;
-    if (c == nullptr || !tsimpl::ossl::ToAbslTime(X509_get0_notBefore(c.get()), &w.not_before) ||
-        !tsimpl::ossl::ToAbslTime(X509_get0_notAfter(c.get()), &w.not_after)) {
+    if (c == nullptr || !ossl::ToAbslTime(X509_get0_notBefore(c.get()), &w.not_before) ||
+        !ossl::ToAbslTime(X509_get0_notAfter(c.get()), &w.not_after)) {
       return absl::InvalidArgumentError(
           StrCat("certificate ", i, " of the chain (0: leaf) does not parse"));
     }
@@ -340,7 +339,7 @@ std::string OutsideWindows(const std::vector<CertificateWindow>& windows, absl::
 absl::StatusOr<TimestampVerification> VerifyTimestampTokenChain(
     std::string_view token_der, std::string_view signature,
     const std::vector<std::shared_ptr<const TrustStore>>& stores) {
-  tsimpl::ossl::ClearErrorsOnExit clear;
+  ossl::ClearErrorsOnExit clear;
   absl::StatusOr<tsimpl::ParsedToken> t = tsimpl::Parse(token_der);
   if (!t.ok()) return t.status();
   // Integrity: the token is over this signature, and signed by a certificate it carries.
@@ -387,7 +386,7 @@ absl::StatusOr<TimestampVerification> VerifyTimestampTokenChain(
 }  // namespace internal
 
 absl::StatusOr<TimestampInfo> ParseTimestampToken(std::string_view token_der) {
-  tsimpl::ossl::ClearErrorsOnExit clear;
+  ossl::ClearErrorsOnExit clear;
   absl::StatusOr<tsimpl::ParsedToken> t = tsimpl::Parse(token_der);
   if (!t.ok()) return t.status();
   return std::move(t->info);

@@ -6,6 +6,7 @@
 
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,12 +15,11 @@
 #include "verifier/notation/internal/timestamp_chain.h"
 #include "verifier/notation/timestamp.h"
 #include "verifier/notation/x509.h"
-#include "verifier/sigstore/openssl_util.h"
+#include "verifier/internal/openssl_util.h"
 
 namespace layerseal::notation {
 namespace vfyimpl {
 
-namespace ossl = ::layerseal::sigstore::ossl;
 
 // How many trusted identities an UNTRUSTED_IDENTITY detail lists before "and N more".
 constexpr size_t kIdentitiesInDetail = 4;
@@ -238,11 +238,21 @@ Result VerifySignature(std::string_view envelope_bytes, std::string_view media_t
     return std::move(j.result());
   }
 
-  // 7. Authentic timestamp: the chain's validity (the verified chain, with its anchor; when
-  // authenticity failed and is only logged, the envelope's certificates).
+  // 7. Authentic timestamp: the chain's validity: every certificate of the verified chain
+  // (with the store's anchor) and of the envelope (notation judges the envelope's chain), as
+  // ChainResult's not_before/not_after; when authenticity failed and is only logged, the
+  // envelope's certificates.
   std::optional<internal::TimestampVerification> ts;
+  std::vector<std::string> validity_chain = chain.has_value() ? chain->chain_der : env->certs_der;
+  if (chain.has_value()) {
+    for (const std::string& c : env->certs_der) {
+      if (std::find(validity_chain.begin(), validity_chain.end(), c) == validity_chain.end()) {
+        validity_chain.push_back(c);
+      }
+    }
+  }
   absl::StatusOr<std::vector<internal::CertificateWindow>> windows =
-      internal::CertificateWindows(chain.has_value() ? chain->chain_der : env->certs_der);
+      internal::CertificateWindows(validity_chain);
   const Action ts_action = act.authentic_timestamp;
   if (!windows.ok()) {
     if (j.Fail(ts_action, Reason::kUntrustedCertificate, 7, "authenticTimestamp",
