@@ -884,6 +884,10 @@ absl::StatusOr<ScopePolicy> Parser::ParseScope(const Item& item, std::string nam
   }
   if (absl::Status ss = ParseSigstoreFields(*fields, item, scope); !ss.ok()) return ss;
   bool notation = scope.Accepts(SignatureKind::kNotation);
+  const Item* notation_item = Find(*fields, "notation");
+  if (notation_item != nullptr && !notation) {
+    return Error(*notation_item, "notation applies only to notation signatures: add notation to signatures");
+  }
   if (keys == nullptr) {
     if (scope.Accepts(SignatureKind::kSeal)) {
       return Error(item, "requirement signed needs keys (names from the top-level keys)");
@@ -895,10 +899,6 @@ absl::StatusOr<ScopePolicy> Parser::ParseScope(const Item& item, std::string nam
   } else if (!scope.Accepts(SignatureKind::kSeal) && !scope.Accepts(SignatureKind::kCosign)) {
     return Error(*keys, "keys apply only to seal and cosign signatures (notation signatures are "
                         "trusted through trustStores and trustedIdentities)");
-  }
-  const Item* notation_item = Find(*fields, "notation");
-  if (notation_item != nullptr && !notation) {
-    return Error(*notation_item, "notation applies only to notation signatures: add notation to signatures");
   }
   if (notation_item == nullptr && notation) {
     return Error(*Find(*fields, "signatures"),
