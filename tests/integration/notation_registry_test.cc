@@ -92,7 +92,7 @@ class NotationRegistryTest : public ::testing::Test {
     absl::Time start = absl::Now();
     absl::StatusOr<RunResult> made =
         testing::Run({Python(), kFixturesSrc + "/make_fixtures.py", "--out", out_, "--target",
-                      StrCat("app=", s.media_type, ",", s.digest.str(), ",", s.size), "--short-lived-seconds", "4"},
+                      StrCat("app=", s.media_type, ",", s.digest.str(), ",", s.size), "--short-lived-seconds", "10"},
                      "", absl::Minutes(2));
     if (!made.ok() || made->exit_code != 0) {
       setup_error_ = StrCat("make_fixtures.py failed: ", made.ok() ? made->out + made->err : made.status().ToString());
