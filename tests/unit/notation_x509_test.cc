@@ -247,10 +247,21 @@ TEST(NotationCertificateRulesTest, GoodChainsPass) {
     EXPECT_TRUE(CheckCertificateRules(c2, ChainPurpose::kCodeSigning).ok())
         << CheckCertificateRules(c2, ChainPurpose::kCodeSigning);
   }
-  // An unknown critical extension is not evaluated (the spec: fail open).
+  // An unknown critical extension is not evaluated (the spec: fail open), here or by OpenSSL.
   Builder b3;
-  b3.leaf_exts.push_back({NID_policy_constraints, "critical,requireExplicitPolicy:1"});
-  EXPECT_TRUE(CheckCertificateRules(b3.Build(), ChainPurpose::kCodeSigning).ok());
+  b3.leaf_exts.push_back({NID_undef, "critical,ASN1:UTF8String:acme", "1.3.6.1.4.1.99999.1"});
+  b3.inter_exts.push_back({NID_undef, "critical,ASN1:UTF8String:acme", "1.3.6.1.4.1.99999.2"});
+  std::vector<std::string> c3 = b3.Build();
+  EXPECT_TRUE(CheckCertificateRules(c3, ChainPurpose::kCodeSigning).ok())
+      << CheckCertificateRules(c3, ChainPurpose::kCodeSigning);
+  X509TempDir dir;
+  std::filesystem::create_directory(dir / "roots");
+  WriteFile(dir / "roots/root.pem", Pem(b3.root.get()));
+  absl::StatusOr<TrustStore> store = LoadTrustStore("roots", StoreType::kCa, dir / "roots", "");
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<ChainResult> r = VerifyChain(c3, {std::make_shared<const TrustStore>(*store)},
+                                              StoreType::kCa, ChainPurpose::kCodeSigning);
+  EXPECT_TRUE(r.ok()) << r.status();
 }
 
 TEST(NotationCertificateRulesTest, EachRuleBrokenOnce) {
