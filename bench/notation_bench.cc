@@ -2,15 +2,21 @@
 // verifier/notation/verify.h), each beside its floor: the bare OpenSSL verification of the
 // same signature over the same bytes, the cheapest thing any verifier must do.
 //
-//   BM_VerifySignature/jws_es256        VerifySignature of a JWS, EC P-256 leaf under a P-384
-//                                        root, strict, the CA's CRL configured (parse, signature,
+//   BM_VerifySignature/jws_es256        VerifySignature of a JWS, EC P-256 leaf under an
+//                                        RSA-4096 root (as GlobalSign's and DigiCert's roots),
+//                                        strict, the CA's CRL configured (parse, signature,
 //                                        payload, chain + rules, identity, validity, CRL)
 //   BM_Floor/jws_es256                   EVP_DigestVerify of its ES256 signature over the JWS
 //                                        signing input (key parsed once)
 //   BM_VerifySignature/cose_ps256        the same for a COSE_Sign1, RSA-2048 leaf (PS256)
 //   BM_Floor/cose_ps256                  RSA-PSS verify over its Sig_structure
 //   BM_VerifySignature/jws_es256_tsa     the JWS with an RFC 3161 timestamp (RSA-2048 TSA
-//                                        under a P-256 root) and a tsa store (+ its CRL)
+//                                        under an RSA-4096 root) and a tsa store (+ its CRL)
+//   BM_Piece/...                         the JWS case's parts: ParseEnvelope,
+//                                        VerifyEnvelopeSignature, VerifyChain, CheckRevocation,
+//                                        IdentityMatches, SubjectText (one certificate parse),
+//                                        and of the timestamp case: ParseTimestampToken,
+//                                        VerifyTimestampToken
 //   BM_Floor/jws_es256_tsa               the ES256 verify plus PKCS7_verify (NOVERIFY) of the
 //                                        token's CMS signature
 //
@@ -36,7 +42,9 @@
 #include "verifier/digest.h"
 #include "verifier/notation/envelope.h"
 #include "verifier/notation/trust.h"
+#include "verifier/notation/timestamp.h"
 #include "verifier/notation/verify.h"
+#include "verifier/notation/x509.h"
 
 namespace layerseal {
 namespace {
@@ -127,7 +135,7 @@ const World& W() {
     auto* out = new World();
     TestCert root = MakeCert({"C=US,ST=WA,O=acme,CN=acme root", CertKind::kCa, Utc(2020, 1, 1),
                               Utc(2040, 1, 1)},
-                             testing::NewEcKey(NID_secp384r1), nullptr);
+                             testing::NewRsaKey(4096), nullptr);
     TestCert ec = MakeCert({"C=US,ST=WA,O=acme,CN=acme signer", CertKind::kCodeSigning,
                             Utc(2024, 1, 1), Utc(2026, 1, 1)},
                            testing::NewEcKey(NID_X9_62_prime256v1), &root);
@@ -136,7 +144,7 @@ const World& W() {
                             testing::NewRsaKey(2048), &root);
     TestCert tsa_root = MakeCert({"C=US,ST=WA,O=acme,CN=acme TSA root", CertKind::kCa,
                                   Utc(2020, 1, 1), Utc(2040, 1, 1)},
-                                 testing::NewEcKey(NID_X9_62_prime256v1), nullptr);
+                                 testing::NewRsaKey(4096), nullptr);
     TestCert tsa = MakeCert({"C=US,ST=WA,O=acme,CN=acme TSA", CertKind::kTimestamping,
                              Utc(2022, 1, 1), Utc(2032, 1, 1)},
                             testing::NewRsaKey(2048), &tsa_root);
@@ -214,6 +222,46 @@ void BM_Floor(benchmark::State& state, const Case* (*pick)()) {
   }
   ERR_clear_error();
 }
+
+// The pieces of VerifySignature on the JWS case, to see where its time goes.
+void BM_Piece(benchmark::State& state, int piece) {
+  const Case& c = W().jws;
+  const std::vector<std::shared_ptr<const notation::TrustStore>>& stores = c.trust.stores;
+  absl::StatusOr<notation::ChainResult> chain = notation::VerifyChain(
+      c.parsed.certs_der, stores, notation::StoreType::kCa, notation::ChainPurpose::kCodeSigning);
+  if (!chain.ok()) Fail("chain");
+  for (auto _ : state) {
+    switch (piece) {
+      case 0: benchmark::DoNotOptimize(notation::ParseEnvelope(c.envelope, c.media_type)); break;
+      case 1: benchmark::DoNotOptimize(notation::VerifyEnvelopeSignature(c.parsed)); break;
+      case 2:
+        benchmark::DoNotOptimize(notation::VerifyChain(c.parsed.certs_der, stores,
+                                                       notation::StoreType::kCa,
+                                                       notation::ChainPurpose::kCodeSigning));
+        break;
+      case 3:
+        benchmark::DoNotOptimize(notation::CheckRevocation(*chain, *stores[0], Utc(2025, 6, 20)));
+        break;
+      case 4:
+        benchmark::DoNotOptimize(notation::IdentityMatches(c.trust.identities[0], c.parsed.certs_der[0]));
+        break;
+      case 5: benchmark::DoNotOptimize(notation::SubjectText(c.parsed.certs_der[0])); break;
+      case 6: benchmark::DoNotOptimize(notation::ParseTimestampToken(W().tsa.token)); break;
+      case 7:
+        benchmark::DoNotOptimize(notation::VerifyTimestampToken(
+            W().tsa.token, W().tsa.parsed.signature, W().tsa.trust.stores));
+        break;
+    }
+  }
+}
+BENCHMARK_CAPTURE(BM_Piece, parse_envelope, 0);
+BENCHMARK_CAPTURE(BM_Piece, envelope_signature, 1);
+BENCHMARK_CAPTURE(BM_Piece, verify_chain, 2);
+BENCHMARK_CAPTURE(BM_Piece, check_revocation, 3);
+BENCHMARK_CAPTURE(BM_Piece, identity_matches, 4);
+BENCHMARK_CAPTURE(BM_Piece, subject_text, 5);
+BENCHMARK_CAPTURE(BM_Piece, parse_timestamp_token, 6);
+BENCHMARK_CAPTURE(BM_Piece, verify_timestamp_token, 7);
 
 const Case* Jws() { return &W().jws; }
 const Case* Cose() { return &W().cose; }

@@ -337,3 +337,36 @@ TEST(VerifyTimestampToken, TamperedToken) {
 
 }  // namespace
 }  // namespace layerseal::notation
+
+namespace layerseal::notation {
+namespace {
+
+// The token embeds only the TSA certificate; its intermediate and root are in the tsa store.
+TEST(VerifyTimestampToken, IntermediateFromTheStore) {
+  TestCert inter = MakeCert({"C=US,ST=WA,O=acme,CN=acme TSA intermediate", CertKind::kCa,
+                             Utc(2021, 1, 1), Utc(2035, 1, 1)},
+                            NewEcKey(NID_X9_62_prime256v1), &P().root);
+  TestCert tsa = MakeCert({"C=US,ST=WA,O=acme,CN=acme TSA 2", CertKind::kTimestamping,
+                           Utc(2024, 1, 1), Utc(2030, 1, 1)},
+                          NewEcKey(NID_X9_62_prime256v1), &inter);
+  TsaSpec spec = Spec();
+  spec.tsa = tsa;
+  spec.chain.clear();
+  std::string sig = "sig";
+  std::string token = MakeTimestampToken(spec, sig);
+  absl::StatusOr<TimestampInfo> info = ParseTimestampToken(token);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->certs_der.size(), 1u);
+  absl::StatusOr<VerifiedTimestamp> v = VerifyTimestampToken(
+      token, sig, {MakeStore("acme-tsa", StoreType::kTsa, {P().root.der, inter.der})});
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->tsa_subject, "C=US, ST=WA, O=acme, CN=acme TSA 2");
+  // Only the root in the store: the intermediate is nowhere.
+  absl::StatusOr<VerifiedTimestamp> missing =
+      VerifyTimestampToken(token, sig, OurStores());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(Msg(missing.status()), HasSubstr("TSA certificate chain"));
+}
+
+}  // namespace
+}  // namespace layerseal::notation

@@ -287,6 +287,19 @@ absl::Status VerifyCms(const ParsedToken& t, const ChainResult& chain) {
   if (v == nullptr) return absl::InternalError("out of memory");
   TS_VERIFY_CTX_set_flags(v.get(), TS_VFY_VERSION | TS_VFY_SIGNATURE | TS_VFY_SIGNER);
   TS_VERIFY_CTX_set_store(v.get(), store.release());  // owned by the context from here
+  // The chain as VerifyChain completed it (store certificates the token did not embed
+  // included) as untrusted certificates, so that OpenSSL finds the same path.
+  ossl::X509StackPtr untrusted(sk_X509_new_null());
+  if (untrusted == nullptr) return absl::InternalError("out of memory");
+  for (size_t i = 1; i + 1 < chain.chain_der.size(); ++i) {
+    const unsigned char* q = ossl::Bytes(chain.chain_der[i]);
+    ossl::X509Ptr c(d2i_X509(nullptr, &q, static_cast<long>(chain.chain_der[i].size())));
+    if (c == nullptr || sk_X509_push(untrusted.get(), c.get()) <= 0) {
+      return absl::InternalError(StrCat("cannot build the TSA chain: ", ossl::LastError()));
+    }
+    c.release();
+  }
+  TS_VERIFY_CTX_set_certs(v.get(), untrusted.release());  // owned by the context from here
   if (TS_RESP_verify_token(v.get(), t.p7.get()) != 1) {
     return absl::PermissionDeniedError(
         StrCat("timestamp token signature does not verify: ", ossl::LastError()));
@@ -365,12 +378,18 @@ absl::StatusOr<TimestampVerification> VerifyTimestampTokenChain(
   }
   if (chain->chain_der.empty()) return absl::InternalError("VerifyChain returned no chain");
   if (absl::Status s = tsimpl::VerifyCms(*t, *chain); !s.ok()) return s;
-  // Time: genTime within every certificate of the TSA chain.
-  absl::StatusOr<std::vector<CertificateWindow>> windows = CertificateWindows(chain->chain_der);
-  if (!windows.ok()) return absl::PermissionDeniedError(windows.status().message());
-  std::string outside =
-      OutsideWindows(*windows, t->info.gen_time, t->info.gen_time, "timestamp genTime");
-  if (!outside.empty()) {
+  // Time: genTime within every certificate of the TSA chain (ChainResult's intersection; the
+  // certificates are parsed again only to name the one it falls outside of).
+  const absl::Time gen = t->info.gen_time;
+  if (gen < chain->not_before || gen > chain->not_after) {
+    absl::StatusOr<std::vector<CertificateWindow>> windows = CertificateWindows(chain->chain_der);
+    std::string outside =
+        windows.ok() ? OutsideWindows(*windows, gen, gen, "timestamp genTime") : "";
+    if (outside.empty()) {
+      outside = StrCat("timestamp genTime ", FormatTimeUtc(gen), " is outside [",
+                       FormatTimeUtc(chain->not_before), ", ", FormatTimeUtc(chain->not_after),
+                       "]");
+    }
     return absl::PermissionDeniedError(StrCat("TSA certificate chain: ", outside));
   }
   TimestampVerification out;

@@ -137,6 +137,55 @@ std::string TargetMismatch(const TargetArtifact& got, const Target& want) {
 
 std::string DurationText(absl::Duration d) { return absl::FormatDuration(d); }
 
+// The signing chain's validity period: ChainResult's (every certificate of the verified chain
+// and of the envelope) when authenticity held, else the envelope's certificates'. Certificates
+// are parsed again only to name the one a time falls outside of.
+class ChainValidity {
+ public:
+  static absl::StatusOr<ChainValidity> Make(const std::optional<ChainResult>& chain,
+                                            const std::vector<std::string>& envelope_certs) {
+    ChainValidity v;
+    if (chain.has_value()) {
+      v.ders_ = chain->chain_der;
+      for (const std::string& c : envelope_certs) {
+        if (std::find(v.ders_.begin(), v.ders_.end(), c) == v.ders_.end()) v.ders_.push_back(c);
+      }
+      v.not_before_ = chain->not_before;
+      v.not_after_ = chain->not_after;
+      return v;
+    }
+    v.ders_ = envelope_certs;
+    absl::StatusOr<std::vector<internal::CertificateWindow>> w =
+        internal::CertificateWindows(v.ders_);
+    if (!w.ok()) return w.status();
+    v.not_before_ = absl::InfinitePast();
+    v.not_after_ = absl::InfiniteFuture();
+    for (const internal::CertificateWindow& c : *w) {
+      v.not_before_ = std::max(v.not_before_, c.not_before);
+      v.not_after_ = std::min(v.not_after_, c.not_after);
+    }
+    return v;
+  }
+  bool ExpiredAt(absl::Time t) const { return t > not_after_; }
+  // "" when [lower, upper] lies within the validity; else which certificate it leaves.
+  std::string Outside(absl::Time lower, absl::Time upper, std::string_view what) const {
+    if (lower >= not_before_ && upper <= not_after_) return "";
+    absl::StatusOr<std::vector<internal::CertificateWindow>> w =
+        internal::CertificateWindows(ders_);
+    std::string named = w.ok() ? internal::OutsideWindows(*w, lower, upper, what) : "";
+    if (!named.empty()) return named;
+    return StrCat(what, " [", internal::FormatTimeUtc(lower), ", ",
+                  internal::FormatTimeUtc(upper), "] is outside the signing chain's validity [",
+                  internal::FormatTimeUtc(not_before_), ", ",
+                  internal::FormatTimeUtc(not_after_), "]");
+  }
+
+ private:
+  std::vector<std::string> ders_;
+  absl::Time not_before_;
+  absl::Time not_after_;
+};
+
 struct RevocationFinding {
   RevocationStatus status;
   std::string message;
@@ -238,32 +287,20 @@ Result VerifySignature(std::string_view envelope_bytes, std::string_view media_t
     return std::move(j.result());
   }
 
-  // 7. Authentic timestamp: the chain's validity: every certificate of the verified chain
-  // (with the store's anchor) and of the envelope (notation judges the envelope's chain), as
-  // ChainResult's not_before/not_after; when authenticity failed and is only logged, the
-  // envelope's certificates.
+  // 7. Authentic timestamp, against the signing chain's validity.
   std::optional<internal::TimestampVerification> ts;
-  std::vector<std::string> validity_chain = chain.has_value() ? chain->chain_der : env->certs_der;
-  if (chain.has_value()) {
-    for (const std::string& c : env->certs_der) {
-      if (std::find(validity_chain.begin(), validity_chain.end(), c) == validity_chain.end()) {
-        validity_chain.push_back(c);
-      }
-    }
-  }
-  absl::StatusOr<std::vector<internal::CertificateWindow>> windows =
-      internal::CertificateWindows(validity_chain);
+  absl::StatusOr<vfyimpl::ChainValidity> validity =
+      vfyimpl::ChainValidity::Make(chain, env->certs_der);
   const Action ts_action = act.authentic_timestamp;
-  if (!windows.ok()) {
+  if (!validity.ok()) {
     if (j.Fail(ts_action, Reason::kUntrustedCertificate, 7, "authenticTimestamp",
                StrCat("cannot read the signing chain's validity: ",
-                      Sv(windows.status().message())))) {
+                      Sv(validity.status().message())))) {
       return std::move(j.result());
     }
   } else if (env->scheme == SigningScheme::kX509) {
     std::vector<std::string> tsa_stores = vfyimpl::StoreNames(trust, StoreType::kTsa);
-    bool expired_now = false;
-    for (const auto& w : *windows) expired_now = expired_now || now > w.not_after;
+    bool expired_now = validity->ExpiredAt(now);
     bool verify_ts = !tsa_stores.empty() && (trust.verify_timestamp == VerifyTimestamp::kAlways ||
                                              expired_now);
     if (verify_ts && env->timestamp_token.empty()) {
@@ -282,8 +319,8 @@ Result VerifySignature(std::string_view envelope_bytes, std::string_view media_t
       if (!v.ok()) {
         problem = StrCat("timestamp countersignature: ", Sv(v.status().message()));
       } else {
-        std::string outside = internal::OutsideWindows(
-            *windows, v->verified.lower, v->verified.upper,
+        std::string outside = validity->Outside(
+            v->verified.lower, v->verified.upper,
             StrCat("timestamp (genTime ", FormatTimeUtc(v->info.gen_time), ", accuracy ",
                    vfyimpl::DurationText(v->info.accuracy), ", TSA \"", v->verified.tsa_subject,
                    "\") limit"));
@@ -298,7 +335,7 @@ Result VerifySignature(std::string_view envelope_bytes, std::string_view media_t
         return std::move(j.result());
       }
     } else {
-      std::string outside = internal::OutsideWindows(*windows, now, now, "verification time");
+      std::string outside = validity->Outside(now, now, "verification time");
       if (!outside.empty() &&
           j.Fail(ts_action, Reason::kUntrustedCertificate, 7, "authenticTimestamp",
                  StrCat(outside,
@@ -314,8 +351,8 @@ Result VerifySignature(std::string_view envelope_bytes, std::string_view media_t
     if (!env->authentic_signing_time.has_value()) {
       problem = StrCat(sig_name, " has no authentic signing time");
     } else {
-      problem = internal::OutsideWindows(*windows, *env->authentic_signing_time,
-                                         *env->authentic_signing_time, "authentic signing time");
+      problem = validity->Outside(*env->authentic_signing_time, *env->authentic_signing_time,
+                                  "authentic signing time");
     }
     if (!problem.empty() &&
         j.Fail(ts_action, Reason::kBadTimestamp, 7, "authenticTimestamp", problem)) {
@@ -372,7 +409,11 @@ Result VerifySignature(std::string_view envelope_bytes, std::string_view media_t
   r.step = 8;
   Signer s;
   s.subject = leaf_subject;
-  s.issuer = vfyimpl::IssuerText(leaf, chain.has_value() ? chain->chain_der : env->certs_der);
+  // The verified chain's second certificate issued the leaf (a one-certificate chain is a
+  // self-signed leaf from the store); otherwise look among the envelope's certificates.
+  s.issuer = chain.has_value() && chain->chain_der.size() > 1
+                 ? SubjectText(chain->chain_der[1])
+                 : vfyimpl::IssuerText(leaf, env->certs_der);
   s.thumbprint = Thumbprint(leaf);
   s.store = chain.has_value() ? chain->store : "";
   s.scheme = env->scheme;
