@@ -934,7 +934,7 @@ absl::Status Parser::ParseExact(const Item& item, const ScopePattern* pattern,
 // The files notation::LoadTrustStore reads in `dir` (trust.h: regular files directly in it
 // named *.pem, *.crt or *.cer, any case), sorted: the key files a watcher must stat. A
 // directory that cannot be listed gives none (LoadTrustStore has already refused it).
-std::vector<std::string> TrustStoreFiles(const std::string& dir) {
+std::vector<std::string> PolicyTrustStoreFiles(const std::string& dir) {
   std::vector<std::string> out;
   std::error_code ec;
   std::filesystem::directory_iterator it(dir, ec);
@@ -1005,7 +1005,7 @@ absl::Status Parser::ParseTrustStore(const Item& item) {
     bool about_crl = crl != nullptr && message.find(crl_file) != std::string_view::npos;
     return Error(about_crl ? *crl : *path, message);
   }
-  for (std::string& f : TrustStoreFiles(dir)) key_files_.push_back(std::move(f));
+  for (std::string& f : PolicyTrustStoreFiles(dir)) key_files_.push_back(std::move(f));
   if (!crl_file.empty()) key_files_.push_back(crl_file);
   store_dirs_.push_back(dir);
   auto shared = std::make_shared<const notation::TrustStore>(*std::move(store));

@@ -529,20 +529,20 @@ bool NotationStoreName(std::string_view name) {
   return true;
 }
 
-bool CertificateFileName(std::string_view name) {
+bool IsStoreCertificateName(std::string_view name) {
   std::string lower(name);
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return lower.ends_with(".pem") || lower.ends_with(".crt") || lower.ends_with(".cer");
 }
 
 // A trust store a statement names, once per "<type>:<name>".
-struct NotationStore {
+struct ImportedNotationStore {
   std::string policy_name;  // "<type>-<name>"
   notation::StoreType type = notation::StoreType::kCa;
   std::string name;
 };
 
-struct NotationScope {
+struct ImportedNotationScope {
   std::string comment;  // which statement it came from
   std::string body;     // the YAML flow map
 };
@@ -557,10 +557,10 @@ class NotationImporter {
   absl::StatusOr<std::vector<std::string>> StringList(const json& st, std::string_view member,
                                                       const std::string& path);
   absl::StatusOr<std::string> Store(const std::string& text, const std::string& path);
-  absl::Status CopyStore(const NotationStore& store, const std::string& path);
+  absl::Status CopyStore(const ImportedNotationStore& store, const std::string& path);
 
   const NotationImportOptions& options_;
-  std::vector<NotationStore> stores_;  // in order of first use
+  std::vector<ImportedNotationStore> stores_;  // in order of first use
   std::vector<ImportedFile> files_;
 };
 
@@ -580,7 +580,7 @@ absl::StatusOr<std::vector<std::string>> NotationImporter::StringList(const json
   return out;
 }
 
-absl::Status NotationImporter::CopyStore(const NotationStore& store, const std::string& path) {
+absl::Status NotationImporter::CopyStore(const ImportedNotationStore& store, const std::string& path) {
   std::string type(notation::StoreTypeName(store.type));
   std::string dir = StrCat(options_.trust_store, "/x509/", type, "/", store.name);
   if (!options_.list_dir || !options_.read_file) return Err(path, "cannot read trust stores here");
@@ -609,7 +609,7 @@ absl::Status NotationImporter::CopyStore(const NotationStore& store, const std::
       return Err(path, StrCat(file, " is not a regular file (notation refuses directories and "
                               "symlinks in a trust store)"));
     }
-    std::string out_name = CertificateFileName(e.name) ? e.name : StrCat(e.name, ".crt");
+    std::string out_name = IsStoreCertificateName(e.name) ? e.name : StrCat(e.name, ".crt");
     if (!written.insert(out_name).second) {
       return Err(path, StrCat(file, " would be copied as ", out_name, ", which another file is "
                               "(rename one of them)"));
@@ -637,7 +637,7 @@ absl::StatusOr<std::string> NotationImporter::Store(const std::string& text, con
     return Err(path, StrCat("the store name ", Quoted(name), " is not [a-zA-Z0-9_.-]+ (nor . or ..)"));
   }
   std::string policy_name = StrCat(notation::StoreTypeName(*type), "-", name);
-  for (const NotationStore& s : stores_) {
+  for (const ImportedNotationStore& s : stores_) {
     if (s.policy_name == policy_name) return policy_name;
   }
   if (policy_name.size() > 64) {
@@ -646,7 +646,7 @@ absl::StatusOr<std::string> NotationImporter::Store(const std::string& text, con
   if (stores_.size() == notation::kMaxTrustStores) {
     return Err(path, StrCat("more than ", notation::kMaxTrustStores, " trust stores"));
   }
-  NotationStore store{policy_name, *type, name};
+  ImportedNotationStore store{policy_name, *type, name};
   if (absl::Status s = CopyStore(store, path); !s.ok()) return s;
   stores_.push_back(std::move(store));
   return policy_name;
@@ -762,7 +762,7 @@ absl::StatusOr<ImportedPolicy> NotationImporter::Run(std::string_view text) {
   std::map<std::string, std::string> scopes;  // scope -> its path
   std::optional<std::pair<std::string, std::string>> global;  // (comment, body)
   std::string global_path;
-  std::vector<std::pair<std::string, NotationScope>> out_scopes;
+  std::vector<std::pair<std::string, ImportedNotationScope>> out_scopes;
   for (size_t i = 0; i < list.size(); ++i) {
     std::string path = Element("trustPolicies", i);
     const json& st = list[i];
@@ -823,7 +823,7 @@ absl::StatusOr<ImportedPolicy> NotationImporter::Run(std::string_view text) {
       }
       if (out_scopes.size() == kMaxPolicyScopes) return Err(r_path, StrCat("more than ", kMaxPolicyScopes, " scopes"));
       std::string exact_yaml = StrCat("{requirement: signed, signatures: [notation], exact: true, notation: ", *body, "}");
-      out_scopes.emplace_back(scope, NotationScope{StrCat("# ", path, " ", *comment), exact_yaml});
+      out_scopes.emplace_back(scope, ImportedNotationScope{StrCat("# ", path, " ", *comment), exact_yaml});
     }
   }
   ImportedPolicy out;
@@ -833,7 +833,7 @@ absl::StatusOr<ImportedPolicy> NotationImporter::Run(std::string_view text) {
       "version: 1\n";
   if (!stores_.empty()) {
     out.yaml += "trustStores:\n";
-    for (const NotationStore& s : stores_) {
+    for (const ImportedNotationStore& s : stores_) {
       std::string type(notation::StoreTypeName(s.type));
       out.yaml += StrCat("  ", s.policy_name, ": {type: ", type, ", path: ", kImportedTrustStoreDir, "/x509/",
                          type, "/", s.name, "}\n");

@@ -1,7 +1,8 @@
 // `layerseal policy import`: a containers-policy.json (containers/image's policy, as read by
 // podman, CRI-O and skopeo) turned into a layerseal policy (docs/policy.md, docs/sigstore.md
-// "Migrating from containers-policy.json"). A pure function: it reads nothing itself (key and
-// CA files come through ImportOptions::read_file) and returns the files to write.
+// "Migrating from containers-policy.json"); or a Notary Project trustpolicy.oci.json with its
+// trust stores (below, issue 20). Pure functions: they read nothing themselves (key, CA and
+// certificate files come through the options' callbacks) and return the files to write.
 // Everything it cannot express exactly is an error naming its JSON path, for example
 // `transports.docker["quay.io/x"][0].signedIdentity.type`: a policy that silently admitted
 // more, or less, than the original would be worse than none.
