@@ -120,9 +120,11 @@ sigstore::EntityResult FetchFailure(const absl::Status& s, std::string_view what
 
 // One verification: the steps of spec section 4, each returning a Failure or nothing, with
 // every fetch that does not depend on another started at once (FetchGroup): after the image
-// manifest, round 1 fetches both seal blobs, the image config and every cosign lookup; round
-// 2 the base config (named inside the seal) and what the cosign lookups pointed at; round 3
-// the bundles inside referrer manifests.
+// manifest, round 1 fetches both seal blobs, the image config, every cosign lookup and the
+// notation lookups (shared with cosign's when both look in the same repository); round 2 the
+// base config (named inside the seal), what the cosign lookups pointed at and the notation
+// signature manifests; round 3 the bundles inside referrer manifests and the notation
+// envelopes (verifier/internal/notation_run.h).
 class Run {
  public:
   Run(ImageSource& source, const ScopePolicy& scope, const Platform& platform, Verdict& verdict)

@@ -227,6 +227,8 @@ TEST_F(VerifierNotationTest, ReferrersSignatureAdmitsInRounds) {
   EXPECT_EQ(v.signer_issuer, "C=US, ST=WA, O=acme, CN=acme root");
   EXPECT_EQ(v.key_id, StrCat("sha256:", acme_->Thumb(acme_->leaf)));
   EXPECT_THAT(v.detail, HasSubstr(StrCat("notation signature referrers of ", image.digest.str())));
+  EXPECT_THAT(v.detail, HasSubstr("by C=US, ST=WA, O=acme, CN=acme signer (jws, notary.x509, trust store acme-ca)"));
+  EXPECT_THAT(v.detail, Not(HasSubstr("logged")));
   EXPECT_GE(source_.max_in_flight.load(), 2);  // referrers and fallback tag together
   EXPECT_THAT(source_.Filters(),
               ::testing::ElementsAre(StrCat(kName, "@", image.digest.str(), " [", kSigType, "]")));
@@ -341,6 +343,9 @@ TEST_F(VerifierNotationTest, AuditSeesEverySignatureAndLogs) {
   EXPECT_EQ(ReasonName(v.reason), "VERIFIED") << v.detail;
   EXPECT_EQ(v.signer_kind, "notation");
   EXPECT_THAT(v.detail, HasSubstr("notation: logged: "));
+  // The signer is named although no store vouched for it; the finding says why.
+  EXPECT_THAT(v.detail, HasSubstr("by C=US, ST=WA, O=evil, CN=evil signer (jws, notary.x509)"));
+  EXPECT_THAT(v.detail, HasSubstr("notation: logged: authenticity: "));
   EXPECT_TRUE(EnvelopeFetched(sig));
 }
 
@@ -365,6 +370,8 @@ TEST_F(VerifierNotationTest, AttemptsAndManifestsAreCapped) {
   EXPECT_EQ(v.decision, Decision::kDeny);
   EXPECT_EQ(ReasonName(v.reason), "MALFORMED_SIGNATURE") << v.detail;
   EXPECT_THAT(v.detail, HasSubstr("more not examined"));
+  // 151 vouched for (16 fetched), 150 to look at (32 fetched), 48 envelopes (16 tried).
+  EXPECT_THAT(v.detail, HasSubstr("; 285 more not examined (at most 16 envelopes, 32 signature manifests"));
   EXPECT_THAT(v.detail, HasSubstr(StrCat("(", notation::kMaxSignatureAttempts - 1, " other signatures failed earlier)")));
   EXPECT_EQ(source_.blob_fetches.load(), static_cast<int>(notation::kMaxSignatureAttempts));
   // image + fallback + vouched manifests (kMaxSignatureAttempts) + ones to look at.

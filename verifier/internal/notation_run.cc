@@ -239,7 +239,8 @@ std::optional<NotationFailure> NotationRun::Judge(Verdict& verdict) {
         verdict.signer_issuer = who.issuer;
         verdict.key_id = StrCat("sha256:", who.thumbprint);
         allow_detail_ += StrCat(" by ", who.subject, " (", notation::FormatName(who.format), ", ",
-                                notation::SigningSchemeName(who.scheme), ", trust store ", who.store, ")");
+                                notation::SigningSchemeName(who.scheme),
+                                who.store.empty() ? "" : StrCat(", trust store ", who.store), ")");
       }
       for (const std::string& l : j.result.logged) allow_detail_ += StrCat("; notation: logged: ", l);
       return std::nullopt;
