@@ -17,6 +17,14 @@
 //                                    The bundles come from tests/fixtures/sigstore/
 //                                    make_fixtures.mjs (run at start, as cosign_registry_test
 //                                    does); without its node_modules they are skipped.
+//   .../notation_*                   issue 20: the same 5 base layers WITHOUT seals, signed with a
+//                                    Notary Project JWS envelope (ECDSA P-256 leaf under a CA,
+//                                    made in process by tests/support/notation_sign.h) found
+//                                    through the referrers fallback tag sha256-<hex>, under a
+//                                    scope `signatures: [notation]` at level strict with a CRL
+//                                    for the ca store (so revocation is checked too): the
+//                                    manifest, then the referrers API (404) and the fallback
+//                                    tag, then the signature manifest, then the envelope.
 //   BM_FetchBlob                     one small blob GET through RegistryClient (per-request cost)
 //   BM_RawCurl/new_handle            the same GET with libcurl, a new easy handle each time
 //                                    (what registry/internal/http.cc does: a new connection)
@@ -42,14 +50,17 @@
 
 #include "absl/time/clock.h"
 #include "benchmark/benchmark.h"
+#include "absl/strings/escaping.h"
 #include "nlohmann/json.hpp"
 #include "registry/client.h"
 #include "tests/support/cosign_images.h"
 #include "tests/support/images.h"
+#include "tests/support/notation_sign.h"
 #include "tests/support/process.h"
 #include "tests/support/push.h"
 #include "tests/support/registry_server.h"
 #include "verifier/crypto.h"
+#include "verifier/notation/envelope.h"
 #include "verifier/image_source.h"
 #include "verifier/policy.h"
 #include "verifier/reference.h"
@@ -90,6 +101,8 @@ struct World {
   Target tls;
   Policy keyless_policy;  // scopes for keyless and keyless_rekor2 (cosign signatures only)
   Keyless keyless, keyless_rekor2;
+  Policy notation_policy;  // the scope for notation (notation signatures only)
+  Keyless notation;
 };
 World* world = nullptr;
 
@@ -195,20 +208,23 @@ void Check(benchmark::State& state, const Verdict& v) {
   }
 }
 
-enum class Image { kSeal, kSealTls, kKeyless, kKeylessRekor2 };
+enum class Image { kSeal, kSealTls, kKeyless, kKeylessRekor2, kNotation };
 
 void BM_VerifyRegistry(benchmark::State& state, const char* name, Image which, bool reuse_client,
                        bool serial, int rtt_ms) {
   const Target& t = which == Image::kSealTls ? world->tls : world->plain;
   const Keyless* keyless = which == Image::kKeyless         ? &world->keyless
                            : which == Image::kKeylessRekor2 ? &world->keyless_rekor2
+                           : which == Image::kNotation      ? &world->notation
                                                             : nullptr;
   if (keyless != nullptr && !keyless->error.empty()) {
     state.SkipWithError(keyless->error.c_str());
     return;
   }
   const Reference& ref = keyless != nullptr ? keyless->ref : t.ref;
-  const Policy* policy = keyless != nullptr ? &world->keyless_policy : &world->policy;
+  const Policy* policy = which == Image::kNotation ? &world->notation_policy
+                         : keyless != nullptr       ? &world->keyless_policy
+                                                    : &world->policy;
   std::vector<double>& samples = Samples()[name];
   std::unique_ptr<registry::RegistryClient> reused;
   if (reuse_client) reused = std::make_unique<registry::RegistryClient>(t.server->ClientOptions());
@@ -326,6 +342,11 @@ void RegisterAll() {
   Register("BM_VerifyRegistry/keyless_rekor2_reused_client", BM_VerifyRegistry, Image::kKeylessRekor2, true,
            false, 0);
   Register("BM_VerifyRegistry/keyless_reused_client_rtt10ms", BM_VerifyRegistry, Image::kKeyless, true, false, 10);
+  // Issue 20: a notation JWS signature (fallback tag) on the same registry.
+  Register("BM_VerifyRegistry/notation_fresh_client", BM_VerifyRegistry, Image::kNotation, false, false, 0);
+  Register("BM_VerifyRegistry/notation_reused_client", BM_VerifyRegistry, Image::kNotation, true, false, 0);
+  Register("BM_VerifyRegistry/notation_reused_client_serial", BM_VerifyRegistry, Image::kNotation, true, true, 0);
+  Register("BM_VerifyRegistry/notation_reused_client_rtt10ms", BM_VerifyRegistry, Image::kNotation, true, false, 10);
   Register("BM_FetchBlob/plain", BM_FetchBlob, false);
   Register("BM_FetchBlob/tls", BM_FetchBlob, true);
   Register("BM_RawCurl/new_handle", BM_RawCurl, false);
@@ -385,6 +406,77 @@ void SetUpKeyless(World& w, const testing::TestImage& base, const testing::TempD
   w.keyless_policy = *std::move(policy);
 }
 
+// DER certificate as one PEM block.
+std::string CertPem(const std::string& der) {
+  std::string b64 = absl::Base64Escape(der), out = "-----BEGIN CERTIFICATE-----\n";
+  for (size_t i = 0; i < b64.size(); i += 64) out += b64.substr(i, 64) + "\n";
+  return out + "-----END CERTIFICATE-----\n";
+}
+
+// The notation image: `base` (unsealed) pushed to bench/notation of the plain registry, a JWS
+// envelope over its manifest by a leaf under a test CA, its signature manifest (as notation
+// writes it) listed by the fallback tag, and the policy: the CA in a ca store with an empty
+// CRL, level strict, any identity.
+void SetUpNotation(World& w, const testing::TestImage& base, const testing::TempDir& dir) {
+  testing::TestCert root = testing::MakeCert({"C=US,ST=WA,O=bench,CN=bench root", testing::CertKind::kCa},
+                                             testing::NewEcKey(NID_X9_62_prime256v1), nullptr);
+  testing::TestCert leaf = testing::MakeCert({"C=US,ST=WA,O=bench,CN=bench signer"},
+                                             testing::NewEcKey(NID_X9_62_prime256v1), &root);
+  testing::EnvelopeSpec e;
+  e.target_media_type = base.media_type;
+  e.target_digest = base.digest.str();
+  e.target_size = static_cast<int64_t>(base.manifest.size());
+  e.signing_time = absl::Now() - absl::Minutes(1);
+  e.chain = {leaf.der, root.der};
+  e.key = leaf.key;
+  std::string envelope = testing::SignEnvelope(e);
+
+  testing::TestImage sig;
+  sig.media_type = std::string(kOciManifest);
+  nlohmann::ordered_json m = {{"schemaVersion", 2}, {"mediaType", sig.media_type},
+                              {"artifactType", std::string(notation::kSignatureArtifactType)}};
+  m["config"] = testing::AddBlob(sig, "application/vnd.oci.empty.v1+json", "{}");
+  m["layers"] = nlohmann::ordered_json::array({testing::AddBlob(sig, notation::kJwsMediaType, envelope)});
+  m["subject"] = {{"mediaType", base.media_type}, {"digest", base.digest.str()}, {"size", base.manifest.size()}};
+  m["annotations"] = {{std::string(notation::kThumbprintAnnotation),
+                       StrCat(R"([")", Digest::Sha256Of(leaf.der).hex(), R"(",")",
+                              Digest::Sha256Of(root.der).hex(), R"("])")}};
+  testing::SetManifest(sig, m.dump());
+
+  const std::string host = w.plain.server->host();
+  registry::RegistryClient client(w.plain.server->ClientOptions());
+  absl::StatusOr<Reference> ref = Reference::Parse(StrCat(host, "/bench/notation:signed"));
+  if (!ref.ok()) Die("Reference::Parse", ref.status());
+  w.notation.ref = *ref;
+  if (absl::Status s = testing::PushTestImage(client, w.notation.ref, base); !s.ok()) Die("push", s);
+  if (absl::Status s = testing::PushFallbackIndex(
+          client, w.notation.ref, base.digest,
+          testing::MakeFallbackIndex({sig}, testing::FallbackArtifactType::kFromManifest));
+      !s.ok()) {
+    Die("push notation fallback index", s);
+  }
+  std::filesystem::create_directories(dir.File("notation/truststore/x509/ca/bench"));
+  testing::WriteFileOrDie(dir.File("notation/truststore/x509/ca/bench/root.pem"), CertPem(root.der));
+  testing::WriteFileOrDie(dir.File("notation/bench.crl"),
+                          testing::MakeCrl(root, absl::Now() - absl::Hours(1), absl::Now() + absl::Hours(24), {}));
+  std::string yaml = StrCat("version: 1\n"
+                            "trustStores:\n"
+                            "  bench-ca: {type: ca, path: truststore/x509/ca/bench, crl: bench.crl}\n"
+                            "default: {requirement: reject}\n"
+                            "scopes:\n"
+                            "  \"", host, "/bench/notation\":\n"
+                            "    requirement: signed\n"
+                            "    signatures: [notation]\n"
+                            "    notation: {level: strict, trustStores: [bench-ca], trustedIdentities: [\"*\"]}\n");
+  absl::StatusOr<Policy> policy = Policy::Parse(yaml, dir.File("notation"), "notation policy");
+  if (!policy.ok()) {
+    w.notation.error = StrCat("notation policy: ", Sv(policy.status().message()));
+    std::fprintf(stderr, "verify_registry_bench: notation cases skipped: %s\n", w.notation.error.c_str());
+    return;
+  }
+  w.notation_policy = *std::move(policy);
+}
+
 double Percentile(std::vector<double>& v, double p) {
   size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
   std::nth_element(v.begin(), v.begin() + static_cast<long>(i), v.end());
@@ -420,9 +512,10 @@ int main(int argc, char** argv) {
   testing::TestImage image = testing::SealTestImage(testing::MakeBaseImage(spec), *key);
 
   World w{*key, Policy::TrustingKeys({key->public_key()}), StartAndPush(false, image),
-          StartAndPush(true, image), Policy(), Keyless(), Keyless()};
+          StartAndPush(true, image), Policy(), Keyless(), Keyless(), Policy(), Keyless()};
   testing::TempDir dir;
   SetUpKeyless(w, testing::MakeBaseImage(spec), dir);
+  SetUpNotation(w, testing::MakeBaseImage(spec), dir);
   world = &w;
   std::fprintf(stderr, "registries: http://%s and https://%s, image %s (5 base layers + 2 seal "
                "layers), key ecdsa-p256-sha256\n",

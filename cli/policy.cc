@@ -1,7 +1,8 @@
-// `layerseal policy import`: a containers-policy.json turned into a layerseal policy
-// directory (policy.yaml, keys/, sigstore/) by verifier/policy_import.h; the result is loaded
-// back with Policy::LoadFile before the command reports success. Existing files are never
-// overwritten.
+// `layerseal policy import`: a containers-policy.json, or a Notary Project
+// trustpolicy.oci.json with its trust store directory, turned into a layerseal policy
+// directory (policy.yaml, keys/, sigstore/, truststore/) by verifier/policy_import.h; the
+// result is loaded back with Policy::LoadFile before the command reports success. Existing
+// files are never overwritten.
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -22,10 +23,13 @@ namespace {
 
 constexpr char kPolicyUsage[] =
     "Usage: layerseal policy import --containers-policy FILE [--trusted-root FILE] [--output DIR]\n"
+    "       layerseal policy import --notation-trust-policy FILE [--trust-store DIR] [--output DIR]\n"
     "\n"
-    "Turns a containers-policy.json (podman, CRI-O, skopeo) into a layerseal policy. Anything it\n"
+    "Turns a containers-policy.json (podman, CRI-O, skopeo), or a Notary Project trust policy\n"
+    "(notation's trustpolicy.oci.json) and its trust stores, into a layerseal policy. Anything it\n"
     "cannot express exactly (GPG signedBy, other transports, a list of several requirements,\n"
-    "signedIdentity other than matchRepoDigestOrExact, ...) is an error naming its JSON path.\n"
+    "signedIdentity other than matchRepoDigestOrExact, a wildcard registry scope, ...) is an\n"
+    "error naming its JSON path. The written policy is loaded before the command succeeds.\n"
     "\n"
     "  --containers-policy FILE  the containers-policy.json; relative keyPath/caPath/\n"
     "                            rekorPublicKeyPath resolve against its directory\n"
@@ -33,7 +37,14 @@ constexpr char kPolicyUsage[] =
     "                            which must be among its certificateAuthorities and tlogs\n"
     "  --output DIR              write DIR/policy.yaml, DIR/keys/*.pub and\n"
     "                            DIR/sigstore/trusted_root.json (never overwriting a file);\n"
-    "                            without it the policy is printed (only when it needs no files)\n";
+    "                            without it the policy is printed (only when it needs no files)\n"
+    "\n"
+    "  --notation-trust-policy FILE  a trustpolicy.oci.json (version 1.0): each statement becomes\n"
+    "                            an exact scope per registryScopes entry, \"*\" the default\n"
+    "  --trust-store DIR         notation's trust store directory (default: truststore beside\n"
+    "                            FILE); the store \"ca:acme\" is DIR/x509/ca/acme, copied to\n"
+    "                            OUTPUT/truststore/x509/ca/acme (files not named *.pem, *.crt\n"
+    "                            or *.cer get .crt appended)\n";
 
 std::string DirOf(const std::string& path) {
   std::string dir = std::filesystem::path(path).parent_path().string();
@@ -47,43 +58,104 @@ absl::Status MakeDirs(const std::string& dir) {
   return absl::OkStatus();
 }
 
+// The entries of `dir` as lstat(2) sees them (NotationImportOptions::list_dir).
+absl::StatusOr<std::vector<DirEntry>> ListDir(const std::string& dir, size_t max_entries) {
+  struct stat st;
+  if (lstat(dir.c_str(), &st) != 0) {
+    if (errno == ENOENT) return absl::NotFoundError(StrCat(dir, " does not exist"));
+    return absl::FailedPreconditionError(StrCat("cannot stat ", dir, ": ", std::strerror(errno)));
+  }
+  if (S_ISLNK(st.st_mode)) {
+    return absl::FailedPreconditionError(StrCat(dir, " is a symlink (notation refuses symlinked trust stores)"));
+  }
+  if (!S_ISDIR(st.st_mode)) return absl::FailedPreconditionError(StrCat(dir, " is not a directory"));
+  std::vector<DirEntry> out;
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir, ec);
+  for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (out.size() > max_entries) break;
+    std::error_code st_ec;
+    std::filesystem::file_status s = it->symlink_status(st_ec);
+    DirEntry e;
+    e.name = it->path().filename().string();
+    e.type = st_ec                                     ? DirEntry::Type::kOther
+             : std::filesystem::is_symlink(s)          ? DirEntry::Type::kSymlink
+             : std::filesystem::is_directory(s)        ? DirEntry::Type::kDirectory
+             : std::filesystem::is_regular_file(s)     ? DirEntry::Type::kFile
+                                                       : DirEntry::Type::kOther;
+    out.push_back(std::move(e));
+  }
+  if (ec) return absl::FailedPreconditionError(StrCat("cannot list ", dir, ": ", ec.message()));
+  return out;
+}
+
+absl::StatusOr<ImportedPolicy> Prefixed(absl::StatusOr<ImportedPolicy> r, const std::string& input) {
+  if (r.ok()) return r;
+  return absl::Status(r.status().code(), StrCat(input, ": ", Sv(r.status().message())));
+}
+
+// Reads the input policy and turns it into files (one of the two formats).
+absl::StatusOr<ImportedPolicy> ImportInput(const Flags& flags, const std::string& input, bool notation) {
+  std::string base = DirOf(input);
+  if (notation) {
+    absl::StatusOr<std::string> text = ReadFileLimited(input, kMaxNotationTrustPolicyBytes, "");
+    if (!text.ok()) return text.status();
+    NotationImportOptions options;
+    options.trust_store = flags.Get("trust-store").value_or(StrCat(base, "/truststore"));
+    options.list_dir = ListDir;
+    options.read_file = [](const std::string& path, size_t max_bytes) {
+      return ReadFileLimited(path, max_bytes, "");
+    };
+    return Prefixed(ImportNotationTrustPolicy(*text, options), input);
+  }
+  absl::StatusOr<std::string> text = ReadFileLimited(input, kMaxContainersPolicyBytes, "");
+  if (!text.ok()) return text.status();
+  ImportOptions options;
+  if (std::optional<std::string> root = flags.Get("trusted-root")) {
+    absl::StatusOr<std::string> bytes = ReadFileLimited(*root, sigstore::kMaxTrustedRootBytes, "");
+    if (!bytes.ok()) return bytes.status();
+    options.trusted_root_json = *std::move(bytes);
+  }
+  options.read_file = [&base](const std::string& path, size_t max_bytes) {
+    std::string full = path.starts_with('/') ? path : StrCat(base, "/", path);
+    return ReadFileLimited(full, max_bytes, "");
+  };
+  return Prefixed(ImportContainersPolicy(*text, options), input);
+}
+
 int Import(const Args& args, Io io) {
-  absl::StatusOr<Flags> flags =
-      Flags::Parse(args, {{"containers-policy", "trusted-root", "output"}, {"help"}});
+  absl::StatusOr<Flags> flags = Flags::Parse(
+      args, {{"containers-policy", "trusted-root", "notation-trust-policy", "trust-store", "output"},
+             {"help"}});
   if (!flags.ok()) return UsageError(io, "policy import", Sv(flags.status().message()), kPolicyUsage);
   if (flags->Has("help")) {
     io.out << kPolicyUsage;
     return kExitOk;
   }
-  std::optional<std::string> input = flags->Get("containers-policy");
-  if (!input || input->empty() || !flags->positional().empty()) {
-    return UsageError(io, "policy import", "--containers-policy FILE is required, and no arguments", kPolicyUsage);
+  std::optional<std::string> containers = flags->Get("containers-policy");
+  std::optional<std::string> notation = flags->Get("notation-trust-policy");
+  if (containers.has_value() == notation.has_value() || !flags->positional().empty()) {
+    return UsageError(io, "policy import",
+                      "--containers-policy FILE or --notation-trust-policy FILE is required (one "
+                      "of them), and no arguments",
+                      kPolicyUsage);
   }
-  absl::StatusOr<std::string> text = ReadFileLimited(*input, kMaxContainersPolicyBytes, "");
-  if (!text.ok()) return Fail(io, "policy import", text.status(), kExitUsage);
-  ImportOptions options;
-  if (std::optional<std::string> root = flags->Get("trusted-root")) {
-    absl::StatusOr<std::string> bytes = ReadFileLimited(*root, sigstore::kMaxTrustedRootBytes, "");
-    if (!bytes.ok()) return Fail(io, "policy import", bytes.status(), kExitUsage);
-    options.trusted_root_json = *std::move(bytes);
+  const std::string& input = containers ? *containers : *notation;
+  if (input.empty()) return UsageError(io, "policy import", "the input FILE is empty", kPolicyUsage);
+  if (containers && flags->Get("trust-store")) {
+    return UsageError(io, "policy import", "--trust-store goes with --notation-trust-policy", kPolicyUsage);
   }
-  std::string base = DirOf(*input);
-  options.read_file = [&base](const std::string& path, size_t max_bytes) {
-    std::string full = path.starts_with('/') ? path : StrCat(base, "/", path);
-    return ReadFileLimited(full, max_bytes, "");
-  };
-  absl::StatusOr<ImportedPolicy> imported = ImportContainersPolicy(*text, options);
-  if (!imported.ok()) {
-    return Fail(io, "policy import",
-                absl::Status(imported.status().code(), StrCat(*input, ": ", Sv(imported.status().message()))),
-                kExitUsage);
+  if (notation && flags->Get("trusted-root")) {
+    return UsageError(io, "policy import", "--trusted-root goes with --containers-policy", kPolicyUsage);
   }
+  absl::StatusOr<ImportedPolicy> imported = ImportInput(*flags, input, notation.has_value());
+  if (!imported.ok()) return Fail(io, "policy import", imported.status(), kExitUsage);
   std::optional<std::string> output = flags->Get("output");
   if (!output) {
     if (!imported->files.empty()) {
       return UsageError(io, "policy import",
                         StrCat("the policy needs ", imported->files.size(),
-                               " key or trusted-root files: give --output DIR"),
+                               " key, trusted-root or certificate files: give --output DIR"),
                         kPolicyUsage);
     }
     io.out << imported->yaml;

@@ -46,6 +46,9 @@ std::string SignerText(const v1::Verdict& v) {
   std::string who;
   if (v.signer_kind() == "cosign-keyless") {
     who = StrCat(v.signer_subject(), " (", v.signer_issuer(), ")");
+  } else if (v.signer_kind() == "notation" && !v.signer_subject().empty()) {
+    // The leaf certificate's subject DN and its issuer's, as keyless signers are named.
+    who = StrCat(v.signer_subject(), " (", v.signer_issuer(), ")");
   } else if (!v.signer_kind().empty()) {
     who = StrCat(v.signer_kind(), " ", ShortDigest(v.key_id()));
   }

@@ -22,7 +22,8 @@ inline constexpr size_t kShortDigestHex = 12;
 // without a ':' as it is.
 std::string ShortDigest(const std::string& digest);
 // Which signature admitted the image: the kind and the key's short id ("cosign-key
-// sha256:0123456789ab"), or a keyless subject with its issuer ("SUBJECT (ISSUER)"); then
+// sha256:0123456789ab"), or a keyless subject with its issuer ("SUBJECT (ISSUER)"; a
+// notation signer likewise, the leaf certificate's subject and issuer DNs); then
 // " rekor#N", the Rekor log index, when there was an entry. "" when the verdict names none.
 // Not made terminal-safe: the caller cleans it (the subject comes from a certificate).
 // `layerseal events` (SIGNER column) and `layerseal verify` (text output) print it.

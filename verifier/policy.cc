@@ -2,6 +2,8 @@
 
 #include <fnmatch.h>
 
+#include <filesystem>
+
 #include <algorithm>
 #include <cstdio>
 #include <exception>
@@ -34,6 +36,7 @@ struct ScopePattern {
   std::vector<std::string> segments;  // otherwise: the host, then the path segments
   std::vector<bool> literal;          // per segment: true when it has no '*'
   std::vector<size_t> fixed;          // per segment: how many characters are not '*'
+  bool exact = false;                 // `exact: true`: the whole name, not a prefix of it
 };
 
 }  // namespace policy_internal
@@ -261,6 +264,7 @@ std::optional<Rank> Match(const ScopePattern& p, const std::vector<std::string_v
     return Rank{1, p.suffix.size(), {}, {}};
   }
   if (p.segments.size() > name.size()) return std::nullopt;
+  if (p.exact && p.segments.size() != name.size()) return std::nullopt;
   for (size_t i = 0; i < p.segments.size(); ++i) {
     if (!SegmentMatches(p.segments[i], p.literal[i], name[i])) return std::nullopt;
   }
@@ -324,6 +328,8 @@ const Item* Find(const std::vector<Item>& items, std::string_view name) {
 
 struct Parsed {
   std::vector<std::string> key_files;  // every key file read, in file order
+  std::vector<std::shared_ptr<const notation::TrustStore>> trust_stores;  // in file order
+  std::vector<std::string> trust_store_dirs;
   ScopePolicy default_scope;
   std::vector<ScopePolicy> scopes;
   std::vector<std::shared_ptr<const ScopePattern>> patterns;
@@ -362,7 +368,16 @@ class Parser {
   absl::Status ParseTrustedRoot(const Item& item);
   absl::Status ParseIdentities(const Item& identities);
   absl::Status ParseIdentity(const Item& item);
-  absl::StatusOr<ScopePolicy> ParseScope(const Item& item, std::string name) const;
+  // `pattern`: the scope's parsed name; null for default.
+  absl::StatusOr<ScopePolicy> ParseScope(const Item& item, std::string name,
+                                         const ScopePattern* pattern) const;
+  absl::Status ParseExact(const Item& item, const ScopePattern* pattern, ScopePolicy& scope) const;
+  // Issue 20 (s27-policy): Notary Project trust stores and a scope's `notation` member.
+  absl::Status ParseTrustStores(const Item& stores);
+  absl::Status ParseTrustStore(const Item& item);
+  absl::Status ParseNotation(const Item& item, ScopePolicy& scope) const;
+  absl::Status ParseNotationStores(const Item& item, notation::NotationTrust& trust) const;
+  absl::Status ParseNotationIdentities(const Item& item, notation::NotationTrust& trust) const;
   absl::Status ParseScopeKeys(const Item& item, ScopePolicy& scope) const;
   absl::Status ParseSigstoreFields(const std::vector<Item>& fields, const Item& item,
                                    ScopePolicy& scope) const;
@@ -389,6 +404,9 @@ class Parser {
   std::map<std::string, TrustedKey, std::less<>> keys_;
   std::map<std::string, std::shared_ptr<const sigstore::TrustedRoot>, std::less<>> roots_;
   std::map<std::string, sigstore::IdentityPattern, std::less<>> identities_;
+  std::map<std::string, std::shared_ptr<const notation::TrustStore>, std::less<>> stores_;
+  std::vector<std::shared_ptr<const notation::TrustStore>> store_order_;  // in file order
+  std::vector<std::string> store_dirs_;
   mutable std::vector<std::string> key_files_;
   int regexp_program_size_ = 0;  // over every identity regexp, for kMaxPolicyRegexpProgramSize
 };
@@ -814,18 +832,25 @@ absl::Status Parser::ParseIntegrityFields(const std::vector<Item>& fields,
 
 // The scope fields that apply only to requirement signed.
 constexpr std::string_view kSignedOnlyFields[] = {"keys", "signatures", "identities", "trustedRoot",
-                                                  "transparencyLog", "signatureRepository"};
+                                                  "transparencyLog", "signatureRepository",
+                                                  "notation"};
 
-absl::StatusOr<ScopePolicy> Parser::ParseScope(const Item& item, std::string name) const {
+absl::StatusOr<ScopePolicy> Parser::ParseScope(const Item& item, std::string name,
+                                               const ScopePattern* pattern) const {
   absl::StatusOr<std::vector<Item>> fields =
       Entries(item, Keys::kFields,
               {"requirement", "keys", "mode", "onRegistryError", "signatures", "identities",
                "trustedRoot", "transparencyLog", "signatureRepository",
                // issue 18 (s25-inspect)
-               "trustedBases", "protectedPaths", "packageInventory", "onRevoked"});
+               "trustedBases", "protectedPaths", "packageInventory", "onRevoked",
+               // issue 20 (s27-policy)
+               "notation", "exact"});
   if (!fields.ok()) return fields.status();
   ScopePolicy scope;
   scope.scope = std::move(name);
+  if (const Item* exact = Find(*fields, "exact")) {
+    if (absl::Status es = ParseExact(*exact, pattern, scope); !es.ok()) return es;
+  }
   scope.mode = mode_;
   scope.allow_on_registry_error = allow_on_registry_error_;
   const Item* req = Find(*fields, "requirement");
@@ -858,16 +883,253 @@ absl::StatusOr<ScopePolicy> Parser::ParseScope(const Item& item, std::string nam
     if (absl::Status ks = ParseScopeKeys(*keys, scope); !ks.ok()) return ks;
   }
   if (absl::Status ss = ParseSigstoreFields(*fields, item, scope); !ss.ok()) return ss;
+  bool notation = scope.Accepts(SignatureKind::kNotation);
+  const Item* notation_item = Find(*fields, "notation");
+  if (notation_item != nullptr && !notation) {
+    return Error(*notation_item, "notation applies only to notation signatures: add notation to signatures");
+  }
   if (keys == nullptr) {
     if (scope.Accepts(SignatureKind::kSeal)) {
       return Error(item, "requirement signed needs keys (names from the top-level keys)");
     }
-    if (scope.identities.empty()) {
+    if (scope.Accepts(SignatureKind::kCosign) && scope.identities.empty()) {
       return Error(item, "requirement signed needs keys or identities (names from the top-level "
                          "keys and identities)");
     }
+  } else if (!scope.Accepts(SignatureKind::kSeal) && !scope.Accepts(SignatureKind::kCosign)) {
+    return Error(*keys, "keys apply only to seal and cosign signatures (notation signatures are "
+                        "trusted through trustStores and trustedIdentities)");
+  }
+  if (notation_item == nullptr && notation) {
+    return Error(*Find(*fields, "signatures"),
+                 "notation signatures need the scope's notation member (level, trustStores, "
+                 "trustedIdentities)");
+  }
+  if (notation_item != nullptr) {
+    if (absl::Status ns = ParseNotation(*notation_item, scope); !ns.ok()) return ns;
   }
   return scope;
+}
+
+absl::Status Parser::ParseExact(const Item& item, const ScopePattern* pattern,
+                                ScopePolicy& scope) const {
+  absl::StatusOr<bool> exact = Boolean(item);
+  if (!exact.ok()) return exact.status();
+  if (!*exact) return absl::OkStatus();
+  if (pattern == nullptr) {
+    return Error(item, "exact applies only to a repository scope (default matches what no scope does)");
+  }
+  bool literal = std::find(pattern->literal.begin(), pattern->literal.end(), false) ==
+                 pattern->literal.end();
+  if (pattern->host_wildcard || pattern->segments.size() < 2 || !literal) {
+    return Error(item, "exact applies only to a repository scope without '*' "
+                       "(registry.example.com/app), not to a registry or a wildcard");
+  }
+  scope.exact = true;
+  return absl::OkStatus();
+}
+
+// ---- Notary Project trust stores and the scope's notation member (issue 20, s27-policy) ----
+
+// The files notation::LoadTrustStore reads in `dir` (trust.h: regular files directly in it
+// named *.pem, *.crt or *.cer, any case), sorted: the key files a watcher must stat. A
+// directory that cannot be listed gives none (LoadTrustStore has already refused it).
+std::vector<std::string> PolicyTrustStoreFiles(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir, ec);
+  for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    std::error_code st_ec;
+    std::filesystem::file_status st = it->symlink_status(st_ec);
+    if (st_ec || !std::filesystem::is_regular_file(st)) continue;
+    std::string name = it->path().filename().string();
+    std::string lower = name;
+    for (char& c : lower) {
+      if (IsUpper(c)) c = static_cast<char>(c - 'A' + 'a');
+    }
+    if (lower.ends_with(".pem") || lower.ends_with(".crt") || lower.ends_with(".cer")) {
+      out.push_back(JoinPath(dir, name));
+    }
+    if (out.size() > notation::kMaxTrustStoreCertificates) break;  // the store was loaded: bounded
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+absl::Status Parser::ParseTrustStores(const Item& stores) {
+  absl::StatusOr<std::vector<Item>> items = Entries(stores, Keys::kNames);
+  if (!items.ok()) return items.status();
+  if (items->size() > notation::kMaxTrustStores) {
+    return Error(stores, StrCat("more than ", notation::kMaxTrustStores, " trust stores"));
+  }
+  for (const Item& item : *items) {
+    if (absl::Status s = ParseTrustStore(item); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseTrustStore(const Item& item) {
+  if (!ValidKeyName(item.name)) {
+    return Error(item, StrCat("a trust store name is 1 to ", kMaxKeyNameLength, " of A-Z a-z 0-9 . _ -"));
+  }
+  absl::StatusOr<std::vector<Item>> fields = Entries(item, Keys::kFields, {"type", "path", "crl"});
+  if (!fields.ok()) return fields.status();
+  const Item* type_item = Find(*fields, "type");
+  if (type_item == nullptr) return Error(item, "missing field \"type\" (ca, signingAuthority or tsa)");
+  absl::StatusOr<std::string> type_name = Scalar(*type_item);
+  if (!type_name.ok()) return type_name.status();
+  absl::StatusOr<notation::StoreType> type = notation::ParseStoreType(*type_name);
+  if (!type.ok()) return Error(*type_item, Sv(type.status().message()));
+  const Item* path = Find(*fields, "path");
+  if (path == nullptr) {
+    return Error(item, "missing field \"path\" (a directory of PEM/DER certificates, e.g. "
+                       "truststore/x509/ca/acme)");
+  }
+  absl::StatusOr<std::string> dir_text = Scalar(*path);
+  if (!dir_text.ok()) return dir_text.status();
+  if (dir_text->empty()) return Error(*path, "empty path");
+  std::string dir = JoinPath(base_dir_, *dir_text);
+  std::string crl_file;
+  const Item* crl = Find(*fields, "crl");
+  if (crl != nullptr) {
+    absl::StatusOr<std::string> crl_text = Scalar(*crl);
+    if (!crl_text.ok()) return crl_text.status();
+    if (crl_text->empty()) return Error(*crl, "empty path");
+    crl_file = JoinPath(base_dir_, *crl_text);
+  }
+  absl::StatusOr<notation::TrustStore> store =
+      notation::LoadTrustStore(item.name, *type, dir, crl_file);
+  if (!store.ok()) {
+    // Point at the field whose file is wrong: the CRL's when the message names it.
+    std::string_view message = Sv(store.status().message());
+    bool about_crl = crl != nullptr && message.find(crl_file) != std::string_view::npos;
+    return Error(about_crl ? *crl : *path, message);
+  }
+  for (std::string& f : PolicyTrustStoreFiles(dir)) key_files_.push_back(std::move(f));
+  if (!crl_file.empty()) key_files_.push_back(crl_file);
+  store_dirs_.push_back(dir);
+  auto shared = std::make_shared<const notation::TrustStore>(*std::move(store));
+  store_order_.push_back(shared);
+  stores_.emplace(item.name, std::move(shared));
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseNotation(const Item& item, ScopePolicy& scope) const {
+  absl::StatusOr<std::vector<Item>> fields =
+      Entries(item, Keys::kFields,
+              {"level", "override", "verifyTimestamp", "trustStores", "trustedIdentities"});
+  if (!fields.ok()) return fields.status();
+  notation::NotationTrust trust;
+  const Item* level_item = Find(*fields, "level");
+  if (level_item == nullptr) {
+    return Error(item, "missing field \"level\" (strict, permissive, audit or skip)");
+  }
+  absl::StatusOr<std::string> level_name =
+      OneOf(*level_item, {"strict", "permissive", "audit", "skip"});
+  if (!level_name.ok()) return level_name.status();
+  absl::StatusOr<notation::Level> level = notation::ParseLevel(*level_name);
+  if (!level.ok()) return Error(*level_item, Sv(level.status().message()));
+  trust.level = *level;
+  bool skip = trust.level == notation::Level::kSkip;
+  trust.actions = notation::ActionsFor(trust.level);
+  if (const Item* override_item = Find(*fields, "override")) {
+    if (skip) {
+      return Error(*override_item, "override does not apply to level skip (nothing is verified)");
+    }
+    absl::StatusOr<std::vector<Item>> entries = Entries(*override_item, Keys::kNames);
+    if (!entries.ok()) return entries.status();
+    std::vector<std::pair<std::string, std::string>> overrides;
+    for (const Item& entry : *entries) {
+      absl::StatusOr<std::string> action = Scalar(entry);
+      if (!action.ok()) return action.status();
+      // One at a time first, so that an error names the entry's own line.
+      absl::StatusOr<notation::Actions> one =
+          notation::ApplyOverrides(trust.level, {{entry.name, *action}});
+      if (!one.ok()) return Error(entry, Sv(one.status().message()));
+      overrides.emplace_back(entry.name, *std::move(action));
+    }
+    absl::StatusOr<notation::Actions> actions = notation::ApplyOverrides(trust.level, overrides);
+    if (!actions.ok()) return Error(*override_item, Sv(actions.status().message()));
+    trust.actions = *actions;
+  }
+  if (const Item* ts = Find(*fields, "verifyTimestamp")) {
+    absl::StatusOr<std::string> v = OneOf(*ts, {"always", "afterCertExpiry"});
+    if (!v.ok()) return v.status();
+    trust.verify_timestamp = *v == "always" ? notation::VerifyTimestamp::kAlways
+                                            : notation::VerifyTimestamp::kAfterCertExpiry;
+  }
+  const Item* stores = Find(*fields, "trustStores");
+  const Item* ids = Find(*fields, "trustedIdentities");
+  if (skip) {
+    for (const Item* f : {stores, ids}) {
+      if (f != nullptr) {
+        return Error(*f, StrCat(f->name, " does not apply to level skip (nothing is verified; "
+                                         "the scope admits images without a signature)"));
+      }
+    }
+  } else {
+    if (stores == nullptr) {
+      return Error(item, "missing field \"trustStores\" (names from the top-level trustStores, "
+                         "at least one of type ca or signingAuthority)");
+    }
+    if (ids == nullptr) {
+      return Error(item, "missing field \"trustedIdentities\" (\"x509.subject: C=.., ST=.., "
+                         "O=..\" entries, or [\"*\"])");
+    }
+    if (absl::Status s = ParseNotationStores(*stores, trust); !s.ok()) return s;
+    if (absl::Status s = ParseNotationIdentities(*ids, trust); !s.ok()) return s;
+  }
+  scope.notation = std::make_shared<const notation::NotationTrust>(std::move(trust));
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseNotationStores(const Item& item, notation::NotationTrust& trust) const {
+  absl::StatusOr<std::vector<std::pair<Item, std::string>>> names =
+      NameList(item, "trust store names");
+  if (!names.ok()) return names.status();
+  bool signing_roots = false;
+  std::set<std::string> thumbprints;
+  for (const auto& [element, name] : *names) {
+    auto found = stores_.find(name);
+    if (found == stores_.end()) {
+      return Error(element, StrCat("unknown trust store ", Quote(name),
+                                   " (names from the top-level trustStores)"));
+    }
+    const notation::TrustStore& store = *found->second;
+    trust.stores.push_back(found->second);
+    if (store.type == notation::StoreType::kTsa) continue;
+    signing_roots = true;
+    for (const std::string& t : store.thumbprints) {
+      if (thumbprints.insert(t).second) trust.trusted_thumbprints.push_back(t);
+    }
+  }
+  if (!signing_roots) {
+    return Error(item, "no trust store of type ca or signingAuthority (a tsa store only vouches "
+                       "for timestamps, never for the signer)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseNotationIdentities(const Item& item,
+                                             notation::NotationTrust& trust) const {
+  absl::StatusOr<std::vector<std::pair<Item, std::string>>> texts =
+      NameList(item, "trusted identities (\"x509.subject: C=.., ST=.., O=..\" or \"*\")");
+  if (!texts.ok()) return texts.status();
+  if (texts->size() > notation::kMaxTrustedIdentities) {
+    return Error(item, StrCat("more than ", notation::kMaxTrustedIdentities, " trusted identities"));
+  }
+  std::vector<std::string> all;
+  for (const auto& [element, text] : *texts) {
+    // One by one first, so that an error names the entry's own line.
+    absl::StatusOr<notation::TrustedIdentity> id = notation::ParseTrustedIdentity(text);
+    if (!id.ok()) return Error(element, Sv(id.status().message()));
+    all.push_back(text);
+  }
+  absl::StatusOr<std::vector<notation::TrustedIdentity>> parsed =
+      notation::ParseTrustedIdentities(all);
+  if (!parsed.ok()) return Error(item, Sv(parsed.status().message()));
+  trust.identities = *std::move(parsed);
+  return absl::OkStatus();
 }
 
 absl::Status Parser::ParseSigstoreFields(const std::vector<Item>& fields, const Item& item,
@@ -936,13 +1198,16 @@ absl::StatusOr<std::vector<std::pair<Item, std::string>>> Parser::NameList(
 }
 
 absl::Status Parser::ParseSignatureKinds(const Item& item, ScopePolicy& scope) const {
-  absl::StatusOr<std::vector<std::pair<Item, std::string>>> names = NameList(item, "seal, cosign");
+  absl::StatusOr<std::vector<std::pair<Item, std::string>>> names =
+      NameList(item, "seal, cosign, notation");
   if (!names.ok()) return names.status();
   scope.signatures.clear();
   for (const auto& [element, name] : *names) {
-    absl::StatusOr<std::string> kind = OneOf(element, {"seal", "cosign"});
+    absl::StatusOr<std::string> kind = OneOf(element, {"seal", "cosign", "notation"});
     if (!kind.ok()) return kind.status();
-    scope.signatures.push_back(*kind == "seal" ? SignatureKind::kSeal : SignatureKind::kCosign);
+    scope.signatures.push_back(*kind == "seal"     ? SignatureKind::kSeal
+                               : *kind == "cosign" ? SignatureKind::kCosign
+                                                   : SignatureKind::kNotation);
   }
   return absl::OkStatus();
 }
@@ -1014,8 +1279,9 @@ absl::Status Parser::ParseScopes(const Item& scopes, Parsed& out) const {
                                   "make one of them more specific"));
       }
     }
-    absl::StatusOr<ScopePolicy> scope = ParseScope(item, item.name);
+    absl::StatusOr<ScopePolicy> scope = ParseScope(item, item.name, &*pattern);
     if (!scope.ok()) return scope.status();
+    pattern->exact = scope->exact;
     out.scopes.push_back(*std::move(scope));
     out.patterns.push_back(std::make_shared<const ScopePattern>(*std::move(pattern)));
   }
@@ -1027,7 +1293,8 @@ absl::StatusOr<Parsed> Parser::Run(const YAML::Node& root) {
   if (root.IsNull()) return Error(doc, "the policy is empty");
   absl::StatusOr<std::vector<Item>> top = Entries(
       doc, Keys::kFields,
-      {"version", "mode", "onRegistryError", "keys", "trustedRoots", "identities", "default", "scopes"});
+      {"version", "mode", "onRegistryError", "keys", "trustedRoots", "identities", "trustStores",
+       "default", "scopes"});
   if (!top.ok()) return top.status();
   if (absl::Status s = ParseVersion(*top, doc); !s.ok()) return s;
   if (absl::Status s = ParseDefaults(*top); !s.ok()) return s;
@@ -1040,11 +1307,16 @@ absl::StatusOr<Parsed> Parser::Run(const YAML::Node& root) {
   if (const Item* identities = Find(*top, "identities")) {
     if (absl::Status s = ParseIdentities(*identities); !s.ok()) return s;
   }
+  if (const Item* stores = Find(*top, "trustStores")) {
+    if (absl::Status s = ParseTrustStores(*stores); !s.ok()) return s;
+  }
   const Item* def = Find(*top, "default");
   if (def == nullptr) return Error(doc, "missing field \"default\" (what applies when no scope matches)");
   Parsed out;
   out.key_files = key_files_;
-  absl::StatusOr<ScopePolicy> d = ParseScope(*def, "default");
+  out.trust_stores = store_order_;
+  out.trust_store_dirs = store_dirs_;
+  absl::StatusOr<ScopePolicy> d = ParseScope(*def, "default", nullptr);
   if (!d.ok()) return d.status();
   out.default_scope = *std::move(d);
   if (const Item* scopes = Find(*top, "scopes")) {
@@ -1138,6 +1410,8 @@ absl::StatusOr<Policy> Policy::Parse(std::string_view yaml, std::string_view bas
   Policy p;
   p.version_ = Digest::Sha256Of(yaml).str();
   p.key_files_ = std::move(parsed->key_files);
+  p.trust_stores_ = std::move(parsed->trust_stores);
+  p.trust_store_dirs_ = std::move(parsed->trust_store_dirs);
   p.default_ = std::move(parsed->default_scope);
   p.scopes_ = std::move(parsed->scopes);
   p.patterns_ = std::move(parsed->patterns);
@@ -1162,6 +1436,16 @@ void Policy::SetTrustVersion() {
   };
   add(default_);
   for (const ScopePolicy& scope : scopes_) add(scope);
+  // Notary Project trust stores (issue 20): certificates and CRLs replaced under the same
+  // paths keep version(). Every store, used or not, in file order.
+  for (const auto& store : trust_stores_) {
+    std::string certs;
+    for (const std::string& der : store->certs_der) certs += Digest::Sha256Of(der).str();
+    std::string crls;
+    for (const std::string& der : store->crls_der) crls += Digest::Sha256Of(der).str();
+    text += StrCat("|store:", store->name, "=", notation::StoreTypeName(store->type), ":",
+                   Digest::Sha256Of(certs).str(), ":crl:", Digest::Sha256Of(crls).str());
+  }
   trust_version_ = Digest::Sha256Of(text).str();
 }
 

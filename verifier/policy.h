@@ -113,14 +113,19 @@ class Policy {
   // The scopes in file order, and the fallback.
   const std::vector<ScopePolicy>& scopes() const { return scopes_; }
   const ScopePolicy& default_scope() const { return default_; }
-  // "sha256:<hex>" over version(), every trusted key's id, every trusted root's bytes and,
-  // for scopes with image-integrity rules, IntegrityRules::Fingerprint() (the resolved
-  // trusted bases): what a cache of verdicts must be keyed by, since a key file replaced
-  // under the same path keeps version(). A policy without integrity rules keeps the trust
-  // version it had before those rules existed.
+  // "sha256:<hex>" over version(), every trusted key's id, every trusted root's bytes,
+  // every Notary Project trust store's certificates and CRLs and, for scopes with
+  // image-integrity rules, IntegrityRules::Fingerprint() (the resolved trusted bases): what a
+  // cache of verdicts must be keyed by, since a key file replaced under the same path keeps
+  // version(). A policy without integrity rules or trust stores keeps the trust version it
+  // had before those existed.
   const std::string& trust_version() const { return trust_version_; }
-  // The key files the policy read (joined with its directory), e.g. to watch for changes.
+  // The key files the policy read (joined with its directory), e.g. to watch for changes:
+  // key files, trusted roots, and every certificate file and CRL file of its trust stores.
   const std::vector<std::string>& key_files() const { return key_files_; }
+  // The directories of its Notary Project trust stores (joined with its directory): a file
+  // added to or removed from one changes the directory, not any file of key_files().
+  const std::vector<std::string>& trust_store_dirs() const { return trust_store_dirs_; }
 
   // Resolves every trusted base written as a reference (docs/policy.md "trustedBases") to its
   // ChainID with `resolve` (e.g. ResolveTrustedBase over a registry, verifier/
@@ -138,6 +143,8 @@ class Policy {
   std::string version_;
   std::string trust_version_;
   std::vector<std::string> key_files_;
+  std::vector<std::shared_ptr<const notation::TrustStore>> trust_stores_;  // in file order
+  std::vector<std::string> trust_store_dirs_;
   std::vector<ScopePolicy> scopes_;  // in file order
   ScopePolicy default_;
   // patterns_[i] is scopes_[i].scope parsed once at load; shared so copies stay cheap.

@@ -6,14 +6,20 @@
 #include <openssl/x509.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <map>
 #include <memory>
+#include <set>
 #include <utility>
 
 #include "base/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "verifier/crypto.h"
 #include "verifier/manifest.h"
+#include "verifier/notation/trust.h"
 #include "verifier/policy.h"
+#include "verifier/reference.h"
 #include "verifier/sigstore/trusted_root.h"
 
 namespace layerseal {
@@ -459,7 +465,404 @@ absl::StatusOr<ImportedPolicy> Importer::Run(std::string_view text) {
   return out;
 }
 
+// ---- Notary Project trust policy (issue 20, s27-policy) ----
+
+constexpr size_t kMaxImportedFileNameLength = 255;
+
+// `s` as a YAML double-quoted scalar in plain ASCII: every character outside printable ASCII
+// escaped (\uXXXX / \UXXXXXXXX), so that no text of the input can break a line or a comment
+// of the written policy (YAML 1.1 reads U+0085, U+2028 and U+2029 as line breaks). `s` is
+// UTF-8 (the JSON parser checked it); anything else is refused.
+absl::StatusOr<std::string> YamlDoubleQuoted(std::string_view s, std::string_view path) {
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size();) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    uint32_t cp = 0;
+    size_t len = 0;
+    if (c < 0x80) {
+      cp = c, len = 1;
+    } else if ((c & 0xe0) == 0xc0) {
+      cp = c & 0x1f, len = 2;
+    } else if ((c & 0xf0) == 0xe0) {
+      cp = c & 0x0f, len = 3;
+    } else if ((c & 0xf8) == 0xf0) {
+      cp = c & 0x07, len = 4;
+    } else {
+      return Err(path, "not UTF-8");
+    }
+    if (i + len > s.size()) return Err(path, "not UTF-8");
+    for (size_t k = 1; k < len; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return Err(path, "not UTF-8");
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    char buf[16];
+    if (cp > 0xffff) {
+      std::snprintf(buf, sizeof(buf), "\\U%08X", static_cast<unsigned>(cp));
+    } else {
+      std::snprintf(buf, sizeof(buf), "\\u%04X", static_cast<unsigned>(cp));
+    }
+    out += buf;
+    i += len;
+  }
+  return out + "\"";
+}
+
+// For names from the file system, which need not be UTF-8 (Quoted's dump would throw).
+std::string AnyTextQuoted(std::string_view s) {
+  return json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+bool NotationStoreName(std::string_view name) {
+  if (name.empty() || name == "." || name == "..") return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool IsStoreCertificateName(std::string_view name) {
+  std::string lower(name);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower.ends_with(".pem") || lower.ends_with(".crt") || lower.ends_with(".cer");
+}
+
+// A trust store a statement names, once per "<type>:<name>".
+struct ImportedNotationStore {
+  std::string policy_name;  // "<type>-<name>"
+  notation::StoreType type = notation::StoreType::kCa;
+  std::string name;
+};
+
+struct ImportedNotationScope {
+  std::string comment;  // which statement it came from
+  std::string body;     // the YAML flow map
+};
+
+class NotationImporter {
+ public:
+  explicit NotationImporter(const NotationImportOptions& options) : options_(options) {}
+  absl::StatusOr<ImportedPolicy> Run(std::string_view text);
+
+ private:
+  absl::StatusOr<std::string> Statement(const json& st, const std::string& path);
+  absl::StatusOr<std::vector<std::string>> StringList(const json& st, std::string_view member,
+                                                      const std::string& path);
+  absl::StatusOr<std::string> Store(const std::string& text, const std::string& path);
+  absl::Status CopyStore(const ImportedNotationStore& store, const std::string& path);
+
+  const NotationImportOptions& options_;
+  std::vector<ImportedNotationStore> stores_;  // in order of first use
+  std::vector<ImportedFile> files_;
+};
+
+absl::StatusOr<std::vector<std::string>> NotationImporter::StringList(const json& st,
+                                                                      std::string_view member,
+                                                                      const std::string& path) {
+  std::vector<std::string> out;
+  std::string at = Member(path, member);
+  auto it = st.find(std::string(member));
+  if (it == st.end() || it->is_null()) return out;
+  if (!it->is_array()) return Err(at, "expected a list of strings");
+  for (size_t i = 0; i < it->size(); ++i) {
+    absl::StatusOr<std::string> s = String((*it)[i], Element(at, i));
+    if (!s.ok()) return s.status();
+    out.push_back(*std::move(s));
+  }
+  return out;
+}
+
+absl::Status NotationImporter::CopyStore(const ImportedNotationStore& store, const std::string& path) {
+  std::string type(notation::StoreTypeName(store.type));
+  std::string dir = StrCat(options_.trust_store, "/x509/", type, "/", store.name);
+  if (!options_.list_dir || !options_.read_file) return Err(path, "cannot read trust stores here");
+  absl::StatusOr<std::vector<DirEntry>> entries =
+      options_.list_dir(dir, notation::kMaxTrustStoreCertificates);
+  if (!entries.ok()) {
+    if (absl::IsNotFound(entries.status())) {
+      return Err(path, StrCat("the trust store directory ", dir, " does not exist"));
+    }
+    return absl::Status(entries.status().code(), StrCat(path, ": ", Sv(entries.status().message())));
+  }
+  if (entries->empty()) return Err(path, StrCat("the trust store directory ", dir, " is empty"));
+  if (entries->size() > notation::kMaxTrustStoreCertificates) {
+    return Err(path, StrCat(dir, " holds more than ", notation::kMaxTrustStoreCertificates, " files"));
+  }
+  std::sort(entries->begin(), entries->end(),
+            [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
+  std::set<std::string> written;
+  for (const DirEntry& e : *entries) {
+    if (e.name.empty() || e.name == "." || e.name == ".." || e.name.size() > kMaxImportedFileNameLength ||
+        e.name.find('/') != std::string::npos || e.name.find('\0') != std::string::npos) {
+      return Err(path, StrCat(dir, " lists a bad file name ", AnyTextQuoted(e.name)));
+    }
+    std::string file = StrCat(dir, "/", e.name);
+    if (e.type != DirEntry::Type::kFile) {
+      return Err(path, StrCat(file, " is not a regular file (notation refuses directories and "
+                              "symlinks in a trust store)"));
+    }
+    std::string out_name = IsStoreCertificateName(e.name) ? e.name : StrCat(e.name, ".crt");
+    if (!written.insert(out_name).second) {
+      return Err(path, StrCat(file, " would be copied as ", out_name, ", which another file is "
+                              "(rename one of them)"));
+    }
+    absl::StatusOr<std::string> bytes = options_.read_file(file, notation::kMaxTrustStoreFileBytes);
+    if (!bytes.ok()) {
+      return absl::Status(bytes.status().code(), StrCat(path, ": ", Sv(bytes.status().message())));
+    }
+    files_.push_back(ImportedFile{
+        StrCat(kImportedTrustStoreDir, "/x509/", type, "/", store.name, "/", out_name), *std::move(bytes)});
+  }
+  return absl::OkStatus();
+}
+
+// "<type>:<name>" to the policy's store name, reading the store the first time.
+absl::StatusOr<std::string> NotationImporter::Store(const std::string& text, const std::string& path) {
+  size_t colon = text.find(':');
+  if (colon == std::string::npos) {
+    return Err(path, StrCat(Quoted(text), " is not <type>:<name> (ca:acme, signingAuthority:acme, tsa:acme)"));
+  }
+  absl::StatusOr<notation::StoreType> type = notation::ParseStoreType(text.substr(0, colon));
+  if (!type.ok()) return Err(path, Sv(type.status().message()));
+  std::string name = text.substr(colon + 1);
+  if (!NotationStoreName(name)) {
+    return Err(path, StrCat("the store name ", Quoted(name), " is not [a-zA-Z0-9_.-]+ (nor . or ..)"));
+  }
+  std::string policy_name = StrCat(notation::StoreTypeName(*type), "-", name);
+  for (const ImportedNotationStore& s : stores_) {
+    if (s.policy_name == policy_name) return policy_name;
+  }
+  if (policy_name.size() > 64) {
+    return Err(path, StrCat("the layerseal name ", policy_name, " would be longer than 64 characters"));
+  }
+  if (stores_.size() == notation::kMaxTrustStores) {
+    return Err(path, StrCat("more than ", notation::kMaxTrustStores, " trust stores"));
+  }
+  ImportedNotationStore store{policy_name, *type, name};
+  if (absl::Status s = CopyStore(store, path); !s.ok()) return s;
+  stores_.push_back(std::move(store));
+  return policy_name;
+}
+
+// The statement's notation member as a YAML flow map.
+absl::StatusOr<std::string> NotationImporter::Statement(const json& st, const std::string& path) {
+  std::string sv_path = Member(path, "signatureVerification");
+  auto sv = st.find("signatureVerification");
+  if (sv == st.end()) return Err(sv_path, "missing");
+  if (!sv->is_object()) return Err(sv_path, "expected an object");
+  if (absl::Status s = OnlyMembers(*sv, sv_path, {"level", "override", "verifyTimestamp"}); !s.ok()) return s;
+  if (!sv->contains("level")) return Err(Member(sv_path, "level"), "missing");
+  absl::StatusOr<std::string> level_name = String(sv->at("level"), Member(sv_path, "level"));
+  if (!level_name.ok()) return level_name.status();
+  absl::StatusOr<notation::Level> level = notation::ParseLevel(*level_name);
+  if (!level.ok()) return Err(Member(sv_path, "level"), Sv(level.status().message()));
+  bool skip = *level == notation::Level::kSkip;
+  std::string out = StrCat("{level: ", notation::LevelName(*level));
+  if (sv->contains("override")) {
+    std::string o_path = Member(sv_path, "override");
+    const json& o = sv->at("override");
+    if (!o.is_object()) return Err(o_path, "expected an object");
+    std::vector<std::pair<std::string, std::string>> overrides;
+    for (auto it = o.begin(); it != o.end(); ++it) {
+      absl::StatusOr<std::string> action = String(it.value(), Member(o_path, it.key()));
+      if (!action.ok()) return action.status();
+      overrides.emplace_back(it.key(), *action);
+      absl::StatusOr<notation::Actions> one = notation::ApplyOverrides(*level, {overrides.back()});
+      if (!one.ok()) return Err(Member(o_path, it.key()), Sv(one.status().message()));
+    }
+    absl::StatusOr<notation::Actions> all = notation::ApplyOverrides(*level, overrides);
+    if (!all.ok()) return Err(o_path, Sv(all.status().message()));
+    if (!overrides.empty()) {  // an empty override is none (notation reads it so)
+      std::string list;
+      for (const auto& [check, action] : overrides) {
+        list = StrCat(list, list.empty() ? "" : ", ", check, ": ", action);
+      }
+      out += StrCat(", override: {", list, "}");
+    }
+  }
+  if (sv->contains("verifyTimestamp")) {
+    std::string t_path = Member(sv_path, "verifyTimestamp");
+    absl::StatusOr<std::string> t = String(sv->at("verifyTimestamp"), t_path);
+    if (!t.ok()) return t.status();
+    if (!t->empty() && *t != "always" && *t != "afterCertExpiry") {
+      return Err(t_path, StrCat("unknown value ", Quoted(*t), " (always or afterCertExpiry)"));
+    }
+    // "" is notation's default, always; skip verifies nothing, so the option means nothing.
+    if (!skip && !t->empty()) out += StrCat(", verifyTimestamp: ", *t);
+  }
+  absl::StatusOr<std::vector<std::string>> stores = StringList(st, "trustStores", path);
+  if (!stores.ok()) return stores.status();
+  absl::StatusOr<std::vector<std::string>> ids = StringList(st, "trustedIdentities", path);
+  if (!ids.ok()) return ids.status();
+  if (skip) {
+    if (!stores->empty() || !ids->empty()) {
+      return Err(Member(path, stores->empty() ? "trustedIdentities" : "trustStores"),
+                 "level skip takes no trust stores or trusted identities (notation refuses them)");
+    }
+    return out + "}";
+  }
+  if (stores->empty()) return Err(Member(path, "trustStores"), "missing or empty (level is not skip)");
+  if (ids->empty()) return Err(Member(path, "trustedIdentities"), "missing or empty (level is not skip)");
+  std::vector<std::string> names;
+  bool signing = false;
+  for (size_t i = 0; i < stores->size(); ++i) {
+    std::string at = Element(Member(path, "trustStores"), i);
+    absl::StatusOr<std::string> name = Store((*stores)[i], at);
+    if (!name.ok()) return name.status();
+    // notation reads a store named twice twice: the same trust as naming it once.
+    if (std::find(names.begin(), names.end(), *name) != names.end()) continue;
+    signing = signing || !name->starts_with("tsa-");
+    names.push_back(*name);
+  }
+  if (!signing) {
+    return Err(Member(path, "trustStores"), "no trust store of type ca or signingAuthority (a "
+                                            "tsa store only vouches for timestamps)");
+  }
+  for (size_t i = 0; i < ids->size(); ++i) {
+    absl::StatusOr<notation::TrustedIdentity> id = notation::ParseTrustedIdentity((*ids)[i]);
+    if (!id.ok()) return Err(Element(Member(path, "trustedIdentities"), i), Sv(id.status().message()));
+  }
+  absl::StatusOr<std::vector<notation::TrustedIdentity>> all = notation::ParseTrustedIdentities(*ids);
+  if (!all.ok()) return Err(Member(path, "trustedIdentities"), Sv(all.status().message()));
+  std::string store_list;
+  for (const std::string& n : names) store_list = StrCat(store_list, store_list.empty() ? "" : ", ", n);
+  std::string id_list;
+  for (size_t i = 0; i < ids->size(); ++i) {
+    absl::StatusOr<std::string> q =
+        YamlDoubleQuoted((*ids)[i], Element(Member(path, "trustedIdentities"), i));
+    if (!q.ok()) return q.status();
+    id_list = StrCat(id_list, id_list.empty() ? "" : ", ", *q);
+  }
+  return StrCat(out, ", trustStores: [", store_list, "], trustedIdentities: [", id_list, "]}");
+}
+
+absl::StatusOr<ImportedPolicy> NotationImporter::Run(std::string_view text) {
+  absl::StatusOr<json> doc = ParseStrictJson(text, kMaxNotationTrustPolicyBytes);
+  if (!doc.ok()) return doc.status();
+  if (!doc->is_object()) return absl::InvalidArgumentError("the trust policy is not a JSON object");
+  if (absl::Status s = OnlyMembers(*doc, "", {"version", "trustPolicies"}); !s.ok()) return s;
+  if (!doc->contains("version")) return Err("version", "missing");
+  absl::StatusOr<std::string> version = String(doc->at("version"), "version");
+  if (!version.ok()) return version.status();
+  if (*version != "1.0") return Err("version", StrCat("unsupported version ", Quoted(*version), " (1.0 only)"));
+  if (!doc->contains("trustPolicies")) return Err("trustPolicies", "missing");
+  const json& list = doc->at("trustPolicies");
+  if (!list.is_array()) return Err("trustPolicies", "expected a list");
+  if (list.empty()) return Err("trustPolicies", "an empty list (notation refuses it)");
+  if (list.size() > kMaxNotationTrustPolicies) {
+    return Err("trustPolicies", StrCat("more than ", kMaxNotationTrustPolicies, " statements"));
+  }
+  std::map<std::string, std::string> names;   // statement name -> its path
+  std::map<std::string, std::string> scopes;  // scope -> its path
+  std::optional<std::pair<std::string, std::string>> global;  // (comment, body)
+  std::string global_path;
+  std::vector<std::pair<std::string, ImportedNotationScope>> out_scopes;
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string path = Element("trustPolicies", i);
+    const json& st = list[i];
+    if (!st.is_object()) return Err(path, "expected an object");
+    if (absl::Status s = OnlyMembers(st, path, {"name", "registryScopes", "signatureVerification",
+                                                "trustStores", "trustedIdentities"});
+        !s.ok()) {
+      return s;
+    }
+    if (!st.contains("name")) return Err(Member(path, "name"), "missing");
+    absl::StatusOr<std::string> name = String(st.at("name"), Member(path, "name"));
+    if (!name.ok()) return name.status();
+    if (name->empty()) return Err(Member(path, "name"), "empty");
+    if (auto [it, inserted] = names.emplace(*name, path); !inserted) {
+      return Err(Member(path, "name"), StrCat(Quoted(*name), " is also the name of ", it->second));
+    }
+    absl::StatusOr<std::string> comment = YamlDoubleQuoted(*name, Member(path, "name"));
+    if (!comment.ok()) return comment.status();
+    std::string r_path = Member(path, "registryScopes");
+    if (!st.contains("registryScopes")) return Err(r_path, "missing");
+    absl::StatusOr<std::vector<std::string>> registry_scopes = StringList(st, "registryScopes", path);
+    if (!registry_scopes.ok()) return registry_scopes.status();
+    if (registry_scopes->empty()) return Err(r_path, "an empty list (notation refuses it)");
+    // Validated before the trust stores are read, so that a bad scope is reported as such.
+    for (size_t j = 0; j < registry_scopes->size(); ++j) {
+      const std::string& scope = (*registry_scopes)[j];
+      std::string s_path = Element(r_path, j);
+      if (scope == "*") {
+        if (registry_scopes->size() > 1) {
+          return Err(s_path, "'*' (the global policy) cannot be combined with other scopes");
+        }
+        if (global.has_value()) return Err(s_path, StrCat("a second global policy (the first is ", global_path, ")"));
+        global_path = s_path;
+        continue;
+      }
+      if (scope.find('*') != std::string::npos) {
+        return Err(s_path, "'*' only as the whole scope (the global policy); notation scopes are "
+                           "exact repositories");
+      }
+      if (absl::Status s = ValidateScope(scope); !s.ok()) return Err(s_path, Sv(s.message()));
+      absl::StatusOr<Reference> ref = Reference::Parse(scope);
+      if (!ref.ok()) return Err(s_path, Sv(ref.status().message()));
+      if (ref->repository.empty() || ref->Name() != scope || scope.find('/') == std::string::npos) {
+        return Err(s_path, StrCat("not a canonical repository name (registry/path; it reads as ",
+                                  Quoted(ref->Name()), ")"));
+      }
+      if (auto [it, inserted] = scopes.emplace(scope, s_path); !inserted) {
+        return Err(s_path, StrCat(Quoted(scope), " is also ", it->second, " (notation refuses a scope in two statements)"));
+      }
+    }
+    absl::StatusOr<std::string> body = Statement(st, path);
+    if (!body.ok()) return body.status();
+    std::string scope_yaml = StrCat("{requirement: signed, signatures: [notation], notation: ", *body, "}");
+    for (const std::string& scope : *registry_scopes) {
+      if (scope == "*") {
+        global = std::make_pair(StrCat("# ", path, " ", *comment, " (registryScopes [\"*\"])"), scope_yaml);
+        continue;
+      }
+      if (out_scopes.size() == kMaxPolicyScopes) return Err(r_path, StrCat("more than ", kMaxPolicyScopes, " scopes"));
+      std::string exact_yaml = StrCat("{requirement: signed, signatures: [notation], exact: true, notation: ", *body, "}");
+      out_scopes.emplace_back(scope, ImportedNotationScope{StrCat("# ", path, " ", *comment), exact_yaml});
+    }
+  }
+  ImportedPolicy out;
+  out.yaml =
+      "# Imported from a Notary Project trustpolicy.oci.json by `layerseal policy import`\n"
+      "# (docs/policy.md, \"Importing a Notary Project trust policy\").\n"
+      "version: 1\n";
+  if (!stores_.empty()) {
+    out.yaml += "trustStores:\n";
+    for (const ImportedNotationStore& s : stores_) {
+      std::string type(notation::StoreTypeName(s.type));
+      out.yaml += StrCat("  ", s.policy_name, ": {type: ", type, ", path: ", kImportedTrustStoreDir, "/x509/",
+                         type, "/", s.name, "}\n");
+    }
+  }
+  if (global.has_value()) {
+    out.yaml += StrCat(global->first, "\ndefault: ", global->second, "\n");
+  } else {
+    out.yaml += "# No global (\"*\") trust policy: notation verifies no other repository, layerseal rejects it.\n"
+                "default: {requirement: reject}\n";
+  }
+  if (!out_scopes.empty()) {
+    out.yaml += "scopes:\n";
+    for (const auto& [scope, s] : out_scopes) {
+      out.yaml += StrCat("  ", s.comment, "\n  ", Quoted(scope), ": ", s.body, "\n");
+    }
+  }
+  out.files = std::move(files_);
+  return out;
+}
+
 }  // namespace
+
+absl::StatusOr<ImportedPolicy> ImportNotationTrustPolicy(std::string_view json,
+                                                         const NotationImportOptions& options) {
+  return NotationImporter(options).Run(json);
+}
 
 absl::StatusOr<ImportedPolicy> ImportContainersPolicy(std::string_view json, const ImportOptions& options) {
   return Importer(options).Run(json);

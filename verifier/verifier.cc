@@ -8,6 +8,7 @@
 #include "verifier/envelope.h"
 #include "verifier/fetch_group.h"
 #include "verifier/internal/config_binding.h"
+#include "verifier/internal/notation_run.h"
 #include "verifier/seal_layer.h"
 #include "verifier/sigstore/bundle.h"
 #include "verifier/sigstore/bundle_verifier.h"
@@ -119,9 +120,11 @@ sigstore::EntityResult FetchFailure(const absl::Status& s, std::string_view what
 
 // One verification: the steps of spec section 4, each returning a Failure or nothing, with
 // every fetch that does not depend on another started at once (FetchGroup): after the image
-// manifest, round 1 fetches both seal blobs, the image config and every cosign lookup; round
-// 2 the base config (named inside the seal) and what the cosign lookups pointed at; round 3
-// the bundles inside referrer manifests.
+// manifest, round 1 fetches both seal blobs, the image config, every cosign lookup and the
+// notation lookups (shared with cosign's when both look in the same repository); round 2 the
+// base config (named inside the seal), what the cosign lookups pointed at and the notation
+// signature manifests; round 3 the bundles inside referrer manifests and the notation
+// envelopes (verifier/internal/notation_run.h).
 class Run {
  public:
   Run(ImageSource& source, const ScopePolicy& scope, const Platform& platform, Verdict& verdict)
@@ -136,6 +139,7 @@ class Run {
     }
     const bool seals = scope_.Accepts(SignatureKind::kSeal);
     const bool cosign = scope_.Accepts(SignatureKind::kCosign);
+    const bool notation = scope_.Accepts(SignatureKind::kNotation) && notation_;
     std::optional<Failure> seal_failure;
     if (seals) seal_failure = FindSeals();
     const bool fetch_seals = seals && !seal_failure;
@@ -144,6 +148,7 @@ class Run {
     // Round 1.
     if (fetch_seals) StartSealFetches(group);
     if (cosign) StartCosignLookups(group);
+    if (notation) notation_->StartLookups(group, image_, SharedWithNotation());
     group.Wait();
     // Round 2.
     if (fetch_seals) {
@@ -151,12 +156,14 @@ class Run {
       if (!seal_failure) StartBaseConfigFetch(group);
     }
     if (cosign) StartCosignFetches(group);
+    if (notation) notation_->StartManifestFetches(group);
     group.Wait();
     if (fetch_seals && !seal_failure) seal_failure = CheckConfig();
-    if (cosign && !(fetch_seals && !seal_failure)) {
-      // Round 3 (not needed once a seal verified): the bundles the referrer manifests name,
-      // judged as they arrive.
-      StartBundleFetches(group);
+    if ((cosign || notation) && !(fetch_seals && !seal_failure)) {
+      // Round 3 (not needed once a seal verified): the bundles the referrer manifests name
+      // and the notation envelopes, judged as they arrive.
+      if (cosign) StartBundleFetches(group);
+      if (notation) notation_->StartEnvelopeFetches(group);
       group.Wait();
     }
 
@@ -164,22 +171,20 @@ class Run {
       verdict_.signer_kind = "seal";  // which signature admitted it (issue 17 events)
       return std::nullopt;
     }
-    if (!cosign) return seal_failure;
-    std::optional<Failure> cosign_failure = JudgeCosign();
-    if (!cosign_failure) return std::nullopt;
-    // Neither kind admitted it: the seal's failure when the image carries seals, else the
-    // cosign one (which is NOT_SIGNED when no signature of either kind was found).
-    if (seals && seal_failure->reason != Reason::kNotSigned) {
-      if (size_t n = JudgedCount(); n > 0) {
-        seal_failure->detail +=
-            StrCat("; and ", n, " cosign signature", n == 1 ? "" : "s", " did not verify");
-      }
-      return seal_failure;
+    // Any accepted kind that verifies admits; else the failures are combined.
+    std::vector<KindFailure> failures;
+    if (seals) failures.push_back(KindFailure{"seal", *std::move(seal_failure), 0});
+    if (cosign) {
+      std::optional<Failure> f = JudgeCosign();
+      if (!f) return std::nullopt;
+      failures.push_back(KindFailure{"cosign", *std::move(f), JudgedCount()});
     }
-    if (seals && cosign_failure->reason == Reason::kNotSigned) {
-      cosign_failure->detail = StrCat("no layer carries a layerseal seal, and ", cosign_failure->detail);
+    if (scope_.Accepts(SignatureKind::kNotation)) {
+      std::optional<Failure> f = JudgeNotation();
+      if (!f) return std::nullopt;
+      failures.push_back(KindFailure{"notation", *std::move(f), notation_ ? notation_->judged() : 0});
     }
-    return cosign_failure;
+    return Combine(std::move(failures));
   }
 
  private:
@@ -337,6 +342,70 @@ class Run {
                      "the image config is not the signed base config plus the two seal layers"};
     }
     return std::nullopt;
+  }
+
+  // --- combining the kinds' failures ---
+
+  struct KindFailure {
+    std::string_view kind;
+    Failure failure;
+    size_t judged;  // signatures of this kind that were judged and failed
+  };
+
+  // Neither kind admitted the image: the first failure (in the order seal, cosign, notation)
+  // that is not NOT_SIGNED (the seal's when the image carries seals), naming the other kinds'
+  // signatures that did not verify; when no kind found a signature, NOT_SIGNED naming each.
+  static Failure Combine(std::vector<KindFailure> failures) {
+    if (failures.size() == 1) return std::move(failures[0].failure);
+    KindFailure* primary = nullptr;
+    for (KindFailure& k : failures) {
+      if (k.failure.reason != Reason::kNotSigned) {
+        primary = &k;
+        break;
+      }
+    }
+    if (primary == nullptr) {
+      Failure out{Reason::kNotSigned, ""};
+      for (const KindFailure& k : failures) {
+        out.detail += StrCat(out.detail.empty() ? "" : ", and ", k.failure.detail);
+      }
+      return out;
+    }
+    for (const KindFailure& k : failures) {
+      if (&k == primary || k.judged == 0) continue;
+      primary->failure.detail += StrCat("; and ", k.judged, " ", k.kind, " signature",
+                                        k.judged == 1 ? "" : "s", " did not verify");
+    }
+    return std::move(primary->failure);
+  }
+
+  // --- notation (issue 20, docs/notation.md; verifier/internal/notation_run.h) ---
+
+  // cosign's round-1 answers when they are the ones notation needs: the same repository
+  // (no separate signatureRepository), the unfiltered referrers answer and the fallback tag.
+  std::vector<internal::SharedLookup> SharedWithNotation() const {
+    std::vector<internal::SharedLookup> shared;
+    if (!scope_.Accepts(SignatureKind::kCosign) || sig_repo_.Name() != image_.pinned.Name()) {
+      return shared;
+    }
+    for (const SubjectLookups& s : subjects_) {
+      shared.push_back(internal::SharedLookup{s.subject, &s.referrers, &s.fallback});
+    }
+    return shared;
+  }
+
+  std::optional<Failure> JudgeNotation() {
+    if (!notation_) {
+      return Failure{Reason::kUntrustedCertificate,
+                     StrCat("policy scope \"", scope_.scope,
+                            "\" accepts notation signatures but has no notation trust")};
+    }
+    std::optional<internal::NotationFailure> f = notation_->Judge(verdict_);
+    if (!f) {
+      signer_detail_ = notation_->allow_detail();
+      return std::nullopt;
+    }
+    return Failure{f->reason, std::move(f->detail)};
   }
 
   // --- cosign (issue 17, docs/sigstore.md "Discovery") ---
@@ -529,7 +598,7 @@ class Run {
           verdict_.rekor_log_index = who->log_index;
           verdict_.rekor_log_id = who->log_id_hex;
         }
-        cosign_detail_ = who == nullptr ? StrCat("cosign signature ", j.where)
+        signer_detail_ = who == nullptr ? StrCat("cosign signature ", j.where)
                          : who->kind == sigstore::SignerInfo::Kind::kCosignKeyless
                              ? StrCat("cosign signature ", j.where, " by ", who->subject, " (issuer ",
                                       who->issuer, ")")
@@ -564,8 +633,12 @@ class Run {
  public:
   const ResolvedImage& image() const { return image_; }
   std::optional<Verdict>& known() { return known_; }
-  const std::string& cosign_detail() const { return cosign_detail_; }
+  // What admitted the image, for the verdict's detail (cosign or notation; empty: a seal).
+  const std::string& signer_detail() const { return signer_detail_; }
   void set_trust(sigstore::TrustPolicy t) { trust_ = std::move(t); }
+  void set_notation(const notation::NotationTrust& trust, absl::Time now) {
+    notation_.emplace(source_, trust, now);
+  }
 
  private:
   struct ReferrerSlot {
@@ -595,7 +668,9 @@ class Run {
   std::deque<CosignJudged> judged_;
   size_t left_out_ = 0;
   std::string lookup_error_;
-  std::string cosign_detail_;
+  std::string signer_detail_;
+  // notation (set when the scope accepts it and has its trust)
+  std::optional<internal::NotationRun> notation_;
 };
 
 // The trust a scope gives cosign signatures (bundle_verifier.h), judged at `now`.
@@ -623,6 +698,8 @@ absl::StatusOr<ResolvedImage> ResolveImage(ImageSource& source, const Reference&
     absl::StatusOr<Descriptor> child = SelectPlatform(*served->index, platform);
     if (!child.ok()) return absl::InvalidArgumentError(child.status().message());
     out.index_digest = top->digest;
+    out.index_media_type = served->media_type;
+    out.index_size = static_cast<int64_t>(top->bytes.size());
     top = FetchChecked(source, ref.WithDigest(child->digest));
     if (!top.ok()) return top.status();
     if (static_cast<int64_t>(top->bytes.size()) != child->size) {
@@ -688,9 +765,17 @@ Verdict Verifier::Verify(const Reference& ref, const KnownVerdict& known) const 
     v.decision = Decision::kAllow;
     v.reason = Reason::kInsecureAcceptAnything;
     v.detail = StrCat("policy scope \"", scope.scope, "\" accepts anything");
+  } else if (scope.Accepts(SignatureKind::kNotation) && scope.notation &&
+             scope.notation->level == notation::Level::kSkip) {
+    // notation's level skip: no signature is looked up or verified (docs/notation.md).
+    v.decision = Decision::kAllow;
+    v.reason = Reason::kInsecureAcceptAnything;
+    v.detail = "notation verification level skip";
   } else {
     Run run(*source_, scope, platform_, v);
-    if (scope.Accepts(SignatureKind::kCosign)) run.set_trust(TrustFor(scope, absl::Now()));
+    const absl::Time now = absl::Now();
+    if (scope.Accepts(SignatureKind::kCosign)) run.set_trust(TrustFor(scope, now));
+    if (scope.Accepts(SignatureKind::kNotation) && scope.notation) run.set_notation(*scope.notation, now);
     failure = run.Execute(ref, known);
     if (run.known()) {
       Verdict cached = *std::move(run.known());
@@ -702,7 +787,7 @@ Verdict Verifier::Verify(const Reference& ref, const KnownVerdict& known) const 
       v.decision = Decision::kAllow;
       v.reason = Reason::kVerified;
       v.manifest_digest = run.image().fetched.digest;
-      v.detail = run.cosign_detail().empty() ? StrCat("signed by ", v.key_id) : run.cosign_detail();
+      v.detail = run.signer_detail().empty() ? StrCat("signed by ", v.key_id) : run.signer_detail();
     } else if (!run.image().fetched.bytes.empty()) {
       v.manifest_digest = run.image().fetched.digest;
     }

@@ -7,6 +7,7 @@
 #ifndef LAYERSEAL_VERIFIER_VERIFIER_H_
 #define LAYERSEAL_VERIFIER_VERIFIER_H_
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -25,6 +26,8 @@ struct ResolvedImage {
   FetchedManifest fetched;     // the image manifest's bytes, as served
   ImageManifest manifest;
   std::optional<Digest> index_digest;  // set when the reference named an index
+  std::string index_media_type;        // with index_digest: the index's media type
+  int64_t index_size = 0;              // with index_digest: the index's size in bytes
 };
 
 // Spec step 1. Errors: the source's own status for fetch failures (image_source.h), with
@@ -52,7 +55,9 @@ class Verifier {
 
   // Never fails: every error becomes a DENY verdict with a reason (fail closed), unless the
   // scope allows registry errors. The scope's `signatures` say which kinds may admit: seals
-  // (spec section 4) and/or cosign signatures (docs/sigstore.md), any one that verifies. With `known`, step 1 runs and, if `known` has a verdict
+  // (spec section 4), cosign signatures (docs/sigstore.md) and/or Notary Project signatures
+  // (docs/notation.md), any one that verifies; a scope accepting notation at level skip
+  // admits without looking (INSECURE_ACCEPT_ANYTHING). With `known`, step 1 runs and, if `known` has a verdict
   // for the resolved image, that verdict is returned (with `ref` and this call's duration)
   // instead of running steps 2-8.
   Verdict Verify(const Reference& ref, const KnownVerdict& known = nullptr) const;

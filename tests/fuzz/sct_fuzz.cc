@@ -9,14 +9,14 @@
 #include <string>
 
 #include "tests/fuzz/fuzz_check.h"
-#include "verifier/sigstore/openssl_util.h"
+#include "verifier/internal/openssl_util.h"
 #include "verifier/sigstore/sct.h"
 #include "verifier/sigstore/signature.h"
 
 namespace {
 
 namespace ss = layerseal::sigstore;
-namespace ossl = layerseal::sigstore::ossl;
+namespace ossl = layerseal::ossl;
 
 // One self-signed certificate with an (empty) SCT list extension and a CT log whose id is
 // 32 zero bytes, made once.

@@ -1,7 +1,9 @@
-// `layerseal policy import` end to end through the binary: a containers-policy.json in, a
-// policy directory out that `layerseal verify --policy` then uses (reject and
+// `layerseal policy import` end to end through the binary: a containers-policy.json (or a
+// Notary Project trustpolicy.oci.json with its trust store directory, issue 20) in, a policy
+// directory out that `layerseal verify --policy` then uses (reject and
 // insecureAcceptAnything make no registry request, so no registry is needed); errors name
-// their JSON path and exit 2; nothing is ever overwritten.
+// their JSON path and exit 2; nothing is ever overwritten. Certificates for the notation
+// trust stores are made by the openssl CLI.
 #include <filesystem>
 
 #include "base/str_cat.h"
@@ -9,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "tests/support/process.h"
 #include "tests/support/trusted_root_files.h"
+#include "verifier/notation/trust.h"
 #include "verifier/policy.h"
 
 namespace layerseal {
@@ -83,7 +86,7 @@ TEST_F(CliPolicyImportTest, ErrorsNameTheJsonPathAndWriteNothing) {
 
   RunResult usage = Layerseal({"policy", "import"});
   EXPECT_EQ(usage.exit_code, 2);
-  EXPECT_THAT(usage.err, HasSubstr("--containers-policy FILE is required"));
+  EXPECT_THAT(usage.err, HasSubstr("--containers-policy FILE or --notation-trust-policy FILE is required"));
   RunResult unknown = Layerseal({"policy", "export"});
   EXPECT_EQ(unknown.exit_code, 2);
 }
@@ -136,6 +139,134 @@ TEST_F(CliPolicyImportTest, KeylessWithTrustedRoot) {
                                  "--output", dir_.File("out2")});
   EXPECT_EQ(no_root.exit_code, 2);
   EXPECT_THAT(no_root.err, HasSubstr(R"(transports.docker["ghcr.io/acme"][0].fulcio: needs --trusted-root)"));
+}
+
+// ---- Notary Project trust policy (issue 20) ----
+
+class CliNotationImportTest : public CliPolicyImportTest {
+ protected:
+  // A self-signed CA certificate made by the openssl CLI at `path`.
+  void MakeCa(const std::string& path, const std::string& cn) {
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    auto r = testing::Run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                           "-nodes", "-keyout", path + ".key", "-out", path, "-days", "3650", "-subj",
+                           "/C=US/ST=WA/O=acme/CN=" + cn, "-addext", "basicConstraints=critical,CA:TRUE",
+                           "-addext", "keyUsage=critical,keyCertSign,cRLSign"});
+    ASSERT_TRUE(r.ok() && r->exit_code == 0) << (r.ok() ? r->err : r.status().ToString());
+    std::filesystem::remove(path + ".key");  // a trust store holds certificates only
+  }
+};
+
+constexpr char kTrustPolicy[] = R"({
+  "version": "1.0",
+  "trustPolicies": [
+    {"name": "acme", "registryScopes": ["registry.example.com/app"],
+     "signatureVerification": {"level": "strict", "override": {"revocation": "log"}},
+     "trustStores": ["ca:acme", "tsa:timestamps"],
+     "trustedIdentities": ["x509.subject: C=US, ST=WA, O=acme"]},
+    {"name": "open", "registryScopes": ["registry.example.com/open"],
+     "signatureVerification": {"level": "skip"}}
+  ]})";
+
+TEST_F(CliNotationImportTest, ImportThenLoadAndVerify) {
+  // notation's layout: the trust policy beside truststore/ ({NOTATION_CONFIG}).
+  MakeCa(dir_.File("notation/truststore/x509/ca/acme/acme.crt"), "acme root");
+  MakeCa(dir_.File("notation/truststore/x509/tsa/timestamps/tsa.pem"), "tsa root");
+  testing::WriteFileOrDie(dir_.File("notation/trustpolicy.oci.json"), kTrustPolicy);
+  std::string out = dir_.File("out");
+  RunResult r = Layerseal({"policy", "import", "--notation-trust-policy", dir_.File("notation/trustpolicy.oci.json"),
+                           "--output", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, StrCat(out, "/policy.yaml\n", out, "/truststore/x509/ca/acme/acme.crt\n", out,
+                          "/truststore/x509/tsa/timestamps/tsa.pem\n"));
+  EXPECT_EQ(testing::ReadFileOrDie(out + "/truststore/x509/ca/acme/acme.crt"),
+            testing::ReadFileOrDie(dir_.File("notation/truststore/x509/ca/acme/acme.crt")));
+  absl::StatusOr<Policy> p = Policy::LoadFile(out + "/policy.yaml");
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->default_scope().requirement, Requirement::kReject);  // no global policy
+  ASSERT_EQ(p->scopes().size(), 2u);
+  const ScopePolicy& app = p->scopes()[0];
+  EXPECT_EQ(app.scope, "registry.example.com/app");
+  EXPECT_TRUE(app.exact);
+  ASSERT_NE(app.notation, nullptr);
+  EXPECT_EQ(app.notation->level, notation::Level::kStrict);
+  EXPECT_EQ(app.notation->actions.revocation, notation::Action::kLog);
+  ASSERT_EQ(app.notation->stores.size(), 2u);
+  EXPECT_EQ(app.notation->trusted_thumbprints.size(), 1u);
+  EXPECT_EQ(p->scopes()[1].notation->level, notation::Level::kSkip);
+  EXPECT_EQ(p->key_files(), (std::vector<std::string>{out + "/truststore/x509/ca/acme/acme.crt",
+                                                       out + "/truststore/x509/tsa/timestamps/tsa.pem"}));
+
+  // The written policy is what `layerseal verify --policy` uses: below an exact scope (and
+  // anywhere no statement names) is the default's reject, with no registry request.
+  RunResult below = Layerseal({"verify", "--policy", out + "/policy.yaml", "registry.example.com/app/sub:1"});
+  EXPECT_EQ(below.exit_code, 1) << below.out << below.err;
+  EXPECT_THAT(below.out, HasSubstr("REJECTED_BY_POLICY"));
+
+  // Never overwrites.
+  RunResult again = Layerseal({"policy", "import", "--notation-trust-policy",
+                               dir_.File("notation/trustpolicy.oci.json"), "--output", out});
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_THAT(again.err, HasSubstr("exists; policy import never overwrites a file"));
+
+  // --trust-store elsewhere.
+  std::filesystem::rename(dir_.File("notation/truststore"), dir_.File("stores"));
+  RunResult moved = Layerseal({"policy", "import", "--notation-trust-policy", dir_.File("notation/trustpolicy.oci.json"),
+                               "--trust-store", dir_.File("stores"), "--output", dir_.File("out2")});
+  EXPECT_EQ(moved.exit_code, 0) << moved.err;
+  EXPECT_TRUE(Policy::LoadFile(dir_.File("out2/policy.yaml")).ok());
+  RunResult gone = Layerseal({"policy", "import", "--notation-trust-policy", dir_.File("notation/trustpolicy.oci.json"),
+                              "--output", dir_.File("out3")});
+  EXPECT_EQ(gone.exit_code, 2);
+  EXPECT_THAT(gone.err, HasSubstr("trustPolicies[0].trustStores[0]: the trust store directory "));
+  EXPECT_THAT(gone.err, HasSubstr("does not exist"));
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("out3")));
+}
+
+TEST_F(CliNotationImportTest, ErrorsAndLoadCheck) {
+  testing::WriteFileOrDie(dir_.File("wild.json"), R"({"version": "1.0", "trustPolicies": [
+    {"name": "a", "registryScopes": ["registry.example.com/*"], "signatureVerification": {"level": "skip"}}]})");
+  RunResult r = Layerseal({"policy", "import", "--notation-trust-policy", dir_.File("wild.json"), "--output", dir_.File("o")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("wild.json: trustPolicies[0].registryScopes[0]: '*' only as the whole scope"));
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("o")));
+
+  // Only skip: no files, so without --output the policy is printed.
+  testing::WriteFileOrDie(dir_.File("skip.json"), R"({"version": "1.0", "trustPolicies": [
+    {"name": "all", "registryScopes": ["*"], "signatureVerification": {"level": "skip"}}]})");
+  RunResult printed = Layerseal({"policy", "import", "--notation-trust-policy", dir_.File("skip.json")});
+  ASSERT_EQ(printed.exit_code, 0) << printed.err;
+  EXPECT_THAT(printed.out, HasSubstr("default: {requirement: signed, signatures: [notation], notation: {level: skip}}\n"));
+  EXPECT_TRUE(Policy::Parse(printed.out, dir_.path(), "stdout").ok());
+
+  // A store file that is no certificate: written, refused by the load, removed again.
+  std::filesystem::create_directories(dir_.File("bad/truststore/x509/ca/acme"));
+  testing::WriteFileOrDie(dir_.File("bad/truststore/x509/ca/acme/junk.pem"), "not a certificate\n");
+  testing::WriteFileOrDie(dir_.File("bad/trustpolicy.oci.json"), R"({"version": "1.0", "trustPolicies": [
+    {"name": "a", "registryScopes": ["registry.example.com/a"], "signatureVerification": {"level": "strict"},
+     "trustStores": ["ca:acme"], "trustedIdentities": ["*"]}]})");
+  RunResult junk = Layerseal({"policy", "import", "--notation-trust-policy", dir_.File("bad/trustpolicy.oci.json"),
+                              "--output", dir_.File("o2")});
+  EXPECT_EQ(junk.exit_code, 2);
+  EXPECT_THAT(junk.err, HasSubstr("the written policy does not load (removed again)"));
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("o2/policy.yaml")));
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("o2/truststore/x509/ca/acme/junk.pem")));
+
+  // Flags that belong to the other format, or both formats at once.
+  RunResult both = Layerseal({"policy", "import", "--notation-trust-policy", dir_.File("skip.json"),
+                              "--containers-policy", dir_.File("skip.json")});
+  EXPECT_EQ(both.exit_code, 2);
+  RunResult root = Layerseal({"policy", "import", "--notation-trust-policy", dir_.File("skip.json"),
+                              "--trusted-root", dir_.File("skip.json")});
+  EXPECT_EQ(root.exit_code, 2);
+  EXPECT_THAT(root.err, HasSubstr("--trusted-root goes with --containers-policy"));
+  RunResult store = Layerseal({"policy", "import", "--containers-policy", dir_.File("skip.json"),
+                               "--trust-store", dir_.path()});
+  EXPECT_EQ(store.exit_code, 2);
+  EXPECT_THAT(store.err, HasSubstr("--trust-store goes with --notation-trust-policy"));
+  RunResult help = Layerseal({"policy", "import", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_THAT(help.out, HasSubstr("--notation-trust-policy FILE"));
 }
 
 }  // namespace

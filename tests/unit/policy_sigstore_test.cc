@@ -261,11 +261,11 @@ scopes:
     return ErrorOf(WithKeys(StrCat("default: {requirement: reject}\nscopes:\n  \"ghcr.io/acme\":\n", body)));
   };
   EXPECT_EQ(scope_error("    requirement: signed\n    keys: [ci]\n    signatures: []\n"),
-            "policy.yaml:10: scopes[\"ghcr.io/acme\"].signatures: an empty list (give at least one of seal, cosign)");
+            "policy.yaml:10: scopes[\"ghcr.io/acme\"].signatures: an empty list (give at least one of seal, cosign, notation)");
   EXPECT_EQ(scope_error("    requirement: signed\n    keys: [ci]\n    signatures: seal\n"),
-            "policy.yaml:10: scopes[\"ghcr.io/acme\"].signatures: expected a list of seal, cosign, got a string");
+            "policy.yaml:10: scopes[\"ghcr.io/acme\"].signatures: expected a list of seal, cosign, notation, got a string");
   EXPECT_EQ(scope_error("    requirement: signed\n    keys: [ci]\n    signatures: [seal, gpg]\n"),
-            "policy.yaml:10: scopes[\"ghcr.io/acme\"].signatures[1]: unknown value \"gpg\" (expected one of: seal, cosign)");
+            "policy.yaml:10: scopes[\"ghcr.io/acme\"].signatures[1]: unknown value \"gpg\" (expected one of: seal, cosign, notation)");
   EXPECT_EQ(scope_error("    requirement: signed\n    keys: [ci]\n    signatures:\n      - seal\n      - seal\n"),
             "policy.yaml:12: scopes[\"ghcr.io/acme\"].signatures[1]: \"seal\" is listed twice");
   EXPECT_EQ(scope_error("    requirement: signed\n    keys: [ci]\n    signatures: [[seal]]\n"),

@@ -492,7 +492,7 @@ TEST_F(PolicyTest, SyntaxErrorNamesTheLine) {
 TEST_F(PolicyTest, UnknownFieldsAnywhere) {
   EXPECT_THAT(ErrorOf("version: 1\ndefault: {requirement: reject}\nmodes: warn\n"),
               StartsWith("policy.yaml:3: modes: unknown field (expected one of: version, mode, "
-                         "onRegistryError, keys, trustedRoots, identities, default, scopes)"));
+                         "onRegistryError, keys, trustedRoots, identities, trustStores, default, scopes)"));
   EXPECT_THAT(ErrorOf("version: 1\ndefault:\n  requirement: reject\n  requirment: signed\n"),
               StartsWith("policy.yaml:4: default.requirment: unknown field"));
   EXPECT_THAT(ErrorOf(R"(version: 1

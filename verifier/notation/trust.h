@@ -20,6 +20,8 @@
 
 #include "absl/status/statusor.h"
 
+typedef struct x509_store_st X509_STORE;  // OpenSSL's, as <openssl/types.h> declares it
+
 namespace layerseal::notation {
 
 inline constexpr size_t kMaxTrustStores = 64;              // per policy
@@ -42,6 +44,11 @@ struct TrustStore {
   std::vector<std::string> thumbprints;     // lowercase hex SHA-256 of each of certs_der
   std::vector<std::string> crls_der;        // the CRL file's CRLs (empty: no CRL configured)
   std::string crl_path;                     // empty: none
+  // certs_der parsed once by LoadTrustStore, as an OpenSSL store of trust anchors that
+  // VerifyChain shares between calls and threads (X509_STORE lookups are thread-safe; it is
+  // never modified after LoadTrustStore). Null in a TrustStore built by hand: VerifyChain
+  // then parses certs_der on each call (a 256-certificate store costs tens of milliseconds).
+  std::shared_ptr<X509_STORE> anchors;
 };
 
 // Reads the named store at directory `dir` (the Notary Project layout's leaf directory,
@@ -52,7 +59,11 @@ struct TrustStore {
 // kMaxTrustStoreFileBytes, one that holds no certificate or does not parse, more than
 // kMaxTrustStoreCertificates, an empty store, and a certificate that is not a CA
 // (basicConstraints cA TRUE) unless it is self-signed (notation accepts self-signed leaf
-// certificates in a store, for test setups). `crl_path` (empty: none): a file of one or more
+// certificates in a store, for test setups), and in a tsa store a certificate that is not a
+// root (self-signed and subject equal to issuer: notation-go's truststore requires roots
+// there). Unlike notation-go, which fails on a subdirectory and reads every file, other
+// files and subdirectories are ignored (never trusted). DER files may hold several
+// certificates one after the other; PEM files only CERTIFICATE blocks. `crl_path` (empty: none): a file of one or more
 // CRLs, PEM or DER, within kMaxCrlFileBytes, each parsed at load. NotFound when `dir` is
 // missing.
 absl::StatusOr<TrustStore> LoadTrustStore(std::string name, StoreType type,
@@ -63,6 +74,12 @@ absl::StatusOr<TrustStore> LoadTrustStore(std::string name, StoreType type,
 // \, \; \\ and a leading/trailing escaped space; multi-valued RDNs with '+' are refused), and
 // must contain C, ST (or S) and O. Types known: C, ST, S (as ST), L, O, OU, CN,
 // emailAddress/E, serialNumber, plus dotted OIDs. Each type at most once.
+// Details (as notation-go's pkix.ParseDistinguishedName, go-ldap's RFC 4514 parser): every
+// RFC 4514 escape (\ followed by one of ,+"\<>;=# space, or two hex digits giving a byte of
+// UTF-8); unescaped spaces around types and values are trimmed; ',' or ';' separates RDNs;
+// "=#" (BER hex values) is refused; values must be non-empty UTF-8. Unlike notation, type
+// names are case-insensitive (c=US is C=US) and any name OpenSSL knows (street, DC, UID...) is
+// accepted; dotted OIDs of a known type become that type (2.5.4.10 is O).
 struct TrustedIdentity {
   bool any = false;
   std::vector<std::pair<std::string, std::string>> attributes;  // (type, value); ST for S
@@ -78,7 +95,10 @@ absl::StatusOr<std::vector<TrustedIdentity>> ParseTrustedIdentities(
     const std::vector<std::string>& texts);
 // Whether the leaf certificate `leaf_der`'s subject has every attribute of `id` with an
 // equal value (values compared as UTF-8 strings, exactly); `any` matches every certificate.
-// A certificate that does not parse matches nothing.
+// A certificate that does not parse matches nothing. A subject notation cannot parse (a
+// multi-valued RDN, a type twice such as two OUs, a value that is not a string) matches only
+// "*". (notation also refuses leaf subjects with attributes Go prints as "=#" hex, such as
+// emailAddress; layerseal compares them as text.)
 bool IdentityMatches(const TrustedIdentity& id, std::string_view leaf_der);
 // The subject of `der` as "C=US, ST=WA, O=acme, CN=x" (RFC 4514 order reversed to the
 // certificate's own order, as notation prints it); "" when it does not parse.

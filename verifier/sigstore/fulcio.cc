@@ -7,8 +7,8 @@
 #include <cstring>
 
 #include "base/str_cat.h"
+#include "verifier/internal/openssl_util.h"
 #include "verifier/sigstore/bundle.h"
-#include "verifier/sigstore/openssl_util.h"
 
 namespace layerseal::sigstore {
 namespace {

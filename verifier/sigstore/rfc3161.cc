@@ -8,9 +8,9 @@
 #include <openssl/x509v3.h>
 
 #include "base/str_cat.h"
+#include "verifier/internal/openssl_util.h"
 #include "verifier/sigstore/bundle.h"
 #include "verifier/sigstore/fulcio.h"
-#include "verifier/sigstore/openssl_util.h"
 
 namespace layerseal::sigstore {
 namespace {

@@ -11,7 +11,7 @@
 
 #include "base/str_cat.h"
 #include "verifier/digest.h"
-#include "verifier/sigstore/openssl_util.h"
+#include "verifier/internal/openssl_util.h"
 #include "verifier/sigstore/signature.h"
 
 namespace layerseal::sigstore {

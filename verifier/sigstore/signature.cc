@@ -7,7 +7,7 @@
 
 #include "base/str_cat.h"
 #include "verifier/crypto.h"
-#include "verifier/sigstore/openssl_util.h"
+#include "verifier/internal/openssl_util.h"
 
 namespace layerseal::sigstore {
 namespace {

@@ -1,10 +1,10 @@
-// Small OpenSSL 3 helpers shared by the sigstore X.509 / CT / TSA code (signature.cc,
-// fulcio.cc, sct.cc, rfc3161.cc): owning pointers for the object types they use, the
-// thread's last OpenSSL error as text, and a guard that empties the thread's error queue.
-// Header-only, internal to verifier/sigstore. Thread-safety: pure functions; every object
+// Small OpenSSL 3 helpers shared by the verifier's X.509 code (sigstore: signature.cc,
+// fulcio.cc, sct.cc, rfc3161.cc; notation: trust.cc, x509.cc, timestamp.cc): owning pointers
+// for the object types they use, the thread's last OpenSSL error as text, and a guard that
+// empties the thread's error queue. Header-only, internal to verifier/ (and its tests). Thread-safety: pure functions; every object
 // is owned by the unique_ptr holding it.
-#ifndef LAYERSEAL_VERIFIER_SIGSTORE_OPENSSL_UTIL_H_
-#define LAYERSEAL_VERIFIER_SIGSTORE_OPENSSL_UTIL_H_
+#ifndef LAYERSEAL_VERIFIER_INTERNAL_OPENSSL_UTIL_H_
+#define LAYERSEAL_VERIFIER_INTERNAL_OPENSSL_UTIL_H_
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
@@ -22,7 +22,7 @@
 
 #include "absl/time/time.h"
 
-namespace layerseal::sigstore::ossl {
+namespace layerseal::ossl {
 
 template <typename T, void (*F)(T*)>
 struct Deleter {
@@ -56,7 +56,7 @@ using X509StackViewPtr =
 inline void FreeOpenSslBytes(unsigned char* p) { OPENSSL_free(p); }
 using BytesPtr = std::unique_ptr<unsigned char, Deleter<unsigned char, FreeOpenSslBytes>>;
 
-// Every public entry point of the sigstore X.509 code leaves the thread's OpenSSL error queue
+// Every public entry point of the verifier's X.509 code leaves the thread's OpenSSL error queue
 // empty, so a failure here never shows up later as a stale error in an unrelated call.
 struct ClearErrorsOnExit {
   ClearErrorsOnExit() = default;
@@ -102,6 +102,6 @@ inline bool ToAbslTime(const ASN1_TIME* t, absl::Time* out) {
   return true;
 }
 
-}  // namespace layerseal::sigstore::ossl
+}  // namespace layerseal::ossl
 
-#endif  // LAYERSEAL_VERIFIER_SIGSTORE_OPENSSL_UTIL_H_
+#endif  // LAYERSEAL_VERIFIER_INTERNAL_OPENSSL_UTIL_H_
