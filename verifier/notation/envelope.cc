@@ -438,9 +438,41 @@ absl::StatusOr<Envelope> Jws(std::string_view bytes) {
 // ---------------------------------------------------------------------------------------
 // COSE
 
+// The head of the CBOR data item at `pos`: major type, argument, length of the head.
+struct CborHead {
+  int major = 0;
+  int info = 0;
+  uint64_t arg = 0;
+  size_t size = 0;
+};
+
+absl::StatusOr<CborHead> ReadCborHead(std::string_view in, size_t pos, std::string_view where) {
+  if (pos >= in.size()) return Bad(where, StrCat("CBOR truncated at offset ", pos));
+  uint8_t head = static_cast<uint8_t>(in[pos]);
+  CborHead h;
+  h.major = head >> 5;
+  h.info = head & 31;
+  if (h.info == 31) {
+    return Bad(where, StrCat("CBOR indefinite length or break at offset ", pos,
+                             " (definite lengths only)"));
+  }
+  if (h.info >= 28) return Bad(where, StrCat("CBOR reserved encoding at offset ", pos));
+  h.arg = static_cast<uint64_t>(h.info);
+  h.size = 1;
+  if (h.info >= 24) {
+    size_t n = size_t{1} << (h.info - 24);
+    if (in.size() - pos - 1 < n) return Bad(where, StrCat("CBOR truncated at offset ", pos));
+    h.arg = 0;
+    for (size_t i = 0; i < n; ++i) h.arg = (h.arg << 8) | static_cast<uint8_t>(in[pos + 1 + i]);
+    h.size += n;
+  }
+  return h;
+}
+
 // Walks one CBOR data item at `pos` (RFC 8949 well-formedness), returns where it ends.
 // Rejects indefinite lengths, reserved encodings, more than kMaxCborItems items and nesting
-// deeper than kMaxCborDepth; recursion is bounded by that depth.
+// deeper than kMaxCborDepth; recursion is bounded by that depth. Also rejects the one-byte
+// tags 6..20 (heads 0xC6..0xD4), which libcbor 0.8 refuses to decode.
 absl::StatusOr<size_t> ScanCbor(std::string_view in, size_t pos, size_t depth, size_t& items,
                                 std::string_view where) {
   if (depth > kMaxCborDepth) {
@@ -451,39 +483,33 @@ absl::StatusOr<size_t> ScanCbor(std::string_view in, size_t pos, size_t depth, s
     return absl::ResourceExhaustedError(
         StrCat(where, ": more than ", kMaxCborItems, " CBOR data items"));
   }
-  if (pos >= in.size()) return Bad(where, StrCat("CBOR truncated at offset ", pos));
-  uint8_t head = static_cast<uint8_t>(in[pos]);
-  int major = head >> 5;
-  int info = head & 31;
-  size_t at = pos++;
-  if (info == 31) {
-    return Bad(where, StrCat("CBOR indefinite length or break at offset ", at,
-                             " (definite lengths only)"));
-  }
-  if (info >= 28) return Bad(where, StrCat("CBOR reserved encoding at offset ", at));
-  uint64_t arg = static_cast<uint64_t>(info);
-  if (info >= 24) {
-    size_t n = size_t{1} << (info - 24);
-    if (in.size() - pos < n) return Bad(where, StrCat("CBOR truncated at offset ", at));
-    arg = 0;
-    for (size_t i = 0; i < n; ++i) arg = (arg << 8) | static_cast<uint8_t>(in[pos + i]);
-    pos += n;
-  }
-  switch (major) {
+  absl::StatusOr<CborHead> h = ReadCborHead(in, pos, where);
+  if (!h.ok()) return h.status();
+  size_t at = pos;
+  pos += h->size;
+  switch (h->major) {
     case 0:
     case 1:
       return pos;
     case 2:
     case 3:
-      if (arg > in.size() - pos) return Bad(where, StrCat("CBOR string at offset ", at, " is truncated"));
-      return pos + static_cast<size_t>(arg);
+      if (h->arg > in.size() - pos) {
+        return Bad(where, StrCat("CBOR string at offset ", at, " is truncated"));
+      }
+      if (h->major == 3) {
+        std::string_view text = in.substr(pos, static_cast<size_t>(h->arg));
+        if (ValidUtf8(text) != text) {
+          return Bad(where, StrCat("CBOR text string at offset ", at, " is not valid UTF-8"));
+        }
+      }
+      return pos + static_cast<size_t>(h->arg);
     case 4:
     case 5: {
       // Each item takes at least one byte: a count beyond the input is a lie.
-      uint64_t n = major == 4 ? arg : arg * 2;
-      if (arg > in.size() || n > in.size() - pos) {
+      if (h->arg > in.size() || (h->major == 5 ? 2 * h->arg : h->arg) > in.size() - pos) {
         return Bad(where, StrCat("CBOR container at offset ", at, " is truncated"));
       }
+      uint64_t n = h->major == 5 ? 2 * h->arg : h->arg;
       for (uint64_t i = 0; i < n; ++i) {
         absl::StatusOr<size_t> next = ScanCbor(in, pos, depth + 1, items, where);
         if (!next.ok()) return next.status();
@@ -492,9 +518,14 @@ absl::StatusOr<size_t> ScanCbor(std::string_view in, size_t pos, size_t depth, s
       return pos;
     }
     case 6:
+      if (h->info >= 6 && h->info <= 20) {
+        return Bad(where, StrCat("CBOR tag ", h->arg, " at offset ", at, " is not supported here"));
+      }
       return ScanCbor(in, pos, depth + 1, items, where);
     default:  // 7: simple values and floats
-      if (info == 24 && arg < 32) return Bad(where, StrCat("CBOR malformed simple value at offset ", at));
+      if (h->info == 24 && h->arg < 32) {
+        return Bad(where, StrCat("CBOR malformed simple value at offset ", at));
+      }
       return pos;
   }
 }
@@ -504,21 +535,25 @@ struct CborDeleter {
 };
 using CborPtr = std::unique_ptr<cbor_item_t, CborDeleter>;
 
-// One whole CBOR item: scanned, then loaded by libcbor. No trailing bytes.
-absl::StatusOr<CborPtr> LoadCbor(std::string_view in, std::string_view where) {
+// One whole CBOR item, at nesting depth `depth`: scanned, then loaded by libcbor. No
+// trailing bytes.
+// The item starts at `start` of `in` (offsets in errors count from the start of `in`).
+absl::StatusOr<CborPtr> LoadCbor(std::string_view in, std::string_view where, size_t start = 0,
+                                 size_t depth = 1) {
   size_t items = 0;
-  absl::StatusOr<size_t> end = ScanCbor(in, 0, 1, items, where);
+  absl::StatusOr<size_t> end = ScanCbor(in, start, depth, items, where);
   if (!end.ok()) return end.status();
   if (*end != in.size()) {
     return Bad(where, StrCat(in.size() - *end, " trailing bytes after the CBOR item"));
   }
+  std::string_view item_bytes = in.substr(start);
   cbor_load_result result{};
-  CborPtr item(cbor_load(reinterpret_cast<cbor_data>(in.data()), in.size(), &result));
+  CborPtr item(cbor_load(reinterpret_cast<cbor_data>(item_bytes.data()), item_bytes.size(), &result));
   if (!item || result.error.code != CBOR_ERR_NONE) {
     return Bad(where, StrCat("CBOR not decoded (libcbor error ", static_cast<int>(result.error.code),
-                             " at offset ", result.error.position, ")"));
+                             " at offset ", start + result.error.position, ")"));
   }
-  if (result.read != in.size()) return Bad(where, "trailing bytes after the CBOR item");
+  if (result.read != item_bytes.size()) return Bad(where, "trailing bytes after the CBOR item");
   return item;
 }
 
@@ -734,8 +769,8 @@ absl::Status ReadCoseUnprotected(const cbor_item_t* map, const std::set<Label>& 
     const cbor_item_t* v = pairs[i].value;
     std::string where = UnprotectedWhere(label->is_int && label->num == 33 ? "x5chain" : label->Name());
     if (!labels.insert(*label).second) return Bad(where, "label appears twice");
-    if (protected_labels.count(*label) != 0) return Bad(where, "also in the protected header");
     if (label->is_int && label->num == 2) return Bad(where, "must only be in the protected header");
+    if (protected_labels.count(*label) != 0) return Bad(where, "also in the protected header");
     if (label->is_int && label->num == 33) {
       if (absl::Status s = ReadX5Chain(where, v, env); !s.ok()) return s;
     } else if (!label->is_int && label->text == kHeaderTimestampSignature) {
@@ -784,17 +819,21 @@ absl::StatusOr<Envelope> Cose(std::string_view bytes) {
                                                " bytes, over kMaxEnvelopeBytes (",
                                                kMaxEnvelopeBytes, ")"));
   }
-  absl::StatusOr<CborPtr> root = LoadCbor(bytes, "COSE envelope");
+  // COSE_Sign1_Tagged's tag is read here: libcbor 0.8 does not decode one-byte tag 18 (0xD2).
+  size_t start = 0;
+  size_t depth = 1;
+  absl::StatusOr<CborHead> head = ReadCborHead(bytes, 0, "COSE envelope");
+  if (!head.ok()) return head.status();
+  if (head->major == 6) {
+    if (head->arg != 18) {
+      return Bad("COSE envelope", StrCat("tag ", head->arg, " is not COSE_Sign1 (18)"));
+    }
+    start = head->size;
+    depth = 2;
+  }
+  absl::StatusOr<CborPtr> root = LoadCbor(bytes, "COSE envelope", start, depth);
   if (!root.ok()) return root.status();
   const cbor_item_t* msg = root->get();
-  CborPtr untagged;
-  if (cbor_isa_tag(msg)) {
-    if (cbor_tag_value(msg) != 18) {
-      return Bad("COSE envelope", StrCat("tag ", cbor_tag_value(msg), " is not COSE_Sign1 (18)"));
-    }
-    untagged.reset(cbor_tag_item(msg));
-    msg = untagged.get();
-  }
   if (!cbor_isa_array(msg) || !cbor_array_is_definite(msg) || cbor_array_size(msg) != 4) {
     return Bad("COSE envelope", "not a COSE_Sign1 (an array of 4)");
   }

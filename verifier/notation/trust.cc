@@ -24,16 +24,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
-using X509CrlPtr = std::unique_ptr<X509_CRL, ossl::Deleter<X509_CRL, X509_CRL_free>>;
-using BioPtr = std::unique_ptr<BIO, ossl::Deleter<BIO, BIO_free_all>>;
+using TrCrlPtr = std::unique_ptr<X509_CRL, ossl::Deleter<X509_CRL, X509_CRL_free>>;
+using TrBioPtr = std::unique_ptr<BIO, ossl::Deleter<BIO, BIO_free_all>>;
 
-constexpr std::string_view kX509SubjectPrefix = "x509.subject";
+constexpr std::string_view kTrX509SubjectPrefix = "x509.subject";
 
 // ---- certificate and CRL files -------------------------------------------------------------
 
-bool LooksPem(std::string_view data) { return data.find("-----BEGIN ") != std::string_view::npos; }
+bool TrLooksPem(std::string_view data) { return data.find("-----BEGIN ") != std::string_view::npos; }
 
-std::string DerOf(X509* x) {
+std::string TrDerOf(X509* x) {
   unsigned char* der = nullptr;
   int n = i2d_X509(x, &der);
   if (n <= 0) return "";
@@ -41,7 +41,7 @@ std::string DerOf(X509* x) {
   return std::string(reinterpret_cast<const char*>(der), static_cast<size_t>(n));
 }
 
-std::string DerOfCrl(X509_CRL* c) {
+std::string TrDerOfCrl(X509_CRL* c) {
   unsigned char* der = nullptr;
   int n = i2d_X509_CRL(c, &der);
   if (n <= 0) return "";
@@ -51,9 +51,9 @@ std::string DerOfCrl(X509_CRL* c) {
 
 // The PEM blocks of `data` of type `want` ("CERTIFICATE", "X509 CRL"), decoded; a block of
 // another type, or a block that does not decode, is an error naming it.
-absl::StatusOr<std::vector<std::string>> PemBlocks(std::string_view data, std::string_view want,
+absl::StatusOr<std::vector<std::string>> TrPemBlocks(std::string_view data, std::string_view want,
                                                    size_t max_blocks, const std::string& what) {
-  BioPtr bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
+  TrBioPtr bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
   if (bio == nullptr) return absl::InternalError(StrCat(what, ": ", ossl::LastError()));
   std::vector<std::string> out;
   while (true) {
@@ -88,13 +88,13 @@ absl::StatusOr<std::vector<std::string>> PemBlocks(std::string_view data, std::s
 }
 
 // The certificates of one file: PEM blocks, or DER certificates one after the other.
-absl::StatusOr<std::vector<ossl::X509Ptr>> ParseCertificateFile(std::string_view data,
+absl::StatusOr<std::vector<ossl::X509Ptr>> TrParseCertificateFile(std::string_view data,
                                                                  size_t max_certs,
                                                                  const std::string& what) {
   std::vector<std::string> ders;
-  if (LooksPem(data)) {
+  if (TrLooksPem(data)) {
     absl::StatusOr<std::vector<std::string>> blocks =
-        PemBlocks(data, "CERTIFICATE", max_certs, what);
+        TrPemBlocks(data, "CERTIFICATE", max_certs, what);
     if (!blocks.ok()) return blocks.status();
     ders = std::move(*blocks);
   } else {
@@ -117,7 +117,7 @@ absl::StatusOr<std::vector<ossl::X509Ptr>> ParseCertificateFile(std::string_view
         return absl::InvalidArgumentError(StrCat(what, ": certificate ", certs.size() + 1,
                                                  " does not parse: ", why));
       }
-      if (LooksPem(data) && p != end) {
+      if (TrLooksPem(data) && p != end) {
         return absl::InvalidArgumentError(
             StrCat(what, ": PEM block ", i + 1, " has bytes after its certificate"));
       }
@@ -128,16 +128,16 @@ absl::StatusOr<std::vector<ossl::X509Ptr>> ParseCertificateFile(std::string_view
   return certs;
 }
 
-bool IsCa(X509* x) { return (X509_get_extension_flags(x) & EXFLAG_CA) != 0; }
+bool TrIsCa(X509* x) { return (X509_get_extension_flags(x) & EXFLAG_CA) != 0; }
 
-bool SelfSigned(X509* x) {
+bool TrSelfSigned(X509* x) {
   EVP_PKEY* key = X509_get0_pubkey(x);
   bool ok = key != nullptr && X509_verify(x, key) == 1;
   ERR_clear_error();
   return ok;
 }
 
-bool HasCertExtension(const std::string& file) {
+bool TrHasCertExtension(const std::string& file) {
   std::string lower = AsciiLower(file);
   auto ends = [&](std::string_view suffix) {
     return lower.size() >= suffix.size() &&
@@ -146,35 +146,35 @@ bool HasCertExtension(const std::string& file) {
   return ends(".pem") || ends(".crt") || ends(".cer");
 }
 
-absl::Status CheckStoreCertificate(X509* x, StoreType type, const std::string& what) {
+absl::Status TrCheckStoreCertificate(X509* x, StoreType type, const std::string& what) {
   if (type == StoreType::kTsa) {
     // notation-go (truststore.go isRootCACertificate): TSA stores hold root certificates.
-    if (!SelfSigned(x) ||
+    if (!TrSelfSigned(x) ||
         X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) != 0) {
       return absl::InvalidArgumentError(
-          StrCat(what, ": certificate \"", SubjectText(DerOf(x)),
+          StrCat(what, ": certificate \"", SubjectText(TrDerOf(x)),
                  "\" is not a root certificate (self-signed, subject equal to issuer), as a "
                  "tsa trust store requires"));
     }
     return absl::OkStatus();
   }
-  if (!IsCa(x) && !SelfSigned(x)) {
+  if (!TrIsCa(x) && !TrSelfSigned(x)) {
     return absl::InvalidArgumentError(
-        StrCat(what, ": certificate \"", SubjectText(DerOf(x)),
+        StrCat(what, ": certificate \"", SubjectText(TrDerOf(x)),
                "\" is not a CA certificate (basicConstraints cA TRUE) or a self-signed "
                "signing certificate"));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<std::string>> LoadCrls(const std::string& path) {
+absl::StatusOr<std::vector<std::string>> TrLoadCrls(const std::string& path) {
   absl::StatusOr<std::string> data = ReadFileLimited(path, kMaxCrlFileBytes, "CRL file");
   if (!data.ok()) return data.status();
   std::string what = StrCat("CRL file \"", path, "\"");
   std::vector<std::string> ders;
-  if (LooksPem(*data)) {
+  if (TrLooksPem(*data)) {
     absl::StatusOr<std::vector<std::string>> blocks =
-        PemBlocks(*data, "X509 CRL", kMaxCrlFileBytes, what);
+        TrPemBlocks(*data, "X509 CRL", kMaxCrlFileBytes, what);
     if (!blocks.ok()) return blocks.status();
     ders = std::move(*blocks);
   } else {
@@ -186,14 +186,14 @@ absl::StatusOr<std::vector<std::string>> LoadCrls(const std::string& path) {
     const unsigned char* end = p + der.size();
     while (p < end) {
       const unsigned char* start = p;
-      X509CrlPtr crl(d2i_X509_CRL(nullptr, &p, end - p));
+      TrCrlPtr crl(d2i_X509_CRL(nullptr, &p, end - p));
       if (crl == nullptr || p <= start) {
         std::string why = ossl::LastError();
         ERR_clear_error();
         return absl::InvalidArgumentError(
             StrCat(what, ": CRL ", out.size() + 1, " does not parse: ", why));
       }
-      out.push_back(DerOfCrl(crl.get()));
+      out.push_back(TrDerOfCrl(crl.get()));
     }
   }
   if (out.empty()) return absl::InvalidArgumentError(StrCat(what, ": holds no CRL"));
@@ -203,7 +203,7 @@ absl::StatusOr<std::vector<std::string>> LoadCrls(const std::string& path) {
 // ---- distinguished names --------------------------------------------------------------------
 
 // The canonical name of an attribute type by NID ("" when OpenSSL does not know it).
-std::string CanonicalTypeOfNid(int nid) {
+std::string TrCanonicalTypeOfNid(int nid) {
   switch (nid) {
     case NID_countryName: return "C";
     case NID_stateOrProvinceName: return "ST";
@@ -221,8 +221,8 @@ std::string CanonicalTypeOfNid(int nid) {
   }
 }
 
-std::string CanonicalTypeOfObject(const ASN1_OBJECT* obj) {
-  std::string name = CanonicalTypeOfNid(OBJ_obj2nid(obj));
+std::string TrCanonicalTypeOfObject(const ASN1_OBJECT* obj) {
+  std::string name = TrCanonicalTypeOfNid(OBJ_obj2nid(obj));
   if (!name.empty()) return name;
   char buf[128];
   int n = OBJ_obj2txt(buf, sizeof(buf), obj, 1);
@@ -230,7 +230,7 @@ std::string CanonicalTypeOfObject(const ASN1_OBJECT* obj) {
   return buf;
 }
 
-bool IsDottedOid(std::string_view s) {
+bool TrIsDottedOid(std::string_view s) {
   if (s.empty() || s.front() == '.' || s.back() == '.') return false;
   bool dot = false;
   for (char c : s) {
@@ -247,7 +247,7 @@ bool IsDottedOid(std::string_view s) {
 }
 
 // The canonical name of a written attribute type, or "" when unknown.
-std::string CanonicalTypeOfText(std::string_view type) {
+std::string TrCanonicalTypeOfText(std::string_view type) {
   std::string upper;
   for (char c : type) upper.push_back((c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c);
   if (upper == "C") return "C";
@@ -259,29 +259,29 @@ std::string CanonicalTypeOfText(std::string_view type) {
   if (upper == "E" || upper == "EMAILADDRESS") return "emailAddress";
   if (upper == "SERIALNUMBER") return "serialNumber";
   std::string text(type);
-  if (IsDottedOid(text)) {
+  if (TrIsDottedOid(text)) {
     ossl::ObjPtr obj(OBJ_txt2obj(text.c_str(), 1));
     ERR_clear_error();
-    return obj != nullptr ? CanonicalTypeOfObject(obj.get()) : "";
+    return obj != nullptr ? TrCanonicalTypeOfObject(obj.get()) : "";
   }
   int nid = OBJ_txt2nid(text.c_str());
   ERR_clear_error();
-  return CanonicalTypeOfNid(nid);
+  return TrCanonicalTypeOfNid(nid);
 }
 
-bool IsHex(char c) {
+bool TrIsHex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
-int HexValue(char c) {
+int TrHexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   return c - 'A' + 10;
 }
 
-bool IsSpace(char c) { return c == ' '; }
+bool TrIsSpace(char c) { return c == ' '; }
 
 // Parses the DN `dn` into (type, value) pairs; `entry` names the whole entry in messages.
-absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseDn(std::string_view dn,
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> TrParseDn(std::string_view dn,
                                                                          std::string_view entry) {
   auto bad = [&](std::string_view why) {
     return absl::InvalidArgumentError(
@@ -294,20 +294,20 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseDn(std::st
   size_t i = 0;
   const size_t n = dn.size();
   while (true) {
-    while (i < n && IsSpace(dn[i])) ++i;
+    while (i < n && TrIsSpace(dn[i])) ++i;
     size_t eq = dn.find('=', i);
     if (eq == std::string_view::npos) {
       return bad(StrCat("RDN ", attrs.size() + 1, " has no '=' (a DN is TYPE=value, ...)"));
     }
     std::string_view type = dn.substr(i, eq - i);
-    while (!type.empty() && IsSpace(type.back())) type.remove_suffix(1);
+    while (!type.empty() && TrIsSpace(type.back())) type.remove_suffix(1);
     if (type.empty()) return bad(StrCat("RDN ", attrs.size() + 1, " has no attribute type"));
-    std::string canonical = CanonicalTypeOfText(type);
+    std::string canonical = TrCanonicalTypeOfText(type);
     if (canonical.empty()) {
       return bad(StrCat("unknown attribute type \"", ValidUtf8(type, true), "\""));
     }
     i = eq + 1;
-    while (i < n && IsSpace(dn[i])) ++i;
+    while (i < n && TrIsSpace(dn[i])) ++i;
     std::string value;
     size_t keep = 0;  // value's length up to its last escaped or non-space character
     bool end_of_rdn = false;
@@ -316,8 +316,8 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseDn(std::st
       if (c == '\\') {
         if (i + 1 >= n) return bad(StrCat("value of ", canonical, " ends in a lone '\\'"));
         char d = dn[i + 1];
-        if (IsHex(d) && i + 2 < n && IsHex(dn[i + 2])) {
-          value.push_back(static_cast<char>(HexValue(d) * 16 + HexValue(dn[i + 2])));
+        if (TrIsHex(d) && i + 2 < n && TrIsHex(dn[i + 2])) {
+          value.push_back(static_cast<char>(TrHexValue(d) * 16 + TrHexValue(dn[i + 2])));
           i += 3;
         } else if (std::strchr(",+\"\\<>;=# ", d) != nullptr) {
           value.push_back(d);
@@ -339,7 +339,7 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseDn(std::st
                           "' must be escaped"));
       }
       value.push_back(c);
-      if (!IsSpace(c)) keep = value.size();
+      if (!TrIsSpace(c)) keep = value.size();
       ++i;
     }
     value.resize(keep);
@@ -368,12 +368,12 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseDn(std::st
 // The subject of a certificate as (canonical type, UTF-8 value) in the certificate's order;
 // nullopt when a value does not convert or an RDN is multi-valued (notation cannot parse
 // such a subject either, so it matches no identity).
-struct SubjectAttributes {
+struct TrSubjectAttributes {
   std::vector<std::pair<std::string, std::string>> attrs;
   bool usable = true;  // false: multi-valued RDN, duplicate type or unconvertible value
 };
 
-std::string EntryValue(const X509_NAME_ENTRY* e, bool* ok) {
+std::string TrEntryValue(const X509_NAME_ENTRY* e, bool* ok) {
   unsigned char* utf8 = nullptr;
   int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e));
   if (len < 0) {
@@ -385,8 +385,8 @@ std::string EntryValue(const X509_NAME_ENTRY* e, bool* ok) {
   return std::string(reinterpret_cast<const char*>(utf8), static_cast<size_t>(len));
 }
 
-SubjectAttributes SubjectOf(X509* x) {
-  SubjectAttributes out;
+TrSubjectAttributes TrSubjectOf(X509* x) {
+  TrSubjectAttributes out;
   const X509_NAME* name = X509_get_subject_name(x);
   int count = X509_NAME_entry_count(name);
   int last_set = -1;
@@ -396,8 +396,8 @@ SubjectAttributes SubjectOf(X509* x) {
     if (set == last_set) out.usable = false;
     last_set = set;
     bool ok = true;
-    std::string value = EntryValue(e, &ok);
-    std::string type = CanonicalTypeOfObject(X509_NAME_ENTRY_get_object(e));
+    std::string value = TrEntryValue(e, &ok);
+    std::string type = TrCanonicalTypeOfObject(X509_NAME_ENTRY_get_object(e));
     if (!ok || type.empty()) out.usable = false;
     for (const auto& [t, v] : out.attrs) {
       if (t == type) out.usable = false;
@@ -407,7 +407,7 @@ SubjectAttributes SubjectOf(X509* x) {
   return out;
 }
 
-ossl::X509Ptr ParseDer(std::string_view der) {
+ossl::X509Ptr TrParseDer(std::string_view der) {
   const unsigned char* p = ossl::Bytes(der);
   ossl::X509Ptr x(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
   if (x != nullptr && p != ossl::Bytes(der) + der.size()) x.reset();
@@ -415,7 +415,7 @@ ossl::X509Ptr ParseDer(std::string_view der) {
   return x;
 }
 
-std::string EscapeDnValue(std::string_view v) {
+std::string TrEscapeDnValue(std::string_view v) {
   std::string out;
   for (size_t k = 0; k < v.size(); ++k) {
     char c = v[k];
@@ -575,12 +575,14 @@ absl::StatusOr<TrustStore> LoadTrustStore(std::string name, StoreType type,
                                                "\" is a symlink (the Notary Project spec "
                                                "forbids them)"));
     }
-    if (fs::is_regular_file(s) && HasCertExtension(file)) files.push_back(file);
+    if (fs::is_regular_file(s) && TrHasCertExtension(file)) files.push_back(file);
   }
   if (ec) return absl::PermissionDeniedError(StrCat(label, ": cannot list: ", ec.message()));
   std::sort(files.begin(), files.end());
 
   TrustStore store;
+  store.anchors = std::shared_ptr<X509_STORE>(X509_STORE_new(), X509_STORE_free);
+  if (store.anchors == nullptr) return absl::ResourceExhaustedError(StrCat(label, ": out of memory"));
   store.name = std::move(name);
   store.type = type;
   store.dir = dir;
@@ -590,13 +592,21 @@ absl::StatusOr<TrustStore> LoadTrustStore(std::string name, StoreType type,
         ReadFileLimited(path, kMaxTrustStoreFileBytes, "trust store certificate file");
     if (!data.ok()) return absl::Status(data.status().code(), StrCat(label, ": ", Sv(data.status().message())));
     std::string what = StrCat(label, ": \"", file, "\"");
-    absl::StatusOr<std::vector<ossl::X509Ptr>> certs = ParseCertificateFile(
+    absl::StatusOr<std::vector<ossl::X509Ptr>> certs = TrParseCertificateFile(
         *data, kMaxTrustStoreCertificates - store.certs_der.size(), what);
     if (!certs.ok()) return certs.status();
     for (ossl::X509Ptr& x : *certs) {
-      absl::Status ok = CheckStoreCertificate(x.get(), type, what);
+      absl::Status ok = TrCheckStoreCertificate(x.get(), type, what);
       if (!ok.ok()) return ok;
-      std::string der = DerOf(x.get());
+      if (X509_STORE_add_cert(store.anchors.get(), x.get()) != 1) {
+        // The same certificate twice (in two files) is harmless; anything else is not.
+        unsigned long e = ERR_peek_last_error();
+        ERR_clear_error();
+        if (ERR_GET_REASON(e) != X509_R_CERT_ALREADY_IN_HASH_TABLE) {
+          return absl::InternalError(StrCat(what, ": cannot add certificate to the store"));
+        }
+      }
+      std::string der = TrDerOf(x.get());
       store.thumbprints.push_back(Thumbprint(der));
       store.certs_der.push_back(std::move(der));
     }
@@ -606,7 +616,7 @@ absl::StatusOr<TrustStore> LoadTrustStore(std::string name, StoreType type,
         StrCat(label, ": holds no certificate (.pem, .crt or .cer files)"));
   }
   if (!crl_path.empty()) {
-    absl::StatusOr<std::vector<std::string>> crls = LoadCrls(crl_path);
+    absl::StatusOr<std::vector<std::string>> crls = TrLoadCrls(crl_path);
     if (!crls.ok()) {
       return absl::Status(crls.status().code(), StrCat(label, ": ", Sv(crls.status().message())));
     }
@@ -638,25 +648,25 @@ absl::StatusOr<TrustedIdentity> ParseTrustedIdentity(std::string_view text) {
                "\": neither \"*\" nor \"x509.subject: <DN>\" (no ':')"));
   }
   std::string_view prefix = text.substr(0, colon);
-  if (prefix != kX509SubjectPrefix) {
+  if (prefix != kTrX509SubjectPrefix) {
     return absl::InvalidArgumentError(StrCat("trusted identity \"", ValidUtf8(text, true),
                                              "\": unknown prefix \"", ValidUtf8(prefix, true),
                                              "\" (only x509.subject is supported)"));
   }
   std::string_view dn = text.substr(colon + 1);
-  while (!dn.empty() && IsSpace(dn.front())) dn.remove_prefix(1);
+  while (!dn.empty() && TrIsSpace(dn.front())) dn.remove_prefix(1);
   if (dn.empty()) {
     return absl::InvalidArgumentError(
         StrCat("trusted identity \"", ValidUtf8(text, true), "\": empty distinguished name"));
   }
-  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> attrs = ParseDn(dn, text);
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> attrs = TrParseDn(dn, text);
   if (!attrs.ok()) return attrs.status();
   id.attributes = std::move(*attrs);
   return id;
 }
 
 namespace {
-bool AttributesSubset(const TrustedIdentity& a, const TrustedIdentity& b) {
+bool TrAttributesSubset(const TrustedIdentity& a, const TrustedIdentity& b) {
   for (const auto& [t, v] : a.attributes) {
     bool found = false;
     for (const auto& [t2, v2] : b.attributes) {
@@ -687,7 +697,7 @@ absl::StatusOr<std::vector<TrustedIdentity>> ParseTrustedIdentities(
   }
   for (size_t i = 0; i < out.size(); ++i) {
     for (size_t j = 0; j < out.size(); ++j) {
-      if (i != j && AttributesSubset(out[i], out[j])) {
+      if (i != j && TrAttributesSubset(out[i], out[j])) {
         return absl::InvalidArgumentError(StrCat(
             "trustedIdentities: \"", ValidUtf8(out[i].text, true), "\" overlaps with \"",
             ValidUtf8(out[j].text, true), "\" (a certificate could match both)"));
@@ -699,10 +709,10 @@ absl::StatusOr<std::vector<TrustedIdentity>> ParseTrustedIdentities(
 
 bool IdentityMatches(const TrustedIdentity& id, std::string_view leaf_der) {
   ossl::ClearErrorsOnExit clear;
-  ossl::X509Ptr x = ParseDer(leaf_der);
+  ossl::X509Ptr x = TrParseDer(leaf_der);
   if (x == nullptr) return false;
   if (id.any) return true;
-  SubjectAttributes subject = SubjectOf(x.get());
+  TrSubjectAttributes subject = TrSubjectOf(x.get());
   if (!subject.usable) return false;
   for (const auto& [t, v] : id.attributes) {
     bool found = false;
@@ -716,7 +726,7 @@ bool IdentityMatches(const TrustedIdentity& id, std::string_view leaf_der) {
 
 std::string SubjectText(std::string_view der) {
   ossl::ClearErrorsOnExit clear;
-  ossl::X509Ptr x = ParseDer(der);
+  ossl::X509Ptr x = TrParseDer(der);
   if (x == nullptr) return "";
   const X509_NAME* name = X509_get_subject_name(x.get());
   std::string out;
@@ -727,11 +737,11 @@ std::string SubjectText(std::string_view der) {
     if (k > 0) out += set == last_set ? "+" : ", ";
     last_set = set;
     bool ok = true;
-    std::string value = EntryValue(e, &ok);
-    std::string type = CanonicalTypeOfObject(X509_NAME_ENTRY_get_object(e));
+    std::string value = TrEntryValue(e, &ok);
+    std::string type = TrCanonicalTypeOfObject(X509_NAME_ENTRY_get_object(e));
     out += type.empty() ? "?" : type;
     out += '=';
-    out += ok ? EscapeDnValue(ValidUtf8(value)) : "?";
+    out += ok ? TrEscapeDnValue(ValidUtf8(value)) : "?";
   }
   return out;
 }

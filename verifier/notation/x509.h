@@ -33,26 +33,45 @@ absl::StatusOr<Algorithm> AlgorithmOf(std::string_view leaf_der);
 // Integrity: `envelope.signature` over `envelope.signed_bytes` by the leaf's (certs_der[0])
 // key, with the algorithm AlgorithmOf implies, which must equal envelope.algorithm (an
 // envelope declaring another is PermissionDenied "algorithm substitution": alg says X, the
-// key is Y). RSA-PSS: salt length = digest length, MGF1 with the same digest. ECDSA: the raw
-// r||s of 2 x field size bytes (any other length: PermissionDenied).
+// key is Y). RSA-PSS: MGF1 with the same digest; salt length = digest length for COSE (as
+// go-cose verifies), any salt length for JWS (as golang-jwt's PS256/384/512 verify, which
+// notation uses; signers use the digest length). ECDSA: the raw r||s of 2 x field size bytes
+// (any other length, or a DER signature: PermissionDenied). A signature that does not verify:
+// PermissionDenied "integrity: ..."; an empty one or one over kMaxSignatureBytes, no
+// certificate, or a certificate that does not parse: InvalidArgument.
 absl::Status VerifyEnvelopeSignature(const Envelope& envelope);
 
 // Which rules a chain must meet.
 enum class ChainPurpose { kCodeSigning, kTimestamping };
 
 // The certificate requirements, on `chain_der` (leaf first, as the envelope carries it; the
-// last may be the root or not):
-//   leaf (kCodeSigning): basicConstraints, if present, cA FALSE; keyUsage present and
-//     critical with digitalSignature and without keyCertSign/cRLSign; extendedKeyUsage, if
-//     present, includes id-kp-codeSigning and not anyExtendedKeyUsage, and nothing but
-//     codeSigning (or id-kp-... allowed by notation: none other); key meets AlgorithmOf.
-//   leaf (kTimestamping): extendedKeyUsage present, critical, exactly id-kp-timeStamping;
-//     keyUsage, if present, includes digitalSignature; key RSA >= 2048 or P-256/384/521.
-//   CAs (every certificate after the leaf): basicConstraints present, critical, cA TRUE,
-//     pathLenConstraint respected; keyUsage present and critical with keyCertSign; key as
-//     above.
-//   every certificate: version 3; no unknown critical extension; each is issued by the next
-//     (its issuer name equals the next one's subject and the next's key verifies it).
+// last may be the root or not; at most kMaxChainCertificates + 1 certificates), as the spec
+// and notation-core-go (x509/codesigning_cert_validations.go, timestamp_cert_validations.go)
+// state them:
+//   leaf (both purposes): basicConstraints, if present, cA FALSE; keyUsage present with
+//     digitalSignature and none of keyEncipherment, dataEncipherment, keyAgreement,
+//     keyCertSign, cRLSign, encipherOnly, decipherOnly (nonRepudiation is allowed); the key
+//     one AlgorithmOf accepts (RSA 2048/3072/4096, P-256/384/521).
+//   leaf (kCodeSigning): keyUsage critical; extendedKeyUsage optional, and if present it must
+//     not include anyExtendedKeyUsage (the spec), serverAuth, clientAuth, emailProtection,
+//     timeStamping or OCSPSigning (notation-core-go); id-kp-codeSigning is NOT required (the
+//     spec: "MAY contain"), other OIDs are allowed.
+//   leaf (kTimestamping): keyUsage need not be critical (the spec: SHOULD); extendedKeyUsage
+//     present, critical, exactly id-kp-timeStamping.
+//   CAs (every certificate after the leaf): basicConstraints present, critical, cA TRUE;
+//     pathLenConstraint, if present, >= the number of CA certificates between it and the leaf;
+//     keyUsage present (critical for kCodeSigning; SHOULD for kTimestamping) with keyCertSign;
+//     key RSA of 2048..16384 bits or EC P-256/384/521 (stricter than notation-core-go, which
+//     checks CA keys only through Go's signature check; Ed25519 CAs are refused).
+//   every certificate: version 3; extensions that parse, none twice; not signed with SHA-1 or
+//     MD5 (the spec; Go refuses them too). Other extensions are not evaluated, so an unknown
+//     critical extension does not fail the chain (the spec: "MUST fail open"; notation does
+//     the same).
+//   order: each is issued by the next (its issuer name equals the next one's subject and the
+//     next's key verifies it); no self-signed certificate but the last; the last, when it is
+//     self-issued, must verify with its own key. Unlike notation (which requires the envelope's
+//     chain to end in its self-signed root), the root may be omitted; VerifyChain completes it
+//     from the store.
 absl::Status CheckCertificateRules(const std::vector<std::string>& chain_der,
                                    ChainPurpose purpose);
 
@@ -66,13 +85,22 @@ struct ChainResult {
   absl::Time not_before;
   absl::Time not_after;
 };
-// Authenticity (without time, without identity): `chain_der` (leaf first) leads to a
-// certificate of one of `stores` (only stores of `type`; each tried in order), by
-// signature and name chaining (OpenSSL X509_verify_cert with the store's certificates as
-// trust anchors, the envelope's others as untrusted, X509_V_FLAG_NO_CHECK_TIME,
-// X509_V_FLAG_PARTIAL_CHAIN so an intermediate in a store anchors too), and meets
-// CheckCertificateRules(purpose). PermissionDenied naming the stores tried and OpenSSL's
-// reason when none anchors it.
+// Authenticity (without time, without identity): `chain_der` (leaf first, at most
+// kMaxChainCertificates: InvalidArgument otherwise) meets CheckCertificateRules(purpose)
+// (checked first, before any store), and leads to a certificate of one of `stores` (only
+// stores of `type`; each tried in order), by signature and name chaining (OpenSSL
+// X509_verify_cert with the store's certificates as trust anchors, the envelope's others as
+// untrusted, X509_V_FLAG_NO_CHECK_TIME, X509_V_FLAG_PARTIAL_CHAIN so an intermediate in a
+// store anchors too, X509_V_FLAG_IGNORE_CRITICAL as above); a chain completed with store
+// certificates the envelope did not carry must meet the rules too. PermissionDenied naming
+// the stores tried and OpenSSL's reason for each (or "no trust store of type X") when none
+// anchors it. (notation-go instead requires one of the envelope's certificates to equal a
+// store certificate byte for byte; path building also accepts a store root the envelope
+// omitted. Both need a signature chain from the leaf to the trusted certificate.)
+// not_before/not_after intersect the validity of the verified chain's certificates (the path
+// to the anchor; certificates the envelope or token carries above the anchor, such as a
+// cross-signed root, do not count: notation checks every envelope certificate at signing time
+// since its chains always end in their root).
 absl::StatusOr<ChainResult> VerifyChain(
     const std::vector<std::string>& chain_der,
     const std::vector<std::shared_ptr<const TrustStore>>& stores, StoreType type,
@@ -89,7 +117,11 @@ struct RevocationResult {
 // and does not list it; kRevoked when one lists it (revocation time and reason in detail);
 // kUnknown otherwise ("no CRL configured for trust store <name>", "CRL of <issuer> expired
 // <time>", ...). Offline: nothing is fetched (OCSP and CRL distribution points are never
-// followed).
+// followed). As notation-core-go: an entry with reason certificateHold is revoked (unless a
+// removeFromCRL entry lifts it), a CRL without nextUpdate or with an unknown critical
+// extension does not count, a delta CRL's entries count but it alone does not cover a
+// certificate. Not done: notation's "revoked after the signing time per invalidityDate is
+// still good" (no signing time here).
 RevocationResult CheckRevocation(const ChainResult& chain, const TrustStore& store, absl::Time at);
 
 // Lowercase hex SHA-256 of `der`.
