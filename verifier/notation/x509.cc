@@ -714,9 +714,6 @@ absl::StatusOr<ChainResult> VerifyChain(
     for (const ossl::X509Ptr& x : verified) {
       NxIntersect(x.get(), &result.not_before, &result.not_after, &times_ok);
     }
-    for (const ossl::X509Ptr& x : *certs) {  // certificates above the anchor count too
-      NxIntersect(x.get(), &result.not_before, &result.not_after, &times_ok);
-    }
     if (!times_ok) {
       return absl::InvalidArgumentError("a certificate of the chain has an unreadable validity time");
     }
