@@ -251,6 +251,8 @@ std::string PolicySet::Fingerprint() const {
     absl::MutexLock lock(&mu_);
     auto add_keys = [&f](const Policy& p) {
       for (const std::string& k : p.key_files()) f += FileIdentity(k);
+      // A certificate added to or removed from a trust store changes its directory's mtime.
+      for (const std::string& d : p.trust_store_dirs()) f += FileIdentity(d);
     };
     if (current_.node) add_keys(*current_.node);
     for (const auto& [ns, p] : current_.namespaces) add_keys(*p);
@@ -345,7 +347,7 @@ absl::Status PolicySet::LoadLastGood(const std::string& path, const std::string&
       return absl::DataLossError(StrCat(path, ": bad source \"", *source, "\" or namespace \"", *ns, "\""));
     }
     auto keys = entry.find("keys");
-    if (keys == entry.end() || !keys->is_array() || keys->size() > kMaxPolicyKeys) {
+    if (keys == entry.end() || !keys->is_array() || keys->size() > kMaxLastGoodKeyFiles) {
       return absl::DataLossError(StrCat(path, ": \"keys\" of ", *source, " is missing or too long"));
     }
     for (const nlohmann::json& k : *keys) {

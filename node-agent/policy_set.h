@@ -28,6 +28,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "verifier/notation/trust.h"
 #include "verifier/policy.h"
 
 namespace layerseal::agent {
@@ -37,9 +38,15 @@ inline constexpr size_t kMaxNamespacePolicies = 1024;
 // A last-good copy larger than this is refused (written or read): policies are at most
 // kMaxPolicyBytes each, keys small; a copy this large is damage, not a policy set.
 inline constexpr size_t kMaxLastGoodBytes = 32 << 20;
-// A key file larger than this is not kept in the last-good copy (the policy refuses larger
-// PEM files anyway).
-inline constexpr size_t kMaxLastGoodKeyBytes = 64 << 10;
+// A key file larger than this is not kept in the last-good copy: the largest file a policy
+// reads is a notation trust store's CRL file (notation::kMaxCrlFileBytes); keys and
+// certificates are far smaller. The whole copy stays within kMaxLastGoodBytes.
+inline constexpr size_t kMaxLastGoodKeyBytes = notation::kMaxCrlFileBytes;
+// Key files one policy of a last-good copy may carry: its keys and trusted roots, and every
+// certificate and CRL file of its notation trust stores (each store at most
+// kMaxTrustStoreCertificates files, one CRL).
+inline constexpr size_t kMaxLastGoodKeyFiles =
+    kMaxPolicyKeys + notation::kMaxTrustStores * (notation::kMaxTrustStoreCertificates + 1);
 
 // Where the policies in force came from.
 enum class PolicyOrigin { kNone, kFiles, kLastGood };

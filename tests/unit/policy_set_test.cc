@@ -13,6 +13,7 @@
 #include "node-agent/policy_set.h"
 #include "tests/support/agent_unit.h"
 #include "tests/support/files.h"
+#include "tests/support/notation_x509_certs.h"
 #include "verifier/crypto.h"
 #include "verifier/digest.h"
 #include "verifier/policy.h"
@@ -199,6 +200,33 @@ TEST_F(PolicySetTest, FingerprintChangesWhenAFileChanges) {
 
   fs::remove(NsFile("team-b.yaml"));
   EXPECT_NE((*set)->Fingerprint(), f3);
+}
+
+// Issue 20: a notation trust store is a directory; a certificate dropped into it (or taken
+// out) changes no file the policy read, only the directory, which the fingerprint watches.
+TEST_F(PolicySetTest, FingerprintSeesACertificateAddedToATrustStore) {
+  namespace nx = layerseal::testing::notation_x509;
+  auto ca = [](const std::string& cn) {
+    nx::CertPtr c = nx::MakeCert({.subject = nx::Subject(cn), .key = nx::SharedKey("P-256").get(),
+                                  .exts = nx::CaExts()});
+    return nx::Pem(c.get());
+  };
+  fs::create_directories(dir_ / "store");
+  WriteAll(dir_ / "store/root.pem", ca("root one"));
+  WriteAll(node_path_, "version: 1\ntrustStores:\n  acme: {type: ca, path: store}\n"
+                       "default:\n  requirement: signed\n  signatures: [notation]\n  notation:\n"
+                       "    level: permissive\n    trustStores: [acme]\n"
+                       "    trustedIdentities: [\"*\"]\n");
+  absl::StatusOr<std::unique_ptr<PolicySet>> set = PolicySet::Load(node_path_, ns_dir_);
+  ASSERT_TRUE(set.ok()) << set.status();
+  std::string f0 = (*set)->Fingerprint();
+  EXPECT_EQ((*set)->Fingerprint(), f0);
+
+  WriteAll(dir_ / "store/root-two.pem", ca("root two"));
+  std::string f1 = (*set)->Fingerprint();
+  EXPECT_NE(f1, f0) << "a certificate added to the store went unnoticed";
+  fs::remove(dir_ / "store/root-two.pem");
+  EXPECT_NE((*set)->Fingerprint(), f1) << "a certificate removed from the store went unnoticed";
 }
 
 // A ConfigMap update swaps the "..data" symlink to a new timestamped directory: the
