@@ -931,31 +931,6 @@ absl::Status Parser::ParseExact(const Item& item, const ScopePattern* pattern,
 
 // ---- Notary Project trust stores and the scope's notation member (issue 20, s27-policy) ----
 
-// The files notation::LoadTrustStore reads in `dir` (trust.h: regular files directly in it
-// named *.pem, *.crt or *.cer, any case), sorted: the key files a watcher must stat. A
-// directory that cannot be listed gives none (LoadTrustStore has already refused it).
-std::vector<std::string> PolicyTrustStoreFiles(const std::string& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  std::filesystem::directory_iterator it(dir, ec);
-  for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-    std::error_code st_ec;
-    std::filesystem::file_status st = it->symlink_status(st_ec);
-    if (st_ec || !std::filesystem::is_regular_file(st)) continue;
-    std::string name = it->path().filename().string();
-    std::string lower = name;
-    for (char& c : lower) {
-      if (IsUpper(c)) c = static_cast<char>(c - 'A' + 'a');
-    }
-    if (lower.ends_with(".pem") || lower.ends_with(".crt") || lower.ends_with(".cer")) {
-      out.push_back(JoinPath(dir, name));
-    }
-    if (out.size() > notation::kMaxTrustStoreCertificates) break;  // the store was loaded: bounded
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 absl::Status Parser::ParseTrustStores(const Item& stores) {
   absl::StatusOr<std::vector<Item>> items = Entries(stores, Keys::kNames);
   if (!items.ok()) return items.status();
@@ -1005,7 +980,7 @@ absl::Status Parser::ParseTrustStore(const Item& item) {
     bool about_crl = crl != nullptr && message.find(crl_file) != std::string_view::npos;
     return Error(about_crl ? *crl : *path, message);
   }
-  for (std::string& f : PolicyTrustStoreFiles(dir)) key_files_.push_back(std::move(f));
+  for (const std::string& f : store->files) key_files_.push_back(f);
   if (!crl_file.empty()) key_files_.push_back(crl_file);
   store_dirs_.push_back(dir);
   auto shared = std::make_shared<const notation::TrustStore>(*std::move(store));

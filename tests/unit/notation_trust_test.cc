@@ -111,10 +111,37 @@ TEST(NotationTrustStoreTest, SymlinksAreRefused) {
   ASSERT_FALSE(s.ok());
   EXPECT_TRUE(absl::StrContains(s.status().message(), "symlink")) << s.status();
 
-  std::filesystem::create_symlink(dir / "real/root.pem", dir / "real/alias.pem");
+  // A file linked from elsewhere would make the store hold what its directory does not show.
+  std::filesystem::create_directory(dir / "elsewhere");
+  WriteFile(dir / "elsewhere/other.pem", Pem(a.root.get()));
+  std::filesystem::create_symlink(dir / "elsewhere/other.pem", dir / "real/alias.pem");
   s = LoadTrustStore("x", StoreType::kCa, dir / "real", "");
   ASSERT_FALSE(s.ok());
-  EXPECT_TRUE(absl::StrContains(s.status().message(), "\"alias.pem\" is a symlink")) << s.status();
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "\"alias.pem\" is a symlink leading outside"))
+      << s.status();
+  std::filesystem::remove(dir / "real/alias.pem");
+  std::filesystem::create_symlink("../real/../elsewhere/other.pem", dir / "real/alias.pem");
+  EXPECT_FALSE(LoadTrustStore("x", StoreType::kCa, dir / "real", "").ok());
+}
+
+// How Kubernetes mounts a ConfigMap or Secret: the files are links into "..data", itself a
+// link to a hidden timestamped directory inside the volume. Such a store is read (its links
+// stay inside the store directory); the hidden entries are not certificates.
+TEST(NotationTrustStoreTest, ConfigMapVolumeLayoutIsRead) {
+  X509TempDir dir;
+  Pki a, b;
+  std::filesystem::create_directories(dir / "vol/..2026_12_06_13_00_00.1");
+  WriteFile(dir / "vol/..2026_12_06_13_00_00.1/root.pem", Pem(a.root.get()));
+  WriteFile(dir / "vol/..2026_12_06_13_00_00.1/second.crt", Pem(b.root.get()));
+  std::filesystem::create_directory_symlink("..2026_12_06_13_00_00.1", dir / "vol/..data");
+  std::filesystem::create_symlink("..data/root.pem", dir / "vol/root.pem");
+  std::filesystem::create_symlink("..data/second.crt", dir / "vol/second.crt");
+  absl::StatusOr<TrustStore> s = LoadTrustStore("cm", StoreType::kCa, dir / "vol", "");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->certs_der.size(), 2u);
+  ASSERT_EQ(s->files.size(), 2u);
+  EXPECT_EQ(s->files[0], (dir / "vol/root.pem"));
+  EXPECT_EQ(s->files[1], (dir / "vol/second.crt"));
 }
 
 TEST(NotationTrustStoreTest, EmptyMissingOversizedAndGarbageAreRefused) {

@@ -566,14 +566,33 @@ absl::StatusOr<TrustStore> LoadTrustStore(std::string name, StoreType type,
 
   std::vector<std::string> files;
   std::error_code ec;
+  const fs::path real_dir = fs::canonical(dir, ec);
+  if (ec) return absl::PermissionDeniedError(StrCat(label, ": ", ec.message()));
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     std::string file = it->path().filename().string();
+    // Hidden entries are not certificates: a Kubernetes ConfigMap or Secret volume keeps its
+    // real files under "..data" / "..<timestamp>" (see below).
+    if (file.empty() || file[0] == '.') continue;
     fs::file_status s = it->symlink_status(ec);
     if (ec) break;
     if (fs::is_symlink(s)) {
-      return absl::InvalidArgumentError(StrCat(label, ": \"", file,
-                                               "\" is a symlink (the Notary Project spec "
-                                               "forbids them)"));
+      // The spec forbids symlinks so that a store holds exactly what its directory shows.
+      // One kind keeps that promise and is how Kubernetes mounts every ConfigMap and Secret:
+      // a link whose target lies inside the store directory itself (cert.pem ->
+      // ..data/cert.pem). That kind is read; a link leading anywhere else is refused.
+      std::error_code link_ec;
+      fs::path target = fs::canonical(it->path(), link_ec);
+      std::string inside = real_dir.string() + "/";
+      if (link_ec || target.string().compare(0, inside.size(), inside) != 0 ||
+          !fs::is_regular_file(fs::status(target, link_ec))) {
+        return absl::InvalidArgumentError(StrCat(label, ": \"", file,
+                                                 "\" is a symlink leading outside the store "
+                                                 "directory (the Notary Project spec forbids "
+                                                 "symlinks; only a ConfigMap-style link to a "
+                                                 "file inside the directory is read)"));
+      }
+      if (TrHasCertExtension(file)) files.push_back(file);
+      continue;
     }
     if (fs::is_regular_file(s) && TrHasCertExtension(file)) files.push_back(file);
   }
@@ -588,6 +607,7 @@ absl::StatusOr<TrustStore> LoadTrustStore(std::string name, StoreType type,
   store.dir = dir;
   for (const std::string& file : files) {
     std::string path = (fs::path(dir) / file).string();
+    store.files.push_back(path);
     absl::StatusOr<std::string> data =
         ReadFileLimited(path, kMaxTrustStoreFileBytes, "trust store certificate file");
     if (!data.ok()) return absl::Status(data.status().code(), StrCat(label, ": ", Sv(data.status().message())));

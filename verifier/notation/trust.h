@@ -40,6 +40,7 @@ struct TrustStore {
   std::string name;  // the policy's name for it
   StoreType type = StoreType::kCa;
   std::string dir;   // where it was read from (for messages)
+  std::vector<std::string> files;           // the certificate files read (dir/name), in order
   std::vector<std::string> certs_der;       // in file-name order, then order within a file
   std::vector<std::string> thumbprints;     // lowercase hex SHA-256 of each of certs_der
   std::vector<std::string> crls_der;        // the CRL file's CRLs (empty: no CRL configured)
@@ -55,7 +56,9 @@ struct TrustStore {
 // e.g. <truststore>/x509/ca/acme): every regular file directly in it whose name ends in
 // .pem, .crt or .cer (case-insensitive), each holding one or more certificates in PEM or
 // one in DER; subdirectories and other files are ignored. Refused, naming the path:
-// a symlink (the directory itself or a certificate file: the spec forbids them), a file over
+// a symlink (the directory itself, or a certificate file whose link leads outside the
+// directory: the spec forbids symlinks; a link to a file inside the directory, which is how
+// Kubernetes mounts a ConfigMap or Secret, is read; entries named ".*" are skipped), a file over
 // kMaxTrustStoreFileBytes, one that holds no certificate or does not parse, more than
 // kMaxTrustStoreCertificates, an empty store, and a certificate that is not a CA
 // (basicConstraints cA TRUE) unless it is self-signed (notation accepts self-signed leaf
