@@ -75,8 +75,9 @@ inline KeyPtr SharedKey(const std::string& kind) {
 }
 
 struct Ext {
-  int nid;
-  std::string value;  // X509V3_EXT_conf_nid syntax, "critical," prefix for critical
+  int nid;            // NID_undef: the extension named by `oid`
+  std::string value;  // X509V3_EXT_conf syntax, "critical," prefix for critical
+  std::string oid;    // e.g. "1.3.6.1.4.1.99999.1" with value "critical,ASN1:UTF8String:x"
 };
 
 struct CertSpec {
@@ -119,8 +120,11 @@ inline CertPtr MakeCert(const CertSpec& s) {
   for (const Ext& e : s.exts) {
     X509V3_CTX ctx;
     X509V3_set_ctx(&ctx, s.issuer != nullptr ? s.issuer : x, x, nullptr, nullptr, 0);
-    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, e.nid, e.value.c_str());
-    EXPECT_NE(ext, nullptr) << OBJ_nid2sn(e.nid) << "=" << e.value << ": " << ossl::LastError();
+    X509_EXTENSION* ext =
+        e.nid != NID_undef ? X509V3_EXT_conf_nid(nullptr, &ctx, e.nid, e.value.c_str())
+                           : X509V3_EXT_nconf(nullptr, &ctx, e.oid.c_str(), e.value.c_str());
+    EXPECT_NE(ext, nullptr) << (e.nid != NID_undef ? OBJ_nid2sn(e.nid) : e.oid.c_str()) << "="
+                            << e.value << ": " << ossl::LastError();
     if (ext != nullptr) {
       X509_add_ext(x, ext, -1);
       X509_EXTENSION_free(ext);
