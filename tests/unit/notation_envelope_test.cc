@@ -1222,6 +1222,13 @@ TEST(NotationCose, IndefiniteLengthsAreRejected) {
   ExpectInvalid(ParseCose(std::string("\xff", 1)), "indefinite length or break");
   ExpectInvalid(ParseCose(std::string("\x1c", 1)), "CBOR reserved encoding at offset 0");
   ExpectInvalid(ParseCose(std::string("\xf8\x10", 2)), "malformed simple value");
+  ExpectInvalid(ParseCose(std::string("\xf8\x20", 2)), "CBOR simple value 32 at offset 0 is not supported");
+  ExpectInvalid(ParseCose(std::string("\xe5", 1)), "CBOR simple value 5 at offset 0 is not supported");
+  // Assigned simple values and floats are well-formed: this fails later, as not a COSE_Sign1.
+  for (std::string_view v : {std::string_view("\xf4", 1), std::string_view("\xf6", 1),
+                             std::string_view("\xf7", 1), std::string_view("\xf9\x3c\x00", 3)}) {
+    ExpectInvalid(ParseCose(v), "not a COSE_Sign1 (an array of 4)");
+  }
 }
 
 TEST(NotationCose, HostileSizesAndDepth) {

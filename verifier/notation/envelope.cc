@@ -471,8 +471,9 @@ absl::StatusOr<CborHead> ReadCborHead(std::string_view in, size_t pos, std::stri
 
 // Walks one CBOR data item at `pos` (RFC 8949 well-formedness), returns where it ends.
 // Rejects indefinite lengths, reserved encodings, more than kMaxCborItems items and nesting
-// deeper than kMaxCborDepth; recursion is bounded by that depth. Also rejects the one-byte
-// tags 6..20 (heads 0xC6..0xD4), which libcbor 0.8 refuses to decode.
+// deeper than kMaxCborDepth; recursion is bounded by that depth. Also rejects what libcbor
+// 0.8 refuses to decode, by name: the one-byte tags 6..20 (heads 0xC6..0xD4) and unassigned
+// simple values (0xE0..0xF3, 0xF8 xx); and text strings that are not UTF-8.
 absl::StatusOr<size_t> ScanCbor(std::string_view in, size_t pos, size_t depth, size_t& items,
                                 std::string_view where) {
   if (depth > kMaxCborDepth) {
@@ -525,6 +526,10 @@ absl::StatusOr<size_t> ScanCbor(std::string_view in, size_t pos, size_t depth, s
     default:  // 7: simple values and floats
       if (h->info == 24 && h->arg < 32) {
         return Bad(where, StrCat("CBOR malformed simple value at offset ", at));
+      }
+      // Unassigned simple values: libcbor 0.8 does not decode them either.
+      if (h->info < 20 || h->info == 24) {
+        return Bad(where, StrCat("CBOR simple value ", h->arg, " at offset ", at, " is not supported"));
       }
       return pos;
   }
