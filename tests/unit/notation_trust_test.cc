@@ -60,6 +60,13 @@ TEST(NotationTrustStoreTest, LoadsDerCertificatesOneAfterAnother) {
   ASSERT_TRUE(s.ok()) << s.status();
   ASSERT_EQ(s->certs_der.size(), 2u);
   EXPECT_EQ(s->certs_der[1], Der(a.inter.get()));
+  EXPECT_NE(s->anchors, nullptr);
+  // The same certificate in a second file is harmless.
+  WriteFile(dir / "two-again.pem", Pem(a.root.get()));
+  s = LoadTrustStore("x", StoreType::kSigningAuthority, dir.path(), "");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->certs_der.size(), 3u);
+  EXPECT_EQ(ERR_peek_error(), 0u);
 }
 
 TEST(NotationTrustStoreTest, SelfSignedLeafIsAcceptedNonCaNonSelfSignedIsRefused) {

@@ -489,6 +489,16 @@ TEST(NotationChainTest, AnchorsAtRootIntermediateOrOmittedRoot) {
   r = VerifyChain(chain, {roots, sa}, StoreType::kSigningAuthority, ChainPurpose::kCodeSigning);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->store, "sa");
+
+  // A TrustStore built by hand (no parsed anchors) works the same.
+  TrustStore manual;
+  manual.name = "manual";
+  manual.certs_der = {Der(b.root.get())};
+  ASSERT_EQ(manual.anchors, nullptr);
+  r = VerifyChain({chain[0], chain[1]}, {std::make_shared<const TrustStore>(manual)},
+                  StoreType::kCa, ChainPurpose::kCodeSigning);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->chain_der, chain);
   EXPECT_EQ(ERR_peek_error(), 0u);
 }
 
@@ -530,6 +540,30 @@ TEST(NotationChainTest, TimeIsNotCheckedButValidityIsIntersected) {
   EXPECT_EQ(r->not_before, t - absl::Hours(48));
   EXPECT_EQ(r->not_after, t - absl::Hours(24));
   EXPECT_LT(r->not_after, absl::Now());  // expired, and chained all the same
+}
+
+TEST(NotationChainTest, ValidityOfCertificatesAboveTheAnchorDoesNotCount) {
+  X509TempDir dir;
+  KeyPtr rk = SharedKey("P-256"), ik = SharedKey("P-384"), lk = SharedKey("P-256");
+  CertPtr root = MakeCert({.subject = Subject("root"), .key = rk.get(), .exts = CaExts(),
+                           .not_before = kT0, .not_after = kT0 + absl::Hours(24 * 10)});
+  CertPtr inter = MakeCert({.subject = Subject("inter"), .key = ik.get(), .issuer = root.get(),
+                            .issuer_key = rk.get(), .exts = CaExts(),
+                            .not_before = kT0, .not_after = kT0 + absl::Hours(24 * 30)});
+  CertPtr leaf = MakeCert({.subject = Subject("leaf"), .key = lk.get(), .issuer = inter.get(),
+                           .issuer_key = ik.get(), .exts = LeafExts(),
+                           .not_before = kT0, .not_after = kT0 + absl::Hours(24 * 20)});
+  std::vector<std::string> chain = {Der(leaf.get()), Der(inter.get()), Der(root.get())};
+  auto inters = StoreOf("inters", StoreType::kCa, {inter.get()}, dir.path());
+  absl::StatusOr<ChainResult> r = VerifyChain(chain, {inters}, StoreType::kCa, ChainPurpose::kCodeSigning);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->chain_der.size(), 2u);
+  EXPECT_EQ(r->not_after, kT0 + absl::Hours(24 * 20));  // the root's 10 days do not count
+  auto roots = StoreOf("roots", StoreType::kCa, {root.get()}, dir.path());
+  r = VerifyChain(chain, {roots}, StoreType::kCa, ChainPurpose::kCodeSigning);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->not_after, kT0 + absl::Hours(24 * 10));
+  EXPECT_EQ(r->not_before, kT0);
 }
 
 TEST(NotationChainTest, RulesAreAppliedToTheEnvelopeAndToTheStoreAnchor) {

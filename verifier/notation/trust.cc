@@ -581,6 +581,8 @@ absl::StatusOr<TrustStore> LoadTrustStore(std::string name, StoreType type,
   std::sort(files.begin(), files.end());
 
   TrustStore store;
+  store.anchors = std::shared_ptr<X509_STORE>(X509_STORE_new(), X509_STORE_free);
+  if (store.anchors == nullptr) return absl::ResourceExhaustedError(StrCat(label, ": out of memory"));
   store.name = std::move(name);
   store.type = type;
   store.dir = dir;
@@ -596,6 +598,14 @@ absl::StatusOr<TrustStore> LoadTrustStore(std::string name, StoreType type,
     for (ossl::X509Ptr& x : *certs) {
       absl::Status ok = TrCheckStoreCertificate(x.get(), type, what);
       if (!ok.ok()) return ok;
+      if (X509_STORE_add_cert(store.anchors.get(), x.get()) != 1) {
+        // The same certificate twice (in two files) is harmless; anything else is not.
+        unsigned long e = ERR_peek_last_error();
+        ERR_clear_error();
+        if (ERR_GET_REASON(e) != X509_R_CERT_ALREADY_IN_HASH_TABLE) {
+          return absl::InternalError(StrCat(what, ": cannot add certificate to the store"));
+        }
+      }
       std::string der = TrDerOf(x.get());
       store.thumbprints.push_back(Thumbprint(der));
       store.certs_der.push_back(std::move(der));

@@ -20,6 +20,8 @@
 
 #include "absl/status/statusor.h"
 
+typedef struct x509_store_st X509_STORE;  // OpenSSL's, as <openssl/types.h> declares it
+
 namespace layerseal::notation {
 
 inline constexpr size_t kMaxTrustStores = 64;              // per policy
@@ -42,6 +44,11 @@ struct TrustStore {
   std::vector<std::string> thumbprints;     // lowercase hex SHA-256 of each of certs_der
   std::vector<std::string> crls_der;        // the CRL file's CRLs (empty: no CRL configured)
   std::string crl_path;                     // empty: none
+  // certs_der parsed once by LoadTrustStore, as an OpenSSL store of trust anchors that
+  // VerifyChain shares between calls and threads (X509_STORE lookups are thread-safe; it is
+  // never modified after LoadTrustStore). Null in a TrustStore built by hand: VerifyChain
+  // then parses certs_der on each call (a 256-certificate store costs tens of milliseconds).
+  std::shared_ptr<X509_STORE> anchors;
 };
 
 // Reads the named store at directory `dir` (the Notary Project layout's leaf directory,

@@ -653,17 +653,21 @@ absl::StatusOr<ChainResult> VerifyChain(
   std::vector<std::string> tried;
   for (const std::shared_ptr<const TrustStore>& store : stores) {
     if (store == nullptr || store->type != type) continue;
-    ossl::StorePtr x509_store(X509_STORE_new());
-    if (x509_store == nullptr) return absl::InternalError("out of memory");
-    for (const std::string& der : store->certs_der) {
-      ossl::X509Ptr anchor = NxParseCert(der);
-      if (anchor == nullptr) continue;  // LoadTrustStore parsed them; never here
-      X509_STORE_add_cert(x509_store.get(), anchor.get());
+    X509_STORE* anchors = store->anchors.get();
+    ossl::StorePtr built_here;
+    if (anchors == nullptr) {  // a TrustStore not made by LoadTrustStore
+      built_here.reset(X509_STORE_new());
+      if (built_here == nullptr) return absl::InternalError("out of memory");
+      for (const std::string& der : store->certs_der) {
+        ossl::X509Ptr anchor = NxParseCert(der);
+        if (anchor != nullptr) X509_STORE_add_cert(built_here.get(), anchor.get());
+      }
+      ERR_clear_error();
+      anchors = built_here.get();
     }
-    ERR_clear_error();
     ossl::StoreCtxPtr ctx(X509_STORE_CTX_new());
     if (ctx == nullptr ||
-        X509_STORE_CTX_init(ctx.get(), x509_store.get(), (*certs)[0].get(), untrusted.get()) != 1) {
+        X509_STORE_CTX_init(ctx.get(), anchors, (*certs)[0].get(), untrusted.get()) != 1) {
       return absl::InternalError(StrCat("X509_STORE_CTX_init: ", ossl::LastError()));
     }
     X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
@@ -708,9 +712,6 @@ absl::StatusOr<ChainResult> VerifyChain(
     result.not_after = absl::InfiniteFuture();
     bool times_ok = true;
     for (const ossl::X509Ptr& x : verified) {
-      NxIntersect(x.get(), &result.not_before, &result.not_after, &times_ok);
-    }
-    for (const ossl::X509Ptr& x : *certs) {  // certificates above the anchor count too
       NxIntersect(x.get(), &result.not_before, &result.not_after, &times_ok);
     }
     if (!times_ok) {

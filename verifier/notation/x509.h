@@ -97,7 +97,10 @@ struct ChainResult {
 // anchors it. (notation-go instead requires one of the envelope's certificates to equal a
 // store certificate byte for byte; path building also accepts a store root the envelope
 // omitted. Both need a signature chain from the leaf to the trusted certificate.)
-// not_before/not_after intersect every certificate of the verified chain and of the envelope.
+// not_before/not_after intersect the validity of the verified chain's certificates (the path
+// to the anchor; certificates the envelope or token carries above the anchor, such as a
+// cross-signed root, do not count: notation checks every envelope certificate at signing time
+// since its chains always end in their root).
 absl::StatusOr<ChainResult> VerifyChain(
     const std::vector<std::string>& chain_der,
     const std::vector<std::shared_ptr<const TrustStore>>& stores, StoreType type,
