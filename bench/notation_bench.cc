@@ -29,7 +29,10 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -130,6 +133,32 @@ Case MakeCase(const testing::EnvelopeSpec& spec, std::vector<std::shared_ptr<con
   return c;
 }
 
+void WriteFile(const std::string& path, const std::string& bytes) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size()) {
+    Fail("cannot write " + path);
+  }
+  std::fclose(f);
+}
+
+// A store directory with `cert_der` and a CRL file, under a fresh temp dir, read back by
+// LoadTrustStore.
+std::shared_ptr<const notation::TrustStore> LoadStore(const std::string& name,
+                                                      notation::StoreType type,
+                                                      const std::string& cert_der,
+                                                      const std::string& crl_der) {
+  std::string base = std::filesystem::temp_directory_path() /
+                     ("notation_bench_" + std::to_string(::getpid()) + "_" + name);
+  std::filesystem::create_directories(base + "/store");
+  WriteFile(base + "/store/root.crt", cert_der);
+  WriteFile(base + "/store.crl", crl_der);
+  absl::StatusOr<notation::TrustStore> s =
+      notation::LoadTrustStore(name, type, base + "/store", base + "/store.crl");
+  std::filesystem::remove_all(base);
+  if (!s.ok()) Fail(std::string(Sv(s.status().message())));
+  return std::make_shared<const notation::TrustStore>(*std::move(s));
+}
+
 const World& W() {
   static const World* w = [] {
     auto* out = new World();
@@ -148,11 +177,11 @@ const World& W() {
     TestCert tsa = MakeCert({"C=US,ST=WA,O=acme,CN=acme TSA", CertKind::kTimestamping,
                              Utc(2022, 1, 1), Utc(2032, 1, 1)},
                             testing::NewRsaKey(2048), &tsa_root);
-    auto ca = testing::MakeStore("acme-ca", notation::StoreType::kCa, {root.der},
-                                 {testing::MakeCrl(root, Utc(2023, 1, 1), Utc(2030, 1, 1), {})});
-    auto tsa_store =
-        testing::MakeStore("acme-tsa", notation::StoreType::kTsa, {tsa_root.der},
-                           {testing::MakeCrl(tsa_root, Utc(2023, 1, 1), Utc(2030, 1, 1), {})});
+    // As the policy loader makes them: LoadTrustStore over files (a store parsed once).
+    auto ca = LoadStore("acme-ca", notation::StoreType::kCa, root.der,
+                        testing::MakeCrl(root, Utc(2023, 1, 1), Utc(2030, 1, 1), {}));
+    auto tsa_store = LoadStore("acme-tsa", notation::StoreType::kTsa, tsa_root.der,
+                               testing::MakeCrl(tsa_root, Utc(2023, 1, 1), Utc(2030, 1, 1), {}));
     testing::EnvelopeSpec e;
     e.signing_time = Utc(2025, 6, 15);
     e.chain = {ec.der, root.der};
