@@ -692,10 +692,11 @@ absl::StatusOr<std::string> NotationImporter::Statement(const json& st, const st
     std::string t_path = Member(sv_path, "verifyTimestamp");
     absl::StatusOr<std::string> t = String(sv->at("verifyTimestamp"), t_path);
     if (!t.ok()) return t.status();
-    if (*t != "always" && *t != "afterCertExpiry") {
+    if (!t->empty() && *t != "always" && *t != "afterCertExpiry") {
       return Err(t_path, StrCat("unknown value ", Quoted(*t), " (always or afterCertExpiry)"));
     }
-    if (!skip) out += StrCat(", verifyTimestamp: ", *t);
+    // "" is notation's default, always; skip verifies nothing, so the option means nothing.
+    if (!skip && !t->empty()) out += StrCat(", verifyTimestamp: ", *t);
   }
   absl::StatusOr<std::vector<std::string>> stores = StringList(st, "trustStores", path);
   if (!stores.ok()) return stores.status();
@@ -716,7 +717,8 @@ absl::StatusOr<std::string> NotationImporter::Statement(const json& st, const st
     std::string at = Element(Member(path, "trustStores"), i);
     absl::StatusOr<std::string> name = Store((*stores)[i], at);
     if (!name.ok()) return name.status();
-    if (std::find(names.begin(), names.end(), *name) != names.end()) return Err(at, "listed twice");
+    // notation reads a store named twice twice: the same trust as naming it once.
+    if (std::find(names.begin(), names.end(), *name) != names.end()) continue;
     signing = signing || !name->starts_with("tsa-");
     names.push_back(*name);
   }

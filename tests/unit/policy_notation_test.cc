@@ -623,7 +623,13 @@ TEST_F(NotationImportTest, ErrorsNameTheJsonPath) {
   EXPECT_EQ(stores(R"(["tsa:trusted-tsa"])"),
             "trustPolicies[0].trustStores: no trust store of type ca or signingAuthority (a tsa store only vouches "
             "for timestamps)");
-  EXPECT_EQ(stores(R"(["ca:acme-rockets", "ca:acme-rockets"])"), "trustPolicies[0].trustStores[1]: listed twice");
+  // A store named twice is the same trust as once; an empty verifyTimestamp is the default.
+  absl::StatusOr<ImportedPolicy> twice = Import(StrCat(R"({"version": "1.0", "trustPolicies": [{)", scope,
+      R"("signatureVerification": {"level": "strict", "verifyTimestamp": ""}, "trustedIdentities": ["*"], )"
+      R"("trustStores": ["ca:acme-rockets", "ca:acme-rockets"]}]})"));
+  ASSERT_TRUE(twice.ok()) << twice.status();
+  EXPECT_THAT(twice->yaml, HasSubstr("notation: {level: strict, trustStores: [ca-acme-rockets], trustedIdentities: [\"*\"]}"));
+  EXPECT_EQ(twice->files.size(), 2u);
   EXPECT_THAT(one(StrCat("{", scope, R"("signatureVerification": {"level": "strict"}, "trustStores": ["ca:acme-rockets"], "trustedIdentities": ["x509.subject: C=US"]})")),
               StartsWith("trustPolicies[0].trustedIdentities[0]: "));
   EXPECT_THAT(one(StrCat("{", scope, R"("signatureVerification": {"level": "strict"}, "trustStores": ["ca:acme-rockets"], "trustedIdentities": ["*", "x509.subject: C=US, ST=WA, O=a"]})")),
