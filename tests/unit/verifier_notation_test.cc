@@ -499,6 +499,32 @@ TEST_F(VerifierNotationTest, AFailedLookupIsARegistryError) {
   EXPECT_THAT(v.detail, HasSubstr("HTTP 503"));
 }
 
+// A fallback tag that is not an index is a malformed listing (not "unsigned"); a listed
+// signature manifest the registry does not serve is a registry error, ranked below any
+// signature that was judged.
+TEST_F(VerifierNotationTest, BadListingAndMissingManifest) {
+  TestImage image = Base();
+  source_.PutManifest(kName, sigstore::FallbackTag(image.digest), std::string(kOciManifest), image.manifest);
+  Verdict v = Verify(image);
+  EXPECT_EQ(ReasonName(v.reason), "MALFORMED_SIGNATURE") << v.detail;
+  EXPECT_THAT(v.detail, HasSubstr(StrCat("fallback tag ", sigstore::FallbackTag(image.digest), ": listing: ")));
+
+  TestImage other = Base("other");
+  ordered_json gone = {{"mediaType", std::string(kOciManifest)}, {"digest", Digest::Sha256Of("gone").str()},
+                       {"size", 100}, {"artifactType", kSigType}};
+  source_.PutReferrers(kName, other.digest, Index({gone}));
+  v = Verify(other);
+  EXPECT_EQ(ReasonName(v.reason), "REGISTRY_ERROR") << v.detail;
+  EXPECT_THAT(v.detail, HasSubstr("signature manifest: "));
+
+  SigOptions lie;
+  lie.annotation = StrCat(R"([")", acme_->Thumb(acme_->root), R"("])");
+  source_.PutReferrers(kName, other.digest, Index({gone, PutSignature(other, *evil_, lie)}));
+  v = Verify(other);
+  EXPECT_EQ(ReasonName(v.reason), "UNTRUSTED_CERTIFICATE") << v.detail;
+  EXPECT_THAT(v.detail, HasSubstr("(1 other signature failed earlier)"));
+}
+
 // Other artifacts in the referrers answer (a cosign bundle, an SBOM) are not signatures, and a
 // notation signature beside them still admits.
 TEST_F(VerifierNotationTest, OtherReferrersAreIgnored) {
