@@ -94,7 +94,7 @@ if(LAYERSEAL_DPKG_SHLIBDEPS)
   set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 else()
   set(CPACK_DEBIAN_PACKAGE_DEPENDS
-    "libc6, libstdc++6, libgcc-s1, libgrpc++1.51, libgrpc29, libc-ares2, libre2-9, libprotobuf32, libabsl20220623, libssl3, libcurl4, zlib1g, libyaml-cpp0.7, libsqlite3-0, libpq5, libcpp-httplib0.11, libzstd1")
+    "libc6, libstdc++6, libgcc-s1, libgrpc++1.51, libgrpc29, libc-ares2, libre2-9, libprotobuf32, libabsl20220623, libssl3, libcurl4, zlib1g, libyaml-cpp0.7, libsqlite3-0, libpq5, libcpp-httplib0.11, libcbor0.8, libzstd1")
 endif()
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "containerd | cri-o")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
