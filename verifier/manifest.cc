@@ -102,6 +102,16 @@ absl::StatusOr<Platform> ParsePlatformJson(const json& j, std::string_view where
 }  // namespace
 
 
+absl::StatusOr<std::string> ArtifactTypeOf(const nlohmann::json& j, std::string_view where) {
+  if (!j.is_object()) return std::string();
+  auto it = j.find("artifactType");
+  if (it == j.end()) return std::string();
+  if (!it->is_string()) {
+    return absl::InvalidArgumentError(StrCat(where, ": \"artifactType\" must be a string"));
+  }
+  return it->get<std::string>();
+}
+
 absl::StatusOr<Descriptor> ParseDescriptor(const json& j, std::string_view where) {
   if (!j.is_object()) return Invalid(where, "descriptor must be an object");
   Descriptor d;
@@ -141,13 +151,17 @@ bool IsIndexMediaType(std::string_view media_type) {
   return media_type == kOciIndex || media_type == kDockerList;
 }
 
+std::string ContentTypeMediaType(std::string_view content_type) {
+  std::string_view media = content_type.substr(0, content_type.find(';'));
+  return absl::AsciiStrToLower(
+      absl::StripAsciiWhitespace(absl::string_view(media.data(), media.size())));
+}
+
 namespace {
 
 // The four manifest media types, from a Content-Type with parameters and case ignored.
 absl::StatusOr<std::string> ServedMediaType(std::string_view content_type) {
-  std::string_view media = content_type.substr(0, content_type.find(';'));
-  std::string ct = absl::AsciiStrToLower(
-      absl::StripAsciiWhitespace(absl::string_view(media.data(), media.size())));
+  std::string ct = ContentTypeMediaType(content_type);
   if (ct != kOciManifest && ct != kOciIndex && ct != kDockerManifest && ct != kDockerList) {
     return Invalid("manifest", StrCat("unsupported Content-Type \"", content_type, "\""));
   }

@@ -81,6 +81,8 @@ struct ImageIndex {
 // mediaType is classified from its Content-Type. Returns one of the four manifest media types.
 absl::StatusOr<std::string> ClassifyManifest(std::string_view bytes, std::string_view content_type);
 bool IsIndexMediaType(std::string_view media_type);
+// The media type of a Content-Type header value: parameters dropped, blanks trimmed, lowercase.
+std::string ContentTypeMediaType(std::string_view content_type);
 
 // A document as a registry served it, classified (as ClassifyManifest) and parsed (as
 // ParseImageManifest or ParseImageIndex) in one strict parse. Exactly one of image/index is set.
@@ -98,6 +100,10 @@ absl::StatusOr<ImageIndex> ParseImageIndex(std::string_view bytes, std::string_v
 // The index entry for `platform` (os and architecture equal; variant equal when both given).
 // NotFound when no entry fits; InvalidArgument when two fit ambiguously.
 absl::StatusOr<Descriptor> SelectPlatform(const ImageIndex& index, const Platform& platform);
+
+// A descriptor's or manifest's "artifactType" (OCI 1.1), or "" when absent or when `j` is not
+// an object; InvalidArgument "<where>: "artifactType" must be a string" otherwise.
+absl::StatusOr<std::string> ArtifactTypeOf(const nlohmann::json& j, std::string_view where);
 
 // A descriptor parsed strictly from JSON (exposed for the sealer and tests).
 absl::StatusOr<Descriptor> ParseDescriptor(const nlohmann::json& j, std::string_view where);

@@ -12,24 +12,6 @@
 namespace layerseal::notation {
 namespace {
 
-// A descriptor's or manifest's "artifactType", or "" when absent; an error when not a string.
-absl::StatusOr<std::string> NotationArtifactTypeOf(const nlohmann::json& j, std::string_view where) {
-  if (!j.is_object()) return std::string();
-  auto it = j.find("artifactType");
-  if (it == j.end()) return std::string();
-  if (!it->is_string()) {
-    return absl::InvalidArgumentError(StrCat(where, ": \"artifactType\" must be a string"));
-  }
-  return it->get<std::string>();
-}
-
-// The media type of a Content-Type header: parameters dropped, case and blanks ignored.
-std::string NotationServedType(std::string_view content_type) {
-  std::string_view media = content_type.substr(0, content_type.find(';'));
-  return absl::AsciiStrToLower(
-      absl::StripAsciiWhitespace(absl::string_view(media.data(), media.size())));
-}
-
 // 64 hex digits (either case), lowercased; nullopt otherwise.
 std::optional<std::string> NotationThumbprintHex(const nlohmann::json& j) {
   if (!j.is_string()) return std::nullopt;
@@ -76,7 +58,7 @@ absl::StatusOr<CandidateList> ParseSignatureIndex(std::string_view index_bytes,
     return absl::Status(doc.status().code(), StrCat("signature index: ", Sv(doc.status().message())));
   }
   if (!doc->is_object()) return absl::InvalidArgumentError("signature index: not a JSON object");
-  std::string served = NotationServedType(ct);
+  std::string served = ContentTypeMediaType(ct);
   if (served != kOciIndex) {
     return absl::InvalidArgumentError(
         StrCat("signature index: Content-Type \"", ct, "\" is not ", kOciIndex));
@@ -100,7 +82,7 @@ absl::StatusOr<CandidateList> ParseSignatureIndex(std::string_view index_bytes,
     std::string where = StrCat("signature index: manifests[", i, "]");
     absl::StatusOr<Descriptor> d = ParseDescriptor((*entries)[i], where);
     if (!d.ok()) return d.status();
-    absl::StatusOr<std::string> at = NotationArtifactTypeOf((*entries)[i], where);
+    absl::StatusOr<std::string> at = ArtifactTypeOf((*entries)[i], where);
     if (!at.ok()) return at.status();
     if (!at->empty() && *at != kSignatureArtifactType) continue;  // an SBOM, a cosign bundle, ...
     if (d->media_type != kOciManifest) continue;  // a notation signature is an OCI image manifest
@@ -121,7 +103,7 @@ absl::StatusOr<CandidateList> ParseSignatureIndex(std::string_view index_bytes,
 }
 
 absl::StatusOr<std::optional<Descriptor>> EnvelopeLayer(const ImageManifest& manifest) {
-  absl::StatusOr<std::string> at = NotationArtifactTypeOf(manifest.json, "signature manifest");
+  absl::StatusOr<std::string> at = ArtifactTypeOf(manifest.json, "signature manifest");
   if (!at.ok()) return at.status();
   // OCI 1.1 signatures say it in artifactType; OCI 1.0 ones (no artifactType) in the config.
   const std::string& says = at->empty() ? manifest.config.media_type : *at;

@@ -6,20 +6,6 @@
 #include "verifier/sigstore/simple_signing.h"
 
 namespace layerseal::sigstore {
-namespace {
-
-// A descriptor's or manifest's "artifactType", or "" when absent; an error when not a string.
-absl::StatusOr<std::string> ArtifactType(const nlohmann::json& j, std::string_view where) {
-  if (!j.is_object()) return std::string();
-  auto it = j.find("artifactType");
-  if (it == j.end()) return std::string();
-  if (!it->is_string()) {
-    return absl::InvalidArgumentError(StrCat(where, ": \"artifactType\" must be a string"));
-  }
-  return it->get<std::string>();
-}
-
-}  // namespace
 
 std::string FallbackTag(const Digest& d) { return StrCat(d.algorithm(), "-", d.hex()); }
 
@@ -57,7 +43,7 @@ absl::StatusOr<ReferrerList> ParseReferrers(std::string_view index_bytes, std::s
   const std::vector<Descriptor>& entries = served->index->manifests;
   for (size_t i = 0; i < entries.size(); ++i) {
     const Descriptor& d = entries[i];
-    absl::StatusOr<std::string> at = ArtifactType(d.json, StrCat("referrers index: manifests[", i, "]"));
+    absl::StatusOr<std::string> at = ArtifactTypeOf(d.json, StrCat("referrers index: manifests[", i, "]"));
     if (!at.ok()) return at.status();
     if (!at->empty() && !IsBundleMediaType(*at)) continue;
     if (d.media_type != kOciManifest) continue;  // a bundle referrer is an OCI image manifest
@@ -71,7 +57,7 @@ absl::StatusOr<ReferrerList> ParseReferrers(std::string_view index_bytes, std::s
 }
 
 absl::StatusOr<std::optional<Descriptor>> BundleLayer(const ImageManifest& manifest) {
-  absl::StatusOr<std::string> at = ArtifactType(manifest.json, "referrer manifest");
+  absl::StatusOr<std::string> at = ArtifactTypeOf(manifest.json, "referrer manifest");
   if (!at.ok()) return at.status();
   bool first_is_bundle =
       !manifest.layers.empty() && IsBundleMediaType(manifest.layers[0].media_type);
