@@ -23,7 +23,7 @@ absl::StatusOr<std::string> ReadNotationFile(const std::string& path) {
 
 // The artifact type a registry lists a signature manifest under: its artifactType, else its
 // config's mediaType.
-std::string ArtifactTypeOf(const ordered_json& m) {
+std::string ListedArtifactType(const ordered_json& m) {
   if (m.contains("artifactType") && m["artifactType"].is_string()) return m["artifactType"].get<std::string>();
   if (m.contains("config") && m["config"].is_object()) return m["config"].value("mediaType", "");
   return "";
@@ -45,7 +45,7 @@ ordered_json EntryOf(const TestImage& signature, NotationEntry entries) {
   d["size"] = signature.manifest.size();
   if (entries == NotationEntry::kFull) {
     ordered_json m = ordered_json::parse(signature.manifest);
-    d["artifactType"] = ArtifactTypeOf(m);
+    d["artifactType"] = ListedArtifactType(m);
     if (m.contains("annotations")) d["annotations"] = m["annotations"];
   }
   return d;
@@ -154,7 +154,7 @@ absl::Status AttachNotationSignature(registry::RegistryClient& client, const Ref
 void AddNotationReferrer(ReferrersRegistry& registry, const std::string& repository, const Digest& subject,
                          const TestImage& signature) {
   ordered_json m = ordered_json::parse(signature.manifest);
-  registry.AddReferrer(repository, subject, signature, ArtifactTypeOf(m), AnnotationsOf(m));
+  registry.AddReferrer(repository, subject, signature, ListedArtifactType(m), AnnotationsOf(m));
 }
 
 }  // namespace layerseal::testing
