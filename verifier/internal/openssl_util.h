@@ -102,6 +102,24 @@ inline bool ToAbslTime(const ASN1_TIME* t, absl::Time* out) {
   return true;
 }
 
+// A DER certificate, the whole input consumed; null otherwise (the error queue cleared).
+inline X509Ptr ParseCertDer(std::string_view der) {
+  const unsigned char* p = Bytes(der);
+  X509Ptr x(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  if (x != nullptr && p != Bytes(der) + der.size()) x.reset();
+  ERR_clear_error();
+  return x;
+}
+
+// The DER encoding of `x`, or "" when it cannot be encoded.
+inline std::string CertDer(X509* x) {
+  unsigned char* der = nullptr;
+  int n = i2d_X509(x, &der);
+  if (n <= 0) return "";
+  BytesPtr owned(der);
+  return std::string(reinterpret_cast<const char*>(der), static_cast<size_t>(n));
+}
+
 }  // namespace layerseal::ossl
 
 #endif  // LAYERSEAL_VERIFIER_INTERNAL_OPENSSL_UTIL_H_

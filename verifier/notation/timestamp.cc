@@ -107,15 +107,6 @@ std::string HashName(const ASN1_OBJECT* obj) {
   return OidText(obj);
 }
 
-std::string Der(X509* cert) {
-  unsigned char* buf = nullptr;
-  int n = i2d_X509(cert, &buf);
-  if (n <= 0) return "";
-  std::string out(reinterpret_cast<char*>(buf), static_cast<size_t>(n));
-  OPENSSL_free(buf);
-  return out;
-}
-
 struct ParsedToken {
   Pkcs7Ptr p7;
   TstInfoPtr tst;
@@ -176,7 +167,7 @@ absl::StatusOr<ParsedToken> Parse(std::string_view der) {
   t.info.message_imprint = std::string(ossl::View(msg));
   STACK_OF(X509)* certs = t.p7->d.sign->cert;
   for (int i = 0; i < sk_X509_num(certs); ++i) {
-    std::string d = Der(sk_X509_value(certs, i));
+    std::string d = ossl::CertDer(sk_X509_value(certs, i));
     if (d.empty()) {
       return absl::InvalidArgumentError(
           StrCat("timestamp token: embedded certificate ", i, " does not encode"));
@@ -250,7 +241,7 @@ absl::StatusOr<X509*> SignerCert(const ParsedToken& t) {
 // The signer, then its issuers as found among the token's certificates (by name and key
 // identifier, X509_check_issued), stopping at a self-issued one.
 std::vector<std::string> OrderedTsaChain(X509* signer, STACK_OF(X509) * certs) {
-  std::vector<std::string> out = {Der(signer)};
+  std::vector<std::string> out = {ossl::CertDer(signer)};
   X509* cur = signer;
   while (out.size() < kMaxTsaChainCertificates && X509_check_issued(cur, cur) != X509_V_OK) {
     X509* next = nullptr;
@@ -262,7 +253,7 @@ std::vector<std::string> OrderedTsaChain(X509* signer, STACK_OF(X509) * certs) {
       }
     }
     if (next == nullptr) break;
-    out.push_back(Der(next));
+    out.push_back(ossl::CertDer(next));
     cur = next;
   }
   ERR_clear_error();
@@ -275,8 +266,7 @@ std::vector<std::string> OrderedTsaChain(X509* signer, STACK_OF(X509) * certs) {
 // judged against the chain below).
 absl::Status VerifyCms(const ParsedToken& t, const ChainResult& chain) {
   const std::string& anchor_der = chain.chain_der.back();
-  const unsigned char* p = ossl::Bytes(anchor_der);
-  ossl::X509Ptr anchor(d2i_X509(nullptr, &p, static_cast<long>(anchor_der.size())));
+  ossl::X509Ptr anchor = ossl::ParseCertDer(anchor_der);
   ossl::StorePtr store(X509_STORE_new());
   if (anchor == nullptr || store == nullptr || X509_STORE_add_cert(store.get(), anchor.get()) != 1) {
     return absl::InternalError(StrCat("cannot build the TSA store: ", ossl::LastError()));
@@ -292,8 +282,7 @@ absl::Status VerifyCms(const ParsedToken& t, const ChainResult& chain) {
   ossl::X509StackPtr untrusted(sk_X509_new_null());
   if (untrusted == nullptr) return absl::InternalError("out of memory");
   for (size_t i = 1; i + 1 < chain.chain_der.size(); ++i) {
-    const unsigned char* q = ossl::Bytes(chain.chain_der[i]);
-    ossl::X509Ptr c(d2i_X509(nullptr, &q, static_cast<long>(chain.chain_der[i].size())));
+    ossl::X509Ptr c = ossl::ParseCertDer(chain.chain_der[i]);
     if (c == nullptr || sk_X509_push(untrusted.get(), c.get()) <= 0) {
       return absl::InternalError(StrCat("cannot build the TSA chain: ", ossl::LastError()));
     }
@@ -320,8 +309,7 @@ absl::StatusOr<std::vector<CertificateWindow>> CertificateWindows(
   ossl::ClearErrorsOnExit clear;
   std::vector<CertificateWindow> out;
   for (size_t i = 0; i < chain_der.size(); ++i) {
-    const unsigned char* p = ossl::Bytes(chain_der[i]);
-    ossl::X509Ptr c(d2i_X509(nullptr, &p, static_cast<long>(chain_der[i].size())));
+    ossl::X509Ptr c = ossl::ParseCertDer(chain_der[i]);
     CertificateWindow w;
     if (c == nullptr || !ossl::ToAbslTime(X509_get0_notBefore(c.get()), &w.not_before) ||
         !ossl::ToAbslTime(X509_get0_notAfter(c.get()), &w.not_after)) {

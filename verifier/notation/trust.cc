@@ -33,14 +33,6 @@ constexpr std::string_view kTrX509SubjectPrefix = "x509.subject";
 
 bool TrLooksPem(std::string_view data) { return data.find("-----BEGIN ") != std::string_view::npos; }
 
-std::string TrDerOf(X509* x) {
-  unsigned char* der = nullptr;
-  int n = i2d_X509(x, &der);
-  if (n <= 0) return "";
-  ossl::BytesPtr owned(der);
-  return std::string(reinterpret_cast<const char*>(der), static_cast<size_t>(n));
-}
-
 std::string TrDerOfCrl(X509_CRL* c) {
   unsigned char* der = nullptr;
   int n = i2d_X509_CRL(c, &der);
@@ -152,7 +144,7 @@ absl::Status TrCheckStoreCertificate(X509* x, StoreType type, const std::string&
     if (!TrSelfSigned(x) ||
         X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) != 0) {
       return absl::InvalidArgumentError(
-          StrCat(what, ": certificate \"", SubjectText(TrDerOf(x)),
+          StrCat(what, ": certificate \"", SubjectText(ossl::CertDer(x)),
                  "\" is not a root certificate (self-signed, subject equal to issuer), as a "
                  "tsa trust store requires"));
     }
@@ -160,7 +152,7 @@ absl::Status TrCheckStoreCertificate(X509* x, StoreType type, const std::string&
   }
   if (!TrIsCa(x) && !TrSelfSigned(x)) {
     return absl::InvalidArgumentError(
-        StrCat(what, ": certificate \"", SubjectText(TrDerOf(x)),
+        StrCat(what, ": certificate \"", SubjectText(ossl::CertDer(x)),
                "\" is not a CA certificate (basicConstraints cA TRUE) or a self-signed "
                "signing certificate"));
   }
@@ -407,14 +399,6 @@ TrSubjectAttributes TrSubjectOf(X509* x) {
   return out;
 }
 
-ossl::X509Ptr TrParseDer(std::string_view der) {
-  const unsigned char* p = ossl::Bytes(der);
-  ossl::X509Ptr x(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
-  if (x != nullptr && p != ossl::Bytes(der) + der.size()) x.reset();
-  ERR_clear_error();
-  return x;
-}
-
 std::string TrEscapeDnValue(std::string_view v) {
   std::string out;
   for (size_t k = 0; k < v.size(); ++k) {
@@ -626,7 +610,7 @@ absl::StatusOr<TrustStore> LoadTrustStore(std::string name, StoreType type,
           return absl::InternalError(StrCat(what, ": cannot add certificate to the store"));
         }
       }
-      std::string der = TrDerOf(x.get());
+      std::string der = ossl::CertDer(x.get());
       store.thumbprints.push_back(Thumbprint(der));
       store.certs_der.push_back(std::move(der));
     }
@@ -729,7 +713,7 @@ absl::StatusOr<std::vector<TrustedIdentity>> ParseTrustedIdentities(
 
 bool IdentityMatches(const TrustedIdentity& id, std::string_view leaf_der) {
   ossl::ClearErrorsOnExit clear;
-  ossl::X509Ptr x = TrParseDer(leaf_der);
+  ossl::X509Ptr x = ossl::ParseCertDer(leaf_der);
   if (x == nullptr) return false;
   if (id.any) return true;
   TrSubjectAttributes subject = TrSubjectOf(x.get());
@@ -746,7 +730,7 @@ bool IdentityMatches(const TrustedIdentity& id, std::string_view leaf_der) {
 
 std::string SubjectText(std::string_view der) {
   ossl::ClearErrorsOnExit clear;
-  ossl::X509Ptr x = TrParseDer(der);
+  ossl::X509Ptr x = ossl::ParseCertDer(der);
   if (x == nullptr) return "";
   const X509_NAME* name = X509_get_subject_name(x.get());
   std::string out;

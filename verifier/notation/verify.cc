@@ -86,13 +86,11 @@ const TrustStore* FindStore(const NotationTrust& trust, const std::string& name,
 // RFC 2253 form of the issuer name.
 std::string IssuerText(const std::string& leaf_der, const std::vector<std::string>& candidates) {
   ossl::ClearErrorsOnExit clear;
-  const unsigned char* p = ossl::Bytes(leaf_der);
-  ossl::X509Ptr leaf(d2i_X509(nullptr, &p, static_cast<long>(leaf_der.size())));
+  ossl::X509Ptr leaf = ossl::ParseCertDer(leaf_der);
   if (leaf == nullptr) return "";
   if (X509_check_issued(leaf.get(), leaf.get()) == X509_V_OK) return SubjectText(leaf_der);
   for (const std::string& der : candidates) {
-    const unsigned char* q = ossl::Bytes(der);
-    ossl::X509Ptr c(d2i_X509(nullptr, &q, static_cast<long>(der.size())));
+    ossl::X509Ptr c = ossl::ParseCertDer(der);
     if (c != nullptr && X509_check_issued(c.get(), leaf.get()) == X509_V_OK) {
       return SubjectText(der);
     }

@@ -31,22 +31,6 @@ using NxEnumeratedPtr =
 // anyway: OPENSSL_RSA_MAX_MODULUS_BITS).
 constexpr int kNxMaxChainRsaBits = 16384;
 
-// A DER certificate, the whole input consumed; null otherwise.
-ossl::X509Ptr NxParseCert(std::string_view der) {
-  const unsigned char* p = ossl::Bytes(der);
-  ossl::X509Ptr x(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
-  if (x != nullptr && p != ossl::Bytes(der) + der.size()) x.reset();
-  return x;
-}
-
-std::string NxCertDer(X509* x) {
-  unsigned char* der = nullptr;
-  int n = i2d_X509(x, &der);
-  if (n <= 0) return "";
-  ossl::BytesPtr owned(der);
-  return std::string(reinterpret_cast<const char*>(der), static_cast<size_t>(n));
-}
-
 // A name as "C=US, ST=WA, O=acme, CN=x" (the certificate's order, RFC 2253 escapes).
 std::string NxNameText(const X509_NAME* name) {
   BIO* bio = BIO_new(BIO_s_mem());
@@ -326,7 +310,7 @@ absl::StatusOr<std::vector<ossl::X509Ptr>> NxParseChain(const std::vector<std::s
                                                chain_der[i].size(), " bytes; at most ",
                                                kMaxCertificateBytes));
     }
-    ossl::X509Ptr x = NxParseCert(chain_der[i]);
+    ossl::X509Ptr x = ossl::ParseCertDer(chain_der[i]);
     if (x == nullptr) {
       std::string why = ossl::LastError();
       ERR_clear_error();
@@ -535,7 +519,7 @@ std::string Thumbprint(std::string_view der) { return HexEncode(Sha256(der)); }
 
 absl::StatusOr<Algorithm> AlgorithmOf(std::string_view leaf_der) {
   ossl::ClearErrorsOnExit clear;
-  ossl::X509Ptr x = NxParseCert(leaf_der);
+  ossl::X509Ptr x = ossl::ParseCertDer(leaf_der);
   if (x == nullptr) {
     return absl::InvalidArgumentError(
         StrCat("signing certificate does not parse as DER X.509: ", ossl::LastError()));
@@ -558,7 +542,7 @@ absl::Status VerifyEnvelopeSignature(const Envelope& envelope) {
     return absl::InvalidArgumentError(StrCat("signature is ", envelope.signature.size(),
                                              " bytes; 1 to ", kMaxSignatureBytes, " allowed"));
   }
-  ossl::X509Ptr leaf = NxParseCert(envelope.certs_der[0]);
+  ossl::X509Ptr leaf = ossl::ParseCertDer(envelope.certs_der[0]);
   if (leaf == nullptr) {
     return absl::InvalidArgumentError(
         StrCat("signing certificate does not parse as DER X.509: ", ossl::LastError()));
@@ -659,7 +643,7 @@ absl::StatusOr<ChainResult> VerifyChain(
       built_here.reset(X509_STORE_new());
       if (built_here == nullptr) return absl::InternalError("out of memory");
       for (const std::string& der : store->certs_der) {
-        ossl::X509Ptr anchor = NxParseCert(der);
+        ossl::X509Ptr anchor = ossl::ParseCertDer(der);
         if (anchor != nullptr) X509_STORE_add_cert(built_here.get(), anchor.get());
       }
       ERR_clear_error();
@@ -691,7 +675,7 @@ absl::StatusOr<ChainResult> VerifyChain(
       X509* x = sk_X509_value(built, i);
       X509_up_ref(x);
       verified.emplace_back(x);
-      result.chain_der.push_back(NxCertDer(x));
+      result.chain_der.push_back(ossl::CertDer(x));
     }
     if (verified.empty()) continue;
     // The anchor may be a store certificate the envelope did not carry (an omitted root):
@@ -745,7 +729,7 @@ RevocationResult CheckRevocation(const ChainResult& chain, const TrustStore& sto
   }
   std::vector<ossl::X509Ptr> certs;
   for (const std::string& der : chain.chain_der) {
-    ossl::X509Ptr x = NxParseCert(der);
+    ossl::X509Ptr x = ossl::ParseCertDer(der);
     if (x == nullptr) {
       out.detail = "a certificate of the chain does not parse";
       return out;
